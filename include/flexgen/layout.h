@@ -1,0 +1,84 @@
+// Sequence layout: which group each position of a paraphrase-ensemble sequence
+// belongs to, built on token ids (never by re-tokenising text). Pure C++.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flexgen {
+
+// What a group of positions is.
+enum class GroupKind : uint8_t { Bos, Context, Paraphrase, Separator, Generated };
+
+// One group of the mask description. `index` is the paraphrase (or separator
+// after that paraphrase) number, 0-based; 0 for the other kinds.
+struct Group {
+  GroupKind kind;
+  int32_t index = 0;
+};
+
+// A run of positions [start, end) belonging to one group.
+struct Span {
+  int32_t group;
+  int64_t start;
+  int64_t end;
+  int64_t length() const { return end - start; }
+};
+
+enum class PositionMode { Sequential, Restart };
+
+// Spans in order, contiguous, covering [0, length()). The generated group is
+// always present (possibly empty) and is the last span.
+struct SequenceLayout {
+  std::vector<Group> groups;
+  std::vector<Span> spans;
+  int64_t generation_start = 0;  // first generated position == prompt length
+  int64_t context_end = 0;       // S: end of BOS + shared context
+
+  int64_t length() const { return spans.empty() ? 0 : spans.back().end; }
+  int64_t num_generated() const { return length() - generation_start; }
+  int32_t num_paraphrases() const;
+  int32_t generated_group() const { return spans.back().group; }
+  // Span of paraphrase i (0-based); throws std::out_of_range if absent.
+  const Span& paraphrase_span(int32_t i) const;
+  // Grows the generated span by n positions.
+  void add_generated(int64_t n);
+  // Group id of every position, length() entries.
+  std::vector<int32_t> group_ids() const;
+  // Position ids of every position, length() entries, in the given mode.
+  std::vector<int64_t> position_ids(PositionMode mode) const;
+  // Checks the invariants above; throws std::invalid_argument naming the problem.
+  void validate() const;
+};
+
+// Token ids of the pieces of one ensemble prompt.
+struct ConcatInput {
+  std::optional<int32_t> bos;                   // prepended once when set
+  std::vector<int32_t> shared_context;          // encoded once, visible to all paraphrases
+  std::vector<std::vector<int32_t>> paraphrases;  // one token list per paraphrase prompt
+  std::vector<int32_t> separator;               // ids inserted between paraphrases
+};
+
+struct ConcatResult {
+  std::vector<int32_t> tokens;
+  SequenceLayout layout;
+};
+
+// [BOS]? [context]? [p0] [sep] [p1] [sep] ... [pP-1]; empty paraphrases are
+// rejected with std::invalid_argument.
+ConcatResult concatenate(const ConcatInput& input);
+
+// Layout from span lengths alone (as `flexgen mask` draws it): BOS, context
+// and separator runs are optional; `generated` positions follow the prompt.
+SequenceLayout layout_from_lengths(const std::vector<int64_t>& paraphrase_lengths, bool bos,
+                                   int64_t shared_context, int64_t separator_tokens,
+                                   int64_t generated);
+
+std::string to_string(GroupKind kind);
+std::string to_string(PositionMode mode);
+// Parses "sequential" or "restart"; throws std::invalid_argument otherwise.
+PositionMode parse_position_mode(const std::string& text);
+
+}  // namespace flexgen

@@ -1,0 +1,13 @@
+// Facts about the libtorch this binary runs on (version, CUDA, BLAS), for --version and benchmarks.
+#pragma once
+
+#include <string>
+
+namespace flexgen {
+
+std::string torch_version();
+bool cuda_available();
+// Which BLAS library serves libtorch's CPU matrix products (resolved at run time).
+std::string blas_library();
+
+}  // namespace flexgen

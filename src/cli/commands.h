@@ -1,0 +1,24 @@
+// Subcommands of the flexgen CLI: each file adds one to the app and returns how to run it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace flexgen::cli {
+
+// A bad flag value or combination: reported on stderr, exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;  // returns the exit code
+};
+
+Command add_mask_command(CLI::App& parent);
+
+}  // namespace flexgen::cli

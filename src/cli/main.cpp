@@ -1,0 +1,62 @@
+// flexgen: paraphrase-ensemble question answering with block-sparse attention.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <vector>
+
+#include "commands.h"
+#include "flexgen/build_info.h"
+#include "flexgen/runtime_info.h"
+
+namespace {
+
+std::string version_text() {
+  return std::string("flexgen ") + FLEXGEN_VERSION + " (libtorch " + flexgen::torch_version() + ", " +
+         (flexgen::cuda_available() ? "CUDA available" : "CPU only") + ", " FLEXGEN_BUILD_TYPE ", " +
+         FLEXGEN_COMPILER + ")";
+}
+
+void setup_logging(const std::string& level, bool quiet) {
+  auto logger = spdlog::stderr_color_mt("flexgen");
+  logger->set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(quiet ? spdlog::level::err : spdlog::level::from_str(level));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flexgen: paraphrase-ensemble QA with LLaMA-family models and block-sparse attention"};
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  bool quiet = false;
+  app.set_version_flag("--version", [] { return version_text(); }, "Print the version and exit");
+  app.add_option("--log-level", log_level, "Log level on stderr")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
+
+  std::vector<flexgen::cli::Command> commands;
+  commands.push_back(flexgen::cli::add_mask_command(app));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  setup_logging(log_level, quiet);
+  try {
+    for (auto& c : commands) {
+      if (c.app->parsed()) return c.run();
+    }
+  } catch (const flexgen::cli::UsageError& e) {
+    spdlog::error("{}", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  return 1;
+}
