@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Builds tiny random LLaMA-3 models with Hugging Face transformers and writes
+golden outputs for flexgen's C++ model tests (tests/model/).
+
+Run where torch + transformers + safetensors exist (the GPU machine; CPU compute):
+    python3 tools/reference/make_tiny_models.py OUTDIR
+then copy OUTDIR/* into tests/data/model/.
+
+For each model NAME it writes:
+    NAME/config.json, model.safetensors, generation_config.json   (HF directory)
+    NAME/golden.safetensors   prompt_logits [B, L, V], mask_logits [B, L, V]
+                              (fp32; computed by transformers, eager attention, CPU, fp32)
+    NAME/golden.json          prompt ids, mask description (group ids, visibility,
+                              causality, position ids), greedy ids and margins
+and TorchScript archives ts_nested/ (parameters under HF names, config.json beside
+it) and ts_dict/ (a Dict[str, Tensor] attribute; no config beside it).
+"""
+import json
+import math
+import os
+import shutil
+import sys
+from typing import Dict
+
+import torch
+import transformers
+from safetensors.torch import save_file
+from transformers import LlamaConfig, LlamaForCausalLM
+
+torch.manual_seed(0)
+torch.set_num_threads(4)
+
+MODELS = [
+    # GQA 3:1, head_dim 16, tied, llama3 RoPE scaling, transformers 5.x config style, fp32.
+    dict(name="tiny_gqa_tied", hidden=96, heads=6, kv=2, head_dim=16, inter=192, layers=2,
+         vocab=256, tied=True, rope="llama3", theta=10000.0, style="v5", dtype=torch.float32,
+         eos=[1, 2]),
+    # MHA 1:1, head_dim 32, untied, llama3 RoPE, transformers 4.x config style, bf16 weights.
+    dict(name="tiny_mha_untied_bf16", hidden=128, heads=4, kv=4, head_dim=32, inter=256,
+         layers=2, vocab=256, tied=False, rope="llama3", theta=500000.0, style="v4",
+         dtype=torch.bfloat16, eos=2),
+    # GQA 2:1, head_dim 32 != hidden/heads (96/4), untied, plain RoPE, 4.x style, fp32.
+    dict(name="tiny_headdim", hidden=96, heads=4, kv=2, head_dim=32, inter=128, layers=2,
+         vocab=256, tied=False, rope="default", theta=10000.0, style="v4",
+         dtype=torch.float32, eos=2),
+]
+ROPE_LLAMA3 = dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
+                   original_max_position_embeddings=64)
+
+
+def make_config(m):
+    kw = dict(vocab_size=m["vocab"], hidden_size=m["hidden"], intermediate_size=m["inter"],
+              num_hidden_layers=m["layers"], num_attention_heads=m["heads"],
+              num_key_value_heads=m["kv"], head_dim=m["head_dim"], max_position_embeddings=256,
+              rms_norm_eps=1e-5, tie_word_embeddings=m["tied"], bos_token_id=0,
+              eos_token_id=m["eos"], attention_bias=False, mlp_bias=False)
+    rope = {"rope_type": m["rope"], "rope_theta": m["theta"]}
+    if m["rope"] == "llama3":
+        rope.update(ROPE_LLAMA3)
+    try:
+        cfg = LlamaConfig(rope_parameters=rope, **kw)
+    except TypeError:
+        scaling = None if m["rope"] == "default" else dict(rope, rope_type="llama3")
+        cfg = LlamaConfig(rope_theta=m["theta"], rope_scaling=scaling, **kw)
+    cfg._attn_implementation = "eager"
+    return cfg
+
+
+def init_weights(model, m):
+    """Large enough weights that logits are far from uniform (diverse greedy output)."""
+    g = torch.Generator().manual_seed(1234 + m["hidden"])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif "embed_tokens" in name:
+                # Tied: a small embedding keeps the residual stream from echoing the input token.
+                p.copy_(torch.randn(p.shape, generator=g) * (0.3 if m["tied"] else 1.0))
+            elif "o_proj" in name or "down_proj" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * (3.0 / math.sqrt(p.shape[-1])))
+            elif "lm_head" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            else:
+                fan_in = p.shape[-1]
+                p.copy_(torch.randn(p.shape, generator=g) * (1.2 / math.sqrt(fan_in)))
+
+
+def ref_forward(model, cfg, ids, allowed, pos):
+    """Independent plain-torch LLaMA forward (for checking what transformers did with the mask)."""
+    sd = {k: v.float() for k, v in model.state_dict().items()}
+    H, Hkv, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    inv = model.model.rotary_emb.inv_freq.float()
+    x = sd["model.embed_tokens.weight"][ids]
+    B, L, _ = x.shape
+
+    def rms(t, w):
+        return w * (t * torch.rsqrt(t.pow(2).mean(-1, keepdim=True) + cfg.rms_norm_eps))
+
+    fr = pos[:, :, None].float() * inv[None, None, :]
+    emb = torch.cat([fr, fr], -1)
+    cos, sin = emb.cos()[:, None], emb.sin()[:, None]
+
+    def rope(t):
+        t1, t2 = t[..., : D // 2], t[..., D // 2:]
+        return t * cos + torch.cat([-t2, t1], -1) * sin
+
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        h = rms(x, sd[p + "input_layernorm.weight"])
+        q = (h @ sd[p + "self_attn.q_proj.weight"].T).view(B, L, H, D).transpose(1, 2)
+        k = (h @ sd[p + "self_attn.k_proj.weight"].T).view(B, L, Hkv, D).transpose(1, 2)
+        v = (h @ sd[p + "self_attn.v_proj.weight"].T).view(B, L, Hkv, D).transpose(1, 2)
+        q, k = rope(q), rope(k)
+        k = k.repeat_interleave(H // Hkv, 1)
+        v = v.repeat_interleave(H // Hkv, 1)
+        s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
+        s = s.masked_fill(~allowed[:, None], float("-inf"))
+        a = torch.softmax(s, -1) @ v
+        x = x + a.transpose(1, 2).reshape(B, L, H * D) @ sd[p + "self_attn.o_proj.weight"].T
+        h = rms(x, sd[p + "post_attention_layernorm.weight"])
+        gt = h @ sd[p + "mlp.gate_proj.weight"].T
+        up = h @ sd[p + "mlp.up_proj.weight"].T
+        x = x + (torch.nn.functional.silu(gt) * up) @ sd[p + "mlp.down_proj.weight"].T
+    x = rms(x, sd["model.norm.weight"])
+    w = sd["model.embed_tokens.weight"] if cfg.tie_word_embeddings else sd["lm_head.weight"]
+    return x @ w.T
+
+
+def mask_rows():
+    """Two rows of an ensemble-style mask: group ids, visibility, causality, positions."""
+    # Row 0: BOS | para1 (5) | sep (2) | para2 (5) | generated (5), restart positions.
+    g0 = [0] + [1] * 5 + [2] * 2 + [3] * 5 + [4] * 5
+    vis0 = [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 0, 1, 0, 0], [1, 0, 0, 1, 0], [1, 1, 1, 1, 1]]
+    pos0 = [0] + [1, 2, 3, 4, 5] + [1, 2] + [1, 2, 3, 4, 5] + [6, 7, 8, 9, 10]
+    # Row 1: BOS | shared context (3) | para1 (4) | para2 (6) | generated (4), arbitrary offsets.
+    g1 = [0] + [1] * 3 + [2] * 4 + [3] * 6 + [4] * 4
+    vis1 = [[1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0], [1, 1, 0, 1, 0], [1, 1, 1, 1, 1]]
+    pos1 = [5 + i for i in range(4)] + [20 + i for i in range(4)] + [20 + i for i in range(6)] + \
+           [40 + i for i in range(4)]
+    return [dict(group_ids=g0, visible=vis0, causal=True, positions=pos0),
+            dict(group_ids=g1, visible=vis1, causal=True, positions=pos1)]
+
+
+def dense_allowed(rows):
+    L = len(rows[0]["group_ids"])
+    out = torch.zeros(len(rows), L, L, dtype=torch.bool)
+    for b, r in enumerate(rows):
+        g = r["group_ids"]
+        for q in range(L):
+            for k in range(L):
+                out[b, q, k] = (not r["causal"] or k <= q) and bool(r["visible"][g[q]][g[k]])
+    return out
+
+
+def rewrite_v4_config(path, m):
+    with open(path) as f:
+        c = json.load(f)
+    rp = c.pop("rope_parameters", None)
+    if rp is not None:
+        c["rope_theta"] = rp.get("rope_theta", m["theta"])
+        if rp.get("rope_type", "default") != "default":
+            c["rope_scaling"] = {k: v for k, v in rp.items() if k != "rope_theta"}
+        else:
+            c["rope_scaling"] = None
+    if "dtype" in c:
+        c["torch_dtype"] = c.pop("dtype")
+    c["transformers_version"] = "4.46.0"
+    with open(path, "w") as f:
+        json.dump(c, f, indent=2)
+
+
+def torchscript_nested(sd: Dict[str, torch.Tensor]):
+    class Node(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    root = Node()
+    for name, t in sd.items():
+        parts = name.split(".")
+        mod = root
+        for p in parts[:-1]:
+            if not hasattr(mod, p):
+                mod.add_module(p, Node())
+            mod = getattr(mod, p)
+        mod.register_parameter(parts[-1], torch.nn.Parameter(t.clone(), requires_grad=False))
+    return torch.jit.script(root)
+
+
+class DictHolder(torch.nn.Module):
+    def __init__(self, sd: Dict[str, torch.Tensor]):
+        super().__init__()
+        self.weights: Dict[str, torch.Tensor] = sd
+
+    def forward(self, name: str) -> torch.Tensor:
+        return self.weights[name]
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    print("torch", torch.__version__, "transformers", transformers.__version__)
+    report = {}
+    for m in MODELS:
+        cfg = make_config(m)
+        model = LlamaForCausalLM(cfg)
+        init_weights(model, m)
+        model = model.to(m["dtype"]).eval()
+        d = os.path.join(out, m["name"])
+        model.save_pretrained(d, safe_serialization=True)
+        model.generation_config.eos_token_id = m["eos"]
+        model.generation_config.bos_token_id = 0
+        model.generation_config.save_pretrained(d)
+        print(m["name"], "config.json as saved:", open(os.path.join(d, "config.json")).read())
+        if m["style"] == "v4":
+            rewrite_v4_config(os.path.join(d, "config.json"), m)
+        # Goldens: fp32 compute (bf16 weights upcast exactly).
+        model32 = model.float().eval()
+        model32.config._attn_implementation = "eager"
+        g = torch.Generator().manual_seed(7)
+        B, L = 2, 11
+        prompt = torch.randint(3, m["vocab"], (B, L), generator=g)
+        prompt[:, 0] = 0
+        rows = mask_rows()
+        ML = len(rows[0]["group_ids"])
+        mask_ids = torch.randint(3, m["vocab"], (B, ML), generator=g)
+        mask_ids[:, 0] = 0
+        mpos = torch.tensor([r["positions"] for r in rows])
+        allowed = dense_allowed(rows)
+        with torch.no_grad():
+            plogits = model32(prompt).logits.float()
+            causal = torch.tril(torch.ones(L, L, dtype=torch.bool))[None].expand(B, L, L)
+            ppos = torch.arange(L)[None].expand(B, L)
+            pref = ref_forward(model32, cfg, prompt, causal, ppos)
+            mref = ref_forward(model32, cfg, mask_ids, allowed, mpos)
+            # A custom 4-D mask: additive float (0 / finfo.min) first, a bool mask otherwise;
+            # whichever transformers applies as meant (checked against the plain-torch ref).
+            add = torch.zeros(B, 1, ML, ML).masked_fill(~allowed[:, None],
+                                                        torch.finfo(torch.float32).min)
+            mask_kind = "additive"
+            mlogits = model32(mask_ids, attention_mask=add, position_ids=mpos).logits.float()
+            if (mlogits - mref).abs().max().item() > 1e-4:
+                mask_kind = "bool"
+                mlogits = model32(mask_ids, attention_mask=allowed[:, None],
+                                  position_ids=mpos).logits.float()
+            # Greedy continuation, full recompute each step, margins top1 - top2.
+            ids = prompt[:1].clone()
+            greedy, margins = [], []
+            for _ in range(16):
+                lg = model32(ids).logits[0, -1].float()
+                top = torch.topk(lg, 2)
+                greedy.append(int(top.indices[0]))
+                margins.append(float(top.values[0] - top.values[1]))
+                ids = torch.cat([ids, top.indices[:1].view(1, 1)], 1)
+            extra = {}
+            if m["dtype"] == torch.bfloat16:
+                mb = model.to(torch.bfloat16).eval()
+                mb.config._attn_implementation = "eager"
+                extra["prompt_logits_bf16"] = mb(prompt).logits.float().contiguous()
+                model32 = model.float()
+        d_prompt = (plogits - pref).abs().max().item()
+        d_mask = (mlogits - mref).abs().max().item()
+        print(f"{m['name']}: mask {mask_kind}; HF vs plain-torch ref: prompt {d_prompt:.3g} mask {d_mask:.3g}; "
+              f"logit std {plogits.std().item():.3g}; greedy {greedy}; min margin {min(margins):.3g}")
+        assert d_prompt < 1e-4 and d_mask < 1e-4, "transformers' result disagrees with the ref"
+        save_file({"prompt_logits": plogits.contiguous(), "mask_logits": mlogits.contiguous(),
+                   **extra}, os.path.join(d, "golden.safetensors"))
+        golden = dict(model=m["name"], transformers=transformers.__version__,
+                      torch=torch.__version__, weights_dtype=str(m["dtype"]),
+                      prompt_ids=prompt.tolist(), mask_ids=mask_ids.tolist(), mask_rows=rows,
+                      greedy_prompt=prompt[0].tolist(), mask_kind=mask_kind, greedy_ids=greedy, greedy_margins=margins)
+        with open(os.path.join(d, "golden.json"), "w") as f:
+            json.dump(golden, f)
+        report[m["name"]] = dict(prompt=d_prompt, mask=d_mask)
+        sd = {k: v.float().contiguous() for k, v in model32.state_dict().items()}
+        if cfg.tie_word_embeddings:
+            sd.pop("lm_head.weight", None)
+        if m["name"] == "tiny_gqa_tied":
+            ts = os.path.join(out, "ts_nested")
+            os.makedirs(ts, exist_ok=True)
+            torch.jit.save(torchscript_nested(sd), os.path.join(ts, "model.pt"))
+            shutil.copy(os.path.join(d, "config.json"), os.path.join(ts, "config.json"))
+        if m["name"] == "tiny_headdim":
+            ts = os.path.join(out, "ts_dict")
+            os.makedirs(ts, exist_ok=True)
+            torch.jit.save(torch.jit.script(DictHolder(sd)), os.path.join(ts, "model.pt"))
+    print(json.dumps(report))
+    for root, _, files in os.walk(out):
+        for f in files:
+            p = os.path.join(root, f)
+            print(p, os.path.getsize(p))
+
+
+if __name__ == "__main__":
+    main()
