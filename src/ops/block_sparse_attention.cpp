@@ -1,0 +1,621 @@
+// Block-sparse attention, CPU. See include/flexgen/block_sparse_attention.h for the contract.
+//
+// Work item = (batch row, KV head, query tile). A tile holds up to Tq consecutive query
+// positions inside ONE mask query block, for all g = H / Hkv query heads of the KV head, stacked
+// position-major (row r = position i * g + head j): K/V of a key range are read (and, for bf16,
+// converted) once for the g heads, and a partial block's per-element mask is evaluated once per
+// position, not once per head. The listed key blocks of the tile's mask block are merged into
+// runs of consecutive blocks (up to kMaxRunCols keys); per run:
+//   partial blocks: evaluate allowed(q, k) per element, trim the run to the rows and columns
+//                   that have any allowed pair; full blocks: no mask work at all;
+//   S = Q K^T (sgemm, or hand loops for few rows), masked entries -> -inf;
+//   online softmax in base 2 (scale * log2(e) folded into Q), fp32;
+//   O = O * alpha + P V (sgemm, or hand loops).
+// Work items are handed out dynamically (atomic counter, most expensive first) to the
+// at::parallel_for threads.
+#include "flexgen/block_sparse_attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 warns falsely about _mm512_undefined_* inside its own intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#define FLEXGEN_BSA_AVX512 1
+#else
+#define FLEXGEN_BSA_AVX512 0
+#endif
+
+namespace flexgen {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr double kLog2e = 1.4426950408889634;
+constexpr double kLn2 = 0.6931471805599453;
+constexpr int64_t kMaxRunCols = 256;  // widest key run handled at once (>= block size otherwise)
+
+// ---------------------------------------------------------------------------------------------
+// BLAS: the sgemm_ that libtorch itself links (resolved at run time, as runtime_info does).
+using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
+                         const float*, const int*, const float*, const int*, const float*, float*,
+                         const int*);
+
+SgemmFn sgemm_fn() {
+  static const SgemmFn fn = []() -> SgemmFn {
+    const char* off = std::getenv("FLEXGEN_ATTENTION_NO_BLAS");
+    if (off != nullptr && off[0] != '\0' && off[0] != '0') return nullptr;
+    return reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  }();
+  return fn;
+}
+
+// dot(a, b) over n floats.
+inline float dot(const float* a, const float* b, int64_t n) {
+#if FLEXGEN_BSA_AVX512
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t c = 0;
+  for (; c + 32 <= n; c += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c), _mm512_loadu_ps(b + c), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c + 16), _mm512_loadu_ps(b + c + 16), acc1);
+  }
+  for (; c < n; c += 16) {
+    const __mmask16 m = n - c >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                    : static_cast<__mmask16>((1u << (n - c)) - 1);
+    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + c), _mm512_maskz_loadu_ps(m, b + c), acc0);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+#else
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int u = 0; u < 8; ++u) s[u] += a[c + u] * b[c + u];
+  float t = 0;
+  for (; c < n; ++c) t += a[c] * b[c];
+  return t + ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+#endif
+}
+
+// C[M,N] (ldc) = A[M,K] (lda) . B[N,K]^T (ldb), row-major.
+void gemm_abt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+              int64_t ldb, float* C, int64_t ldc, bool blas) {
+  if (blas) {
+    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+    const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+    const float one = 1.0f, zero = 0.0f;
+    // Column-major view: C^T[N,M] = B[N,K] . A^T[K,M].
+    sgemm_fn()("T", "N", &m, &n, &k, &one, B, &la, A, &lb, &zero, C, &lc);
+    return;
+  }
+  for (int64_t j = 0; j < N; ++j) {
+    const float* b = B + j * ldb;
+    for (int64_t i = 0; i < M; ++i) C[i * ldc + j] = dot(A + i * lda, b, K);
+  }
+}
+
+// C[M,N] (ldc) += A[M,K] (lda) . B[K,N] (ldb), row-major.
+void gemm_ab_acc(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                 int64_t ldb, float* C, int64_t ldc, bool blas) {
+  if (blas) {
+    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+    const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+    const float one = 1.0f;
+    // Column-major view: C^T[N,M] += B^T[N,K] . A^T[K,M].
+    sgemm_fn()("N", "N", &m, &n, &k, &one, B, &la, A, &lb, &one, C, &lc);
+    return;
+  }
+  for (int64_t kk = 0; kk < K; ++kk) {
+    const float* b = B + kk * ldb;
+    for (int64_t i = 0; i < M; ++i) {
+      const float a = A[i * lda + kk];
+      if (a == 0.0f) continue;
+      float* c = C + i * ldc;
+      for (int64_t j = 0; j < N; ++j) c[j] += a * b[j];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row helpers.
+
+inline float to_float(float x) { return x; }
+inline float to_float(c10::BFloat16 x) {
+  const uint32_t u = static_cast<uint32_t>(x.x) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+// dst[c] = src[c] * mul, converting to fp32.
+template <typename T>
+inline void load_row(const T* src, float* dst, int64_t n, float mul) {
+  for (int64_t c = 0; c < n; ++c) dst[c] = to_float(src[c]) * mul;
+}
+template <typename T>
+inline void load_row(const T* src, float* dst, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) dst[c] = to_float(src[c]);
+}
+
+inline void store_row(const float* src, float* dst, int64_t n, float mul) {
+  for (int64_t c = 0; c < n; ++c) dst[c] = src[c] * mul;
+}
+inline void store_row(const float* src, c10::BFloat16* dst, int64_t n, float mul) {
+  for (int64_t c = 0; c < n; ++c) dst[c] = c10::BFloat16(src[c] * mul);
+}
+
+inline float row_max(const float* x, int64_t n) {
+#if FLEXGEN_BSA_AVX512
+  __m512 m = _mm512_set1_ps(kNegInf);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + j));
+  if (j < n) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (n - j)) - 1);
+    m = _mm512_max_ps(m, _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), k, x + j));
+  }
+  return _mm512_reduce_max_ps(m);
+#else
+  float m = kNegInf;
+  for (int64_t j = 0; j < n; ++j) m = std::max(m, x[j]);
+  return m;
+#endif
+}
+
+#if FLEXGEN_BSA_AVX512
+// 2^x for x in [-126, 0]-ish (inputs below -126 give 0): Cephes exp2f polynomial on the
+// fractional part (relative error ~2e-7) and scalef for the integer part.
+inline __m512 exp2_ps(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-126.0f);
+  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GT_OQ);
+  const __m512 t = _mm512_max_ps(x, lo);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(p, n));
+}
+#endif
+
+// x[j] = 2^(x[j] - m) in place; returns the sum. Entries of -inf become 0.
+inline float exp2_sub_sum(float* x, int64_t n, float m) {
+#if FLEXGEN_BSA_AVX512
+  const __m512 vm = _mm512_set1_ps(m);
+  __m512 sum = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 e = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+    _mm512_storeu_ps(x + j, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  if (j < n) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (n - j)) - 1);
+    const __m512 e =
+        exp2_ps(_mm512_sub_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), k, x + j), vm));
+    _mm512_mask_storeu_ps(x + j, k, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+#else
+  float s = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    x[j] = std::exp2(x[j] - m);
+    s += x[j];
+  }
+  return s;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct RowMask {
+  const BlockMask* bm;
+  const AttentionMask* am;
+  int64_t q_offset, k_offset;
+};
+
+struct WorkItem {
+  int32_t b;
+  int32_t kvh;
+  int64_t r0, r1;  // query rows [r0, r1) of q (relative), inside one mask query block
+  int64_t qb;      // mask query block
+  int64_t cost;    // listed key blocks (for scheduling)
+};
+
+struct Problem {
+  int64_t B, H, Hkv, g, Lq, Lk, d;
+  float qmul;  // scale * log2(e)
+  int64_t q_tile;
+  int64_t small_rows;  // runs with at most this many stacked rows use the hand loops
+  bool blas;
+  std::vector<RowMask> rows;  // one per batch row
+};
+
+template <typename T>
+struct Views {
+  const T* q;
+  const T* k;
+  const T* v;
+  T* out;
+  float* lse;  // nullptr unless requested
+  int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2, os0, os1, os2;
+};
+
+// Per-thread scratch.
+struct Scratch {
+  std::vector<float> qf, acc, s, kbuf, vbuf, m, l;
+  std::vector<uint8_t> mk;
+  std::vector<std::pair<int32_t, bool>> blocks;  // (key block, full?)
+  void reserve(int64_t rows, int64_t positions, int64_t cols, int64_t d) {
+    qf.resize(rows * d);
+    acc.resize(rows * d);
+    s.resize(rows * cols);
+    kbuf.resize(cols * d);
+    vbuf.resize(cols * d);
+    m.resize(rows);
+    l.resize(rows);
+    mk.resize(positions * cols);
+  }
+};
+
+template <typename T>
+void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
+  const RowMask& rm = P.rows[w.b];
+  const BlockMask& bm = *rm.bm;
+  const AttentionMask& am = *rm.am;
+  const int64_t d = P.d, g = P.g;
+  const int64_t npos = w.r1 - w.r0;
+  const int64_t M = npos * g;  // stacked rows, r = i * g + j
+  const int64_t Bsz = bm.block_size;
+
+  // Q tile, scaled into the base-2 domain.
+  float* qf = S.qf.data();
+  for (int64_t i = 0; i < npos; ++i)
+    for (int64_t j = 0; j < g; ++j) {
+      const T* src = V.q + w.b * V.qs0 + (w.kvh * g + j) * V.qs1 + (w.r0 + i) * V.qs2;
+      load_row(src, qf + (i * g + j) * d, d, P.qmul);
+    }
+  float* acc = S.acc.data();
+  std::fill(acc, acc + M * d, 0.0f);
+  float* mrow = S.m.data();
+  float* lrow = S.l.data();
+  std::fill(mrow, mrow + M, kNegInf);
+  std::fill(lrow, lrow + M, 0.0f);
+
+  // Listed key blocks of this query block, ascending.
+  auto& blocks = S.blocks;
+  blocks.clear();
+  {
+    const int32_t* f = bm.full_indices.data();
+    const int32_t* p = bm.partial_indices.data();
+    int32_t fi = bm.full_offsets[w.qb], fe = bm.full_offsets[w.qb + 1];
+    int32_t pi = bm.partial_offsets[w.qb], pe = bm.partial_offsets[w.qb + 1];
+    while (fi < fe || pi < pe) {
+      if (pi >= pe || (fi < fe && f[fi] < p[pi]))
+        blocks.emplace_back(f[fi++], true);
+      else
+        blocks.emplace_back(p[pi++], false);
+    }
+  }
+
+  const int64_t kv_lo = std::max<int64_t>(rm.k_offset, 0);
+  const int64_t kv_hi = std::min(rm.k_offset + P.Lk, bm.kv_len);
+  const int64_t qa = rm.q_offset + w.r0;  // absolute first query position of the tile
+  const int32_t* gid = am.group_ids.data();
+  const uint8_t* vis = am.spec.visible.data();
+  const int64_t G = am.spec.num_groups;
+  const bool causal = am.spec.causal;
+  const T* kbase = V.k + w.b * V.ks0 + w.kvh * V.ks1;
+  const T* vbase = V.v + w.b * V.vs0 + w.kvh * V.vs1;
+  const int64_t ldS = cols_cap;
+
+  // Key range of listed block r, clipped to the keys present in k/v (may be empty).
+  auto clip = [&](size_t r, int64_t& bs, int64_t& be) {
+    const int64_t kb = blocks[r].first;
+    bs = std::max(kb * Bsz, kv_lo);
+    be = std::min((kb + 1) * Bsz, kv_hi);
+  };
+  size_t bi = 0;
+  while (bi < blocks.size()) {
+    // A run of consecutive key blocks, at most cols_cap keys.
+    int64_t ks, ke;
+    clip(bi, ks, ke);
+    if (ke <= ks) {
+      ++bi;
+      continue;
+    }
+    bool any_partial = !blocks[bi].second;
+    const size_t run_begin = bi++;
+    while (bi < blocks.size()) {
+      int64_t bs, be;
+      clip(bi, bs, be);
+      if (be <= bs || bs != ke || be - ks > cols_cap) break;
+      ke = be;
+      any_partial |= !blocks[bi].second;
+      ++bi;
+    }
+    const int64_t n_all = ke - ks;
+
+    // Row/column extents of the allowed pairs (positions x keys).
+    int64_t i0 = 0, i1 = npos, c0 = 0, c1 = n_all;
+    uint8_t* mk = S.mk.data();
+    if (any_partial) {
+      i0 = npos;
+      i1 = 0;
+      c0 = n_all;
+      c1 = 0;
+      for (int64_t i = 0; i < npos; ++i) {
+        uint8_t* mrow_k = mk + i * ldS;
+        const int64_t qpos = qa + i;
+        const uint8_t* vrow = vis + static_cast<int64_t>(gid[qpos]) * G;
+        const int64_t lim = causal ? std::min(ke, qpos + 1) - ks : n_all;  // columns < lim pass causality
+        int64_t first = -1, last = -1;
+        for (size_t r = run_begin; r < bi; ++r) {
+          int64_t bs, be;
+          clip(r, bs, be);
+          bs -= ks;
+          be -= ks;
+          if (blocks[r].second) {
+            std::memset(mrow_k + bs, 1, be - bs);
+          } else {
+            const int32_t* gk = gid + ks;
+            for (int64_t c = bs; c < be; ++c) mrow_k[c] = static_cast<uint8_t>((c < lim) & (vrow[gk[c]] != 0));
+          }
+        }
+        for (int64_t c = 0; c < n_all; ++c)
+          if (mrow_k[c]) {
+            first = c;
+            break;
+          }
+        if (first < 0) continue;
+        for (int64_t c = n_all - 1; c >= first; --c)
+          if (mrow_k[c]) {
+            last = c;
+            break;
+          }
+        i0 = std::min(i0, i);
+        i1 = i + 1;
+        c0 = std::min(c0, first);
+        c1 = std::max(c1, last + 1);
+      }
+      if (i1 <= i0) continue;
+    }
+    const int64_t n = c1 - c0;
+    const int64_t kfirst = ks + c0 - rm.k_offset;  // first key row in k/v
+
+    // K and V rows as fp32.
+    const float* kp;
+    const float* vp;
+    int64_t ldk, ldv;
+    if constexpr (std::is_same<T, float>::value) {
+      kp = kbase + kfirst * V.ks2;
+      vp = vbase + kfirst * V.vs2;
+      ldk = V.ks2;
+      ldv = V.vs2;
+    } else {
+      for (int64_t c = 0; c < n; ++c) {
+        load_row(kbase + (kfirst + c) * V.ks2, S.kbuf.data() + c * d, d);
+        load_row(vbase + (kfirst + c) * V.vs2, S.vbuf.data() + c * d, d);
+      }
+      kp = S.kbuf.data();
+      vp = S.vbuf.data();
+      ldk = ldv = d;
+    }
+
+    const int64_t r0 = i0 * g, r1 = i1 * g, Mr = r1 - r0;
+    const bool blas = P.blas && Mr > P.small_rows;
+    float* sbuf = S.s.data();
+    gemm_abt(Mr, n, d, qf + r0 * d, d, kp, ldk, sbuf + r0 * ldS, ldS, blas);
+
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint8_t* mrow_k = mk + i * ldS + c0;
+      for (int64_t j = 0; j < g; ++j) {
+        const int64_t r = i * g + j;
+        float* srow = sbuf + r * ldS;
+        if (any_partial)
+          for (int64_t c = 0; c < n; ++c) srow[c] = mrow_k[c] ? srow[c] : kNegInf;
+        const float bmax = row_max(srow, n);
+        if (bmax == kNegInf) {  // nothing allowed for this row in this run
+          std::fill(srow, srow + n, 0.0f);
+          continue;
+        }
+        const float mnew = std::max(mrow[r], bmax);
+        const float alpha = mrow[r] == kNegInf ? 0.0f : std::exp2(mrow[r] - mnew);
+        const float sum = exp2_sub_sum(srow, n, mnew);
+        lrow[r] = lrow[r] * alpha + sum;
+        mrow[r] = mnew;
+        if (alpha != 1.0f) {
+          float* a = acc + r * d;
+          for (int64_t c = 0; c < d; ++c) a[c] *= alpha;
+        }
+      }
+    }
+    gemm_ab_acc(Mr, d, n, sbuf + r0 * ldS, ldS, vp, ldv, acc + r0 * d, d, blas);
+  }
+
+  // Normalise and write out; rows with nothing allowed stay zero.
+  for (int64_t i = 0; i < npos; ++i)
+    for (int64_t j = 0; j < g; ++j) {
+      const int64_t r = i * g + j, h = w.kvh * g + j;
+      T* dst = V.out + w.b * V.os0 + h * V.os1 + (w.r0 + i) * V.os2;
+      const bool any = lrow[r] > 0.0f;
+      store_row(acc + r * d, dst, d, any ? 1.0f / lrow[r] : 0.0f);
+      if (V.lse != nullptr) {
+        V.lse[(w.b * P.H + h) * P.Lq + w.r0 + i] =
+            any ? static_cast<float>((mrow[r] + std::log2(static_cast<double>(lrow[r]))) * kLn2) : kNegInf;
+      }
+    }
+}
+
+void check(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("block_sparse_attention: " + what);
+}
+
+std::string shape(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// Last dim contiguous and rows at least d apart (what the tile products need).
+at::Tensor usable(const at::Tensor& t) {
+  if (t.stride(3) == 1 && (t.size(2) <= 1 || t.stride(2) >= t.size(3))) return t;
+  return t.contiguous();
+}
+
+template <typename T>
+void launch(const Problem& P, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+            at::Tensor& out, float* lse) {
+  Views<T> V{};
+  V.q = q.data_ptr<T>();
+  V.k = k.data_ptr<T>();
+  V.v = v.data_ptr<T>();
+  V.out = out.data_ptr<T>();
+  V.lse = lse;
+  V.qs0 = q.stride(0), V.qs1 = q.stride(1), V.qs2 = q.stride(2);
+  V.ks0 = k.stride(0), V.ks1 = k.stride(1), V.ks2 = k.stride(2);
+  V.vs0 = v.stride(0), V.vs1 = v.stride(1), V.vs2 = v.stride(2);
+  V.os0 = out.stride(0), V.os1 = out.stride(1), V.os2 = out.stride(2);
+
+  // Work items: split each batch row's query rows at mask-block boundaries, then into tiles.
+  std::vector<WorkItem> items;
+  int64_t max_block = 1;
+  for (int64_t b = 0; b < P.B; ++b) {
+    const RowMask& rm = P.rows[b];
+    const BlockMask& bm = *rm.bm;
+    max_block = std::max(max_block, bm.block_size);
+    const int64_t lo = std::max<int64_t>(0, -rm.q_offset);
+    const int64_t hi = std::min(P.Lq, bm.q_len - rm.q_offset);  // rows past the mask: zeros
+    int64_t r = lo;
+    while (r < hi) {
+      const int64_t qb = (rm.q_offset + r) / bm.block_size;
+      const int64_t block_end = std::min(hi, (qb + 1) * bm.block_size - rm.q_offset);
+      const int64_t cost = (bm.full_offsets[qb + 1] - bm.full_offsets[qb]) +
+                           (bm.partial_offsets[qb + 1] - bm.partial_offsets[qb]);
+      for (int64_t t = r; t < block_end; t += P.q_tile) {
+        const int64_t te = std::min(block_end, t + P.q_tile);
+        if (cost == 0) continue;  // nothing listed: zeros
+        for (int64_t h = 0; h < P.Hkv; ++h)
+          items.push_back(WorkItem{static_cast<int32_t>(b), static_cast<int32_t>(h), t, te, qb,
+                                   cost * (te - t)});
+      }
+      r = block_end;
+    }
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const WorkItem& a, const WorkItem& b) { return a.cost > b.cost; });
+  if (items.empty()) return;
+
+  const int64_t cols_cap = std::max(kMaxRunCols, max_block);
+  const int64_t rows_cap = P.q_tile * P.g;
+  std::atomic<size_t> next{0};
+  const int64_t nthreads = std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(items.size()));
+  at::parallel_for(0, nthreads, 1, [&](int64_t tb, int64_t te) {
+    for (int64_t t = tb; t < te; ++t) {
+      Scratch S;
+      S.reserve(rows_cap, P.q_tile, cols_cap, P.d);
+      for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1))
+        run_tile<T>(P, V, items[i], S, cols_cap);
+    }
+  });
+}
+
+}  // namespace
+
+bool block_sparse_attention_uses_blas() { return sgemm_fn() != nullptr; }
+
+BlockSparseAttentionResult block_sparse_attention(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                  const at::Tensor& v_in,
+                                                  const std::vector<SparseMaskRef>& masks,
+                                                  const BlockSparseAttentionOptions& options) {
+  check(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4,
+        "q, k, v must be 4-D [batch, heads, length, head_dim]; got q " + shape(q_in) + ", k " +
+            shape(k_in) + ", v " + shape(v_in));
+  check(q_in.device().is_cpu() && k_in.device().is_cpu() && v_in.device().is_cpu(),
+        "this is the CPU kernel; tensors must be on the CPU");
+  const auto dtype = q_in.scalar_type();
+  check(dtype == at::kFloat || dtype == at::kBFloat16, "dtype must be float32 or bfloat16");
+  check(k_in.scalar_type() == dtype && v_in.scalar_type() == dtype, "q, k and v must have one dtype");
+  const int64_t B = q_in.size(0), H = q_in.size(1), Lq = q_in.size(2), d = q_in.size(3);
+  const int64_t Hkv = k_in.size(1), Lk = k_in.size(2);
+  check(k_in.size(0) == B && v_in.size(0) == B, "batch sizes differ: q " + shape(q_in) + ", k " +
+                                                   shape(k_in) + ", v " + shape(v_in));
+  check(k_in.sizes() == v_in.sizes(), "k " + shape(k_in) + " and v " + shape(v_in) + " differ");
+  check(k_in.size(3) == d, "head_dim of q (" + std::to_string(d) + ") and k (" +
+                               std::to_string(k_in.size(3)) + ") differ");
+  check(Hkv > 0 && H % Hkv == 0, "query heads (" + std::to_string(H) +
+                                     ") must be a multiple of KV heads (" + std::to_string(Hkv) + ")");
+  check(d > 0, "head_dim must be positive");
+  check(masks.size() == 1 || static_cast<int64_t>(masks.size()) == B,
+        "need 1 mask or one per batch row (" + std::to_string(B) + "), got " +
+            std::to_string(masks.size()));
+
+  Problem P;
+  P.B = B, P.H = H, P.Hkv = Hkv, P.g = H / Hkv, P.Lq = Lq, P.Lk = Lk, P.d = d;
+  const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+  P.qmul = static_cast<float>(scale * kLog2e);
+  P.blas = sgemm_fn() != nullptr;
+  // Measured on a 2-core AVX-512 VM (bench/attention): ~96 stacked rows per tile.
+  P.q_tile = options.q_tile > 0 ? options.q_tile : std::max<int64_t>(8, 96 / P.g);
+  P.small_rows = options.decode_max_rows > 0 ? options.decode_max_rows : 16;
+  for (int64_t b = 0; b < B; ++b) {
+    const SparseMaskRef& ref = masks.size() == 1 ? masks[0] : masks[b];
+    const std::string row = "batch row " + std::to_string(b) + ": ";
+    check(ref.block_mask != nullptr && ref.mask != nullptr, row + "null mask");
+    const BlockMask& bm = *ref.block_mask;
+    check(bm.block_size > 0 && static_cast<int64_t>(bm.full_offsets.size()) == bm.num_q_blocks + 1 &&
+              static_cast<int64_t>(bm.partial_offsets.size()) == bm.num_q_blocks + 1 &&
+              bm.num_q_blocks * bm.block_size >= bm.q_len,
+          row + "malformed block mask");
+    check(ref.mask->length() >= std::max(bm.q_len, bm.kv_len),
+          row + "attention mask has " + std::to_string(ref.mask->length()) +
+              " positions, block mask covers " + std::to_string(std::max(bm.q_len, bm.kv_len)));
+    check(ref.mask->spec.visible.size() ==
+              static_cast<size_t>(ref.mask->spec.num_groups) * ref.mask->spec.num_groups,
+          row + "mask spec visibility matrix has the wrong size");
+    check(ref.q_offset >= 0 && ref.k_offset >= 0, row + "negative position offset");
+    P.rows.push_back(RowMask{&bm, ref.mask, ref.q_offset, ref.k_offset});
+  }
+
+  const at::Tensor q = usable(q_in), k = usable(k_in), v = usable(v_in);
+  BlockSparseAttentionResult res;
+  res.out = at::zeros({B, H, Lq, d}, q_in.options());
+  float* lse = nullptr;
+  if (options.return_lse) {
+    res.lse = at::full({B, H, Lq}, -std::numeric_limits<float>::infinity(), q_in.options().dtype(at::kFloat));
+    lse = res.lse.data_ptr<float>();
+  }
+  if (B == 0 || H == 0 || Lq == 0) return res;
+  if (dtype == at::kFloat)
+    launch<float>(P, q, k, v, res.out, lse);
+  else
+    launch<c10::BFloat16>(P, q, k, v, res.out, lse);
+  return res;
+}
+
+at::Tensor block_sparse_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  const BlockMask& block_mask, const AttentionMask& mask,
+                                  int64_t q_offset, int64_t k_offset, double scale) {
+  BlockSparseAttentionOptions opt;
+  opt.scale = scale;
+  return block_sparse_attention(q, k, v, {SparseMaskRef{&block_mask, &mask, q_offset, k_offset}}, opt).out;
+}
+
+}  // namespace flexgen

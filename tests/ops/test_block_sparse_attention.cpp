@@ -1,0 +1,330 @@
+// Exactness of the block-sparse attention kernel against a dense fp64 reference with the
+// materialised mask.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+
+#include "flexgen/block_mask.h"
+#include "flexgen/block_sparse_attention.h"
+#include "flexgen/layout.h"
+#include "flexgen/mask.h"
+
+using namespace flexgen;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+SequenceLayout random_layout(std::mt19937& rng, int max_seg = 60) {
+  const int n = 1 + static_cast<int>(rng() % 6);
+  std::vector<int64_t> lengths;
+  for (int i = 0; i < n; ++i) lengths.push_back(1 + rng() % (rng() % 4 == 0 ? 2 : max_seg));
+  return layout_from_lengths(lengths, rng() % 2, rng() % 3 == 0 ? 0 : rng() % 30, rng() % 4, rng() % 20);
+}
+
+MaskSpec random_spec(const SequenceLayout& l, std::mt19937& rng, bool allow_empty_rows) {
+  MaskSpec spec = default_mask_spec(l);
+  for (int32_t q = 0; q < spec.num_groups; ++q)
+    for (int32_t k = 0; k < spec.num_groups; ++k)
+      if ((q != k || allow_empty_rows) && rng() % 3 == 0) spec.set(q, k, rng() % 2);
+  spec.causal = rng() % 5 != 0;
+  return spec;
+}
+
+struct Case {
+  SequenceLayout layout;
+  AttentionMask mask;
+  BlockMask bm;
+};
+
+Case make_case(const SequenceLayout& layout, const MaskSpec& spec, int64_t block) {
+  Case c{layout, make_attention_mask(layout, spec), {}};
+  c.bm = build_block_mask(layout, spec, block);
+  return c;
+}
+
+// Dense reference in fp64: out [B, H, Lq, d] (double) and lse [B, H, Lq].
+std::pair<at::Tensor, at::Tensor> reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                            const std::vector<SparseMaskRef>& masks, double scale) {
+  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), d = q.size(3);
+  const int64_t Hkv = k.size(1), Lk = k.size(2), g = H / Hkv;
+  if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(d));
+  at::Tensor out = at::zeros({B, H, Lq, d}, at::kDouble);
+  at::Tensor lse = at::full({B, H, Lq}, -kInf, at::kDouble);
+  for (int64_t b = 0; b < B; ++b) {
+    const SparseMaskRef& r = masks.size() == 1 ? masks[0] : masks[b];
+    at::Tensor allowed = at::zeros({Lq, Lk}, at::kBool);
+    auto acc = allowed.accessor<bool, 2>();
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = 0; j < Lk; ++j) {
+        const int64_t qp = r.q_offset + i, kp = r.k_offset + j;
+        acc[i][j] = qp < r.block_mask->q_len && kp < r.block_mask->kv_len && r.mask->allowed(qp, kp);
+      }
+    for (int64_t h = 0; h < H; ++h) {
+      at::Tensor qd = q[b][h].to(at::kDouble), kd = k[b][h / g].to(at::kDouble), vd = v[b][h / g].to(at::kDouble);
+      at::Tensor s = qd.mm(kd.t()) * scale;
+      s.masked_fill_(allowed.logical_not(), -kInf);
+      at::Tensor mx = std::get<0>(s.max(1, true));
+      mx.masked_fill_(mx == -kInf, 0.0);
+      at::Tensor e = (s - mx).exp();
+      at::Tensor sum = e.sum(1, true);
+      at::Tensor o = e.mm(vd) / sum.clamp_min(1e-300);
+      out[b][h].copy_(o);
+      at::Tensor l = (sum.log() + mx).squeeze(1);
+      lse[b][h].copy_(l);
+    }
+  }
+  return {out, lse};
+}
+
+// Kernel vs reference; fp32 within 1e-5, bf16 within 2^-8 relative + 1e-5 (see below).
+void expect_close(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const std::vector<SparseMaskRef>& masks, BlockSparseAttentionOptions opt,
+                  const std::string& what) {
+  opt.return_lse = true;
+  const BlockSparseAttentionResult got = block_sparse_attention(q, k, v, masks, opt);
+  auto [ref, ref_lse] = reference(q, k, v, masks, opt.scale);
+  ASSERT_EQ(got.out.scalar_type(), q.scalar_type());
+  ASSERT_EQ(got.out.sizes(), q.sizes());
+  const at::Tensor o = got.out.to(at::kDouble);
+  ASSERT_FALSE(o.isnan().any().item<bool>()) << what;
+  const at::Tensor diff = (o - ref).abs();
+  // bf16: inputs are exact bf16 values, the kernel works in fp32 (error ~1e-6) and rounds the
+  // output once to bf16 (at most half an ulp = 2^-9 relative); 2^-8 relative leaves a 2x margin.
+  const double rel = q.scalar_type() == at::kBFloat16 ? std::ldexp(1.0, -8) : 0.0;
+  const at::Tensor bound = ref.abs() * rel + 1e-5;
+  const bool ok = (diff <= bound).all().item<bool>();
+  EXPECT_TRUE(ok) << what << ": max abs error " << diff.max().item<double>();
+  // lse: -inf exactly where the reference is -inf, else within 1e-5 (relative for large values).
+  const at::Tensor gl = got.lse.to(at::kDouble);
+  const at::Tensor ref_inf = ref_lse == -kInf, got_inf = gl == -kInf;
+  EXPECT_TRUE(at::equal(ref_inf, got_inf)) << what << ": lse -inf pattern differs";
+  const at::Tensor fin = ref_inf.logical_not();
+  if (fin.any().item<bool>()) {
+    const at::Tensor le = (gl.masked_select(fin) - ref_lse.masked_select(fin)).abs();
+    const at::Tensor lb = ref_lse.masked_select(fin).abs() * 1e-6 + 1e-5;
+    EXPECT_TRUE((le <= lb).all().item<bool>()) << what << ": lse error " << le.max().item<double>();
+  }
+}
+
+at::Tensor randn(std::vector<int64_t> shape, at::ScalarType t, at::Generator& gen) {
+  return at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(t);
+}
+
+class BlockSparseAttention : public ::testing::Test {
+ protected:
+  void SetUp() override { gen_ = at::make_generator<at::CPUGeneratorImpl>(1234); }
+  at::Generator gen_;
+};
+
+}  // namespace
+
+// Random layouts and groups, GQA ratios 1/3/4, head_dim 64/128/80, block sizes 16..128.
+TEST_F(BlockSparseAttention, RandomLayoutsMatchDenseReference) {
+  std::mt19937 rng(7);
+  const int64_t ratios[] = {1, 3, 4};
+  const int64_t dims[] = {64, 128, 80};
+  const int64_t blocks[] = {16, 32, 48, 64, 128};
+  for (int it = 0; it < 30; ++it) {
+    const SequenceLayout layout = random_layout(rng);
+    const MaskSpec spec = random_spec(layout, rng, it % 3 == 0);
+    const int64_t block = blocks[it % 5];
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length();
+    const int64_t g = ratios[it % 3], d = dims[(it / 3) % 3], Hkv = 1 + it % 2;
+    const at::ScalarType dt = it % 4 == 3 ? at::kBFloat16 : at::kFloat;
+    at::Tensor q = randn({1, Hkv * g, L, d}, dt, gen_), k = randn({1, Hkv, L, d}, dt, gen_),
+               v = randn({1, Hkv, L, d}, dt, gen_);
+    BlockSparseAttentionOptions opt;
+    if (it % 5 == 1) opt.q_tile = 7;  // tiles smaller than and unaligned to the block
+    if (it % 7 == 2) opt.decode_max_rows = 1 << 20;  // hand-written loops everywhere
+    if (it % 6 == 4) opt.scale = 0.3;
+    expect_close(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, opt,
+                 "it " + std::to_string(it) + " L " + std::to_string(L) + " block " +
+                     std::to_string(block) + " g " + std::to_string(g) + " d " + std::to_string(d));
+  }
+}
+
+// The generic builder gives the same block mask, and so the same result.
+TEST_F(BlockSparseAttention, GenericBlockMask) {
+  std::mt19937 rng(11);
+  const SequenceLayout layout = random_layout(rng);
+  const MaskSpec spec = random_spec(layout, rng, false);
+  const AttentionMask mask = make_attention_mask(layout, spec);
+  const int64_t L = layout.length();
+  const BlockMask bm = build_block_mask_generic(L, L, 32, [&](int64_t a, int64_t b) { return mask.allowed(a, b); });
+  at::Tensor q = randn({1, 4, L, 64}, at::kFloat, gen_), k = randn({1, 2, L, 64}, at::kFloat, gen_),
+             v = randn({1, 2, L, 64}, at::kFloat, gen_);
+  expect_close(q, k, v, {SparseMaskRef{&bm, &mask, 0, 0}}, {}, "generic");
+}
+
+// Rows with nothing allowed give zeros and lse = -inf, never NaN or uniform attention.
+TEST_F(BlockSparseAttention, FullyMaskedRowsAreZero) {
+  const SequenceLayout layout = layout_from_lengths({20, 1, 37}, true, 5, 2, 3);
+  MaskSpec spec = default_mask_spec(layout);
+  const int32_t para1 = layout.spans[3].group;  // BOS, context, para 0, sep, para 1 (1 token)
+  for (int32_t k = 0; k < spec.num_groups; ++k) spec.set(para1, k, false);
+  const int32_t para0 = layout.spans[2].group;
+  for (int32_t k = 0; k < spec.num_groups; ++k) spec.set(para0, k, false);
+  for (int64_t block : {16, 64}) {
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length();
+    for (auto dt : {at::kFloat, at::kBFloat16}) {
+      at::Tensor q = randn({1, 3, L, 64}, dt, gen_), k = randn({1, 1, L, 64}, dt, gen_),
+                 v = randn({1, 1, L, 64}, dt, gen_);
+      BlockSparseAttentionOptions opt;
+      opt.return_lse = true;
+      const auto res = block_sparse_attention(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, opt);
+      const auto span = layout.spans[2];
+      EXPECT_EQ(res.out.slice(2, span.start, span.end).abs().max().item<float>(), 0.0f);
+      EXPECT_TRUE((res.lse.slice(2, span.start, span.end) == -std::numeric_limits<float>::infinity())
+                      .all()
+                      .item<bool>());
+      expect_close(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, {}, "masked rows");
+    }
+  }
+}
+
+// Single-token segments everywhere.
+TEST_F(BlockSparseAttention, SingleTokenSegments) {
+  const SequenceLayout layout = layout_from_lengths({1, 1, 1, 1, 1, 1, 1}, true, 1, 1, 1);
+  const MaskSpec spec = default_mask_spec(layout);
+  for (int64_t block : {16, 128}) {
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length();
+    at::Tensor q = randn({1, 8, L, 80}, at::kFloat, gen_), k = randn({1, 2, L, 80}, at::kFloat, gen_),
+               v = randn({1, 2, L, 80}, at::kFloat, gen_);
+    expect_close(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, {}, "single tokens");
+  }
+}
+
+// A prefill in chunks at offsets that are not multiples of the block size, against a cache
+// holding everything before the chunk; plus decode steps (Lq = 1) at the end.
+TEST_F(BlockSparseAttention, PrefillChunksAtOffsetAndDecode) {
+  std::mt19937 rng(3);
+  for (int it = 0; it < 6; ++it) {
+    const SequenceLayout layout = random_layout(rng, 90);
+    const MaskSpec spec = random_spec(layout, rng, false);
+    const int64_t block = it % 2 ? 32 : 64;
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length(), g = it % 3 == 0 ? 4 : 3, d = it % 2 ? 128 : 64;
+    const at::ScalarType dt = it == 5 ? at::kBFloat16 : at::kFloat;
+    at::Tensor q = randn({1, 2 * g, L, d}, dt, gen_), k = randn({1, 2, L, d}, dt, gen_),
+               v = randn({1, 2, L, d}, dt, gen_);
+    const at::Tensor whole = block_sparse_attention(q, k, v, c.bm, c.mask);
+    int64_t off = 0;
+    while (off < L) {
+      const int64_t n = std::min<int64_t>(L - off, 1 + rng() % 50);
+      const at::Tensor qc = q.slice(2, off, off + n), kc = k.slice(2, 0, off + n), vc = v.slice(2, 0, off + n);
+      const std::vector<SparseMaskRef> m{SparseMaskRef{&c.bm, &c.mask, off, 0}};
+      expect_close(qc, kc, vc, m, {}, "chunk at " + std::to_string(off));
+      const at::Tensor part = block_sparse_attention(qc, kc, vc, c.bm, c.mask, off, 0);
+      if (dt == at::kFloat && spec.causal) {  // non-causal chunks legitimately miss later keys
+        EXPECT_LE((part - whole.slice(2, off, off + n)).abs().max().item<float>(), 1e-5f);
+      }
+      off += n;
+    }
+    // Decode steps: one query row at the last positions.
+    for (int64_t p = std::max<int64_t>(0, L - 3); p < L; ++p) {
+      const std::vector<SparseMaskRef> m{SparseMaskRef{&c.bm, &c.mask, p, 0}};
+      expect_close(q.slice(2, p, p + 1), k.slice(2, 0, p + 1), v.slice(2, 0, p + 1), m, {},
+                   "decode at " + std::to_string(p));
+    }
+  }
+}
+
+// Keys that start at an offset (a cache that dropped its first positions).
+TEST_F(BlockSparseAttention, KeyOffset) {
+  const SequenceLayout layout = layout_from_lengths({40, 33, 51}, true, 9, 2, 7);
+  const MaskSpec spec = default_mask_spec(layout);
+  const Case c = make_case(layout, spec, 32);
+  const int64_t L = layout.length();
+  at::Tensor q = randn({1, 3, L, 64}, at::kFloat, gen_), k = randn({1, 1, L, 64}, at::kFloat, gen_),
+             v = randn({1, 1, L, 64}, at::kFloat, gen_);
+  for (int64_t koff : {1, 17, 40}) {
+    const std::vector<SparseMaskRef> m{SparseMaskRef{&c.bm, &c.mask, 50, koff}};
+    expect_close(q.slice(2, 50), k.slice(2, koff), v.slice(2, koff), m, {}, "k_offset " + std::to_string(koff));
+  }
+}
+
+// Batch rows with different layouts (padded to the longest), and a shared mask.
+TEST_F(BlockSparseAttention, BatchWithDifferentLayouts) {
+  std::mt19937 rng(5);
+  std::vector<Case> cases;
+  int64_t Lmax = 0;
+  for (int b = 0; b < 3; ++b) {
+    const SequenceLayout layout = random_layout(rng);
+    cases.push_back(make_case(layout, random_spec(layout, rng, b == 1), 16 << b));
+    Lmax = std::max(Lmax, layout.length());
+  }
+  for (auto dt : {at::kFloat, at::kBFloat16}) {
+    at::Tensor q = randn({3, 6, Lmax, 64}, dt, gen_), k = randn({3, 2, Lmax, 64}, dt, gen_),
+               v = randn({3, 2, Lmax, 64}, dt, gen_);
+    std::vector<SparseMaskRef> m;
+    for (const Case& c : cases) m.push_back(SparseMaskRef{&c.bm, &c.mask, 0, 0});
+    expect_close(q, k, v, m, {}, "batch");
+    // Padding rows past a shorter row's mask are zeros.
+    const at::Tensor out = block_sparse_attention(q, k, v, m).out;
+    for (int b = 0; b < 3; ++b) {
+      const int64_t len = cases[b].layout.length();
+      if (len < Lmax) {
+        EXPECT_EQ(out[b].slice(1, len).abs().max().item<float>(), 0.0f);
+      }
+    }
+    // Shared mask for all rows.
+    const Case& c0 = cases[0];
+    const int64_t L0 = c0.layout.length();
+    expect_close(q.slice(2, 0, L0), k.slice(2, 0, L0), v.slice(2, 0, L0), {SparseMaskRef{&c0.bm, &c0.mask, 0, 0}},
+                 {}, "shared");
+  }
+}
+
+// Strided views (a [B, L, H, d] tensor transposed) work without copies by the caller.
+TEST_F(BlockSparseAttention, StridedInputs) {
+  const SequenceLayout layout = layout_from_lengths({30, 41, 25}, true, 12, 1, 4);
+  const Case c = make_case(layout, default_mask_spec(layout), 32);
+  const int64_t L = layout.length();
+  at::Tensor q = randn({2, L, 6, 64}, at::kFloat, gen_).transpose(1, 2);
+  at::Tensor k = randn({2, L, 2, 64}, at::kFloat, gen_).transpose(1, 2);
+  at::Tensor v = randn({2, L, 2, 64}, at::kFloat, gen_).transpose(1, 2);
+  expect_close(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, {}, "strided");
+}
+
+// Runs over many key blocks (longer than one run), a longer sequence, 1 and 2 threads.
+TEST_F(BlockSparseAttention, LongerSequenceAndThreads) {
+  const SequenceLayout layout = layout_from_lengths({300, 250, 280}, true, 150, 0, 20);
+  const MaskSpec spec = default_mask_spec(layout);
+  const Case c = make_case(layout, spec, 16);
+  const int64_t L = layout.length();
+  at::Tensor q = randn({1, 3, L, 64}, at::kFloat, gen_), k = randn({1, 1, L, 64}, at::kFloat, gen_),
+             v = randn({1, 1, L, 64}, at::kFloat, gen_);
+  const int threads = at::get_num_threads();
+  for (int t : {1, 2}) {
+    at::set_num_threads(t);
+    expect_close(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, {}, "threads " + std::to_string(t));
+  }
+  at::set_num_threads(threads);
+}
+
+TEST_F(BlockSparseAttention, BadInputsThrow) {
+  const SequenceLayout layout = layout_from_lengths({10, 10}, true, 0, 0, 0);
+  const Case c = make_case(layout, default_mask_spec(layout), 16);
+  const int64_t L = layout.length();
+  at::Tensor q = at::randn({1, 4, L, 64}), k = at::randn({1, 3, L, 64}), v = at::randn({1, 3, L, 64});
+  EXPECT_THROW(block_sparse_attention(q, k, v, c.bm, c.mask), std::invalid_argument);  // 4 % 3
+  at::Tensor k2 = at::randn({1, 2, L, 64}), v2 = at::randn({1, 2, L, 32});
+  EXPECT_THROW(block_sparse_attention(q, k2, v2, c.bm, c.mask), std::invalid_argument);
+  EXPECT_THROW(block_sparse_attention(q.to(at::kDouble), k2.to(at::kDouble), k2.to(at::kDouble), c.bm, c.mask),
+               std::invalid_argument);
+  const std::vector<SparseMaskRef> two(2, SparseMaskRef{&c.bm, &c.mask, 0, 0});
+  EXPECT_THROW(block_sparse_attention(q, k2, k2, two), std::invalid_argument);
+  AttentionMask short_mask = c.mask;
+  short_mask.group_ids.resize(5);
+  EXPECT_THROW(block_sparse_attention(q, k2, k2, c.bm, short_mask), std::invalid_argument);
+}
