@@ -20,5 +20,6 @@ struct Command {
 };
 
 Command add_mask_command(CLI::App& parent);
+Command add_tokenize_command(CLI::App& parent);
 
 }  // namespace flexgen::cli

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
 
   std::vector<flexgen::cli::Command> commands;
   commands.push_back(flexgen::cli::add_mask_command(app));
+  commands.push_back(flexgen::cli::add_tokenize_command(app));
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,115 @@
+// BPE word encoding: start from one token per byte and apply the lowest-ranked
+// merge (leftmost on ties) until none applies, as Hugging Face's Word::merge_all.
+#include "bpe_model.h"
+
+#include <queue>
+
+namespace flexgen::tokenizer_detail {
+
+bool BpeModel::add_token(std::string_view bytes, int32_t id) {
+  if (!byte_ids_set_) {
+    byte_ids_.fill(-1);
+    byte_ids_set_ = true;
+  }
+  if (!vocab_.insert(bytes, id)) return false;
+  if (id >= static_cast<int32_t>(id_bytes_.size())) id_bytes_.resize(static_cast<size_t>(id) + 1);
+  id_bytes_[id] = std::string(bytes);
+  if (bytes.size() == 1) byte_ids_[static_cast<unsigned char>(bytes[0])] = id;
+  return true;
+}
+
+bool BpeModel::add_merge(int32_t left, int32_t right, int32_t merged, int32_t rank) {
+  if (merges_.contains(left, right)) return false;
+  merges_.insert(left, right, PairMap::Merge{rank, merged});
+  return true;
+}
+
+int BpeModel::missing_byte() const {
+  for (int b = 0; b < 256; ++b)
+    if (!byte_ids_set_ || byte_ids_[b] < 0) return b;
+  return -1;
+}
+
+const std::string& BpeModel::bytes_of(int32_t id) const {
+  static const std::string empty;
+  if (id < 0 || id >= static_cast<int32_t>(id_bytes_.size())) return empty;
+  return id_bytes_[id];
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (ignore_merges_ || word.size() == 1) {
+    const int32_t id = vocab_.find(word);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  thread_local std::vector<int32_t> ids;
+  ids.clear();
+  for (unsigned char b : word) ids.push_back(byte_ids_[b]);
+  if (ids.size() <= 32) merge_small(ids);
+  else merge_large(ids);
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+// Quadratic but allocation-free: fine for short words.
+void BpeModel::merge_small(std::vector<int32_t>& ids) const {
+  while (ids.size() > 1) {
+    int32_t best_rank = -1, best_id = -1;
+    size_t best_pos = 0;
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      const PairMap::Merge m = merges_.find(ids[i], ids[i + 1]);
+      if (m.rank >= 0 && (best_rank < 0 || m.rank < best_rank)) {
+        best_rank = m.rank;
+        best_id = m.id;
+        best_pos = i;
+      }
+    }
+    if (best_rank < 0) break;
+    ids[best_pos] = best_id;
+    ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(best_pos) + 1);
+  }
+}
+
+// Priority queue of candidate merges over a linked list of symbols: O(n log n).
+void BpeModel::merge_large(std::vector<int32_t>& ids) const {
+  const int n = static_cast<int>(ids.size());
+  std::vector<int> prev(n), next(n);
+  for (int i = 0; i < n; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1 < n ? i + 1 : -1;
+  }
+  struct Cand {
+    int32_t rank;
+    int pos;
+    int32_t left, right, merged;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  auto consider = [&](int pos) {
+    if (pos < 0 || next[pos] < 0) return;
+    const PairMap::Merge m = merges_.find(ids[pos], ids[next[pos]]);
+    if (m.rank >= 0) heap.push(Cand{m.rank, pos, ids[pos], ids[next[pos]], m.id});
+  };
+  for (int i = 0; i + 1 < n; ++i) consider(i);
+  std::vector<char> alive(n, 1);
+  while (!heap.empty()) {
+    const Cand c = heap.top();
+    heap.pop();
+    // Skip candidates made stale by earlier merges.
+    if (!alive[c.pos] || next[c.pos] < 0 || ids[c.pos] != c.left || ids[next[c.pos]] != c.right) continue;
+    const int r = next[c.pos];
+    ids[c.pos] = c.merged;
+    alive[r] = 0;
+    next[c.pos] = next[r];
+    if (next[r] >= 0) prev[next[r]] = c.pos;
+    consider(prev[c.pos]);
+    consider(c.pos);
+  }
+  std::vector<int32_t> result;
+  for (int i = 0; i >= 0; i = next[i]) result.push_back(ids[i]);
+  ids.swap(result);
+}
+
+}  // namespace flexgen::tokenizer_detail

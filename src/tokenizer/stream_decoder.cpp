@@ -1,0 +1,28 @@
+// Streaming decode: token bytes accumulate until they end on a character boundary.
+#include "flexgen/tokenizer.h"
+#include "unicode.h"
+
+namespace flexgen {
+
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, DecodeOptions options)
+    : tokenizer_(tokenizer), options_(options) {}
+
+std::string StreamDecoder::push(int32_t id) {
+  if (options_.skip_special_tokens && tokenizer_.is_special(id)) return {};
+  const std::string bytes = tokenizer_.token_bytes(id, first_);
+  // "first" means: nothing emitted yet (a leading BOS does not count).
+  if (!bytes.empty()) first_ = false;
+  pending_ += bytes;
+  const size_t complete = tokenizer_detail::complete_utf8_prefix(pending_);
+  std::string out = tokenizer_detail::utf8_lossy(std::string_view(pending_).substr(0, complete));
+  pending_.erase(0, complete);
+  return out;
+}
+
+std::string StreamDecoder::finish() {
+  std::string out = tokenizer_detail::utf8_lossy(pending_);
+  pending_.clear();
+  return out;
+}
+
+}  // namespace flexgen

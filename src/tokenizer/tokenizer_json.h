@@ -1,0 +1,15 @@
+// Loading of Hugging Face tokenizer.json (+ tokenizer_config.json next to it).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "flexgen/tokenizer.h"
+
+namespace flexgen::tokenizer_detail {
+
+// Loads a byte-level BPE tokenizer.json; reads tokenizer_config.json from the
+// same folder when present. Throws TokenizerError naming the file and field.
+std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path);
+
+}  // namespace flexgen::tokenizer_detail
