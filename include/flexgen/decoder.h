@@ -1,0 +1,82 @@
+// The generation loop: rows (sequences of one batch, each with its own mask and
+// position ids) prefilled once, then decoded with the KV cache; streams pick one
+// token per step from the logits of their rows (one row, or an ensemble).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flexgen/llama.h"
+#include "flexgen/mask.h"
+#include "flexgen/sampler.h"
+#include "flexgen/stop_criteria.h"
+#include "flexgen/tokenizer.h"
+
+namespace flexgen {
+
+// One sequence of the batch, described over its own positions 0 .. prompt + max_new_tokens.
+struct RowPlan {
+  std::vector<int32_t> tokens;                 // prompt ids
+  AttentionMask mask;                          // covers prompt + max_new_tokens positions
+  std::vector<int64_t> position_ids;           // RoPE ids, prompt + max_new_tokens entries
+  std::vector<int64_t> first_logit_positions;  // prompt positions whose mean logits give the
+                                               // first token; empty = the last prompt position
+  bool block_sparse = false;                   // prefill through the block-sparse kernel
+};
+
+// How a stream turns its rows' logits into one distribution.
+enum class Combine {
+  Mean,     // weighted mean of raw logits (one row: the row's logits)
+  MaxProb,  // element-wise max over rows of weight x softmax
+};
+
+struct StreamPlan {
+  std::vector<int32_t> rows;    // indices into the batch's rows
+  Combine combine = Combine::Mean;
+  std::vector<double> weights;  // one per row (normalised here); empty = uniform
+  uint64_t seed = 0;            // sampling seed of this stream
+};
+
+// One step of a stream, for traces (`flexgen debug --verbose`).
+struct StepTrace {
+  int64_t position = 0;                       // slot of the generated token
+  std::vector<std::pair<int32_t, float>> top; // top tokens with probabilities
+  int32_t chosen = 0;
+  std::string text;                           // decoded text so far
+};
+
+struct StreamResult {
+  std::vector<int32_t> ids;  // generated ids (the stop token included)
+  std::string text;          // decoded generated text, special tokens skipped
+  StopCriteria::Reason stop = StopCriteria::Reason::MaxTokens;
+  std::vector<StepTrace> trace;  // filled when DecodeConfig::trace_top > 0
+};
+
+struct DecodeConfig {
+  int64_t max_new_tokens = 20;
+  StopCriteria stops;
+  SamplingOptions sampling;      // seed is taken per stream from StreamPlan::seed
+  int64_t block_size = 128;      // block mask block size for block-sparse rows
+  int64_t trace_top = 0;         // > 0: record this many top tokens per step
+  int32_t pad_id = 0;            // token fed to padding slots (never attended to)
+};
+
+struct DecodeStats {
+  int64_t prefill_tokens = 0;  // real prompt tokens (padding not counted)
+  double prefill_seconds = 0;
+  int64_t decode_tokens = 0;   // generated tokens over all streams
+  double decode_seconds = 0;
+};
+
+// Runs prefill and decode for the rows (left-padded to one length) and returns
+// one result per stream, in order. Throws std::invalid_argument on bad plans.
+std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenizer& tokenizer,
+                                         const std::vector<RowPlan>& rows,
+                                         const std::vector<StreamPlan>& streams, const DecodeConfig& config,
+                                         DecodeStats* stats = nullptr);
+
+// A plain causal mask of one group over `length` positions.
+AttentionMask causal_mask(int64_t length);
+
+}  // namespace flexgen

@@ -1,0 +1,197 @@
+// Cross-method tests of the generation engine on a tiny random model.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "flexgen/decoder.h"
+#include "flexgen/methods.h"
+#include "tiny_fixture.h"
+
+using namespace flexgen;
+using namespace flexgen::testing;
+
+namespace {
+
+class Methods : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto dir = std::filesystem::path(::testing::TempDir()) / "flexgen_tiny_tok";
+    tokenizer_ = load_tokenizer(write_byte_tokenizer(dir)).release();
+    model_ = new LlamaModel(make_tiny_model(7));
+  }
+  static void TearDownTestSuite() {
+    delete tokenizer_;
+    delete model_;
+  }
+
+  SampleTokens sample(const std::vector<std::string>& questions, bool shared = false) const {
+    const std::string instruction = "Answer the question based on general world knowledge.\n\n";
+    SampleTokens s;
+    s.bos = kTinyBos;
+    if (shared) s.shared_context = tokenizer_->encode(instruction);
+    for (const std::string& q : questions)
+      s.paraphrases.push_back(tokenizer_->encode((shared ? "" : instruction) + "Q: " + q + "\nA:"));
+    s.separator = tokenizer_->encode("\n\n[SEP]\n\n");
+    return s;
+  }
+
+  std::vector<StreamResult> run(const SampleTokens& s, MethodOptions o, DecodeConfig cfg = {}) const {
+    cfg.max_new_tokens = o.max_new_tokens;
+    cfg.stops.eos = false;
+    cfg.stops.newline = false;
+    const SamplePlan plan = plan_sample(s, o, 11);
+    return decode_streams(*model_, *tokenizer_, plan.rows, plan.streams, cfg);
+  }
+
+  static MethodOptions opts(Method m, int64_t n = 8) {
+    MethodOptions o;
+    o.method = m;
+    o.max_new_tokens = n;
+    return o;
+  }
+
+  static inline Tokenizer* tokenizer_ = nullptr;
+  static inline LlamaModel* model_ = nullptr;
+  const std::vector<std::string> questions_ = {"what currency does japan use?", "which money is used in japan?",
+                                               "japan's currency is called what?", "what do the japanese pay with?",
+                                               "name the currency of japan"};
+};
+
+}  // namespace
+
+TEST_F(Methods, TinyModelGivesDiverseAnswers) {
+  const auto per = run(sample(questions_), opts(Method::PerPrompt, 3));
+  ASSERT_EQ(per.size(), questions_.size());
+  std::set<int32_t> first;
+  for (const auto& r : per) first.insert(r.ids[0]);
+  EXPECT_GE(first.size(), 2u) << "the fixture model must not answer every prompt alike";
+}
+
+TEST_F(Methods, PerPromptRowZeroEqualsOrigin) {
+  const auto per = run(sample(questions_), opts(Method::PerPrompt));
+  const auto origin = run(sample(questions_), opts(Method::Origin));
+  ASSERT_EQ(origin.size(), 1u);
+  EXPECT_EQ(per[0].ids, origin[0].ids);
+  EXPECT_EQ(per[0].text, origin[0].text);
+  // Every row equals that paraphrase alone (padding of shorter rows changes nothing).
+  for (size_t i = 1; i < questions_.size(); ++i) {
+    const auto alone = run(sample({questions_[i]}), opts(Method::Origin));
+    EXPECT_EQ(per[i].ids, alone[0].ids) << i;
+  }
+}
+
+TEST_F(Methods, FlexWithOneParaphraseEqualsOrigin) {
+  for (PositionMode pm : {PositionMode::Sequential, PositionMode::Restart}) {
+    MethodOptions o = opts(Method::Flex);
+    o.positions = pm;
+    const auto flex = run(sample({questions_[0]}), o);
+    const auto origin = run(sample({questions_[0]}), opts(Method::Origin));
+    EXPECT_EQ(flex[0].ids, origin[0].ids) << to_string(pm);
+  }
+}
+
+TEST_F(Methods, FlexRestartSegmentLogitsFirstTokenEqualsAvg) {
+  MethodOptions o = opts(Method::Flex);
+  o.positions = PositionMode::Restart;
+  o.fusion = Fusion::SegmentLogits;
+  DecodeConfig cfg;
+  cfg.trace_top = 5;
+  const auto flex = run(sample(questions_), o, cfg);
+  const auto avg = run(sample(questions_), opts(Method::Avg), cfg);
+  EXPECT_EQ(flex[0].ids[0], avg[0].ids[0]);
+  // The distributions agree too (same mean of the same logits).
+  ASSERT_EQ(flex[0].trace[0].top.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(flex[0].trace[0].top[i].first, avg[0].trace[0].top[i].first);
+    EXPECT_NEAR(flex[0].trace[0].top[i].second, avg[0].trace[0].top[i].second, 1e-5);
+  }
+  // Also with a shared context.
+  const auto flex_shared = run(sample(questions_, true), o, cfg);
+  const auto avg_shared = run(sample(questions_, true), opts(Method::Avg), cfg);
+  EXPECT_EQ(flex_shared[0].ids[0], avg_shared[0].ids[0]);
+}
+
+TEST_F(Methods, EnsemblesOfIdenticalPromptsEqualOrigin) {
+  const std::vector<std::string> same(3, questions_[1]);
+  const auto origin = run(sample({questions_[1]}), opts(Method::Origin));
+  for (Method m : {Method::Avg, Method::Max}) {
+    EXPECT_EQ(run(sample(same), opts(m))[0].ids, origin[0].ids) << to_string(m);
+  }
+}
+
+TEST_F(Methods, WeightsSelectParaphrases) {
+  SampleTokens s = sample(questions_);
+  s.weights = {0, 0, 3, 0, 0};  // normalised to paraphrase 2 alone
+  const auto alone = run(sample({questions_[2]}), opts(Method::Origin));
+  EXPECT_EQ(run(s, opts(Method::WeightedAvg))[0].ids, alone[0].ids);
+  EXPECT_EQ(run(s, opts(Method::WeightedMax))[0].ids, alone[0].ids);
+  s.weights = {1, 1};
+  EXPECT_THROW(plan_sample(s, opts(Method::WeightedAvg), 0), std::invalid_argument);
+}
+
+TEST_F(Methods, SamplingIsReproducibleWithASeed) {
+  DecodeConfig cfg;
+  cfg.sampling.temperature = 1.5;
+  cfg.sampling.top_p = 0.9;
+  const auto a = run(sample(questions_), opts(Method::Flex, 12), cfg);
+  const auto b = run(sample(questions_), opts(Method::Flex, 12), cfg);
+  EXPECT_EQ(a[0].ids, b[0].ids);
+  MethodOptions o = opts(Method::Flex, 12);
+  const SamplePlan plan = plan_sample(sample(questions_), o, 12345);
+  cfg.max_new_tokens = 12;
+  cfg.stops.eos = cfg.stops.newline = false;
+  const auto c = decode_streams(*model_, *tokenizer_, plan.rows, plan.streams, cfg);
+  EXPECT_NE(a[0].ids, c[0].ids) << "another seed should give another sample";
+}
+
+TEST_F(Methods, StopsApplyPerStream) {
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 30;
+  cfg.stops = parse_stop_criteria("e");  // a literal string most streams hit at different steps
+  const SamplePlan plan = plan_sample(sample(questions_), opts(Method::PerPrompt, 30), 0);
+  const auto res = decode_streams(*model_, *tokenizer_, plan.rows, plan.streams, cfg);
+  std::set<size_t> lengths;
+  for (const auto& r : res) lengths.insert(r.ids.size());
+  EXPECT_GE(lengths.size(), 2u) << "streams should stop at different steps";
+  for (size_t i = 0; i < res.size(); ++i) {
+    const auto& r = res[i];
+    if (r.stop == StopCriteria::Reason::String) {
+      EXPECT_NE(r.text.find('e'), std::string::npos);
+      // It stopped at the first token that made the text contain the stop string.
+      std::vector<int32_t> before(r.ids.begin(), r.ids.end() - 1);
+      EXPECT_EQ(tokenizer_->decode(before).find('e'), std::string::npos);
+    } else {
+      EXPECT_EQ(r.ids.size(), 30u);
+    }
+    // Each stream equals its paraphrase run alone with the same stop.
+    const SamplePlan one = plan_sample(sample({questions_[i]}), opts(Method::Origin, 30), 0);
+    const auto alone = decode_streams(*model_, *tokenizer_, one.rows, one.streams, cfg);
+    EXPECT_EQ(alone[0].ids, r.ids) << i;
+  }
+}
+
+TEST_F(Methods, SamplesBatchedTogetherEqualBatchOfOne) {
+  // Two flex samples of different lengths in one decode call (left padding).
+  MethodOptions o = opts(Method::Flex, 10);
+  o.positions = PositionMode::Restart;
+  const SamplePlan a = plan_sample(sample({questions_[0], questions_[1]}), o, 1);
+  const SamplePlan b = plan_sample(sample({questions_[2], questions_[3], questions_[4]}), o, 2);
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 10;
+  cfg.stops.eos = cfg.stops.newline = false;
+  std::vector<RowPlan> rows = {a.rows[0], b.rows[0]};
+  std::vector<StreamPlan> streams = {a.streams[0], b.streams[0]};
+  streams[1].rows = {1};
+  const auto both = decode_streams(*model_, *tokenizer_, rows, streams, cfg);
+  EXPECT_EQ(both[0].ids, decode_streams(*model_, *tokenizer_, a.rows, a.streams, cfg)[0].ids);
+  EXPECT_EQ(both[1].ids, decode_streams(*model_, *tokenizer_, b.rows, b.streams, cfg)[0].ids);
+}
+
+TEST_F(Methods, BadPlansAreRejected) {
+  SampleTokens s = sample(questions_);
+  s.paraphrases[1].clear();
+  EXPECT_THROW(plan_sample(s, opts(Method::Flex), 0), std::invalid_argument);
+  EXPECT_THROW(parse_method("median"), std::invalid_argument);
+  EXPECT_THROW(parse_fusion("late"), std::invalid_argument);
+  EXPECT_EQ(parse_method("weighted_max"), Method::WeightedMax);
+}

@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "flexgen/sampler.h"
+#include "flexgen/stop_criteria.h"
+
+using namespace flexgen;
+
+TEST(Sampler, GreedyIsArgmaxWithLowestIdOnTies) {
+  const std::vector<float> l = {0.5f, 2.0f, -1.0f, 2.0f};
+  Sampler s(SamplingOptions{});
+  EXPECT_EQ(s.sample(l.data(), 4), 1);
+  EXPECT_EQ(argmax(l.data(), 4), 1);
+}
+
+TEST(Sampler, TopKOneIsGreedyAndTopPKeepsTheNucleus) {
+  const std::vector<float> l = {0.0f, 3.0f, 2.9f, -5.0f};
+  SamplingOptions o;
+  o.temperature = 1.0;
+  o.top_k = 1;
+  o.seed = 3;
+  Sampler k1(o);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(k1.sample(l.data(), 4), 1);
+  o.top_k = 0;
+  o.top_p = 0.5;  // token 1 alone has ~0.5 of the mass; tokens 1 and 2 together reach it
+  Sampler p(o);
+  std::map<int32_t, int> seen;
+  for (int i = 0; i < 400; ++i) ++seen[p.sample(l.data(), 4)];
+  for (const auto& [id, n] : seen) EXPECT_TRUE(id == 1 || id == 2) << id;
+}
+
+TEST(Sampler, FrequenciesFollowTheSoftmax) {
+  const std::vector<float> l = {std::log(0.2f), std::log(0.3f), std::log(0.5f)};
+  SamplingOptions o;
+  o.temperature = 1.0;
+  o.seed = 42;
+  Sampler s(o);
+  std::vector<int> counts(3, 0);
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++counts[s.sample(l.data(), 3)];
+  EXPECT_NEAR(counts[0] / double(n), 0.2, 0.015);
+  EXPECT_NEAR(counts[1] / double(n), 0.3, 0.015);
+  EXPECT_NEAR(counts[2] / double(n), 0.5, 0.015);
+}
+
+TEST(Sampler, SameSeedSameSequence) {
+  std::vector<float> l(1000);
+  for (size_t i = 0; i < l.size(); ++i) l[i] = static_cast<float>(std::sin(i * 0.37) * 3);
+  SamplingOptions o;
+  o.temperature = 0.8;
+  o.top_k = 50;
+  o.seed = 9;
+  Sampler a(o), b(o);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(a.sample(l.data(), 1000), b.sample(l.data(), 1000));
+}
+
+TEST(Sampler, RejectsBadOptionsAndLogits) {
+  SamplingOptions o;
+  o.top_p = 0;
+  EXPECT_THROW(Sampler{o}, std::invalid_argument);
+  o = SamplingOptions{};
+  o.temperature = -1;
+  EXPECT_THROW(Sampler{o}, std::invalid_argument);
+  Sampler s(SamplingOptions{});
+  const std::vector<float> bad = {1.0f, std::nanf("")};
+  EXPECT_THROW(s.sample(bad.data(), 2), std::runtime_error);
+}
+
+TEST(StopCriteria, ParsesAndMatchesOnDecodedText) {
+  StopCriteria d = parse_stop_criteria("eos,newline");
+  d.eos_ids = {7, 9};
+  EXPECT_EQ(d.check(9, "Paris"), StopCriteria::Reason::Eos);
+  EXPECT_EQ(d.check(5, "Paris"), StopCriteria::Reason::None);
+  EXPECT_EQ(d.check(5, "Paris\n\n"), StopCriteria::Reason::Newline);  // a "\n\n" token counts
+  EXPECT_EQ(d.check(5, "Paris.\n"), StopCriteria::Reason::Newline);   // a token ending in a newline counts
+  const StopCriteria lit = parse_stop_criteria("Q:,\\n\\n");
+  EXPECT_FALSE(lit.eos);
+  EXPECT_FALSE(lit.newline);
+  ASSERT_EQ(lit.strings.size(), 2u);
+  EXPECT_EQ(lit.strings[1], "\n\n");
+  EXPECT_EQ(lit.check(1, "yen\nQ:"), StopCriteria::Reason::String);
+  EXPECT_EQ(lit.check(1, "yen\n"), StopCriteria::Reason::None);
+  const StopCriteria none = parse_stop_criteria("none");
+  EXPECT_EQ(none.check(7, "a\nb"), StopCriteria::Reason::None);
+  EXPECT_THROW(parse_stop_criteria("none,eos"), std::invalid_argument);
+  EXPECT_THROW(parse_stop_criteria(""), std::invalid_argument);
+  EXPECT_THROW(parse_stop_criteria("eos,,newline"), std::invalid_argument);
+}
