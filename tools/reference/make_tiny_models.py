@@ -152,6 +152,15 @@ def dense_allowed(rows):
     return out
 
 
+def load_pretrained(d, dtype):
+    try:
+        mod = LlamaForCausalLM.from_pretrained(d, dtype=dtype, attn_implementation="eager")
+    except TypeError:
+        mod = LlamaForCausalLM.from_pretrained(d, torch_dtype=dtype, attn_implementation="eager")
+    assert mod.model.rotary_emb.inv_freq.dtype == torch.float32
+    return mod.eval()
+
+
 def rewrite_v4_config(path, m):
     with open(path) as f:
         c = json.load(f)
@@ -211,11 +220,12 @@ def main():
         model.generation_config.bos_token_id = 0
         model.generation_config.save_pretrained(d)
         print(m["name"], "config.json as saved:", open(os.path.join(d, "config.json")).read())
+        # Goldens from the saved directory as transformers loads it, in fp32 (bf16
+        # weights upcast exactly). Loading (not model.float()) keeps the RoPE inv_freq
+        # buffer in fp32: a .to(bfloat16) of the module would round it to bf16.
+        model32 = load_pretrained(d, torch.float32)
         if m["style"] == "v4":
             rewrite_v4_config(os.path.join(d, "config.json"), m)
-        # Goldens: fp32 compute (bf16 weights upcast exactly).
-        model32 = model.float().eval()
-        model32.config._attn_implementation = "eager"
         g = torch.Generator().manual_seed(7)
         B, L = 2, 11
         prompt = torch.randint(3, m["vocab"], (B, L), generator=g)
@@ -253,10 +263,9 @@ def main():
                 ids = torch.cat([ids, top.indices[:1].view(1, 1)], 1)
             extra = {}
             if m["dtype"] == torch.bfloat16:
-                mb = model.to(torch.bfloat16).eval()
-                mb.config._attn_implementation = "eager"
+                mb = load_pretrained(d, torch.bfloat16)
+                assert mb.model.rotary_emb.inv_freq.dtype == torch.float32
                 extra["prompt_logits_bf16"] = mb(prompt).logits.float().contiguous()
-                model32 = model.float()
         d_prompt = (plogits - pref).abs().max().item()
         d_mask = (mlogits - mref).abs().max().item()
         print(f"{m['name']}: mask {mask_kind}; HF vs plain-torch ref: prompt {d_prompt:.3g} mask {d_mask:.3g}; "

@@ -1,0 +1,70 @@
+// The one attention interface of the ops layer. The model calls only this;
+// kernels (the dense reference here, the block-sparse CPU/CUDA kernels later)
+// plug in behind it.
+//
+//   out = attention(q, k, v, mask, scale, q_offset, kv_offset)
+//
+//   q    [B, H,   Lq, D]   queries, rows at absolute positions q_offset .. q_offset+Lq-1
+//   k, v [B, Hkv, Lk, D]   the cache contents, keys at absolute positions kv_offset ..
+//   H % Hkv == 0; query head h reads KV head h / (H / Hkv) (GQA, as transformers' repeat_kv).
+//   returns [B, H, Lq, D], dtype of q; softmax computed in fp32.
+//
+// Absolute positions index the sequence (cache slots), not RoPE position ids.
+// The mask says which (query, key) pairs are allowed:
+//   - Causal:  k <= q.
+//   - Groups:  one flexgen::AttentionMask per batch row (or one for all rows):
+//              allowed(q, k) = (!causal || k <= q) && visible[group(q)][group(k)],
+//              evaluated at absolute positions; it must cover q_offset+Lq and kv_offset+Lk.
+//   - Dense:   a bool tensor [B or 1, Lq, Lk], true = allowed, indexed relative to
+//              the offsets.
+// A query row with nothing allowed returns zeros, never NaN. Bad shapes or a
+// mask that does not cover the positions throw std::invalid_argument; there
+// is no fallback to another mask or kernel.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "flexgen/mask.h"
+
+namespace flexgen {
+
+struct AttentionMaskRef {
+  enum class Kind { Causal, Groups, Dense };
+  Kind kind = Kind::Causal;
+  const std::vector<AttentionMask>* groups = nullptr;  // Groups: size B or 1, not owned
+  at::Tensor dense;                                     // Dense: bool [B or 1, Lq, Lk]
+
+  static AttentionMaskRef causal() { return {}; }
+  static AttentionMaskRef from_groups(const std::vector<AttentionMask>& rows) {
+    AttentionMaskRef m;
+    m.kind = Kind::Groups;
+    m.groups = &rows;
+    return m;
+  }
+  static AttentionMaskRef from_dense(at::Tensor allowed) {
+    AttentionMaskRef m;
+    m.kind = Kind::Dense;
+    m.dense = std::move(allowed);
+    return m;
+  }
+};
+
+// Builds the bool [B', Lq, Lk] "allowed" tensor the mask describes (B' = 1 for
+// Causal and for a single shared AttentionMask). Exposed for kernels and tests.
+at::Tensor dense_allowed(const AttentionMaskRef& mask, int64_t batch, int64_t q_len,
+                         int64_t kv_len, int64_t q_offset, int64_t kv_offset);
+
+// Dense masked reference implementation (see the contract above).
+at::Tensor attention_dense(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const AttentionMaskRef& mask, double scale, int64_t q_offset,
+                           int64_t kv_offset);
+
+// The entry point the model uses. Today: attention_dense.
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const AttentionMaskRef& mask, double scale, int64_t q_offset,
+                     int64_t kv_offset);
+
+}  // namespace flexgen

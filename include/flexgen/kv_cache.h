@@ -1,0 +1,26 @@
+// KV cache: allocated once per sequence batch, filled by prefill (a whole
+// prompt) and decode (one token per step).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+
+namespace flexgen {
+
+struct KVCache {
+  // [layers, B, Hkv, max_len, head_dim] each, the model's compute dtype.
+  at::Tensor k;
+  at::Tensor v;
+  int64_t length = 0;  // slots filled so far (shared by all batch rows)
+
+  int64_t max_length() const { return k.defined() ? k.size(3) : 0; }
+  int64_t batch() const { return k.defined() ? k.size(1) : 0; }
+  void reset() { length = 0; }
+};
+
+// Allocates zero-filled K and V of the given sizes.
+KVCache allocate_kv_cache(int64_t layers, int64_t batch, int64_t kv_heads, int64_t max_len,
+                          int64_t head_dim, at::ScalarType dtype);
+
+}  // namespace flexgen

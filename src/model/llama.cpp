@@ -1,0 +1,316 @@
+// LLaMA forward pass and assembly of its weights.
+#include "flexgen/llama.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace flexgen {
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string origin_of(const NamedTensors& named, const std::string& name) {
+  auto it = named.origin.find(name);
+  return it != named.origin.end() ? it->second : named.source;
+}
+
+class Assembler {
+ public:
+  Assembler(const ModelConfig& c, const NamedTensors& n, at::ScalarType dtype)
+      : config_(c), named_(n), dtype_(dtype) {}
+
+  at::Tensor take(const std::string& name, std::vector<int64_t> shape) {
+    used_.insert(name);
+    auto it = named_.tensors.find(name);
+    if (it == named_.tensors.end())
+      throw ModelError(named_.source + ": missing tensor '" + name + "' (needed by config " +
+                       config_.source + ")");
+    const at::Tensor& t = it->second;
+    if (t.sizes().vec() != shape)
+      throw ModelError(origin_of(named_, name) + ": tensor '" + name + "': shape " + shape_str(t.sizes()) +
+                       " but config " + config_.source + " needs " + shape_str(shape));
+    const auto st = t.scalar_type();
+    if (st != at::kFloat && st != at::kBFloat16 && st != at::kHalf)
+      throw ModelError(origin_of(named_, name) + ": tensor '" + name + "': dtype " + c10::toString(st) +
+                       " (supported: F32, BF16, F16)");
+    if (t.device().type() != at::kCPU)
+      throw ModelError(origin_of(named_, name) + ": tensor '" + name + "' is not on the CPU");
+    at::Tensor out = t.contiguous();  // no-op for file tensors
+    return st == dtype_ ? out : out.to(dtype_);
+  }
+
+  // Names present but not used (apart from tolerated extras) are an error.
+  void check_unused() const {
+    for (const auto& [name, t] : named_.tensors) {
+      if (used_.count(name)) continue;
+      if (name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0) continue;
+      if (config_.tie_word_embeddings && name == "lm_head.weight") continue;  // transformers ignores it too
+      throw ModelError(origin_of(named_, name) + ": unexpected tensor '" + name +
+                       "' (not part of a LlamaForCausalLM with config " + config_.source + ")");
+    }
+  }
+
+ private:
+  const ModelConfig& config_;
+  const NamedTensors& named_;
+  at::ScalarType dtype_;
+  std::set<std::string> used_;
+};
+
+// transformers' LlamaRMSNorm: fp32 statistics, cast back, then scale.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const auto in_type = x.scalar_type();
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  xf = xf * at::rsqrt(var + eps);
+  return weight * xf.to(in_type);
+}
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t h = x.size(-1) / 2;
+  return at::cat({x.narrow(-1, h, h).neg(), x.narrow(-1, 0, h)}, -1);
+}
+
+}  // namespace
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
+  if (name == "fp32" || name == "float32" || name == "float") return at::kFloat;
+  throw ModelError("unsupported compute dtype \"" + name + "\" (supported: bf16, fp32)");
+}
+
+void set_num_threads(int n) {
+  if (n > 0) at::set_num_threads(n);
+}
+
+at::Tensor rope_inv_freq(const ModelConfig& c) {
+  const int64_t dim = c.head_dim;
+  // _compute_default_rope_parameters
+  at::Tensor exponent = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
+  at::Tensor inv_freq = at::pow(c10::Scalar(c.rope_theta), exponent).reciprocal();
+  if (c.rope_type == RopeType::Default) return inv_freq;
+  // _compute_llama3_parameters, operation for operation.
+  const double factor = c.rope_factor;
+  const double low = c.rope_low_freq_factor;
+  const double high = c.rope_high_freq_factor;
+  const double old_len = static_cast<double>(c.rope_original_max_position_embeddings);
+  const double low_freq_wavelen = old_len / low;
+  const double high_freq_wavelen = old_len / high;
+  at::Tensor wavelen = inv_freq.reciprocal() * (2 * M_PI);
+  at::Tensor llama = at::where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq);
+  at::Tensor smooth = (wavelen.reciprocal() * old_len - low) / (high - low);
+  at::Tensor smoothed = (1 - smooth) * llama / factor + smooth * llama;
+  at::Tensor medium = (wavelen < high_freq_wavelen).logical_not() * (wavelen > low_freq_wavelen).logical_not();
+  return at::where(medium, smoothed, llama);
+}
+
+LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, const LoadOptions& options) {
+  if (options.dtype != at::kFloat && options.dtype != at::kBFloat16)
+    throw ModelError(std::string("unsupported compute dtype ") + c10::toString(options.dtype) +
+                     " (supported: fp32, bf16)");
+  config.validate();
+  LlamaModel m;
+  m.config = config;
+  m.dtype = options.dtype;
+  Assembler a(config, named, options.dtype);
+  const int64_t hid = config.hidden_size, inter = config.intermediate_size;
+  m.weights.embed = a.take("model.embed_tokens.weight", {config.vocab_size, hid});
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerWeights l;
+    l.input_norm = a.take(p + "input_layernorm.weight", {hid});
+    l.q_proj = a.take(p + "self_attn.q_proj.weight", {config.q_dim(), hid});
+    l.k_proj = a.take(p + "self_attn.k_proj.weight", {config.kv_dim(), hid});
+    l.v_proj = a.take(p + "self_attn.v_proj.weight", {config.kv_dim(), hid});
+    l.o_proj = a.take(p + "self_attn.o_proj.weight", {hid, config.q_dim()});
+    if (config.attention_bias) {
+      l.q_bias = a.take(p + "self_attn.q_proj.bias", {config.q_dim()});
+      l.k_bias = a.take(p + "self_attn.k_proj.bias", {config.kv_dim()});
+      l.v_bias = a.take(p + "self_attn.v_proj.bias", {config.kv_dim()});
+      l.o_bias = a.take(p + "self_attn.o_proj.bias", {hid});
+    }
+    l.post_norm = a.take(p + "post_attention_layernorm.weight", {hid});
+    l.gate_proj = a.take(p + "mlp.gate_proj.weight", {inter, hid});
+    l.up_proj = a.take(p + "mlp.up_proj.weight", {inter, hid});
+    l.down_proj = a.take(p + "mlp.down_proj.weight", {hid, inter});
+    if (config.mlp_bias) {
+      l.gate_bias = a.take(p + "mlp.gate_proj.bias", {inter});
+      l.up_bias = a.take(p + "mlp.up_proj.bias", {inter});
+      l.down_bias = a.take(p + "mlp.down_proj.bias", {hid});
+    }
+    m.weights.layers.push_back(std::move(l));
+  }
+  m.weights.final_norm = a.take("model.norm.weight", {hid});
+  m.weights.lm_head = config.tie_word_embeddings ? m.weights.embed
+                                                 : a.take("lm_head.weight", {config.vocab_size, hid});
+  a.check_unused();
+  m.inv_freq = rope_inv_freq(config);
+  return m;
+}
+
+NamedTensors read_safetensors_directory(const std::filesystem::path& dir,
+                                        std::vector<std::shared_ptr<SafetensorsFile>>* files) {
+  namespace fs = std::filesystem;
+  NamedTensors named;
+  named.source = dir.string();
+  const fs::path index = dir / "model.safetensors.index.json";
+  const fs::path single = dir / "model.safetensors";
+  auto add_file = [&](const fs::path& p) {
+    auto f = SafetensorsFile::open(p);
+    if (files) files->push_back(f);
+    return f;
+  };
+  if (fs::is_regular_file(index)) {
+    nlohmann::json j;
+    {
+      std::ifstream in(index);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      try {
+        j = nlohmann::json::parse(ss.str());
+      } catch (const nlohmann::json::exception& e) {
+        throw ModelError(index.string() + ": malformed JSON: " + e.what());
+      }
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw ModelError(index.string() + ": no \"weight_map\" object");
+    std::map<std::string, std::vector<std::string>> by_file;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
+      const std::string file = it.value().get<std::string>();
+      if (file.find('/') != std::string::npos || file == "..")
+        throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' names a file outside the directory");
+      by_file[file].push_back(it.key());
+    }
+    for (const auto& [file, names] : by_file) {
+      const fs::path p = dir / file;
+      if (!fs::is_regular_file(p))
+        throw ModelError(index.string() + ": shard " + p.string() + " (tensor '" + names.front() + "') does not exist");
+      auto f = add_file(p);
+      std::set<std::string> listed(names.begin(), names.end());
+      for (const auto& name : names) {
+        if (!f->contains(name))
+          throw ModelError(p.string() + ": tensor '" + name + "' listed in " + index.filename().string() + " is missing");
+      }
+      for (const auto& info : f->tensors()) {
+        if (!listed.count(info.name))
+          throw ModelError(p.string() + ": tensor '" + info.name + "' is not listed in " + index.string());
+        named.tensors[info.name] = f->tensor(info.name);
+        named.origin[info.name] = p.string();
+      }
+    }
+  } else if (fs::is_regular_file(single)) {
+    auto f = add_file(single);
+    for (const auto& info : f->tensors()) {
+      named.tensors[info.name] = f->tensor(info.name);
+      named.origin[info.name] = single.string();
+    }
+  } else {
+    throw ModelError(dir.string() + ": no model.safetensors or model.safetensors.index.json");
+  }
+  return named;
+}
+
+LlamaModel load_llama_from_directory(const std::filesystem::path& dir, const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) throw ModelError(dir.string() + ": not a directory");
+  ModelConfig config = load_model_config(dir / "config.json");
+  if (fs::is_regular_file(dir / "generation_config.json"))
+    apply_generation_config(dir / "generation_config.json", config);
+  std::vector<std::shared_ptr<SafetensorsFile>> files;
+  NamedTensors named = read_safetensors_directory(dir, &files);
+  LlamaModel m = assemble_llama(config, named, options);
+  m.files = std::move(files);
+  return m;
+}
+
+KVCache allocate_kv_cache(int64_t layers, int64_t batch, int64_t kv_heads, int64_t max_len, int64_t head_dim,
+                          at::ScalarType dtype) {
+  KVCache c;
+  c.k = at::zeros({layers, batch, kv_heads, max_len, head_dim}, at::TensorOptions().dtype(dtype));
+  c.v = at::zeros_like(c.k);
+  c.length = 0;
+  return c;
+}
+
+KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len) {
+  return allocate_kv_cache(model.config.num_layers, batch, model.config.num_kv_heads, max_len,
+                           model.config.head_dim, model.dtype);
+}
+
+at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens,
+                         const at::Tensor& positions, const AttentionMaskRef& mask, LogitsMode logits_mode) {
+  const ModelConfig& c = model.config;
+  if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
+    throw std::invalid_argument("llama_forward: tokens must be int64 [B, L], got " + shape_str(tokens.sizes()));
+  if (positions.sizes() != tokens.sizes() || positions.scalar_type() != at::kLong)
+    throw std::invalid_argument("llama_forward: positions must be int64 " + shape_str(tokens.sizes()) +
+                                ", got " + shape_str(positions.sizes()));
+  const int64_t B = tokens.size(0), L = tokens.size(1);
+  const int64_t H = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+  if (!cache.k.defined() || cache.batch() != B || cache.k.size(0) != c.num_layers || cache.k.size(2) != Hkv ||
+      cache.k.size(4) != D || cache.k.scalar_type() != model.dtype)
+    throw std::invalid_argument("llama_forward: KV cache does not fit this model and batch " + std::to_string(B));
+  const int64_t start = cache.length;
+  if (start + L > cache.max_length())
+    throw std::invalid_argument("llama_forward: " + std::to_string(start + L) + " positions exceed the KV cache (" +
+                                std::to_string(cache.max_length()) + ")");
+  if (L == 0) throw std::invalid_argument("llama_forward: no tokens");
+  if (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= c.vocab_size)
+    throw std::invalid_argument("llama_forward: token id outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+
+  at::NoGradGuard no_grad;
+  const LlamaWeights& w = model.weights;
+  at::Tensor h = at::embedding(w.embed, tokens);  // [B, L, hidden]
+
+  // RoPE tables for these positions (fp32 like transformers, then the compute dtype).
+  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * model.inv_freq.view({1, 1, -1});
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  const at::Tensor cos = emb.cos().to(model.dtype).unsqueeze(1);  // [B, 1, L, D]
+  const at::Tensor sin = emb.sin().to(model.dtype).unsqueeze(1);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const LayerWeights& l = w.layers[i];
+    at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
+    at::Tensor q = at::linear(x, l.q_proj, l.q_bias).view({B, L, H, D}).transpose(1, 2);
+    at::Tensor k = at::linear(x, l.k_proj, l.k_bias).view({B, L, Hkv, D}).transpose(1, 2);
+    at::Tensor v = at::linear(x, l.v_proj, l.v_bias).view({B, L, Hkv, D}).transpose(1, 2);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
+    at::Tensor vc = cache.v.select(0, i);
+    kc.narrow(2, start, L).copy_(k);
+    vc.narrow(2, start, L).copy_(v);
+    at::Tensor a = attention(q.contiguous(), kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale,
+                             start, 0);
+    a = a.transpose(1, 2).reshape({B, L, H * D});
+    h = h + at::linear(a, l.o_proj, l.o_bias);
+    x = rms_norm(h, l.post_norm, c.rms_norm_eps);
+    at::Tensor g = at::silu(at::linear(x, l.gate_proj, l.gate_bias));
+    g.mul_(at::linear(x, l.up_proj, l.up_bias));
+    h = h + at::linear(g, l.down_proj, l.down_bias);
+  }
+  cache.length = start + L;
+  if (logits_mode == LogitsMode::Last) h = h.narrow(1, L - 1, 1);
+  h = rms_norm(h, w.final_norm, c.rms_norm_eps);
+  return at::linear(h, w.lm_head).to(at::kFloat);
+}
+
+at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens, const at::Tensor& positions,
+                              const AttentionMaskRef& mask) {
+  KVCache cache = make_kv_cache(model, tokens.size(0), tokens.size(1));
+  return llama_forward(model, cache, tokens, positions, mask, LogitsMode::All);
+}
+
+}  // namespace flexgen
