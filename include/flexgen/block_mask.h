@@ -44,6 +44,9 @@ constexpr int64_t kMaxSequenceLength = 1000000;
 BlockMask build_block_mask(const SequenceLayout& layout, const MaskSpec& spec,
                            int64_t block_size = kDefaultBlockSize);
 
+// The same from a per-position mask: runs of equal group ids play the spans' part.
+BlockMask build_block_mask(const AttentionMask& mask, int64_t block_size = kDefaultBlockSize);
+
 // Generic builder: evaluates `allowed` on every (q, k) pair. For tests and custom masks.
 BlockMask build_block_mask_generic(int64_t q_len, int64_t kv_len, int64_t block_size,
                                    const std::function<bool(int64_t, int64_t)>& allowed);

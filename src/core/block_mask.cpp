@@ -45,14 +45,14 @@ int64_t causal_pairs_in(int64_t qa, int64_t qb, int64_t ka, int64_t kb) {
 }
 
 // First span index overlapping each block, plus a sentinel.
-std::vector<int32_t> first_span_of_blocks(const SequenceLayout& layout, int64_t num_blocks,
+std::vector<int32_t> first_span_of_blocks(const std::vector<Span>& spans, int64_t num_blocks,
                                           int64_t block_size) {
   std::vector<int32_t> first(static_cast<size_t>(num_blocks + 1));
   int32_t s = 0;
-  const int32_t n = static_cast<int32_t>(layout.spans.size());
+  const int32_t n = static_cast<int32_t>(spans.size());
   for (int64_t b = 0; b < num_blocks; ++b) {
     const int64_t start = b * block_size;
-    while (s < n && layout.spans[s].end <= start) ++s;
+    while (s < n && spans[s].end <= start) ++s;
     first[b] = s;
   }
   first[num_blocks] = n;
@@ -71,15 +71,17 @@ BlockClass BlockMask::classify(int64_t q_block, int64_t kv_block) const {
   return BlockClass::Empty;
 }
 
-BlockMask build_block_mask(const SequenceLayout& layout, const MaskSpec& spec, int64_t block_size) {
-  const int64_t len = layout.length();
+namespace {
+
+// The analytic builder over contiguous runs of one group each, covering [0, len).
+BlockMask build_from_runs(const std::vector<Span>& spans, int64_t len, const MaskSpec& spec, int64_t block_size) {
   check_sizes(len, len, block_size);
-  if (spec.num_groups != static_cast<int32_t>(layout.groups.size()) ||
-      spec.visible.size() != static_cast<size_t>(spec.num_groups) * spec.num_groups)
-    throw std::invalid_argument("mask spec does not match the layout's groups");
+  for (const Span& s : spans) {
+    if (s.group < 0 || s.group >= spec.num_groups)
+      throw std::invalid_argument("mask spec does not cover group " + std::to_string(s.group));
+  }
   BlockMask m = empty_block_mask(len, len, block_size);
-  const std::vector<int32_t> first = first_span_of_blocks(layout, m.num_q_blocks, block_size);
-  const auto& spans = layout.spans;
+  const std::vector<int32_t> first = first_span_of_blocks(spans, m.num_q_blocks, block_size);
   const int32_t num_spans = static_cast<int32_t>(spans.size());
 
   for (int64_t qb = 0; qb < m.num_q_blocks; ++qb) {
@@ -100,16 +102,39 @@ BlockMask build_block_mask(const SequenceLayout& layout, const MaskSpec& spec, i
       }
       if (allowed == 0) continue;
       m.allowed_pairs += allowed;
-      if (allowed == (qe - qs) * (ke - ks)) {
-        m.full_indices.push_back(static_cast<int32_t>(kb));
-      } else {
-        m.partial_indices.push_back(static_cast<int32_t>(kb));
-      }
+      (allowed == (qe - qs) * (ke - ks) ? m.full_indices : m.partial_indices).push_back(static_cast<int32_t>(kb));
     }
     m.full_offsets.push_back(static_cast<int32_t>(m.full_indices.size()));
     m.partial_offsets.push_back(static_cast<int32_t>(m.partial_indices.size()));
   }
   return m;
+}
+
+void check_spec(const MaskSpec& spec) {
+  if (spec.num_groups < 0 || spec.visible.size() != static_cast<size_t>(spec.num_groups) * spec.num_groups)
+    throw std::invalid_argument("mask spec: the visibility matrix is not num_groups x num_groups");
+}
+
+}  // namespace
+
+BlockMask build_block_mask(const SequenceLayout& layout, const MaskSpec& spec, int64_t block_size) {
+  check_spec(spec);
+  if (spec.num_groups != static_cast<int32_t>(layout.groups.size()))
+    throw std::invalid_argument("mask spec does not match the layout's groups");
+  return build_from_runs(layout.spans, layout.length(), spec, block_size);
+}
+
+BlockMask build_block_mask(const AttentionMask& mask, int64_t block_size) {
+  check_spec(mask.spec);
+  std::vector<Span> runs;
+  const int64_t len = mask.length();
+  for (int64_t i = 0; i < len;) {
+    int64_t j = i + 1;
+    while (j < len && mask.group_ids[j] == mask.group_ids[i]) ++j;
+    runs.push_back(Span{mask.group_ids[i], i, j});
+    i = j;
+  }
+  return build_from_runs(runs, len, mask.spec, block_size);
 }
 
 BlockMask build_block_mask_generic(int64_t q_len, int64_t kv_len, int64_t block_size,

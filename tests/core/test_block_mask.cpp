@@ -75,6 +75,7 @@ TEST(BlockMask, AnalyticEqualsGenericOnRandomLayouts) {
                  std::to_string(block));
     expect_same(analytic, generic);
     expect_consistent(analytic, m);
+    expect_same(build_block_mask(m, block), generic);  // from the per-position mask
   }
 }
 
@@ -103,6 +104,23 @@ TEST(BlockMask, LengthNotMultipleOfBlockAndTinyBlocks) {
   for (int64_t block : {1, 2, 3, 7, 100}) {
     const BlockMask bm = build_block_mask(l, m.spec, block);
     expect_consistent(bm, m);
+  }
+}
+
+TEST(BlockMask, FromPerPositionMaskWithRepeatedGroups) {
+  // Runs of one group that are not contiguous (padding at the front, a group twice).
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 100; ++trial) {
+    AttentionMask m;
+    m.spec.num_groups = 1 + static_cast<int32_t>(rng() % 5);
+    m.spec.visible.assign(static_cast<size_t>(m.spec.num_groups) * m.spec.num_groups, 0);
+    for (auto& v : m.spec.visible) v = rng() % 2;
+    m.spec.causal = rng() % 4 != 0;
+    const int64_t len = 1 + rng() % 150;
+    for (int64_t i = 0; i < len; ++i) m.group_ids.push_back(static_cast<int32_t>(rng() % m.spec.num_groups));
+    const int64_t block = 1 + rng() % 40;
+    expect_same(build_block_mask(m, block),
+                build_block_mask_generic(len, len, block, [&](int64_t q, int64_t k) { return m.allowed(q, k); }));
   }
 }
 
