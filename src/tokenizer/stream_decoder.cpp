@@ -10,8 +10,8 @@ StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, DecodeOptions options)
 std::string StreamDecoder::push(int32_t id) {
   if (options_.skip_special_tokens && tokenizer_.is_special(id)) return {};
   const std::string bytes = tokenizer_.token_bytes(id, first_);
-  // "first" means: nothing emitted yet (a leading BOS does not count).
-  if (!bytes.empty()) first_ = false;
+  // "first" means: no ordinary token yet (a leading BOS does not count).
+  if (!tokenizer_.is_special(id)) first_ = false;
   pending_ += bytes;
   const size_t complete = tokenizer_detail::complete_utf8_prefix(pending_);
   std::string out = tokenizer_detail::utf8_lossy(std::string_view(pending_).substr(0, complete));
