@@ -25,6 +25,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "flexgen/block_mask.h"
@@ -68,8 +69,7 @@ at::Tensor block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
                                   const BlockMask& block_mask, const AttentionMask& mask,
                                   int64_t q_offset = 0, int64_t k_offset = 0, double scale = 0.0);
 
-// Whether the fast tile products use an external BLAS sgemm (resolved at run time) or the
-// built-in loops; for benchmarks and logs.
-bool block_sparse_attention_uses_blas();
+// Which implementation runs (AVX-512 micro-kernels or portable loops); for benchmarks and logs.
+std::string block_sparse_attention_backend();
 
 }  // namespace flexgen

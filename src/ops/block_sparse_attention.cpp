@@ -8,9 +8,19 @@
 // runs of consecutive blocks (up to kMaxRunCols keys); per run:
 //   partial blocks: evaluate allowed(q, k) per element, trim the run to the rows and columns
 //                   that have any allowed pair; full blocks: no mask work at all;
-//   S = Q K^T (sgemm, or hand loops for few rows), masked entries -> -inf;
+//   S = Q K^T, masked entries -> -inf;
 //   online softmax in base 2 (scale * log2(e) folded into Q), fp32;
-//   O = O * alpha + P V (sgemm, or hand loops).
+//   O = O * alpha + P V.
+// Two implementations of a run:
+//   * "lanes" (AVX-512, tiles of more than a few rows): the tile's rows live in vector lanes.
+//     Q is packed once per tile as Q^T [d][rows]; S^T [keys][rows] = K . Q^T and
+//     O^T [d][rows] += V^T . S^T are register-blocked micro-kernels (12 x 32 accumulators,
+//     one broadcast operand straight from the K/V cache rows, so K/V are never packed or
+//     transposed); the mask, the max, exp2 and the rescale are plain lane-wise vector ops.
+//   * "rows" (decode and other small tiles, and builds without AVX-512): S = Q K^T by dot
+//     products over K rows, O += P V by axpy, the tile's rows in a row-major scratch.
+// BLAS sgemm was measured and dropped: OpenBLAS (openmp) called from inside the
+// at::parallel_for region ran at 2-5 GFLOP/s on 2 threads (see docs/kernel.md).
 // Work items are handed out dynamically (atomic counter, most expensive first) to the
 // at::parallel_for threads.
 #include "flexgen/block_sparse_attention.h"
@@ -18,7 +28,6 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,19 +59,6 @@ constexpr double kLn2 = 0.6931471805599453;
 constexpr int64_t kMaxRunCols = 256;  // widest key run handled at once (>= block size otherwise)
 
 // ---------------------------------------------------------------------------------------------
-// BLAS: the sgemm_ that libtorch itself links (resolved at run time, as runtime_info does).
-using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
-                         const float*, const int*, const float*, const int*, const float*, float*,
-                         const int*);
-
-SgemmFn sgemm_fn() {
-  static const SgemmFn fn = []() -> SgemmFn {
-    const char* off = std::getenv("FLEXGEN_ATTENTION_NO_BLAS");
-    if (off != nullptr && off[0] != '\0' && off[0] != '0') return nullptr;
-    return reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
-  }();
-  return fn;
-}
 
 // dot(a, b) over n floats.
 inline float dot(const float* a, const float* b, int64_t n) {
@@ -90,34 +86,18 @@ inline float dot(const float* a, const float* b, int64_t n) {
 #endif
 }
 
-// C[M,N] (ldc) = A[M,K] (lda) . B[N,K]^T (ldb), row-major.
+// C[M,N] (ldc) = A[M,K] (lda) . B[N,K]^T (ldb), row-major, by dot products (few rows).
 void gemm_abt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-              int64_t ldb, float* C, int64_t ldc, bool blas) {
-  if (blas) {
-    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
-    const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
-    const float one = 1.0f, zero = 0.0f;
-    // Column-major view: C^T[N,M] = B[N,K] . A^T[K,M].
-    sgemm_fn()("T", "N", &m, &n, &k, &one, B, &la, A, &lb, &zero, C, &lc);
-    return;
-  }
+              int64_t ldb, float* C, int64_t ldc) {
   for (int64_t j = 0; j < N; ++j) {
     const float* b = B + j * ldb;
     for (int64_t i = 0; i < M; ++i) C[i * ldc + j] = dot(A + i * lda, b, K);
   }
 }
 
-// C[M,N] (ldc) += A[M,K] (lda) . B[K,N] (ldb), row-major.
+// C[M,N] (ldc) += A[M,K] (lda) . B[K,N] (ldb), row-major, by axpy (few rows).
 void gemm_ab_acc(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                 int64_t ldb, float* C, int64_t ldc, bool blas) {
-  if (blas) {
-    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
-    const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
-    const float one = 1.0f;
-    // Column-major view: C^T[N,M] += B^T[N,K] . A^T[K,M].
-    sgemm_fn()("N", "N", &m, &n, &k, &one, B, &la, A, &lb, &one, C, &lc);
-    return;
-  }
+                 int64_t ldb, float* C, int64_t ldc) {
   for (int64_t kk = 0; kk < K; ++kk) {
     const float* b = B + kk * ldb;
     for (int64_t i = 0; i < M; ++i) {
@@ -243,8 +223,7 @@ struct Problem {
   int64_t B, H, Hkv, g, Lq, Lk, d;
   float qmul;  // scale * log2(e)
   int64_t q_tile;
-  int64_t small_rows;  // runs with at most this many stacked rows use the hand loops
-  bool blas;
+  int64_t small_rows;  // tiles with at most this many stacked rows take the "rows" path
   std::vector<RowMask> rows;  // one per batch row
 };
 
@@ -258,32 +237,100 @@ struct Views {
   int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2, os0, os1, os2;
 };
 
+// A listed key block clipped to the keys present in k/v: absolute keys [bs, be).
+struct KeyBlock {
+  int64_t bs, be;
+  bool full;
+};
+// Consecutive key blocks handled together: keys [ks, ke), blocks [begin, end).
+struct Run {
+  int64_t ks, ke;
+  bool any_partial;
+  size_t begin, end;
+};
+
 // Per-thread scratch.
 struct Scratch {
   std::vector<float> qf, acc, s, kbuf, vbuf, m, l;
   std::vector<uint8_t> mk;
-  std::vector<std::pair<int32_t, bool>> blocks;  // (key block, full?)
+  std::vector<KeyBlock> blocks;
+  std::vector<Run> runs;
+  // lanes path
+  std::vector<int32_t> lane_qpos;
+  std::vector<uint16_t> lane_vis, kmask;
   void reserve(int64_t rows, int64_t positions, int64_t cols, int64_t d) {
-    qf.resize(rows * d);
-    acc.resize(rows * d);
-    s.resize(rows * cols);
+    const int64_t lanes = (rows + 31) / 32 * 32;
+    qf.resize(lanes * d);
+    acc.resize(lanes * d);
+    s.resize(lanes * cols);
     kbuf.resize(cols * d);
     vbuf.resize(cols * d);
-    m.resize(rows);
-    l.resize(rows);
+    m.resize(lanes);
+    l.resize(lanes);
     mk.resize(positions * cols);
+    lane_qpos.resize(lanes);
+    kmask.resize(cols * (lanes / 16));
   }
 };
 
+// The listed key blocks of query block qb (ascending, clipped to [kv_lo, kv_hi)), merged into
+// runs of consecutive blocks of at most cols_cap keys.
+void collect_runs(const BlockMask& bm, int64_t qb, int64_t kv_lo, int64_t kv_hi, int64_t cols_cap,
+                  Scratch& S) {
+  S.blocks.clear();
+  S.runs.clear();
+  const int32_t* f = bm.full_indices.data();
+  const int32_t* p = bm.partial_indices.data();
+  int32_t fi = bm.full_offsets[qb], fe = bm.full_offsets[qb + 1];
+  int32_t pi = bm.partial_offsets[qb], pe = bm.partial_offsets[qb + 1];
+  const int64_t B = bm.block_size;
+  while (fi < fe || pi < pe) {
+    const bool full = pi >= pe || (fi < fe && f[fi] < p[pi]);
+    const int64_t kb = full ? f[fi++] : p[pi++];
+    const int64_t bs = std::max(kb * B, kv_lo), be = std::min((kb + 1) * B, kv_hi);
+    if (be <= bs) continue;
+    if (!S.runs.empty() && S.runs.back().ke == bs && be - S.runs.back().ks <= cols_cap) {
+      Run& r = S.runs.back();
+      r.ke = be;
+      r.any_partial |= !full;
+      r.end = S.blocks.size() + 1;
+    } else {
+      S.runs.push_back(Run{bs, be, !full, S.blocks.size(), S.blocks.size() + 1});
+    }
+    S.blocks.push_back(KeyBlock{bs, be, full});
+  }
+}
+
+// K and V rows [kfirst, kfirst + n) of one KV head as fp32 (pointers into the cache for fp32,
+// converted into scratch for bf16).
 template <typename T>
-void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
+void kv_rows(const Views<T>& V, const T* kbase, const T* vbase, int64_t kfirst, int64_t n, int64_t d,
+             Scratch& S, const float*& kp, int64_t& ldk, const float*& vp, int64_t& ldv) {
+  if constexpr (std::is_same<T, float>::value) {
+    kp = kbase + kfirst * V.ks2;
+    vp = vbase + kfirst * V.vs2;
+    ldk = V.ks2;
+    ldv = V.vs2;
+  } else {
+    for (int64_t c = 0; c < n; ++c) {
+      load_row(kbase + (kfirst + c) * V.ks2, S.kbuf.data() + c * d, d);
+      load_row(vbase + (kfirst + c) * V.vs2, S.vbuf.data() + c * d, d);
+    }
+    kp = S.kbuf.data();
+    vp = S.vbuf.data();
+    ldk = ldv = d;
+  }
+}
+
+// "rows" path: decode steps and other small tiles (and everything without AVX-512).
+template <typename T>
+void run_tile_rows(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
   const RowMask& rm = P.rows[w.b];
   const BlockMask& bm = *rm.bm;
   const AttentionMask& am = *rm.am;
   const int64_t d = P.d, g = P.g;
   const int64_t npos = w.r1 - w.r0;
   const int64_t M = npos * g;  // stacked rows, r = i * g + j
-  const int64_t Bsz = bm.block_size;
 
   // Q tile, scaled into the base-2 domain.
   float* qf = S.qf.data();
@@ -299,24 +346,9 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
   std::fill(mrow, mrow + M, kNegInf);
   std::fill(lrow, lrow + M, 0.0f);
 
-  // Listed key blocks of this query block, ascending.
-  auto& blocks = S.blocks;
-  blocks.clear();
-  {
-    const int32_t* f = bm.full_indices.data();
-    const int32_t* p = bm.partial_indices.data();
-    int32_t fi = bm.full_offsets[w.qb], fe = bm.full_offsets[w.qb + 1];
-    int32_t pi = bm.partial_offsets[w.qb], pe = bm.partial_offsets[w.qb + 1];
-    while (fi < fe || pi < pe) {
-      if (pi >= pe || (fi < fe && f[fi] < p[pi]))
-        blocks.emplace_back(f[fi++], true);
-      else
-        blocks.emplace_back(p[pi++], false);
-    }
-  }
-
   const int64_t kv_lo = std::max<int64_t>(rm.k_offset, 0);
   const int64_t kv_hi = std::min(rm.k_offset + P.Lk, bm.kv_len);
+  collect_runs(bm, w.qb, kv_lo, kv_hi, cols_cap, S);
   const int64_t qa = rm.q_offset + w.r0;  // absolute first query position of the tile
   const int32_t* gid = am.group_ids.data();
   const uint8_t* vis = am.spec.visible.data();
@@ -326,32 +358,9 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
   const T* vbase = V.v + w.b * V.vs0 + w.kvh * V.vs1;
   const int64_t ldS = cols_cap;
 
-  // Key range of listed block r, clipped to the keys present in k/v (may be empty).
-  auto clip = [&](size_t r, int64_t& bs, int64_t& be) {
-    const int64_t kb = blocks[r].first;
-    bs = std::max(kb * Bsz, kv_lo);
-    be = std::min((kb + 1) * Bsz, kv_hi);
-  };
-  size_t bi = 0;
-  while (bi < blocks.size()) {
-    // A run of consecutive key blocks, at most cols_cap keys.
-    int64_t ks, ke;
-    clip(bi, ks, ke);
-    if (ke <= ks) {
-      ++bi;
-      continue;
-    }
-    bool any_partial = !blocks[bi].second;
-    const size_t run_begin = bi++;
-    while (bi < blocks.size()) {
-      int64_t bs, be;
-      clip(bi, bs, be);
-      if (be <= bs || bs != ke || be - ks > cols_cap) break;
-      ke = be;
-      any_partial |= !blocks[bi].second;
-      ++bi;
-    }
-    const int64_t n_all = ke - ks;
+  for (const Run& run : S.runs) {
+    const int64_t ks = run.ks, ke = run.ke, n_all = ke - ks;
+    const bool any_partial = run.any_partial;
 
     // Row/column extents of the allowed pairs (positions x keys).
     int64_t i0 = 0, i1 = npos, c0 = 0, c1 = n_all;
@@ -367,12 +376,9 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
         const uint8_t* vrow = vis + static_cast<int64_t>(gid[qpos]) * G;
         const int64_t lim = causal ? std::min(ke, qpos + 1) - ks : n_all;  // columns < lim pass causality
         int64_t first = -1, last = -1;
-        for (size_t r = run_begin; r < bi; ++r) {
-          int64_t bs, be;
-          clip(r, bs, be);
-          bs -= ks;
-          be -= ks;
-          if (blocks[r].second) {
+        for (size_t r = run.begin; r < run.end; ++r) {
+          const int64_t bs = S.blocks[r].bs - ks, be = S.blocks[r].be - ks;
+          if (S.blocks[r].full) {
             std::memset(mrow_k + bs, 1, be - bs);
           } else {
             const int32_t* gk = gid + ks;
@@ -398,31 +404,14 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
       if (i1 <= i0) continue;
     }
     const int64_t n = c1 - c0;
-    const int64_t kfirst = ks + c0 - rm.k_offset;  // first key row in k/v
-
-    // K and V rows as fp32.
     const float* kp;
     const float* vp;
     int64_t ldk, ldv;
-    if constexpr (std::is_same<T, float>::value) {
-      kp = kbase + kfirst * V.ks2;
-      vp = vbase + kfirst * V.vs2;
-      ldk = V.ks2;
-      ldv = V.vs2;
-    } else {
-      for (int64_t c = 0; c < n; ++c) {
-        load_row(kbase + (kfirst + c) * V.ks2, S.kbuf.data() + c * d, d);
-        load_row(vbase + (kfirst + c) * V.vs2, S.vbuf.data() + c * d, d);
-      }
-      kp = S.kbuf.data();
-      vp = S.vbuf.data();
-      ldk = ldv = d;
-    }
+    kv_rows(V, kbase, vbase, ks + c0 - rm.k_offset, n, d, S, kp, ldk, vp, ldv);
 
     const int64_t r0 = i0 * g, r1 = i1 * g, Mr = r1 - r0;
-    const bool blas = P.blas && Mr > P.small_rows;
     float* sbuf = S.s.data();
-    gemm_abt(Mr, n, d, qf + r0 * d, d, kp, ldk, sbuf + r0 * ldS, ldS, blas);
+    gemm_abt(Mr, n, d, qf + r0 * d, d, kp, ldk, sbuf + r0 * ldS, ldS);
 
     for (int64_t i = i0; i < i1; ++i) {
       const uint8_t* mrow_k = mk + i * ldS + c0;
@@ -447,7 +436,7 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
         }
       }
     }
-    gemm_ab_acc(Mr, d, n, sbuf + r0 * ldS, ldS, vp, ldv, acc + r0 * d, d, blas);
+    gemm_ab_acc(Mr, d, n, sbuf + r0 * ldS, ldS, vp, ldv, acc + r0 * d, d);
   }
 
   // Normalise and write out; rows with nothing allowed stay zero.
@@ -462,6 +451,236 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
             any ? static_cast<float>((mrow[r] + std::log2(static_cast<double>(lrow[r]))) * kLn2) : kNegInf;
       }
     }
+}
+
+#if FLEXGEN_BSA_AVX512
+// ---------------------------------------------------------------------------------------------
+// "lanes" path. C[p][lanes] (+)= sum_k A[p * ap + k * ak] * B[k * ldb + lanes] for MR values of p
+// and NV vectors of 16 lanes: MR x NV accumulators in registers, A broadcast, B loaded.
+template <int MR, int NV, bool ACC>
+inline void ukernel(int64_t K, const float* A, int64_t ap, int64_t ak, const float* B, int64_t ldb,
+                    float* C, int64_t ldc) {
+  __m512 c[MR][NV];
+  for (int p = 0; p < MR; ++p)
+    for (int v = 0; v < NV; ++v) c[p][v] = ACC ? _mm512_loadu_ps(C + p * ldc + 16 * v) : _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(B + k * ldb + 16 * v);
+    const float* a = A + k * ak;
+    for (int p = 0; p < MR; ++p) {
+      const __m512 av = _mm512_set1_ps(a[p * ap]);
+      for (int v = 0; v < NV; ++v) c[p][v] = _mm512_fmadd_ps(av, b[v], c[p][v]);
+    }
+  }
+  for (int p = 0; p < MR; ++p)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + p * ldc + 16 * v, c[p][v]);
+}
+
+constexpr int kMR = 12;
+
+template <int NV, bool ACC>
+void ukernel_mr(int mr, int64_t K, const float* A, int64_t ap, int64_t ak, const float* B, int64_t ldb,
+                float* C, int64_t ldc) {
+  switch (mr) {
+#define FLEXGEN_BSA_CASE(n) \
+  case n: ukernel<n, NV, ACC>(K, A, ap, ak, B, ldb, C, ldc); break;
+    FLEXGEN_BSA_CASE(1) FLEXGEN_BSA_CASE(2) FLEXGEN_BSA_CASE(3) FLEXGEN_BSA_CASE(4)
+    FLEXGEN_BSA_CASE(5) FLEXGEN_BSA_CASE(6) FLEXGEN_BSA_CASE(7) FLEXGEN_BSA_CASE(8)
+    FLEXGEN_BSA_CASE(9) FLEXGEN_BSA_CASE(10) FLEXGEN_BSA_CASE(11) FLEXGEN_BSA_CASE(12)
+#undef FLEXGEN_BSA_CASE
+    default: break;
+  }
+}
+
+// The product above for p in [0, np), lane chunks [ch0, ch1) (16 lanes each).
+template <bool ACC>
+void lanes_gemm(int64_t np, int64_t K, const float* A, int64_t ap, int64_t ak, const float* B,
+                int64_t ldb, float* C, int64_t ldc, int64_t ch0, int64_t ch1) {
+  for (int64_t ch = ch0; ch < ch1;) {
+    const int nv = ch1 - ch >= 2 ? 2 : 1;
+    const float* Bc = B + ch * 16;
+    float* Cc = C + ch * 16;
+    for (int64_t p = 0; p < np; p += kMR) {
+      const int mr = static_cast<int>(std::min<int64_t>(kMR, np - p));
+      if (nv == 2)
+        ukernel_mr<2, ACC>(mr, K, A + p * ap, ap, ak, Bc, ldb, Cc + p * ldc, ldc);
+      else
+        ukernel_mr<1, ACC>(mr, K, A + p * ap, ap, ak, Bc, ldb, Cc + p * ldc, ldc);
+    }
+    ch += nv;
+  }
+}
+
+template <typename T>
+void run_tile_lanes(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
+  const RowMask& rm = P.rows[w.b];
+  const BlockMask& bm = *rm.bm;
+  const AttentionMask& am = *rm.am;
+  const int64_t d = P.d, g = P.g;
+  const int64_t npos = w.r1 - w.r0;
+  const int64_t M = npos * g;                // lanes in use, r = i * g + j
+  const int64_t nch = (M + 15) / 16;         // 16-lane chunks
+  const int64_t Mp = nch * 16;               // lane stride of Q^T, S^T, O^T
+  const int64_t qa = rm.q_offset + w.r0;     // absolute first query position of the tile
+
+  // Q^T [d][Mp], scaled into the base-2 domain; padding lanes are zero.
+  float* qt = S.qf.data();
+  float* row = S.kbuf.data();  // one converted row
+  for (int64_t r = 0; r < Mp; ++r) {
+    if (r >= M) {
+      for (int64_t c = 0; c < d; ++c) qt[c * Mp + r] = 0.0f;
+      continue;
+    }
+    const int64_t i = r / g, j = r % g;
+    const T* src = V.q + w.b * V.qs0 + (w.kvh * g + j) * V.qs1 + (w.r0 + i) * V.qs2;
+    load_row(src, row, d, P.qmul);
+    for (int64_t c = 0; c < d; ++c) qt[c * Mp + r] = row[c];
+  }
+  float* ot = S.acc.data();  // O^T [d][Mp]
+  std::fill(ot, ot + d * Mp, 0.0f);
+  float* mlane = S.m.data();
+  float* llane = S.l.data();
+  std::fill(mlane, mlane + Mp, kNegInf);
+  std::fill(llane, llane + Mp, 0.0f);
+
+  const int64_t kv_lo = std::max<int64_t>(rm.k_offset, 0);
+  const int64_t kv_hi = std::min(rm.k_offset + P.Lk, bm.kv_len);
+  collect_runs(bm, w.qb, kv_lo, kv_hi, cols_cap, S);
+
+  // Lane tables for partial blocks: absolute query position per lane (-1 on padding) and, per
+  // key group, which lanes see it.
+  const int32_t* gid = am.group_ids.data();
+  const int64_t G = am.spec.num_groups;
+  const bool causal = am.spec.causal;
+  bool any_partial_run = false;
+  for (const Run& run : S.runs) any_partial_run |= run.any_partial;
+  uint16_t valid[64];
+  for (int64_t ch = 0; ch < nch; ++ch) {
+    const int64_t left = M - ch * 16;
+    valid[ch] = left >= 16 ? 0xFFFF : static_cast<uint16_t>((1u << left) - 1);
+  }
+  if (any_partial_run) {
+    int32_t* qpos = S.lane_qpos.data();
+    for (int64_t r = 0; r < Mp; ++r) qpos[r] = r < M ? static_cast<int32_t>(qa + r / g) : -1;
+    S.lane_vis.assign(G * nch, 0);
+    for (int64_t r = 0; r < M; ++r) {
+      const uint8_t* vrow = am.spec.visible.data() + static_cast<int64_t>(gid[qa + r / g]) * G;
+      for (int64_t gk = 0; gk < G; ++gk)
+        if (vrow[gk]) S.lane_vis[gk * nch + r / 16] |= static_cast<uint16_t>(1u << (r % 16));
+    }
+  }
+
+  const T* kbase = V.k + w.b * V.ks0 + w.kvh * V.ks1;
+  const T* vbase = V.v + w.b * V.vs0 + w.kvh * V.vs1;
+  float* st = S.s.data();  // S^T [keys][Mp]
+  const __m512 neg_inf = _mm512_set1_ps(kNegInf);
+
+  for (const Run& run : S.runs) {
+    const int64_t ks = run.ks, n_all = run.ke - run.ks;
+    int64_t c0 = 0, c1 = n_all, ch0 = 0, ch1 = nch;
+    uint16_t* km = S.kmask.data();  // [key][chunk]
+    if (run.any_partial) {
+      uint16_t lanes_or[64] = {0};
+      c0 = n_all;
+      c1 = 0;
+      for (size_t bi = run.begin; bi < run.end; ++bi) {
+        const KeyBlock& kb = S.blocks[bi];
+        for (int64_t kp = kb.bs; kp < kb.be; ++kp) {
+          const int64_t j = kp - ks;
+          uint16_t any = 0;
+          const uint16_t* lv = S.lane_vis.data() + static_cast<int64_t>(gid[kp]) * nch;
+          const __m512i kv = _mm512_set1_epi32(static_cast<int32_t>(kp));
+          for (int64_t ch = 0; ch < nch; ++ch) {
+            uint16_t m;
+            if (kb.full) {
+              m = valid[ch];
+            } else {
+              m = lv[ch];
+              if (causal && m) {
+                const __m512i qv = _mm512_loadu_si512(S.lane_qpos.data() + ch * 16);
+                m &= static_cast<uint16_t>(_mm512_cmpge_epi32_mask(qv, kv));
+              }
+            }
+            km[j * nch + ch] = m;
+            lanes_or[ch] |= m;
+            any |= m;
+          }
+          if (any) {
+            c0 = std::min(c0, j);
+            c1 = j + 1;
+          }
+        }
+      }
+      if (c1 <= c0) continue;
+      ch0 = 0;
+      while (ch0 < nch && lanes_or[ch0] == 0) ++ch0;
+      ch1 = nch;
+      while (ch1 > ch0 && lanes_or[ch1 - 1] == 0) --ch1;
+    }
+    const int64_t n = c1 - c0;
+    const float* kp;
+    const float* vp;
+    int64_t ldk, ldv;
+    kv_rows(V, kbase, vbase, ks + c0 - rm.k_offset, n, d, S, kp, ldk, vp, ldv);
+
+    // S^T[j][lanes] = sum_c K[j][c] * Q^T[c][lanes]
+    lanes_gemm<false>(n, d, kp, ldk, 1, qt, Mp, st, Mp, ch0, ch1);
+
+    for (int64_t ch = ch0; ch < ch1; ++ch) {
+      float* sc = st + ch * 16;
+      if (run.any_partial)
+        for (int64_t j = 0; j < n; ++j) {
+          const __mmask16 m = km[(j + c0) * nch + ch];
+          _mm512_storeu_ps(sc + j * Mp, _mm512_mask_blend_ps(m, neg_inf, _mm512_loadu_ps(sc + j * Mp)));
+        }
+      __m512 mx = neg_inf;
+      for (int64_t j = 0; j < n; ++j) mx = _mm512_max_ps(mx, _mm512_loadu_ps(sc + j * Mp));
+      const __m512 mold = _mm512_loadu_ps(mlane + ch * 16);
+      const __m512 mnew = _mm512_max_ps(mold, mx);
+      const __m512 msafe = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mnew, neg_inf, _CMP_EQ_OQ), mnew,
+                                                _mm512_setzero_ps());
+      const __m512 alpha = exp2_ps(_mm512_sub_ps(mold, msafe));
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t j = 0; j < n; ++j) {
+        const __m512 p = exp2_ps(_mm512_sub_ps(_mm512_loadu_ps(sc + j * Mp), msafe));
+        _mm512_storeu_ps(sc + j * Mp, p);
+        sum = _mm512_add_ps(sum, p);
+      }
+      _mm512_storeu_ps(llane + ch * 16, _mm512_fmadd_ps(_mm512_loadu_ps(llane + ch * 16), alpha, sum));
+      _mm512_storeu_ps(mlane + ch * 16, mnew);
+      float* oc = ot + ch * 16;
+      for (int64_t c = 0; c < d; ++c) _mm512_storeu_ps(oc + c * Mp, _mm512_mul_ps(_mm512_loadu_ps(oc + c * Mp), alpha));
+    }
+
+    // O^T[c][lanes] += sum_j V[j][c] * P^T[j][lanes]
+    lanes_gemm<true>(d, n, vp, 1, ldv, st, Mp, ot, Mp, ch0, ch1);
+  }
+
+  // Normalise and write out; lanes with nothing allowed stay zero.
+  for (int64_t r = 0; r < M; ++r) {
+    const int64_t i = r / g, j = r % g, h = w.kvh * g + j;
+    const bool any = llane[r] > 0.0f;
+    const float inv = any ? 1.0f / llane[r] : 0.0f;
+    for (int64_t c = 0; c < d; ++c) row[c] = ot[c * Mp + r];
+    T* dst = V.out + w.b * V.os0 + h * V.os1 + (w.r0 + i) * V.os2;
+    store_row(row, dst, d, inv);
+    if (V.lse != nullptr) {
+      V.lse[(w.b * P.H + h) * P.Lq + w.r0 + i] =
+          any ? static_cast<float>((mlane[r] + std::log2(static_cast<double>(llane[r]))) * kLn2) : kNegInf;
+    }
+  }
+}
+#endif
+
+template <typename T>
+void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
+#if FLEXGEN_BSA_AVX512
+  if ((w.r1 - w.r0) * P.g > P.small_rows) {
+    run_tile_lanes(P, V, w, S, cols_cap);
+    return;
+  }
+#endif
+  run_tile_rows(P, V, w, S, cols_cap);
 }
 
 void check(bool ok, const std::string& what) {
@@ -539,7 +758,13 @@ void launch(const Problem& P, const at::Tensor& q, const at::Tensor& k, const at
 
 }  // namespace
 
-bool block_sparse_attention_uses_blas() { return sgemm_fn() != nullptr; }
+std::string block_sparse_attention_backend() {
+#if FLEXGEN_BSA_AVX512
+  return "avx512 micro-kernels (lanes path) + dot/axpy rows path for small tiles";
+#else
+  return "portable rows path (no AVX-512 at build time)";
+#endif
+}
 
 BlockSparseAttentionResult block_sparse_attention(const at::Tensor& q_in, const at::Tensor& k_in,
                                                   const at::Tensor& v_in,
@@ -571,9 +796,9 @@ BlockSparseAttentionResult block_sparse_attention(const at::Tensor& q_in, const 
   P.B = B, P.H = H, P.Hkv = Hkv, P.g = H / Hkv, P.Lq = Lq, P.Lk = Lk, P.d = d;
   const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
   P.qmul = static_cast<float>(scale * kLog2e);
-  P.blas = sgemm_fn() != nullptr;
   // Measured on a 2-core AVX-512 VM (bench/attention): ~96 stacked rows per tile.
   P.q_tile = options.q_tile > 0 ? options.q_tile : std::max<int64_t>(8, 96 / P.g);
+  P.q_tile = std::max<int64_t>(1, std::min(P.q_tile, 1024 / P.g));  // lanes path: at most 1024 lanes
   P.small_rows = options.decode_max_rows > 0 ? options.decode_max_rows : 16;
   for (int64_t b = 0; b < B; ++b) {
     const SparseMaskRef& ref = masks.size() == 1 ? masks[0] : masks[b];
