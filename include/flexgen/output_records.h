@@ -1,0 +1,95 @@
+// Output records of a run (one JSON line or CSV row per sample, flushed as written), the
+// resuming writer, and reading result files back for `flexgen eval`.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace flexgen {
+
+// One output row. Fields are written in this order; optional ones only when set.
+struct OutputRecord {
+  std::string uuid;
+  std::string method;
+  std::optional<int64_t> paraphrase_index;  // per_prompt rows: which paraphrase this row answers
+  std::vector<std::string> paraphrases;     // the paraphrases used
+  std::vector<size_t> paraphrase_indexes;   // their indexes into the record's candidates
+  std::optional<uint64_t> paraphrase_seed;  // MyriadLAMA: seed of the automatic-template order
+  std::vector<std::string> answers;
+  std::string prediction;
+  std::string generation;
+  std::vector<int32_t> generated_ids;
+  bool correct = false;
+  bool correct_bidirectional = false;
+  bool exact_match = false;
+  int64_t prompt_tokens = 0;
+  int64_t generated_tokens = 0;
+  std::vector<std::pair<int64_t, int64_t>> segments;  // [start, end) token span per paraphrase
+};
+
+enum class OutputFormat { Jsonl, Csv };
+// "jsonl" or "csv"; throws std::invalid_argument otherwise.
+OutputFormat parse_output_format(const std::string& text);
+
+// The CSV header row (with "\n"); lists and id arrays are JSON text in their cells.
+std::string csv_header();
+// One record as a JSON line or a CSV row, ending in "\n".
+std::string format_record(const OutputRecord& record, OutputFormat format);
+
+// The resume key: uuid, method and (per_prompt rows) the paraphrase index.
+std::string record_key(const std::string& uuid, const std::string& method,
+                       std::optional<int64_t> paraphrase_index = std::nullopt);
+
+// A bad output or result file: the message names the file, line and problem.
+struct OutputFileError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Writes records to a file ("-" = stdout), each flushed as it is written. With `resume`
+// an existing file is kept: its keys are collected, a half-written last line (a run
+// killed mid-write) is cut off so the file is valid again, and new records are appended.
+// Without `resume` an existing file is replaced.
+class RecordWriter {
+ public:
+  RecordWriter(const std::string& path, OutputFormat format, bool resume);
+  ~RecordWriter();
+  RecordWriter(const RecordWriter&) = delete;
+  RecordWriter& operator=(const RecordWriter&) = delete;
+
+  bool done(const std::string& key) const { return done_.count(key) > 0; }
+  size_t resumed_records() const { return done_.size(); }
+  size_t cut_bytes() const { return cut_bytes_; }  // bytes of a half-written line removed
+  void write(const OutputRecord& record);          // throws OutputFileError when the write fails
+
+ private:
+  std::string path_;
+  OutputFormat format_;
+  std::FILE* file_ = nullptr;
+  bool owns_ = false;
+  std::set<std::string> done_;
+  size_t cut_bytes_ = 0;
+};
+
+// A row of a result file, as `flexgen eval` scores it.
+struct ResultRow {
+  std::string uuid;
+  std::string method;
+  std::vector<std::string> answers;
+  std::optional<std::string> prediction;
+  std::optional<std::string> generation;
+  std::string source;  // "file:line"
+};
+
+// Reads our JSONL or CSV output, or another pipeline's JSONL/CSV with columns
+// answers|answer|gold_answers, prediction|pred, generation|generated_text|output,
+// uuid|id, method (all but answers and one of prediction/generation optional).
+// "-" = stdin. Throws OutputFileError naming file:line.
+std::vector<ResultRow> read_result_file(const std::string& path);
+
+}  // namespace flexgen

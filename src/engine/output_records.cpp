@@ -1,0 +1,325 @@
+// Output records, the resuming writer and result-file reading (see output_records.h).
+#include "flexgen/output_records.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "csv.h"
+#include "list_literal.h"
+#include "unicode_text.h"
+
+namespace flexgen {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+const std::vector<std::string> kCsvColumns = {
+    "uuid",    "method",     "paraphrase_index", "paraphrases",   "paraphrase_indexes", "paraphrase_seed",
+    "answers", "prediction", "generation",       "generated_ids", "correct",            "correct_bidirectional",
+    "exact_match", "prompt_tokens", "generated_tokens", "segments"};
+
+// JSON text that never throws on bad UTF-8 (a generation cut mid-character): U+FFFD instead.
+template <typename J>
+std::string dump(const J& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json segments_json(const OutputRecord& r) {
+  json out = json::array();
+  for (const auto& [a, b] : r.segments) out.push_back({a, b});
+  return out;
+}
+
+std::string read_all(std::istream& in) {
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The JSON message without nlohmann's "[json.exception...] parse error at line 1, " prefix.
+std::string json_message(const std::exception& e) {
+  std::string m = e.what();
+  const size_t bracket = m.find("] ");
+  if (bracket != std::string::npos) m = m.substr(bracket + 2);
+  const size_t at = m.find("at line ");
+  const size_t comma = at == std::string::npos ? std::string::npos : m.find(", ", at);
+  if (comma != std::string::npos) m = m.substr(comma + 2);
+  return m;
+}
+
+std::optional<int64_t> index_from_text(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument("paraphrase_index '" + text + "' is not an integer");
+}
+
+// Keys of the complete lines of a JSONL output; returns the byte count to keep.
+size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std::string>& keys) {
+  size_t at = 0, line = 0;
+  while (true) {
+    const size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) return at;  // the rest is a half-written line (or nothing)
+    ++line;
+    const std::string row = text.substr(at, nl - at);
+    at = nl + 1;
+    if (unicode::strip(row).empty()) continue;
+    const std::string where = path + ":" + std::to_string(line);
+    json j;
+    try {
+      j = json::parse(row);
+    } catch (const json::parse_error& e) {
+      throw OutputFileError(where + ": not valid JSON (" + json_message(e) + "); cannot resume this file");
+    }
+    if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string() || !j.contains("method") ||
+        !j["method"].is_string())
+      throw OutputFileError(where + ": not a flexgen output record (no uuid/method); cannot resume this file");
+    std::optional<int64_t> index;
+    if (j.contains("paraphrase_index") && j["paraphrase_index"].is_number_integer())
+      index = j["paraphrase_index"].get<int64_t>();
+    keys.insert(record_key(j["uuid"], j["method"], index));
+  }
+}
+
+// Keys of the complete records of a CSV output; returns the byte count to keep.
+size_t scan_csv(const std::string& text, const std::string& path, std::set<std::string>& keys) {
+  std::istringstream in(text);
+  csv::Reader reader(in);
+  size_t keep = 0;
+  bool header = true;
+  while (true) {
+    std::optional<csv::Row> row;
+    try {
+      row = reader.next();
+    } catch (const std::runtime_error&) {
+      return keep;  // a quoted field left open at the end: a half-written row
+    }
+    if (!row) return keep;
+    const std::streamoff pos = in.tellg();
+    const size_t end = pos < 0 ? text.size() : static_cast<size_t>(pos);
+    if (end == 0 || text[end - 1] != '\n') return keep;  // the last row has no line end: half-written
+    const std::string where = path + ":" + std::to_string(row->line);
+    if (header) {
+      if (row->fields != kCsvColumns)
+        throw OutputFileError(where + ": not flexgen's CSV header; cannot resume this file");
+      header = false;
+    } else {
+      if (row->fields.size() != kCsvColumns.size())
+        throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
+                              std::to_string(kCsvColumns.size()) + "; cannot resume this file");
+      try {
+        keys.insert(record_key(row->fields[0], row->fields[1], index_from_text(row->fields[2])));
+      } catch (const std::invalid_argument& e) {
+        throw OutputFileError(where + ": " + e.what());
+      }
+    }
+    keep = end;
+  }
+}
+
+// First present field among `names`.
+const json* field(const json& obj, std::initializer_list<const char*> names) {
+  for (const char* n : names) {
+    const auto it = obj.find(n);
+    if (it != obj.end() && !it->is_null()) return &*it;
+  }
+  return nullptr;
+}
+
+ResultRow result_row(const json& obj, const std::string& where) {
+  if (!obj.is_object()) throw OutputFileError(where + ": a row must be a JSON object");
+  ResultRow r;
+  r.source = where;
+  auto text_of = [&](const json& v, const char* what) -> std::string {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number()) return v.dump();
+    throw OutputFileError(where + ": field '" + what + "' must be a string");
+  };
+  if (const json* v = field(obj, {"uuid", "id"})) r.uuid = text_of(*v, "uuid");
+  if (const json* v = field(obj, {"method"})) r.method = text_of(*v, "method");
+  const json* answers = field(obj, {"answers", "answer", "gold_answers"});
+  if (!answers) throw OutputFileError(where + ": no answers (field answers, answer or gold_answers)");
+  if (answers->is_array()) {
+    for (const auto& a : *answers) {
+      if (!a.is_string()) throw OutputFileError(where + ": field 'answers' must be a list of strings");
+      r.answers.push_back(a.get<std::string>());
+    }
+  } else {
+    const std::string text = text_of(*answers, "answers");
+    const std::string trimmed = unicode::strip(text);
+    if (!trimmed.empty() && trimmed.front() == '[') {
+      try {
+        r.answers = parse_string_list(trimmed);
+      } catch (const std::invalid_argument& e) {
+        throw OutputFileError(where + ": field 'answers': " + e.what());
+      }
+    } else {
+      r.answers = {text};
+    }
+  }
+  if (const json* v = field(obj, {"prediction", "pred"})) r.prediction = text_of(*v, "prediction");
+  if (const json* v = field(obj, {"generation", "generated_text", "output"})) r.generation = text_of(*v, "generation");
+  if (!r.prediction && !r.generation)
+    throw OutputFileError(where + ": no prediction or generation (fields prediction|pred, generation|generated_text|output)");
+  return r;
+}
+
+}  // namespace
+
+OutputFormat parse_output_format(const std::string& text) {
+  if (text == "jsonl") return OutputFormat::Jsonl;
+  if (text == "csv") return OutputFormat::Csv;
+  throw std::invalid_argument("'" + text + "' is not an output format (jsonl or csv)");
+}
+
+std::string csv_header() { return csv::format_row(kCsvColumns); }
+
+std::string format_record(const OutputRecord& r, OutputFormat format) {
+  if (format == OutputFormat::Csv) {
+    auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+    return csv::format_row({r.uuid, r.method, r.paraphrase_index ? std::to_string(*r.paraphrase_index) : "",
+                            dump(json(r.paraphrases)), dump(json(r.paraphrase_indexes)),
+                            r.paraphrase_seed ? std::to_string(*r.paraphrase_seed) : "", dump(json(r.answers)),
+                            r.prediction, r.generation, dump(json(r.generated_ids)), b(r.correct),
+                            b(r.correct_bidirectional), b(r.exact_match), std::to_string(r.prompt_tokens),
+                            std::to_string(r.generated_tokens), dump(segments_json(r))});
+  }
+  ordered_json j;
+  j["uuid"] = r.uuid;
+  j["method"] = r.method;
+  if (r.paraphrase_index) j["paraphrase_index"] = *r.paraphrase_index;
+  j["paraphrases"] = r.paraphrases;
+  j["paraphrase_indexes"] = r.paraphrase_indexes;
+  if (r.paraphrase_seed) j["paraphrase_seed"] = *r.paraphrase_seed;
+  j["answers"] = r.answers;
+  j["prediction"] = r.prediction;
+  j["generation"] = r.generation;
+  j["generated_ids"] = r.generated_ids;
+  j["correct"] = r.correct;
+  j["correct_bidirectional"] = r.correct_bidirectional;
+  j["exact_match"] = r.exact_match;
+  j["prompt_tokens"] = r.prompt_tokens;
+  j["generated_tokens"] = r.generated_tokens;
+  j["segments"] = segments_json(r);
+  return dump(j) + "\n";
+}
+
+std::string record_key(const std::string& uuid, const std::string& method, std::optional<int64_t> paraphrase_index) {
+  std::string key = uuid + '\t' + method;
+  if (paraphrase_index) key += '\t' + std::to_string(*paraphrase_index);
+  return key;
+}
+
+RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume) : path_(path), format_(format) {
+  if (path == "-") {
+    if (resume) throw std::invalid_argument("--resume needs --output FILE (it cannot resume stdout)");
+    file_ = stdout;
+    if (format_ == OutputFormat::Csv) std::fputs(csv_header().c_str(), file_), std::fflush(file_);
+    return;
+  }
+  std::error_code ec;
+  size_t keep = 0;
+  if (resume && fs::exists(path, ec)) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw OutputFileError(path + ": cannot read the output file to resume it");
+    const std::string text = read_all(in);
+    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, done_) : scan_jsonl(text, path, done_);
+    if (keep < text.size()) {
+      fs::resize_file(path, keep, ec);
+      if (ec) throw OutputFileError(path + ": cannot cut the half-written last line: " + ec.message());
+      cut_bytes_ = text.size() - keep;
+    }
+  }
+  file_ = std::fopen(path.c_str(), resume ? "ab" : "wb");
+  if (!file_) throw OutputFileError(path + ": cannot open for writing: " + std::strerror(errno));
+  owns_ = true;
+  if (format_ == OutputFormat::Csv && keep == 0) {
+    const std::string header = csv_header();
+    if (std::fwrite(header.data(), 1, header.size(), file_) != header.size() || std::fflush(file_) != 0)
+      throw OutputFileError(path + ": write failed: " + std::strerror(errno));
+  }
+}
+
+RecordWriter::~RecordWriter() {
+  if (owns_ && file_) std::fclose(file_);
+}
+
+void RecordWriter::write(const OutputRecord& record) {
+  const std::string line = format_record(record, format_);
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
+    throw OutputFileError((path_ == "-" ? std::string("stdout") : path_) + ": write failed: " + std::strerror(errno));
+  done_.insert(record_key(record.uuid, record.method, record.paraphrase_index));
+}
+
+std::vector<ResultRow> read_result_file(const std::string& path) {
+  std::string text;
+  const std::string name = path == "-" ? "<stdin>" : path;
+  if (path == "-") {
+    text = read_all(std::cin);
+  } else {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw OutputFileError(path + ": is a folder, not a result file");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw OutputFileError(path + ": cannot open the result file");
+    text = read_all(in);
+  }
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text = text.substr(3);
+  std::vector<ResultRow> rows;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) throw OutputFileError(name + ": empty file");
+  if (text[first] == '{') {
+    std::istringstream in(text);
+    std::string line;
+    size_t number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (unicode::strip(line).empty()) continue;
+      const std::string where = name + ":" + std::to_string(number);
+      json j;
+      try {
+        j = json::parse(line);
+      } catch (const json::parse_error& e) {
+        throw OutputFileError(where + ": not valid JSON: " + json_message(e));
+      }
+      rows.push_back(result_row(j, where));
+    }
+  } else {
+    std::istringstream in(text);
+    csv::Reader reader(in);
+    auto next = [&]() -> std::optional<csv::Row> {
+      try {
+        return reader.next();
+      } catch (const std::runtime_error& e) {
+        throw OutputFileError(name + ": " + e.what());
+      }
+    };
+    const auto header = next();
+    while (const auto row = next()) {
+      const std::string where = name + ":" + std::to_string(row->line);
+      if (row->fields.size() != header->fields.size())
+        throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
+                              std::to_string(header->fields.size()));
+      json obj = json::object();
+      for (size_t i = 0; i < header->fields.size(); ++i) obj[header->fields[i]] = row->fields[i];
+      rows.push_back(result_row(obj, where));
+    }
+  }
+  if (rows.empty()) throw OutputFileError(name + ": no rows");
+  return rows;
+}
+
+}  // namespace flexgen

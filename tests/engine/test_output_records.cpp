@@ -1,0 +1,193 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "flexgen/output_records.h"
+
+using namespace flexgen;
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::string tmp(const std::string& name) { return ::testing::TempDir() + "engine_out_" + name; }
+
+OutputRecord record(int i) {
+  OutputRecord r;
+  r.uuid = "uuid-" + std::to_string(i);
+  r.method = i % 2 ? "flex" : "avg";
+  r.paraphrases = {"what is " + std::to_string(i) + "?", "say, \"" + std::to_string(i) + "\""};
+  r.paraphrase_indexes = {0, 1};
+  r.answers = {"ans " + std::to_string(i), "alias"};
+  r.prediction = "ans " + std::to_string(i);
+  r.generation = " ans " + std::to_string(i) + "\nQ: next, \"quoted\"";
+  r.generated_ids = {100 + i, 13, 48};
+  r.correct = true;
+  r.correct_bidirectional = true;
+  r.exact_match = i % 3 == 0;
+  r.prompt_tokens = 200 + i;
+  r.generated_tokens = 3;
+  r.segments = {{1, 50}, {55, 99}};
+  return r;
+}
+
+void write_all(const std::string& path, OutputFormat format, int from, int to, bool resume) {
+  RecordWriter w(path, format, resume);
+  for (int i = from; i < to; ++i) {
+    const OutputRecord r = record(i);
+    if (!w.done(record_key(r.uuid, r.method, r.paraphrase_index))) w.write(r);
+  }
+}
+
+}  // namespace
+
+TEST(OutputRecords, JsonLineHasAllFieldsInOrder) {
+  OutputRecord r = record(3);
+  r.paraphrase_seed = 42;
+  const std::string line = format_record(r, OutputFormat::Jsonl);
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1);
+  EXPECT_EQ(line.rfind("{\"uuid\":\"uuid-3\",\"method\":\"flex\",\"paraphrases\":", 0), 0u);
+  const auto j = nlohmann::json::parse(line);
+  std::vector<std::string> keys;
+  const auto ordered = nlohmann::ordered_json::parse(line);
+  for (const auto& [k, v] : ordered.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"uuid", "method", "paraphrases", "paraphrase_indexes", "paraphrase_seed",
+                                             "answers", "prediction", "generation", "generated_ids", "correct",
+                                             "correct_bidirectional", "exact_match", "prompt_tokens",
+                                             "generated_tokens", "segments"}));
+  EXPECT_EQ(j["segments"], nlohmann::json::parse("[[1,50],[55,99]]"));
+  EXPECT_EQ(j["generation"], r.generation);
+  EXPECT_EQ(j["exact_match"], true);
+}
+
+TEST(OutputRecords, InvalidUtf8IsReplacedNotThrown) {
+  OutputRecord r = record(1);
+  r.generation = "caf\xC3";  // cut mid-character
+  const auto j = nlohmann::json::parse(format_record(r, OutputFormat::Jsonl));
+  EXPECT_EQ(j["generation"], "caf\xEF\xBF\xBD");
+}
+
+TEST(OutputRecords, CsvRowsQuoteAndListAsJson) {
+  EXPECT_EQ(csv_header(),
+            "uuid,method,paraphrase_index,paraphrases,paraphrase_indexes,paraphrase_seed,answers,prediction,generation,"
+            "generated_ids,correct,correct_bidirectional,exact_match,prompt_tokens,generated_tokens,segments\n");
+  OutputRecord r = record(2);
+  r.paraphrase_index = 1;
+  EXPECT_EQ(format_record(r, OutputFormat::Csv),
+            "uuid-2,avg,1,\"[\"\"what is 2?\"\",\"\"say, \\\"\"2\\\"\"\"\"]\",\"[0,1]\",,\"[\"\"ans 2\"\",\"\"alias\"\"]\","
+            "ans 2,\" ans 2\nQ: next, \"\"quoted\"\"\",\"[102,13,48]\",true,true,false,202,3,\"[[1,50],[55,99]]\"\n");
+  EXPECT_EQ(parse_output_format("csv"), OutputFormat::Csv);
+  EXPECT_THROW(parse_output_format("tsv"), std::invalid_argument);
+}
+
+TEST(OutputRecords, ResumeAfterAKillMidLineGivesTheUninterruptedFile) {
+  for (OutputFormat format : {OutputFormat::Jsonl, OutputFormat::Csv}) {
+    const std::string ext = format == OutputFormat::Csv ? ".csv" : ".jsonl";
+    const std::string whole = tmp("whole" + ext), killed = tmp("killed" + ext);
+    write_all(whole, format, 0, 8, false);
+    const std::string expected = slurp(whole);
+    // Cut points inside every kind of place: mid-line, inside a quoted line break, right after one.
+    for (size_t cut : {expected.size() / 2, expected.find("\nQ: next", expected.size() / 3) + 1,
+                       expected.find("\nQ: next", expected.size() / 3), expected.size() - 1, size_t(5)}) {
+      std::ofstream(killed, std::ios::binary) << expected.substr(0, cut);
+      {
+        RecordWriter w(killed, format, true);
+        EXPECT_LE(w.cut_bytes(), cut) << ext << " cut " << cut;
+        for (int i = 0; i < 8; ++i) {
+          const OutputRecord r = record(i);
+          if (!w.done(record_key(r.uuid, r.method))) w.write(r);
+        }
+      }
+      EXPECT_EQ(slurp(killed), expected) << ext << " cut at " << cut;
+    }
+    // Resuming a finished file adds nothing; resuming a missing file starts it.
+    write_all(killed, format, 0, 8, true);
+    EXPECT_EQ(slurp(killed), expected) << ext;
+    std::remove(killed.c_str());
+    write_all(killed, format, 0, 8, true);
+    EXPECT_EQ(slurp(killed), expected) << ext;
+  }
+}
+
+TEST(OutputRecords, ResumeKeysAndCounts) {
+  const std::string path = tmp("keys.jsonl");
+  write_all(path, OutputFormat::Jsonl, 0, 3, false);
+  std::ofstream(path, std::ios::app) << "{\"uuid\": \"half";
+  RecordWriter w(path, OutputFormat::Jsonl, true);
+  EXPECT_EQ(w.resumed_records(), 3u);
+  EXPECT_EQ(w.cut_bytes(), 14u);  // {"uuid": "half
+  EXPECT_TRUE(w.done(record_key("uuid-1", "flex")));
+  EXPECT_FALSE(w.done(record_key("uuid-1", "avg")));
+  EXPECT_FALSE(w.done(record_key("uuid-3", "flex")));
+  OutputRecord per = record(5);
+  per.method = "per_prompt";
+  per.paraphrase_index = 1;
+  w.write(per);
+  EXPECT_TRUE(w.done(record_key("uuid-5", "per_prompt", 1)));
+  EXPECT_FALSE(w.done(record_key("uuid-5", "per_prompt", 0)));
+}
+
+TEST(OutputRecords, ResumeRefusesDamagedOrForeignFiles) {
+  const std::string path = tmp("damaged.jsonl");
+  std::ofstream(path, std::ios::binary) << format_record(record(0), OutputFormat::Jsonl) << "garbage\n"
+                                        << format_record(record(1), OutputFormat::Jsonl);
+  try {
+    RecordWriter w(path, OutputFormat::Jsonl, true);
+    FAIL();
+  } catch (const OutputFileError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(path + ":2: not valid JSON", 0), 0u) << e.what();
+  }
+  const std::string csv_path = tmp("foreign.csv");
+  std::ofstream(csv_path, std::ios::binary) << "a,b\n1,2\n";
+  try {
+    RecordWriter w(csv_path, OutputFormat::Csv, true);
+    FAIL();
+  } catch (const OutputFileError& e) {
+    EXPECT_EQ(std::string(e.what()), csv_path + ":1: not flexgen's CSV header; cannot resume this file");
+  }
+  EXPECT_THROW(RecordWriter("-", OutputFormat::Jsonl, true), std::invalid_argument);
+}
+
+TEST(OutputRecords, ReadResultFileRoundTrips) {
+  for (OutputFormat format : {OutputFormat::Jsonl, OutputFormat::Csv}) {
+    const std::string path = tmp(format == OutputFormat::Csv ? "rt.csv" : "rt.jsonl");
+    write_all(path, format, 0, 4, false);
+    const auto rows = read_result_file(path);
+    ASSERT_EQ(rows.size(), 4u);
+    EXPECT_EQ(rows[2].uuid, "uuid-2");
+    EXPECT_EQ(rows[2].method, "avg");
+    EXPECT_EQ(rows[2].answers, (std::vector<std::string>{"ans 2", "alias"}));
+    EXPECT_EQ(rows[2].prediction.value(), "ans 2");
+    EXPECT_EQ(rows[2].generation.value(), record(2).generation);
+  }
+}
+
+TEST(OutputRecords, ReadReferenceCsv) {
+  const std::string path = tmp("reference.csv");
+  std::ofstream(path, std::ios::binary) << "id,answers,generation\n"
+                                           "7,\"['Japanese yen', 'yen']\",\" The yen\nQ:\"\n"
+                                           "8,Paris,London\n";
+  const auto rows = read_result_file(path);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].uuid, "7");
+  EXPECT_FALSE(rows[0].prediction);
+  EXPECT_EQ(rows[0].answers, (std::vector<std::string>{"Japanese yen", "yen"}));
+  EXPECT_EQ(rows[1].answers, std::vector<std::string>{"Paris"});
+  EXPECT_EQ(rows[1].source, path + ":4");
+  const std::string bad = tmp("bad.csv");
+  std::ofstream(bad, std::ios::binary) << "uuid,prediction\n1,x\n";
+  try {
+    read_result_file(bad);
+    FAIL();
+  } catch (const OutputFileError& e) {
+    EXPECT_EQ(std::string(e.what()), bad + ":2: no answers (field answers, answer or gold_answers)");
+  }
+}
