@@ -20,6 +20,8 @@ struct Command {
 };
 
 Command add_mask_command(CLI::App& parent);
+Command add_generate_command(CLI::App& parent);
 Command add_tokenize_command(CLI::App& parent);
+Command add_eval_command(CLI::App& parent);
 
 }  // namespace flexgen::cli

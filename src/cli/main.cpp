@@ -38,8 +38,10 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
 
   std::vector<flexgen::cli::Command> commands;
+  commands.push_back(flexgen::cli::add_generate_command(app));
   commands.push_back(flexgen::cli::add_mask_command(app));
   commands.push_back(flexgen::cli::add_tokenize_command(app));
+  commands.push_back(flexgen::cli::add_eval_command(app));
 
   try {
     app.parse(argc, argv);
