@@ -1,0 +1,79 @@
+// Block-sparse attention, CUDA implementation (same semantics as the CPU kernel in
+// flexgen/block_sparse_attention.h: block mask with full/partial key blocks, per-element
+// group/visibility/causality checks only in partial blocks, GQA by index, zeros (never NaN) for
+// rows with nothing allowed, fp32 accumulation, optional LSE, query/key offsets).
+//
+// This header holds no CUDA types and always compiles. The library flexgen_ops_cuda is always
+// built: with a CUDA libtorch it holds the kernels (and defines FLEXGEN_WITH_CUDA for its
+// users); without one it holds stubs that throw std::runtime_error("... built without CUDA").
+// cuda_block_sparse_attention_available() says at run time whether the kernels can run.
+//
+// Usage (once per sequence, not per layer or step):
+//   DeviceBlockMask dm = upload_block_mask(block_mask, attention_mask, q.device());
+//   ... every layer / step:
+//   auto r = block_sparse_attention_cuda(q, k, v, {DeviceMaskRef{&dm, q_offset, k_offset}}, opt);
+// The DeviceBlockMask must outlive the calls that use it; rebuild and re-upload it when the
+// sequence's block mask changes (e.g. when decoding crosses into a new query block the CPU-side
+// block mask must cover the new positions: build it once for prompt + max_new_tokens).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flexgen/block_mask.h"
+#include "flexgen/block_sparse_attention.h"
+#include "flexgen/mask.h"
+
+namespace flexgen {
+
+// A block mask and its attention mask on one CUDA device: one int32 device buffer holding the
+// CSR lists (full/partial offsets and indices), the group id of every position and the
+// visibility matrix, plus the host-side sizes the launcher needs.
+struct DeviceBlockMask {
+  at::Tensor data;  // int32, on the device; owns everything below
+  int64_t q_len = 0, kv_len = 0, block_size = 0, num_q_blocks = 0, num_kv_blocks = 0;
+  int64_t length = 0;      // positions with a group id (attention mask length)
+  int64_t num_groups = 0;
+  bool causal = true;
+  // Element offsets into `data` of each array.
+  int64_t full_offsets = 0, full_indices = 0, partial_offsets = 0, partial_indices = 0;
+  int64_t group_ids = 0, visible = 0;
+
+  bool defined() const { return data.defined(); }
+};
+
+// Packs the block mask and the mask into one pinned host buffer and copies it to `device`
+// asynchronously on the current CUDA stream (one transfer). Throws std::invalid_argument when
+// the mask does not cover the block mask's positions or positions do not fit in int32.
+DeviceBlockMask upload_block_mask(const BlockMask& block_mask, const AttentionMask& mask,
+                                  const at::Device& device);
+
+// The mask of one batch row (pointer not owned; must stay valid during the call).
+struct DeviceMaskRef {
+  const DeviceBlockMask* mask = nullptr;
+  int64_t q_offset = 0;  // absolute position of query row 0
+  int64_t k_offset = 0;  // absolute position of key row 0
+};
+
+// q: [B, H, Lq, d]; k, v: [B, Hkv, Lk, d]; H % Hkv == 0; bf16 or fp16 (all the same); d = 64
+// or 128; CUDA tensors on the masks' device; the last dimension contiguous (other strides free;
+// rows that are not 16-byte aligned are copied first). masks.size() is 1 or B.
+// options.scale and options.return_lse as in the CPU kernel; options.q_tile picks the query
+// tile (64 or 128 rows; 0 = automatic); decode_max_rows is ignored. Runs on the current CUDA
+// stream. Throws std::invalid_argument on bad shapes/dtypes/masks, std::runtime_error on CUDA
+// errors or when built without CUDA.
+BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q, const at::Tensor& k,
+                                                       const at::Tensor& v,
+                                                       const std::vector<DeviceMaskRef>& masks,
+                                                       const BlockSparseAttentionOptions& options = {});
+
+// True when built with CUDA and a CUDA device is present.
+bool cuda_block_sparse_attention_available();
+
+// Description of the compiled kernels (for logs and benchmarks).
+std::string block_sparse_attention_cuda_backend();
+
+}  // namespace flexgen

@@ -1,0 +1,214 @@
+// Host side of the CUDA block-sparse attention: block-mask upload, argument checks, launch.
+// Kernels: block_sparse_attention_kernel.cu (see there for the algorithm).
+#include "flexgen/block_sparse_attention_cuda.h"
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "bsa_params.h"
+
+namespace flexgen {
+
+namespace {
+
+constexpr double kLog2e = 1.4426950408889634;
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+void check(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("block_sparse_attention_cuda: " + what);
+}
+
+std::string shape(const at::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+// Last dim contiguous, rows / heads / batches at 16-byte multiples, base 16-byte aligned.
+at::Tensor usable(const at::Tensor& t) {
+  const int64_t e = static_cast<int64_t>(t.element_size());
+  const bool aligned = reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0 &&
+                       (t.stride(0) * e) % 16 == 0 && (t.stride(1) * e) % 16 == 0 &&
+                       (t.stride(2) * e) % 16 == 0;
+  if (t.stride(3) == 1 && aligned) return t;
+  return t.contiguous();
+}
+
+int env_variant() {
+  const char* s = std::getenv("FLEXGEN_CUDA_BSA_VARIANT");
+  if (s == nullptr || *s == 0) return -1;
+  const int v = std::atoi(s);
+  return v >= 0 && v < cuda_bsa::kNumVariants ? v : -1;
+}
+
+}  // namespace
+
+DeviceBlockMask upload_block_mask(const BlockMask& bm, const AttentionMask& mask, const at::Device& device) {
+  if (!device.is_cuda()) throw std::invalid_argument("upload_block_mask: device must be a CUDA device");
+  if (bm.block_size <= 0 || static_cast<int64_t>(bm.full_offsets.size()) != bm.num_q_blocks + 1 ||
+      static_cast<int64_t>(bm.partial_offsets.size()) != bm.num_q_blocks + 1 ||
+      bm.num_q_blocks * bm.block_size < bm.q_len)
+    throw std::invalid_argument("upload_block_mask: malformed block mask");
+  if (mask.length() < std::max(bm.q_len, bm.kv_len))
+    throw std::invalid_argument("upload_block_mask: attention mask has " + std::to_string(mask.length()) +
+                                " positions, block mask covers " + std::to_string(std::max(bm.q_len, bm.kv_len)));
+  const int64_t G = mask.spec.num_groups;
+  if (static_cast<int64_t>(mask.spec.visible.size()) != G * G)
+    throw std::invalid_argument("upload_block_mask: mask spec visibility matrix has the wrong size");
+  if (mask.length() + bm.block_size > kInt32Max || bm.num_kv_blocks * bm.block_size > kInt32Max ||
+      G * G > kInt32Max)
+    throw std::invalid_argument("upload_block_mask: positions must fit in int32");
+
+  DeviceBlockMask d;
+  d.q_len = bm.q_len, d.kv_len = bm.kv_len, d.block_size = bm.block_size;
+  d.num_q_blocks = bm.num_q_blocks, d.num_kv_blocks = bm.num_kv_blocks;
+  d.length = mask.length(), d.num_groups = G, d.causal = mask.spec.causal;
+  int64_t n = 0;
+  auto place = [&n](int64_t count) {
+    const int64_t at = n;
+    n += (count + 3) / 4 * 4;  // 16-byte aligned segments
+    return at;
+  };
+  d.full_offsets = place(static_cast<int64_t>(bm.full_offsets.size()));
+  d.full_indices = place(static_cast<int64_t>(bm.full_indices.size()));
+  d.partial_offsets = place(static_cast<int64_t>(bm.partial_offsets.size()));
+  d.partial_indices = place(static_cast<int64_t>(bm.partial_indices.size()));
+  d.group_ids = place(mask.length());
+  d.visible = place(G * G);
+  n = std::max<int64_t>(n, 4);
+
+  at::Tensor host = at::empty({n}, at::TensorOptions().dtype(at::kInt).pinned_memory(true));
+  int32_t* h = host.data_ptr<int32_t>();
+  auto put = [h](int64_t at, const std::vector<int32_t>& v) {
+    if (!v.empty()) std::memcpy(h + at, v.data(), v.size() * sizeof(int32_t));
+  };
+  put(d.full_offsets, bm.full_offsets);
+  put(d.full_indices, bm.full_indices);
+  put(d.partial_offsets, bm.partial_offsets);
+  put(d.partial_indices, bm.partial_indices);
+  put(d.group_ids, mask.group_ids);
+  for (int64_t i = 0; i < G * G; ++i) h[d.visible + i] = mask.spec.visible[i] ? 1 : 0;
+  d.data = host.to(device, /*non_blocking=*/true);
+  return d;
+}
+
+BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                       const at::Tensor& v_in,
+                                                       const std::vector<DeviceMaskRef>& masks,
+                                                       const BlockSparseAttentionOptions& options) {
+  check(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4,
+        "q, k, v must be 4-D [batch, heads, length, head_dim]; got q " + shape(q_in) + ", k " + shape(k_in) +
+            ", v " + shape(v_in));
+  check(q_in.is_cuda() && k_in.is_cuda() && v_in.is_cuda(), "q, k and v must be CUDA tensors");
+  check(k_in.device() == q_in.device() && v_in.device() == q_in.device(), "q, k and v must be on one device");
+  const auto dtype = q_in.scalar_type();
+  check(dtype == at::kBFloat16 || dtype == at::kHalf, "dtype must be bfloat16 or float16");
+  check(k_in.scalar_type() == dtype && v_in.scalar_type() == dtype, "q, k and v must have one dtype");
+  const int64_t B = q_in.size(0), H = q_in.size(1), Lq = q_in.size(2), d = q_in.size(3);
+  const int64_t Hkv = k_in.size(1), Lk = k_in.size(2);
+  check(k_in.size(0) == B && v_in.size(0) == B,
+        "batch sizes differ: q " + shape(q_in) + ", k " + shape(k_in) + ", v " + shape(v_in));
+  check(k_in.sizes() == v_in.sizes(), "k " + shape(k_in) + " and v " + shape(v_in) + " differ");
+  check(k_in.size(3) == d, "head_dim of q (" + std::to_string(d) + ") and k (" + std::to_string(k_in.size(3)) +
+                               ") differ");
+  check(d == 64 || d == 128, "head_dim must be 64 or 128, got " + std::to_string(d));
+  check(Hkv > 0 && H % Hkv == 0,
+        "query heads (" + std::to_string(H) + ") must be a multiple of KV heads (" + std::to_string(Hkv) + ")");
+  check(masks.size() == 1 || static_cast<int64_t>(masks.size()) == B,
+        "need 1 mask or one per batch row (" + std::to_string(B) + "), got " + std::to_string(masks.size()));
+  check(H <= 65535 && Lq <= kInt32Max && Lk <= kInt32Max, "too many heads or positions");
+
+  c10::cuda::CUDAGuard guard(q_in.device());
+  const at::Tensor q = usable(q_in), k = usable(k_in), v = usable(v_in);
+  BlockSparseAttentionResult res;
+  res.out = at::empty({B, H, Lq, d}, q_in.options());
+  float* lse = nullptr;
+  if (options.return_lse) {
+    res.lse = at::empty({B, H, Lq}, q_in.options().dtype(at::kFloat));
+    lse = res.lse.data_ptr<float>();
+  }
+  if (B == 0 || H == 0 || Lq == 0) return res;
+
+  cuda_bsa::Params p{};
+  p.q = q.data_ptr(), p.k = k.data_ptr(), p.v = v.data_ptr(), p.o = res.out.data_ptr(), p.lse = lse;
+  p.qs0 = q.stride(0), p.qs1 = q.stride(1), p.qs2 = q.stride(2);
+  p.ks0 = k.stride(0), p.ks1 = k.stride(1), p.ks2 = k.stride(2);
+  p.vs0 = v.stride(0), p.vs1 = v.stride(1), p.vs2 = v.stride(2);
+  p.os0 = res.out.stride(0), p.os1 = res.out.stride(1), p.os2 = res.out.stride(2);
+  p.B = static_cast<int32_t>(B), p.H = static_cast<int32_t>(H), p.Hkv = static_cast<int32_t>(Hkv);
+  p.g = static_cast<int32_t>(H / Hkv), p.Lq = static_cast<int32_t>(Lq), p.Lk = static_cast<int32_t>(Lk);
+  const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+  p.scale_log2 = static_cast<float>(scale * kLog2e);
+
+  auto desc = [&](int64_t b) {
+    const DeviceMaskRef& ref = masks.size() == 1 ? masks[0] : masks[b];
+    const std::string row = "batch row " + std::to_string(b) + ": ";
+    check(ref.mask != nullptr && ref.mask->defined(), row + "null or empty device mask");
+    const DeviceBlockMask& m = *ref.mask;
+    check(m.data.device() == q_in.device(),
+          row + "device mask is on " + m.data.device().str() + ", tensors on " + q_in.device().str());
+    check(ref.q_offset >= 0 && ref.k_offset >= 0, row + "negative position offset");
+    check(ref.q_offset + Lq <= kInt32Max && ref.k_offset + Lk <= kInt32Max, row + "positions must fit in int32");
+    const int32_t* base = m.data.data_ptr<int32_t>();
+    cuda_bsa::MaskDesc md{};
+    md.full_off = base + m.full_offsets, md.full_idx = base + m.full_indices;
+    md.part_off = base + m.partial_offsets, md.part_idx = base + m.partial_indices;
+    md.gid = base + m.group_ids, md.vis = base + m.visible;
+    md.q_len = static_cast<int32_t>(m.q_len), md.kv_len = static_cast<int32_t>(m.kv_len);
+    md.block_size = static_cast<int32_t>(m.block_size), md.num_q_blocks = static_cast<int32_t>(m.num_q_blocks);
+    md.num_groups = static_cast<int32_t>(m.num_groups), md.causal = m.causal ? 1 : 0;
+    md.q_offset = static_cast<int32_t>(ref.q_offset), md.k_offset = static_cast<int32_t>(ref.k_offset);
+    return md;
+  };
+
+  // Variant: environment override (benchmarks), then options.q_tile, then by query length.
+  int variant = env_variant();
+  if (variant < 0) {
+    if (options.q_tile > 0)
+      variant = options.q_tile <= 64 ? 2 : 0;
+    else
+      variant = Lq <= 64 ? 2 : 0;
+  }
+  const cuda_bsa::DType dt = dtype == at::kBFloat16 ? cuda_bsa::DType::BF16 : cuda_bsa::DType::FP16;
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  const int64_t per = cuda_bsa::kMaxRowsPerLaunch;
+  for (int64_t b0 = 0; b0 < B; b0 += per) {
+    const int64_t nb = std::min(per, B - b0);
+    p.b0 = static_cast<int32_t>(b0);
+    if (masks.size() == 1) {
+      p.nmasks = 1;
+      p.masks[0] = desc(0);
+    } else {
+      p.nmasks = static_cast<int32_t>(nb);
+      for (int64_t r = 0; r < nb; ++r) p.masks[r] = desc(b0 + r);
+    }
+    const int err = cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
+    if (err != 0)
+      throw std::runtime_error(std::string("block_sparse_attention_cuda: launch failed: ") +
+                               cudaGetErrorString(static_cast<cudaError_t>(err)));
+  }
+  return res;
+}
+
+bool cuda_block_sparse_attention_available() {
+  int n = 0;
+  const bool ok = cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+  if (!ok) (void)cudaGetLastError();  // clear the error state
+  return ok;
+}
+
+std::string block_sparse_attention_cuda_backend() {
+  return "cuda mma.sync m16n8k16 (bf16/fp16, fp32 accumulate), FA2-style, 2-stage cp.async, sm_90a";
+}
+
+}  // namespace flexgen

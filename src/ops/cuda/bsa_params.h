@@ -1,0 +1,52 @@
+// Parameters of the CUDA block-sparse attention kernels. Plain C++ (no torch, no CUDA types) so
+// that the .cu file compiles without libtorch headers and the host wrapper without nvcc.
+#pragma once
+
+#include <cstdint>
+
+namespace flexgen {
+namespace cuda_bsa {
+
+// One batch row's mask, as device pointers into a DeviceBlockMask, plus the row's offsets.
+struct MaskDesc {
+  const int32_t* full_off;  // [num_q_blocks + 1]
+  const int32_t* full_idx;
+  const int32_t* part_off;  // [num_q_blocks + 1]
+  const int32_t* part_idx;
+  const int32_t* gid;  // group id per absolute position
+  const int32_t* vis;  // [G * G], row-major, 0/1
+  int32_t q_len, kv_len, block_size, num_q_blocks, num_groups, causal;
+  int32_t q_offset, k_offset;
+};
+
+constexpr int kMaxRowsPerLaunch = 32;  // batch rows per launch (kernel parameter space)
+
+struct Params {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* o;
+  float* lse;  // nullptr unless requested; [B, H, Lq]
+  int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2, os0, os1, os2;  // element strides
+  int32_t B, H, Hkv, g, Lq, Lk;
+  int32_t b0;      // first batch row of this launch
+  int32_t nmasks;  // 1: masks[0] for every row; else masks[b - b0]
+  float scale_log2;  // softmax scale * log2(e)
+  MaskDesc masks[kMaxRowsPerLaunch];
+};
+
+enum class DType : int { BF16 = 0, FP16 = 1 };
+
+// Kernel configurations (rows per warp x warps x key tile).
+//   0: 4 warps x 32 rows (BM 128), BN 64   (default for prefill)
+//   1: 8 warps x 16 rows (BM 128), BN 64
+//   2: 4 warps x 16 rows (BM 64),  BN 64   (short / decode-like query ranges)
+constexpr int kNumVariants = 3;
+int variant_block_m(int variant);
+
+// Launches the kernel for batch rows [b0, b0 + nb) on `stream` (a cudaStream_t).
+// Returns a cudaError_t value (0 = success).
+int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void* stream);
+
+}  // namespace cuda_bsa
+}  // namespace flexgen

@@ -1,0 +1,313 @@
+// Parity of the CUDA block-sparse attention kernel with a dense fp64 reference (computed on the
+// GPU from the materialised mask) and with the CPU kernel. Skipped when no CUDA device is present.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+
+#include "flexgen/block_mask.h"
+#include "flexgen/block_sparse_attention.h"
+#include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/layout.h"
+#include "flexgen/mask.h"
+
+using namespace flexgen;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+SequenceLayout random_layout(std::mt19937& rng, int max_seg = 150) {
+  const int n = 1 + static_cast<int>(rng() % 6);
+  std::vector<int64_t> lengths;
+  for (int i = 0; i < n; ++i) lengths.push_back(1 + rng() % (rng() % 4 == 0 ? 2 : max_seg));
+  return layout_from_lengths(lengths, rng() % 2, rng() % 3 == 0 ? 0 : rng() % 60, rng() % 4, rng() % 40);
+}
+
+MaskSpec random_spec(const SequenceLayout& l, std::mt19937& rng, bool allow_empty_rows) {
+  MaskSpec spec = default_mask_spec(l);
+  for (int32_t q = 0; q < spec.num_groups; ++q)
+    for (int32_t k = 0; k < spec.num_groups; ++k)
+      if ((q != k || allow_empty_rows) && rng() % 3 == 0) spec.set(q, k, rng() % 2);
+  spec.causal = rng() % 5 != 0;
+  return spec;
+}
+
+struct Case {
+  AttentionMask mask;
+  BlockMask bm;
+  DeviceBlockMask dm;
+};
+
+Case make_case(const SequenceLayout& layout, const MaskSpec& spec, int64_t block) {
+  Case c;
+  c.mask = make_attention_mask(layout, spec);
+  c.bm = build_block_mask(layout, spec, block);
+  c.dm = upload_block_mask(c.bm, c.mask, at::Device(at::kCUDA, 0));
+  return c;
+}
+
+struct RowRef {
+  const Case* c;
+  int64_t q_offset, k_offset;
+};
+
+// Dense fp64 reference on the GPU: out [B, H, Lq, d] and lse [B, H, Lq].
+std::pair<at::Tensor, at::Tensor> reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                            const std::vector<RowRef>& rows, double scale) {
+  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), d = q.size(3);
+  const int64_t Hkv = k.size(1), Lk = k.size(2), g = H / Hkv;
+  if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const auto dev = q.device();
+  at::Tensor out = at::zeros({B, H, Lq, d}, q.options().dtype(at::kDouble));
+  at::Tensor lse = at::full({B, H, Lq}, -kInf, q.options().dtype(at::kDouble));
+  for (int64_t b = 0; b < B; ++b) {
+    const RowRef& r = rows.size() == 1 ? rows[0] : rows[b];
+    at::Tensor allowed = at::zeros({Lq, Lk}, at::kBool);
+    auto acc = allowed.accessor<bool, 2>();
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = 0; j < Lk; ++j) {
+        const int64_t qp = r.q_offset + i, kp = r.k_offset + j;
+        acc[i][j] = qp < r.c->bm.q_len && kp < r.c->bm.kv_len && r.c->mask.allowed(qp, kp);
+      }
+    allowed = allowed.to(dev);
+    const at::Tensor kd = k[b].to(at::kDouble).repeat_interleave(g, 0);
+    const at::Tensor vd = v[b].to(at::kDouble).repeat_interleave(g, 0);
+    at::Tensor s = at::matmul(q[b].to(at::kDouble), kd.transpose(1, 2)) * scale;  // [H, Lq, Lk]
+    s.masked_fill_(allowed.logical_not().unsqueeze(0), -kInf);
+    at::Tensor mx = std::get<0>(s.max(2, true));
+    mx.masked_fill_(mx == -kInf, 0.0);
+    at::Tensor e = (s - mx).exp();
+    at::Tensor sum = e.sum(2, true);
+    out[b].copy_(at::matmul(e, vd) / sum.clamp_min(1e-300));
+    lse[b].copy_((sum.log() + mx).squeeze(2));
+  }
+  return {out, lse};
+}
+
+std::vector<DeviceMaskRef> refs(const std::vector<RowRef>& rows) {
+  std::vector<DeviceMaskRef> m;
+  for (const RowRef& r : rows) m.push_back(DeviceMaskRef{&r.c->dm, r.q_offset, r.k_offset});
+  return m;
+}
+
+// Kernel vs reference. 16-bit operands, fp32 accumulation, P rounded to 16 bits for the P.V
+// product and the output rounded once: per element |err| <= 1e-2 + 1e-2 |ref| (bf16; 4x
+// tighter for fp16) and ||err|| / ||ref|| <= 4e-3 (bf16), 1e-3 (fp16). lse within 1e-3.
+void expect_close(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const std::vector<RowRef>& rows,
+                  BlockSparseAttentionOptions opt, const std::string& what) {
+  opt.return_lse = true;
+  {  // poison the memory the caching allocator will hand out for the output
+    at::Tensor poison = at::full({q.size(0), q.size(1), q.size(2), q.size(3)},
+                                 std::numeric_limits<float>::quiet_NaN(), q.options());
+  }
+  const BlockSparseAttentionResult got = block_sparse_attention_cuda(q, k, v, refs(rows), opt);
+  auto [ref, ref_lse] = reference(q, k, v, rows, opt.scale);
+  ASSERT_EQ(got.out.scalar_type(), q.scalar_type()) << what;
+  ASSERT_EQ(got.out.sizes(), q.sizes()) << what;
+  const at::Tensor o = got.out.to(at::kDouble);
+  ASSERT_FALSE(o.isnan().any().item<bool>()) << what << ": NaN in output";
+  const bool bf = q.scalar_type() == at::kBFloat16;
+  const double tol = bf ? 1e-2 : 2.5e-3, rel_tol = bf ? 4e-3 : 1e-3;
+  const at::Tensor diff = (o - ref).abs();
+  const bool ok = (diff <= ref.abs() * tol + tol).all().item<bool>();
+  EXPECT_TRUE(ok) << what << ": max abs error " << diff.max().item<double>();
+  const double rn = ref.norm().item<double>();
+  if (rn > 0) {
+    const double rel = (o - ref).norm().item<double>() / rn;
+    EXPECT_LE(rel, rel_tol) << what << ": relative error " << rel;
+  } else {
+    EXPECT_EQ(o.abs().max().item<double>(), 0.0) << what;
+  }
+  const at::Tensor gl = got.lse.to(at::kDouble);
+  const at::Tensor ref_inf = ref_lse == -kInf, got_inf = gl == -kInf;
+  EXPECT_TRUE(at::equal(ref_inf, got_inf)) << what << ": lse -inf pattern differs";
+  const at::Tensor fin = ref_inf.logical_not();
+  if (fin.any().item<bool>()) {
+    const at::Tensor le = (gl.masked_select(fin) - ref_lse.masked_select(fin)).abs();
+    EXPECT_LE(le.max().item<double>(), 1e-3) << what << ": lse error";
+  }
+}
+
+at::Tensor randn(std::vector<int64_t> shape, at::ScalarType t, at::Generator& gen) {
+  return at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(t).to(at::kCUDA);
+}
+
+class BlockSparseAttentionCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!at::hasCUDA() || !cuda_block_sparse_attention_available()) GTEST_SKIP() << "no CUDA device";
+    gen_ = at::make_generator<at::CPUGeneratorImpl>(4321);
+  }
+  at::Generator gen_;
+};
+
+}  // namespace
+
+// Random layouts and groups (some rows fully masked), GQA 1 and 3, d 64/128, bf16/fp16, block
+// sizes 16..256, lengths that are not multiples of the tile, both tile variants.
+TEST_F(BlockSparseAttentionCuda, RandomLayoutsMatchDenseReference) {
+  std::mt19937 rng(7);
+  const int64_t blocks[] = {16, 32, 64, 128, 256, 48};
+  for (int it = 0; it < 36; ++it) {
+    const SequenceLayout layout = random_layout(rng);
+    const MaskSpec spec = random_spec(layout, rng, it % 3 == 0);
+    const int64_t block = blocks[it % 6];
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length();
+    const int64_t g = it % 2 ? 3 : 1, d = (it / 2) % 2 ? 128 : 64, Hkv = 1 + (it / 4) % 2;
+    const at::ScalarType dt = (it / 8) % 2 ? at::kHalf : at::kBFloat16;
+    at::Tensor q = randn({1, Hkv * g, L, d}, dt, gen_), k = randn({1, Hkv, L, d}, dt, gen_),
+               v = randn({1, Hkv, L, d}, dt, gen_);
+    BlockSparseAttentionOptions opt;
+    if (it % 5 == 1) opt.q_tile = 64;
+    if (it % 6 == 4) opt.scale = 0.3;
+    expect_close(q, k, v, {RowRef{&c, 0, 0}}, opt,
+                 "it " + std::to_string(it) + " L " + std::to_string(L) + " block " + std::to_string(block) +
+                     " g " + std::to_string(g) + " d " + std::to_string(d));
+  }
+}
+
+// Same inputs through the CPU kernel (bf16): the two implementations agree.
+TEST_F(BlockSparseAttentionCuda, MatchesCpuKernel) {
+  std::mt19937 rng(19);
+  for (int it = 0; it < 4; ++it) {
+    const SequenceLayout layout = random_layout(rng, 300);
+    const MaskSpec spec = random_spec(layout, rng, it == 1);
+    const Case c = make_case(layout, spec, 128);
+    const int64_t L = layout.length();
+    at::Tensor q = randn({2, 6, L, 128}, at::kBFloat16, gen_), k = randn({2, 2, L, 128}, at::kBFloat16, gen_),
+               v = randn({2, 2, L, 128}, at::kBFloat16, gen_);
+    BlockSparseAttentionOptions opt;
+    opt.return_lse = true;
+    const auto cpu = block_sparse_attention(q.cpu(), k.cpu(), v.cpu(), {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, opt);
+    const auto gpu = block_sparse_attention_cuda(q, k, v, {DeviceMaskRef{&c.dm, 0, 0}}, opt);
+    const at::Tensor diff = (gpu.out.cpu().to(at::kFloat) - cpu.out.to(at::kFloat)).abs();
+    EXPECT_LE(diff.max().item<float>(), 3e-2f) << "it " << it;
+    EXPECT_TRUE(at::equal(gpu.lse.cpu() == -INFINITY, cpu.lse == -INFINITY)) << "it " << it;
+    const at::Tensor fin = cpu.lse != -INFINITY;
+    if (fin.any().item<bool>()) {
+      EXPECT_LE((gpu.lse.cpu().masked_select(fin) - cpu.lse.masked_select(fin)).abs().max().item<float>(), 1e-3f);
+    }
+  }
+}
+
+// Rows with nothing allowed: zeros and lse = -inf, never NaN.
+TEST_F(BlockSparseAttentionCuda, FullyMaskedRowsAreZero) {
+  const SequenceLayout layout = layout_from_lengths({200, 1, 137}, true, 5, 2, 3);
+  MaskSpec spec = default_mask_spec(layout);
+  for (int s : {2, 3})
+    for (int32_t k = 0; k < spec.num_groups; ++k) spec.set(layout.spans[s].group, k, false);
+  for (int64_t block : {16, 128}) {
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length();
+    for (auto dt : {at::kBFloat16, at::kHalf}) {
+      at::Tensor q = randn({1, 3, L, 64}, dt, gen_), k = randn({1, 1, L, 64}, dt, gen_),
+                 v = randn({1, 1, L, 64}, dt, gen_);
+      BlockSparseAttentionOptions opt;
+      opt.return_lse = true;
+      const auto res = block_sparse_attention_cuda(q, k, v, {DeviceMaskRef{&c.dm, 0, 0}}, opt);
+      const auto span = layout.spans[2];
+      EXPECT_EQ(res.out.slice(2, span.start, span.end).abs().max().item<float>(), 0.0f);
+      EXPECT_TRUE((res.lse.slice(2, span.start, span.end) == -INFINITY).all().item<bool>());
+      expect_close(q, k, v, {RowRef{&c, 0, 0}}, {}, "masked rows");
+    }
+  }
+}
+
+// Prefill in chunks at offsets not aligned to the block, against a cache holding everything
+// before the chunk; decode steps (Lq = 1) at the end.
+TEST_F(BlockSparseAttentionCuda, PrefillChunksAtOffsetAndDecode) {
+  std::mt19937 rng(3);
+  for (int it = 0; it < 6; ++it) {
+    const SequenceLayout layout = random_layout(rng, 200);
+    const MaskSpec spec = random_spec(layout, rng, false);
+    const int64_t block = it % 2 ? 64 : 128;
+    const Case c = make_case(layout, spec, block);
+    const int64_t L = layout.length(), g = it % 3 == 0 ? 1 : 3, d = it % 2 ? 128 : 64;
+    const at::ScalarType dt = it % 3 == 2 ? at::kHalf : at::kBFloat16;
+    at::Tensor q = randn({1, 2 * g, L, d}, dt, gen_), k = randn({1, 2, L, d}, dt, gen_),
+               v = randn({1, 2, L, d}, dt, gen_);
+    int64_t off = 0;
+    while (off < L) {
+      const int64_t n = std::min<int64_t>(L - off, 1 + rng() % 170);
+      expect_close(q.slice(2, off, off + n), k.slice(2, 0, off + n), v.slice(2, 0, off + n), {RowRef{&c, off, 0}},
+                   {}, "chunk at " + std::to_string(off));
+      off += n;
+    }
+    for (int64_t p = std::max<int64_t>(0, L - 3); p < L; ++p)
+      expect_close(q.slice(2, p, p + 1), k.slice(2, 0, p + 1), v.slice(2, 0, p + 1), {RowRef{&c, p, 0}}, {},
+                   "decode at " + std::to_string(p));
+  }
+}
+
+// Keys starting at an offset; query rows past the end of the mask (zeros).
+TEST_F(BlockSparseAttentionCuda, KeyOffsetAndRowsPastTheMask) {
+  const SequenceLayout layout = layout_from_lengths({140, 33, 251}, true, 9, 2, 7);
+  const MaskSpec spec = default_mask_spec(layout);
+  const Case c = make_case(layout, spec, 64);
+  const int64_t L = layout.length();
+  at::Tensor q = randn({1, 3, L, 128}, at::kBFloat16, gen_), k = randn({1, 1, L, 128}, at::kBFloat16, gen_),
+             v = randn({1, 1, L, 128}, at::kBFloat16, gen_);
+  for (int64_t koff : {1, 17, 100}) {
+    expect_close(q.slice(2, 150), k.slice(2, koff), v.slice(2, koff), {RowRef{&c, 150, koff}}, {},
+                 "k_offset " + std::to_string(koff));
+  }
+  // Queries of a longer (padded) batch row: rows past q_len give zeros.
+  at::Tensor qp = randn({1, 3, L + 37, 128}, at::kBFloat16, gen_);
+  at::Tensor kp = randn({1, 1, L + 37, 128}, at::kBFloat16, gen_), vp = randn({1, 1, L + 37, 128}, at::kBFloat16, gen_);
+  expect_close(qp, kp, vp, {RowRef{&c, 0, 0}}, {}, "rows past the mask");
+}
+
+// Batch rows with different layouts (padded to the longest), per-row masks and a shared mask;
+// q as a strided view of a [B, L, H, d] tensor.
+TEST_F(BlockSparseAttentionCuda, BatchWithDifferentLayouts) {
+  std::mt19937 rng(5);
+  std::vector<Case> cases;
+  for (int b = 0; b < 3; ++b) {
+    const SequenceLayout layout = random_layout(rng, 250);
+    cases.push_back(make_case(layout, random_spec(layout, rng, b == 1), 128));
+  }
+  int64_t Lmax = 0;
+  for (const Case& c : cases) Lmax = std::max(Lmax, c.mask.length());
+  for (auto dt : {at::kBFloat16, at::kHalf}) {
+    at::Tensor q = randn({3, Lmax, 6, 128}, dt, gen_).transpose(1, 2);  // strided view
+    at::Tensor k = randn({3, 2, Lmax, 128}, dt, gen_), v = randn({3, 2, Lmax, 128}, dt, gen_);
+    std::vector<RowRef> rows;
+    for (const Case& c : cases) rows.push_back(RowRef{&c, 0, 0});
+    expect_close(q, k, v, rows, {}, "batch per-row masks");
+    const int64_t L0 = cases[0].mask.length();
+    expect_close(q.slice(2, 0, L0), k.slice(2, 0, L0), v.slice(2, 0, L0), {RowRef{&cases[0], 0, 0}}, {},
+                 "batch shared mask");
+  }
+}
+
+// Many batch rows (more than one launch's worth of per-row masks).
+TEST_F(BlockSparseAttentionCuda, ManyBatchRows) {
+  const SequenceLayout layout = layout_from_lengths({30, 41, 17}, true, 0, 1, 0);
+  const Case c = make_case(layout, default_mask_spec(layout), 32);
+  const int64_t L = layout.length(), B = 37;
+  at::Tensor q = randn({B, 3, L, 64}, at::kBFloat16, gen_), k = randn({B, 1, L, 64}, at::kBFloat16, gen_),
+             v = randn({B, 1, L, 64}, at::kBFloat16, gen_);
+  expect_close(q, k, v, std::vector<RowRef>(B, RowRef{&c, 0, 0}), {}, "37 rows");
+}
+
+// Clear errors on bad input.
+TEST_F(BlockSparseAttentionCuda, RejectsBadInput) {
+  const SequenceLayout layout = layout_from_lengths({10, 10}, true, 0, 0, 0);
+  const Case c = make_case(layout, default_mask_spec(layout), 16);
+  const int64_t L = layout.length();
+  at::Tensor q = randn({1, 2, L, 64}, at::kBFloat16, gen_), k = randn({1, 2, L, 64}, at::kBFloat16, gen_);
+  EXPECT_THROW(block_sparse_attention_cuda(q, k, k, {}), std::invalid_argument);
+  EXPECT_THROW(block_sparse_attention_cuda(q.to(at::kFloat), k.to(at::kFloat), k.to(at::kFloat),
+                                           {DeviceMaskRef{&c.dm, 0, 0}}),
+               std::invalid_argument);
+  at::Tensor q80 = randn({1, 2, L, 80}, at::kBFloat16, gen_);
+  EXPECT_THROW(block_sparse_attention_cuda(q80, q80, q80, {DeviceMaskRef{&c.dm, 0, 0}}), std::invalid_argument);
+  EXPECT_THROW(block_sparse_attention_cuda(q.cpu(), k.cpu(), k.cpu(), {DeviceMaskRef{&c.dm, 0, 0}}),
+               std::invalid_argument);
+}
