@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One full device call: configure + build the CUDA targets, run the parity tests, run the bench.
+# Usage (on the GPU machine, repo root): bench/attention_cuda/gpu_session.sh OUT_DIR [tests|bench|all]
+set -uo pipefail
+out=${1:?out dir}
+what=${2:-all}
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >"$out/gpu.txt" 2>&1
+cat "$out/gpu.txt"
+start=$(date +%s)
+cmake -S . -B /tmp/b -G Ninja -DCMAKE_PREFIX_PATH="$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')" \
+  >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
+grep -E "flexgen:" "$out/configure.log"
+cmake --build /tmp/b -j16 --target flexgen_ops_cuda test_block_sparse_attention_cuda bench_attention_cuda \
+  >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -60; exit 1; }
+echo "build: $(( $(date +%s) - start )) s"
+if [[ $what == all || $what == tests ]]; then
+  timeout 240 /tmp/b/tests/cuda/test_block_sparse_attention_cuda --gtest_brief=1 >"$out/tests.log" 2>&1
+  echo "tests rc=$?"; grep -E "FAILED|Failure|error|PASSED|SKIPPED|tests ran" "$out/tests.log" | head -40
+fi
+if [[ $what == all || $what == bench ]]; then
+  timeout 300 bench/attention_cuda/run_bench.sh /tmp/b "$out" 2>"$out/bench_stderr.log"
+  echo "bench rc=$?"; tail -5 "$out/bench_stderr.log"
+fi
