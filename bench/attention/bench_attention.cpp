@@ -7,7 +7,7 @@
 // 2 threads. Prefill (Lq = L) and one decode step (Lq = 1 at position L, a generated token).
 //
 // Options: --lengths 1024,4096,16384  --dtypes bf16,fp32  --block 128  --tile 0  --reps 5
-//          --no-dense  --no-decode  --threads 2  --dense-max 4096
+//          --no-dense  --no-decode  --no-prefill  --threads 2  --dense-max 4096
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> dtypes = {"bf16", "fp32"};
   int64_t block = 128, tile = 0, dense_max = 4096;
   int reps = 5, threads = 2;
-  bool dense = true, decode = true;
+  bool dense = true, decode = true, prefill = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
       dense_max = std::stoll(next());
     } else if (a == "--no-dense") {
       dense = false;
+    } else if (a == "--no-prefill") {
+      prefill = false;
     } else if (a == "--no-decode") {
       decode = false;
     } else {
@@ -146,23 +148,25 @@ int main(int argc, char** argv) {
                  v = at::randn({1, Hkv, L, d}).to(dt);
       const int kreps = L >= 16384 ? std::max(1, reps / 2) : reps;
       const bool run_dense = dense && L <= dense_max;
+      const bool run_causal = run_dense && prefill;
       // Dense causal: at::_scaled_dot_product_attention needs equal head counts, so K/V are
       // expanded once, outside the timing (its best case).
       double causal_ms = -1;
-      if (run_dense) {
+      if (run_causal) {
         at::Tensor ke = k.repeat_interleave(H / Hkv, 1), ve = v.repeat_interleave(H / Hkv, 1);
         causal_ms = median_ms([&] { at::_scaled_dot_product_attention(q, ke, ve, {}, 0.0, false, true); },
                               std::max(1, reps / 2));
       }
       const double causal_pairs = static_cast<double>(L) * (L + 1) / 2;
+      flexgen::BlockSparseAttentionOptions opt;
+      opt.q_tile = tile;
       for (bool ctx : {false, true}) {
+        if (prefill) {
         const flexgen::SequenceLayout layout = five_segments(L, ctx, 0);
         const flexgen::MaskSpec spec = flexgen::default_mask_spec(layout);
         const flexgen::AttentionMask mask = flexgen::make_attention_mask(layout, spec);
         const flexgen::BlockMask bm = flexgen::build_block_mask(layout, spec, block);
         const flexgen::BlockMaskStats st = flexgen::block_mask_stats(bm);
-        flexgen::BlockSparseAttentionOptions opt;
-        opt.q_tile = tile;
         const std::vector<flexgen::SparseMaskRef> refs{flexgen::SparseMaskRef{&bm, &mask, 0, 0}};
         at::Tensor out;
         const double kernel_ms =
@@ -203,6 +207,7 @@ int main(int argc, char** argv) {
                                : "disabled (--no-dense)";
         }
         results.push_back(row);
+        }
 
         if (decode) {
           // One decode step: a generated token at position L attends to everything.

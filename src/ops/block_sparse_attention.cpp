@@ -121,13 +121,31 @@ inline float to_float(c10::BFloat16 x) {
 }
 
 // dst[c] = src[c] * mul, converting to fp32.
-template <typename T>
-inline void load_row(const T* src, float* dst, int64_t n, float mul) {
-  for (int64_t c = 0; c < n; ++c) dst[c] = to_float(src[c]) * mul;
+inline void load_row(const float* src, float* dst, int64_t n, float mul) {
+  for (int64_t c = 0; c < n; ++c) dst[c] = src[c] * mul;
 }
-template <typename T>
-inline void load_row(const T* src, float* dst, int64_t n) {
-  for (int64_t c = 0; c < n; ++c) dst[c] = to_float(src[c]);
+inline void load_row(const float* src, float* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+inline void load_row(const c10::BFloat16* src, float* dst, int64_t n, float mul) {
+  int64_t c = 0;
+#if FLEXGEN_BSA_AVX512
+  const __m512 vm = _mm512_set1_ps(mul);
+  for (; c + 16 <= n; c += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + c));
+    const __m512 f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    _mm512_storeu_ps(dst + c, _mm512_mul_ps(f, vm));
+  }
+#endif
+  for (; c < n; ++c) dst[c] = to_float(src[c]) * mul;
+}
+inline void load_row(const c10::BFloat16* src, float* dst, int64_t n) {
+  int64_t c = 0;
+#if FLEXGEN_BSA_AVX512
+  for (; c + 16 <= n; c += 16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + c));
+    _mm512_storeu_ps(dst + c, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+  }
+#endif
+  for (; c < n; ++c) dst[c] = to_float(src[c]);
 }
 
 inline void store_row(const float* src, float* dst, int64_t n, float mul) {
@@ -756,6 +774,18 @@ void launch(const Problem& P, const at::Tensor& q, const at::Tensor& k, const at
   });
 }
 
+// Number of pairs (q, k), q in [qa, qb), k in [ka, kb), with k <= q (as in block_mask.cpp).
+int64_t causal_pairs_in(int64_t qa, int64_t qb, int64_t ka, int64_t kb) {
+  if (qb <= qa || kb <= ka) return 0;
+  const int64_t width = kb - ka;
+  int64_t sum = 0;
+  const int64_t ra = std::max(qa, ka), rb = std::min(qb, kb - 1);
+  if (rb > ra) sum += (rb - ra) * ((ra + 1 - ka) + (rb - ka)) / 2;
+  const int64_t fa = std::max(qa, kb - 1);
+  if (qb > fa) sum += (qb - fa) * width;
+  return sum;
+}
+
 }  // namespace
 
 std::string block_sparse_attention_backend() {
@@ -841,6 +871,103 @@ at::Tensor block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
   BlockSparseAttentionOptions opt;
   opt.scale = scale;
   return block_sparse_attention(q, k, v, {SparseMaskRef{&block_mask, &mask, q_offset, k_offset}}, opt).out;
+}
+
+
+BlockMask build_block_mask_rows(const AttentionMask& mask, int64_t block_size, int64_t q_begin,
+                                int64_t q_end) {
+  const int64_t L = mask.length();
+  if (block_size <= 0)
+    throw std::invalid_argument("block size must be positive, got " + std::to_string(block_size));
+  const MaskSpec& spec = mask.spec;
+  if (spec.num_groups <= 0 || spec.visible.size() != static_cast<size_t>(spec.num_groups) * spec.num_groups)
+    throw std::invalid_argument("mask spec visibility matrix is not " + std::to_string(spec.num_groups) + "^2");
+  // Spans = runs of equal group ids.
+  struct Run {
+    int32_t group;
+    int64_t start, end;
+  };
+  std::vector<Run> spans;
+  for (int64_t p = 0; p < L; ++p) {
+    const int32_t gp = mask.group_ids[p];
+    if (gp < 0 || gp >= spec.num_groups)
+      throw std::invalid_argument("group id " + std::to_string(gp) + " out of range at position " +
+                                  std::to_string(p));
+    if (spans.empty() || spans.back().group != gp)
+      spans.push_back(Run{gp, p, p + 1});
+    else
+      spans.back().end = p + 1;
+  }
+  BlockMask m;
+  m.q_len = m.kv_len = L;
+  m.block_size = block_size;
+  m.num_q_blocks = m.num_kv_blocks = (L + block_size - 1) / block_size;
+  m.full_offsets.assign(1, 0);
+  m.partial_offsets.assign(1, 0);
+  // First span overlapping each block.
+  std::vector<int32_t> first(static_cast<size_t>(m.num_q_blocks + 1));
+  {
+    int32_t si = 0;
+    const int32_t ns = static_cast<int32_t>(spans.size());
+    for (int64_t b = 0; b < m.num_q_blocks; ++b) {
+      while (si < ns && spans[si].end <= b * block_size) ++si;
+      first[b] = si;
+    }
+    first[m.num_q_blocks] = ns;
+  }
+  const int32_t num_spans = static_cast<int32_t>(spans.size());
+  for (int64_t qb = 0; qb < m.num_q_blocks; ++qb) {
+    const int64_t qs = qb * block_size, qe = std::min(L, qs + block_size);
+    if (qe > q_begin && qs < q_end) {
+      const int64_t kv_blocks = spec.causal ? std::min(m.num_kv_blocks, qb + 1) : m.num_kv_blocks;
+      for (int64_t kb = 0; kb < kv_blocks; ++kb) {
+        const int64_t ks = kb * block_size, ke = std::min(L, ks + block_size);
+        int64_t allowed = 0;
+        for (int32_t i = first[qb]; i < num_spans && spans[i].start < qe; ++i) {
+          const int64_t qa = std::max(qs, spans[i].start), qz = std::min(qe, spans[i].end);
+          if (qz <= qa) continue;
+          for (int32_t j = first[kb]; j < num_spans && spans[j].start < ke; ++j) {
+            if (!spec.sees(spans[i].group, spans[j].group)) continue;
+            const int64_t ka = std::max(ks, spans[j].start), kz = std::min(ke, spans[j].end);
+            if (kz <= ka) continue;
+            allowed += spec.causal ? causal_pairs_in(qa, qz, ka, kz) : (qz - qa) * (kz - ka);
+          }
+        }
+        if (allowed == 0) continue;
+        m.allowed_pairs += allowed;
+        (allowed == (qe - qs) * (ke - ks) ? m.full_indices : m.partial_indices).push_back(static_cast<int32_t>(kb));
+      }
+    }
+    m.full_offsets.push_back(static_cast<int32_t>(m.full_indices.size()));
+    m.partial_offsets.push_back(static_cast<int32_t>(m.partial_indices.size()));
+  }
+  return m;
+}
+
+at::Tensor block_sparse_attention_groups(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const std::vector<AttentionMask>& masks, double scale,
+                                         int64_t q_offset, int64_t k_offset, int64_t block_size) {
+  check(q.dim() == 4 && k.dim() == 4, "q and k must be 4-D");
+  const int64_t B = q.size(0), Lq = q.size(2), Lk = k.size(2);
+  check(masks.size() == 1 || static_cast<int64_t>(masks.size()) == B,
+        "need one AttentionMask per batch row (" + std::to_string(B) + ") or one for all, got " +
+            std::to_string(masks.size()));
+  check(q_offset >= 0 && k_offset >= 0, "negative q_offset/k_offset");
+  std::vector<BlockMask> blocks;
+  blocks.reserve(masks.size());
+  std::vector<SparseMaskRef> refs;
+  for (size_t b = 0; b < masks.size(); ++b) {
+    const AttentionMask& m = masks[b];
+    check(m.length() >= q_offset + Lq && m.length() >= k_offset + Lk,
+          "AttentionMask of row " + std::to_string(b) + " covers " + std::to_string(m.length()) +
+              " positions, attention needs queries up to " + std::to_string(q_offset + Lq) +
+              " and keys up to " + std::to_string(k_offset + Lk));
+    blocks.push_back(build_block_mask_rows(m, block_size, q_offset, q_offset + Lq));
+  }
+  for (size_t b = 0; b < masks.size(); ++b) refs.push_back(SparseMaskRef{&blocks[b], &masks[b], q_offset, k_offset});
+  BlockSparseAttentionOptions opt;
+  opt.scale = scale;
+  return block_sparse_attention(q, k, v, refs, opt).out;
 }
 
 }  // namespace flexgen

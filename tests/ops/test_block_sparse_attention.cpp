@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "flexgen/attention.h"
 #include "flexgen/block_mask.h"
 #include "flexgen/block_sparse_attention.h"
 #include "flexgen/layout.h"
@@ -327,4 +328,61 @@ TEST_F(BlockSparseAttention, BadInputsThrow) {
   AttentionMask short_mask = c.mask;
   short_mask.group_ids.resize(5);
   EXPECT_THROW(block_sparse_attention(q, k2, k2, c.bm, short_mask), std::invalid_argument);
+}
+
+// The row-restricted analytic builder equals build_block_mask on the requested rows.
+TEST(BlockMaskRows, MatchesAnalyticBuilderOnRequestedRows) {
+  std::mt19937 rng(21);
+  for (int it = 0; it < 40; ++it) {
+    const SequenceLayout layout = random_layout(rng);
+    const MaskSpec spec = random_spec(layout, rng, it % 2 == 0);
+    const int64_t block = 8 << (it % 5);
+    const AttentionMask mask = make_attention_mask(layout, spec);
+    const BlockMask ref = build_block_mask(layout, spec, block);
+    const int64_t L = layout.length();
+    const int64_t a = rng() % L, b = a + 1 + rng() % (L - a);
+    const BlockMask got = build_block_mask_rows(mask, block, a, b);
+    ASSERT_EQ(got.num_q_blocks, ref.num_q_blocks);
+    for (int64_t qb = 0; qb < ref.num_q_blocks; ++qb) {
+      const bool used = qb * block < b && (qb + 1) * block > a;
+      for (int64_t kb = 0; kb < ref.num_kv_blocks; ++kb)
+        ASSERT_EQ(got.classify(qb, kb), used ? ref.classify(qb, kb) : BlockClass::Empty)
+            << it << " " << qb << " " << kb;
+    }
+    if (a == 0 && b == L) EXPECT_EQ(got.allowed_pairs, ref.allowed_pairs);
+  }
+  AttentionMask bad = make_attention_mask(layout_from_lengths({3}, true, 0, 0, 0),
+                                          default_mask_spec(layout_from_lengths({3}, true, 0, 0, 0)));
+  bad.group_ids[1] = 99;
+  EXPECT_THROW(build_block_mask_rows(bad, 16, 0, 4), std::invalid_argument);
+}
+
+// The model's entry point (group masks) agrees with the dense reference attention of
+// include/flexgen/attention.h on prefill, chunks and decode, batch rows with their own masks.
+TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
+  std::mt19937 rng(9);
+  std::vector<AttentionMask> masks;
+  int64_t L = 0;
+  for (int b = 0; b < 2; ++b) {
+    const SequenceLayout layout = layout_from_lengths({40 + 13 * b, 27, 35}, true, 10 * b, 2, 0);
+    masks.push_back(make_attention_mask(layout, default_mask_spec(layout)));
+    L = std::max(L, layout.length());
+  }
+  // Pad the shorter row's mask to L as generated tokens (its own group sees everything).
+  for (auto& m : masks)
+    while (m.length() < L) m.group_ids.push_back(m.group_ids.back());
+  for (auto dt : {at::kFloat, at::kBFloat16}) {
+    at::Tensor q = randn({2, 6, L, 64}, dt, gen_), k = randn({2, 2, L, 64}, dt, gen_),
+               v = randn({2, 2, L, 64}, dt, gen_);
+    const double scale = 0.125;
+    for (auto [off, n] : std::vector<std::pair<int64_t, int64_t>>{{0, L}, {37, 20}, {L - 1, 1}}) {
+      const at::Tensor qc = q.slice(2, off, off + n), kc = k.slice(2, 0, off + n), vc = v.slice(2, 0, off + n);
+      const at::Tensor got = block_sparse_attention_groups(qc, kc, vc, masks, scale, off, 0, 32);
+      const at::Tensor ref = attention_dense(qc, kc, vc, AttentionMaskRef::from_groups(masks), scale, off, 0);
+      const double tol = dt == at::kFloat ? 1e-5 : 3e-2;  // bf16: the dense path rounds P to bf16
+      EXPECT_LE((got.to(at::kFloat) - ref.to(at::kFloat)).abs().max().item<float>(), tol) << off;
+    }
+  }
+  at::Tensor q = at::randn({2, 6, L, 64}), k = at::randn({2, 2, L + 1, 64});
+  EXPECT_THROW(block_sparse_attention_groups(q, k, k, masks, 0.125, 0, 0), std::invalid_argument);
 }
