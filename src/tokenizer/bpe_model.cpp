@@ -2,7 +2,7 @@
 // merge (leftmost on ties) until none applies, as Hugging Face's Word::merge_all.
 #include "bpe_model.h"
 
-#include <queue>
+#include <algorithm>
 
 namespace flexgen::tokenizer_detail {
 
@@ -73,30 +73,40 @@ void BpeModel::merge_small(std::vector<int32_t>& ids) const {
 }
 
 // Priority queue of candidate merges over a linked list of symbols: O(n log n).
+// Scratch buffers are per thread, so long words allocate nothing once warm.
 void BpeModel::merge_large(std::vector<int32_t>& ids) const {
-  const int n = static_cast<int>(ids.size());
-  std::vector<int> prev(n), next(n);
-  for (int i = 0; i < n; ++i) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < n ? i + 1 : -1;
-  }
   struct Cand {
     int32_t rank;
     int pos;
     int32_t left, right, merged;
-    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+    // Heap order: the lowest rank on top, then the leftmost position.
+    bool operator<(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
   };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
+  thread_local std::vector<int> prev, next;
+  thread_local std::vector<char> alive;
+  thread_local std::vector<Cand> heap;
+  thread_local std::vector<int32_t> result;
+  const int n = static_cast<int>(ids.size());
+  prev.resize(n);
+  next.resize(n);
+  alive.assign(n, 1);
+  heap.clear();
+  for (int i = 0; i < n; ++i) {
+    prev[i] = i - 1;
+    next[i] = i + 1 < n ? i + 1 : -1;
+  }
   auto consider = [&](int pos) {
     if (pos < 0 || next[pos] < 0) return;
     const PairMap::Merge m = merges_.find(ids[pos], ids[next[pos]]);
-    if (m.rank >= 0) heap.push(Cand{m.rank, pos, ids[pos], ids[next[pos]], m.id});
+    if (m.rank < 0) return;
+    heap.push_back(Cand{m.rank, pos, ids[pos], ids[next[pos]], m.id});
+    std::push_heap(heap.begin(), heap.end());
   };
   for (int i = 0; i + 1 < n; ++i) consider(i);
-  std::vector<char> alive(n, 1);
   while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end());
+    const Cand c = heap.back();
+    heap.pop_back();
     // Skip candidates made stale by earlier merges.
     if (!alive[c.pos] || next[c.pos] < 0 || ids[c.pos] != c.left || ids[next[c.pos]] != c.right) continue;
     const int r = next[c.pos];
@@ -107,9 +117,9 @@ void BpeModel::merge_large(std::vector<int32_t>& ids) const {
     consider(prev[c.pos]);
     consider(c.pos);
   }
-  std::vector<int32_t> result;
+  result.clear();
   for (int i = 0; i >= 0; i = next[i]) result.push_back(ids[i]);
-  ids.swap(result);
+  ids.assign(result.begin(), result.end());
 }
 
 }  // namespace flexgen::tokenizer_detail

@@ -50,10 +50,13 @@ class StringIdMap {
   int32_t find(std::string_view key) const {
     if (slots_.empty()) return -1;
     const size_t mask = slots_.size() - 1;
-    for (size_t i = hash_bytes(key.data(), key.size()) & mask;; i = (i + 1) & mask) {
+    const uint64_t h = hash_bytes(key.data(), key.size());
+    const auto tag = static_cast<uint32_t>(h >> 32);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
       const Slot& s = slots_[i];
       if (s.id < 0) return -1;
-      if (s.len == key.size() && std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0) return s.id;
+      if (s.tag == tag && s.len == key.size() && std::memcmp(arena_.data() + s.offset, key.data(), key.size()) == 0)
+        return s.id;
     }
   }
   size_t size() const { return size_; }
@@ -62,12 +65,14 @@ class StringIdMap {
   struct Slot {
     uint32_t offset = 0, len = 0;
     int32_t id = -1;
+    uint32_t tag = 0;  // high half of the key's hash: most mismatches end here
   };
   void place(uint32_t offset, uint32_t len, int32_t id) {
     const size_t mask = slots_.size() - 1;
-    for (size_t k = hash_bytes(arena_.data() + offset, len) & mask;; k = (k + 1) & mask) {
+    const uint64_t h = hash_bytes(arena_.data() + offset, len);
+    for (size_t k = h & mask;; k = (k + 1) & mask) {
       if (slots_[k].id < 0) {
-        slots_[k] = Slot{offset, len, id};
+        slots_[k] = Slot{offset, len, id, static_cast<uint32_t>(h >> 32)};
         return;
       }
     }

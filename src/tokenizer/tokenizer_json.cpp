@@ -163,7 +163,7 @@ void read_byte_level(const Reader& r, const json& pt, const std::string& field, 
   }
 }
 
-void read_split(const Reader& r, const json& pt, const std::string& field, BpeParts& parts) {
+void read_split(const Reader& r, const json& pt, const std::string& field, BpeParts& parts, bool force_pcre2) {
   const json& pattern = r.member(pt, "pattern", field);
   std::string regex;
   if (pattern.is_object() && pattern.contains("Regex")) regex = r.string_of(pattern["Regex"], field + ".pattern.Regex");
@@ -173,13 +173,13 @@ void read_split(const Reader& r, const json& pt, const std::string& field, BpePa
     r.fail(field + ".behavior", "only \"Isolated\" is supported");
   if (r.flag(pt, "invert", false, field)) r.fail(field + ".invert", "true is not supported");
   try {
-    parts.pretokenizer = make_pretokenizer(regex);
+    parts.pretokenizer = force_pcre2 ? make_pcre2_pretokenizer(regex) : make_pretokenizer(regex);
   } catch (const std::invalid_argument& e) {
     r.fail(field + ".pattern.Regex", e.what());
   }
 }
 
-void read_pretokenizer(const Reader& r, const json& root, BpeParts& parts) {
+void read_pretokenizer(const Reader& r, const json& root, BpeParts& parts, bool force_pcre2) {
   if (!null_or_missing(root, "normalizer")) {
     const json& n = root["normalizer"];
     r.fail("normalizer", "'" + (n.is_object() && n.contains("type") ? n["type"].dump() : n.dump()) +
@@ -197,7 +197,7 @@ void read_pretokenizer(const Reader& r, const json& root, BpeParts& parts) {
     for (size_t i = 0; i < 2; ++i) {
       const std::string field = "pre_tokenizer.pretokenizers[" + std::to_string(i) + "]";
       const std::string t = r.string_of(r.member(list[i], "type", field), field + ".type");
-      if (i == 0 && t == "Split") read_split(r, list[i], field, parts);
+      if (i == 0 && t == "Split") read_split(r, list[i], field, parts, force_pcre2);
       else if (i == 1 && t == "ByteLevel") read_byte_level(r, list[i], field, parts, false);
       else r.fail(field + ".type", "'" + t + "' here is not supported (expected [Split, ByteLevel])");
     }
@@ -224,7 +224,7 @@ std::optional<std::string> token_name(const Reader& r, const json& cfg, const ch
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path) {
+std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const JsonLoadOptions& options) {
   Reader r(path);
   const json root = r.parse();
   if (!root.is_object()) r.fail("tokenizer.json", "expected a JSON object at the top");
@@ -232,7 +232,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path) {
   parts.source = path;
   read_model(r, r.member(root, "model", "tokenizer.json"), parts);
   read_added_tokens(r, root, parts);
-  read_pretokenizer(r, root, parts);
+  read_pretokenizer(r, root, parts, options.force_pcre2);
   auto tok = std::make_unique<BpeTokenizer>(std::move(parts));
 
   // BOS from the post-processor template when there is no tokenizer_config.json.
