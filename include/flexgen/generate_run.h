@@ -1,0 +1,102 @@
+// The main job: dataset -> prompts -> token ids -> method plans -> decode ->
+// scored output records and a summary. The CLI's `generate` is a thin front end.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flexgen/dataset.h"
+#include "flexgen/decoder.h"
+#include "flexgen/llama.h"
+#include "flexgen/methods.h"
+#include "flexgen/output_records.h"
+#include "flexgen/prompt.h"
+#include "flexgen/scoring.h"
+#include "flexgen/shard.h"
+#include "flexgen/tokenizer.h"
+
+namespace flexgen {
+
+struct RunOptions {
+  // Data and prompts.
+  std::string dataset = "webqa";
+  std::string data_dir;          // --data-dir; empty = $FLEXGEN_DATA / bundled
+  std::string train;             // few-shot pool file; empty = the dataset's own
+  size_t few_shot = 5;
+  uint64_t few_shot_seed = 42;
+  ParaphraseSelection selection;
+  std::string separator = kDefaultSeparator;  // already unescaped
+  bool shared_context = false;
+  bool chat = false;
+  std::optional<int64_t> max_samples;
+  Shard shard;
+  bool skip_bad = false;
+  std::string weights_file;      // weighted_* methods
+  // Method and decoding.
+  MethodOptions method;
+  DecodeConfig decode;           // stops (eos ids are filled from the model), sampling, block size
+  uint64_t seed = 0;
+  int64_t batch_size = 1;
+  // Output.
+  std::string output = "-";
+  OutputFormat format = OutputFormat::Jsonl;
+  bool resume = false;
+};
+
+struct RunSummary {
+  int64_t samples = 0;          // samples run now
+  int64_t rows = 0;             // output rows written now
+  int64_t skipped_done = 0;     // samples already in the output (--resume)
+  int64_t skipped_bad = 0;      // bad samples skipped (--skip-bad)
+  ScoreSummary score;
+  DecodeStats stats;
+  double wall_seconds = 0;
+  int64_t peak_rss_bytes = 0;
+};
+
+// Per-paraphrase weights keyed by uuid, from JSONL lines {"uuid", "weights": [...]}
+// (indexed like the record's candidates) or {"uuid", "index", "weight"}.
+using WeightTable = std::map<std::string, std::map<size_t, double>>;
+WeightTable read_weights(const std::string& path);
+
+// One sample ready to decode: its prompts, token ids and plan.
+struct PreparedSample {
+  const Sample* sample = nullptr;
+  PromptSet prompts;
+  SampleTokens tokens;
+  SamplePlan plan;
+};
+
+// Everything a run needs besides the model: tokenizer-side preparation of samples.
+class SamplePreparer {
+ public:
+  SamplePreparer(const RunOptions& options, const Tokenizer& tokenizer, const std::vector<Sample>& pool,
+                 WeightTable weights);
+  // Throws SampleError for a record that cannot be run as asked.
+  PreparedSample prepare(const Sample& sample, uint64_t seed) const;
+  const PromptBuilder& builder() const { return builder_; }
+
+ private:
+  std::vector<int32_t> encode(const std::string& text) const;
+  const RunOptions& options_;
+  const Tokenizer& tokenizer_;
+  PromptBuilder builder_;
+  WeightTable weights_;
+  std::vector<int32_t> separator_ids_;
+};
+
+// Output rows of a decoded sample (one per stream), scored.
+std::vector<OutputRecord> make_records(const PreparedSample& prepared, const std::vector<StreamResult>& results,
+                                       Method method);
+
+// Runs the whole job; progress and logs on stderr. Throws on bad input.
+RunSummary run_generate(const RunOptions& options, const LlamaModel& model, const Tokenizer& tokenizer);
+
+// Peak resident memory of this process, in bytes.
+int64_t peak_rss_bytes();
+
+}  // namespace flexgen

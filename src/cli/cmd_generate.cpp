@@ -1,0 +1,151 @@
+// `flexgen generate`: the main job (paraphrase-ensemble generation, scored JSONL out).
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "commands.h"
+#include "flexgen/generate_run.h"
+#include "flexgen/model_loader.h"
+#include "flexgen/runtime_info.h"
+#include "flexgen/text_escape.h"
+#include "model_options.h"
+
+namespace flexgen::cli {
+
+namespace {
+
+struct GenerateArgs {
+  ModelArgs model;
+  RunOptions run;
+  std::string method = "flex";
+  std::string positions = "sequential";
+  std::string fusion = "generated";
+  std::string indexes;
+  size_t num_paraphrases = 5;
+  std::string separator = "\\n\\n[SEP]\\n\\n";
+  std::string stop = "eos,newline";
+  std::string shard;
+  std::string format = "jsonl";
+  std::string summary_file;
+  int64_t max_samples = -1;
+};
+
+// Turns an invalid_argument from a parser into a usage error.
+template <class F>
+auto usage(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+}
+
+nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
+  const double prefill_tps = s.stats.prefill_seconds > 0 ? s.stats.prefill_tokens / s.stats.prefill_seconds : 0;
+  const double decode_tps = s.stats.decode_seconds > 0 ? s.stats.decode_tokens / s.stats.decode_seconds : 0;
+  return {{"method", to_string(o.method.method)},
+          {"dataset", o.dataset},
+          {"samples", s.samples},
+          {"rows", s.rows},
+          {"skipped_done", s.skipped_done},
+          {"skipped_bad", s.skipped_bad},
+          {"accuracy", s.score.accuracy()},
+          {"accuracy_bidirectional", s.score.bidirectional()},
+          {"exact_match", s.score.exact()},
+          {"wall_seconds", s.wall_seconds},
+          {"samples_per_second", s.wall_seconds > 0 ? s.samples / s.wall_seconds : 0},
+          {"prefill_tokens", s.stats.prefill_tokens},
+          {"prefill_tokens_per_second", prefill_tps},
+          {"decode_tokens", s.stats.decode_tokens},
+          {"decode_tokens_per_second", decode_tps},
+          {"peak_rss_bytes", s.peak_rss_bytes}};
+}
+
+int run(GenerateArgs& a) {
+  RunOptions& o = a.run;
+  usage([&] {
+    o.method.method = parse_method(a.method);
+    o.method.positions = parse_position_mode(a.positions);
+    o.method.fusion = parse_fusion(a.fusion);
+    o.separator = unescape_text(a.separator);
+    o.decode.stops = parse_stop_criteria(a.stop);
+    o.decode.sampling.validate();
+    o.format = parse_output_format(a.format);
+    o.shard = a.shard.empty() ? shard_from_environment() : parse_shard(a.shard);
+    if (!a.indexes.empty()) o.selection.indexes = parse_index_list(a.indexes);
+    return 0;
+  });
+  if (o.separator.empty()) throw UsageError("--separator: must not be empty");
+  if (a.num_paraphrases < 1) throw UsageError("--num-paraphrases: must be at least 1");
+  o.selection.count = a.num_paraphrases;
+  if (o.method.max_new_tokens < 1) throw UsageError("--max-new-tokens: must be at least 1");
+  if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
+  if (a.max_samples >= 0) o.max_samples = a.max_samples;
+  if (o.decode.block_size < 1) throw UsageError("--block-size: must be positive");
+  if (o.resume && (o.output.empty() || o.output == "-")) throw UsageError("--resume needs --output FILE");
+
+  LoadedModel m = load_model_and_tokenizer(a.model);
+  const RunSummary s = run_generate(o, m.model, *m.tokenizer);
+  const nlohmann::json j = summary_json(s, o);
+  spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
+               s.score.accuracy(), s.score.bidirectional(), s.score.exact());
+  spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",
+               j["samples_per_second"].get<double>(), s.wall_seconds, j["prefill_tokens_per_second"].get<double>(),
+               j["decode_tokens_per_second"].get<double>(), s.peak_rss_bytes / 1e9);
+  if (s.skipped_done || s.skipped_bad)
+    spdlog::info("skipped: {} already done, {} bad", s.skipped_done, s.skipped_bad);
+  if (!a.summary_file.empty()) {
+    std::ofstream f(a.summary_file);
+    if (!(f << j.dump(2) << "\n")) throw std::runtime_error(a.summary_file + ": cannot write the summary");
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_generate_command(CLI::App& parent) {
+  auto a = std::make_shared<GenerateArgs>();
+  CLI::App* app = parent.add_subcommand("generate", "Answer questions with a paraphrase ensemble; scored JSONL out");
+  add_model_options(*app, a->model);
+  RunOptions& o = a->run;
+  app->add_option("--dataset", o.dataset, "webqa, myriadlama, FILE.jsonl/.csv/.json, or - (stdin)")
+      ->capture_default_str();
+  app->add_option("--data-dir", o.data_dir, "Folder of the full datasets (default: $FLEXGEN_DATA, else bundled)");
+  app->add_option("--train", o.train, "Few-shot pool file (default: the dataset's train file)");
+  app->add_option("--method", a->method, "flex|origin|per_prompt|avg|max|weighted_avg|weighted_max")
+      ->capture_default_str();
+  app->add_option("--num-paraphrases", a->num_paraphrases, "Use the first P paraphrases")->capture_default_str();
+  app->add_option("--indexes", a->indexes, "Use exactly these paraphrases, e.g. 0,2,4");
+  app->add_option("--separator", a->separator, "Between paraphrase prompts (flex); escapes like \\n understood")
+      ->capture_default_str();
+  app->add_option("--few-shot", o.few_shot, "Few-shot examples in each prompt")->capture_default_str();
+  app->add_option("--few-shot-seed", o.few_shot_seed, "Seed of the few-shot draw")->capture_default_str();
+  app->add_flag("--shared-context", o.shared_context,
+                "Encode the instruction and few-shot block once, visible to every paraphrase");
+  app->add_flag("--chat", o.chat, "Wrap prompts in the LLaMA-3 instruct chat format");
+  app->add_option("--positions", a->positions, "flex position ids: sequential or restart")->capture_default_str();
+  app->add_option("--fusion", a->fusion, "flex first token: generated or segment-logits")->capture_default_str();
+  app->add_option("--block-size", o.decode.block_size, "Block size of the block mask")->capture_default_str();
+  app->add_option("--weights", o.weights_file, "Per-paraphrase weights (JSONL) for weighted_avg/weighted_max");
+  app->add_option("--max-new-tokens", o.method.max_new_tokens, "Generated tokens at most")->capture_default_str();
+  app->add_option("--stop", a->stop, "Comma list of eos, newline, literal strings, or none")->capture_default_str();
+  app->add_option("--temperature", o.decode.sampling.temperature, "0 = greedy")->capture_default_str();
+  app->add_option("--top-k", o.decode.sampling.top_k, "Sample from the k most likely tokens (0 = all)")
+      ->capture_default_str();
+  app->add_option("--top-p", o.decode.sampling.top_p, "Nucleus sampling mass")->capture_default_str();
+  app->add_option("--seed", o.seed, "Sampling seed (sample i uses seed + i)")->capture_default_str();
+  app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
+  app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM)");
+  app->add_option("--batch-size", o.batch_size, "Samples decoded together")->capture_default_str();
+  app->add_flag("--skip-bad", o.skip_bad, "Skip bad records (logged) instead of stopping");
+  app->add_option("--output,-o", o.output, "Output file (- = stdout)")->capture_default_str();
+  app->add_flag("--resume", o.resume, "Keep the rows already in --output and run the rest");
+  app->add_option("--format", a->format, "jsonl or csv")->capture_default_str();
+  app->add_option("--summary", a->summary_file, "Also write the summary as JSON to this file");
+  return Command{app, [a] { return run(*a); }};
+}
+
+}  // namespace flexgen::cli

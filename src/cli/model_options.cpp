@@ -1,0 +1,73 @@
+#include "model_options.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "commands.h"
+#include "flexgen/model_loader.h"
+#include "flexgen/runtime_info.h"
+
+namespace flexgen::cli {
+
+void add_model_options(CLI::App& app, ModelArgs& a) {
+  app.add_option("--model,-m", a.model,
+                 "HF model directory, TorchScript archive, or a name in the local HF cache (e.g. llama3.2_3b_it)")
+      ->required();
+  app.add_option("--tokenizer", a.tokenizer, "tokenizer.json, tokenizer.model or a folder (default: the model's)");
+  app.add_option("--config", a.config, "config.json for a TorchScript archive without one beside it");
+  app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--dtype", a.dtype, "auto (bf16 on CPU), bf16 or fp32")->capture_default_str();
+  app.add_option("--threads", a.threads, "CPU threads (0 = all cores)")->capture_default_str();
+}
+
+LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
+  const std::string& dev = a.device;
+  const bool wants_cuda = dev == "cuda" || dev.rfind("cuda:", 0) == 0;
+  if (dev != "auto" && dev != "cpu" && !wants_cuda)
+    throw UsageError("--device: unknown device '" + dev + "' (expected auto, cpu, cuda or cuda:N)");
+  if (wants_cuda) {
+    if (!cuda_available())
+      throw std::runtime_error("--device " + dev + ": this machine has no CUDA device, or this flexgen (libtorch " +
+                               torch_version() + ") was built without CUDA");
+    throw std::runtime_error("--device " + dev + ": running the model on CUDA is not implemented yet; use --device cpu");
+  }
+  at::ScalarType dtype = at::kBFloat16;
+  if (a.dtype == "fp16" || a.dtype == "float16")
+    throw UsageError("--dtype fp16: not supported on CPU (use bf16 or fp32)");
+  if (a.dtype != "auto") {
+    try {
+      dtype = parse_dtype(a.dtype);
+    } catch (const std::exception& e) {
+      throw UsageError(std::string("--dtype: ") + e.what());
+    }
+  }
+  if (a.threads < 0) throw UsageError("--threads: must be >= 0");
+  const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  set_num_threads(threads);
+
+  const ResolvedModel where = resolve_model_path(a.model);
+  std::string tok_path = a.tokenizer;
+  if (tok_path.empty())
+    tok_path = where.format == ModelFormat::HfDirectory ? where.path.string() : where.path.parent_path().string();
+  LoadedModel out;
+  out.tokenizer = load_tokenizer(tok_path);
+  LoadOptions options;
+  options.dtype = dtype;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<std::filesystem::path> config;
+  if (!a.config.empty()) config = a.config;
+  out.model = load_model(a.model, options, config);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on cpu with {} threads",
+               where.path.string(), out.model.config.num_layers, out.model.config.hidden_size,
+               out.model.config.vocab_size, secs, dtype == at::kBFloat16 ? "bf16" : "fp32", threads);
+  if (out.tokenizer->vocab_size() > out.model.config.vocab_size)
+    throw std::runtime_error(tok_path + ": the tokenizer has " + std::to_string(out.tokenizer->vocab_size()) +
+                             " tokens but the model's vocabulary is " + std::to_string(out.model.config.vocab_size));
+  return out;
+}
+
+}  // namespace flexgen::cli

@@ -1,0 +1,317 @@
+#include "flexgen/generate_run.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "flexgen/scoring.h"
+
+namespace flexgen {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool is_weighted(Method m) { return m == Method::WeightedAvg || m == Method::WeightedMax; }
+
+// Progress on stderr: a bar on a terminal, a log line every 10 s otherwise.
+class Progress {
+ public:
+  explicit Progress(size_t total) : total_(total), tty_(isatty(fileno(stderr)) != 0), start_(Clock::now()) {}
+  void update(size_t done, const ScoreSummary& score) {
+    if (done == last_done_ && done != 0) return;
+    last_done_ = done;
+    const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
+    if (tty_) {
+      const int width = 30;
+      const int filled = total_ ? static_cast<int>(width * done / total_) : width;
+      std::fprintf(stderr, "\r[%s%s] %zu/%zu samples, %.2f samples/s, acc %.3f, ETA %.0fs ",
+                   std::string(static_cast<size_t>(filled), '=').c_str(),
+                   std::string(static_cast<size_t>(width - filled), ' ').c_str(), done, total_, rate,
+                   score.accuracy(), eta);
+      std::fflush(stderr);
+      if (done == total_) std::fprintf(stderr, "\n");
+    } else if (secs - last_log_ >= 10.0 || done == total_) {
+      last_log_ = secs;
+      spdlog::info("{}/{} samples, {:.2f} samples/s, accuracy {:.3f}, ETA {:.0f} s", done, total_, rate,
+                   score.accuracy(), eta);
+    }
+  }
+
+ private:
+  size_t total_;
+  bool tty_;
+  Clock::time_point start_;
+  double last_log_ = 0;
+  size_t last_done_ = 0;
+};
+
+std::vector<Sample> read_pool(const RunOptions& o, const DatasetFiles& files) {
+  const std::string path = o.train.empty() ? files.train : o.train;
+  if (path.empty()) return {};
+  return read_dataset(path).samples;
+}
+
+}  // namespace
+
+int64_t peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<int64_t>(u.ru_maxrss) * 1024;
+}
+
+WeightTable read_weights(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot open the weights file");
+  WeightTable table;
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(number) + ": ";
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw std::runtime_error(where + "not valid JSON: " + e.what());
+    }
+    if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string())
+      throw std::runtime_error(where + "expected an object with a string \"uuid\"");
+    auto& row = table[j["uuid"].get<std::string>()];
+    auto weight = [&](const nlohmann::json& w) {
+      if (!w.is_number() || !(w.get<double>() >= 0)) throw std::runtime_error(where + "weights must be numbers >= 0");
+      return w.get<double>();
+    };
+    if (j.contains("weights")) {
+      if (!j["weights"].is_array()) throw std::runtime_error(where + "\"weights\" must be a list");
+      for (size_t i = 0; i < j["weights"].size(); ++i) row[i] = weight(j["weights"][i]);
+    } else if (j.contains("index") && j.contains("weight")) {
+      if (!j["index"].is_number_unsigned()) throw std::runtime_error(where + "\"index\" must be an integer >= 0");
+      row[j["index"].get<size_t>()] = weight(j["weight"]);
+    } else {
+      throw std::runtime_error(where + "expected \"weights\": [...] or \"index\" and \"weight\"");
+    }
+  }
+  return table;
+}
+
+SamplePreparer::SamplePreparer(const RunOptions& options, const Tokenizer& tokenizer,
+                               const std::vector<Sample>& pool, WeightTable weights)
+    : options_(options),
+      tokenizer_(tokenizer),
+      builder_(pool, options.few_shot, options.few_shot_seed),
+      weights_(std::move(weights)),
+      separator_ids_(tokenizer.encode(options.separator)) {}
+
+std::vector<int32_t> SamplePreparer::encode(const std::string& text) const { return tokenizer_.encode(text); }
+
+PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) const {
+  PreparedSample p;
+  p.sample = &sample;
+  p.prompts = builder_.build(sample, options_.selection);
+  SampleTokens& t = p.tokens;
+  t.bos = tokenizer_.bos_id();
+  std::vector<int32_t> head, tail;
+  if (options_.chat) {
+    head = encode("<|start_header_id|>user<|end_header_id|>\n\n");
+    tail = encode("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  }
+  auto with_chat = [&](std::vector<int32_t> ids, bool first, bool last) {
+    if (first) ids.insert(ids.begin(), head.begin(), head.end());
+    if (last) ids.insert(ids.end(), tail.begin(), tail.end());
+    return ids;
+  };
+  const bool split = options_.shared_context && !p.prompts.shared.empty();
+  if (split) t.shared_context = with_chat(encode(p.prompts.shared), true, false);
+  for (size_t i = 0; i < p.prompts.parts.size(); ++i) {
+    t.paraphrases.push_back(split ? with_chat(encode(p.prompts.parts[i]), false, true)
+                                  : with_chat(encode(p.prompts.full(i)), true, true));
+  }
+  t.separator = separator_ids_;
+  if (is_weighted(options_.method.method)) {
+    auto row = weights_.find(sample.uuid);
+    if (row == weights_.end()) throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weights in --weights");
+    for (size_t idx : p.prompts.paraphrases.indexes) {
+      auto w = row->second.find(idx);
+      if (w == row->second.end())
+        throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weight for paraphrase " + std::to_string(idx));
+      t.weights.push_back(w->second);
+    }
+  }
+  p.plan = plan_sample(t, options_.method, seed);
+  return p;
+}
+
+std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vector<StreamResult>& results,
+                                       Method method) {
+  const Sample& s = *p.sample;
+  const PredictionRule rule = s.kind == SampleKind::MaskFill ? PredictionRule::FirstWord : PredictionRule::FirstLine;
+  std::vector<OutputRecord> out;
+  for (size_t i = 0; i < results.size(); ++i) {
+    const StreamResult& r = results[i];
+    OutputRecord rec;
+    rec.uuid = s.uuid;
+    rec.method = to_string(method);
+    if (method == Method::PerPrompt) {
+      rec.paraphrase_index = static_cast<int64_t>(p.prompts.paraphrases.indexes[i]);
+      rec.paraphrases = {p.prompts.paraphrases.texts[i]};
+      rec.paraphrase_indexes = {p.prompts.paraphrases.indexes[i]};
+    } else {
+      rec.paraphrases = p.prompts.paraphrases.texts;
+      rec.paraphrase_indexes = p.prompts.paraphrases.indexes;
+    }
+    if (s.kind == SampleKind::MaskFill) rec.paraphrase_seed = 0;
+    rec.answers = s.answers;
+    rec.generation = r.text;
+    rec.prediction = extract_prediction(r.text, rule);
+    rec.generated_ids = r.ids;
+    const Score score = score_prediction(rec.prediction, s.answers);
+    rec.correct = score.correct;
+    rec.correct_bidirectional = score.correct_bidirectional;
+    rec.exact_match = score.exact_match;
+    rec.generated_tokens = static_cast<int64_t>(r.ids.size());
+    if (p.plan.layout) {
+      rec.prompt_tokens = p.plan.layout->generation_start;
+      for (int32_t k = 0; k < p.plan.layout->num_paraphrases(); ++k) {
+        const Span& sp = p.plan.layout->paraphrase_span(k);
+        rec.segments.emplace_back(sp.start, sp.end);
+      }
+    } else {
+      const auto& stream_rows = p.plan.streams[i].rows;
+      for (int32_t row : stream_rows) {
+        const int64_t len = static_cast<int64_t>(p.plan.rows[row].tokens.size());
+        rec.prompt_tokens += len;
+        rec.segments.emplace_back(0, len);
+      }
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
+  const auto t0 = Clock::now();
+  RunSummary summary;
+  const DatasetFiles files = resolve_dataset(o.dataset, o.data_dir);
+  DatasetReadOptions read_options;
+  read_options.skip_bad = o.skip_bad;
+  const Dataset ds = read_dataset(files.test, read_options);
+  for (const std::string& m : ds.skipped) spdlog::warn("skipped: {}", m);
+  const std::vector<Sample> pool = read_pool(o, files);
+  const bool needs_pool = std::any_of(ds.samples.begin(), ds.samples.end(),
+                                      [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
+  if (needs_pool && o.few_shot > 0 && pool.size() < o.few_shot)
+    throw std::invalid_argument("--few-shot " + std::to_string(o.few_shot) + ": the few-shot pool has " +
+                                std::to_string(pool.size()) + " records (give --train FILE or --few-shot 0)");
+  if (is_weighted(o.method.method) && o.weights_file.empty())
+    throw std::invalid_argument("--method " + to_string(o.method.method) + " needs --weights FILE.jsonl");
+  WeightTable weights = o.weights_file.empty() ? WeightTable{} : read_weights(o.weights_file);
+
+  const std::vector<size_t> indices = select_samples(ds.samples.size(), o.shard, o.max_samples);
+  spdlog::info("dataset {}: {} records, {} in this run (shard {})", files.test, ds.samples.size(), indices.size(),
+               to_string(o.shard));
+  RecordWriter writer(o.output, o.format, o.resume);
+  if (o.resume && writer.resumed_records() > 0)
+    spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
+                 writer.cut_bytes() ? " (a half-written last line was cut)" : "");
+
+  DecodeConfig decode = o.decode;
+  decode.max_new_tokens = o.method.max_new_tokens;
+  decode.stops.eos_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
+  if (decode.stops.eos_ids.empty() && tokenizer.eos_id()) decode.stops.eos_ids.push_back(*tokenizer.eos_id());
+  if (tokenizer.eos_id()) decode.pad_id = *tokenizer.eos_id();
+
+  SamplePreparer preparer(o, tokenizer, pool, std::move(weights));
+  if (o.few_shot > 0 && needs_pool)
+    spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
+  Progress progress(indices.size());
+  std::vector<PreparedSample> batch;
+  size_t handled = 0;
+
+  auto keys_of = [&](const PreparedSample& p) {
+    std::vector<std::string> keys;
+    const std::string method = to_string(o.method.method);
+    if (o.method.method == Method::PerPrompt) {
+      for (size_t idx : p.prompts.paraphrases.indexes)
+        keys.push_back(record_key(p.sample->uuid, method, static_cast<int64_t>(idx)));
+    } else {
+      keys.push_back(record_key(p.sample->uuid, method));
+    }
+    return keys;
+  };
+
+  auto flush = [&] {
+    if (batch.empty()) return;
+    std::vector<RowPlan> rows;
+    std::vector<StreamPlan> streams;
+    for (const PreparedSample& p : batch) {
+      const int32_t base = static_cast<int32_t>(rows.size());
+      rows.insert(rows.end(), p.plan.rows.begin(), p.plan.rows.end());
+      for (StreamPlan s : p.plan.streams) {
+        for (int32_t& r : s.rows) r += base;
+        streams.push_back(std::move(s));
+      }
+    }
+    const std::vector<StreamResult> results = decode_streams(model, tokenizer, rows, streams, decode, &summary.stats);
+    size_t at = 0;
+    for (const PreparedSample& p : batch) {
+      const std::vector<StreamResult> mine(results.begin() + static_cast<std::ptrdiff_t>(at),
+                                           results.begin() + static_cast<std::ptrdiff_t>(at + p.plan.streams.size()));
+      at += p.plan.streams.size();
+      for (const OutputRecord& rec : make_records(p, mine, o.method.method)) {
+        if (writer.done(record_key(rec.uuid, rec.method, rec.paraphrase_index))) continue;
+        writer.write(rec);
+        summary.score.add(Score{rec.correct, rec.correct_bidirectional, rec.exact_match});
+        ++summary.rows;
+      }
+      ++summary.samples;
+      ++handled;
+    }
+    batch.clear();
+    progress.update(handled, summary.score);
+  };
+
+  for (size_t idx : indices) {
+    const Sample& sample = ds.samples[idx];
+    PreparedSample p;
+    try {
+      p = preparer.prepare(sample, o.seed + idx);
+      int64_t top = 0;
+      for (const RowPlan& r : p.plan.rows) top = std::max(top, *std::max_element(r.position_ids.begin(), r.position_ids.end()));
+      if (model.config.max_position_embeddings > 0 && top >= model.config.max_position_embeddings)
+        throw SampleError(sample.source + " (uuid " + sample.uuid + "): the prompt and " +
+                          std::to_string(decode.max_new_tokens) + " new tokens need " + std::to_string(top + 1) +
+                          " positions; the model's context is " + std::to_string(model.config.max_position_embeddings));
+    } catch (const SampleError& e) {
+      if (!o.skip_bad) throw;
+      spdlog::warn("skipped: {}", e.what());
+      ++summary.skipped_bad;
+      ++handled;
+      continue;
+    }
+    const std::vector<std::string> keys = keys_of(p);
+    if (std::all_of(keys.begin(), keys.end(), [&](const std::string& k) { return writer.done(k); })) {
+      ++summary.skipped_done;
+      ++handled;
+      continue;
+    }
+    batch.push_back(std::move(p));
+    if (static_cast<int64_t>(batch.size()) >= o.batch_size) flush();
+  }
+  flush();
+  progress.update(indices.size(), summary.score);
+  summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  summary.peak_rss_bytes = peak_rss_bytes();
+  return summary;
+}
+
+}  // namespace flexgen
