@@ -86,7 +86,7 @@ struct ResultRow {
   std::string source;  // "file:line"
 };
 
-// Reads our JSONL or CSV output, or another pipeline's JSONL/CSV with columns
+// Reads our JSONL or CSV output, or another pipeline's JSONL/CSV/JSON array with columns
 // answers|answer|gold_answers, prediction|pred, generation|generated_text|output,
 // uuid|id, method (all but answers and one of prediction/generation optional).
 // "-" = stdin. Throws OutputFileError naming file:line.

@@ -77,7 +77,11 @@ void require_text(const std::vector<std::string>& items, const std::string& what
 
 // paraphrases: "paraphrases" list, else columns paraphrase0, paraphrase1, ... (contiguous).
 std::vector<std::string> paraphrase_field(const json& obj) {
-  if (has(obj, "paraphrases")) return string_list(obj["paraphrases"], "paraphrases", false);
+  if (has(obj, "paraphrases")) {
+    std::vector<std::string> out = string_list(obj["paraphrases"], "paraphrases", false);
+    if (out.empty()) throw RecordError("field 'paraphrases' is an empty list");
+    return out;
+  }
   std::vector<std::string> out;
   for (size_t i = 0;; ++i) {
     const std::string key = "paraphrase" + std::to_string(i);

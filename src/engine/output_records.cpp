@@ -1,6 +1,7 @@
 // Output records, the resuming writer and result-file reading (see output_records.h).
 #include "flexgen/output_records.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -280,7 +281,17 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
   std::vector<ResultRow> rows;
   const size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) throw OutputFileError(name + ": empty file");
-  if (text[first] == '{') {
+  if (text[first] == '[') {
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const json::parse_error& e) {
+      const size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
+      const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
+      throw OutputFileError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+    }
+    for (size_t i = 0; i < j.size(); ++i) rows.push_back(result_row(j[i], name + ": record " + std::to_string(i + 1)));
+  } else if (text[first] == '{') {
     std::istringstream in(text);
     std::string line;
     size_t number = 0;

@@ -174,6 +174,8 @@ TEST(Dataset, BadRecordsNameFileAndLine) {
             "d.jsonl:1: paraphrase 1 is empty");
   EXPECT_EQ(error_of("{\"question\": \"q\", \"answers\": [\"a\"], \"paraphrase0\": \"q\", \"paraphrase1\": \"\"}\n"),
             "d.jsonl:1: paraphrase 1 is empty");
+  EXPECT_EQ(error_of("{\"question\": \"q\", \"answers\": [\"a\"], \"paraphrases\": []}\n"),
+            "d.jsonl:1: field 'paraphrases' is an empty list");
   EXPECT_EQ(error_of("{\"question\": \"q\"}\n"), "d.jsonl:1: no 'answers'");
   EXPECT_EQ(error_of("{\"question\": \"q\", \"answers\": []}\n"), "d.jsonl:1: 'answers' is an empty list");
   EXPECT_EQ(error_of("{\"question\": \"q\", \"answers\": [1]}\n"), "d.jsonl:1: field 'answers': item 0 is not a string");

@@ -182,6 +182,14 @@ TEST(OutputRecords, ReadReferenceCsv) {
   EXPECT_EQ(rows[0].answers, (std::vector<std::string>{"Japanese yen", "yen"}));
   EXPECT_EQ(rows[1].answers, std::vector<std::string>{"Paris"});
   EXPECT_EQ(rows[1].source, path + ":4");
+  const std::string array = tmp("array.json");
+  std::ofstream(array, std::ios::binary) << "[{\"answers\": [\"x\"], \"prediction\": \"x\"},\n {\"answers\": [1945]}]";
+  try {
+    read_result_file(array);
+    FAIL();
+  } catch (const OutputFileError& e) {
+    EXPECT_EQ(std::string(e.what()), array + ": record 2: field 'answers' must be a list of strings");
+  }
   const std::string bad = tmp("bad.csv");
   std::ofstream(bad, std::ios::binary) << "uuid,prediction\n1,x\n";
   try {
