@@ -94,6 +94,15 @@ at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens,
 // A KV cache for this model: batch x layers x kv-heads x max_len x head_dim.
 KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len);
 
+// The model's linear layer: y = x W^T + b. Few bf16 rows (decode; up to 8) go
+// through an AVX512-BF16 GEMV kernel when the CPU has one (fp32 accumulation,
+// bf16 result like at::linear); everything else through at::linear.
+at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+bool bf16_gemv_kernel_available();
+// The kernel itself: x [..., K] bf16, weight [N, K] bf16 contiguous -> [..., N] bf16.
+// Throws when the CPU lacks AVX512-BF16.
+at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight);
+
 // Intra-op threads for libtorch (it starts with 1 here). n <= 0 leaves it.
 void set_num_threads(int n);
 

@@ -283,9 +283,9 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = w.layers[i];
     at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
-    at::Tensor q = at::linear(x, l.q_proj, l.q_bias).view({B, L, H, D}).transpose(1, 2);
-    at::Tensor k = at::linear(x, l.k_proj, l.k_bias).view({B, L, Hkv, D}).transpose(1, 2);
-    at::Tensor v = at::linear(x, l.v_proj, l.v_bias).view({B, L, Hkv, D}).transpose(1, 2);
+    at::Tensor q = linear_layer(x, l.q_proj, l.q_bias).view({B, L, H, D}).transpose(1, 2);
+    at::Tensor k = linear_layer(x, l.k_proj, l.k_bias).view({B, L, Hkv, D}).transpose(1, 2);
+    at::Tensor v = linear_layer(x, l.v_proj, l.v_bias).view({B, L, Hkv, D}).transpose(1, 2);
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
@@ -295,16 +295,16 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     at::Tensor a = attention(q.contiguous(), kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale,
                              start, 0);
     a = a.transpose(1, 2).reshape({B, L, H * D});
-    h = h + at::linear(a, l.o_proj, l.o_bias);
+    h = h + linear_layer(a, l.o_proj, l.o_bias);
     x = rms_norm(h, l.post_norm, c.rms_norm_eps);
-    at::Tensor g = at::silu(at::linear(x, l.gate_proj, l.gate_bias));
-    g.mul_(at::linear(x, l.up_proj, l.up_bias));
-    h = h + at::linear(g, l.down_proj, l.down_bias);
+    at::Tensor g = at::silu(linear_layer(x, l.gate_proj, l.gate_bias));
+    g.mul_(linear_layer(x, l.up_proj, l.up_bias));
+    h = h + linear_layer(g, l.down_proj, l.down_bias);
   }
   cache.length = start + L;
   if (logits_mode == LogitsMode::Last) h = h.narrow(1, L - 1, 1);
   h = rms_norm(h, w.final_norm, c.rms_norm_eps);
-  return at::linear(h, w.lm_head).to(at::kFloat);
+  return linear_layer(h, w.lm_head).to(at::kFloat);
 }
 
 at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens, const at::Tensor& positions,

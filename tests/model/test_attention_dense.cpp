@@ -82,3 +82,31 @@ TEST(AttentionDense, CausalAndBadInputs) {
 
 }  // namespace
 }  // namespace flexgen
+
+#include "flexgen/llama.h"
+
+namespace flexgen {
+namespace {
+
+// The decode GEMV kernel against at::linear in fp32 on the same bf16 values.
+TEST(Bf16Gemv, MatchesFp32Reference) {
+  if (!bf16_gemv_kernel_available()) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  at::manual_seed(5);
+  for (int64_t M : {1, 2, 3, 5, 8})
+    for (auto [N, K] : {std::pair<int64_t, int64_t>{37, 64}, {64, 2048}, {130, 100}, {7, 16}}) {
+      at::Tensor x = at::randn({M, K}).to(at::kBFloat16);
+      at::Tensor w = at::randn({N, K}).to(at::kBFloat16);
+      at::Tensor ref = at::linear(x.to(at::kFloat), w.to(at::kFloat));
+      at::Tensor got = bf16_gemv(x, w);
+      ASSERT_EQ(got.scalar_type(), at::kBFloat16);
+      ASSERT_EQ(got.sizes(), ref.sizes());
+      const double err = (got.to(at::kFloat) - ref).abs().max().item<double>();
+      const double scale = ref.abs().max().item<double>();
+      EXPECT_LT(err, 1e-2 * scale) << "M " << M << " N " << N << " K " << K;
+    }
+  at::Tensor x3 = at::randn({2, 1, 64}).to(at::kBFloat16), w = at::randn({10, 64}).to(at::kBFloat16);
+  EXPECT_EQ(linear_layer(x3, w).sizes(), (std::vector<int64_t>{2, 1, 10}));
+}
+
+}  // namespace
+}  // namespace flexgen
