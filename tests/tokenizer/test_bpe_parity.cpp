@@ -2,7 +2,9 @@
 // on the real LLaMA 3.1 tokenizer.json: ids, decoding, streaming, chat prompts.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <memory>
+#include <random>
 
 #include "flexgen/tokenizer.h"
 #include "flexgen/tokenizer_chat.h"
@@ -41,6 +43,49 @@ TEST(Llama3Tokenizer, CorpusMatchesReference) {
       ADD_FAILURE() << "corpus line " << i + 1 << ": " << nlohmann::json(texts[i]).dump() << "\n  ours:      "
                     << ft::join_ids(ids) << "\n  reference: " << ft::join_ids(expected[i]);
     }
+  }
+  EXPECT_EQ(mismatches, 0u);
+}
+
+// Random strings from words, digits, whitespace kinds, apostrophes, symbols and
+// non-Latin characters, written to a JSONL file that the reference encodes too.
+std::vector<std::string> random_texts(int count, uint32_t seed) {
+  const std::vector<std::string> atoms = {
+      "the", "The", "THE", " answer", "question", "Japan", "yen", "'s", "'S", "'re", "'ll", "'ve", "'d", "'m", "'t",
+      "n't", "'", "\u2019", "0", "7", "42", "123", "2024", "99999", " ", " ", "  ", "\t", "\n", "\r\n", "\n\n",
+      "\u00a0", "\u3000", "\u2028", ".", ",", "!", "?", "...", "--", "(", ")", "[SEP]", "<", ">", "|", "#", "$",
+      "%", "&", "*", "_", "=", "+", "/", "\\", "\"", "@", "~", "`", "{", "}", "日本", "語", "한국어", "العربية",
+      "हिन्दी", "ภาษาไทย", "ខ្មែរ", "Ελληνικά", "русский", "é", "e\u0301", "ß", "İ", "😀", "👍🏽", "👨\u200d👩\u200d👧",
+      "🇯🇵", "\u200b", "<|eot_id|>", "<|begin_of_text|>", "<|eot", "x", "Q:", "A:", "http://a.b/c?d=e", "x\u0308",
+      "١٢٣", "½", "²"};
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, atoms.size() - 1), len(0, 30);
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    std::string s;
+    const size_t n = len(rng);
+    for (size_t k = 0; k < n; ++k) s += atoms[pick(rng)];
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(Llama3Tokenizer, RandomTextMatchesReference) {
+  const auto texts = random_texts(3000, 20241124);
+  const std::string path = ft::temp_dir("random") + "/random.jsonl";
+  {
+    std::ofstream f(path, std::ios::binary);
+    for (const std::string& t : texts) f << nlohmann::json{{"text", t}}.dump() << '\n';
+  }
+  const auto expected = ft::reference_ids("encode", path);
+  ASSERT_EQ(texts.size(), expected.size());
+  size_t mismatches = 0;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto ids = llama3().encode(texts[i]);
+    if (ids != expected[i] && ++mismatches <= 10)
+      ADD_FAILURE() << nlohmann::json(texts[i]).dump() << "\n  ours:      " << ft::join_ids(ids)
+                    << "\n  reference: " << ft::join_ids(expected[i]);
+    EXPECT_EQ(llama3().decode(ids), texts[i]);
   }
   EXPECT_EQ(mismatches, 0u);
 }
