@@ -89,9 +89,10 @@ class SamplePreparer {
   std::vector<int32_t> separator_ids_;
 };
 
-// Output rows of a decoded sample (one per stream), scored.
+// Output rows of a decoded sample (one per stream), scored; `paraphrase_seed` is
+// recorded for MaskFill records (the seed of the automatic-template order).
 std::vector<OutputRecord> make_records(const PreparedSample& prepared, const std::vector<StreamResult>& results,
-                                       Method method);
+                                       Method method, uint64_t paraphrase_seed);
 
 // Runs the whole job; progress and logs on stderr. Throws on bad input.
 RunSummary run_generate(const RunOptions& options, const LlamaModel& model, const Tokenizer& tokenizer);

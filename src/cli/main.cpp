@@ -29,6 +29,8 @@ void setup_logging(const std::string& level, bool quiet) {
 int main(int argc, char** argv) {
   CLI::App app{"flexgen: paraphrase-ensemble QA with LLaMA-family models and block-sparse attention"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options (-q, --log-level) may follow the subcommand
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated option: the last wins
   std::string log_level = "info";
   bool quiet = false;
   app.set_version_flag("--version", [] { return version_text(); }, "Print the version and exit");

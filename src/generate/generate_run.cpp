@@ -57,7 +57,9 @@ class Progress {
 std::vector<Sample> read_pool(const RunOptions& o, const DatasetFiles& files) {
   const std::string path = o.train.empty() ? files.train : o.train;
   if (path.empty()) return {};
-  return read_dataset(path).samples;
+  DatasetReadOptions options;
+  options.unique_uuids = false;  // a pool may repeat questions; only the test file is keyed by uuid
+  return read_dataset(path, options).samples;
 }
 
 }  // namespace
@@ -152,7 +154,7 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
 }
 
 std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vector<StreamResult>& results,
-                                       Method method) {
+                                       Method method, uint64_t paraphrase_seed) {
   const Sample& s = *p.sample;
   const PredictionRule rule = s.kind == SampleKind::MaskFill ? PredictionRule::FirstWord : PredictionRule::FirstLine;
   std::vector<OutputRecord> out;
@@ -169,7 +171,7 @@ std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vecto
       rec.paraphrases = p.prompts.paraphrases.texts;
       rec.paraphrase_indexes = p.prompts.paraphrases.indexes;
     }
-    if (s.kind == SampleKind::MaskFill) rec.paraphrase_seed = 0;
+    if (s.kind == SampleKind::MaskFill) rec.paraphrase_seed = paraphrase_seed;
     rec.answers = s.answers;
     rec.generation = r.text;
     rec.prediction = extract_prediction(r.text, rule);
@@ -267,7 +269,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       const std::vector<StreamResult> mine(results.begin() + static_cast<std::ptrdiff_t>(at),
                                            results.begin() + static_cast<std::ptrdiff_t>(at + p.plan.streams.size()));
       at += p.plan.streams.size();
-      for (const OutputRecord& rec : make_records(p, mine, o.method.method)) {
+      for (const OutputRecord& rec : make_records(p, mine, o.method.method, o.selection.seed)) {
         if (writer.done(record_key(rec.uuid, rec.method, rec.paraphrase_index))) continue;
         writer.write(rec);
         summary.score.add(Score{rec.correct, rec.correct_bidirectional, rec.exact_match});
