@@ -24,6 +24,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kVariants = 5;  // kernel variants (src/ops/cuda/bsa_params.h)
 
 flexgen::SequenceLayout five_segments(int64_t total) {
   const int64_t rest = total - 1;
@@ -118,10 +119,18 @@ int main(int argc, char** argv) {
                v = at::randn({1, Hkv, L, d}, opts);
     const std::vector<flexgen::DeviceMaskRef> refs{flexgen::DeviceMaskRef{&dm, 0, 0}};
     const double flops = 4.0 * static_cast<double>(bm.allowed_pairs) * H * d;
+    if (std::getenv("FLEXGEN_BENCH_PROFILE") != nullptr) {  // one launch per variant, for ncu
+      for (int var = 0; var < kVariants; ++var) {
+        setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(var).c_str(), 1);
+        (void)flexgen::block_sparse_attention_cuda(q, k, v, refs);
+      }
+      cuda_check(cudaDeviceSynchronize(), "profile runs");
+      continue;
+    }
     nlohmann::json variants = nlohmann::json::object();
     double best = 1e30;
     std::string best_name;
-    for (int var = 0; var < 3; ++var) {
+    for (int var = 0; var < kVariants; ++var) {
       setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(var).c_str(), 1);
       const int reps = L >= 16384 ? 30 : 100;
       const double us = time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, reps);

@@ -31,7 +31,9 @@ namespace flexgen {
 
 // A block mask and its attention mask on one CUDA device: one int32 device buffer holding the
 // CSR lists (full/partial offsets and indices), the group id of every position and the
-// visibility matrix, plus the host-side sizes the launcher needs.
+// visibility matrix, plus the host-side sizes the launcher needs. For each partial block it also
+// stores the range of the block's key columns that any query row of the block may see (from the
+// runs of group ids), so the kernel skips e.g. the 127 invisible columns of the BOS block.
 struct DeviceBlockMask {
   at::Tensor data;  // int32, on the device; owns everything below
   int64_t q_len = 0, kv_len = 0, block_size = 0, num_q_blocks = 0, num_kv_blocks = 0;
@@ -40,6 +42,7 @@ struct DeviceBlockMask {
   bool causal = true;
   // Element offsets into `data` of each array.
   int64_t full_offsets = 0, full_indices = 0, partial_offsets = 0, partial_indices = 0;
+  int64_t partial_cols = 0;  // per partial entry: [lo, hi) of the block's columns any row may see
   int64_t group_ids = 0, visible = 0;
 
   bool defined() const { return data.defined(); }

@@ -14,6 +14,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "bsa_params.h"
 
@@ -51,6 +52,48 @@ int env_variant() {
   return v >= 0 && v < cuda_bsa::kNumVariants ? v : -1;
 }
 
+// For every partial entry (q block qb, key block kb): the columns [lo, hi) of kb, relative to its
+// first key, that some query row of qb may see (group visible from a group present in qb, and
+// k <= last row of qb when causal); {0, 0} when none. Works on runs of equal group ids, so the
+// cost is O(length + entries x runs per block), not O(entries x block_size).
+void partial_columns(const BlockMask& bm, const AttentionMask& mask, int32_t* out) {
+  const int64_t L = mask.length(), G = mask.spec.num_groups, B = bm.block_size;
+  const int32_t* gid = mask.group_ids.data();
+  std::vector<int64_t> run_start;  // starts of runs of equal group id, plus L
+  for (int64_t i = 0; i < L; ++i)
+    if (i == 0 || gid[i] != gid[i - 1]) run_start.push_back(i);
+  run_start.push_back(L);
+  auto run_of = [&](int64_t pos) {  // index of the run holding pos
+    return static_cast<int64_t>(std::upper_bound(run_start.begin(), run_start.end(), pos) - run_start.begin()) - 1;
+  };
+  std::vector<uint8_t> any(static_cast<size_t>(G));
+  for (int64_t qb = 0; qb < bm.num_q_blocks; ++qb) {
+    const int32_t e0 = bm.partial_offsets[qb], e1 = bm.partial_offsets[qb + 1];
+    if (e0 == e1) continue;
+    const int64_t q0 = qb * B, q1 = std::min({q0 + B, bm.q_len, L});
+    std::fill(any.begin(), any.end(), 0);
+    for (int64_t r = run_of(q0); r + 1 < static_cast<int64_t>(run_start.size()) && run_start[r] < q1; ++r) {
+      const uint8_t* row = mask.spec.visible.data() + static_cast<size_t>(gid[run_start[r]]) * G;
+      for (int64_t g = 0; g < G; ++g) any[g] |= row[g];
+    }
+    for (int32_t e = e0; e < e1; ++e) {
+      const int64_t k0 = static_cast<int64_t>(bm.partial_indices[e]) * B;
+      int64_t k1 = std::min({k0 + B, bm.kv_len, L});
+      if (mask.spec.causal) k1 = std::min(k1, q1);
+      int64_t lo = -1, hi = -1;
+      if (k0 < k1) {
+        for (int64_t r = run_of(k0); r + 1 < static_cast<int64_t>(run_start.size()) && run_start[r] < k1; ++r) {
+          if (!any[gid[run_start[r]]]) continue;
+          if (lo < 0) lo = std::max(run_start[r], k0);
+          hi = std::min(run_start[r + 1], k1);
+        }
+      }
+      out[2 * e] = lo < 0 ? 0 : static_cast<int32_t>(lo - k0);
+      out[2 * e + 1] = lo < 0 ? 0 : static_cast<int32_t>(hi - k0);
+    }
+  }
+}
+
 }  // namespace
 
 DeviceBlockMask upload_block_mask(const BlockMask& bm, const AttentionMask& mask, const at::Device& device) {
@@ -83,6 +126,7 @@ DeviceBlockMask upload_block_mask(const BlockMask& bm, const AttentionMask& mask
   d.full_indices = place(static_cast<int64_t>(bm.full_indices.size()));
   d.partial_offsets = place(static_cast<int64_t>(bm.partial_offsets.size()));
   d.partial_indices = place(static_cast<int64_t>(bm.partial_indices.size()));
+  d.partial_cols = place(2 * static_cast<int64_t>(bm.partial_indices.size()));
   d.group_ids = place(mask.length());
   d.visible = place(G * G);
   n = std::max<int64_t>(n, 4);
@@ -98,6 +142,7 @@ DeviceBlockMask upload_block_mask(const BlockMask& bm, const AttentionMask& mask
   put(d.partial_indices, bm.partial_indices);
   put(d.group_ids, mask.group_ids);
   for (int64_t i = 0; i < G * G; ++i) h[d.visible + i] = mask.spec.visible[i] ? 1 : 0;
+  partial_columns(bm, mask, h + d.partial_cols);
   d.data = host.to(device, /*non_blocking=*/true);
   return d;
 }
@@ -126,6 +171,7 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
         "query heads (" + std::to_string(H) + ") must be a multiple of KV heads (" + std::to_string(Hkv) + ")");
   check(masks.size() == 1 || static_cast<int64_t>(masks.size()) == B,
         "need 1 mask or one per batch row (" + std::to_string(B) + "), got " + std::to_string(masks.size()));
+  check(options.scale >= 0.0, "scale must be positive (0 = 1/sqrt(head_dim))");
   check(H <= 65535 && Lq <= kInt32Max && Lk <= kInt32Max, "too many heads or positions");
 
   c10::cuda::CUDAGuard guard(q_in.device());
@@ -163,6 +209,7 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
     cuda_bsa::MaskDesc md{};
     md.full_off = base + m.full_offsets, md.full_idx = base + m.full_indices;
     md.part_off = base + m.partial_offsets, md.part_idx = base + m.partial_indices;
+    md.part_cols = base + m.partial_cols;
     md.gid = base + m.group_ids, md.vis = base + m.visible;
     md.q_len = static_cast<int32_t>(m.q_len), md.kv_len = static_cast<int32_t>(m.kv_len);
     md.block_size = static_cast<int32_t>(m.block_size), md.num_q_blocks = static_cast<int32_t>(m.num_q_blocks);

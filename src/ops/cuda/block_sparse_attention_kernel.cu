@@ -118,9 +118,15 @@ __device__ __forceinline__ bool next_chunk(ChunkCursor& c, Chunk& out, const Mas
     const bool partial = c.i >= nf;
     const int kb = partial ? __ldg(M.part_idx + __ldg(M.part_off + qb) + (c.i - nf))
                            : __ldg(M.full_idx + __ldg(M.full_off + qb) + c.i);
-    const int bs = max(kb * M.block_size, klo);
-    int be = min(kb * M.block_size + M.block_size, khi);
-    if (partial && M.causal) be = min(be, qmax + 1);
+    int bs = kb * M.block_size, be = bs + M.block_size;
+    if (partial) {  // columns of the block that any row of the query block may see (host-computed)
+      const int2 r = __ldg(reinterpret_cast<const int2*>(M.part_cols) + __ldg(M.part_off + qb) + (c.i - nf));
+      be = bs + r.y;
+      bs += r.x;
+      if (M.causal) be = min(be, qmax + 1);
+    }
+    bs = max(bs, klo);
+    be = min(be, khi);
     const int s = max(c.ks, bs);
     if (s < be) {
       out.start = s;
@@ -144,8 +150,8 @@ struct Cfg {
       sizeof(T) * (static_cast<size_t>(BM) * D + 4 * static_cast<size_t>(BN) * D) + 2 * BN * sizeof(int);
 };
 
-template <typename T, int D, int NW, int MT, int BN>
-__global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant__ Params p) {
+template <typename T, int D, int NW, int MT, int BN, int MINB>
+__global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_constant__ Params p) {
   using C = Cfg<T, D, NW, MT, BN>;
   constexpr int BM = C::BM, KCH = C::KCH, NT = C::kThreads;
   static_assert(D % 64 == 0, "head_dim must be a multiple of 64");
@@ -200,28 +206,46 @@ __global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant_
   }
   cp_async_commit();
 
+  // K/V chunk loads: thread -> fixed 16-byte column lc and rows ldrow + i * RPP, so the swizzle
+  // ((row & 7) is the same for all its rows) and the addresses are computed once.
+  constexpr int RPP = NT / KCH;
+  constexpr int PASSES = BN / RPP;
+  static_assert(NT % KCH == 0 && RPP % 8 == 0 && BN % RPP == 0, "load mapping");
+  const int ldrow = tid / KCH, lc = tid % KCH;
+  const uint32_t sK_thr = smem_u32(sK) + static_cast<uint32_t>(swz<D>(ldrow, lc * 8)) * 2u;
+  const uint32_t sV_thr = smem_u32(sV) + static_cast<uint32_t>(swz<D>(ldrow, lc * 8)) * 2u;
+  const T* kthr = kbase + lc * 8;
+  const T* vthr = vbase + lc * 8;
+  const int64_t ks2 = p.ks2, vs2 = p.vs2;
+  const int kofs = M.k_offset;
+  // With at most 32 groups, a query row's visibility row is a bit mask and a key column's group a
+  // bit, so the partial-block check is one AND (else: a lookup in the visibility matrix).
+  const bool small_groups = M.num_groups <= 32;
+  const int32_t* gid = M.gid;
   auto load_chunk = [&](const Chunk& ch, int stage) {
-    T* dk = sK + stage * BN * D;
-    T* dv = sV + stage * BN * D;
-    const int krow0 = ch.start - M.k_offset;
-    for (int idx = tid; idx < BN * KCH; idx += NT) {
-      const int row = idx / KCH, c = idx % KCH;
-      const bool ok = row < ch.count;
-      const T* ks = ok ? kbase + (krow0 + row) * p.ks2 + c * 8 : kbase;
-      const T* vs = ok ? vbase + (krow0 + row) * p.vs2 + c * 8 : vbase;
-      cp_async16(smem_u32(dk + swz<D>(row, c * 8)), ks, ok);
-      cp_async16(smem_u32(dv + swz<D>(row, c * 8)), vs, ok);
+    const int kr = ch.start - kofs + ldrow;
+    const T* ksrc = kthr + kr * ks2;
+    const T* vsrc = vthr + kr * vs2;
+    const uint32_t so = static_cast<uint32_t>(stage * BN * D * 2);
+#pragma unroll
+    for (int i = 0; i < PASSES; ++i) {
+      const bool ok = ldrow + i * RPP < ch.count;
+      cp_async16(sK_thr + so + i * RPP * D * 2, ok ? ksrc + i * RPP * ks2 : kbase, ok);
+      cp_async16(sV_thr + so + i * RPP * D * 2, ok ? vsrc + i * RPP * vs2 : vbase, ok);
     }
     if (ch.partial) {
-      for (int t = tid; t < BN; t += NT) sG[stage * BN + t] = t < ch.count ? __ldg(M.gid + ch.start + t) : 0;
+      for (int t = tid; t < BN; t += NT) {
+        const int g = t < ch.count ? __ldg(gid + ch.start + t) : 0;
+        sG[stage * BN + t] = small_groups ? static_cast<int>(1u << g) : g;
+      }
     }
   };
 
-  // Per-thread rows: for m-tile mt, half e2 (0: lane/4, 1: lane/4 + 8).
-  const int wrow0 = warp * 16 * MT;
+  const int wrow0 = warp * 16 * MT;  // this warp's first row in the tile
   // qlim: largest allowed key position (causality; -1 for rows outside the mask);
   // vbase_g: offset of the row's group in the visibility matrix.
   int qlim[MT][2], vrow[MT][2];
+  uint32_t vbits[MT][2];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -230,6 +254,10 @@ __global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant_
       const bool ok = r < nvalid;
       qlim[mt][e2] = ok ? (M.causal ? a0 + r : 0x7fffffff) : -1;
       vrow[mt][e2] = ok ? __ldg(M.gid + a0 + r) * M.num_groups : 0;
+      uint32_t bits = 0;
+      if (small_groups && ok)
+        for (int kg = 0; kg < M.num_groups; ++kg) bits |= (__ldg(M.vis + vrow[mt][e2] + kg) != 0 ? 1u : 0u) << kg;
+      vbits[mt][e2] = bits;
     }
 
   float o[MT][D / 8][4];
@@ -289,22 +317,40 @@ __global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant_
       }
     }
 
-    // Scale into base 2 and mask.
-    const float sc = p.scale_log2;
+    // Mask (raw scores; masked -> -inf). The scale is folded into the exponent below.
     if (ch.partial) {
       const int* g = sG + stage * BN;
+      const int32_t* vis = M.vis;
+      if (small_groups) {
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+        for (int j = 0; j < BN / 8; ++j) {
+          const int c0 = j * 8 + (lane & 3) * 2;
+          const int2 gb = *reinterpret_cast<const int2*>(g + c0);  // key group bits (0 past count)
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
+          for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int e2 = e >> 1;
-            const int col = j * 8 + (lane & 3) * 2 + (e & 1);
-            bool ok = col < ch.count && ch.start + col <= qlim[mt][e2];
-            if (ok) ok = __ldg(M.vis + vrow[mt][e2] + g[col]) != 0;
-            s[mt][j][e] = ok ? s[mt][j][e] * sc : kNegInf;
-          }
+            for (int e = 0; e < 4; ++e) {
+              const int e2 = e >> 1;
+              const uint32_t kbit = static_cast<uint32_t>((e & 1) ? gb.y : gb.x);
+              const bool ok = (vbits[mt][e2] & kbit) != 0 && ch.start + c0 + (e & 1) <= qlim[mt][e2] &&
+                              c0 + (e & 1) < ch.count;
+              if (!ok) s[mt][j][e] = kNegInf;
+            }
+        }
+      } else {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int j = 0; j < BN / 8; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int e2 = e >> 1;
+              const int col = j * 8 + (lane & 3) * 2 + (e & 1);
+              bool ok = col < ch.count && ch.start + col <= qlim[mt][e2];
+              if (ok) ok = __ldg(vis + vrow[mt][e2] + g[col]) != 0;
+              if (!ok) s[mt][j][e] = kNegInf;
+            }
+      }
     } else if (ch.count < BN) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
@@ -313,18 +359,12 @@ __global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant_
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int col = j * 8 + (lane & 3) * 2 + (e & 1);
-            s[mt][j][e] = col < ch.count ? s[mt][j][e] * sc : kNegInf;
+            if (col >= ch.count) s[mt][j][e] = kNegInf;
           }
-    } else {
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[mt][j][e] *= sc;
     }
 
-    // Online softmax (rows are shared by the 4 lanes of a quad).
+    // Online softmax in base 2 (rows are shared by the 4 lanes of a quad); m in scaled units.
+    const float sc = p.scale_log2;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
@@ -334,15 +374,15 @@ __global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant_
         for (int j = 0; j < BN / 8; ++j) mx = fmaxf(mx, fmaxf(s[mt][j][2 * e2], s[mt][j][2 * e2 + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mnew = fmaxf(mrow[mt][e2], mx);
+        const float mnew = fmaxf(mrow[mt][e2], mx * sc);
         const float muse = mnew == kNegInf ? 0.f : mnew;
         const float alpha = fast_exp2(mrow[mt][e2] - muse);
         mrow[mt][e2] = mnew;
         float sum = 0.f;
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j) {
-          const float p0 = fast_exp2(s[mt][j][2 * e2] - muse);
-          const float p1 = fast_exp2(s[mt][j][2 * e2 + 1] - muse);
+          const float p0 = fast_exp2(fmaf(s[mt][j][2 * e2], sc, -muse));
+          const float p1 = fast_exp2(fmaf(s[mt][j][2 * e2 + 1], sc, -muse));
           s[mt][j][2 * e2] = p0;
           s[mt][j][2 * e2 + 1] = p1;
           sum += p0 + p1;
@@ -420,10 +460,10 @@ __global__ void __launch_bounds__(NW * 32) bsa_fwd_kernel(const __grid_constant_
   }
 }
 
-template <typename T, int D, int NW, int MT, int BN>
+template <typename T, int D, int NW, int MT, int BN, int MINB>
 int launch_impl(const Params& p, int nb, cudaStream_t stream) {
   using C = Cfg<T, D, NW, MT, BN>;
-  auto kernel = bsa_fwd_kernel<T, D, NW, MT, BN>;
+  auto kernel = bsa_fwd_kernel<T, D, NW, MT, BN, MINB>;
   static bool configured = false;  // per instantiation; benign race (idempotent call)
   if (!configured) {
     const cudaError_t e =
@@ -448,11 +488,15 @@ template <typename T, int D>
 int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) {
   switch (variant) {
     case 1:
-      return launch_impl<T, D, 8, 1, 64>(p, nb, stream);
+      return launch_impl<T, D, 8, 1, 64, 1>(p, nb, stream);
     case 2:
-      return launch_impl<T, D, 4, 1, 64>(p, nb, stream);
+      return launch_impl<T, D, 4, 1, 64, 2>(p, nb, stream);
+    case 3:
+      return launch_impl<T, D, 4, 1, 32, 3>(p, nb, stream);
+    case 4:
+      return launch_impl<T, D, 8, 1, 32, 2>(p, nb, stream);
     default:
-      return launch_impl<T, D, 4, 2, 64>(p, nb, stream);
+      return launch_impl<T, D, 4, 2, 64, 1>(p, nb, stream);
   }
 }
 
@@ -460,9 +504,8 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
 
 int variant_block_m(int variant) {
   switch (variant) {
-    case 1:
-      return 128;
     case 2:
+    case 3:
       return 64;
     default:
       return 128;

@@ -13,6 +13,7 @@ struct MaskDesc {
   const int32_t* full_idx;
   const int32_t* part_off;  // [num_q_blocks + 1]
   const int32_t* part_idx;
+  const int32_t* part_cols;  // per partial entry: [lo, hi) of the block's columns that may be allowed
   const int32_t* gid;  // group id per absolute position
   const int32_t* vis;  // [G * G], row-major, 0/1
   int32_t q_len, kv_len, block_size, num_q_blocks, num_groups, causal;
@@ -40,8 +41,10 @@ enum class DType : int { BF16 = 0, FP16 = 1 };
 // Kernel configurations (rows per warp x warps x key tile).
 //   0: 4 warps x 32 rows (BM 128), BN 64   (default for prefill)
 //   1: 8 warps x 16 rows (BM 128), BN 64
-//   2: 4 warps x 16 rows (BM 64),  BN 64   (short / decode-like query ranges)
-constexpr int kNumVariants = 3;
+//   2: 4 warps x 16 rows (BM 64),  BN 64, 2 CTAs/SM  (short / decode-like query ranges)
+//   3: 4 warps x 16 rows (BM 64),  BN 32, 3 CTAs/SM
+//   4: 8 warps x 16 rows (BM 128), BN 32, 2 CTAs/SM
+constexpr int kNumVariants = 5;
 int variant_block_m(int variant);
 
 // Launches the kernel for batch rows [b0, b0 + nb) on `stream` (a cudaStream_t).
