@@ -98,10 +98,14 @@ KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len);
 // through an AVX512-BF16 GEMV kernel when the CPU has one (fp32 accumulation,
 // bf16 result like at::linear); everything else through at::linear.
 at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+// Several linears of the same input (q/k/v, gate/up): one parallel region for all.
+std::vector<at::Tensor> linear_layers(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+                                      const std::vector<at::Tensor>& biases);
 bool bf16_gemv_kernel_available();
 // The kernel itself: x [..., K] bf16, weight [N, K] bf16 contiguous -> [..., N] bf16.
 // Throws when the CPU lacks AVX512-BF16.
 at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight);
+std::vector<at::Tensor> bf16_gemv_multi(const at::Tensor& x, const std::vector<at::Tensor>& weights);
 
 // Intra-op threads for libtorch (it starts with 1 here). n <= 0 leaves it.
 void set_num_threads(int n);

@@ -110,41 +110,78 @@ bool bf16_gemv_kernel_available() {
 #endif
 }
 
-at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight) {
+std::vector<at::Tensor> bf16_gemv_multi(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
 #ifdef FLEXGEN_HAVE_BF16_KERNEL
   if (!cpu_has_bf16_kernel()) throw std::runtime_error("bf16_gemv: this CPU has no AVX512-BF16");
-  const int64_t K = weight.size(1), N = weight.size(0);
-  if (x.scalar_type() != at::kBFloat16 || weight.scalar_type() != at::kBFloat16 || x.size(-1) != K ||
-      !weight.is_contiguous() || x.device().type() != at::kCPU || weight.device().type() != at::kCPU)
-    throw std::invalid_argument("bf16_gemv: needs bf16 CPU x [..., K] and contiguous weight [N, K]");
+  const int64_t K = x.size(-1);
+  for (const auto& w : weights)
+    if (x.scalar_type() != at::kBFloat16 || w.scalar_type() != at::kBFloat16 || w.dim() != 2 || w.size(1) != K ||
+        !w.is_contiguous() || x.device().type() != at::kCPU || w.device().type() != at::kCPU)
+      throw std::invalid_argument("bf16_gemv: needs bf16 CPU x [..., K] and contiguous weights [N, K]");
   const at::Tensor x2 = x.reshape({-1, K}).contiguous();
   const int64_t M = x2.size(0);
-  at::Tensor out = at::empty({M, N}, at::TensorOptions().dtype(at::kFloat));
   const auto* xp = reinterpret_cast<const uint16_t*>(x2.data_ptr());
-  const auto* wp = reinterpret_cast<const uint16_t*>(weight.data_ptr());
-  float* op = out.data_ptr<float>();
-  // Blocks of 4 output rows; grain keeps a task at >= 256 KiB of weights.
-  const int64_t blocks = (N + 3) / 4;
+  // One parallel region over the 4-row blocks of all weights together.
+  std::vector<at::Tensor> outs;
+  std::vector<int64_t> block_start = {0};
+  for (const auto& w : weights) {
+    outs.push_back(at::empty({M, w.size(0)}, at::TensorOptions().dtype(at::kFloat)));
+    block_start.push_back(block_start.back() + (w.size(0) + 3) / 4);
+  }
   const int64_t grain = std::max<int64_t>(1, (256 * 1024) / std::max<int64_t>(1, 4 * 2 * K));
-  at::parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
-    gemv_rows(xp, M, K, wp, b0 * 4, std::min(N, b1 * 4), op, N);
+  at::parallel_for(0, block_start.back(), grain, [&](int64_t b0, int64_t b1) {
+    for (size_t i = 0; i < weights.size(); ++i) {
+      const int64_t lo = std::max(b0, block_start[i]), hi = std::min(b1, block_start[i + 1]);
+      if (lo >= hi) continue;
+      const int64_t N = weights[i].size(0);
+      gemv_rows(xp, M, K, reinterpret_cast<const uint16_t*>(weights[i].data_ptr()), (lo - block_start[i]) * 4,
+                std::min(N, (hi - block_start[i]) * 4), outs[i].data_ptr<float>(), N);
+    }
   });
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = N;
-  return out.to(at::kBFloat16).view(shape);
+  std::vector<at::Tensor> result;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weights[i].size(0);
+    result.push_back(outs[i].to(at::kBFloat16).view(shape));
+  }
+  return result;
 #else
   throw std::runtime_error("bf16_gemv: not built for this CPU architecture");
 #endif
 }
 
+at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight) { return bf16_gemv_multi(x, {weight})[0]; }
+
+namespace {
+bool kernel_applies(const at::Tensor& x, const at::Tensor& weight) {
+  return x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 && weight.dim() == 2 &&
+         weight.is_contiguous() && x.numel() / std::max<int64_t>(1, x.size(-1)) <= kMaxKernelRows &&
+         bf16_gemv_kernel_available();
+}
+}  // namespace
+
 at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 && weight.dim() == 2 &&
-      weight.is_contiguous() && x.numel() / std::max<int64_t>(1, x.size(-1)) <= kMaxKernelRows &&
-      bf16_gemv_kernel_available()) {
+  if (kernel_applies(x, weight)) {
     at::Tensor y = bf16_gemv(x, weight);
     return bias.defined() ? y + bias : y;
   }
   return at::linear(x, weight, bias);
+}
+
+std::vector<at::Tensor> linear_layers(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+                                      const std::vector<at::Tensor>& biases) {
+  bool fused = true;
+  for (const auto& w : weights) fused = fused && kernel_applies(x, w);
+  std::vector<at::Tensor> out;
+  if (fused) {
+    out = bf16_gemv_multi(x, weights);
+    for (size_t i = 0; i < out.size() && i < biases.size(); ++i)
+      if (biases[i].defined()) out[i] = out[i] + biases[i];
+    return out;
+  }
+  for (size_t i = 0; i < weights.size(); ++i)
+    out.push_back(at::linear(x, weights[i], i < biases.size() ? biases[i] : at::Tensor()));
+  return out;
 }
 
 }  // namespace flexgen

@@ -283,9 +283,11 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = w.layers[i];
     at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
-    at::Tensor q = linear_layer(x, l.q_proj, l.q_bias).view({B, L, H, D}).transpose(1, 2);
-    at::Tensor k = linear_layer(x, l.k_proj, l.k_bias).view({B, L, Hkv, D}).transpose(1, 2);
-    at::Tensor v = linear_layer(x, l.v_proj, l.v_bias).view({B, L, Hkv, D}).transpose(1, 2);
+    std::vector<at::Tensor> qkv =
+        linear_layers(x, {l.q_proj, l.k_proj, l.v_proj}, {l.q_bias, l.k_bias, l.v_bias});
+    at::Tensor q = qkv[0].view({B, L, H, D}).transpose(1, 2);
+    at::Tensor k = qkv[1].view({B, L, Hkv, D}).transpose(1, 2);
+    at::Tensor v = qkv[2].view({B, L, Hkv, D}).transpose(1, 2);
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
@@ -297,8 +299,9 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     a = a.transpose(1, 2).reshape({B, L, H * D});
     h = h + linear_layer(a, l.o_proj, l.o_bias);
     x = rms_norm(h, l.post_norm, c.rms_norm_eps);
-    at::Tensor g = at::silu(linear_layer(x, l.gate_proj, l.gate_bias));
-    g.mul_(linear_layer(x, l.up_proj, l.up_bias));
+    std::vector<at::Tensor> gu = linear_layers(x, {l.gate_proj, l.up_proj}, {l.gate_bias, l.up_bias});
+    at::Tensor g = at::silu(gu[0]);
+    g.mul_(gu[1]);
     h = h + linear_layer(g, l.down_proj, l.down_bias);
   }
   cache.length = start + L;

@@ -110,3 +110,22 @@ TEST(Bf16Gemv, MatchesFp32Reference) {
 
 }  // namespace
 }  // namespace flexgen
+
+namespace flexgen {
+namespace {
+
+TEST(Bf16Gemv, FusedEqualsSeparate) {
+  at::manual_seed(6);
+  at::Tensor x = at::randn({1, 2, 96}).to(at::kBFloat16);
+  std::vector<at::Tensor> ws = {at::randn({40, 96}).to(at::kBFloat16), at::randn({9, 96}).to(at::kBFloat16),
+                                at::randn({64, 96}).to(at::kBFloat16)};
+  std::vector<at::Tensor> fused = linear_layers(x, ws, {at::Tensor(), at::ones({9}, at::kBFloat16), at::Tensor()});
+  ASSERT_EQ(fused.size(), 3u);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    at::Tensor sep = linear_layer(x, ws[i], i == 1 ? at::ones({9}, at::kBFloat16) : at::Tensor());
+    EXPECT_TRUE(at::equal(fused[i], sep)) << i;
+  }
+}
+
+}  // namespace
+}  // namespace flexgen
