@@ -1,19 +1,33 @@
 // Leftmost-longest search for added tokens, with lstrip/rstrip.
 #include "added_tokens.h"
 
-#include <algorithm>
 
 #include "unicode.h"
 
 namespace flexgen::tokenizer_detail {
 
+int32_t AddedTokenMatcher::child(int32_t node, unsigned char b) const {
+  for (const auto& [byte, next] : trie_[node].children)
+    if (byte == b) return next;
+  return -1;
+}
+
 void AddedTokenMatcher::add(const AddedToken& token) {
   if (token.content.empty()) return;
+  int32_t node = 0;
+  for (unsigned char b : token.content) {
+    int32_t next = child(node, b);
+    if (next < 0) {
+      next = static_cast<int32_t>(trie_.size());
+      trie_[node].children.emplace_back(b, next);
+      trie_.emplace_back();
+    }
+    node = next;
+  }
+  if (trie_[node].token >= 0) return;  // the same content twice: the first one wins
   tokens_.push_back(token);
-  auto& list = by_first_byte_[static_cast<unsigned char>(token.content[0])];
-  list.push_back(static_cast<uint32_t>(tokens_.size() - 1));
-  std::stable_sort(list.begin(), list.end(),
-                   [&](uint32_t a, uint32_t b) { return tokens_[a].content.size() > tokens_[b].content.size(); });
+  trie_[node].token = static_cast<int32_t>(tokens_.size() - 1);
+  first_byte_[static_cast<unsigned char>(token.content[0])] = true;
 }
 
 namespace {
@@ -30,15 +44,17 @@ bool is_space_at(std::string_view s, size_t i, size_t& len) {
 void AddedTokenMatcher::split(std::string_view text, bool only_non_special, std::vector<TextPart>& out) const {
   size_t plain_start = 0, i = 0;
   while (i < text.size()) {
-    const auto& candidates = by_first_byte_[static_cast<unsigned char>(text[i])];
+    if (!first_byte_[static_cast<unsigned char>(text[i])]) {
+      ++i;
+      continue;
+    }
+    // Longest token starting at i.
     const AddedToken* hit = nullptr;
-    for (uint32_t k : candidates) {
-      const AddedToken& t = tokens_[k];
-      if (only_non_special && t.special) continue;
-      if (text.compare(i, t.content.size(), t.content) == 0) {
-        hit = &t;
-        break;
-      }
+    for (int32_t node = 0, k = 0; i + k < text.size(); ++k) {
+      node = child(node, static_cast<unsigned char>(text[i + k]));
+      if (node < 0) break;
+      const int32_t t = trie_[node].token;
+      if (t >= 0 && !(only_non_special && tokens_[t].special)) hit = &tokens_[t];
     }
     if (!hit) {
       ++i;

@@ -33,8 +33,16 @@ class AddedTokenMatcher {
   bool empty() const { return tokens_.empty(); }
 
  private:
+  // Byte trie of the token contents: walking it from a position finds the longest token there.
+  struct Node {
+    std::vector<std::pair<unsigned char, int32_t>> children;  // byte -> node index
+    int32_t token = -1;                                       // index into tokens_ when a token ends here
+  };
+  int32_t child(int32_t node, unsigned char b) const;
+
   std::vector<AddedToken> tokens_;
-  std::array<std::vector<uint32_t>, 256> by_first_byte_;  // indices, longest first
+  std::vector<Node> trie_{Node{}};
+  std::array<bool, 256> first_byte_{};  // bytes that start some token
 };
 
 }  // namespace flexgen::tokenizer_detail

@@ -81,6 +81,20 @@ TEST_F(TokenizerJson, AddedTokensWithLstrip) {
   EXPECT_FALSE(tok->bos_id());  // no tokenizer_config.json, no post-processor
 }
 
+TEST_F(TokenizerJson, LongestAddedTokenWinsAtTheLeftmostPosition) {
+  json j = synthetic({}, false);
+  j["added_tokens"].push_back(json{{"id", 1002}, {"content", "<|end|>!"}, {"special", true}});
+  j["added_tokens"].push_back(json{{"id", 1003}, {"content", "d|>"}, {"special", true}});
+  const auto tok = load_tokenizer(write(dir_, "tokenizer.json", j.dump()));
+  EXPECT_EQ(tok->encode("<|end|>!?"), (std::vector<int32_t>{1002, '?'}));
+  EXPECT_EQ(tok->encode("<|end|>?"), (std::vector<int32_t>{1000, '?'}));
+  EXPECT_EQ(tok->encode("<|en"), (std::vector<int32_t>{'<', '|', 'e', 'n'}));
+  // With special tokens off, only non-special added tokens are matched.
+  EncodeOptions literal;
+  literal.parse_special = false;
+  EXPECT_EQ(tok->encode("<|end|>[X]", literal), (std::vector<int32_t>{'<', '|', 'e', 'n', 'd', '|', '>', 1001}));
+}
+
 TEST_F(TokenizerJson, ConfigGivesBosEosAndTemplate) {
   write(dir_, "tokenizer.json", synthetic({}, false).dump());
   write(dir_, "tokenizer_config.json",
