@@ -24,7 +24,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kVariants = 5;  // kernel variants (src/ops/cuda/bsa_params.h)
+constexpr int kVariants = 6;  // kernel variants (src/ops/cuda/bsa_params.h)
 
 flexgen::SequenceLayout five_segments(int64_t total) {
   const int64_t rest = total - 1;

@@ -15,7 +15,7 @@ import json, sys
 ours = json.load(open(sys.argv[1])); ref = json.load(open(sys.argv[2]))
 refs = {r["L"]: r for r in ref["rows"]}
 print(f"device: {ours['device']} (torch {ref['torch']})")
-print("| L | ours (us) | flex_attention (us) | SDPA dense mask (us) | ours vs flex | ours TFLOP/s | variants 0/1/2/3/4 (us) | decode Lq=1 (us) | mask build+upload (us) | create_block_mask (us) |")
+print("| L | ours (us) | flex_attention (us) | SDPA dense mask (us) | ours vs flex | ours TFLOP/s | variants 0-5 (us) | decode Lq=1 (us) | mask build+upload (us) | create_block_mask (us) |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for r in ours["rows"]:
     f = refs.get(r["L"], {})

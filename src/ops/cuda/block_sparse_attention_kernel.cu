@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "bsa_params.h"
 
@@ -285,6 +286,11 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
     cp_async_wait<1>();
     __syncthreads();
 
+    // The iteration is compiled twice: without any mask code (full chunks, the hot path) and with
+    // it (partial chunks, clipped chunks). One body with the masking as a branch made the compiler
+    // merge S from three paths and spend ~300 register moves per chunk (measured, see NOTES.md).
+    auto body = [&](auto masked_tag) {
+    constexpr bool kMasked = decltype(masked_tag)::value;
     const uint32_t sKa = smem_u32(sK + stage * BN * D);
     const uint32_t sVa = smem_u32(sV + stage * BN * D);
 
@@ -318,6 +324,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
     }
 
     // Mask (raw scores; masked -> -inf). The scale is folded into the exponent below.
+    if constexpr (kMasked) {
     if (ch.partial) {
       const int* g = sG + stage * BN;
       const int32_t* vis = M.vis;
@@ -363,35 +370,50 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
           }
     }
 
+    }
+
     // Online softmax in base 2 (rows are shared by the 4 lanes of a quad); m in scaled units.
     const float sc = p.scale_log2;
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
       for (int e2 = 0; e2 < 2; ++e2) {
-        float mx = kNegInf;
+        float mxs[BN / 8];  // tree reduction (short dependency chains)
 #pragma unroll
-        for (int j = 0; j < BN / 8; ++j) mx = fmaxf(mx, fmaxf(s[mt][j][2 * e2], s[mt][j][2 * e2 + 1]));
+        for (int j = 0; j < BN / 8; ++j) mxs[j] = fmaxf(s[mt][j][2 * e2], s[mt][j][2 * e2 + 1]);
+#pragma unroll
+        for (int w = BN / 16; w >= 1; w /= 2)
+#pragma unroll
+          for (int j = 0; j < w; ++j) mxs[j] = fmaxf(mxs[j], mxs[j + w]);
+        float mx = mxs[0];
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float mnew = fmaxf(mrow[mt][e2], mx * sc);
         const float muse = mnew == kNegInf ? 0.f : mnew;
         const float alpha = fast_exp2(mrow[mt][e2] - muse);
         mrow[mt][e2] = mnew;
-        float sum = 0.f;
+        float sums[BN / 8];
 #pragma unroll
         for (int j = 0; j < BN / 8; ++j) {
           const float p0 = fast_exp2(fmaf(s[mt][j][2 * e2], sc, -muse));
           const float p1 = fast_exp2(fmaf(s[mt][j][2 * e2 + 1], sc, -muse));
           s[mt][j][2 * e2] = p0;
           s[mt][j][2 * e2 + 1] = p1;
-          sum += p0 + p1;
+          sums[j] = p0 + p1;
         }
-        lrow[mt][e2] = lrow[mt][e2] * alpha + sum;
 #pragma unroll
-        for (int j = 0; j < D / 8; ++j) {
-          o[mt][j][2 * e2] *= alpha;
-          o[mt][j][2 * e2 + 1] *= alpha;
+        for (int w = BN / 16; w >= 1; w /= 2)
+#pragma unroll
+          for (int j = 0; j < w; ++j) sums[j] += sums[j + w];
+        const float sum = sums[0];
+        lrow[mt][e2] = lrow[mt][e2] * alpha + sum;
+        // Rescale O only when some row of the warp changed its max (rare after the first chunks).
+        if (__any_sync(0xffffffffu, alpha != 1.f)) {
+#pragma unroll
+          for (int j = 0; j < D / 8; ++j) {
+            o[mt][j][2 * e2] *= alpha;
+            o[mt][j][2 * e2 + 1] *= alpha;
+          }
         }
       }
     }
@@ -420,6 +442,11 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
         }
       }
     }
+    };
+    if (ch.partial || ch.count < BN)
+      body(std::true_type{});
+    else
+      body(std::false_type{});
     __syncthreads();  // this stage is free for the load two chunks ahead
     stage ^= 1;
     ch = nxt;
@@ -495,6 +522,8 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
       return launch_impl<T, D, 4, 1, 32, 3>(p, nb, stream);
     case 4:
       return launch_impl<T, D, 8, 1, 32, 2>(p, nb, stream);
+    case 5:
+      return launch_impl<T, D, 4, 2, 32, 1>(p, nb, stream);
     default:
       return launch_impl<T, D, 4, 2, 64, 1>(p, nb, stream);
   }

@@ -44,7 +44,8 @@ enum class DType : int { BF16 = 0, FP16 = 1 };
 //   2: 4 warps x 16 rows (BM 64),  BN 64, 2 CTAs/SM  (short / decode-like query ranges)
 //   3: 4 warps x 16 rows (BM 64),  BN 32, 3 CTAs/SM
 //   4: 8 warps x 16 rows (BM 128), BN 32, 2 CTAs/SM
-constexpr int kNumVariants = 5;
+//   5: 4 warps x 32 rows (BM 128), BN 32
+constexpr int kNumVariants = 6;
 int variant_block_m(int variant);
 
 // Launches the kernel for batch rows [b0, b0 + nb) on `stream` (a cudaStream_t).
