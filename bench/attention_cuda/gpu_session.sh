@@ -40,7 +40,7 @@ if [[ $what == all || $what == ncu ]]; then
   echo "ncu rc=$?"
   cuobjdump -sass /tmp/b/CMakeFiles/flexgen_ops_cuda.dir/src/ops/cuda/block_sparse_attention_kernel.cu.o 2>/dev/null | gzip >"$out/kernel.sass.gz"
   grep -E "bsa_fwd_kernel<|smsp__inst_executed.sum|sm__inst_executed_pipe_tensor_op_hmma.sum" "$out/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-110
-  grep -E "bsa_fwd_kernel|Duration|Throughput|Achieved Occupancy|Registers Per|Warp Cycles Per Issued|hmma|stalled_(barrier|long_scoreboard|short_scoreboard|mio_throttle|math_pipe_throttle|wait|not_selected|lg_throttle|dispatch_stall|no_instruction)" "$out/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-150 | head -90
+  grep -E "bsa_fwd_kernel<|Duration|hmma_cycles|Warp Cycles Per Issued" "$out/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-110
 fi
 if [[ $what == all || $what == bench ]]; then
   timeout 300 bench/attention_cuda/run_bench.sh /tmp/b "$out" 2>"$out/bench_stderr.log"
