@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -96,12 +98,25 @@ inline std::string join_ids(const std::vector<int32_t>& ids) {
   return s;
 }
 
-// A fresh folder under the cache for one test's files.
-inline std::string temp_dir(const std::string& name) {
-  const std::string dir = cache_dir() + "/tmp-" + name + "-" + std::to_string(::getpid());
-  run_or_throw("rm -rf " + shell_quote(dir) + " && mkdir -p " + shell_quote(dir));
-  return dir;
-}
+// A fresh folder under the cache for one test's files, removed when it goes out of scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name)
+      : path_(cache_dir() + "/tmp-" + name + "-" + std::to_string(::getpid())) {
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace flexgen::testing
 

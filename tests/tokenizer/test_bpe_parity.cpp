@@ -72,7 +72,8 @@ std::vector<std::string> random_texts(int count, uint32_t seed) {
 
 TEST(Llama3Tokenizer, RandomTextMatchesReference) {
   const auto texts = random_texts(3000, 20241124);
-  const std::string path = ft::temp_dir("random") + "/random.jsonl";
+  const ft::TempDir dir("random");
+  const std::string path = dir.path() + "/random.jsonl";
   {
     std::ofstream f(path, std::ios::binary);
     for (const std::string& t : texts) f << nlohmann::json{{"text", t}}.dump() << '\n';

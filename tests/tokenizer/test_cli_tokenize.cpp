@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <memory>
 
 #include "flexgen/tokenizer.h"
 #include "reference.h"
@@ -15,8 +16,11 @@ namespace ft = flexgen::testing;
 class CliTokenize : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ft::temp_dir(std::string("cli-") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    tmp_ = std::make_unique<ft::TempDir>(std::string("cli-") +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = tmp_->path();
   }
+  void TearDown() override { tmp_.reset(); }
   ft::CommandResult run(const std::string& args) { return ft::run_flexgen(args, dir_ + "/run"); }
   std::string tok() { return ft::shell_quote(ft::llama3_tokenizer_json()); }
   std::string file(const std::string& name, const std::string& text) {
@@ -24,6 +28,7 @@ class CliTokenize : public ::testing::Test {
     std::ofstream(path, std::ios::binary) << text;
     return path;
   }
+  std::unique_ptr<ft::TempDir> tmp_;
   std::string dir_;
 };
 

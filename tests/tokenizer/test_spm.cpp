@@ -16,16 +16,22 @@ namespace ft = flexgen::testing;
 class SentencePiece : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = ft::temp_dir("spm");
+    tmp_ = new ft::TempDir("spm");
+    dir_ = tmp_->path();
     model_ = ft::train_spm_model(dir_);
     tok_ = load_tokenizer(model_).release();
   }
-  static void TearDownTestSuite() { delete tok_; }
+  static void TearDownTestSuite() {
+    delete tok_;
+    delete tmp_;
+  }
+  static ft::TempDir* tmp_;
   static std::string dir_, model_;
   static Tokenizer* tok_;
 };
 std::string SentencePiece::dir_, SentencePiece::model_;
 Tokenizer* SentencePiece::tok_ = nullptr;
+ft::TempDir* SentencePiece::tmp_ = nullptr;
 
 TEST_F(SentencePiece, IdsMatchSpmEncode) {
   ASSERT_EQ(tok_->kind(), TokenizerKind::SentencePiece);

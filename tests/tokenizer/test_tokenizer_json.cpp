@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <memory>
 
 #include "byte_level.h"
 #include "flexgen/tokenizer.h"
@@ -44,7 +45,12 @@ std::string write(const std::string& dir, const std::string& name, const std::st
 
 class TokenizerJson : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = ft::temp_dir(::testing::UnitTest::GetInstance()->current_test_info()->name()); }
+  void SetUp() override {
+    tmp_ = std::make_unique<ft::TempDir>(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = tmp_->path();
+  }
+  void TearDown() override { tmp_.reset(); }
+  std::unique_ptr<ft::TempDir> tmp_;
   std::string dir_;
 };
 
