@@ -296,6 +296,41 @@ TEST_F(BlockSparseAttentionCuda, ManyBatchRows) {
   expect_close(q, k, v, std::vector<RowRef>(B, RowRef{&c, 0, 0}), {}, "37 rows");
 }
 
+// Decode steps on longer sequences (many listed blocks, split-K), per-row masks and offsets,
+// GQA ratios 1, 3, 8 (split-K kernel) and 12 (falls back to the tiled kernel).
+TEST_F(BlockSparseAttentionCuda, DecodeLongSequences) {
+  std::mt19937 rng(23);
+  int it = 0;
+  for (int64_t g : {1, 3, 8, 12}) {
+    std::vector<Case> cases;
+    for (int b = 0; b < 2; ++b) {
+      const SequenceLayout layout = random_layout(rng, 900);
+      cases.push_back(make_case(layout, random_spec(layout, rng, it++ % 2 == 0), b == 0 ? 128 : 64));
+    }
+    int64_t L = 0;
+    for (const Case& c : cases) L = std::max(L, c.mask.length());
+    const int64_t d = g == 3 ? 64 : 128;
+    const at::ScalarType dt = g == 8 ? at::kHalf : at::kBFloat16;
+    at::Tensor q = randn({2, 2 * g, L, d}, dt, gen_), k = randn({2, 2, L, d}, dt, gen_),
+               v = randn({2, 2, L, d}, dt, gen_);
+    for (int64_t back : {1, 2, 50}) {
+      const int64_t p0 = cases[0].mask.length() - back, p1 = cases[1].mask.length() - back;
+      if (p0 < 0 || p1 < 0) continue;
+      const int64_t pmax = std::max(p0, p1);
+      // Row b's query is at its own position; q/k sliced to a common length, offsets per row.
+      at::Tensor q1 = at::stack({q[0].slice(1, p0, p0 + 1), q[1].slice(1, p1, p1 + 1)});
+      expect_close(q1, k.slice(2, 0, pmax + 1), v.slice(2, 0, pmax + 1), {RowRef{&cases[0], p0, 0}, RowRef{&cases[1], p1, 0}},
+                   {}, "decode g " + std::to_string(g) + " back " + std::to_string(back));
+    }
+    // Key offset (cache window) for a decode step.
+    const int64_t p0 = cases[0].mask.length() - 1;
+    if (p0 > 40)
+      expect_close(q[0].slice(1, p0, p0 + 1).unsqueeze(0), k[0].slice(1, 40, p0 + 1).unsqueeze(0),
+                   v[0].slice(1, 40, p0 + 1).unsqueeze(0), {RowRef{&cases[0], p0, 40}}, {},
+                   "decode k_offset g " + std::to_string(g));
+  }
+}
+
 // Clear errors on bad input.
 TEST_F(BlockSparseAttentionCuda, RejectsBadInput) {
   const SequenceLayout layout = layout_from_lengths({10, 10}, true, 0, 0, 0);

@@ -228,6 +228,17 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
   }
   const cuda_bsa::DType dt = dtype == at::kBFloat16 ? cuda_bsa::DType::BF16 : cuda_bsa::DType::FP16;
   void* stream = at::cuda::getCurrentCUDAStream().stream();
+  // Decode steps (one query row): split-K kernel over the listed key blocks, all query heads of a
+  // KV head together. Not when a variant is forced (benchmarks / tests of the tiled kernel).
+  const bool decode = Lq == 1 && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
+  at::Tensor ws;
+  int splits = 1;
+  if (decode) {
+    const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    const int64_t per_split = Hkv * std::min<int64_t>(B, cuda_bsa::kMaxRowsPerLaunch);
+    splits = static_cast<int>(std::clamp<int64_t>((2 * sms + per_split - 1) / per_split, 1, 64));
+    ws = at::empty({B * H * splits * (d + 2)}, q_in.options().dtype(at::kFloat));
+  }
   const int64_t per = cuda_bsa::kMaxRowsPerLaunch;
   for (int64_t b0 = 0; b0 < B; b0 += per) {
     const int64_t nb = std::min(per, B - b0);
@@ -239,7 +250,9 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
       p.nmasks = static_cast<int32_t>(nb);
       for (int64_t r = 0; r < nb; ++r) p.masks[r] = desc(b0 + r);
     }
-    const int err = cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
+    const int err = decode ? cuda_bsa::launch_decode(p, dt, static_cast<int>(d), static_cast<int>(nb), splits,
+                                                     ws.data_ptr<float>(), stream)
+                           : cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
     if (err != 0)
       throw std::runtime_error(std::string("block_sparse_attention_cuda: launch failed: ") +
                                cudaGetErrorString(static_cast<cudaError_t>(err)));
@@ -255,7 +268,8 @@ bool cuda_block_sparse_attention_available() {
 }
 
 std::string block_sparse_attention_cuda_backend() {
-  return "cuda mma.sync m16n8k16 (bf16/fp16, fp32 accumulate), FA2-style, 2-stage cp.async, sm_90a";
+  return "cuda mma.sync m16n8k16 (bf16/fp16, fp32 accumulate), FA2-style, 2-stage cp.async, sm_90a; "
+         "split-K decode kernel for Lq = 1";
 }
 
 }  // namespace flexgen

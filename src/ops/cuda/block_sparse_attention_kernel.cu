@@ -102,10 +102,13 @@ __device__ __forceinline__ int swz(int row, int col) {
   return row * D + ((((col >> 3) ^ (row & 7))) << 3);
 }
 
-// Walks the listed key blocks of one query block in chunks of at most BN keys.
+// Walks the listed key blocks of one query block in chunks of at most BN keys. The current
+// block's clipped key range is cached, so list entries are read once per block, not per chunk.
 struct ChunkCursor {
-  int i;   // listed block index: [0, nf) full, [nf, nf + np) partial
-  int ks;  // next key inside the current block
+  int i;    // next listed block: [0, nf) full, [nf, nf + np) partial
+  int ks;   // next key of the current block
+  int be;   // end of the current block's clipped range
+  bool partial;
 };
 struct Chunk {
   int start, count;
@@ -115,7 +118,8 @@ struct Chunk {
 template <int BN>
 __device__ __forceinline__ bool next_chunk(ChunkCursor& c, Chunk& out, const MaskDesc& M, int qb, int nf,
                                            int np, int klo, int khi, int qmax) {
-  while (c.i < nf + np) {
+  while (c.ks >= c.be) {
+    if (c.i >= nf + np) return false;
     const bool partial = c.i >= nf;
     const int kb = partial ? __ldg(M.part_idx + __ldg(M.part_off + qb) + (c.i - nf))
                            : __ldg(M.full_idx + __ldg(M.full_off + qb) + c.i);
@@ -126,20 +130,16 @@ __device__ __forceinline__ bool next_chunk(ChunkCursor& c, Chunk& out, const Mas
       bs += r.x;
       if (M.causal) be = min(be, qmax + 1);
     }
-    bs = max(bs, klo);
-    be = min(be, khi);
-    const int s = max(c.ks, bs);
-    if (s < be) {
-      out.start = s;
-      out.count = min(BN, be - s);
-      out.partial = partial;
-      c.ks = s + out.count;
-      return true;
-    }
+    c.ks = max(bs, klo);
+    c.be = min(be, khi);
+    c.partial = partial;
     ++c.i;
-    c.ks = -0x7fffffff;
   }
-  return false;
+  out.start = c.ks;
+  out.count = min(BN, c.be - c.ks);
+  out.partial = c.partial;
+  c.ks += out.count;
+  return true;
 }
 
 template <typename T, int D, int NW, int MT, int BN>
@@ -271,7 +271,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
     lrow[mt][0] = lrow[mt][1] = 0.f;
   }
 
-  ChunkCursor cur{0, -0x7fffffff};
+  ChunkCursor cur{0, 0, 0, false};
   Chunk ch, nxt;
   bool have = next_chunk<BN>(cur, ch, M, qb, nf, np, klo, khi, qmax);
   if (have) load_chunk(ch, 0);
@@ -529,6 +529,206 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Decode path (Lq = 1): split-K over the listed key blocks. CTA = (split, KV head, batch row),
+// 4 warps; the g query heads of the KV head are handled together so K/V are read once. Lane =
+// key for the scores (q . k from registers/shared), lane = head_dim slice for P.V. Each split
+// writes a partial (m, l, o) to the workspace; bsa_decode_combine merges the splits.
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeMaxG = 8;
+
+template <typename T>
+__device__ __forceinline__ float to_f(T x);
+template <>
+__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <>
+__device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
+
+template <typename T, int D>
+__global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __grid_constant__ Params p, int splits,
+                                                                        float* ws) {
+  constexpr int E = D / 32;  // head_dim elements per lane in P.V
+  __shared__ float sq[kDecodeMaxG][D];
+  __shared__ float sm[kDecodeWarps][kDecodeMaxG], sl[kDecodeWarps][kDecodeMaxG];
+  __shared__ float so[kDecodeWarps][kDecodeMaxG][D];
+
+  const int split = blockIdx.x, kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
+  const int g = p.g;
+  const int qpos = M.q_offset;  // Lq == 1
+  const int qb = qpos / M.block_size;
+  int nf = 0, np = 0;
+  if (qpos < M.q_len && qb < M.num_q_blocks) {
+    nf = __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb);
+    np = __ldg(M.part_off + qb + 1) - __ldg(M.part_off + qb);
+  }
+  const int n = nf + np;
+  const int e0 = static_cast<int>(static_cast<int64_t>(n) * split / splits);
+  const int e1 = static_cast<int>(static_cast<int64_t>(n) * (split + 1) / splits);
+  const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
+  const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
+
+  for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
+    const int j = idx / D, c = idx % D;
+    const T* qp = static_cast<const T*>(p.q) + b * p.qs0 + (kvh * g + j) * p.qs1;
+    sq[j][c] = to_f(qp[c]);
+  }
+  __syncthreads();
+
+  const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
+  const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
+  const float sc = p.scale_log2;
+  float m[kDecodeMaxG], l[kDecodeMaxG], o[kDecodeMaxG][E];
+#pragma unroll
+  for (int j = 0; j < kDecodeMaxG; ++j) {
+    m[j] = kNegInf;
+    l[j] = 0.f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) o[j][e] = 0.f;
+  }
+
+  // Key groups of 32 over this split's listed blocks, dealt round-robin to the warps.
+  int gi = 0;
+  for (int e = e0; e < e1; ++e) {
+    const bool partial = e >= nf;
+    const int kb = partial ? __ldg(M.part_idx + __ldg(M.part_off + qb) + (e - nf))
+                           : __ldg(M.full_idx + __ldg(M.full_off + qb) + e);
+    int ks = kb * M.block_size, ke = ks + M.block_size;
+    if (partial) {
+      const int2 r = __ldg(reinterpret_cast<const int2*>(M.part_cols) + __ldg(M.part_off + qb) + (e - nf));
+      ke = ks + r.y;
+      ks += r.x;
+      if (M.causal) ke = min(ke, qpos + 1);
+    }
+    ks = max(ks, klo);
+    ke = min(ke, khi);
+    for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
+      if (gi % kDecodeWarps != warp) continue;
+      const int kpos = k0 + lane;
+      bool ok = kpos < ke;
+      if (ok && partial) {
+        ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
+      }
+      float s[kDecodeMaxG];
+#pragma unroll
+      for (int j = 0; j < kDecodeMaxG; ++j) s[j] = 0.f;
+      if (ok) {
+        const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
+#pragma unroll
+        for (int c = 0; c < D; c += 8) {
+          const uint4 raw = *reinterpret_cast<const uint4*>(kr + c);
+          const T* kv = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+          for (int t = 0; t < 8; ++t) {
+            const float kf = to_f(kv[t]);
+#pragma unroll
+            for (int j = 0; j < kDecodeMaxG; ++j)
+              if (j < g) s[j] = fmaf(sq[j][c + t], kf, s[j]);
+          }
+        }
+      }
+      float pj[kDecodeMaxG];
+#pragma unroll
+      for (int j = 0; j < kDecodeMaxG; ++j) {
+        if (j >= g) break;
+        const float x = ok ? s[j] * sc : kNegInf;
+        float mx = x;
+#pragma unroll
+        for (int w = 16; w >= 1; w /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, w));
+        const float mnew = fmaxf(m[j], mx);
+        const float muse = mnew == kNegInf ? 0.f : mnew;
+        const float alpha = fast_exp2(m[j] - muse);
+        const float pv = fast_exp2(x - muse);
+        float sum = pv;
+#pragma unroll
+        for (int w = 16; w >= 1; w /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, w);
+        m[j] = mnew;
+        l[j] = l[j] * alpha + sum;
+#pragma unroll
+        for (int e2 = 0; e2 < E; ++e2) o[j][e2] *= alpha;
+        pj[j] = pv;
+      }
+      // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
+      const int nk = min(32, ke - k0);
+      for (int t = 0; t < nk; ++t) {
+        if (!__shfl_sync(0xffffffffu, ok, t)) continue;
+        const T* vr = vbase + static_cast<int64_t>(k0 + t - klo) * p.vs2 + lane * E;
+        float vf[E];
+#pragma unroll
+        for (int e2 = 0; e2 < E; ++e2) vf[e2] = to_f(vr[e2]);
+#pragma unroll
+        for (int j = 0; j < kDecodeMaxG; ++j) {
+          if (j >= g) break;
+          const float pt = __shfl_sync(0xffffffffu, pj[j], t);
+#pragma unroll
+          for (int e2 = 0; e2 < E; ++e2) o[j][e2] = fmaf(pt, vf[e2], o[j][e2]);
+        }
+      }
+    }
+  }
+
+  // Merge the warps, write this split's partial result: ws[((b*H + h) * splits + split) * (D + 2)].
+#pragma unroll
+  for (int j = 0; j < kDecodeMaxG; ++j) {
+    if (j >= g) break;
+    if (lane == 0) sm[warp][j] = m[j], sl[warp][j] = l[j];
+#pragma unroll
+    for (int e2 = 0; e2 < E; ++e2) so[warp][j][lane * E + e2] = o[j][e2];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
+    const int j = idx / D, c = idx % D;
+    float mm = kNegInf;
+    for (int w = 0; w < kDecodeWarps; ++w) mm = fmaxf(mm, sm[w][j]);
+    const float muse = mm == kNegInf ? 0.f : mm;
+    float ll = 0.f, oo = 0.f;
+    for (int w = 0; w < kDecodeWarps; ++w) {
+      const float a = fast_exp2(sm[w][j] - muse);
+      ll += sl[w][j] * a;
+      oo += so[w][j][c] * a;
+    }
+    const int h = kvh * g + j;
+    float* dst = ws + ((static_cast<int64_t>(b) * p.H + h) * splits + split) * (D + 2);
+    dst[c] = oo;
+    if (c == 0) dst[D] = mm, dst[D + 1] = ll;
+  }
+}
+
+template <typename T, int D>
+__global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits, const float* ws) {
+  const int h = blockIdx.x, bl = blockIdx.y, b = p.b0 + bl, c = threadIdx.x;
+  const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
+  const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
+  float mm = kNegInf;
+  for (int s = 0; s < splits; ++s) mm = fmaxf(mm, src[s * (D + 2) + D]);
+  const float muse = mm == kNegInf ? 0.f : mm;
+  float ll = 0.f, oo = 0.f;
+  for (int s = 0; s < splits; ++s) {
+    const float a = fast_exp2(src[s * (D + 2) + D] - muse);
+    ll += src[s * (D + 2) + D + 1] * a;
+    oo += src[s * (D + 2) + c] * a;
+  }
+  const bool any = ll > 0.f && M.q_offset < M.q_len;
+  T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
+  const float val = any ? oo / ll : 0.f;
+  if constexpr (std::is_same<T, __nv_bfloat16>::value)
+    out[c] = __float2bfloat16_rn(val);
+  else
+    out[c] = __float2half_rn(val);
+  if (p.lse != nullptr && c == 0)
+    p.lse[static_cast<int64_t>(b) * p.H + h] = any ? (mm + __log2f(ll)) * 0.6931471805599453f : kNegInf;
+}
+
+template <typename T, int D>
+int launch_decode_impl(const Params& p, int nb, int splits, float* ws, cudaStream_t stream) {
+  bsa_decode_kernel<T, D><<<dim3(splits, p.Hkv, nb), kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return static_cast<int>(e);
+  bsa_decode_combine<T, D><<<dim3(p.H, nb), D, 0, stream>>>(p, splits, ws);
+  return static_cast<int>(cudaGetLastError());
+}
+
 }  // namespace
 
 int variant_block_m(int variant) {
@@ -549,6 +749,20 @@ int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void
   } else {
     if (head_dim == 64) return launch_dtype_dim<__half, 64>(p, variant, nb, st);
     if (head_dim == 128) return launch_dtype_dim<__half, 128>(p, variant, nb, st);
+  }
+  return static_cast<int>(cudaErrorInvalidValue);
+}
+
+int decode_max_group() { return kDecodeMaxG; }
+
+int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, void* stream) {
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (dtype == DType::BF16) {
+    if (head_dim == 64) return launch_decode_impl<__nv_bfloat16, 64>(p, nb, splits, ws, st);
+    if (head_dim == 128) return launch_decode_impl<__nv_bfloat16, 128>(p, nb, splits, ws, st);
+  } else {
+    if (head_dim == 64) return launch_decode_impl<__half, 64>(p, nb, splits, ws, st);
+    if (head_dim == 128) return launch_decode_impl<__half, 128>(p, nb, splits, ws, st);
   }
   return static_cast<int>(cudaErrorInvalidValue);
 }
