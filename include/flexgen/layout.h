@@ -9,11 +9,12 @@
 
 namespace flexgen {
 
-// What a group of positions is.
-enum class GroupKind : uint8_t { Bos, Context, Paraphrase, Separator, Generated };
+// What a group of positions is. FewShotQuestion / FewShotAnswer are the MyriadLAMA
+// few-shot-sharing groups: the question lines and the answer line of one example.
+enum class GroupKind : uint8_t { Bos, Context, Paraphrase, Separator, Generated, FewShotQuestion, FewShotAnswer };
 
 // One group of the mask description. `index` is the paraphrase (or separator
-// after that paraphrase) number, 0-based; 0 for the other kinds.
+// after that paraphrase) number, or the few-shot example number, 0-based; 0 for the other kinds.
 struct Group {
   GroupKind kind;
   int32_t index = 0;
@@ -75,6 +76,23 @@ ConcatResult concatenate(const ConcatInput& input);
 SequenceLayout layout_from_lengths(const std::vector<int64_t>& paraphrase_lengths, bool bos,
                                    int64_t shared_context, int64_t separator_tokens,
                                    int64_t generated);
+
+// Span lengths of the MyriadLAMA few-shot-sharing layout:
+// [BOS]? [instruction] ([example questions e] [example answer e])... [p0] [sep] [p1] ... [generated].
+// The instruction and the examples form the shared prefix (context_end is its end).
+struct FewShotSharingLengths {
+  bool bos = true;
+  int64_t instruction = 0;                  // 0 = no instruction group
+  std::vector<int64_t> example_questions;   // per example: its question lines (> 0)
+  std::vector<int64_t> example_answers;     // per example: its answer line (> 0)
+  std::vector<int64_t> paraphrases;         // main-question paraphrase prompts (> 0)
+  int64_t separator_tokens = 0;
+  int64_t generated = 0;
+};
+
+// Builds that layout; throws std::invalid_argument on bad lengths. In restart mode the
+// shared prefix keeps 0..S-1 (like the shared context) and each paraphrase restarts at S.
+SequenceLayout layout_few_shot_sharing(const FewShotSharingLengths& lengths);
 
 std::string to_string(GroupKind kind);
 std::string to_string(PositionMode mode);

@@ -27,7 +27,34 @@ struct MaskArgs {
   bool ascii = false;
   int64_t blocks = 0;
   std::string image;
+  // --preset myriadlama: the few-shot-sharing layout (BOS, instruction, examples, paraphrases).
+  std::string preset = "default";
+  int64_t examples = 5;
+  int64_t example_question = 30;
+  int64_t example_answer = 3;
+  CLI::Option* segments_option = nullptr;
+  CLI::Option* context_option = nullptr;
 };
+
+// MyriadLAMA preset: an instruction (--shared-context, default 13 tokens), --examples few-shot
+// examples of --example-question / --example-answer tokens, paraphrases from --segments
+// (default 12,11,13,12,10), one BOS.
+SequenceLayout myriadlama_layout(const MaskArgs& a, const std::vector<int64_t>& lengths) {
+  if (a.examples < 0) throw UsageError("--examples: must not be negative");
+  if (a.example_question < 1) throw UsageError("--example-question: must be at least 1");
+  if (a.example_answer < 1) throw UsageError("--example-answer: must be at least 1");
+  if (a.examples * (a.example_question + a.example_answer) > kMaxSequenceLength)
+    throw UsageError("--examples: the few-shot block is over the limit of " + std::to_string(kMaxSequenceLength));
+  FewShotSharingLengths in;
+  in.bos = true;
+  in.instruction = a.context_option->count() > 0 ? a.shared_context : 13;
+  in.example_questions.assign(static_cast<size_t>(a.examples), a.example_question);
+  in.example_answers.assign(static_cast<size_t>(a.examples), a.example_answer);
+  in.paraphrases = lengths;
+  in.separator_tokens = a.separator_tokens;
+  in.generated = a.generated;
+  return layout_few_shot_sharing(in);
+}
 
 std::vector<int64_t> parse_segments(const std::string& text) {
   std::vector<int64_t> out;
@@ -61,7 +88,11 @@ void require_non_negative(const char* flag, int64_t v) {
 }
 
 int run_mask(const MaskArgs& a) {
-  const std::vector<int64_t> lengths = parse_segments(a.segments);
+  if (a.preset != "default" && a.preset != "myriadlama")
+    throw UsageError("--preset: unknown preset '" + a.preset + "' (expected default or myriadlama)");
+  const bool myriadlama = a.preset == "myriadlama";
+  const std::vector<int64_t> lengths =
+      parse_segments(myriadlama && a.segments_option->count() == 0 ? "12,11,13,12,10" : a.segments);
   require_non_negative("--generated", a.generated);
   require_non_negative("--separator-tokens", a.separator_tokens);
   require_non_negative("--shared-context", a.shared_context);
@@ -81,7 +112,8 @@ int run_mask(const MaskArgs& a) {
                      std::to_string(kMaxSequenceLength));
 
   const SequenceLayout layout =
-      layout_from_lengths(lengths, a.bos, a.shared_context, a.separator_tokens, a.generated);
+      myriadlama ? myriadlama_layout(a, lengths)
+                 : layout_from_lengths(lengths, a.bos, a.shared_context, a.separator_tokens, a.generated);
   const AttentionMask mask = make_attention_mask(layout, default_mask_spec(layout));
 
   MaskViewOptions view;
@@ -110,16 +142,17 @@ Command add_mask_command(CLI::App& parent) {
   auto args = std::make_shared<MaskArgs>();
   CLI::App* app = parent.add_subcommand(
       "mask", "Draw the attention mask of a paraphrase layout given by segment lengths (no model needed)");
-  app->add_option("--segments", args->segments, "Paraphrase segment lengths, comma-separated")
-      ->capture_default_str();
+  args->segments_option =
+      app->add_option("--segments", args->segments, "Paraphrase segment lengths, comma-separated")
+          ->capture_default_str();
   app->add_option("--generated", args->generated, "Generated tokens after the prompt")->capture_default_str();
   app->add_flag("--bos", args->bos, "Start with a BOS token (visible to every segment)");
   app->add_option("--separator-tokens", args->separator_tokens,
                   "Separator tokens between segments (each run sees BOS and itself)")
       ->capture_default_str();
-  app->add_option("--shared-context", args->shared_context,
-                  "Shared-context tokens before the segments (visible to every segment)")
-      ->capture_default_str();
+  args->context_option = app->add_option("--shared-context", args->shared_context,
+                                          "Shared-context tokens before the segments (visible to every segment)")
+                             ->capture_default_str();
   app->add_option("--positions", args->positions,
                   "Position ids: sequential (0..L-1) or restart (each segment restarts after the shared part)")
       ->capture_default_str();
@@ -129,6 +162,15 @@ Command add_mask_command(CLI::App& parent) {
   app->add_flag("--ascii", args->ascii, "Use '#'/'.' and no emoji");
   app->add_option("--blocks", args->blocks, "Also draw the block mask for this block size, with statistics");
   app->add_option("--image", args->image, "Write the full mask picture to FILE.svg or FILE.png");
+  app->add_option("--preset", args->preset,
+                  "default, or myriadlama: the few-shot-sharing layout (BOS, instruction = --shared-context or 13, "
+                  "examples, paraphrases = --segments or 12,11,13,12,10)")
+      ->capture_default_str();
+  app->add_option("--examples", args->examples, "myriadlama: few-shot examples")->capture_default_str();
+  app->add_option("--example-question", args->example_question, "myriadlama: tokens of each example's questions")
+      ->capture_default_str();
+  app->add_option("--example-answer", args->example_answer, "myriadlama: tokens of each example's answer")
+      ->capture_default_str();
   return Command{app, [args] { return run_mask(*args); }};
 }
 

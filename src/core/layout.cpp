@@ -58,7 +58,9 @@ std::vector<int64_t> SequenceLayout::position_ids(PositionMode mode) const {
     int64_t first = 0;
     switch (groups[s.group].kind) {
       case GroupKind::Bos:
-      case GroupKind::Context: first = s.start; break;
+      case GroupKind::Context:
+      case GroupKind::FewShotQuestion:
+      case GroupKind::FewShotAnswer: first = s.start; break;  // the shared prefix keeps its positions
       case GroupKind::Paraphrase:
       case GroupKind::Separator: first = context_end; break;
       case GroupKind::Generated: first = context_end + longest; break;
@@ -136,6 +138,38 @@ SequenceLayout layout_from_lengths(const std::vector<int64_t>& paraphrase_length
   return layout;
 }
 
+SequenceLayout layout_few_shot_sharing(const FewShotSharingLengths& in) {
+  if (in.paraphrases.empty()) throw std::invalid_argument("no segments");
+  if (in.example_questions.size() != in.example_answers.size())
+    throw std::invalid_argument("few-shot examples need one question length and one answer length each");
+  if (in.instruction < 0 || in.separator_tokens < 0 || in.generated < 0)
+    throw std::invalid_argument("lengths must not be negative");
+  auto positive = [](int64_t v, const std::string& what) {
+    if (v <= 0) throw std::invalid_argument(what + " has length " + std::to_string(v) + "; lengths must be positive");
+  };
+  SequenceLayout layout;
+  if (in.bos) add_span(layout, add_group(layout, GroupKind::Bos, 0), 1);
+  if (in.instruction > 0) add_span(layout, add_group(layout, GroupKind::Context, 0), in.instruction);
+  for (size_t e = 0; e < in.example_questions.size(); ++e) {
+    const int32_t idx = static_cast<int32_t>(e);
+    positive(in.example_questions[e], "few-shot example " + std::to_string(e + 1) + " question");
+    positive(in.example_answers[e], "few-shot example " + std::to_string(e + 1) + " answer");
+    add_span(layout, add_group(layout, GroupKind::FewShotQuestion, idx), in.example_questions[e]);
+    add_span(layout, add_group(layout, GroupKind::FewShotAnswer, idx), in.example_answers[e]);
+  }
+  layout.context_end = layout.length();
+  const int32_t n = static_cast<int32_t>(in.paraphrases.size());
+  for (int32_t i = 0; i < n; ++i) {
+    positive(in.paraphrases[i], "segment " + std::to_string(i + 1));
+    add_span(layout, add_group(layout, GroupKind::Paraphrase, i), in.paraphrases[i]);
+    if (i + 1 < n && in.separator_tokens > 0)
+      add_span(layout, add_group(layout, GroupKind::Separator, i), in.separator_tokens);
+  }
+  layout.generation_start = layout.length();
+  add_span(layout, add_group(layout, GroupKind::Generated, 0), in.generated);
+  return layout;
+}
+
 std::string to_string(GroupKind kind) {
   switch (kind) {
     case GroupKind::Bos: return "bos";
@@ -143,6 +177,8 @@ std::string to_string(GroupKind kind) {
     case GroupKind::Paraphrase: return "paraphrase";
     case GroupKind::Separator: return "separator";
     case GroupKind::Generated: return "generated";
+    case GroupKind::FewShotQuestion: return "few_shot_question";
+    case GroupKind::FewShotAnswer: return "few_shot_answer";
   }
   return "?";
 }

@@ -88,6 +88,8 @@ std::string position_label(const SequenceLayout& layout, int64_t pos) {
       case GroupKind::Paraphrase: return pos == s.start ? "S" + n : pos == s.end - 1 ? "E" + n : "";
       case GroupKind::Separator: return pos == s.start ? "P" + n : "";
       case GroupKind::Generated: return pos == s.start ? "G0" : "";
+      case GroupKind::FewShotQuestion: return pos == s.start ? "Q" + n : "";
+      case GroupKind::FewShotAnswer: return pos == s.start ? "A" + n : "";
     }
   }
   return "";
@@ -137,16 +139,18 @@ std::string render_legend(const SequenceLayout& layout, bool ascii, PositionMode
   std::ostringstream out;
   out << "\n  Legend: " << (ascii ? "# = can attend, . = cannot attend" : "\u25A0 = can attend, \u00B7 = cannot attend")
       << "\n          S# = segment start, E# = segment end, G0 = generation start";
-  bool has_bos = false, has_ctx = false, has_sep = false;
+  bool has_bos = false, has_ctx = false, has_sep = false, has_few_shot = false;
   for (const Group& g : layout.groups) {
     has_bos |= g.kind == GroupKind::Bos;
     has_ctx |= g.kind == GroupKind::Context;
     has_sep |= g.kind == GroupKind::Separator;
+    has_few_shot |= g.kind == GroupKind::FewShotQuestion || g.kind == GroupKind::FewShotAnswer;
   }
   std::vector<std::string> extra;
   if (has_bos) extra.push_back("B = BOS");
   if (has_ctx) extra.push_back("C/CE = shared context start/end");
   if (has_sep) extra.push_back("P# = separator after segment #");
+  if (has_few_shot) extra.push_back("Q#/A# = few-shot example # question/answer");
   for (size_t i = 0; i < extra.size(); ++i) out << (i == 0 ? "\n          " : ", ") << extra[i];
   out << "\n\n";
   const std::vector<int64_t> pos_ids = layout.position_ids(positions);
@@ -162,6 +166,8 @@ std::string render_legend(const SequenceLayout& layout, bool ascii, PositionMode
       case GroupKind::Paraphrase: out << "  Segment " << g.index + 1 << ": " << range << "\n"; break;
       case GroupKind::Separator: out << "  Separator " << g.index + 1 << ": " << range << "\n"; break;
       case GroupKind::Generated: break;
+      case GroupKind::FewShotQuestion: out << "  Few-shot " << g.index + 1 << " question: " << range << "\n"; break;
+      case GroupKind::FewShotAnswer: out << "  Few-shot " << g.index + 1 << " answer: " << range << "\n"; break;
     }
   }
   out << "  Generation starts at position " << layout.generation_start;
