@@ -60,22 +60,9 @@ constexpr int64_t kMaxRunCols = 256;  // widest key run handled at once (>= bloc
 
 // ---------------------------------------------------------------------------------------------
 
+#if !FLEXGEN_BSA_AVX512
 // dot(a, b) over n floats.
 inline float dot(const float* a, const float* b, int64_t n) {
-#if FLEXGEN_BSA_AVX512
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t c = 0;
-  for (; c + 32 <= n; c += 32) {
-    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c), _mm512_loadu_ps(b + c), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + c + 16), _mm512_loadu_ps(b + c + 16), acc1);
-  }
-  for (; c < n; c += 16) {
-    const __mmask16 m = n - c >= 16 ? static_cast<__mmask16>(0xFFFF)
-                                    : static_cast<__mmask16>((1u << (n - c)) - 1);
-    acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + c), _mm512_maskz_loadu_ps(m, b + c), acc0);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-#else
   float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t c = 0;
   for (; c + 8 <= n; c += 8)
@@ -83,7 +70,6 @@ inline float dot(const float* a, const float* b, int64_t n) {
   float t = 0;
   for (; c < n; ++c) t += a[c] * b[c];
   return t + ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-#endif
 }
 
 // C[M,N] (ldc) = A[M,K] (lda) . B[N,K]^T (ldb), row-major, by dot products (few rows).
@@ -108,6 +94,7 @@ void gemm_ab_acc(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
     }
   }
 }
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // Row helpers.
@@ -340,6 +327,58 @@ void kv_rows(const Views<T>& V, const T* kbase, const T* vbase, int64_t kfirst, 
   }
 }
 
+#if FLEXGEN_BSA_AVX512
+// 16 values (mask m) of a row as fp32.
+inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+inline __m512 load16(const c10::BFloat16* p, __mmask16 m) {
+  const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline __mmask16 tail_mask(int64_t left) {
+  return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// Small tiles (decode): S[i][j] = A_i . K_j for i < M, j < N; K rows read once per 4 rows.
+template <typename T>
+void small_scores(int64_t M, int64_t N, int64_t d, const float* A, const T* K, int64_t ldk, float* S,
+                  int64_t lds) {
+  for (int64_t i0 = 0; i0 < M; i0 += 4) {
+    const int mr = static_cast<int>(std::min<int64_t>(4, M - i0));
+    const float* a = A + i0 * d;
+    for (int64_t j = 0; j < N; ++j) {
+      const T* k = K + j * ldk;
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (int64_t c = 0; c < d; c += 16) {
+        const __mmask16 m = tail_mask(d - c);
+        const __m512 kv = load16(k + c, m);
+        for (int r = 0; r < mr; ++r) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + r * d + c), kv, acc[r]);
+      }
+      for (int r = 0; r < mr; ++r) S[(i0 + r) * lds + j] = _mm512_reduce_add_ps(acc[r]);
+    }
+  }
+}
+
+// Small tiles (decode): O_i += sum_j P[i][j] V_j for i < M; 16 columns of up to 4 rows stay in
+// registers while the keys stream by.
+template <typename T>
+void small_pv(int64_t M, int64_t N, int64_t d, const float* P, int64_t ldp, const T* Vr, int64_t ldv,
+              float* O) {
+  for (int64_t i0 = 0; i0 < M; i0 += 4) {
+    const int mr = static_cast<int>(std::min<int64_t>(4, M - i0));
+    for (int64_t c = 0; c < d; c += 16) {
+      const __mmask16 m = tail_mask(d - c);
+      __m512 acc[4];
+      for (int r = 0; r < mr; ++r) acc[r] = _mm512_maskz_loadu_ps(m, O + (i0 + r) * d + c);
+      for (int64_t j = 0; j < N; ++j) {
+        const __m512 vv = load16(Vr + j * ldv + c, m);
+        for (int r = 0; r < mr; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(P[(i0 + r) * ldp + j]), vv, acc[r]);
+      }
+      for (int r = 0; r < mr; ++r) _mm512_mask_storeu_ps(O + (i0 + r) * d + c, m, acc[r]);
+    }
+  }
+}
+#endif
+
 // "rows" path: decode steps and other small tiles (and everything without AVX-512).
 template <typename T>
 void run_tile_rows(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
@@ -422,14 +461,20 @@ void run_tile_rows(const Problem& P, const Views<T>& V, const WorkItem& w, Scrat
       if (i1 <= i0) continue;
     }
     const int64_t n = c1 - c0;
+    const int64_t r0 = i0 * g, r1 = i1 * g, Mr = r1 - r0;
+    float* sbuf = S.s.data();
+#if FLEXGEN_BSA_AVX512
+    // K/V read straight from the cache (bf16 widened in registers), each row once per 4 rows.
+    const T* kraw = kbase + (ks + c0 - rm.k_offset) * V.ks2;
+    const T* vraw = vbase + (ks + c0 - rm.k_offset) * V.vs2;
+    small_scores(Mr, n, d, qf + r0 * d, kraw, V.ks2, sbuf + r0 * ldS, ldS);
+#else
     const float* kp;
     const float* vp;
     int64_t ldk, ldv;
     kv_rows(V, kbase, vbase, ks + c0 - rm.k_offset, n, d, S, kp, ldk, vp, ldv);
-
-    const int64_t r0 = i0 * g, r1 = i1 * g, Mr = r1 - r0;
-    float* sbuf = S.s.data();
     gemm_abt(Mr, n, d, qf + r0 * d, d, kp, ldk, sbuf + r0 * ldS, ldS);
+#endif
 
     for (int64_t i = i0; i < i1; ++i) {
       const uint8_t* mrow_k = mk + i * ldS + c0;
@@ -454,7 +499,11 @@ void run_tile_rows(const Problem& P, const Views<T>& V, const WorkItem& w, Scrat
         }
       }
     }
+#if FLEXGEN_BSA_AVX512
+    small_pv(Mr, n, d, sbuf + r0 * ldS, ldS, vraw, V.vs2, acc + r0 * d);
+#else
     gemm_ab_acc(Mr, d, n, sbuf + r0 * ldS, ldS, vp, ldv, acc + r0 * d, d);
+#endif
   }
 
   // Normalise and write out; rows with nothing allowed stay zero.
