@@ -219,12 +219,17 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
   };
 
   // Variant: environment override (benchmarks), then options.q_tile, then by query length.
+  // Default (measured on an H100, bench/attention_cuda/NOTES.md): 128-row tiles with 4 warps x 32
+  // rows when there are enough of them to fill the GPU a few times over, else 64-row tiles.
   int variant = env_variant();
   if (variant < 0) {
-    if (options.q_tile > 0)
+    if (options.q_tile > 0) {
       variant = options.q_tile <= 64 ? 2 : 0;
-    else
-      variant = Lq <= 64 ? 2 : 0;
+    } else {
+      const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+      const int64_t tiles128 = (Lq + 127) / 128 * H * B;
+      variant = tiles128 >= 8 * sms ? 0 : 2;
+    }
   }
   const cuda_bsa::DType dt = dtype == at::kBFloat16 ? cuda_bsa::DType::BF16 : cuda_bsa::DType::FP16;
   void* stream = at::cuda::getCurrentCUDAStream().stream();

@@ -550,7 +550,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   constexpr int E = D / 32;  // head_dim elements per lane in P.V
   __shared__ float sq[kDecodeMaxG][D];
   __shared__ float sm[kDecodeWarps][kDecodeMaxG], sl[kDecodeWarps][kDecodeMaxG];
-  __shared__ float so[kDecodeWarps][kDecodeMaxG][D];
+  // Per warp: the V rows of its current 32 keys (staged with independent 16-byte loads, so the
+  // P.V loop does not wait on one global load per key); reused for the final merge of the warps.
+  constexpr size_t kStage = sizeof(T) * kDecodeWarps * 32 * D;
+  constexpr size_t kMerge = sizeof(float) * kDecodeWarps * kDecodeMaxG * D;
+  __shared__ __align__(16) unsigned char sbuf[kStage > kMerge ? kStage : kMerge];
+  T(*sv)[32][D] = reinterpret_cast<T(*)[32][D]>(sbuf);
+  float(*so)[kDecodeMaxG][D] = reinterpret_cast<float(*)[kDecodeMaxG][D]>(sbuf);
 
   const int split = blockIdx.x, kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -651,12 +657,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
       }
       // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
       const int nk = min(32, ke - k0);
+      for (int idx = lane; idx < nk * (D / 8); idx += 32) {
+        const int row = idx / (D / 8), c = idx % (D / 8);
+        *reinterpret_cast<uint4*>(&sv[warp][row][c * 8]) =
+            *reinterpret_cast<const uint4*>(vbase + static_cast<int64_t>(k0 + row - klo) * p.vs2 + c * 8);
+      }
+      __syncwarp();
       for (int t = 0; t < nk; ++t) {
         if (!__shfl_sync(0xffffffffu, ok, t)) continue;
-        const T* vr = vbase + static_cast<int64_t>(k0 + t - klo) * p.vs2 + lane * E;
         float vf[E];
 #pragma unroll
-        for (int e2 = 0; e2 < E; ++e2) vf[e2] = to_f(vr[e2]);
+        for (int e2 = 0; e2 < E; ++e2) vf[e2] = to_f(sv[warp][t][lane * E + e2]);
 #pragma unroll
         for (int j = 0; j < kDecodeMaxG; ++j) {
           if (j >= g) break;
@@ -665,8 +676,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
           for (int e2 = 0; e2 < E; ++e2) o[j][e2] = fmaf(pt, vf[e2], o[j][e2]);
         }
       }
+      __syncwarp();  // sv is restaged for the next key group
     }
   }
+  __syncthreads();  // every warp done with sv before it becomes the merge buffer
 
   // Merge the warps, write this split's partial result: ws[((b*H + h) * splits + split) * (D + 2)].
 #pragma unroll
