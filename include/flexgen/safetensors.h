@@ -59,6 +59,11 @@ class SafetensorsFile {
   // The tensor, CPU, its file dtype. Zero-copy when the data is aligned for the
   // dtype (always for files written by the reference library); a copy otherwise.
   at::Tensor tensor(const std::string& name) const;
+  // Whether `p` points into this file's mapping.
+  bool maps(const void* p) const {
+    const auto* b = static_cast<const uint8_t*>(p);
+    return b >= file_->data() && b < file_->data() + file_->size();
+  }
   // Whether tensor(name) aliases the mapping.
   bool is_zero_copy(const std::string& name) const;
 

@@ -230,7 +230,18 @@ LlamaModel load_llama_from_directory(const std::filesystem::path& dir, const Loa
   std::vector<std::shared_ptr<SafetensorsFile>> files;
   NamedTensors named = read_safetensors_directory(dir, &files);
   LlamaModel m = assemble_llama(config, named, options);
-  m.files = std::move(files);
+  named = NamedTensors();  // drop the views; converted weights no longer need the mapping
+  // Keep (and report) only the files some weight aliases; the others are unmapped now,
+  // so fp32 compute from bf16 files does not hold the file pages resident.
+  for (auto& f : files) {
+    bool used = f->maps(m.weights.embed.data_ptr()) || f->maps(m.weights.lm_head.data_ptr()) ||
+                f->maps(m.weights.final_norm.data_ptr());
+    for (const auto& l : m.weights.layers)
+      for (const at::Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.post_norm,
+                                  &l.gate_proj, &l.up_proj, &l.down_proj})
+        used = used || f->maps(t->data_ptr());
+    if (used) m.files.push_back(std::move(f));
+  }
   return m;
 }
 

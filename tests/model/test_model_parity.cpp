@@ -174,6 +174,10 @@ TEST(Loading, ZeroCopyWhenDtypeMatches) {
   const auto* base = f->tensor("model.embed_tokens.weight").data_ptr();
   EXPECT_EQ(m.weights.embed.data_ptr(), base);  // the mapping itself, not a copy
   EXPECT_EQ(m.config.eos_token_ids, std::vector<int64_t>{2});
+  // fp32 compute converts every weight: the mapping is released.
+  LlamaModel m32 = load_llama_from_directory(dir, {at::kFloat});
+  EXPECT_TRUE(m32.files.empty());
+  EXPECT_EQ(m32.weights.embed.scalar_type(), at::kFloat);
 }
 
 }  // namespace
