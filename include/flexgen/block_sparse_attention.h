@@ -44,9 +44,13 @@ struct SparseMaskRef {
 struct BlockSparseAttentionOptions {
   double scale = 0.0;       // softmax scale; 0 means 1/sqrt(head_dim)
   bool return_lse = false;  // also return the natural-log log-sum-exp per row [B, H, Lq] (fp32)
-  int64_t q_tile = 0;       // kernel query tile (rows); 0 = automatic (measured best)
-  // Query rows up to this count take the decode path (all query heads of a KV head at once,
-  // K/V read once per KV head). 0 = automatic.
+  // Query positions per kernel tile (each tile holds them for all query heads of one KV
+  // head); 0 = automatic: 192 / (heads / kv_heads), measured best on AVX-512. Tiles never
+  // straddle a mask block, so mask block size and tile size are independent.
+  int64_t q_tile = 0;
+  // Tiles of at most this many rows (positions x query heads per KV head) take the small
+  // "decode" path (dot products / axpy, K/V read in place); larger ones the AVX-512
+  // micro-kernels. 0 = automatic (16): a decode step (Lq = 1) always takes the decode path.
   int64_t decode_max_rows = 0;
 };
 

@@ -810,13 +810,14 @@ void launch(const Problem& P, const at::Tensor& q, const at::Tensor& k, const at
   if (items.empty()) return;
 
   const int64_t cols_cap = std::max(kMaxRunCols, max_block);
-  const int64_t rows_cap = P.q_tile * P.g;
+  const int64_t tile_cap = std::min(P.q_tile, P.Lq);  // a decode step needs one position
+  const int64_t rows_cap = tile_cap * P.g;
   std::atomic<size_t> next{0};
   const int64_t nthreads = std::min<int64_t>(at::get_num_threads(), static_cast<int64_t>(items.size()));
   at::parallel_for(0, nthreads, 1, [&](int64_t tb, int64_t te) {
     for (int64_t t = tb; t < te; ++t) {
       Scratch S;
-      S.reserve(rows_cap, P.q_tile, cols_cap, P.d);
+      S.reserve(rows_cap, tile_cap, cols_cap, P.d);
       for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1))
         run_tile<T>(P, V, items[i], S, cols_cap);
     }
