@@ -36,10 +36,11 @@ class Tokenizer {
   virtual const std::string& source() const = 0;
   // Token ids of `text` (UTF-8; throws std::invalid_argument on invalid UTF-8).
   virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options = {}) const = 0;
-  // Text of `ids`; bytes that are not valid UTF-8 become U+FFFD.
+  // Text of `ids` (special tokens by name unless skipped); bytes that are not valid UTF-8 become U+FFFD.
   virtual std::string decode(const std::vector<int32_t>& ids, const DecodeOptions& options = {}) const = 0;
-  // Raw bytes token `id` contributes to the text; `first` is true for the first
-  // token of a decoded sequence (SentencePiece drops its dummy-prefix space there).
+  // Raw bytes token `id` contributes to the text (a special token: its name);
+  // `first` is true until the first ordinary token of a sequence (SentencePiece
+  // drops its dummy-prefix space there).
   virtual std::string token_bytes(int32_t id, bool first) const = 0;
   // The token's vocabulary string (e.g. "ĠHello", "▁Hello", "<|eot_id|>").
   virtual std::string piece(int32_t id) const = 0;

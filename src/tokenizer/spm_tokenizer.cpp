@@ -145,12 +145,29 @@ class SpmTokenizer final : public Tokenizer {
     return out;
   }
 
+  // SentencePiece's own decoding of the ordinary tokens. Control tokens (<s>, </s>)
+  // are dropped with skip_special_tokens; otherwise they are written as their
+  // piece text, and the text is assembled token by token as the stream decoder does.
   std::string decode(const std::vector<int32_t>& ids, const DecodeOptions& options) const override {
     std::vector<int32_t> keep;
     keep.reserve(ids.size());
+    bool has_control = false;
     for (int32_t id : ids) {
       check(id);
-      if (!(options.skip_special_tokens && is_special(id))) keep.push_back(id);
+      if (is_special(id)) {
+        if (options.skip_special_tokens) continue;
+        has_control = true;
+      }
+      keep.push_back(id);
+    }
+    if (has_control) {
+      std::string bytes;
+      bool first = true;
+      for (int32_t id : keep) {
+        bytes += token_bytes(id, first);
+        if (!is_special(id)) first = false;
+      }
+      return utf8_lossy(bytes);
     }
     char* text = nullptr;
     size_t len = 0;
@@ -162,10 +179,10 @@ class SpmTokenizer final : public Tokenizer {
     return utf8_lossy(out);
   }
 
-  // Piece text with "▁" as a space, byte pieces as their byte, control pieces empty.
+  // Piece text with "▁" as a space, byte pieces as their byte, control pieces as their name.
   std::string token_bytes(int32_t id, bool first) const override {
     check(id);
-    if (a_.is_control(h_, id)) return {};
+    if (a_.is_control(h_, id)) return a_.piece(h_, id);
     const char* p = a_.piece(h_, id);
     if (a_.is_byte(h_, id)) {
       const int v = byte_piece_value(p);

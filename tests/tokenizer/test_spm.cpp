@@ -73,6 +73,12 @@ TEST_F(SentencePiece, BosEosAndSpecials) {
   DecodeOptions skip;
   skip.skip_special_tokens = true;
   EXPECT_EQ(tok_->decode(ids, skip), "Hello world");
+  // Not skipped, control tokens are written by name, like the BPE specials.
+  EXPECT_EQ(tok_->decode(ids), "<s>Hello world</s>");
+  StreamDecoder all(*tok_);
+  std::string streamed;
+  for (int32_t id : ids) streamed += all.push(id);
+  EXPECT_EQ(streamed + all.finish(), "<s>Hello world</s>");
   EXPECT_TRUE(tok_->is_special(*tok_->eos_id()));
   EXPECT_EQ(tok_->piece(tok_->encode("Hello")[0]), "\xE2\x96\x81Hello");
   // A streamed BOS does not eat the space of the first word.
