@@ -5,6 +5,8 @@
 // the allowed pairs, and the host cost of the block mask (build + attention mask + upload).
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -67,6 +69,34 @@ double time_us(Fn&& fn, int warmup, int reps) {
   }
   for (auto& e : ev) cudaEventDestroy(e);
   return median(t);
+}
+
+// GPU time of one call without host launch overhead: the call captured in a CUDA graph, the
+// graph replayed `reps` times between two events, mean per replay in microseconds.
+template <class Fn>
+double graph_us(Fn&& fn, int reps) {
+  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool();
+  at::cuda::CUDAStreamGuard guard(stream);
+  fn();  // warm-up (allocations) outside the capture
+  cuda_check(cudaStreamSynchronize(stream.stream()), "graph warm-up");
+  at::cuda::CUDAGraph graph;
+  graph.capture_begin();
+  fn();
+  graph.capture_end();
+  graph.replay();
+  cuda_check(cudaStreamSynchronize(stream.stream()), "graph replay");
+  cudaEvent_t a, b;
+  cuda_check(cudaEventCreate(&a), "event");
+  cuda_check(cudaEventCreate(&b), "event");
+  cuda_check(cudaEventRecord(a, stream.stream()), "record");
+  for (int i = 0; i < reps; ++i) graph.replay();
+  cuda_check(cudaEventRecord(b, stream.stream()), "record");
+  cuda_check(cudaEventSynchronize(b), "sync");
+  float ms = 0;
+  cuda_check(cudaEventElapsedTime(&ms, a, b), "elapsed");
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms * 1000.0 / reps;
 }
 
 }  // namespace
@@ -144,6 +174,10 @@ int main(int argc, char** argv) {
     const std::vector<flexgen::DeviceMaskRef> drefs{flexgen::DeviceMaskRef{&dm, L - 1, 0}};
     at::Tensor q1 = q.slice(2, L - 1, L);
     const double us_decode = time_us([&] { (void)flexgen::block_sparse_attention_cuda(q1, k, v, drefs); }, 5, 100);
+    const double us_decode_graph =
+        graph_us([&] { (void)flexgen::block_sparse_attention_cuda(q1, k, v, drefs); }, 200);
+    const double us_graph = graph_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); },
+                                     L >= 16384 ? 20 : 100);
     const auto st = flexgen::block_mask_stats(bm);
     rows.push_back({{"L", L},
                     {"ours_us", us_default},
@@ -151,6 +185,8 @@ int main(int argc, char** argv) {
                     {"variants", variants},
                     {"best_variant", best_name},
                     {"decode_us", us_decode},
+                    {"decode_graph_us", us_decode_graph},
+                    {"ours_graph_us", us_graph},
                     {"allowed_pairs", bm.allowed_pairs},
                     {"blocks", {{"full", st.full}, {"partial", st.partial}, {"empty", st.empty}}},
                     {"mask_build_us", median(t_build)},

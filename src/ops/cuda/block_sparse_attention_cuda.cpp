@@ -198,13 +198,14 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
 
   auto desc = [&](int64_t b) {
     const DeviceMaskRef& ref = masks.size() == 1 ? masks[0] : masks[b];
-    const std::string row = "batch row " + std::to_string(b) + ": ";
-    check(ref.mask != nullptr && ref.mask->defined(), row + "null or empty device mask");
+    auto row = [b] { return "batch row " + std::to_string(b) + ": "; };  // built only on error
+    if (ref.mask == nullptr || !ref.mask->defined()) check(false, row() + "null or empty device mask");
     const DeviceBlockMask& m = *ref.mask;
-    check(m.data.device() == q_in.device(),
-          row + "device mask is on " + m.data.device().str() + ", tensors on " + q_in.device().str());
-    check(ref.q_offset >= 0 && ref.k_offset >= 0, row + "negative position offset");
-    check(ref.q_offset + Lq <= kInt32Max && ref.k_offset + Lk <= kInt32Max, row + "positions must fit in int32");
+    if (m.data.device() != q_in.device())
+      check(false, row() + "device mask is on " + m.data.device().str() + ", tensors on " + q_in.device().str());
+    if (ref.q_offset < 0 || ref.k_offset < 0) check(false, row() + "negative position offset");
+    if (ref.q_offset + Lq > kInt32Max || ref.k_offset + Lk > kInt32Max)
+      check(false, row() + "positions must fit in int32");
     const int32_t* base = m.data.data_ptr<int32_t>();
     cuda_bsa::MaskDesc md{};
     md.full_off = base + m.full_offsets, md.full_idx = base + m.full_indices;
