@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "flexgen/block_mask.h"
 #include "flexgen/mask.h"
 
 namespace flexgen {
@@ -36,12 +37,21 @@ struct AttentionMaskRef {
   Kind kind = Kind::Causal;
   const std::vector<AttentionMask>* groups = nullptr;  // Groups: size B or 1, not owned
   at::Tensor dense;                                     // Dense: bool [B or 1, Lq, Lk]
+  // Groups only: block masks over the same absolute positions, one per entry of
+  // `groups`. When set, attention() runs the block-sparse kernel
+  // (block_sparse_attention.h); otherwise the dense reference.
+  const std::vector<BlockMask>* blocks = nullptr;
 
   static AttentionMaskRef causal() { return {}; }
   static AttentionMaskRef from_groups(const std::vector<AttentionMask>& rows) {
     AttentionMaskRef m;
     m.kind = Kind::Groups;
     m.groups = &rows;
+    return m;
+  }
+  static AttentionMaskRef from_groups(const std::vector<AttentionMask>& rows, const std::vector<BlockMask>& blocks) {
+    AttentionMaskRef m = from_groups(rows);
+    m.blocks = &blocks;
     return m;
   }
   static AttentionMaskRef from_dense(at::Tensor allowed) {
@@ -62,7 +72,8 @@ at::Tensor attention_dense(const at::Tensor& q, const at::Tensor& k, const at::T
                            const AttentionMaskRef& mask, double scale, int64_t q_offset,
                            int64_t kv_offset);
 
-// The entry point the model uses. Today: attention_dense.
+// The entry point the model uses: the block-sparse kernel for Groups masks with
+// block masks, attention_dense for everything else.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const AttentionMaskRef& mask, double scale, int64_t q_offset,
                      int64_t kv_offset);

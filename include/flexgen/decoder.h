@@ -22,7 +22,7 @@ struct RowPlan {
   std::vector<int64_t> position_ids;           // RoPE ids, prompt + max_new_tokens entries
   std::vector<int64_t> first_logit_positions;  // prompt positions whose mean logits give the
                                                // first token; empty = the last prompt position
-  bool block_sparse = false;                   // prefill through the block-sparse kernel
+  bool block_sparse = false;                   // attend through the block-sparse kernel
 };
 
 // How a stream turns its rows' logits into one distribution.

@@ -1,5 +1,7 @@
 #include "flexgen/decoder.h"
 
+#include "flexgen/block_mask.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -176,7 +178,15 @@ std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenize
         !(row.first_logit_positions.size() == 1 && row.first_logit_positions[0] == len - 1))
       all_last = false;
   }
-  const AttentionMaskRef mask_ref = AttentionMaskRef::from_groups(masks);
+  // Rows that ask for it run through the block-sparse kernel (all rows of one
+  // forward call share a kernel, so one such row puts the whole batch on it).
+  std::vector<BlockMask> blocks;
+  if (std::any_of(rows.begin(), rows.end(), [](const RowPlan& r) { return r.block_sparse; })) {
+    blocks.reserve(masks.size());
+    for (const AttentionMask& m : masks) blocks.push_back(build_block_mask(m, config.block_size));
+  }
+  const AttentionMaskRef mask_ref =
+      blocks.empty() ? AttentionMaskRef::from_groups(masks) : AttentionMaskRef::from_groups(masks, blocks);
   KVCache cache = make_kv_cache(model, B, total);
 
   // Prefill.

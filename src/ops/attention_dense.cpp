@@ -1,5 +1,6 @@
 // Dense masked attention: the reference behind flexgen::attention (see attention.h).
 #include "flexgen/attention.h"
+#include "flexgen/block_sparse_attention.h"
 
 #include <ATen/ATen.h>
 
@@ -123,6 +124,17 @@ at::Tensor attention_dense(const at::Tensor& q, const at::Tensor& k, const at::T
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const AttentionMaskRef& mask, double scale, int64_t q_offset,
                      int64_t kv_offset) {
+  if (mask.kind == AttentionMaskRef::Kind::Groups && mask.blocks != nullptr) {
+    if (mask.groups == nullptr || mask.blocks->size() != mask.groups->size())
+      throw std::invalid_argument("attention: one block mask per group mask is needed");
+    std::vector<SparseMaskRef> refs;
+    refs.reserve(mask.groups->size());
+    for (size_t i = 0; i < mask.groups->size(); ++i)
+      refs.push_back(SparseMaskRef{&(*mask.blocks)[i], &(*mask.groups)[i], q_offset, kv_offset});
+    BlockSparseAttentionOptions options;
+    options.scale = scale;
+    return block_sparse_attention(q, k, v, refs, options).out;
+  }
   return attention_dense(q, k, v, mask, scale, q_offset, kv_offset);
 }
 

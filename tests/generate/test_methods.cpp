@@ -195,3 +195,56 @@ TEST_F(Methods, BadPlansAreRejected) {
   EXPECT_THROW(parse_fusion("late"), std::invalid_argument);
   EXPECT_EQ(parse_method("weighted_max"), Method::WeightedMax);
 }
+
+TEST_F(Methods, BlockSparseKernelPathEqualsDensePath) {
+  for (PositionMode pm : {PositionMode::Sequential, PositionMode::Restart}) {
+    MethodOptions o = opts(Method::Flex, 10);
+    o.positions = pm;
+    SamplePlan plan = plan_sample(sample(questions_, true), o, 3);
+    ASSERT_TRUE(plan.rows[0].block_sparse);
+    DecodeConfig cfg;
+    cfg.max_new_tokens = 10;
+    cfg.stops.eos = cfg.stops.newline = false;
+    cfg.trace_top = 5;
+    cfg.block_size = 16;  // several full, partial and empty blocks at these lengths
+    const auto sparse = decode_streams(*model_, *tokenizer_, plan.rows, plan.streams, cfg);
+    plan.rows[0].block_sparse = false;
+    const auto dense = decode_streams(*model_, *tokenizer_, plan.rows, plan.streams, cfg);
+    EXPECT_EQ(sparse[0].ids, dense[0].ids) << to_string(pm);
+    for (size_t t = 0; t < sparse[0].trace.size(); ++t)
+      for (size_t i = 0; i < 5; ++i)
+        EXPECT_NEAR(sparse[0].trace[t].top[i].second, dense[0].trace[t].top[i].second, 1e-5) << t;
+  }
+}
+
+TEST_F(Methods, RestartParaphraseLogitsEqualEachParaphraseAlone) {
+  // The spec's invariant: with restart positions each paraphrase encoded in the
+  // ensemble sequence (through the block-sparse kernel) equals [BOS][context][it] alone.
+  const SampleTokens s = sample(questions_, true);
+  MethodOptions o = opts(Method::Flex, 1);
+  o.positions = PositionMode::Restart;
+  const SamplePlan plan = plan_sample(s, o, 0);
+  const SequenceLayout& layout = *plan.layout;
+  const RowPlan& row = plan.rows[0];
+  const int64_t len = static_cast<int64_t>(row.tokens.size());
+  std::vector<AttentionMask> masks = {row.mask};
+  std::vector<BlockMask> blocks = {build_block_mask(row.mask, 32)};
+  auto ids = at::tensor(std::vector<int64_t>(row.tokens.begin(), row.tokens.end()), at::kLong).view({1, len});
+  auto pos = at::tensor(std::vector<int64_t>(row.position_ids.begin(), row.position_ids.begin() + len), at::kLong)
+                 .view({1, len});
+  const at::Tensor together = llama_forward_full(*model_, ids, pos, AttentionMaskRef::from_groups(masks, blocks));
+  for (int32_t i = 0; i < layout.num_paraphrases(); ++i) {
+    std::vector<int64_t> alone_ids = {*s.bos};
+    alone_ids.insert(alone_ids.end(), s.shared_context.begin(), s.shared_context.end());
+    alone_ids.insert(alone_ids.end(), s.paraphrases[i].begin(), s.paraphrases[i].end());
+    const int64_t n = static_cast<int64_t>(alone_ids.size());
+    const at::Tensor alone = llama_forward_full(*model_, at::tensor(alone_ids, at::kLong).view({1, n}),
+                                                at::arange(n, at::kLong).view({1, n}), AttentionMaskRef::causal());
+    const Span& span = layout.paraphrase_span(i);
+    const at::Tensor mine = together[0].narrow(0, span.start, span.length());
+    const at::Tensor ref = alone[0].narrow(0, n - span.length(), span.length());
+    // fp32 with a different summation order (kernel tiles vs dense): relative to the logit scale.
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LT((mine - ref).abs().max().item<double>() / scale, 2e-5) << "paraphrase " << i << ", scale " << scale;
+  }
+}
