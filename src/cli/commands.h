@@ -23,5 +23,7 @@ Command add_mask_command(CLI::App& parent);
 Command add_generate_command(CLI::App& parent);
 Command add_tokenize_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
+Command add_debug_command(CLI::App& parent);
+Command add_paraphrase_command(CLI::App& parent);
 
 }  // namespace flexgen::cli

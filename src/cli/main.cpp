@@ -44,6 +44,8 @@ int main(int argc, char** argv) {
   commands.push_back(flexgen::cli::add_mask_command(app));
   commands.push_back(flexgen::cli::add_tokenize_command(app));
   commands.push_back(flexgen::cli::add_eval_command(app));
+  commands.push_back(flexgen::cli::add_debug_command(app));
+  commands.push_back(flexgen::cli::add_paraphrase_command(app));
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,87 @@
+// `flexgen debug`: the trace of one sample run with the real mask (paraphrases, segment
+// table, sampled mask matrix, isolation check, block-mask statistics, per-step top tokens),
+// as text for a 100-column terminal and as JSON.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flexgen/block_mask.h"
+#include "flexgen/decoder.h"
+#include "flexgen/generate_run.h"
+#include "flexgen/layout.h"
+#include "flexgen/mask.h"
+#include "flexgen/output_records.h"
+#include "flexgen/tokenizer.h"
+
+namespace flexgen {
+
+// Shape, dtype and value range of one prefill input.
+struct TensorSummary {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::string dtype;
+  int64_t min = 0, max = 0;
+};
+
+// One row of the segment table.
+struct SegmentRow {
+  std::string group;   // "BOS", "context", "para 1", "sep 1", "fewshot Q1", "generated", ...
+  int64_t start = 0, end = 0;
+  int64_t first_position = 0, last_position = 0;  // position ids (meaningless when empty)
+  std::string preview;  // decoded text, escaped, at most 80 characters
+};
+
+// Whether any paraphrase position may attend to another paraphrase's position.
+struct IsolationCheck {
+  int32_t segments = 0;
+  bool isolated = true;
+  int64_t query = -1, key = -1;          // the first offending pair when not isolated
+  int32_t query_segment = -1, key_segment = -1;  // 0-based paraphrase numbers
+};
+
+// Everything `flexgen debug` shows about one sample.
+struct SampleTrace {
+  std::string uuid, question, method;
+  std::vector<std::string> answers;
+  std::vector<std::string> paraphrases;     // the texts used
+  std::vector<size_t> paraphrase_indexes;
+  std::vector<int64_t> paraphrase_tokens;   // tokens of each paraphrase's prompt part
+  std::vector<int32_t> separator_ids;       // flex only
+  std::vector<std::string> separator_pieces;
+  std::vector<std::string> row_previews;    // non-flex: each row's prompt (escaped, 80 chars)
+  std::vector<int64_t> row_tokens;
+  // Flex only: the sequence with the generated tokens, its mask and the prefill block mask.
+  std::optional<SequenceLayout> layout;
+  std::optional<AttentionMask> mask;
+  std::optional<BlockMask> blocks;
+  PositionMode positions = PositionMode::Sequential;
+  std::vector<SegmentRow> segments;
+  IsolationCheck isolation;
+  std::vector<TensorSummary> inputs;        // per row: token ids, position ids, group ids
+  std::vector<StreamResult> results;        // one per stream, with the step trace
+  std::vector<OutputRecord> records;        // what `generate` writes for these results
+};
+
+// Builds the trace of a decoded sample. `block_size` is the block mask's (--block-size).
+SampleTrace make_sample_trace(const PreparedSample& prepared, const std::vector<StreamResult>& results,
+                              const Tokenizer& tokenizer, Method method, PositionMode positions,
+                              int64_t block_size, uint64_t paraphrase_seed);
+
+// Walks the block mask as the kernel does (full blocks: every pair; partial: the mask)
+// and reports the first paraphrase position that sees another paraphrase's position.
+IsolationCheck check_isolation(const SequenceLayout& layout, const AttentionMask& mask, const BlockMask& blocks);
+
+// The text report, every line at most `width` columns; `verbose` adds the per-step
+// top tokens and the prefill tensor summaries.
+std::string render_sample_trace(const SampleTrace& trace, const Tokenizer& tokenizer, bool verbose,
+                                size_t width = 100);
+
+// The whole trace as one JSON object.
+nlohmann::json sample_trace_json(const SampleTrace& trace, const Tokenizer& tokenizer);
+
+}  // namespace flexgen

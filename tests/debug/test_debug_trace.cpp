@@ -1,0 +1,65 @@
+// The isolation check walks the block mask: it passes on the default mask and names
+// the first offending pair when a spec lets one paraphrase see another.
+#include <gtest/gtest.h>
+
+#include "flexgen/debug_trace.h"
+#include "flexgen/paraphrase.h"
+
+using namespace flexgen;
+
+TEST(IsolationCheck, DefaultMaskIsIsolated) {
+  for (int64_t bs : {1, 4, 16, 128}) {
+    const SequenceLayout l = layout_from_lengths({9, 7, 12}, true, 5, 2, 3);
+    const AttentionMask m = make_attention_mask(l, default_mask_spec(l));
+    const IsolationCheck c = check_isolation(l, m, build_block_mask(l, m.spec, bs));
+    EXPECT_TRUE(c.isolated) << bs;
+    EXPECT_EQ(c.segments, 3);
+  }
+}
+
+TEST(IsolationCheck, ReportsTheFirstLeak) {
+  // BOS(1) ctx(5) p1 [6,15) sep [15,17) p2 [17,24) sep [24,26) p3 [26,38) gen
+  const SequenceLayout l = layout_from_lengths({9, 7, 12}, true, 5, 2, 3);
+  MaskSpec spec = default_mask_spec(l);
+  int32_t p1 = -1, p3 = -1;
+  for (size_t g = 0; g < l.groups.size(); ++g) {
+    if (l.groups[g].kind != GroupKind::Paraphrase) continue;
+    if (l.groups[g].index == 0) p1 = static_cast<int32_t>(g);
+    if (l.groups[g].index == 2) p3 = static_cast<int32_t>(g);
+  }
+  spec.set(p3, p1, true);
+  const AttentionMask m = make_attention_mask(l, spec);
+  for (int64_t bs : {1, 8, 64}) {
+    const IsolationCheck c = check_isolation(l, m, build_block_mask(l, spec, bs));
+    ASSERT_FALSE(c.isolated) << bs;
+    EXPECT_EQ(c.query, 26);
+    EXPECT_EQ(c.key, 6);
+    EXPECT_EQ(c.query_segment, 2);
+    EXPECT_EQ(c.key_segment, 0);
+  }
+}
+
+TEST(ParaphrasePrompt, RoundPicksTheExampleColumn) {
+  const auto& ex = paraphrase_examples();
+  ASSERT_EQ(ex.size(), 5u);
+  for (size_t round = 0; round < kParaphraseRounds; ++round) {
+    const std::string p = paraphrase_prompt("Who painted the Mona Lisa?", round);
+    EXPECT_EQ(p.rfind(kParaphraseInstruction, 0), 0u);
+    for (const ParaphraseExample& e : ex) {
+      EXPECT_NE(p.find("Question: " + e.question + "\nParaphrase: " + e.paraphrases[round] + "\n\n"), std::string::npos);
+      for (size_t other = 0; other < kParaphraseRounds; ++other)
+        if (other != round && e.paraphrases[other] != e.paraphrases[round])
+          EXPECT_EQ(p.find(e.paraphrases[other]), std::string::npos);
+    }
+    const std::string tail = "\n\nQuestion: Who painted the Mona Lisa?\nParaphrase:";
+    EXPECT_EQ(p.substr(p.size() - tail.size()), tail);
+  }
+  EXPECT_THROW(paraphrase_prompt("q", kParaphraseRounds), std::invalid_argument);
+}
+
+TEST(ParaphrasePrompt, FirstLineStripped) {
+  EXPECT_EQ(paraphrase_from_generation("  Which city is it? \nQuestion: x"), "Which city is it?");
+  EXPECT_EQ(paraphrase_from_generation("\nfoo"), "");
+  EXPECT_EQ(paraphrase_from_generation("\t bar\t"), "bar");
+  EXPECT_EQ(paraphrase_from_generation(""), "");
+}
