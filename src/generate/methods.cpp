@@ -16,6 +16,7 @@ RowPlan single_prompt_row(const SampleTokens& s, size_t i, int64_t max_new) {
   row.tokens.insert(row.tokens.end(), s.paraphrases[i].begin(), s.paraphrases[i].end());
   const int64_t total = static_cast<int64_t>(row.tokens.size()) + max_new;
   row.mask = causal_mask(total);
+  row.block_sparse = true;  // causal is a block mask too; the kernel beats dense masking
   row.position_ids.resize(static_cast<size_t>(total));
   for (int64_t p = 0; p < total; ++p) row.position_ids[p] = p;
   return row;
