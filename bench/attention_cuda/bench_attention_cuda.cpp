@@ -154,6 +154,9 @@ int main(int argc, char** argv) {
         setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(var).c_str(), 1);
         (void)flexgen::block_sparse_attention_cuda(q, k, v, refs);
       }
+      unsetenv("FLEXGEN_CUDA_BSA_VARIANT");
+      const std::vector<flexgen::DeviceMaskRef> drefs{flexgen::DeviceMaskRef{&dm, L - 1, 0}};
+      (void)flexgen::block_sparse_attention_cuda(q.slice(2, L - 1, L), k, v, drefs);  // decode kernels
       cuda_check(cudaDeviceSynchronize(), "profile runs");
       continue;
     }
@@ -170,6 +173,13 @@ int main(int argc, char** argv) {
     unsetenv("FLEXGEN_CUDA_BSA_VARIANT");
     const double us_default =
         time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, L >= 16384 ? 30 : 100);
+    // A/B of the short-chunk skip in masked chunks, same process and inputs.
+    setenv("FLEXGEN_CUDA_BSA_NOSKIP", "1", 1);
+    const double us_noskip =
+        time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, L >= 16384 ? 30 : 100);
+    unsetenv("FLEXGEN_CUDA_BSA_NOSKIP");
+    const double us_default2 =
+        time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, L >= 16384 ? 30 : 100);
     // Decode step (Lq = 1 at the last position, whole cache).
     const std::vector<flexgen::DeviceMaskRef> drefs{flexgen::DeviceMaskRef{&dm, L - 1, 0}};
     at::Tensor q1 = q.slice(2, L - 1, L);
@@ -185,6 +195,8 @@ int main(int argc, char** argv) {
                     {"variants", variants},
                     {"best_variant", best_name},
                     {"decode_us", us_decode},
+                    {"noskip_us", us_noskip},
+                    {"ours_again_us", us_default2},
                     {"decode_graph_us", us_decode_graph},
                     {"ours_graph_us", us_graph},
                     {"allowed_pairs", bm.allowed_pairs},

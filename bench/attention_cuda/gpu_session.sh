@@ -33,14 +33,14 @@ if [[ $what == all || $what == tests ]]; then
 fi
 if [[ $what == all || $what == ncu ]]; then
   # One launch per kernel variant at L=16384 under Nsight Compute, plus the SASS of the kernels.
-  FLEXGEN_BENCH_PROFILE=1 timeout 180 ncu -k regex:bsa_fwd --launch-count 6 \
+  FLEXGEN_BENCH_PROFILE=1 timeout 180 ncu -k regex:bsa_ --launch-count 8 \
     --section SpeedOfLight --section Occupancy --section WarpStateStats \
     --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active.ratio,sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_tensor_op_hmma.sum,smsp__inst_executed.sum" \
     /tmp/b/bin/bench_attention_cuda 16384 >"$out/ncu.txt" 2>&1
   echo "ncu rc=$?"
   cuobjdump -sass /tmp/b/CMakeFiles/flexgen_ops_cuda.dir/src/ops/cuda/block_sparse_attention_kernel.cu.o 2>/dev/null | gzip >"$out/kernel.sass.gz"
   grep -E "bsa_fwd_kernel<|smsp__inst_executed.sum|sm__inst_executed_pipe_tensor_op_hmma.sum" "$out/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-110
-  grep -E "bsa_fwd_kernel<|Duration|hmma_cycles|Warp Cycles Per Issued" "$out/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-110
+  grep -E "bsa_(fwd_kernel|decode_kernel|decode_combine)<|Duration|hmma_cycles|Warp Cycles Per Issued" "$out/ncu.txt" | sed -E 's/ +/ /g' | cut -c1-110
 fi
 if [[ $what == all || $what == bench ]]; then
   timeout 300 bench/attention_cuda/run_bench.sh /tmp/b "$out" 2>"$out/bench_stderr.log"

@@ -313,7 +313,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
       for (int nn = 0; nn < BN / 16; ++nn) {
         // Masked chunks can be short (e.g. the one visible column of the BOS block): skip the
         // 16-key slices past the chunk's keys (their scores are masked anyway).
-        if (kMasked && nn * 16 >= ch.count) continue;
+        if (kMasked && p.skip_short && nn * 16 >= ch.count) continue;
         uint32_t bf[4];
         const int row = nn * 16 + (lane & 7) + (lane >> 4) * 8;
         const int col = kk * 16 + ((lane >> 3) & 1) * 8;
@@ -424,7 +424,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
     // O += P V.
 #pragma unroll
     for (int kc = 0; kc < BN / 16; ++kc) {
-      if (kMasked && kc * 16 >= ch.count) continue;  // P is zero there
+      if (kMasked && p.skip_short && kc * 16 >= ch.count) continue;  // P is zero there
       uint32_t pa[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
