@@ -17,6 +17,9 @@
 //     O^T [d][rows] += V^T . S^T are register-blocked micro-kernels (12 x 32 accumulators,
 //     one broadcast operand straight from the K/V cache rows, so K/V are never packed or
 //     transposed); the mask, the max, exp2 and the rescale are plain lane-wise vector ops.
+//     bf16 inputs (even head_dim, AVX512-BF16 at build time): S^T = K . Q^T uses vdpbf16ps on
+//     the raw bf16 values (exact products, fp32 accumulation, twice the fp32 FMA rate); P V
+//     stays fp32 (V widened), so P is never rounded to bf16.
 //   * "rows" (decode and other small tiles, and builds without AVX-512): S = Q K^T by dot
 //     products over K rows, O += P V by axpy, the tile's rows in a row-major scratch.
 // BLAS sgemm was measured and dropped: OpenBLAS (openmp) called from inside the
@@ -310,7 +313,7 @@ void collect_runs(const BlockMask& bm, int64_t qb, int64_t kv_lo, int64_t kv_hi,
 // converted into scratch for bf16).
 template <typename T>
 void kv_rows(const Views<T>& V, const T* kbase, const T* vbase, int64_t kfirst, int64_t n, int64_t d,
-             Scratch& S, const float*& kp, int64_t& ldk, const float*& vp, int64_t& ldv) {
+             Scratch& S, const float*& kp, int64_t& ldk, const float*& vp, int64_t& ldv, bool need_k = true) {
   if constexpr (std::is_same<T, float>::value) {
     kp = kbase + kfirst * V.ks2;
     vp = vbase + kfirst * V.vs2;
@@ -318,7 +321,7 @@ void kv_rows(const Views<T>& V, const T* kbase, const T* vbase, int64_t kfirst, 
     ldv = V.vs2;
   } else {
     for (int64_t c = 0; c < n; ++c) {
-      load_row(kbase + (kfirst + c) * V.ks2, S.kbuf.data() + c * d, d);
+      if (need_k) load_row(kbase + (kfirst + c) * V.ks2, S.kbuf.data() + c * d, d);
       load_row(vbase + (kfirst + c) * V.vs2, S.vbuf.data() + c * d, d);
     }
     kp = S.kbuf.data();
@@ -578,6 +581,64 @@ void lanes_gemm(int64_t np, int64_t K, const float* A, int64_t ap, int64_t ak, c
   }
 }
 
+#if defined(__AVX512BF16__)
+// bf16 inputs: C[p][lanes] = sum_t dot2(A[p * ap + 2t .. 2t+1], B2[t][lanes]) with vdpbf16ps: the
+// bf16 products are exact and accumulate in fp32 (two per instruction, twice the fp32 rate).
+// A = bf16 rows (pairs broadcast as 32 bits), B2 = pairs of bf16 packed per lane.
+constexpr bool kHaveBf16Dot = true;
+template <int MR, int NV>
+inline void ukernel_bf16(int64_t K2, const c10::BFloat16* A, int64_t ap, const uint32_t* B, int64_t ldb,
+                         float* C, int64_t ldc) {
+  __m512 c[MR][NV];
+  for (int p = 0; p < MR; ++p)
+    for (int v = 0; v < NV; ++v) c[p][v] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < K2; ++t) {
+    __m512i b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(B + t * ldb + 16 * v);
+    for (int p = 0; p < MR; ++p) {
+      int32_t pair;
+      std::memcpy(&pair, A + p * ap + 2 * t, sizeof pair);
+      const __m512i av = _mm512_set1_epi32(pair);
+      for (int v = 0; v < NV; ++v) c[p][v] = _mm512_dpbf16_ps(c[p][v], (__m512bh)av, (__m512bh)b[v]);
+    }
+  }
+  for (int p = 0; p < MR; ++p)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(C + p * ldc + 16 * v, c[p][v]);
+}
+
+template <int NV>
+void ukernel_bf16_mr(int mr, int64_t K2, const c10::BFloat16* A, int64_t ap, const uint32_t* B, int64_t ldb,
+                     float* C, int64_t ldc) {
+  switch (mr) {
+#define FLEXGEN_BSA_CASE(n) \
+  case n: ukernel_bf16<n, NV>(K2, A, ap, B, ldb, C, ldc); break;
+    FLEXGEN_BSA_CASE(1) FLEXGEN_BSA_CASE(2) FLEXGEN_BSA_CASE(3) FLEXGEN_BSA_CASE(4)
+    FLEXGEN_BSA_CASE(5) FLEXGEN_BSA_CASE(6) FLEXGEN_BSA_CASE(7) FLEXGEN_BSA_CASE(8)
+    FLEXGEN_BSA_CASE(9) FLEXGEN_BSA_CASE(10) FLEXGEN_BSA_CASE(11) FLEXGEN_BSA_CASE(12)
+#undef FLEXGEN_BSA_CASE
+    default: break;
+  }
+}
+
+// S^T[j][lanes] = K[j] . Q[lanes] (unscaled) for j < np, lane chunks [ch0, ch1).
+void lanes_gemm_bf16(int64_t np, int64_t K2, const c10::BFloat16* A, int64_t ap, const uint32_t* B,
+                     int64_t ldb, float* C, int64_t ldc, int64_t ch0, int64_t ch1) {
+  for (int64_t ch = ch0; ch < ch1;) {
+    const int nv = ch1 - ch >= 2 ? 2 : 1;
+    for (int64_t p = 0; p < np; p += kMR) {
+      const int mr = static_cast<int>(std::min<int64_t>(kMR, np - p));
+      if (nv == 2)
+        ukernel_bf16_mr<2>(mr, K2, A + p * ap, ap, B + ch * 16, ldb, C + p * ldc + ch * 16, ldc);
+      else
+        ukernel_bf16_mr<1>(mr, K2, A + p * ap, ap, B + ch * 16, ldb, C + p * ldc + ch * 16, ldc);
+    }
+    ch += nv;
+  }
+}
+#else
+constexpr bool kHaveBf16Dot = false;
+#endif
+
 template <typename T>
 void run_tile_lanes(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S, int64_t cols_cap) {
   const RowMask& rm = P.rows[w.b];
@@ -590,19 +651,33 @@ void run_tile_lanes(const Problem& P, const Views<T>& V, const WorkItem& w, Scra
   const int64_t Mp = nch * 16;               // lane stride of Q^T, S^T, O^T
   const int64_t qa = rm.q_offset + w.r0;     // absolute first query position of the tile
 
-  // Q^T [d][Mp], scaled into the base-2 domain; padding lanes are zero.
+  // bf16 with even head_dim and AVX512-BF16: S = K Q^T by bf16 pair dot products on the
+  // unscaled inputs (scaled afterwards in fp32); otherwise fp32 micro-kernels on widened rows.
+  constexpr bool is_bf16 = std::is_same<T, c10::BFloat16>::value;
+  const bool bf16_dot = is_bf16 && kHaveBf16Dot && d % 2 == 0;
+  // Q^T [d][Mp], scaled into the base-2 domain; or, for bf16_dot, Q as bf16 pairs [d/2][Mp].
+  // Padding lanes are zero.
   float* qt = S.qf.data();
+  uint32_t* qt2 = reinterpret_cast<uint32_t*>(S.qf.data());
   float* row = S.kbuf.data();  // one converted row
   for (int64_t r = 0; r < Mp; ++r) {
     if (r >= M) {
-      for (int64_t c = 0; c < d; ++c) qt[c * Mp + r] = 0.0f;
+      if (bf16_dot)
+        for (int64_t t = 0; t < d / 2; ++t) qt2[t * Mp + r] = 0;
+      else
+        for (int64_t c = 0; c < d; ++c) qt[c * Mp + r] = 0.0f;
       continue;
     }
     const int64_t i = r / g, j = r % g;
     const T* src = V.q + w.b * V.qs0 + (w.kvh * g + j) * V.qs1 + (w.r0 + i) * V.qs2;
-    load_row(src, row, d, P.qmul);
-    for (int64_t c = 0; c < d; ++c) qt[c * Mp + r] = row[c];
+    if (bf16_dot) {
+      for (int64_t t = 0; t < d / 2; ++t) std::memcpy(qt2 + t * Mp + r, src + 2 * t, sizeof(uint32_t));
+    } else {
+      load_row(src, row, d, P.qmul);
+      for (int64_t c = 0; c < d; ++c) qt[c * Mp + r] = row[c];
+    }
   }
+  const __m512 vqmul = _mm512_set1_ps(bf16_dot ? P.qmul : 1.0f);
   float* ot = S.acc.data();  // O^T [d][Mp]
   std::fill(ot, ot + d * Mp, 0.0f);
   float* mlane = S.m.data();
@@ -688,13 +763,23 @@ void run_tile_lanes(const Problem& P, const Views<T>& V, const WorkItem& w, Scra
     const float* kp;
     const float* vp;
     int64_t ldk, ldv;
-    kv_rows(V, kbase, vbase, ks + c0 - rm.k_offset, n, d, S, kp, ldk, vp, ldv);
+    kv_rows(V, kbase, vbase, ks + c0 - rm.k_offset, n, d, S, kp, ldk, vp, ldv, !bf16_dot);
 
     // S^T[j][lanes] = sum_c K[j][c] * Q^T[c][lanes]
-    lanes_gemm<false>(n, d, kp, ldk, 1, qt, Mp, st, Mp, ch0, ch1);
+#if defined(__AVX512BF16__)
+    if constexpr (is_bf16) {
+      if (bf16_dot) {
+        const c10::BFloat16* kraw = kbase + (ks + c0 - rm.k_offset) * V.ks2;
+        lanes_gemm_bf16(n, d / 2, kraw, V.ks2, qt2, Mp, st, Mp, ch0, ch1);
+      }
+    }
+#endif
+    if (!bf16_dot) lanes_gemm<false>(n, d, kp, ldk, 1, qt, Mp, st, Mp, ch0, ch1);
 
     for (int64_t ch = ch0; ch < ch1; ++ch) {
       float* sc = st + ch * 16;
+      if (bf16_dot)
+        for (int64_t j = 0; j < n; ++j) _mm512_storeu_ps(sc + j * Mp, _mm512_mul_ps(_mm512_loadu_ps(sc + j * Mp), vqmul));
       if (run.any_partial)
         for (int64_t j = 0; j < n; ++j) {
           const __mmask16 m = km[(j + c0) * nch + ch];
