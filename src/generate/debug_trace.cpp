@@ -189,26 +189,27 @@ IsolationCheck check_isolation(const SequenceLayout& layout, const AttentionMask
   for (int64_t q = 0; q < q_len; ++q) {
     if (para[q] < 0) continue;
     const int64_t qb = q / bs;
-    auto visit = [&](const std::vector<int32_t>& offsets, const std::vector<int32_t>& indices, bool full) {
-      for (int32_t i = offsets[qb]; i < offsets[qb + 1]; ++i) {
-        const int64_t k0 = static_cast<int64_t>(indices[i]) * bs, k1 = std::min(k0 + bs, blocks.kv_len);
-        for (int64_t k = k0; k < k1; ++k) {
-          if (para[k] < 0 || para[k] == para[q]) continue;
-          if (full || mask.allowed(q, k)) {
-            c.isolated = false;
-            c.query = q;
-            c.key = k;
-            c.query_segment = para[q];
-            c.key_segment = para[k];
-            return true;
-          }
+    // The key blocks of this query block in order, each with whether it is full.
+    std::vector<std::pair<int32_t, bool>> kbs;
+    for (int32_t i = blocks.full_offsets[qb]; i < blocks.full_offsets[qb + 1]; ++i)
+      kbs.emplace_back(blocks.full_indices[i], true);
+    for (int32_t i = blocks.partial_offsets[qb]; i < blocks.partial_offsets[qb + 1]; ++i)
+      kbs.emplace_back(blocks.partial_indices[i], false);
+    std::sort(kbs.begin(), kbs.end());
+    for (const auto& [kb, full] : kbs) {
+      const int64_t k0 = static_cast<int64_t>(kb) * bs, k1 = std::min(k0 + bs, blocks.kv_len);
+      for (int64_t k = k0; k < k1; ++k) {
+        if (para[k] < 0 || para[k] == para[q]) continue;
+        if (full || mask.allowed(q, k)) {
+          c.isolated = false;
+          c.query = q;
+          c.key = k;
+          c.query_segment = para[q];
+          c.key_segment = para[k];
+          return c;
         }
       }
-      return false;
-    };
-    if (visit(blocks.full_offsets, blocks.full_indices, true) ||
-        visit(blocks.partial_offsets, blocks.partial_indices, false))
-      return c;
+    }
   }
   return c;
 }

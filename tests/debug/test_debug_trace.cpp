@@ -39,6 +39,25 @@ TEST(IsolationCheck, ReportsTheFirstLeak) {
   }
 }
 
+TEST(IsolationCheck, TrustsTheBlockMaskItWalks) {
+  // One 64-wide block that a faulty builder marked full: the kernel would skip the
+  // per-element check there, so the check must report the leak the mask alone does not have.
+  const SequenceLayout l = layout_from_lengths({9, 7, 12}, true, 5, 2, 3);
+  const AttentionMask m = make_attention_mask(l, default_mask_spec(l));
+  BlockMask b = build_block_mask(l, m.spec, 64);
+  ASSERT_EQ(b.num_q_blocks, 1);
+  ASSERT_EQ(b.classify(0, 0), BlockClass::Partial);
+  EXPECT_TRUE(check_isolation(l, m, b).isolated);
+  b.full_offsets = {0, 1};
+  b.full_indices = {0};
+  b.partial_offsets = {0, 0};
+  b.partial_indices.clear();
+  const IsolationCheck c = check_isolation(l, m, b);
+  ASSERT_FALSE(c.isolated);
+  EXPECT_EQ(c.query, 6);  // the first position of paraphrase 1 ...
+  EXPECT_EQ(c.key, 17);   // ... "sees" paraphrase 2 through the full block
+}
+
 TEST(ParaphrasePrompt, RoundPicksTheExampleColumn) {
   const auto& ex = paraphrase_examples();
   ASSERT_EQ(ex.size(), 5u);
