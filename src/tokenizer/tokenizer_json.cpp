@@ -231,6 +231,7 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const Js
   BpeParts parts;
   parts.source = path;
   read_model(r, r.member(root, "model", "tokenizer.json"), parts);
+  parts.model.set_cache(options.word_cache);
   read_added_tokens(r, root, parts);
   read_pretokenizer(r, root, parts, options.force_pcre2);
   auto tok = std::make_unique<BpeTokenizer>(std::move(parts));

@@ -10,6 +10,7 @@ namespace flexgen::tokenizer_detail {
 
 struct JsonLoadOptions {
   bool force_pcre2 = false;  // run the split regex with PCRE2 even when the scanner implements it (benchmarks)
+  bool word_cache = true;    // the per-thread cache of merged words
 };
 
 // Loads a byte-level BPE tokenizer.json; reads tokenizer_config.json from the

@@ -9,6 +9,7 @@
 #include "flexgen/tokenizer.h"
 #include "flexgen/tokenizer_chat.h"
 #include "reference.h"
+#include "tokenizer_json.h"
 #include "unicode.h"
 
 namespace flexgen {
@@ -89,6 +90,14 @@ TEST(Llama3Tokenizer, RandomTextMatchesReference) {
     EXPECT_EQ(llama3().decode(ids), texts[i]);
   }
   EXPECT_EQ(mismatches, 0u);
+}
+
+TEST(Llama3Tokenizer, WordCacheChangesNothing) {
+  tokenizer_detail::JsonLoadOptions options;
+  options.word_cache = false;
+  const auto uncached = tokenizer_detail::load_tokenizer_json(ft::llama3_tokenizer_json(), options);
+  for (int round = 0; round < 2; ++round)  // the second round hits the cache
+    for (const std::string& text : random_texts(500, 7)) EXPECT_EQ(llama3().encode(text), uncached->encode(text));
 }
 
 TEST(Llama3Tokenizer, DecodeRoundTripsOnCorpus) {
