@@ -173,11 +173,7 @@ int main(int argc, char** argv) {
     unsetenv("FLEXGEN_CUDA_BSA_VARIANT");
     const double us_default =
         time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, L >= 16384 ? 30 : 100);
-    // A/B of the short-chunk skip in masked chunks, same process and inputs.
-    setenv("FLEXGEN_CUDA_BSA_NOSKIP", "1", 1);
-    const double us_noskip =
-        time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, L >= 16384 ? 30 : 100);
-    unsetenv("FLEXGEN_CUDA_BSA_NOSKIP");
+    // The same measurement again (run-to-run spread).
     const double us_default2 =
         time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, L >= 16384 ? 30 : 100);
     // Decode step (Lq = 1 at the last position, whole cache).
@@ -195,7 +191,6 @@ int main(int argc, char** argv) {
                     {"variants", variants},
                     {"best_variant", best_name},
                     {"decode_us", us_decode},
-                    {"noskip_us", us_noskip},
                     {"ours_again_us", us_default2},
                     {"decode_graph_us", us_decode_graph},
                     {"ours_graph_us", us_graph},

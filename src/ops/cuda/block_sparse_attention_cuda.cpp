@@ -195,7 +195,6 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
   p.g = static_cast<int32_t>(H / Hkv), p.Lq = static_cast<int32_t>(Lq), p.Lk = static_cast<int32_t>(Lk);
   const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
   p.scale_log2 = static_cast<float>(scale * kLog2e);
-  p.skip_short = std::getenv("FLEXGEN_CUDA_BSA_NOSKIP") == nullptr ? 1 : 0;
 
   auto desc = [&](int64_t b) {
     const DeviceMaskRef& ref = masks.size() == 1 ? masks[0] : masks[b];

@@ -311,9 +311,6 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
       }
 #pragma unroll
       for (int nn = 0; nn < BN / 16; ++nn) {
-        // Masked chunks can be short (e.g. the one visible column of the BOS block): skip the
-        // 16-key slices past the chunk's keys (their scores are masked anyway).
-        if (kMasked && p.skip_short && nn * 16 >= ch.count) continue;
         uint32_t bf[4];
         const int row = nn * 16 + (lane & 7) + (lane >> 4) * 8;
         const int col = kk * 16 + ((lane >> 3) & 1) * 8;
@@ -424,7 +421,6 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
     // O += P V.
 #pragma unroll
     for (int kc = 0; kc < BN / 16; ++kc) {
-      if (kMasked && p.skip_short && kc * 16 >= ch.count) continue;  // P is zero there
       uint32_t pa[MT][4];
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
@@ -625,10 +621,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
       for (int j = 0; j < kDecodeMaxG; ++j) s[j] = 0.f;
       if (ok) {
         const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
+        uint4 kraw[D / 8];  // all loads in flight before the first use
+#pragma unroll
+        for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
 #pragma unroll
         for (int c = 0; c < D; c += 8) {
-          const uint4 raw = *reinterpret_cast<const uint4*>(kr + c);
-          const T* kv = reinterpret_cast<const T*>(&raw);
+          const T* kv = reinterpret_cast<const T*>(&kraw[c / 8]);
 #pragma unroll
           for (int t = 0; t < 8; ++t) {
             const float kf = to_f(kv[t]);
@@ -661,10 +659,20 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
       }
       // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
       const int nk = min(32, ke - k0);
-      for (int idx = lane; idx < nk * (D / 8); idx += 32) {
-        const int row = idx / (D / 8), c = idx % (D / 8);
-        *reinterpret_cast<uint4*>(&sv[warp][row][c * 8]) =
-            *reinterpret_cast<const uint4*>(vbase + static_cast<int64_t>(k0 + row - klo) * p.vs2 + c * 8);
+      {
+        constexpr int kPer = D / 8;  // 16-byte pieces per lane (32 rows x D / 8 pieces / 32 lanes)
+        uint4 vraw[kPer];
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+          const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
+          if (row < nk)
+            vraw[i] = *reinterpret_cast<const uint4*>(vbase + static_cast<int64_t>(k0 + row - klo) * p.vs2 + c * 8);
+        }
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+          const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
+          if (row < nk) *reinterpret_cast<uint4*>(&sv[warp][row][c * 8]) = vraw[i];
+        }
       }
       __syncwarp();
       for (int t = 0; t < nk; ++t) {
@@ -717,15 +725,25 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const int h = blockIdx.x, bl = blockIdx.y, b = p.b0 + bl, c = threadIdx.x;
   const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
   const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
-  float mm = kNegInf;
-  for (int s = 0; s < splits; ++s) mm = fmaxf(mm, src[s * (D + 2) + D]);
-  const float muse = mm == kNegInf ? 0.f : mm;
-  float ll = 0.f, oo = 0.f;
-  for (int s = 0; s < splits; ++s) {
-    const float a = fast_exp2(src[s * (D + 2) + D] - muse);
-    ll += src[s * (D + 2) + D + 1] * a;
-    oo += src[s * (D + 2) + c] * a;
+  __shared__ float wm[64], wl[64];  // splits <= 64
+  __shared__ float red[2];
+  if (c < splits) wm[c] = src[c * (D + 2) + D], wl[c] = src[c * (D + 2) + D + 1];
+  __syncthreads();
+  if (c == 0) {
+    float m0 = kNegInf;
+    for (int s = 0; s < splits; ++s) m0 = fmaxf(m0, wm[s]);
+    const float mu = m0 == kNegInf ? 0.f : m0;
+    float l0 = 0.f;
+    for (int s = 0; s < splits; ++s) l0 += wl[s] * fast_exp2(wm[s] - mu);
+    red[0] = m0, red[1] = l0;
   }
+  __syncthreads();
+  if (c < splits) wm[c] = fast_exp2(wm[c] - (red[0] == kNegInf ? 0.f : red[0]));  // split weights
+  __syncthreads();
+  const float mm = red[0], ll = red[1];
+  float oo = 0.f;
+#pragma unroll 8
+  for (int s = 0; s < splits; ++s) oo += src[s * (D + 2) + c] * wm[s];
   const bool any = ll > 0.f && M.q_offset < M.q_len;
   T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
   const float val = any ? oo / ll : 0.f;

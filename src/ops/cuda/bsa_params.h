@@ -33,7 +33,6 @@ struct Params {
   int32_t b0;      // first batch row of this launch
   int32_t nmasks;  // 1: masks[0] for every row; else masks[b - b0]
   float scale_log2;  // softmax scale * log2(e)
-  int32_t skip_short;  // masked chunks skip 16-key slices past their keys (A/B switch, default 1)
   MaskDesc masks[kMaxRowsPerLaunch];
 };
 
