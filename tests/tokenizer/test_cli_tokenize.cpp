@@ -99,6 +99,7 @@ TEST_F(CliTokenize, UsageErrorsExitTwo) {
   EXPECT_EQ(run("tokenize --jsonl --tokenizer " + tok() + " 'Hello'").exit_code, 2);
 }
 
+#ifndef FLEXGEN_NO_SPM_MODULE
 TEST_F(CliTokenize, SentencePieceInsideTheLibtorchBinary) {
   // The binary links libtorch (and its protobuf); SentencePiece is loaded as a module.
   EXPECT_NE(ft::run_or_throw(std::string("ldd '") + FLEXGEN_BINARY + "'").find("libtorch"), std::string::npos);
@@ -123,6 +124,7 @@ TEST_F(CliTokenize, MissingSentencePieceModuleIsAClearError) {
   const std::string err = ft::slurp(dir_ + "/err.txt");
   EXPECT_NE(err.find("libflexgen_spm.so"), std::string::npos) << err;
 }
+#endif
 
 }  // namespace
 }  // namespace flexgen
