@@ -27,6 +27,9 @@ struct MaskSpec {
 // every paraphrase and the generated tokens; a paraphrase sees BOS, the
 // context and itself; a separator run sees BOS and itself; generated tokens
 // see everything. Every group sees itself, so no row is fully masked.
+// MyriadLAMA few-shot groups: example questions see the instruction and all
+// example questions; an answer sees the instruction and its own example's
+// questions; paraphrases also see every few-shot group.
 MaskSpec default_mask_spec(const SequenceLayout& layout);
 
 // Mask of a concrete sequence: the per-position group ids plus the spec.

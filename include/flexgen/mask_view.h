@@ -26,7 +26,8 @@ constexpr int64_t kMaxFullMatrix = 512;
 std::vector<int64_t> sample_positions(const SequenceLayout& layout, int64_t max_positions);
 
 // Row label of a position: "S1"/"E1" (paraphrase start/end), "G0", "B" (BOS),
-// "C"/"CE" (shared context start/end), "P1" (separator run after paraphrase 1), or "".
+// "C"/"CE" (shared context start/end), "P1" (separator run after paraphrase 1),
+// "Q1"/"A1" (few-shot example 1 question/answer start), or "".
 std::string position_label(const SequenceLayout& layout, int64_t pos);
 
 // The seed's "Attention Mask Visualization" block; throws std::invalid_argument
