@@ -296,21 +296,23 @@ TEST_F(BlockSparseAttentionCuda, ManyBatchRows) {
   expect_close(q, k, v, std::vector<RowRef>(B, RowRef{&c, 0, 0}), {}, "37 rows");
 }
 
-// Decode steps on longer sequences (many listed blocks, split-K), per-row masks and offsets,
-// GQA ratios 1, 3, 8 (split-K kernel) and 12 (falls back to the tiled kernel).
+// Decode steps on longer sequences (>= 1024 keys: the split-K decode kernel), per-row masks and
+// offsets, GQA ratios 1, 2, 3, 8 (specialised), 6 (generic up to 8) and 12 (tiled kernel).
 TEST_F(BlockSparseAttentionCuda, DecodeLongSequences) {
   std::mt19937 rng(23);
   int it = 0;
-  for (int64_t g : {1, 3, 8, 12}) {
+  for (int64_t g : {1, 2, 3, 6, 8, 12}) {
     std::vector<Case> cases;
     for (int b = 0; b < 2; ++b) {
-      const SequenceLayout layout = random_layout(rng, 900);
+      std::vector<int64_t> lengths(3 + rng() % 4);
+      for (auto& n : lengths) n = 400 + rng() % 600;
+      const SequenceLayout layout = layout_from_lengths(lengths, rng() % 2, rng() % 100, rng() % 3, rng() % 30);
       cases.push_back(make_case(layout, random_spec(layout, rng, it++ % 2 == 0), b == 0 ? 128 : 64));
     }
     int64_t L = 0;
     for (const Case& c : cases) L = std::max(L, c.mask.length());
-    const int64_t d = g == 3 ? 64 : 128;
-    const at::ScalarType dt = g == 8 ? at::kHalf : at::kBFloat16;
+    const int64_t d = g == 3 || g == 6 ? 64 : 128;
+    const at::ScalarType dt = g == 8 || g == 2 ? at::kHalf : at::kBFloat16;
     at::Tensor q = randn({2, 2 * g, L, d}, dt, gen_), k = randn({2, 2, L, d}, dt, gen_),
                v = randn({2, 2, L, d}, dt, gen_);
     for (int64_t back : {1, 2, 50}) {

@@ -236,7 +236,8 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
   void* stream = at::cuda::getCurrentCUDAStream().stream();
   // Decode steps (one query row): split-K kernel over the listed key blocks, all query heads of a
   // KV head together. Not when a variant is forced (benchmarks / tests of the tiled kernel).
-  const bool decode = Lq == 1 && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
+  // Short caches stay on the tiled kernel (measured faster below ~1-2k keys on an H100).
+  const bool decode = Lq == 1 && Lk >= 1024 && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
   at::Tensor ws;
   int splits = 1;
   if (decode) {

@@ -544,24 +544,25 @@ __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return _
 template <>
 __device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
 
-template <typename T, int D>
+// G: query heads per KV head handled in registers; EXACT: p.g == G (no predication on the head).
+template <typename T, int D, int G, bool EXACT>
 __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __grid_constant__ Params p, int splits,
                                                                         float* ws) {
   constexpr int E = D / 32;  // head_dim elements per lane in P.V
-  __shared__ float sq[kDecodeMaxG][D];
-  __shared__ float sm[kDecodeWarps][kDecodeMaxG], sl[kDecodeWarps][kDecodeMaxG];
+  __shared__ float sq[G][D];
+  __shared__ float sm[kDecodeWarps][G], sl[kDecodeWarps][G];
   // Per warp: the V rows of its current 32 keys (staged with independent 16-byte loads, so the
   // P.V loop does not wait on one global load per key); reused for the final merge of the warps.
   constexpr size_t kStage = sizeof(T) * kDecodeWarps * 32 * D;
-  constexpr size_t kMerge = sizeof(float) * kDecodeWarps * kDecodeMaxG * D;
+  constexpr size_t kMerge = sizeof(float) * kDecodeWarps * G * D;
   __shared__ __align__(16) unsigned char sbuf[kStage > kMerge ? kStage : kMerge];
   T(*sv)[32][D] = reinterpret_cast<T(*)[32][D]>(sbuf);
-  float(*so)[kDecodeMaxG][D] = reinterpret_cast<float(*)[kDecodeMaxG][D]>(sbuf);
+  float(*so)[G][D] = reinterpret_cast<float(*)[G][D]>(sbuf);
 
   const int split = blockIdx.x, kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
-  const int g = p.g;
+  const int g = EXACT ? G : p.g;
   const int qpos = M.q_offset;  // Lq == 1
   const int qb = qpos / M.block_size;
   int nf = 0, np = 0;
@@ -585,9 +586,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
   const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
   const float sc = p.scale_log2;
-  float m[kDecodeMaxG], l[kDecodeMaxG], o[kDecodeMaxG][E];
+  float m[G], l[G], o[G][E];
 #pragma unroll
-  for (int j = 0; j < kDecodeMaxG; ++j) {
+  for (int j = 0; j < G; ++j) {
     m[j] = kNegInf;
     l[j] = 0.f;
 #pragma unroll
@@ -616,9 +617,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
       if (ok && partial) {
         ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
       }
-      float s[kDecodeMaxG];
+      float s[G];
 #pragma unroll
-      for (int j = 0; j < kDecodeMaxG; ++j) s[j] = 0.f;
+      for (int j = 0; j < G; ++j) s[j] = 0.f;
       if (ok) {
         const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
         uint4 kraw[D / 8];  // all loads in flight before the first use
@@ -631,14 +632,14 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
           for (int t = 0; t < 8; ++t) {
             const float kf = to_f(kv[t]);
 #pragma unroll
-            for (int j = 0; j < kDecodeMaxG; ++j)
+            for (int j = 0; j < G; ++j)
               if (j < g) s[j] = fmaf(sq[j][c + t], kf, s[j]);
           }
         }
       }
-      float pj[kDecodeMaxG];
+      float pj[G];
 #pragma unroll
-      for (int j = 0; j < kDecodeMaxG; ++j) {
+      for (int j = 0; j < G; ++j) {
         if (j >= g) break;
         const float x = ok ? s[j] * sc : kNegInf;
         float mx = x;
@@ -681,7 +682,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
 #pragma unroll
         for (int e2 = 0; e2 < E; ++e2) vf[e2] = to_f(sv[warp][t][lane * E + e2]);
 #pragma unroll
-        for (int j = 0; j < kDecodeMaxG; ++j) {
+        for (int j = 0; j < G; ++j) {
           if (j >= g) break;
           const float pt = __shfl_sync(0xffffffffu, pj[j], t);
 #pragma unroll
@@ -695,7 +696,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
 
   // Merge the warps, write this split's partial result: ws[((b*H + h) * splits + split) * (D + 2)].
 #pragma unroll
-  for (int j = 0; j < kDecodeMaxG; ++j) {
+  for (int j = 0; j < G; ++j) {
     if (j >= g) break;
     if (lane == 0) sm[warp][j] = m[j], sl[warp][j] = l[j];
 #pragma unroll
@@ -757,7 +758,26 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
 
 template <typename T, int D>
 int launch_decode_impl(const Params& p, int nb, int splits, float* ws, cudaStream_t stream) {
-  bsa_decode_kernel<T, D><<<dim3(splits, p.Hkv, nb), kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+  const dim3 grid(splits, p.Hkv, nb);
+  switch (p.g) {
+    case 1:
+      bsa_decode_kernel<T, D, 1, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+      break;
+    case 2:
+      bsa_decode_kernel<T, D, 2, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+      break;
+    case 3:
+      bsa_decode_kernel<T, D, 3, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+      break;
+    case 4:
+      bsa_decode_kernel<T, D, 4, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+      break;
+    case 8:
+      bsa_decode_kernel<T, D, 8, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+      break;
+    default:
+      bsa_decode_kernel<T, D, kDecodeMaxG, false><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+  }
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return static_cast<int>(e);
   bsa_decode_combine<T, D><<<dim3(p.H, nb), D, 0, stream>>>(p, splits, ws);
