@@ -341,42 +341,65 @@ inline __mmask16 tail_mask(int64_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
 }
 
-// Small tiles (decode): S[i][j] = A_i . K_j for i < M, j < N; K rows read once per 4 rows.
+// Small tiles (decode): S[i][j] = A_i . K_j for MR rows, j < N.
+template <int MR, typename T>
+void small_scores_mr(int64_t N, int64_t d, const float* a, const T* K, int64_t ldk, float* S, int64_t lds) {
+  for (int64_t j = 0; j < N; ++j) {
+    const T* k = K + j * ldk;
+    __m512 acc[MR];
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < d; c += 16) {
+      const __mmask16 m = tail_mask(d - c);
+      const __m512 kv = load16(k + c, m);
+      for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + r * d + c), kv, acc[r]);
+    }
+    for (int r = 0; r < MR; ++r) S[r * lds + j] = _mm512_reduce_add_ps(acc[r]);
+  }
+}
+
+// S[i][j] = A_i . K_j for i < M, j < N: each K row read once per 4 rows.
 template <typename T>
 void small_scores(int64_t M, int64_t N, int64_t d, const float* A, const T* K, int64_t ldk, float* S,
                   int64_t lds) {
   for (int64_t i0 = 0; i0 < M; i0 += 4) {
-    const int mr = static_cast<int>(std::min<int64_t>(4, M - i0));
     const float* a = A + i0 * d;
-    for (int64_t j = 0; j < N; ++j) {
-      const T* k = K + j * ldk;
-      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-      for (int64_t c = 0; c < d; c += 16) {
-        const __mmask16 m = tail_mask(d - c);
-        const __m512 kv = load16(k + c, m);
-        for (int r = 0; r < mr; ++r) acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + r * d + c), kv, acc[r]);
-      }
-      for (int r = 0; r < mr; ++r) S[(i0 + r) * lds + j] = _mm512_reduce_add_ps(acc[r]);
+    float* s = S + i0 * lds;
+    switch (std::min<int64_t>(4, M - i0)) {
+      case 1: small_scores_mr<1>(N, d, a, K, ldk, s, lds); break;
+      case 2: small_scores_mr<2>(N, d, a, K, ldk, s, lds); break;
+      case 3: small_scores_mr<3>(N, d, a, K, ldk, s, lds); break;
+      default: small_scores_mr<4>(N, d, a, K, ldk, s, lds); break;
     }
   }
 }
 
-// Small tiles (decode): O_i += sum_j P[i][j] V_j for i < M; 16 columns of up to 4 rows stay in
-// registers while the keys stream by.
+// O_i += sum_j P[i][j] V_j for MR rows: 16 columns of the MR rows stay in registers while the
+// keys stream by.
+template <int MR, typename T>
+void small_pv_mr(int64_t N, int64_t d, const float* P, int64_t ldp, const T* Vr, int64_t ldv, float* O) {
+  for (int64_t c = 0; c < d; c += 16) {
+    const __mmask16 m = tail_mask(d - c);
+    __m512 acc[MR];
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_maskz_loadu_ps(m, O + r * d + c);
+    for (int64_t j = 0; j < N; ++j) {
+      const __m512 vv = load16(Vr + j * ldv + c, m);
+      for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(P[r * ldp + j]), vv, acc[r]);
+    }
+    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(O + r * d + c, m, acc[r]);
+  }
+}
+
 template <typename T>
 void small_pv(int64_t M, int64_t N, int64_t d, const float* P, int64_t ldp, const T* Vr, int64_t ldv,
               float* O) {
   for (int64_t i0 = 0; i0 < M; i0 += 4) {
-    const int mr = static_cast<int>(std::min<int64_t>(4, M - i0));
-    for (int64_t c = 0; c < d; c += 16) {
-      const __mmask16 m = tail_mask(d - c);
-      __m512 acc[4];
-      for (int r = 0; r < mr; ++r) acc[r] = _mm512_maskz_loadu_ps(m, O + (i0 + r) * d + c);
-      for (int64_t j = 0; j < N; ++j) {
-        const __m512 vv = load16(Vr + j * ldv + c, m);
-        for (int r = 0; r < mr; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(P[(i0 + r) * ldp + j]), vv, acc[r]);
-      }
-      for (int r = 0; r < mr; ++r) _mm512_mask_storeu_ps(O + (i0 + r) * d + c, m, acc[r]);
+    const float* p = P + i0 * ldp;
+    float* o = O + i0 * d;
+    switch (std::min<int64_t>(4, M - i0)) {
+      case 1: small_pv_mr<1>(N, d, p, ldp, Vr, ldv, o); break;
+      case 2: small_pv_mr<2>(N, d, p, ldp, Vr, ldv, o); break;
+      case 3: small_pv_mr<3>(N, d, p, ldp, Vr, ldv, o); break;
+      default: small_pv_mr<4>(N, d, p, ldp, Vr, ldv, o); break;
     }
   }
 }
