@@ -391,4 +391,19 @@ TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
   at::Tensor q = at::randn({2, 6, L, 64}), k = at::randn({2, 2, L + 1, 64});
   EXPECT_THROW(block_sparse_attention_groups(q, k, k, masks, 0.125, 0, 0), std::invalid_argument);
 }
+
+// AttentionMaskRef::causal() maps to one group that sees itself, causal.
+TEST_F(BlockSparseAttention, PlainCausalAsOneGroup) {
+  const int64_t L = 150;
+  AttentionMask causal;
+  causal.group_ids.assign(L, 0);
+  causal.spec.num_groups = 1;
+  causal.spec.visible = {1};
+  causal.spec.causal = true;
+  at::Tensor q = randn({1, 4, L, 128}, at::kFloat, gen_), k = randn({1, 1, L, 128}, at::kFloat, gen_),
+             v = randn({1, 1, L, 128}, at::kFloat, gen_);
+  const at::Tensor got = block_sparse_attention_groups(q.slice(2, 100), k, v, {causal}, 0.1, 100, 0);
+  const at::Tensor ref = attention_dense(q.slice(2, 100), k, v, AttentionMaskRef::causal(), 0.1, 100, 0);
+  EXPECT_LE((got - ref).abs().max().item<float>(), 1e-5f);
+}
 #endif
