@@ -91,7 +91,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
 at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens,
                               const at::Tensor& positions, const AttentionMaskRef& mask);
 
-// A KV cache for this model: batch x layers x kv-heads x max_len x head_dim.
+// A KV cache for this model, allocated once: layers x batch x kv-heads x max_len x head_dim.
 KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len);
 
 // The model's linear layer: y = x W^T + b. Few bf16 rows (decode; up to 8) go
