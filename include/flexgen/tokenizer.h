@@ -21,7 +21,9 @@ enum class TokenizerKind { BytePairJson, SentencePiece };
 
 struct EncodeOptions {
   bool add_bos = false;       // prepend the BOS id (an option of the caller, not of the file)
-  bool parse_special = true;  // special tokens written literally in the text become their ids
+  // Special tokens written literally in the text become their ids (tokenizer.json;
+  // SentencePiece encodes the text as is, like spm_encode).
+  bool parse_special = true;
 };
 
 struct DecodeOptions {
