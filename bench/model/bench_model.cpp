@@ -3,6 +3,7 @@
 // loading and after the first forward (every weight page touched). Prints JSON.
 //
 //   bench_model --model DIR [--dtype bf16] [--threads 2] [--prompt 128] [--decode 32] [--reps 3]
+//               [--no-gemv-kernel]   (at::linear for decode too, for comparison)
 #include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   std::string model_dir, dtype = "bf16";
   int threads = 2;
   int64_t prompt = 128, decode = 32, reps = 3;
+  bool gemv_kernel = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -57,8 +59,9 @@ int main(int argc, char** argv) {
     else if (a == "--prompt") prompt = std::stoll(next());
     else if (a == "--decode") decode = std::stoll(next());
     else if (a == "--reps") reps = std::stoll(next());
+    else if (a == "--no-gemv-kernel") gemv_kernel = false;
     else {
-      std::cerr << "usage: bench_model --model DIR [--dtype bf16|fp32] [--threads N] [--prompt N] [--decode N] [--reps N]\n";
+      std::cerr << "usage: bench_model --model DIR [--dtype bf16|fp32] [--threads N] [--prompt N] [--decode N] [--reps N] [--no-gemv-kernel]\n";
       return 2;
     }
   }
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
   }
   try {
     flexgen::set_num_threads(threads);
+    flexgen::set_bf16_gemv_enabled(gemv_kernel);
     const double rss0 = status_mib("VmRSS");
     auto t0 = Clock::now();
     flexgen::LlamaModel model = flexgen::load_model(model_dir, {flexgen::parse_dtype(dtype)});
@@ -122,6 +126,7 @@ int main(int argc, char** argv) {
         {"model", model_dir},
         {"dtype", dtype},
         {"threads", at::get_num_threads()},
+        {"bf16_gemv_kernel", gemv_kernel && flexgen::bf16_gemv_kernel_available()},
         {"layers", model.config.num_layers},
         {"hidden", model.config.hidden_size},
         {"weight_bytes", weight_bytes},

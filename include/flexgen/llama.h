@@ -102,6 +102,8 @@ at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at:
 std::vector<at::Tensor> linear_layers(const at::Tensor& x, const std::vector<at::Tensor>& weights,
                                       const std::vector<at::Tensor>& biases);
 bool bf16_gemv_kernel_available();
+// Turns the GEMV kernel off (at::linear everywhere) or on again; for A/B measurements.
+void set_bf16_gemv_enabled(bool enabled);
 // The kernel itself: x [..., K] bf16, weight [N, K] bf16 contiguous -> [..., N] bf16.
 // Throws when the CPU lacks AVX512-BF16.
 at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight);

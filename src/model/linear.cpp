@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -102,6 +103,12 @@ bool cpu_has_bf16_kernel() {
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_gemv_enabled{true};
+}  // namespace
+
+void set_bf16_gemv_enabled(bool enabled) { g_gemv_enabled = enabled; }
+
 bool bf16_gemv_kernel_available() {
 #ifdef FLEXGEN_HAVE_BF16_KERNEL
   return cpu_has_bf16_kernel();
@@ -156,7 +163,7 @@ namespace {
 bool kernel_applies(const at::Tensor& x, const at::Tensor& weight) {
   return x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 && weight.dim() == 2 &&
          weight.is_contiguous() && x.numel() / std::max<int64_t>(1, x.size(-1)) <= kMaxKernelRows &&
-         bf16_gemv_kernel_available();
+         g_gemv_enabled && bf16_gemv_kernel_available();
 }
 }  // namespace
 
