@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <fstream>
 
 #include "run_command.h"
@@ -8,7 +10,7 @@ using flexgen::testing::run_flexgen;
 
 namespace {
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "cli_eval_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("cli_eval_" + name); }
 
 std::string write(const std::string& name, const std::string& text) {
   const std::string path = tmp(name);

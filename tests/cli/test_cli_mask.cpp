@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include "run_command.h"
 
 using flexgen::testing::run_flexgen;
@@ -7,7 +9,7 @@ using flexgen::testing::slurp;
 
 namespace {
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "cli_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("cli_" + name); }
 
 // Count of lines in `text` that contain `needle`.
 int count_lines_with(const std::string& text, const std::string& needle) {

@@ -3,6 +3,8 @@
 // columns; non-flex methods, MyriadLAMA, JSON and the mask picture.
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,7 +17,7 @@ using flexgen::testing::slurp;
 
 namespace {
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "debug_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("debug_" + name); }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

@@ -1,6 +1,8 @@
 // `flexgen mask --preset myriadlama`: the few-shot-sharing layout drawn without a model.
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <algorithm>
 #include <sstream>
 
@@ -21,7 +23,7 @@ bool has_line(const std::vector<std::string>& lines, const std::string& line) {
   return std::find(lines.begin(), lines.end(), line) != lines.end();
 }
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "mask_preset_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("mask_preset_" + name); }
 
 }  // namespace
 

@@ -2,6 +2,8 @@
 // after a cut, and the output feeds `generate`.
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,7 +17,7 @@ using flexgen::testing::slurp;
 
 namespace {
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "para_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("para_" + name); }
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

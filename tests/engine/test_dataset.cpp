@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -30,7 +32,7 @@ std::string error_of(const std::string& text, const std::string& name = "d.jsonl
 }
 
 std::string write_tmp(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "engine_" + name;
+  const std::string path = flexgen::testing::tmp_path("engine_" + name);
   std::ofstream(path, std::ios::binary) << text;
   return path;
 }

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -17,7 +19,7 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "engine_out_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("engine_out_" + name); }
 
 OutputRecord record(int i) {
   OutputRecord r;

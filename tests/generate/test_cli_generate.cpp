@@ -1,6 +1,8 @@
 // `flexgen generate` end to end on a tiny model directory: output records,
 // resume after a real kill, shards, and errors.
 #include <gtest/gtest.h>
+
+#include "../test_tmp.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,7 +22,7 @@ using flexgen::testing::slurp;
 
 namespace {
 
-std::string tmp(const std::string& name) { return ::testing::TempDir() + "gen_" + name; }
+std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("gen_" + name); }
 
 class CliGenerate : public ::testing::Test {
  protected:

@@ -1,6 +1,8 @@
 // Cross-method tests of the generation engine on a tiny random model.
 #include <gtest/gtest.h>
 
+#include "../test_tmp.h"
+
 #include <set>
 
 #include "flexgen/decoder.h"
@@ -15,7 +17,7 @@ namespace {
 class Methods : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const auto dir = std::filesystem::path(::testing::TempDir()) / "flexgen_tiny_tok";
+    const auto dir = std::filesystem::path(flexgen::testing::tmp_path("tiny_tok"));
     tokenizer_ = load_tokenizer(write_byte_tokenizer(dir)).release();
     model_ = new LlamaModel(make_tiny_model(7));
   }

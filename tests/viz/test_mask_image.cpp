@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include "../test_tmp.h"
 #include <png.h>
 
 #include <cstdio>
@@ -30,7 +32,7 @@ Decoded read_png(const std::string& path) {
   return d;
 }
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + name; }
+std::string temp_path(const std::string& name) { return flexgen::testing::tmp_path(name); }
 
 }  // namespace
 
