@@ -63,6 +63,21 @@ struct RunSummary {
 using WeightTable = std::map<std::string, std::map<size_t, double>>;
 WeightTable read_weights(const std::string& path);
 
+// What a run reads before it starts: the test records, the few-shot pool, the weights.
+struct RunInputs {
+  DatasetFiles files;
+  Dataset dataset;
+  std::vector<Sample> pool;
+  WeightTable weights;
+};
+// Reads them as `generate` does; throws when the pool is smaller than --few-shot
+// or a weighted method has no weights file.
+RunInputs load_run_inputs(const RunOptions& options);
+
+// The decode settings of a run: the options' stops and sampling, the model's eos
+// ids (else the tokenizer's) and a padding id.
+DecodeConfig run_decode_config(const RunOptions& options, const LlamaModel& model, const Tokenizer& tokenizer);
+
 // One sample ready to decode: its prompts, token ids and plan.
 struct PreparedSample {
   const Sample* sample = nullptr;

@@ -10,8 +10,8 @@
 #include "flexgen/generate_run.h"
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
-#include "flexgen/text_escape.h"
 #include "model_options.h"
+#include "run_options.h"
 
 namespace flexgen::cli {
 
@@ -19,29 +19,12 @@ namespace {
 
 struct GenerateArgs {
   ModelArgs model;
-  RunOptions run;
-  std::string method = "flex";
-  std::string positions = "sequential";
-  std::string fusion = "generated";
-  std::string indexes;
-  size_t num_paraphrases = 5;
-  std::string separator = "\\n\\n[SEP]\\n\\n";
-  std::string stop = "eos,newline";
+  RunArgs run;
   std::string shard;
   std::string format = "jsonl";
   std::string summary_file;
   int64_t max_samples = -1;
 };
-
-// Turns an invalid_argument from a parser into a usage error.
-template <class F>
-auto usage(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
-}
 
 nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
   const double prefill_tps = s.stats.prefill_seconds > 0 ? s.stats.prefill_tokens / s.stats.prefill_seconds : 0;
@@ -65,26 +48,16 @@ nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
 }
 
 int run(GenerateArgs& a) {
-  RunOptions& o = a.run;
-  usage([&] {
-    o.method.method = parse_method(a.method);
-    o.method.positions = parse_position_mode(a.positions);
-    o.method.fusion = parse_fusion(a.fusion);
-    o.separator = unescape_text(a.separator);
-    o.decode.stops = parse_stop_criteria(a.stop);
-    o.decode.sampling.validate();
+  finish_run_options(a.run);
+  RunOptions& o = a.run.run;
+  try {
     o.format = parse_output_format(a.format);
     o.shard = a.shard.empty() ? shard_from_environment() : parse_shard(a.shard);
-    if (!a.indexes.empty()) o.selection.indexes = parse_index_list(a.indexes);
-    return 0;
-  });
-  if (o.separator.empty()) throw UsageError("--separator: must not be empty");
-  if (a.num_paraphrases < 1) throw UsageError("--num-paraphrases: must be at least 1");
-  o.selection.count = a.num_paraphrases;
-  if (o.method.max_new_tokens < 1) throw UsageError("--max-new-tokens: must be at least 1");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
-  if (o.decode.block_size < 1) throw UsageError("--block-size: must be positive");
   if (o.resume && (o.output.empty() || o.output == "-")) throw UsageError("--resume needs --output FILE");
 
   LoadedModel m = load_model_and_tokenizer(a.model);
@@ -110,33 +83,8 @@ Command add_generate_command(CLI::App& parent) {
   auto a = std::make_shared<GenerateArgs>();
   CLI::App* app = parent.add_subcommand("generate", "Answer questions with a paraphrase ensemble; scored JSONL out");
   add_model_options(*app, a->model);
-  RunOptions& o = a->run;
-  app->add_option("--dataset", o.dataset, "webqa, myriadlama, FILE.jsonl/.csv/.json, or - (stdin)")
-      ->capture_default_str();
-  app->add_option("--data-dir", o.data_dir, "Folder of the full datasets (default: $FLEXGEN_DATA, else bundled)");
-  app->add_option("--train", o.train, "Few-shot pool file (default: the dataset's train file)");
-  app->add_option("--method", a->method, "flex|origin|per_prompt|avg|max|weighted_avg|weighted_max")
-      ->capture_default_str();
-  app->add_option("--num-paraphrases", a->num_paraphrases, "Use the first P paraphrases")->capture_default_str();
-  app->add_option("--indexes", a->indexes, "Use exactly these paraphrases, e.g. 0,2,4");
-  app->add_option("--separator", a->separator, "Between paraphrase prompts (flex); escapes like \\n understood")
-      ->capture_default_str();
-  app->add_option("--few-shot", o.few_shot, "Few-shot examples in each prompt")->capture_default_str();
-  app->add_option("--few-shot-seed", o.few_shot_seed, "Seed of the few-shot draw")->capture_default_str();
-  app->add_flag("--shared-context", o.shared_context,
-                "Encode the instruction and few-shot block once, visible to every paraphrase");
-  app->add_flag("--chat", o.chat, "Wrap prompts in the LLaMA-3 instruct chat format");
-  app->add_option("--positions", a->positions, "flex position ids: sequential or restart")->capture_default_str();
-  app->add_option("--fusion", a->fusion, "flex first token: generated or segment-logits")->capture_default_str();
-  app->add_option("--block-size", o.decode.block_size, "Block size of the block mask")->capture_default_str();
-  app->add_option("--weights", o.weights_file, "Per-paraphrase weights (JSONL) for weighted_avg/weighted_max");
-  app->add_option("--max-new-tokens", o.method.max_new_tokens, "Generated tokens at most")->capture_default_str();
-  app->add_option("--stop", a->stop, "Comma list of eos, newline, literal strings, or none")->capture_default_str();
-  app->add_option("--temperature", o.decode.sampling.temperature, "0 = greedy")->capture_default_str();
-  app->add_option("--top-k", o.decode.sampling.top_k, "Sample from the k most likely tokens (0 = all)")
-      ->capture_default_str();
-  app->add_option("--top-p", o.decode.sampling.top_p, "Nucleus sampling mass")->capture_default_str();
-  app->add_option("--seed", o.seed, "Sampling seed (sample i uses seed + i)")->capture_default_str();
+  add_run_options(*app, a->run);
+  RunOptions& o = a->run.run;
   app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
   app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM)");
   app->add_option("--batch-size", o.batch_size, "Samples decoded together")->capture_default_str();

@@ -200,23 +200,43 @@ std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vecto
   return out;
 }
 
+RunInputs load_run_inputs(const RunOptions& o) {
+  RunInputs in;
+  in.files = resolve_dataset(o.dataset, o.data_dir);
+  DatasetReadOptions read_options;
+  read_options.skip_bad = o.skip_bad;
+  in.dataset = read_dataset(in.files.test, read_options);
+  for (const std::string& m : in.dataset.skipped) spdlog::warn("skipped: {}", m);
+  in.pool = read_pool(o, in.files);
+  const auto& samples = in.dataset.samples;
+  const bool needs_pool = std::any_of(samples.begin(), samples.end(),
+                                      [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
+  if (needs_pool && o.few_shot > 0 && in.pool.size() < o.few_shot)
+    throw std::invalid_argument("--few-shot " + std::to_string(o.few_shot) + ": the few-shot pool has " +
+                                std::to_string(in.pool.size()) + " records (give --train FILE or --few-shot 0)");
+  if (is_weighted(o.method.method) && o.weights_file.empty())
+    throw std::invalid_argument("--method " + to_string(o.method.method) + " needs --weights FILE.jsonl");
+  if (!o.weights_file.empty()) in.weights = read_weights(o.weights_file);
+  return in;
+}
+
+DecodeConfig run_decode_config(const RunOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
+  DecodeConfig decode = o.decode;
+  decode.max_new_tokens = o.method.max_new_tokens;
+  decode.stops.eos_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
+  if (decode.stops.eos_ids.empty() && tokenizer.eos_id()) decode.stops.eos_ids.push_back(*tokenizer.eos_id());
+  if (tokenizer.eos_id()) decode.pad_id = *tokenizer.eos_id();
+  return decode;
+}
+
 RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
   const auto t0 = Clock::now();
   RunSummary summary;
-  const DatasetFiles files = resolve_dataset(o.dataset, o.data_dir);
-  DatasetReadOptions read_options;
-  read_options.skip_bad = o.skip_bad;
-  const Dataset ds = read_dataset(files.test, read_options);
-  for (const std::string& m : ds.skipped) spdlog::warn("skipped: {}", m);
-  const std::vector<Sample> pool = read_pool(o, files);
+  RunInputs in = load_run_inputs(o);
+  const DatasetFiles& files = in.files;
+  const Dataset& ds = in.dataset;
   const bool needs_pool = std::any_of(ds.samples.begin(), ds.samples.end(),
                                       [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
-  if (needs_pool && o.few_shot > 0 && pool.size() < o.few_shot)
-    throw std::invalid_argument("--few-shot " + std::to_string(o.few_shot) + ": the few-shot pool has " +
-                                std::to_string(pool.size()) + " records (give --train FILE or --few-shot 0)");
-  if (is_weighted(o.method.method) && o.weights_file.empty())
-    throw std::invalid_argument("--method " + to_string(o.method.method) + " needs --weights FILE.jsonl");
-  WeightTable weights = o.weights_file.empty() ? WeightTable{} : read_weights(o.weights_file);
 
   const std::vector<size_t> indices = select_samples(ds.samples.size(), o.shard, o.max_samples);
   spdlog::info("dataset {}: {} records, {} in this run (shard {})", files.test, ds.samples.size(), indices.size(),
@@ -226,13 +246,9 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
                  writer.cut_bytes() ? " (a half-written last line was cut)" : "");
 
-  DecodeConfig decode = o.decode;
-  decode.max_new_tokens = o.method.max_new_tokens;
-  decode.stops.eos_ids.assign(model.config.eos_token_ids.begin(), model.config.eos_token_ids.end());
-  if (decode.stops.eos_ids.empty() && tokenizer.eos_id()) decode.stops.eos_ids.push_back(*tokenizer.eos_id());
-  if (tokenizer.eos_id()) decode.pad_id = *tokenizer.eos_id();
+  const DecodeConfig decode = run_decode_config(o, model, tokenizer);
 
-  SamplePreparer preparer(o, tokenizer, pool, std::move(weights));
+  SamplePreparer preparer(o, tokenizer, in.pool, std::move(in.weights));
   if (o.few_shot > 0 && needs_pool)
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
   Progress progress(indices.size());

@@ -170,7 +170,7 @@ TEST_F(CliGenerate, BadInputGetsOneClearError) {
       {"--shard 3/2", 2, "3/2"},
       {"--max-new-tokens 0", 2, "--max-new-tokens"},
       {"--resume", 2, "--resume needs --output"},
-      {"--method weighted_avg", 1, "needs --weights"},
+      {"--method weighted_avg", 2, "needs --weights"},
       {"--dataset " + bad_jsonl + " --few-shot 0", 1, bad_jsonl + ":2"},
       {"--dataset " + short_jsonl + " --few-shot 0", 1, "2 paraphrases"},
   };

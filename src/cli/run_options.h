@@ -1,0 +1,32 @@
+// The options `generate` and `debug` share (data, prompts, method, decoding),
+// registered once and turned into a RunOptions once.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "flexgen/generate_run.h"
+
+namespace flexgen::cli {
+
+struct RunArgs {
+  RunOptions run;
+  std::string method = "flex";
+  std::string positions = "sequential";
+  std::string fusion = "generated";
+  std::string indexes;
+  size_t num_paraphrases = 5;
+  std::string separator = "\\n\\n[SEP]\\n\\n";
+  std::string stop = "eos,newline";
+};
+
+// --dataset, --data-dir, --train, --method, --num-paraphrases, --indexes, --separator,
+// --few-shot(-seed), --shared-context, --chat, --positions, --fusion, --block-size,
+// --weights, --max-new-tokens, --stop, --temperature, --top-k, --top-p, --seed.
+void add_run_options(CLI::App& app, RunArgs& args);
+
+// Parses and checks the text options into args.run; throws UsageError naming the flag.
+void finish_run_options(RunArgs& args);
+
+}  // namespace flexgen::cli
