@@ -47,6 +47,10 @@ BlockMask build_block_mask(const SequenceLayout& layout, const MaskSpec& spec,
 // The same from a per-position mask: runs of equal group ids play the spans' part.
 BlockMask build_block_mask(const AttentionMask& mask, int64_t block_size = kDefaultBlockSize);
 
+// As above, but only the query blocks that overlap [q_begin, q_end) get their lists
+// (the others are left empty), so a decode step builds one block row.
+BlockMask build_block_mask_rows(const AttentionMask& mask, int64_t block_size, int64_t q_begin, int64_t q_end);
+
 // Generic builder: evaluates `allowed` on every (q, k) pair. For tests and custom masks.
 BlockMask build_block_mask_generic(int64_t q_len, int64_t kv_len, int64_t block_size,
                                    const std::function<bool(int64_t, int64_t)>& allowed);

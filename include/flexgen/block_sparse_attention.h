@@ -73,15 +73,6 @@ at::Tensor block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
                                   const BlockMask& block_mask, const AttentionMask& mask,
                                   int64_t q_offset = 0, int64_t k_offset = 0, double scale = 0.0);
 
-// Block mask of an AttentionMask's sequence (positions [0, mask.length()), square), built
-// analytically from the runs of equal group ids (the layout's spans) in O(blocks x spans per
-// block), without evaluating L x L predicates. Only the query blocks that overlap
-// [q_begin, q_end) get their lists (the others are left empty), so a decode step builds one
-// block row. Equals build_block_mask(layout, spec, block_size) on those rows. Throws
-// std::invalid_argument on a bad block size, visibility matrix or group id.
-BlockMask build_block_mask_rows(const AttentionMask& mask, int64_t block_size, int64_t q_begin,
-                                int64_t q_end);
-
 // Entry point for the model's group masks (flexgen::AttentionMaskRef::from_groups): one
 // AttentionMask per batch row or one for all, over absolute positions; it must cover
 // q_offset + Lq and k_offset + Lk (else std::invalid_argument). Builds the block masks of the

@@ -74,7 +74,9 @@ BlockClass BlockMask::classify(int64_t q_block, int64_t kv_block) const {
 namespace {
 
 // The analytic builder over contiguous runs of one group each, covering [0, len).
-BlockMask build_from_runs(const std::vector<Span>& spans, int64_t len, const MaskSpec& spec, int64_t block_size) {
+// Only query blocks overlapping [q_begin, q_end) get their lists.
+BlockMask build_from_runs(const std::vector<Span>& spans, int64_t len, const MaskSpec& spec, int64_t block_size,
+                          int64_t q_begin, int64_t q_end) {
   check_sizes(len, len, block_size);
   for (const Span& s : spans) {
     if (s.group < 0 || s.group >= spec.num_groups)
@@ -86,7 +88,8 @@ BlockMask build_from_runs(const std::vector<Span>& spans, int64_t len, const Mas
 
   for (int64_t qb = 0; qb < m.num_q_blocks; ++qb) {
     const int64_t qs = qb * block_size, qe = std::min(len, qs + block_size);
-    const int64_t kv_blocks = spec.causal ? std::min(m.num_kv_blocks, qb + 1) : m.num_kv_blocks;
+    const bool in_range = qe > q_begin && qs < q_end;
+    const int64_t kv_blocks = !in_range ? 0 : spec.causal ? std::min(m.num_kv_blocks, qb + 1) : m.num_kv_blocks;
     for (int64_t kb = 0; kb < kv_blocks; ++kb) {
       const int64_t ks = kb * block_size, ke = std::min(len, ks + block_size);
       int64_t allowed = 0;
@@ -121,10 +124,14 @@ BlockMask build_block_mask(const SequenceLayout& layout, const MaskSpec& spec, i
   check_spec(spec);
   if (spec.num_groups != static_cast<int32_t>(layout.groups.size()))
     throw std::invalid_argument("mask spec does not match the layout's groups");
-  return build_from_runs(layout.spans, layout.length(), spec, block_size);
+  return build_from_runs(layout.spans, layout.length(), spec, block_size, 0, layout.length());
 }
 
 BlockMask build_block_mask(const AttentionMask& mask, int64_t block_size) {
+  return build_block_mask_rows(mask, block_size, 0, mask.length());
+}
+
+BlockMask build_block_mask_rows(const AttentionMask& mask, int64_t block_size, int64_t q_begin, int64_t q_end) {
   check_spec(mask.spec);
   std::vector<Span> runs;
   const int64_t len = mask.length();
@@ -134,7 +141,7 @@ BlockMask build_block_mask(const AttentionMask& mask, int64_t block_size) {
     runs.push_back(Span{mask.group_ids[i], i, j});
     i = j;
   }
-  return build_from_runs(runs, len, mask.spec, block_size);
+  return build_from_runs(runs, len, mask.spec, block_size, q_begin, q_end);
 }
 
 BlockMask build_block_mask_generic(int64_t q_len, int64_t kv_len, int64_t block_size,

@@ -932,18 +932,6 @@ void launch(const Problem& P, const at::Tensor& q, const at::Tensor& k, const at
   });
 }
 
-// Number of pairs (q, k), q in [qa, qb), k in [ka, kb), with k <= q (as in block_mask.cpp).
-int64_t causal_pairs_in(int64_t qa, int64_t qb, int64_t ka, int64_t kb) {
-  if (qb <= qa || kb <= ka) return 0;
-  const int64_t width = kb - ka;
-  int64_t sum = 0;
-  const int64_t ra = std::max(qa, ka), rb = std::min(qb, kb - 1);
-  if (rb > ra) sum += (rb - ra) * ((ra + 1 - ka) + (rb - ka)) / 2;
-  const int64_t fa = std::max(qa, kb - 1);
-  if (qb > fa) sum += (qb - fa) * width;
-  return sum;
-}
-
 }  // namespace
 
 std::string block_sparse_attention_backend() {
@@ -1031,76 +1019,6 @@ at::Tensor block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
   return block_sparse_attention(q, k, v, {SparseMaskRef{&block_mask, &mask, q_offset, k_offset}}, opt).out;
 }
 
-
-BlockMask build_block_mask_rows(const AttentionMask& mask, int64_t block_size, int64_t q_begin,
-                                int64_t q_end) {
-  const int64_t L = mask.length();
-  if (block_size <= 0)
-    throw std::invalid_argument("block size must be positive, got " + std::to_string(block_size));
-  const MaskSpec& spec = mask.spec;
-  if (spec.num_groups <= 0 || spec.visible.size() != static_cast<size_t>(spec.num_groups) * spec.num_groups)
-    throw std::invalid_argument("mask spec visibility matrix is not " + std::to_string(spec.num_groups) + "^2");
-  // Spans = runs of equal group ids.
-  struct Run {
-    int32_t group;
-    int64_t start, end;
-  };
-  std::vector<Run> spans;
-  for (int64_t p = 0; p < L; ++p) {
-    const int32_t gp = mask.group_ids[p];
-    if (gp < 0 || gp >= spec.num_groups)
-      throw std::invalid_argument("group id " + std::to_string(gp) + " out of range at position " +
-                                  std::to_string(p));
-    if (spans.empty() || spans.back().group != gp)
-      spans.push_back(Run{gp, p, p + 1});
-    else
-      spans.back().end = p + 1;
-  }
-  BlockMask m;
-  m.q_len = m.kv_len = L;
-  m.block_size = block_size;
-  m.num_q_blocks = m.num_kv_blocks = (L + block_size - 1) / block_size;
-  m.full_offsets.assign(1, 0);
-  m.partial_offsets.assign(1, 0);
-  // First span overlapping each block.
-  std::vector<int32_t> first(static_cast<size_t>(m.num_q_blocks + 1));
-  {
-    int32_t si = 0;
-    const int32_t ns = static_cast<int32_t>(spans.size());
-    for (int64_t b = 0; b < m.num_q_blocks; ++b) {
-      while (si < ns && spans[si].end <= b * block_size) ++si;
-      first[b] = si;
-    }
-    first[m.num_q_blocks] = ns;
-  }
-  const int32_t num_spans = static_cast<int32_t>(spans.size());
-  for (int64_t qb = 0; qb < m.num_q_blocks; ++qb) {
-    const int64_t qs = qb * block_size, qe = std::min(L, qs + block_size);
-    if (qe > q_begin && qs < q_end) {
-      const int64_t kv_blocks = spec.causal ? std::min(m.num_kv_blocks, qb + 1) : m.num_kv_blocks;
-      for (int64_t kb = 0; kb < kv_blocks; ++kb) {
-        const int64_t ks = kb * block_size, ke = std::min(L, ks + block_size);
-        int64_t allowed = 0;
-        for (int32_t i = first[qb]; i < num_spans && spans[i].start < qe; ++i) {
-          const int64_t qa = std::max(qs, spans[i].start), qz = std::min(qe, spans[i].end);
-          if (qz <= qa) continue;
-          for (int32_t j = first[kb]; j < num_spans && spans[j].start < ke; ++j) {
-            if (!spec.sees(spans[i].group, spans[j].group)) continue;
-            const int64_t ka = std::max(ks, spans[j].start), kz = std::min(ke, spans[j].end);
-            if (kz <= ka) continue;
-            allowed += spec.causal ? causal_pairs_in(qa, qz, ka, kz) : (qz - qa) * (kz - ka);
-          }
-        }
-        if (allowed == 0) continue;
-        m.allowed_pairs += allowed;
-        (allowed == (qe - qs) * (ke - ks) ? m.full_indices : m.partial_indices).push_back(static_cast<int32_t>(kb));
-      }
-    }
-    m.full_offsets.push_back(static_cast<int32_t>(m.full_indices.size()));
-    m.partial_offsets.push_back(static_cast<int32_t>(m.partial_indices.size()));
-  }
-  return m;
-}
 
 at::Tensor block_sparse_attention_groups(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                          const std::vector<AttentionMask>& masks, double scale,
