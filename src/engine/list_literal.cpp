@@ -10,13 +10,6 @@ namespace flexgen {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Python's repr of a list of str: quotes ' or ", escapes \\ \' \" \n \t \r \xHH \uXXXX \UXXXXXXXX.
 std::vector<std::string> parse_python_list(const std::string& s) {
   std::vector<std::string> out;
@@ -65,7 +58,7 @@ std::vector<std::string> parse_python_list(const std::string& s) {
         if (digits) {
           uint32_t cp = 0;
           for (int k = 0; k < digits; ++k) {
-            const int v = i < s.size() ? hex_value(s[i]) : -1;
+            const int v = i < s.size() ? utf8::hex_digit(s[i]) : -1;
             if (v < 0) fail("bad hex escape");
             cp = cp * 16 + static_cast<uint32_t>(v);
             ++i;

@@ -7,17 +7,6 @@
 
 namespace flexgen {
 
-namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
 std::string unescape_text(const std::string& text) {
   std::string out;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -45,7 +34,7 @@ std::string unescape_text(const std::string& text) {
                                   std::to_string(at + 1) + " (known: \\n \\t \\r \\0 \\\\ \\\" \\' \\xHH \\uXXXX \\UXXXXXXXX)");
     uint32_t cp = 0;
     for (int k = 0; k < digits; ++k) {
-      const int v = i + 1 < text.size() ? hex_value(text[i + 1]) : -1;
+      const int v = i + 1 < text.size() ? utf8::hex_digit(text[i + 1]) : -1;
       if (v < 0)
         throw std::invalid_argument("escape '\\" + std::string(1, e) + "' at character " + std::to_string(at + 1) +
                                     " needs " + std::to_string(digits) + " hex digits");
