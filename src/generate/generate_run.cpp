@@ -110,7 +110,9 @@ SamplePreparer::SamplePreparer(const RunOptions& options, const Tokenizer& token
                                const std::vector<Sample>& pool, WeightTable weights)
     : options_(options),
       tokenizer_(tokenizer),
-      builder_(pool, options.few_shot, options.few_shot_seed),
+      // A pool smaller than --few-shot is an error only for records that need one (load_run_inputs
+      // checks); prompt records use no few-shot block.
+      builder_(pool, pool.size() < options.few_shot ? 0 : options.few_shot, options.few_shot_seed),
       weights_(std::move(weights)),
       separator_ids_(tokenizer.encode(options.separator)) {}
 

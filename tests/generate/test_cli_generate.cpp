@@ -188,3 +188,24 @@ TEST_F(CliGenerate, BadInputGetsOneClearError) {
   EXPECT_EQ(skip.exit_code, 0) << skip.err;
   EXPECT_EQ(skip.out, "");
 }
+
+TEST_F(CliGenerate, PromptRecordsFromStandardInputNeedNoFewShotPool) {
+  const std::string path = tmp("prompts.jsonl");
+  {
+    std::ofstream f(path);
+    f << R"({"uuid": "p1", "answers": ["paris"], "prompts": ["Q: capital of france?\nA:", "Q: france's capital?\nA:"]})"
+      << "\n";
+  }
+  // Default --few-shot 5 and no train pool: prompts are used verbatim, so that is fine.
+  const auto r = run_flexgen("generate -q --model '" + *model_dir_ +
+                                 "' --dtype fp32 --threads 1 --dataset - --num-paraphrases 2 --max-new-tokens 3 < '" +
+                                 path + "'",
+                             tmp("stdin"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(lines_of(r.out).at(0));
+  EXPECT_EQ(j["uuid"], "p1");
+  EXPECT_EQ(j["paraphrases"][1], "Q: france's capital?\nA:");
+  // [BOS] + the prompt's bytes: the prompts were not templated.
+  EXPECT_EQ(j["segments"][0][0], 1);
+  EXPECT_EQ(j["segments"][0][1], 1 + static_cast<int>(std::string("Q: capital of france?\nA:").size()));
+}
