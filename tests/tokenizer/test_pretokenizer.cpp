@@ -54,7 +54,11 @@ void expect_same(const PreTokenizer& a, const PreTokenizer& b, const std::vector
 TEST(PreTokenizer, FactoryPicksTheScannerForKnownPatterns) {
   EXPECT_STREQ(make_pretokenizer(kLlama3Pattern)->name(), "llama3-scanner");
   EXPECT_STREQ(make_pretokenizer(kQwen2Pattern)->name(), "qwen2-scanner");
+#ifdef FLEXGEN_HAVE_PCRE2
   EXPECT_NE(std::string(make_pretokenizer(R"(\p{L}+|\s+)")->name()).find("pcre2"), std::string::npos);
+#else
+  EXPECT_THROW(make_pretokenizer(R"(\p{L}+|\s+)"), std::invalid_argument);
+#endif
   EXPECT_THROW(make_pretokenizer("(unclosed"), std::invalid_argument);
 }
 
@@ -68,18 +72,30 @@ TEST(PreTokenizer, KnownSplits) {
 }
 
 TEST(PreTokenizer, Llama3ScannerEqualsPcre2OnCorpus) {
+#ifndef FLEXGEN_HAVE_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
   expect_same(*make_llama3_scanner(3), *make_pcre2_pretokenizer(kLlama3Pattern), flexgen::testing::corpus_texts());
 }
 
 TEST(PreTokenizer, Llama3ScannerEqualsPcre2OnRandomText) {
+#ifndef FLEXGEN_HAVE_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
   expect_same(*make_llama3_scanner(3), *make_pcre2_pretokenizer(kLlama3Pattern), random_texts(20000, 1234));
 }
 
 TEST(PreTokenizer, Qwen2ScannerEqualsPcre2OnRandomText) {
+#ifndef FLEXGEN_HAVE_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
   expect_same(*make_llama3_scanner(1), *make_pcre2_pretokenizer(kQwen2Pattern), random_texts(5000, 99));
 }
 
 TEST(PreTokenizer, Pcre2KeepsTheTextBetweenMatches) {
+#ifndef FLEXGEN_HAVE_PCRE2
+  GTEST_SKIP() << "built without PCRE2";
+#endif
   const auto p = make_pcre2_pretokenizer(R"(\p{L}+)");
   EXPECT_EQ(split(*p, "ab, cd!"), (std::vector<std::string>{"ab", ", ", "cd", "!"}));
 }
