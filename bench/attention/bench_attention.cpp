@@ -9,6 +9,7 @@
 // Options: --lengths 1024,4096,16384  --dtypes bf16,fp32  --block 128  --tile 0  --reps 5
 //          --no-dense  --no-decode  --no-prefill  --threads 2  --dense-max 4096
 #include <ATen/ATen.h>
+#include <torch/version.h>
 #include <ATen/Parallel.h>
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,17 @@
 #include "flexgen/runtime_info.h"
 
 namespace {
+
+// Dense causal attention through libtorch's fused op: `_scaled_dot_product_attention`
+// in libtorch 1.13, `scaled_dot_product_attention` from 2.0 on.
+at::Tensor dense_causal_sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+#if TORCH_VERSION_MAJOR >= 2
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true);
+#else
+  return std::get<0>(at::_scaled_dot_product_attention(q, k, v, {}, 0.0, false, /*is_causal=*/true));
+#endif
+}
+
 
 using Clock = std::chrono::steady_clock;
 
@@ -178,7 +190,7 @@ int main(int argc, char** argv) {
       double causal_ms = -1, causal_cpu_ms = -1;
       if (run_causal) {
         at::Tensor ke = k.repeat_interleave(H / Hkv, 1), ve = v.repeat_interleave(H / Hkv, 1);
-        const Timing ct = measure([&] { at::_scaled_dot_product_attention(q, ke, ve, {}, 0.0, false, true); },
+        const Timing ct = measure([&] { dense_causal_sdpa(q, ke, ve); },
                                   std::max(1, reps / 2));
         causal_ms = ct.wall_ms;
         causal_cpu_ms = ct.cpu_ms;

@@ -4,6 +4,8 @@
 // scaling, GQA, SwiGLU, tied or untied LM head).
 #pragma once
 
+#include <cstdint>
+
 #include <ATen/Tensor.h>
 
 #include <filesystem>

@@ -2,6 +2,8 @@
 // option of generate uses; raw completion prompts stay the default.
 #pragma once
 
+#include <cstdint>
+
 #include <string>
 #include <vector>
 

@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
 #include <nlohmann/json.hpp>
 
 #include <cmath>
@@ -280,7 +281,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   if (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= c.vocab_size)
     throw std::invalid_argument("llama_forward: token id outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
 
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   const LlamaWeights& w = model.weights;
   at::Tensor h = at::embedding(w.embed, tokens);  // [B, L, hidden]
 

@@ -1,6 +1,8 @@
 // The Hugging Face byte-level BPE tokenizer (tokenizer.json), assembled by the loader.
 #pragma once
 
+#include <cstdint>
+
 #include <memory>
 #include <optional>
 #include <string>

@@ -2,6 +2,8 @@
 // in vocabulary strings ("Ġ" for a space, "Ċ" for a newline).
 #pragma once
 
+#include <cstdint>
+
 #include <optional>
 #include <string>
 #include <string_view>

@@ -2,6 +2,8 @@
 // tiny random LLaMA model whose vocabulary covers it, both made by the test.
 #pragma once
 
+#include <cstdint>
+
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 

@@ -3,6 +3,8 @@
 // tokenizer beside it, so CLI tests can run `flexgen generate` on it.
 #pragma once
 
+#include <cstdint>
+
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 

@@ -1,6 +1,8 @@
 // Shared helpers of the model tests: paths of the committed tiny models and goldens.
 #pragma once
 
+#include <cstdint>
+
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 

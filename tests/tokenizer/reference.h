@@ -2,6 +2,8 @@
 // folder by fetch_reference.sh, run with node at test time) and the test corpus.
 #pragma once
 
+#include <cstdint>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
