@@ -11,13 +11,6 @@ else()
   set(FLEXGEN_TORCH_HAS_CUDA OFF)
 endif()
 message(STATUS "flexgen: libtorch with CUDA: ${FLEXGEN_TORCH_HAS_CUDA}")
-# A pip-installed libtorch exports its own copies of some libstdc++ symbols
-# (std::filesystem among them; seen with torch 2.11: remove_all jumped to address 0).
-# Listing libstdc++ before libtorch among a binary's needed libraries makes those
-# names bind to the real libstdc++. Debian's libtorch needs nothing of the kind.
-if(NOT Torch_DIR MATCHES "^/usr/")
-  add_link_options(-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state)
-endif()
 add_library(flexgen_torch INTERFACE)
 target_link_libraries(flexgen_torch INTERFACE ${TORCH_LIBRARIES})
 # TORCH_CXX_FLAGS carries -D_GLIBCXX_USE_CXX11_ABI=...; it must reach every TU of the binary.

@@ -13,6 +13,7 @@
 #include "flexgen/model_path.h"
 #include "flexgen/safetensors.h"
 #include "model_test_util.h"
+#include "../test_tmp.h"
 
 namespace flexgen {
 namespace {
@@ -24,10 +25,7 @@ class TempDir {
     std::string tmpl = (fs::temp_directory_path() / "flexgen_model_XXXXXX").string();
     path_ = ::mkdtemp(tmpl.data());
   }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
+  ~TempDir() { flexgen::testing::remove_tree(path_.string()); }
   const fs::path& path() const { return path_; }
 
  private:
