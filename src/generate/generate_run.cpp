@@ -237,8 +237,6 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   RunInputs in = load_run_inputs(o);
   const DatasetFiles& files = in.files;
   const Dataset& ds = in.dataset;
-  const bool needs_pool = std::any_of(ds.samples.begin(), ds.samples.end(),
-                                      [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
 
   const std::vector<size_t> indices = select_samples(ds.samples.size(), o.shard, o.max_samples);
   spdlog::info("dataset {}: {} records, {} in this run (shard {})", files.test, ds.samples.size(), indices.size(),
@@ -251,7 +249,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   const DecodeConfig decode = run_decode_config(o, model, tokenizer);
 
   SamplePreparer preparer(o, tokenizer, in.pool, std::move(in.weights));
-  if (o.few_shot > 0 && needs_pool)
+  if (!preparer.builder().few_shot_block().empty())
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
   Progress progress(indices.size());
   std::vector<PreparedSample> batch;
