@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Table of bench/e2e_gpu/run_e2e.sh's results. Usage: summarize.py OUT_DIR > OUT_DIR/table.md
+Reads OUT_DIR/flexgen_NAME.summary.json (or .error), reference.json (or reference.error); prints a markdown
+table and writes OUT_DIR/e2e.json ({"rows": [...]}). A row that failed shows "error" and the message."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+FLEXGEN = {  # name -> what it runs (flexgen generate ... --stop none --max-new-tokens 20)
+    "flex_b1": "--method flex --batch-size 1",
+    "flex_shared_b1": "--method flex --shared-context --batch-size 1",
+    "flex_b32": "--method flex --batch-size 32",
+    "flex_shared_b32": "--method flex --shared-context --batch-size 32",
+    "avg_b1": "--method avg --batch-size 1",
+}
+REFERENCE = ["reference_nocache_sdpa", "reference_flex_loop", "hf_kv_cache"]
+BASELINE = "reference_nocache_sdpa"
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def read_json(path):
+    text = read_text(path)
+    if text is None:
+        return None, f"{os.path.basename(path)} missing"
+    try:
+        return json.loads(text), None
+    except ValueError as e:
+        return None, f"{os.path.basename(path)}: bad JSON: {e}"
+
+
+def flexgen_rows(out):
+    names = list(FLEXGEN)
+    for p in sorted(glob.glob(os.path.join(out, "flexgen_*.summary.json")) + glob.glob(os.path.join(out, "flexgen_*.error"))):
+        n = os.path.basename(p)[len("flexgen_"):].split(".")[0]
+        if n not in names:
+            names.append(n)
+    rows = []
+    for n in names:
+        row = {"name": f"flexgen {n}", "source": "flexgen", "options": FLEXGEN.get(n, "")}
+        err = read_text(os.path.join(out, f"flexgen_{n}.error"))
+        s, jerr = read_json(os.path.join(out, f"flexgen_{n}.summary.json"))
+        if err:
+            row["error"] = err
+        elif s is None:
+            row["error"] = jerr
+        else:
+            try:
+                samples, wall = s["samples"], s["wall_seconds"]
+                row.update({"samples": samples, "seconds_per_sample": wall / samples,
+                            "samples_per_second": samples / wall, "wall_seconds": wall,
+                            "prompt_tokens_per_sample": s.get("prefill_tokens", 0) / samples,
+                            "prefill_tokens_per_second": s.get("prefill_tokens_per_second"),
+                            "decode_tokens_per_second": s.get("decode_tokens_per_second"),
+                            "accuracy": s.get("accuracy")})
+            except (KeyError, TypeError, ZeroDivisionError) as e:
+                row["error"] = f"summary lacks a usable samples/wall_seconds: {type(e).__name__}: {e}"
+        rows.append(row)
+    return rows
+
+
+def reference_rows(out):
+    ref, jerr = read_json(os.path.join(out, "reference.json"))
+    err = read_text(os.path.join(out, "reference.error"))
+    got = {r.get("name"): r for r in (ref or {}).get("rows", [])}
+    rows = []
+    for n in REFERENCE + [k for k in got if k not in REFERENCE]:
+        row = {"name": n, "source": "python"}
+        r = got.get(n)
+        if r is None:
+            row["error"] = (ref or {}).get("error") or err or jerr or "row not run"
+        elif "error" in r:
+            row["error"] = r["error"]
+        else:
+            row.update({k: v for k, v in r.items() if k != "name"})
+            row["prompt_tokens_per_sample"] = r.get("prompt_tokens_mean")
+        rows.append(row)
+    return rows, ref or {}
+
+
+def fmt(x, spec):
+    return "" if x is None else format(x, spec)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: summarize.py OUT_DIR")
+    out = sys.argv[1]
+    fg = flexgen_rows(out)
+    ref_rows, ref = reference_rows(out)
+    rows = fg + ref_rows
+    base = next((r for r in ref_rows if r["name"] == BASELINE and "error" not in r), None)
+    for r in rows:
+        if base and "error" not in r:
+            r["speedup_vs_" + BASELINE] = r["samples_per_second"] / base["samples_per_second"]
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+    except Exception:  # noqa: BLE001
+        gpu = ref.get("device", "unknown")
+    info = {"gpu": gpu, "torch": ref.get("torch"), "transformers": ref.get("transformers"),
+            "max_new_tokens": 20, "reference_samples": ref.get("samples")}
+    with open(os.path.join(out, "e2e.json"), "w") as f:
+        json.dump({**info, "rows": rows}, f, indent=2)
+
+    print(f"GPU: {gpu}; torch {info['torch']}, transformers {info['transformers']}; 20 new tokens per sample, "
+          f"no early stop; flexgen rows: bundled WebQA; python rows: the first {info['reference_samples'] or 'N'} "
+          f"samples of flex_b1's token sequences, batch 1\n")
+    print(f"| row | samples | seconds/sample | samples/s | speed-up vs {BASELINE} | prompt tokens/sample | notes |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            msg = " ".join(str(r["error"]).split())[:300].replace("|", "\\|")
+            print(f"| {r['name']} | error | | | | | {msg} |")
+            continue
+        notes = []
+        if r.get("options"):
+            notes.append(r["options"])
+        if r.get("decode_tokens_per_second"):
+            notes.append(f"decode {r['decode_tokens_per_second']:.0f} tok/s")
+        if r.get("prefill_tokens_per_second"):
+            notes.append(f"prefill {r['prefill_tokens_per_second']:.0f} tok/s")
+        if "decode_step_ms" in r:
+            notes.append(f"prefill {r['prefill_ms']:.1f} ms, decode step {r['decode_step_ms']:.2f} ms")
+        if "warmup_seconds" in r:
+            notes.append(f"warm-up {r['warmup_seconds']:.1f} s")
+        if "same_tokens_as_nocache_sdpa" in r:
+            notes.append(f"same tokens as nocache {100 * r['same_tokens_as_nocache_sdpa']:.0f}%")
+        mc = r.get("mask_check")
+        if mc:
+            notes.append(f"mask check: error {mc['error']}" if "error" in mc else
+                         f"mask check: flex vs dense {mc['flex_vs_dense_rel']:.2e}, causal vs dense "
+                         f"{mc['causal_vs_dense_rel']:.2e}" + (" WARNING" if "warning" in mc else ""))
+        sp = r.get("speedup_vs_" + BASELINE)
+        print(f"| {r['name']} | {r['samples']} | {r['seconds_per_sample']:.4f} | {r['samples_per_second']:.2f} | "
+              f"{fmt(sp, '.1f') + 'x' if sp is not None else 'n/a'} | {fmt(r.get('prompt_tokens_per_sample'), '.0f')} | "
+              f"{'; '.join(notes).replace('|', chr(92) + '|')} |")
+
+
+if __name__ == "__main__":
+    main()
