@@ -32,6 +32,9 @@
 
 namespace flexgen {
 
+struct DeviceBlockMask;  // block_sparse_attention_cuda.h
+struct DeviceMaskTable;  // block_sparse_attention_cuda.h
+
 struct AttentionMaskRef {
   enum class Kind { Causal, Groups, Dense };
   Kind kind = Kind::Causal;
@@ -41,6 +44,16 @@ struct AttentionMaskRef {
   // `groups`. When set, attention() runs the block-sparse kernel
   // (block_sparse_attention.h); otherwise the dense reference.
   const std::vector<BlockMask>* blocks = nullptr;
+  // Groups only, CUDA tensors: the block masks uploaded to the device (one per entry of
+  // `groups`, uploaded once per sequence); attention() then runs the CUDA kernel.
+  const std::vector<DeviceBlockMask>* device_blocks = nullptr;
+  // Decode steps of rows at different positions (continuous batching), one query row each:
+  // query row of batch row b is at absolute position (*row_q_offsets)[b] (the q_offset argument
+  // is ignored) and keys are the whole cache (kv_offset 0); the masks must be causal, so
+  // cache slots after a row's position are never read. CUDA: `device_table` holds the rows'
+  // masks and positions in device memory instead (what a captured CUDA graph replays).
+  const std::vector<int64_t>* row_q_offsets = nullptr;
+  const DeviceMaskTable* device_table = nullptr;
 
   static AttentionMaskRef causal() { return {}; }
   static AttentionMaskRef from_groups(const std::vector<AttentionMask>& rows) {

@@ -20,6 +20,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,31 @@ struct DeviceMaskRef {
 BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q, const at::Tensor& k,
                                                        const at::Tensor& v,
                                                        const std::vector<DeviceMaskRef>& masks,
+                                                       const BlockSparseAttentionOptions& options = {});
+
+// Per-row masks and query positions kept in device memory, for decode steps captured in a CUDA
+// graph: the kernels read each batch row's mask descriptor (device pointers into its
+// DeviceBlockMask, sizes, query position) from here, so one captured launch serves whatever
+// masks and positions the host writes before each replay.
+struct DeviceMaskTable {
+  at::Tensor device;   // uint8 [rows * descriptor size] on the GPU
+  at::Tensor staging;  // the same bytes in pinned host memory
+  int64_t rows = 0;
+  int64_t block_size = 0;  // every mask in the table uses this block size
+  std::shared_ptr<void> copy_done;  // event of the last upload (the staging buffer is reused)
+};
+
+DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device);
+
+// Writes one descriptor per row (refs.size() == rows; k_offset 0; q_offset = the row's query
+// position; each mask's block size == the table's) and copies them to the device on the current
+// stream. The DeviceBlockMasks must stay alive while calls read the table.
+void update_device_mask_table(DeviceMaskTable& table, const std::vector<DeviceMaskRef>& refs);
+
+// One query row per batch row (q [rows, H, 1, d]), at the table's positions; k/v [rows, Hkv, Lk, d]
+// with key row j at position j. Otherwise as above.
+BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q, const at::Tensor& k,
+                                                       const at::Tensor& v, const DeviceMaskTable& table,
                                                        const BlockSparseAttentionOptions& options = {});
 
 // True when built with CUDA and a CUDA device is present.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,7 @@ struct DecodeConfig {
   int64_t block_size = 128;      // block mask block size for block-sparse rows
   int64_t trace_top = 0;         // > 0: record this many top tokens per step
   int32_t pad_id = 0;            // token fed to padding slots (never attended to)
+  bool cuda_graphs = true;       // CUDA: replay decode steps from a captured CUDA graph
 };
 
 struct DecodeStats {
@@ -69,8 +71,24 @@ struct DecodeStats {
   double decode_seconds = 0;
 };
 
-// Runs prefill and decode for the rows (left-padded to one length) and returns
-// one result per stream, in order. Throws std::invalid_argument on bad plans.
+// One sample's work: its rows and the streams over them (row indices into `rows`).
+struct DecodeJob {
+  std::vector<RowPlan> rows;
+  std::vector<StreamPlan> streams;
+};
+
+// Continuous batching: up to `in_flight` jobs decode together, one step for all their rows at
+// a time; when a job finishes, its rows take the next job (prefilled on its own, its rows
+// left-padded to one length) while the others go on. on_done(job index, results: one per
+// stream) is called as each job finishes, so not necessarily in job order. The results do
+// not depend on `in_flight`. Throws std::invalid_argument on bad plans.
+void decode_jobs(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<DecodeJob>& jobs,
+                 const DecodeConfig& config, int64_t in_flight,
+                 const std::function<void(size_t, std::vector<StreamResult>)>& on_done,
+                 DecodeStats* stats = nullptr);
+
+// One job: prefill and decode for the rows (left-padded to one length); one result per
+// stream, in order.
 std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenizer& tokenizer,
                                          const std::vector<RowPlan>& rows,
                                          const std::vector<StreamPlan>& streams, const DecodeConfig& config,

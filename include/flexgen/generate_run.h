@@ -40,11 +40,12 @@ struct RunOptions {
   MethodOptions method;
   DecodeConfig decode;           // stops (eos ids are filled from the model), sampling, block size
   uint64_t seed = 0;
-  int64_t batch_size = 1;
+  int64_t batch_size = 1;       // samples in flight (continuous batching)
   // Output.
   std::string output = "-";
   OutputFormat format = OutputFormat::Jsonl;
   bool resume = false;
+  std::string save_tokens;       // also write each sample's token ids (JSONL) here
 };
 
 struct RunSummary {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 
@@ -19,8 +20,11 @@ struct KVCache {
   void reset() { length = 0; }
 };
 
-// Allocates zero-filled K and V of the given sizes.
+// Allocates zero-filled K and V of the given sizes on `device`.
 KVCache allocate_kv_cache(int64_t layers, int64_t batch, int64_t kv_heads, int64_t max_len,
-                          int64_t head_dim, at::ScalarType dtype);
+                          int64_t head_dim, at::ScalarType dtype, const at::Device& device = at::kCPU);
+
+// The cache of batch rows [first, first + count): views of the same memory, length 0.
+KVCache kv_cache_rows(const KVCache& cache, int64_t first, int64_t count);
 
 }  // namespace flexgen

@@ -48,12 +48,15 @@ struct LoadOptions {
   // Compute dtype: at::kFloat or at::kBFloat16. Weights already in this dtype
   // are used in place (zero-copy from the mapping); others are converted.
   at::ScalarType dtype = at::kBFloat16;
+  // Where the weights live and the forward pass runs: CPU (zero-copy) or a CUDA device.
+  at::Device device = at::kCPU;
 };
 
 struct LlamaModel {
   ModelConfig config;
   LlamaWeights weights;
   at::ScalarType dtype = at::kBFloat16;
+  at::Device device = at::kCPU;
   at::Tensor inv_freq;  // [head_dim / 2] fp32, llama3-scaled when configured
   // Keep the mapped files (and anything else the weights alias) alive.
   std::vector<std::shared_ptr<SafetensorsFile>> files;
@@ -84,10 +87,24 @@ enum class LogitsMode { All, Last };
 //   the new tokens occupy cache slots cache.length .. cache.length+L-1 and
 //   attend to slots 0 .. cache.length+L-1 under `mask` (absolute slot indices;
 //   see attention.h). cache.length advances by L.
-// Returns logits fp32 [B, L, vocab] (All) or [B, 1, vocab] (Last).
+// tokens and positions may be CPU tensors (they are moved to the model's device).
+// Returns logits fp32 [B, L, vocab] (All) or [B, 1, vocab] (Last), on the model's device.
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens,
                          const at::Tensor& positions, const AttentionMaskRef& mask,
                          LogitsMode logits = LogitsMode::All);
+
+// One decode step of rows that stand at different positions (continuous batching): row b's
+// token goes to cache slot slots[b] and attends to the cache under the row's causal mask
+// (mask.row_q_offsets == slots on the CPU; mask.device_table on CUDA). cache.length is not used.
+// Every tensor on the model's device. No host synchronisation: CUDA graphs can capture it.
+struct StepInputs {
+  at::Tensor tokens;     // [R, 1] int64
+  at::Tensor positions;  // [R, 1] int64 RoPE position ids
+  at::Tensor slots;      // [R] int64 cache slot of each row's new token
+  at::Tensor rows;       // [R] int64: 0 .. R-1
+};
+// Returns logits fp32 [R, vocab].
+at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs& in, const AttentionMaskRef& mask);
 
 // Whole-sequence forward without a persistent cache (allocates one of length L).
 at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens,
@@ -96,7 +113,7 @@ at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens,
 // A KV cache for this model, allocated once: layers x batch x kv-heads x max_len x head_dim.
 KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len);
 
-// The model's linear layer: y = x W^T + b. Few bf16 rows (decode; up to 8) go
+// The model's linear layer: y = x W^T + b. Few bf16 rows on the CPU (decode; up to 8) go
 // through an AVX512-BF16 GEMV kernel when the CPU has one (fp32 accumulation,
 // bf16 result like at::linear); everything else through at::linear.
 at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});

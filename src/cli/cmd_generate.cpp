@@ -87,7 +87,11 @@ Command add_generate_command(CLI::App& parent) {
   RunOptions& o = a->run.run;
   app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
   app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM)");
-  app->add_option("--batch-size", o.batch_size, "Samples decoded together")->capture_default_str();
+  app->add_option("--batch-size", o.batch_size,
+                  "Samples in flight: decoded together, a finished sample's rows take the next one")
+      ->capture_default_str();
+  app->add_option("--save-tokens", o.save_tokens,
+                  "Also write each sample's token ids (bos, shared context, paraphrases, separator) as JSONL");
   app->add_flag("--skip-bad", o.skip_bad, "Skip bad records (logged) instead of stopping");
   app->add_option("--output,-o", o.output, "Output file (- = stdout)")->capture_default_str();
   app->add_flag("--resume", o.resume, "Keep the rows already in --output and run the rest");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "flexgen/block_sparse_attention_cuda.h"
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
 
@@ -19,24 +20,46 @@ void add_model_options(CLI::App& app, ModelArgs& a) {
   app.add_option("--tokenizer", a.tokenizer, "tokenizer.json, tokenizer.model or a folder (default: the model's)");
   app.add_option("--config", a.config, "config.json for a TorchScript archive without one beside it");
   app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--dtype", a.dtype, "auto (bf16 on CPU), bf16 or fp32")->capture_default_str();
+  app.add_option("--dtype", a.dtype, "auto (bf16), bf16 or fp32 (CPU only)")->capture_default_str();
   app.add_option("--threads", a.threads, "CPU threads (0 = all cores)")->capture_default_str();
 }
 
-LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
-  const std::string& dev = a.device;
+namespace {
+
+// --device: auto (CUDA when this build and machine have it), cpu, cuda, cuda:N.
+at::Device pick_device(const std::string& dev) {
   const bool wants_cuda = dev == "cuda" || dev.rfind("cuda:", 0) == 0;
   if (dev != "auto" && dev != "cpu" && !wants_cuda)
     throw UsageError("--device: unknown device '" + dev + "' (expected auto, cpu, cuda or cuda:N)");
-  if (wants_cuda) {
-    if (!cuda_available())
-      throw std::runtime_error("--device " + dev + ": this machine has no CUDA device, or this flexgen (libtorch " +
-                               torch_version() + ") was built without CUDA");
-    throw std::runtime_error("--device " + dev + ": running the model on CUDA is not implemented yet; use --device cpu");
+  const bool have_cuda = cuda_available() && cuda_block_sparse_attention_available();
+  if (dev == "cpu" || (dev == "auto" && !have_cuda)) return at::Device(at::kCPU);
+  if (!have_cuda)
+    throw std::runtime_error("--device " + dev + ": " +
+                             (cuda_available() ? std::string("this flexgen was built without CUDA kernels")
+                                               : "this machine has no CUDA device, or this flexgen (libtorch " +
+                                                     torch_version() + ") was built without CUDA"));
+  int index = 0;
+  if (dev.rfind("cuda:", 0) == 0) {
+    const std::string n = dev.substr(5);
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 4)
+      throw UsageError("--device: '" + dev + "' (expected cuda:N with N a device number)");
+    index = std::stoi(n);
   }
+  if (index >= cuda_device_count())
+    throw std::runtime_error("--device " + dev + ": this machine has " + std::to_string(cuda_device_count()) +
+                             " CUDA device(s)");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+}  // namespace
+
+LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
+  // fp32 runs only on the CPU, so "auto" with --dtype fp32 means the CPU.
+  const bool fp32 = a.dtype == "fp32" || a.dtype == "float32" || a.dtype == "float";
+  const at::Device device = pick_device(a.device == "auto" && fp32 ? "cpu" : a.device);
   at::ScalarType dtype = at::kBFloat16;
   if (a.dtype == "fp16" || a.dtype == "float16")
-    throw UsageError("--dtype fp16: not supported on CPU (use bf16 or fp32)");
+    throw UsageError("--dtype fp16: not supported (use bf16" + std::string(device.is_cpu() ? " or fp32)" : ")"));
   if (a.dtype != "auto") {
     try {
       dtype = parse_dtype(a.dtype);
@@ -44,6 +67,8 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
       throw UsageError(std::string("--dtype: ") + e.what());
     }
   }
+  if (device.is_cuda() && dtype != at::kBFloat16)
+    throw UsageError("--dtype " + a.dtype + ": the CUDA kernels take bf16 (use --dtype bf16 or --device cpu)");
   if (a.threads < 0) throw UsageError("--threads: must be >= 0");
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   set_num_threads(threads);
@@ -56,14 +81,16 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   out.tokenizer = load_tokenizer(tok_path);
   LoadOptions options;
   options.dtype = dtype;
+  options.device = device;
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<std::filesystem::path> config;
   if (!a.config.empty()) config = a.config;
   out.model = load_model(a.model, options, config);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on cpu with {} threads",
-               where.path.string(), out.model.config.num_layers, out.model.config.hidden_size,
-               out.model.config.vocab_size, secs, dtype == at::kBFloat16 ? "bf16" : "fp32", threads);
+  spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on {}{}", where.path.string(),
+               out.model.config.num_layers, out.model.config.hidden_size, out.model.config.vocab_size, secs,
+               dtype == at::kBFloat16 ? "bf16" : "fp32", device.str(),
+               device.is_cpu() ? " with " + std::to_string(threads) + " threads" : std::string());
   if (out.tokenizer->vocab_size() > out.model.config.vocab_size)
     throw std::runtime_error(tok_path + ": the tokenizer has " + std::to_string(out.tokenizer->vocab_size()) +
                              " tokens but the model's vocabulary is " + std::to_string(out.model.config.vocab_size));

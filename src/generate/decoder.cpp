@@ -1,12 +1,15 @@
 #include "flexgen/decoder.h"
 
 #include "flexgen/block_mask.h"
+#include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/cuda_graph.h"
 
 #include <ATen/ATen.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 
 namespace flexgen {
@@ -141,123 +144,352 @@ AttentionMask causal_mask(int64_t length) {
   return m;
 }
 
-std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenizer& tokenizer,
-                                         const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& streams,
-                                         const DecodeConfig& config, DecodeStats* stats) {
-  validate(rows, streams, config);
-  const int64_t B = static_cast<int64_t>(rows.size());
-  int64_t lmax = 0;
-  for (const RowPlan& r : rows) lmax = std::max<int64_t>(lmax, static_cast<int64_t>(r.tokens.size()));
-  const int64_t total = lmax + config.max_new_tokens;
-  if (model.config.max_position_embeddings > 0) {
-    for (const RowPlan& r : rows) {
-      const int64_t top = *std::max_element(r.position_ids.begin(), r.position_ids.end());
-      if (top >= model.config.max_position_embeddings)
-        throw std::invalid_argument("the prompt needs position " + std::to_string(top) + "; the model's context is " +
-                                    std::to_string(model.config.max_position_embeddings));
-    }
-  }
+namespace {
 
-  // Left-pad every row to lmax prompt slots.
-  std::vector<AttentionMask> masks;
-  masks.reserve(rows.size());
-  at::Tensor tokens = at::full({B, lmax}, config.pad_id, at::kLong);
-  at::Tensor positions = at::zeros({B, total}, at::kLong);
-  std::vector<int64_t> pads(rows.size());
-  bool all_last = true;
-  for (int64_t r = 0; r < B; ++r) {
-    const RowPlan& row = rows[r];
-    const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
-    pads[r] = pad;
-    masks.push_back(pad_mask(row.mask, pad));
-    auto tok = tokens.accessor<int64_t, 2>();
-    auto pos = positions.accessor<int64_t, 2>();
-    for (int64_t i = 0; i < len; ++i) tok[r][pad + i] = row.tokens[i];
-    for (int64_t i = 0; i < len + config.max_new_tokens; ++i) pos[r][pad + i] = row.position_ids[i];
-    if (!row.first_logit_positions.empty() &&
-        !(row.first_logit_positions.size() == 1 && row.first_logit_positions[0] == len - 1))
-      all_last = false;
-  }
-  // Rows that ask for it run through the block-sparse kernel (all rows of one
-  // forward call share a kernel, so one such row puts the whole batch on it).
-  std::vector<BlockMask> blocks;
-  if (std::any_of(rows.begin(), rows.end(), [](const RowPlan& r) { return r.block_sparse; })) {
-    blocks.reserve(masks.size());
-    for (const AttentionMask& m : masks) blocks.push_back(build_block_mask(m, config.block_size));
-  }
-  const AttentionMaskRef mask_ref =
-      blocks.empty() ? AttentionMaskRef::from_groups(masks) : AttentionMaskRef::from_groups(masks, blocks);
-  KVCache cache = make_kv_cache(model, B, total);
-
-  // Prefill.
-  auto t0 = Clock::now();
-  at::Tensor logits = llama_forward(model, cache, tokens, positions.narrow(1, 0, lmax), mask_ref,
-                                    all_last ? LogitsMode::Last : LogitsMode::All);
-  at::Tensor row_logits;
-  if (all_last) {
-    row_logits = logits.select(1, logits.size(1) - 1).contiguous();
-  } else {
-    std::vector<at::Tensor> picked;
-    for (int64_t r = 0; r < B; ++r) {
-      std::vector<int64_t> at_pos = rows[r].first_logit_positions;
-      if (at_pos.empty()) at_pos.push_back(static_cast<int64_t>(rows[r].tokens.size()) - 1);
-      for (int64_t& p : at_pos) p += pads[r];
-      const at::Tensor idx = at::tensor(at_pos, at::kLong);
-      picked.push_back(logits[r].index_select(0, idx).mean(0));
-    }
-    row_logits = at::stack(picked).contiguous();
-  }
-  if (stats) {
-    stats->prefill_seconds += seconds_since(t0);
-    for (const RowPlan& r : rows) stats->prefill_tokens += static_cast<int64_t>(r.tokens.size());
-  }
-
-  // Decode.
-  t0 = Clock::now();
-  std::vector<StreamResult> results(streams.size());
+// The decode state of one job in flight: its cache rows, masks and streams.
+struct ActiveJob {
+  size_t job = 0;
+  int64_t r0 = 0, nrows = 0;      // cache rows [r0, r0 + nrows)
+  int64_t lmax = 0;               // prompt slots (rows left-padded to this)
+  int64_t step = 0;               // tokens sampled so far by every stream of the job
+  std::vector<std::vector<int64_t>> positions;  // per row: RoPE ids of slots 0 .. lmax + max_new
+  std::vector<StreamResult> results;
   std::vector<Sampler> samplers;
-  for (const StreamPlan& s : streams) {
-    SamplingOptions o = config.sampling;
-    o.seed = s.seed;
-    samplers.emplace_back(o);
+  std::vector<bool> done;
+  std::vector<int64_t> next;      // per row: the token fed at the next step
+};
+
+class Scheduler {
+ public:
+  Scheduler(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<DecodeJob>& jobs,
+            const DecodeConfig& config, int64_t in_flight,
+            const std::function<void(size_t, std::vector<StreamResult>)>& on_done, DecodeStats* stats)
+      : model_(model), tok_(tokenizer), jobs_(jobs), cfg_(config), on_done_(on_done), stats_(stats),
+        cuda_(model.device.is_cuda()) {
+    int64_t rows_per_job = 1;
+    for (const DecodeJob& j : jobs) {
+      validate(j.rows, j.streams, config);
+      rows_per_job = std::max<int64_t>(rows_per_job, static_cast<int64_t>(j.rows.size()));
+      int64_t lmax = 0;
+      for (const RowPlan& r : j.rows) lmax = std::max<int64_t>(lmax, static_cast<int64_t>(r.tokens.size()));
+      slots_len_ = std::max(slots_len_, lmax + config.max_new_tokens);
+      if (model.config.max_position_embeddings > 0) {
+        for (const RowPlan& r : j.rows) {
+          const int64_t top = *std::max_element(r.position_ids.begin(), r.position_ids.end());
+          if (top >= model.config.max_position_embeddings)
+            throw std::invalid_argument("the prompt needs position " + std::to_string(top) +
+                                        "; the model's context is " +
+                                        std::to_string(model.config.max_position_embeddings));
+        }
+      }
+    }
+    if (in_flight < 1) throw std::invalid_argument("decode: at least one job in flight");
+    slots_ = std::min<int64_t>(in_flight, static_cast<int64_t>(jobs.size()));
+    rows_per_slot_ = rows_per_job;
+    R_ = slots_ * rows_per_slot_;
+    block_sparse_ = cuda_;
+    for (const DecodeJob& j : jobs)
+      for (const RowPlan& r : j.rows) block_sparse_ = block_sparse_ || r.block_sparse;
+    text_options_.skip_special_tokens = true;
   }
-  std::vector<bool> done(streams.size(), false);
-  std::vector<int64_t> next(static_cast<size_t>(B), config.pad_id);
-  DecodeOptions text_options;
-  text_options.skip_special_tokens = true;
-  for (int64_t step = 0; step < config.max_new_tokens; ++step) {
-    for (size_t s = 0; s < streams.size(); ++s) {
-      if (done[s]) continue;
-      std::vector<float> dist = combine(streams[s], row_logits);
-      StreamResult& res = results[s];
+
+  void run() {
+    if (jobs_.empty()) return;
+    cache_ = make_kv_cache(model_, R_, slots_len_);
+    // Rows without a job attend under a one-group causal mask at slot 0 (results unused).
+    idle_mask_ = causal_mask(slots_len_);
+    row_masks_.assign(static_cast<size_t>(R_), idle_mask_);
+    if (block_sparse_) {
+      idle_block_ = build_block_mask(idle_mask_, cfg_.block_size);
+      row_blocks_.assign(static_cast<size_t>(R_), idle_block_);
+    }
+    if (cuda_) {
+      idle_dev_ = upload_block_mask(idle_block_, idle_mask_, model_.device);
+      row_dev_.assign(static_cast<size_t>(R_), idle_dev_);
+      table_ = make_device_mask_table(R_, cfg_.block_size, model_.device);
+    }
+    slot_job_.assign(static_cast<size_t>(slots_), -1);
+    active_.resize(static_cast<size_t>(slots_));
+    size_t next_job = 0;
+    int64_t running = 0;
+    while (true) {
+      // Fill free slots; a job may finish at its first token (then its slot is free again).
+      for (int64_t s = 0; s < slots_ && next_job < jobs_.size(); ++s) {
+        while (slot_job_[s] < 0 && next_job < jobs_.size()) {
+          admit(s, next_job++);
+          if (finished(active_[s])) {
+            finish(s);
+          } else {
+            ++running;
+          }
+        }
+      }
+      if (running == 0) break;
+      step();
+      for (int64_t s = 0; s < slots_; ++s) {
+        if (slot_job_[s] >= 0 && finished(active_[s])) {
+          finish(s);
+          --running;
+        }
+      }
+    }
+  }
+
+ private:
+  bool finished(const ActiveJob& a) const {
+    return a.step >= cfg_.max_new_tokens || std::all_of(a.done.begin(), a.done.end(), [](bool d) { return d; });
+  }
+
+  void finish(int64_t s) {
+    ActiveJob& a = active_[s];
+    const size_t job = a.job;
+    std::vector<StreamResult> results = std::move(a.results);
+    for (int64_t i = 0; i < a.nrows; ++i) {
+      const size_t r = static_cast<size_t>(a.r0 + i);
+      row_masks_[r] = idle_mask_;
+      if (block_sparse_) row_blocks_[r] = idle_block_;
+      if (cuda_) row_dev_[r] = idle_dev_;
+    }
+    a = ActiveJob();
+    slot_job_[s] = -1;
+    on_done_(job, std::move(results));
+  }
+
+  // Samples one token for every live stream of the job from its rows' logits [nrows, V] (CPU).
+  void sample(ActiveJob& a, const at::Tensor& row_logits) {
+    const DecodeJob& j = jobs_[a.job];
+    for (size_t s = 0; s < j.streams.size(); ++s) {
+      if (a.done[s]) continue;
+      std::vector<float> dist = combine(j.streams[s], row_logits);
+      StreamResult& res = a.results[s];
       StepTrace trace;
-      if (config.trace_top > 0) trace.top = top_tokens(dist, config.trace_top);
-      const int32_t token = pick(samplers[s], dist);
+      if (cfg_.trace_top > 0) trace.top = top_tokens(dist, cfg_.trace_top);
+      const int32_t token = pick(a.samplers[s], dist);
       res.ids.push_back(token);
-      res.text = tokenizer.decode(res.ids, text_options);
-      if (config.trace_top > 0) {
-        trace.position = lmax + step;
+      res.text = tok_.decode(res.ids, text_options_);
+      if (cfg_.trace_top > 0) {
+        trace.position = a.lmax + a.step;
         trace.chosen = token;
         trace.text = res.text;
         res.trace.push_back(std::move(trace));
       }
-      for (int32_t r : streams[s].rows) next[r] = token;
-      const StopCriteria::Reason reason = config.stops.check(token, res.text);
+      for (int32_t r : j.streams[s].rows) a.next[r] = token;
+      const StopCriteria::Reason reason = cfg_.stops.check(token, res.text);
       if (reason != StopCriteria::Reason::None) {
         res.stop = reason;
-        done[s] = true;
+        a.done[s] = true;
       }
-      if (stats) ++stats->decode_tokens;
+      if (stats_) ++stats_->decode_tokens;
     }
-    if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-    if (step + 1 == config.max_new_tokens) break;
-    const at::Tensor step_tokens = at::tensor(next, at::kLong).view({B, 1});
-    logits = llama_forward(model, cache, step_tokens, positions.narrow(1, lmax + step, 1).contiguous(), mask_ref,
-                           LogitsMode::Last);
-    row_logits = logits.select(1, 0).contiguous();
+    ++a.step;
   }
-  if (stats) stats->decode_seconds += seconds_since(t0);
-  return results;
+
+  // Prefills job `job` into slot s and samples its first token.
+  void admit(int64_t s, size_t job) {
+    const auto t0 = Clock::now();
+    const DecodeJob& j = jobs_[job];
+    ActiveJob& a = active_[s];
+    a = ActiveJob();
+    a.job = job;
+    a.nrows = static_cast<int64_t>(j.rows.size());
+    a.r0 = s * rows_per_slot_;
+    for (const RowPlan& r : j.rows) a.lmax = std::max<int64_t>(a.lmax, static_cast<int64_t>(r.tokens.size()));
+    const int64_t B = a.nrows, lmax = a.lmax;
+    std::vector<AttentionMask> masks;
+    at::Tensor tokens = at::full({B, lmax}, cfg_.pad_id, at::kLong);
+    at::Tensor positions = at::zeros({B, lmax}, at::kLong);
+    std::vector<int64_t> pads(static_cast<size_t>(B));
+    bool all_last = true;
+    auto tok = tokens.accessor<int64_t, 2>();
+    auto pos = positions.accessor<int64_t, 2>();
+    for (int64_t r = 0; r < B; ++r) {
+      const RowPlan& row = j.rows[r];
+      const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
+      pads[r] = pad;
+      masks.push_back(pad_mask(row.mask, pad));
+      std::vector<int64_t> ids(static_cast<size_t>(lmax + cfg_.max_new_tokens), 0);
+      for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[pad + i] = row.position_ids[i];
+      for (int64_t i = 0; i < len; ++i) {
+        tok[r][pad + i] = row.tokens[i];
+        pos[r][pad + i] = ids[pad + i];
+      }
+      a.positions.push_back(std::move(ids));
+      if (!row.first_logit_positions.empty() &&
+          !(row.first_logit_positions.size() == 1 && row.first_logit_positions[0] == len - 1))
+        all_last = false;
+    }
+    std::vector<BlockMask> blocks;
+    std::vector<DeviceBlockMask> dev;
+    if (block_sparse_) {
+      for (const AttentionMask& m : masks) blocks.push_back(build_block_mask(m, cfg_.block_size));
+    }
+    AttentionMaskRef ref = block_sparse_ ? AttentionMaskRef::from_groups(masks, blocks) : AttentionMaskRef::from_groups(masks);
+    if (cuda_) {
+      for (size_t i = 0; i < masks.size(); ++i) dev.push_back(upload_block_mask(blocks[i], masks[i], model_.device));
+      ref.device_blocks = &dev;
+    }
+    KVCache rows = kv_cache_rows(cache_, a.r0, a.nrows);
+    at::Tensor logits = llama_forward(model_, rows, tokens, positions, ref, all_last ? LogitsMode::Last : LogitsMode::All);
+    at::Tensor row_logits;
+    if (all_last) {
+      row_logits = logits.select(1, logits.size(1) - 1);
+    } else {
+      std::vector<at::Tensor> picked;
+      for (int64_t r = 0; r < B; ++r) {
+        std::vector<int64_t> at_pos = j.rows[r].first_logit_positions;
+        if (at_pos.empty()) at_pos.push_back(static_cast<int64_t>(j.rows[r].tokens.size()) - 1);
+        for (int64_t& p : at_pos) p += pads[r];
+        const at::Tensor idx = at::tensor(at_pos, at::kLong).to(logits.device());
+        picked.push_back(logits[r].index_select(0, idx).mean(0));
+      }
+      row_logits = at::stack(picked);
+    }
+    row_logits = row_logits.to(at::kCPU).contiguous();
+    for (int64_t i = 0; i < B; ++i) {
+      row_masks_[a.r0 + i] = std::move(masks[i]);
+      if (block_sparse_) row_blocks_[a.r0 + i] = std::move(blocks[i]);
+      if (cuda_) row_dev_[a.r0 + i] = std::move(dev[i]);
+    }
+    if (stats_) {
+      stats_->prefill_seconds += seconds_since(t0);
+      for (const RowPlan& r : j.rows) stats_->prefill_tokens += static_cast<int64_t>(r.tokens.size());
+    }
+    const auto t1 = Clock::now();
+    a.results.resize(j.streams.size());
+    for (const StreamPlan& st : j.streams) {
+      SamplingOptions o = cfg_.sampling;
+      o.seed = st.seed;
+      a.samplers.emplace_back(o);
+    }
+    a.done.assign(j.streams.size(), false);
+    a.next.assign(static_cast<size_t>(B), cfg_.pad_id);
+    sample(a, row_logits);
+    slot_job_[s] = static_cast<int64_t>(job);
+    if (stats_) stats_->decode_seconds += seconds_since(t1);
+  }
+
+  // One decode step of every row; rows of a live job feed their last token.
+  void step() {
+    const auto t0 = Clock::now();
+    std::vector<int64_t> host(static_cast<size_t>(3 * R_), 0);  // tokens | positions | slots
+    int64_t* tokens = host.data();
+    int64_t* positions = tokens + R_;
+    int64_t* slots = positions + R_;
+    std::fill(tokens, tokens + R_, cfg_.pad_id);
+    std::vector<std::pair<int64_t, int64_t>> spans;  // live jobs' rows, in slot order
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      ActiveJob& a = active_[s];
+      const int64_t slot = a.lmax + a.step - 1;  // where the last sampled token goes
+      for (int64_t i = 0; i < a.nrows; ++i) {
+        tokens[a.r0 + i] = a.next[i];
+        positions[a.r0 + i] = a.positions[i][slot];
+        slots[a.r0 + i] = slot;
+      }
+      spans.emplace_back(a.r0, a.nrows);
+    }
+    at::Tensor logits = cuda_ ? step_cuda(host) : step_cpu(host);
+    // Logits of the live rows only, gathered on the device, then one copy to the host.
+    int64_t live = 0;
+    for (const auto& sp : spans) live += sp.second;
+    at::Tensor picked = logits;
+    if (live != R_) {
+      std::vector<int64_t> idx;
+      for (const auto& sp : spans)
+        for (int64_t i = 0; i < sp.second; ++i) idx.push_back(sp.first + i);
+      picked = logits.index_select(0, at::tensor(idx, at::kLong).to(logits.device()));
+    }
+    const at::Tensor cpu = picked.to(at::kCPU).contiguous();
+    int64_t at_row = 0;
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      ActiveJob& a = active_[s];
+      sample(a, cpu.narrow(0, at_row, a.nrows));
+      at_row += a.nrows;
+    }
+    if (stats_) stats_->decode_seconds += seconds_since(t0);
+  }
+
+  at::Tensor step_cpu(const std::vector<int64_t>& host) {
+    const at::Tensor all = at::tensor(host, at::kLong).view({3, R_});
+    StepInputs in;
+    in.tokens = all[0].view({R_, 1});
+    in.positions = all[1].view({R_, 1});
+    in.slots = all[2];
+    in.rows = at::arange(R_, at::kLong);
+    const std::vector<int64_t> q_pos(host.begin() + 2 * R_, host.end());
+    AttentionMaskRef ref =
+        block_sparse_ ? AttentionMaskRef::from_groups(row_masks_, row_blocks_) : AttentionMaskRef::from_groups(row_masks_);
+    ref.row_q_offsets = &q_pos;
+    return llama_step(model_, cache_, in, ref);
+  }
+
+  at::Tensor step_cuda(const std::vector<int64_t>& host) {
+    if (!static_in_.defined()) {
+      static_in_ = at::zeros({3, R_}, at::TensorOptions().dtype(at::kLong).device(model_.device));
+      staging_ = at::empty({3, R_}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+      step_in_.tokens = static_in_[0].view({R_, 1});
+      step_in_.positions = static_in_[1].view({R_, 1});
+      step_in_.slots = static_in_[2];
+      step_in_.rows = at::arange(R_, at::TensorOptions().dtype(at::kLong).device(model_.device));
+    }
+    // The previous step's copy finished: its logits were read on the host since.
+    std::copy(host.begin(), host.end(), staging_.data_ptr<int64_t>());
+    static_in_.copy_(staging_, /*non_blocking=*/true);
+    std::vector<DeviceMaskRef> refs(static_cast<size_t>(R_));
+    for (int64_t r = 0; r < R_; ++r) refs[r] = DeviceMaskRef{&row_dev_[r], host[2 * R_ + r], 0};
+    update_device_mask_table(table_, refs);
+    AttentionMaskRef ref = AttentionMaskRef::from_groups(row_masks_);
+    ref.device_table = &table_;
+    if (!cfg_.cuda_graphs) return llama_step(model_, cache_, step_in_, ref);
+    if (!graph_) graph_ = std::make_unique<CudaGraph>([&] { graph_out_ = llama_step(model_, cache_, step_in_, ref); });
+    graph_->replay();
+    return graph_out_;
+  }
+
+  const LlamaModel& model_;
+  const Tokenizer& tok_;
+  const std::vector<DecodeJob>& jobs_;
+  const DecodeConfig& cfg_;
+  const std::function<void(size_t, std::vector<StreamResult>)>& on_done_;
+  DecodeStats* stats_;
+  bool cuda_;
+  bool block_sparse_ = false;
+  int64_t slots_ = 0, rows_per_slot_ = 1, R_ = 0, slots_len_ = 0;
+  DecodeOptions text_options_;
+  KVCache cache_;
+  AttentionMask idle_mask_;
+  BlockMask idle_block_;
+  DeviceBlockMask idle_dev_;
+  std::vector<AttentionMask> row_masks_;
+  std::vector<BlockMask> row_blocks_;
+  std::vector<DeviceBlockMask> row_dev_;
+  DeviceMaskTable table_;
+  std::vector<int64_t> slot_job_;
+  std::vector<ActiveJob> active_;
+  at::Tensor static_in_, staging_, graph_out_;
+  StepInputs step_in_;
+  std::unique_ptr<CudaGraph> graph_;
+};
+
+}  // namespace
+
+void decode_jobs(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<DecodeJob>& jobs,
+                 const DecodeConfig& config, int64_t in_flight,
+                 const std::function<void(size_t, std::vector<StreamResult>)>& on_done, DecodeStats* stats) {
+  Scheduler(model, tokenizer, jobs, config, in_flight, on_done, stats).run();
+}
+
+std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenizer& tokenizer,
+                                         const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& streams,
+                                         const DecodeConfig& config, DecodeStats* stats) {
+  std::vector<DecodeJob> jobs(1);
+  jobs[0].rows = rows;
+  jobs[0].streams = streams;
+  std::vector<StreamResult> out;
+  decode_jobs(model, tokenizer, jobs, config, 1, [&](size_t, std::vector<StreamResult> r) { out = std::move(r); },
+              stats);
+  return out;
 }
 
 }  // namespace flexgen

@@ -62,6 +62,35 @@ std::vector<Sample> read_pool(const RunOptions& o, const DatasetFiles& files) {
   return read_dataset(path, options).samples;
 }
 
+// --save-tokens: one JSON line per sample with the token ids the run feeds the model.
+class TokensWriter {
+ public:
+  explicit TokensWriter(const std::string& path) : path_(path) {
+    if (path.empty()) return;
+    out_.open(path, std::ios::trunc);
+    if (!out_) throw std::runtime_error("--save-tokens " + path + ": cannot open for writing");
+  }
+  void write(const PreparedSample& p) {
+    const SampleTokens& t = p.tokens;
+    nlohmann::json j = {{"uuid", p.sample->uuid},
+                        {"bos", t.bos ? nlohmann::json(*t.bos) : nlohmann::json(nullptr)},
+                        {"shared_context", t.shared_context},
+                        {"paraphrases", t.paraphrases},
+                        {"separator", t.separator}};
+    out_ << j.dump() << "\n";
+    if (!out_) throw std::runtime_error("--save-tokens " + path_ + ": write failed");
+  }
+  void close() {
+    if (!out_.is_open()) return;
+    out_.close();
+    if (!out_) throw std::runtime_error("--save-tokens " + path_ + ": write failed");
+  }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
 }  // namespace
 
 int64_t peak_rss_bytes() {
@@ -249,10 +278,10 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   const DecodeConfig decode = run_decode_config(o, model, tokenizer);
 
   SamplePreparer preparer(o, tokenizer, in.pool, std::move(in.weights));
+  TokensWriter tokens_out(o.save_tokens);
   if (!preparer.builder().few_shot_block().empty())
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
   Progress progress(indices.size());
-  std::vector<PreparedSample> batch;
   size_t handled = 0;
 
   auto keys_of = [&](const PreparedSample& p) {
@@ -267,37 +296,8 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     return keys;
   };
 
-  auto flush = [&] {
-    if (batch.empty()) return;
-    std::vector<RowPlan> rows;
-    std::vector<StreamPlan> streams;
-    for (const PreparedSample& p : batch) {
-      const int32_t base = static_cast<int32_t>(rows.size());
-      rows.insert(rows.end(), p.plan.rows.begin(), p.plan.rows.end());
-      for (StreamPlan s : p.plan.streams) {
-        for (int32_t& r : s.rows) r += base;
-        streams.push_back(std::move(s));
-      }
-    }
-    const std::vector<StreamResult> results = decode_streams(model, tokenizer, rows, streams, decode, &summary.stats);
-    size_t at = 0;
-    for (const PreparedSample& p : batch) {
-      const std::vector<StreamResult> mine(results.begin() + static_cast<std::ptrdiff_t>(at),
-                                           results.begin() + static_cast<std::ptrdiff_t>(at + p.plan.streams.size()));
-      at += p.plan.streams.size();
-      for (const OutputRecord& rec : make_records(p, mine, o.method.method, o.selection.seed)) {
-        if (writer.done(record_key(rec.uuid, rec.method, rec.paraphrase_index))) continue;
-        writer.write(rec);
-        summary.score.add(Score{rec.correct, rec.correct_bidirectional, rec.exact_match});
-        ++summary.rows;
-      }
-      ++summary.samples;
-      ++handled;
-    }
-    batch.clear();
-    progress.update(handled, summary.score);
-  };
-
+  // Every sample to run, prepared up front (tokenizing is cheap next to decoding).
+  std::vector<PreparedSample> todo;
   for (size_t idx : indices) {
     const Sample& sample = ds.samples[idx];
     PreparedSample p;
@@ -322,10 +322,38 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       ++handled;
       continue;
     }
-    batch.push_back(std::move(p));
-    if (static_cast<int64_t>(batch.size()) >= o.batch_size) flush();
+    if (!o.save_tokens.empty()) tokens_out.write(p);
+    todo.push_back(std::move(p));
   }
-  flush();
+  tokens_out.close();
+  progress.update(handled, summary.score);
+
+  // Decode with up to --batch-size samples in flight; records are written in dataset order.
+  std::vector<DecodeJob> jobs(todo.size());
+  for (size_t i = 0; i < todo.size(); ++i) {
+    jobs[i].rows = todo[i].plan.rows;
+    jobs[i].streams = todo[i].plan.streams;
+  }
+  std::vector<std::optional<std::vector<StreamResult>>> finished(todo.size());
+  size_t written = 0;
+  auto on_done = [&](size_t i, std::vector<StreamResult> results) {
+    finished[i] = std::move(results);
+    for (; written < todo.size() && finished[written]; ++written) {
+      const PreparedSample& p = todo[written];
+      for (const OutputRecord& rec : make_records(p, *finished[written], o.method.method, o.selection.seed)) {
+        if (writer.done(record_key(rec.uuid, rec.method, rec.paraphrase_index))) continue;
+        writer.write(rec);
+        summary.score.add(Score{rec.correct, rec.correct_bidirectional, rec.exact_match});
+        ++summary.rows;
+      }
+      finished[written].reset();
+      jobs[written] = DecodeJob();
+      ++summary.samples;
+      ++handled;
+      progress.update(handled, summary.score);
+    }
+  };
+  decode_jobs(model, tokenizer, jobs, decode, o.batch_size, on_done, &summary.stats);
   progress.update(indices.size(), summary.score);
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.peak_rss_bytes = peak_rss_bytes();

@@ -161,7 +161,8 @@ at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight) { return bf1
 
 namespace {
 bool kernel_applies(const at::Tensor& x, const at::Tensor& weight) {
-  return x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 && weight.dim() == 2 &&
+  return x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 &&
+         weight.device().is_cpu() && weight.dim() == 2 &&
          weight.is_contiguous() && x.numel() / std::max<int64_t>(1, x.size(-1)) <= kMaxKernelRows &&
          g_gemv_enabled && bf16_gemv_kernel_available();
 }

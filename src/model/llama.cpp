@@ -3,6 +3,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/TensorIndexing.h>
 #include <c10/core/GradMode.h>
 #include <nlohmann/json.hpp>
 
@@ -27,8 +28,8 @@ std::string origin_of(const NamedTensors& named, const std::string& name) {
 
 class Assembler {
  public:
-  Assembler(const ModelConfig& c, const NamedTensors& n, at::ScalarType dtype)
-      : config_(c), named_(n), dtype_(dtype) {}
+  Assembler(const ModelConfig& c, const NamedTensors& n, at::ScalarType dtype, at::Device device)
+      : config_(c), named_(n), dtype_(dtype), device_(device) {}
 
   at::Tensor take(const std::string& name, std::vector<int64_t> shape) {
     used_.insert(name);
@@ -47,6 +48,7 @@ class Assembler {
     if (t.device().type() != at::kCPU)
       throw ModelError(origin_of(named_, name) + ": tensor '" + name + "' is not on the CPU");
     at::Tensor out = t.contiguous();  // no-op for file tensors
+    if (!device_.is_cpu()) return out.to(device_).to(dtype_);  // convert on the device
     return st == dtype_ ? out : out.to(dtype_);
   }
 
@@ -65,6 +67,7 @@ class Assembler {
   const ModelConfig& config_;
   const NamedTensors& named_;
   at::ScalarType dtype_;
+  at::Device device_;
   std::set<std::string> used_;
 };
 
@@ -123,7 +126,8 @@ LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, 
   LlamaModel m;
   m.config = config;
   m.dtype = options.dtype;
-  Assembler a(config, named, options.dtype);
+  m.device = options.device;
+  Assembler a(config, named, options.dtype, options.device);
   const int64_t hid = config.hidden_size, inter = config.intermediate_size;
   m.weights.embed = a.take("model.embed_tokens.weight", {config.vocab_size, hid});
   for (int64_t i = 0; i < config.num_layers; ++i) {
@@ -155,7 +159,7 @@ LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, 
   m.weights.lm_head = config.tie_word_embeddings ? m.weights.embed
                                                  : a.take("lm_head.weight", {config.vocab_size, hid});
   a.check_unused();
-  m.inv_freq = rope_inv_freq(config);
+  m.inv_freq = rope_inv_freq(config).to(options.device);
   return m;
 }
 
@@ -247,9 +251,9 @@ LlamaModel load_llama_from_directory(const std::filesystem::path& dir, const Loa
 }
 
 KVCache allocate_kv_cache(int64_t layers, int64_t batch, int64_t kv_heads, int64_t max_len, int64_t head_dim,
-                          at::ScalarType dtype) {
+                          at::ScalarType dtype, const at::Device& device) {
   KVCache c;
-  c.k = at::zeros({layers, batch, kv_heads, max_len, head_dim}, at::TensorOptions().dtype(dtype));
+  c.k = at::zeros({layers, batch, kv_heads, max_len, head_dim}, at::TensorOptions().dtype(dtype).device(device));
   c.v = at::zeros_like(c.k);
   c.length = 0;
   return c;
@@ -257,43 +261,36 @@ KVCache allocate_kv_cache(int64_t layers, int64_t batch, int64_t kv_heads, int64
 
 KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len) {
   return allocate_kv_cache(model.config.num_layers, batch, model.config.num_kv_heads, max_len,
-                           model.config.head_dim, model.dtype);
+                           model.config.head_dim, model.dtype, model.device);
 }
 
-at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens,
-                         const at::Tensor& positions, const AttentionMaskRef& mask, LogitsMode logits_mode) {
-  const ModelConfig& c = model.config;
-  if (tokens.dim() != 2 || tokens.scalar_type() != at::kLong)
-    throw std::invalid_argument("llama_forward: tokens must be int64 [B, L], got " + shape_str(tokens.sizes()));
-  if (positions.sizes() != tokens.sizes() || positions.scalar_type() != at::kLong)
-    throw std::invalid_argument("llama_forward: positions must be int64 " + shape_str(tokens.sizes()) +
-                                ", got " + shape_str(positions.sizes()));
-  const int64_t B = tokens.size(0), L = tokens.size(1);
-  const int64_t H = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
-  if (!cache.k.defined() || cache.batch() != B || cache.k.size(0) != c.num_layers || cache.k.size(2) != Hkv ||
-      cache.k.size(4) != D || cache.k.scalar_type() != model.dtype)
-    throw std::invalid_argument("llama_forward: KV cache does not fit this model and batch " + std::to_string(B));
-  const int64_t start = cache.length;
-  if (start + L > cache.max_length())
-    throw std::invalid_argument("llama_forward: " + std::to_string(start + L) + " positions exceed the KV cache (" +
-                                std::to_string(cache.max_length()) + ")");
-  if (L == 0) throw std::invalid_argument("llama_forward: no tokens");
-  if (tokens.min().item<int64_t>() < 0 || tokens.max().item<int64_t>() >= c.vocab_size)
-    throw std::invalid_argument("llama_forward: token id outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+KVCache kv_cache_rows(const KVCache& cache, int64_t first, int64_t count) {
+  KVCache c;
+  c.k = cache.k.narrow(1, first, count);
+  c.v = cache.v.narrow(1, first, count);
+  c.length = 0;
+  return c;
+}
 
-  c10::NoGradGuard no_grad;
-  const LlamaWeights& w = model.weights;
-  at::Tensor h = at::embedding(w.embed, tokens);  // [B, L, hidden]
+namespace {
 
-  // RoPE tables for these positions (fp32 like transformers, then the compute dtype).
+// RoPE tables for position ids [B, L]: cos and sin [B, 1, L, head_dim] in the compute dtype
+// (computed in fp32 like transformers).
+std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaModel& model, const at::Tensor& positions) {
   at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * model.inv_freq.view({1, 1, -1});
   at::Tensor emb = at::cat({freqs, freqs}, -1);
-  const at::Tensor cos = emb.cos().to(model.dtype).unsqueeze(1);  // [B, 1, L, D]
-  const at::Tensor sin = emb.sin().to(model.dtype).unsqueeze(1);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  return {emb.cos().to(model.dtype).unsqueeze(1), emb.sin().to(model.dtype).unsqueeze(1)};
+}
 
+// The decoder layers over hidden states h [B, L, hidden]; attend(layer, q, k, v) stores k/v
+// in the cache and returns the attention output [B, H, L, head_dim].
+template <class Attend>
+at::Tensor decoder_layers(const LlamaModel& model, at::Tensor h, const at::Tensor& cos, const at::Tensor& sin,
+                          Attend&& attend) {
+  const ModelConfig& c = model.config;
+  const int64_t B = h.size(0), L = h.size(1), H = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const LayerWeights& l = w.layers[i];
+    const LayerWeights& l = model.weights.layers[i];
     at::Tensor x = rms_norm(h, l.input_norm, c.rms_norm_eps);
     std::vector<at::Tensor> qkv =
         linear_layers(x, {l.q_proj, l.k_proj, l.v_proj}, {l.q_bias, l.k_bias, l.v_bias});
@@ -302,12 +299,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     at::Tensor v = qkv[2].view({B, L, Hkv, D}).transpose(1, 2);
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
-    at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
-    at::Tensor vc = cache.v.select(0, i);
-    kc.narrow(2, start, L).copy_(k);
-    vc.narrow(2, start, L).copy_(v);
-    at::Tensor a = attention(q.contiguous(), kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale,
-                             start, 0);
+    at::Tensor a = attend(i, q.contiguous(), k, v);
     a = a.transpose(1, 2).reshape({B, L, H * D});
     h = h + linear_layer(a, l.o_proj, l.o_bias);
     x = rms_norm(h, l.post_norm, c.rms_norm_eps);
@@ -316,10 +308,81 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     g.mul_(gu[1]);
     h = h + linear_layer(g, l.down_proj, l.down_bias);
   }
+  return h;
+}
+
+at::Tensor lm_head(const LlamaModel& model, const at::Tensor& h) {
+  return linear_layer(rms_norm(h, model.weights.final_norm, model.config.rms_norm_eps), model.weights.lm_head)
+      .to(at::kFloat);
+}
+
+void check_cache(const LlamaModel& model, const KVCache& cache, int64_t B, const char* who) {
+  const ModelConfig& c = model.config;
+  if (!cache.k.defined() || cache.batch() != B || cache.k.size(0) != c.num_layers ||
+      cache.k.size(2) != c.num_kv_heads || cache.k.size(4) != c.head_dim || cache.k.scalar_type() != model.dtype ||
+      cache.k.device() != model.device)
+    throw std::invalid_argument(std::string(who) + ": KV cache does not fit this model and batch " + std::to_string(B));
+}
+
+}  // namespace
+
+at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens_in,
+                         const at::Tensor& positions_in, const AttentionMaskRef& mask, LogitsMode logits_mode) {
+  const ModelConfig& c = model.config;
+  if (tokens_in.dim() != 2 || tokens_in.scalar_type() != at::kLong)
+    throw std::invalid_argument("llama_forward: tokens must be int64 [B, L], got " + shape_str(tokens_in.sizes()));
+  if (positions_in.sizes() != tokens_in.sizes() || positions_in.scalar_type() != at::kLong)
+    throw std::invalid_argument("llama_forward: positions must be int64 " + shape_str(tokens_in.sizes()) +
+                                ", got " + shape_str(positions_in.sizes()));
+  const int64_t B = tokens_in.size(0), L = tokens_in.size(1);
+  check_cache(model, cache, B, "llama_forward");
+  const int64_t start = cache.length;
+  if (start + L > cache.max_length())
+    throw std::invalid_argument("llama_forward: " + std::to_string(start + L) + " positions exceed the KV cache (" +
+                                std::to_string(cache.max_length()) + ")");
+  if (L == 0) throw std::invalid_argument("llama_forward: no tokens");
+  if (tokens_in.min().item<int64_t>() < 0 || tokens_in.max().item<int64_t>() >= c.vocab_size)
+    throw std::invalid_argument("llama_forward: token id outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+
+  c10::NoGradGuard no_grad;
+  const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
+  const auto [cos, sin] = rope_tables(model, positions);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+  at::Tensor h = decoder_layers(model, at::embedding(model.weights.embed, tokens), cos, sin,
+                                [&](int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+                                  at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
+                                  at::Tensor vc = cache.v.select(0, i);
+                                  kc.narrow(2, start, L).copy_(k);
+                                  vc.narrow(2, start, L).copy_(v);
+                                  return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask,
+                                                   scale, start, 0);
+                                });
   cache.length = start + L;
   if (logits_mode == LogitsMode::Last) h = h.narrow(1, L - 1, 1);
-  h = rms_norm(h, w.final_norm, c.rms_norm_eps);
-  return linear_layer(h, w.lm_head).to(at::kFloat);
+  return lm_head(model, h);
+}
+
+at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs& in, const AttentionMaskRef& mask) {
+  const int64_t R = in.tokens.size(0);
+  if (in.tokens.dim() != 2 || in.tokens.size(1) != 1 || in.positions.sizes() != in.tokens.sizes() ||
+      in.slots.dim() != 1 || in.slots.size(0) != R || in.rows.dim() != 1 || in.rows.size(0) != R)
+    throw std::invalid_argument("llama_step: tokens/positions [R, 1], slots/rows [R] expected, got tokens " +
+                                shape_str(in.tokens.sizes()));
+  check_cache(model, cache, R, "llama_step");
+  c10::NoGradGuard no_grad;
+  const auto [cos, sin] = rope_tables(model, in.positions);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(model.config.head_dim));
+  using at::indexing::Slice;
+  at::Tensor h = decoder_layers(model, at::embedding(model.weights.embed, in.tokens), cos, sin,
+                                [&](int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+                                  at::Tensor kc = cache.k.select(0, i);  // [R, Hkv, T, D]
+                                  at::Tensor vc = cache.v.select(0, i);
+                                  // kc[r, :, slots[r], :] = k[r, :, 0, :]
+                                  kc.index_put_({in.rows, Slice(), in.slots}, k.select(2, 0));
+                                  vc.index_put_({in.rows, Slice(), in.slots}, v.select(2, 0));
+                                  return attention(q, kc, vc, mask, scale, 0, 0);
+                                });
+  return lm_head(model, h.select(1, 0));
 }
 
 at::Tensor llama_forward_full(const LlamaModel& model, const at::Tensor& tokens, const at::Tensor& positions,

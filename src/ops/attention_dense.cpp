@@ -1,9 +1,11 @@
 // Dense masked attention: the reference behind flexgen::attention (see attention.h).
 #include "flexgen/attention.h"
 #include "flexgen/block_sparse_attention.h"
+#include "flexgen/block_sparse_attention_cuda.h"
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -121,19 +123,81 @@ at::Tensor attention_dense(const at::Tensor& q, const at::Tensor& k, const at::T
   return at::matmul(probs, v).view({B, H, Lq, D});
 }
 
+namespace {
+
+// Decode step of rows at their own positions, dense reference: row by row over the keys up to
+// the row's position (the masks are causal, so later cache slots are never allowed).
+at::Tensor attention_rows_dense(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const AttentionMaskRef& mask, double scale) {
+  const std::vector<int64_t>& pos = *mask.row_q_offsets;
+  const int64_t B = q.size(0);
+  std::vector<at::Tensor> out;
+  out.reserve(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const std::vector<AttentionMask> one{(*mask.groups)[mask.groups->size() == 1 ? 0 : b]};
+    const int64_t keys = std::min(k.size(2), pos[b] + 1);
+    out.push_back(attention_dense(q.narrow(0, b, 1), k.narrow(0, b, 1).narrow(2, 0, keys),
+                                  v.narrow(0, b, 1).narrow(2, 0, keys), AttentionMaskRef::from_groups(one), scale,
+                                  pos[b], 0));
+  }
+  return at::cat(out, 0);
+}
+
+void check_rows_mode(const at::Tensor& q, const AttentionMaskRef& mask) {
+  if (mask.kind != AttentionMaskRef::Kind::Groups || mask.groups == nullptr)
+    throw std::invalid_argument("attention: per-row positions need group masks");
+  if (q.size(2) != 1) throw std::invalid_argument("attention: per-row positions take one query row per batch row");
+  if (mask.device_table == nullptr) {
+    if (mask.row_q_offsets == nullptr || static_cast<int64_t>(mask.row_q_offsets->size()) != q.size(0))
+      throw std::invalid_argument("attention: need one query position per batch row");
+    if (mask.groups->size() != 1 && static_cast<int64_t>(mask.groups->size()) != q.size(0))
+      throw std::invalid_argument("attention: need one AttentionMask per batch row or one for all");
+    for (const AttentionMask& m : *mask.groups)
+      if (!m.spec.causal) throw std::invalid_argument("attention: per-row positions need causal masks");
+  }
+}
+
+}  // namespace
+
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const AttentionMaskRef& mask, double scale, int64_t q_offset,
                      int64_t kv_offset) {
+  const bool rows_mode = mask.row_q_offsets != nullptr || mask.device_table != nullptr;
+  if (rows_mode) check_rows_mode(q, mask);
+  if (q.is_cuda() && mask.kind == AttentionMaskRef::Kind::Groups) {
+    BlockSparseAttentionOptions options;
+    options.scale = scale;
+    if (mask.device_table != nullptr) return block_sparse_attention_cuda(q, k, v, *mask.device_table, options).out;
+    if (mask.device_blocks == nullptr)
+      throw std::invalid_argument("attention: group masks on CUDA need their block masks uploaded (device_blocks)");
+    if (mask.device_blocks->size() != mask.groups->size())
+      throw std::invalid_argument("attention: one device block mask per group mask is needed");
+    const size_t n = rows_mode ? static_cast<size_t>(q.size(0)) : mask.device_blocks->size();
+    std::vector<DeviceMaskRef> refs;
+    refs.reserve(n);
+    for (size_t i = 0; i < n; ++i)
+      refs.push_back(DeviceMaskRef{&(*mask.device_blocks)[mask.device_blocks->size() == 1 ? 0 : i],
+                                   rows_mode ? (*mask.row_q_offsets)[i] : q_offset, rows_mode ? 0 : kv_offset});
+    return block_sparse_attention_cuda(q, k, v, refs, options).out;
+  }
   if (mask.kind == AttentionMaskRef::Kind::Groups && mask.blocks != nullptr) {
     if (mask.groups == nullptr || mask.blocks->size() != mask.groups->size())
       throw std::invalid_argument("attention: one block mask per group mask is needed");
+    const size_t n = rows_mode ? static_cast<size_t>(q.size(0)) : mask.groups->size();
     std::vector<SparseMaskRef> refs;
-    refs.reserve(mask.groups->size());
-    for (size_t i = 0; i < mask.groups->size(); ++i)
-      refs.push_back(SparseMaskRef{&(*mask.blocks)[i], &(*mask.groups)[i], q_offset, kv_offset});
+    refs.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const size_t m = mask.groups->size() == 1 ? 0 : i;
+      refs.push_back(SparseMaskRef{&(*mask.blocks)[m], &(*mask.groups)[m],
+                                   rows_mode ? (*mask.row_q_offsets)[i] : q_offset, rows_mode ? 0 : kv_offset});
+    }
     BlockSparseAttentionOptions options;
     options.scale = scale;
     return block_sparse_attention(q, k, v, refs, options).out;
+  }
+  if (rows_mode) {
+    if (mask.device_table != nullptr) throw std::invalid_argument("attention: a device mask table needs CUDA tensors");
+    return attention_rows_dense(q, k, v, mask, scale);
   }
   return attention_dense(q, k, v, mask, scale, q_offset, kv_offset);
 }

@@ -11,7 +11,9 @@ namespace flexgen {
 
 std::string torch_version() { return TORCH_VERSION; }
 
-bool cuda_available() { return at::hasCUDA(); }
+bool cuda_available() { return at::hasCUDA() && cuda_device_count() > 0; }
+
+int cuda_device_count() { return at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0; }
 
 std::string blas_library() {
   // The loaded shared object that provides sgemm_ is the BLAS that ran.

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -94,6 +95,125 @@ void partial_columns(const BlockMask& bm, const AttentionMask& mask, int32_t* ou
   }
 }
 
+// The kernel's view of one batch row's mask (device pointers into the DeviceBlockMask).
+cuda_bsa::MaskDesc describe(const DeviceMaskRef& ref, int64_t b, int64_t Lq, int64_t Lk, const at::Device& device) {
+  auto row = [b] { return "batch row " + std::to_string(b) + ": "; };  // built only on error
+  if (ref.mask == nullptr || !ref.mask->defined()) check(false, row() + "null or empty device mask");
+  const DeviceBlockMask& m = *ref.mask;
+  if (m.data.device() != device)
+    check(false, row() + "device mask is on " + m.data.device().str() + ", tensors on " + device.str());
+  if (ref.q_offset < 0 || ref.k_offset < 0) check(false, row() + "negative position offset");
+  if (ref.q_offset + Lq > kInt32Max || ref.k_offset + Lk > kInt32Max)
+    check(false, row() + "positions must fit in int32");
+  const int32_t* base = m.data.data_ptr<int32_t>();
+  cuda_bsa::MaskDesc md{};
+  md.full_off = base + m.full_offsets, md.full_idx = base + m.full_indices;
+  md.part_off = base + m.partial_offsets, md.part_idx = base + m.partial_indices;
+  md.part_cols = base + m.partial_cols;
+  md.gid = base + m.group_ids, md.vis = base + m.visible;
+  md.q_len = static_cast<int32_t>(m.q_len), md.kv_len = static_cast<int32_t>(m.kv_len);
+  md.block_size = static_cast<int32_t>(m.block_size), md.num_q_blocks = static_cast<int32_t>(m.num_q_blocks);
+  md.num_groups = static_cast<int32_t>(m.num_groups), md.causal = m.causal ? 1 : 0;
+  md.q_offset = static_cast<int32_t>(ref.q_offset), md.k_offset = static_cast<int32_t>(ref.k_offset);
+  return md;
+}
+
+// q, k, v checks shared by both entry points.
+void check_qkv(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in) {
+  check(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4,
+        "q, k, v must be 4-D [batch, heads, length, head_dim]; got q " + shape(q_in) + ", k " + shape(k_in) +
+            ", v " + shape(v_in));
+  check(q_in.is_cuda() && k_in.is_cuda() && v_in.is_cuda(), "q, k and v must be CUDA tensors");
+  check(k_in.device() == q_in.device() && v_in.device() == q_in.device(), "q, k and v must be on one device");
+  const auto dtype = q_in.scalar_type();
+  check(dtype == at::kBFloat16 || dtype == at::kHalf, "dtype must be bfloat16 or float16");
+  check(k_in.scalar_type() == dtype && v_in.scalar_type() == dtype, "q, k and v must have one dtype");
+  const int64_t B = q_in.size(0), H = q_in.size(1), Lq = q_in.size(2), d = q_in.size(3);
+  const int64_t Hkv = k_in.size(1), Lk = k_in.size(2);
+  check(k_in.size(0) == B && v_in.size(0) == B,
+        "batch sizes differ: q " + shape(q_in) + ", k " + shape(k_in) + ", v " + shape(v_in));
+  check(k_in.sizes() == v_in.sizes(), "k " + shape(k_in) + " and v " + shape(v_in) + " differ");
+  check(k_in.size(3) == d, "head_dim of q (" + std::to_string(d) + ") and k (" + std::to_string(k_in.size(3)) +
+                               ") differ");
+  check(d == 64 || d == 128, "head_dim must be 64 or 128, got " + std::to_string(d));
+  check(Hkv > 0 && H % Hkv == 0,
+        "query heads (" + std::to_string(H) + ") must be a multiple of KV heads (" + std::to_string(Hkv) + ")");
+  check(H <= 65535 && Lq <= kInt32Max && Lk <= kInt32Max, "too many heads or positions");
+}
+
+// Everything of the launch but the masks.
+cuda_bsa::Params base_params(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             BlockSparseAttentionResult& res, const BlockSparseAttentionOptions& options) {
+  cuda_bsa::Params p{};
+  const int64_t d = q.size(3);
+  p.q = q.data_ptr(), p.k = k.data_ptr(), p.v = v.data_ptr(), p.o = res.out.data_ptr();
+  p.lse = res.lse.defined() ? res.lse.data_ptr<float>() : nullptr;
+  p.qs0 = q.stride(0), p.qs1 = q.stride(1), p.qs2 = q.stride(2);
+  p.ks0 = k.stride(0), p.ks1 = k.stride(1), p.ks2 = k.stride(2);
+  p.vs0 = v.stride(0), p.vs1 = v.stride(1), p.vs2 = v.stride(2);
+  p.os0 = res.out.stride(0), p.os1 = res.out.stride(1), p.os2 = res.out.stride(2);
+  p.B = static_cast<int32_t>(q.size(0)), p.H = static_cast<int32_t>(q.size(1)), p.Hkv = static_cast<int32_t>(k.size(1));
+  p.g = static_cast<int32_t>(q.size(1) / k.size(1)), p.Lq = static_cast<int32_t>(q.size(2));
+  p.Lk = static_cast<int32_t>(k.size(2));
+  const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+  p.scale_log2 = static_cast<float>(scale * kLog2e);
+  return p;
+}
+
+BlockSparseAttentionResult make_result(const at::Tensor& q, const BlockSparseAttentionOptions& options) {
+  BlockSparseAttentionResult res;
+  res.out = at::empty(q.sizes(), q.options());
+  if (options.return_lse) res.lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(at::kFloat));
+  return res;
+}
+
+// Picks the kernel and launches it for batch rows in chunks of kMaxRowsPerLaunch; set_masks(b0, nb)
+// fills p's masks of each chunk.
+void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAttentionOptions& options,
+                const std::function<void(int64_t, int64_t)>& set_masks) {
+  const int64_t B = p.B, H = p.H, Hkv = p.Hkv, Lq = p.Lq, Lk = p.Lk, d = q_in.size(3);
+  // Variant: environment override (benchmarks), then options.q_tile, then by query length.
+  // Default (measured on an H100, bench/attention_cuda/NOTES.md): 128-row tiles with 4 warps x 32
+  // rows when there are enough of them to fill the GPU a few times over, else 64-row tiles.
+  int variant = env_variant();
+  if (variant < 0) {
+    if (options.q_tile > 0) {
+      variant = options.q_tile <= 64 ? 2 : 0;
+    } else {
+      const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+      const int64_t tiles128 = (Lq + 127) / 128 * H * B;
+      variant = tiles128 >= 8 * sms ? 0 : 2;
+    }
+  }
+  const cuda_bsa::DType dt =
+      q_in.scalar_type() == at::kBFloat16 ? cuda_bsa::DType::BF16 : cuda_bsa::DType::FP16;
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  // Decode steps (one query row): split-K kernel over the listed key blocks, all query heads of a
+  // KV head together. Not when a variant is forced (benchmarks / tests of the tiled kernel).
+  // Short caches stay on the tiled kernel (measured faster below ~1-2k keys on an H100).
+  const bool decode = Lq == 1 && Lk >= 1024 && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
+  at::Tensor ws;
+  int splits = 1;
+  if (decode) {
+    const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
+    const int64_t per_split = Hkv * std::min<int64_t>(B, cuda_bsa::kMaxRowsPerLaunch);
+    splits = static_cast<int>(std::clamp<int64_t>((2 * sms + per_split - 1) / per_split, 1, 64));
+    ws = at::empty({B * H * splits * (d + 2)}, q_in.options().dtype(at::kFloat));
+  }
+  const int64_t per = cuda_bsa::kMaxRowsPerLaunch;
+  for (int64_t b0 = 0; b0 < B; b0 += per) {
+    const int64_t nb = std::min(per, B - b0);
+    p.b0 = static_cast<int32_t>(b0);
+    set_masks(b0, nb);
+    const int err = decode ? cuda_bsa::launch_decode(p, dt, static_cast<int>(d), static_cast<int>(nb), splits,
+                                                     ws.data_ptr<float>(), stream)
+                           : cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
+    if (err != 0)
+      throw std::runtime_error(std::string("block_sparse_attention_cuda: launch failed: ") +
+                               cudaGetErrorString(static_cast<cudaError_t>(err)));
+  }
+}
+
 }  // namespace
 
 DeviceBlockMask upload_block_mask(const BlockMask& bm, const AttentionMask& mask, const at::Device& device) {
@@ -151,105 +271,22 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
                                                        const at::Tensor& v_in,
                                                        const std::vector<DeviceMaskRef>& masks,
                                                        const BlockSparseAttentionOptions& options) {
-  check(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4,
-        "q, k, v must be 4-D [batch, heads, length, head_dim]; got q " + shape(q_in) + ", k " + shape(k_in) +
-            ", v " + shape(v_in));
-  check(q_in.is_cuda() && k_in.is_cuda() && v_in.is_cuda(), "q, k and v must be CUDA tensors");
-  check(k_in.device() == q_in.device() && v_in.device() == q_in.device(), "q, k and v must be on one device");
-  const auto dtype = q_in.scalar_type();
-  check(dtype == at::kBFloat16 || dtype == at::kHalf, "dtype must be bfloat16 or float16");
-  check(k_in.scalar_type() == dtype && v_in.scalar_type() == dtype, "q, k and v must have one dtype");
-  const int64_t B = q_in.size(0), H = q_in.size(1), Lq = q_in.size(2), d = q_in.size(3);
-  const int64_t Hkv = k_in.size(1), Lk = k_in.size(2);
-  check(k_in.size(0) == B && v_in.size(0) == B,
-        "batch sizes differ: q " + shape(q_in) + ", k " + shape(k_in) + ", v " + shape(v_in));
-  check(k_in.sizes() == v_in.sizes(), "k " + shape(k_in) + " and v " + shape(v_in) + " differ");
-  check(k_in.size(3) == d, "head_dim of q (" + std::to_string(d) + ") and k (" + std::to_string(k_in.size(3)) +
-                               ") differ");
-  check(d == 64 || d == 128, "head_dim must be 64 or 128, got " + std::to_string(d));
-  check(Hkv > 0 && H % Hkv == 0,
-        "query heads (" + std::to_string(H) + ") must be a multiple of KV heads (" + std::to_string(Hkv) + ")");
+  check_qkv(q_in, k_in, v_in);
+  const int64_t B = q_in.size(0), H = q_in.size(1), Lq = q_in.size(2), Lk = k_in.size(2);
   check(masks.size() == 1 || static_cast<int64_t>(masks.size()) == B,
         "need 1 mask or one per batch row (" + std::to_string(B) + "), got " + std::to_string(masks.size()));
   check(options.scale >= 0.0, "scale must be positive (0 = 1/sqrt(head_dim))");
-  check(H <= 65535 && Lq <= kInt32Max && Lk <= kInt32Max, "too many heads or positions");
 
   c10::cuda::CUDAGuard guard(q_in.device());
   const at::Tensor q = usable(q_in), k = usable(k_in), v = usable(v_in);
-  BlockSparseAttentionResult res;
-  res.out = at::empty({B, H, Lq, d}, q_in.options());
-  float* lse = nullptr;
-  if (options.return_lse) {
-    res.lse = at::empty({B, H, Lq}, q_in.options().dtype(at::kFloat));
-    lse = res.lse.data_ptr<float>();
-  }
+  BlockSparseAttentionResult res = make_result(q_in, options);
   if (B == 0 || H == 0 || Lq == 0) return res;
-
-  cuda_bsa::Params p{};
-  p.q = q.data_ptr(), p.k = k.data_ptr(), p.v = v.data_ptr(), p.o = res.out.data_ptr(), p.lse = lse;
-  p.qs0 = q.stride(0), p.qs1 = q.stride(1), p.qs2 = q.stride(2);
-  p.ks0 = k.stride(0), p.ks1 = k.stride(1), p.ks2 = k.stride(2);
-  p.vs0 = v.stride(0), p.vs1 = v.stride(1), p.vs2 = v.stride(2);
-  p.os0 = res.out.stride(0), p.os1 = res.out.stride(1), p.os2 = res.out.stride(2);
-  p.B = static_cast<int32_t>(B), p.H = static_cast<int32_t>(H), p.Hkv = static_cast<int32_t>(Hkv);
-  p.g = static_cast<int32_t>(H / Hkv), p.Lq = static_cast<int32_t>(Lq), p.Lk = static_cast<int32_t>(Lk);
-  const double scale = options.scale != 0.0 ? options.scale : 1.0 / std::sqrt(static_cast<double>(d));
-  p.scale_log2 = static_cast<float>(scale * kLog2e);
+  cuda_bsa::Params p = base_params(q, k, v, res, options);
 
   auto desc = [&](int64_t b) {
-    const DeviceMaskRef& ref = masks.size() == 1 ? masks[0] : masks[b];
-    auto row = [b] { return "batch row " + std::to_string(b) + ": "; };  // built only on error
-    if (ref.mask == nullptr || !ref.mask->defined()) check(false, row() + "null or empty device mask");
-    const DeviceBlockMask& m = *ref.mask;
-    if (m.data.device() != q_in.device())
-      check(false, row() + "device mask is on " + m.data.device().str() + ", tensors on " + q_in.device().str());
-    if (ref.q_offset < 0 || ref.k_offset < 0) check(false, row() + "negative position offset");
-    if (ref.q_offset + Lq > kInt32Max || ref.k_offset + Lk > kInt32Max)
-      check(false, row() + "positions must fit in int32");
-    const int32_t* base = m.data.data_ptr<int32_t>();
-    cuda_bsa::MaskDesc md{};
-    md.full_off = base + m.full_offsets, md.full_idx = base + m.full_indices;
-    md.part_off = base + m.partial_offsets, md.part_idx = base + m.partial_indices;
-    md.part_cols = base + m.partial_cols;
-    md.gid = base + m.group_ids, md.vis = base + m.visible;
-    md.q_len = static_cast<int32_t>(m.q_len), md.kv_len = static_cast<int32_t>(m.kv_len);
-    md.block_size = static_cast<int32_t>(m.block_size), md.num_q_blocks = static_cast<int32_t>(m.num_q_blocks);
-    md.num_groups = static_cast<int32_t>(m.num_groups), md.causal = m.causal ? 1 : 0;
-    md.q_offset = static_cast<int32_t>(ref.q_offset), md.k_offset = static_cast<int32_t>(ref.k_offset);
-    return md;
+    return describe(masks.size() == 1 ? masks[0] : masks[b], b, Lq, Lk, q_in.device());
   };
-
-  // Variant: environment override (benchmarks), then options.q_tile, then by query length.
-  // Default (measured on an H100, bench/attention_cuda/NOTES.md): 128-row tiles with 4 warps x 32
-  // rows when there are enough of them to fill the GPU a few times over, else 64-row tiles.
-  int variant = env_variant();
-  if (variant < 0) {
-    if (options.q_tile > 0) {
-      variant = options.q_tile <= 64 ? 2 : 0;
-    } else {
-      const int64_t sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-      const int64_t tiles128 = (Lq + 127) / 128 * H * B;
-      variant = tiles128 >= 8 * sms ? 0 : 2;
-    }
-  }
-  const cuda_bsa::DType dt = dtype == at::kBFloat16 ? cuda_bsa::DType::BF16 : cuda_bsa::DType::FP16;
-  void* stream = at::cuda::getCurrentCUDAStream().stream();
-  // Decode steps (one query row): split-K kernel over the listed key blocks, all query heads of a
-  // KV head together. Not when a variant is forced (benchmarks / tests of the tiled kernel).
-  // Short caches stay on the tiled kernel (measured faster below ~1-2k keys on an H100).
-  const bool decode = Lq == 1 && Lk >= 1024 && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
-  at::Tensor ws;
-  int splits = 1;
-  if (decode) {
-    const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-    const int64_t per_split = Hkv * std::min<int64_t>(B, cuda_bsa::kMaxRowsPerLaunch);
-    splits = static_cast<int>(std::clamp<int64_t>((2 * sms + per_split - 1) / per_split, 1, 64));
-    ws = at::empty({B * H * splits * (d + 2)}, q_in.options().dtype(at::kFloat));
-  }
-  const int64_t per = cuda_bsa::kMaxRowsPerLaunch;
-  for (int64_t b0 = 0; b0 < B; b0 += per) {
-    const int64_t nb = std::min(per, B - b0);
-    p.b0 = static_cast<int32_t>(b0);
+  launch_all(p, q_in, options, [&](int64_t b0, int64_t nb) {
     if (masks.size() == 1) {
       p.nmasks = 1;
       p.masks[0] = desc(0);
@@ -257,13 +294,68 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
       p.nmasks = static_cast<int32_t>(nb);
       for (int64_t r = 0; r < nb; ++r) p.masks[r] = desc(b0 + r);
     }
-    const int err = decode ? cuda_bsa::launch_decode(p, dt, static_cast<int>(d), static_cast<int>(nb), splits,
-                                                     ws.data_ptr<float>(), stream)
-                           : cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
-    if (err != 0)
-      throw std::runtime_error(std::string("block_sparse_attention_cuda: launch failed: ") +
-                               cudaGetErrorString(static_cast<cudaError_t>(err)));
+  });
+  return res;
+}
+
+DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device) {
+  if (!device.is_cuda()) throw std::invalid_argument("make_device_mask_table: device must be a CUDA device");
+  if (rows < 1 || block_size < 1) throw std::invalid_argument("make_device_mask_table: rows and block size must be >= 1");
+  DeviceMaskTable t;
+  const int64_t bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::MaskDesc));
+  t.staging = at::zeros({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+  t.device = at::zeros({bytes}, at::TensorOptions().dtype(at::kByte).device(device));
+  t.rows = rows;
+  t.block_size = block_size;
+  cudaEvent_t ev = nullptr;
+  if (cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess)
+    throw std::runtime_error("make_device_mask_table: cudaEventCreate failed");
+  t.copy_done = std::shared_ptr<void>(ev, [](void* e) { cudaEventDestroy(static_cast<cudaEvent_t>(e)); });
+  return t;
+}
+
+void update_device_mask_table(DeviceMaskTable& t, const std::vector<DeviceMaskRef>& refs) {
+  if (!t.device.defined()) throw std::invalid_argument("update_device_mask_table: empty table");
+  if (static_cast<int64_t>(refs.size()) != t.rows)
+    throw std::invalid_argument("update_device_mask_table: " + std::to_string(refs.size()) + " masks for a table of " +
+                                std::to_string(t.rows) + " rows");
+  c10::cuda::CUDAGuard guard(t.device.device());
+  auto ev = static_cast<cudaEvent_t>(t.copy_done.get());
+  // The previous upload must have left the staging buffer before it is rewritten.
+  if (cudaEventSynchronize(ev) != cudaSuccess) throw std::runtime_error("update_device_mask_table: event wait failed");
+  auto* h = reinterpret_cast<cuda_bsa::MaskDesc*>(t.staging.data_ptr());
+  for (size_t b = 0; b < refs.size(); ++b) {
+    if (refs[b].mask != nullptr && refs[b].mask->block_size != t.block_size)
+      check(false, "batch row " + std::to_string(b) + ": block size " + std::to_string(refs[b].mask->block_size) +
+                       " differs from the table's " + std::to_string(t.block_size));
+    if (refs[b].k_offset != 0) check(false, "batch row " + std::to_string(b) + ": table masks need k_offset 0");
+    h[b] = describe(refs[b], static_cast<int64_t>(b), 1, 0, t.device.device());
   }
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
+  cudaError_t e = cudaMemcpyAsync(t.device.data_ptr(), t.staging.data_ptr(), static_cast<size_t>(t.staging.numel()),
+                                  cudaMemcpyHostToDevice, stream);
+  if (e == cudaSuccess) e = cudaEventRecord(ev, stream);
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string("update_device_mask_table: ") + cudaGetErrorString(e));
+}
+
+BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, const at::Tensor& k_in,
+                                                       const at::Tensor& v_in, const DeviceMaskTable& table,
+                                                       const BlockSparseAttentionOptions& options) {
+  check_qkv(q_in, k_in, v_in);
+  check(table.device.defined() && table.device.device() == q_in.device(), "the mask table must be on q's device");
+  check(q_in.size(2) == 1, "a mask table serves one query row per batch row, got " + shape(q_in));
+  check(q_in.size(0) == table.rows,
+        "batch " + std::to_string(q_in.size(0)) + " but the mask table has " + std::to_string(table.rows) + " rows");
+  check(options.scale >= 0.0, "scale must be positive (0 = 1/sqrt(head_dim))");
+  c10::cuda::CUDAGuard guard(q_in.device());
+  const at::Tensor q = usable(q_in), k = usable(k_in), v = usable(v_in);
+  BlockSparseAttentionResult res = make_result(q_in, options);
+  if (q.size(0) == 0 || q.size(1) == 0) return res;
+  cuda_bsa::Params p = base_params(q, k, v, res, options);
+  p.mtab = reinterpret_cast<const cuda_bsa::MaskDesc*>(table.device.data_ptr());
+  p.table_block_size = static_cast<int32_t>(table.block_size);
+  launch_all(p, q_in, options, [](int64_t, int64_t) {});
   return res;
 }
 

@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/cuda_graph.h"
 
 namespace flexgen {
 
@@ -21,6 +22,22 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor&, const 
                                                        const BlockSparseAttentionOptions&) {
   no_cuda("block_sparse_attention_cuda");
 }
+
+DeviceMaskTable make_device_mask_table(int64_t, int64_t, const at::Device&) { no_cuda("make_device_mask_table"); }
+
+void update_device_mask_table(DeviceMaskTable&, const std::vector<DeviceMaskRef>&) {
+  no_cuda("update_device_mask_table");
+}
+
+BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                       const DeviceMaskTable&, const BlockSparseAttentionOptions&) {
+  no_cuda("block_sparse_attention_cuda");
+}
+
+struct CudaGraph::Impl {};
+CudaGraph::CudaGraph(const std::function<void()>&) { no_cuda("CudaGraph"); }
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 
 bool cuda_block_sparse_attention_available() { return false; }
 

@@ -31,6 +31,11 @@ namespace {
 
 constexpr float kNegInf = -INFINITY;
 
+// The mask of launch row bl: from the device table (CUDA-graph decode steps) or the parameters.
+__device__ __forceinline__ const MaskDesc& row_mask(const Params& p, int bl) {
+  return p.mtab != nullptr ? p.mtab[p.b0 + bl] : p.masks[p.nmasks == 1 ? 0 : bl];
+}
+
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -168,7 +173,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
   const int h = blockIdx.y;
   const int bl = blockIdx.z;
   const int b = p.b0 + bl;
-  const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
+  const MaskDesc& M = row_mask(p, bl);
 
   // Tile -> (mask query block, sub-tile); heavy (late) blocks first.
   const int tile = gridDim.x - 1 - blockIdx.x;
@@ -499,7 +504,8 @@ int launch_impl(const Params& p, int nb, cudaStream_t stream) {
     configured = true;
   }
   int tiles = 0;
-  for (int r = 0; r < (p.nmasks == 1 ? 1 : nb); ++r) {
+  if (p.mtab != nullptr) tiles = (p.table_block_size + C::BM - 1) / C::BM;  // Lq == 1
+  for (int r = 0; p.mtab == nullptr && r < (p.nmasks == 1 ? 1 : nb); ++r) {
     const MaskDesc& m = p.masks[r];
     if (p.Lq <= 0) continue;
     const int subs = (m.block_size + C::BM - 1) / C::BM;
@@ -561,7 +567,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
 
   const int split = blockIdx.x, kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
+  const MaskDesc& M = row_mask(p, bl);
   const int g = EXACT ? G : p.g;
   const int qpos = M.q_offset;  // Lq == 1
   const int qb = qpos / M.block_size;
@@ -724,7 +730,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
 template <typename T, int D>
 __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits, const float* ws) {
   const int h = blockIdx.x, bl = blockIdx.y, b = p.b0 + bl, c = threadIdx.x;
-  const MaskDesc& M = p.masks[p.nmasks == 1 ? 0 : bl];
+  const MaskDesc& M = row_mask(p, bl);
   const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
   __shared__ float wm[64], wl[64];  // splits <= 64
   __shared__ float red[2];

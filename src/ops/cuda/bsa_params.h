@@ -33,6 +33,10 @@ struct Params {
   int32_t b0;      // first batch row of this launch
   int32_t nmasks;  // 1: masks[0] for every row; else masks[b - b0]
   float scale_log2;  // softmax scale * log2(e)
+  // When set, batch row b's mask is mtab[b] in device memory (a DeviceMaskTable; Lq == 1) and
+  // `masks` is unused; table_block_size is the block size of all its masks.
+  const MaskDesc* mtab;
+  int32_t table_block_size;
   MaskDesc masks[kMaxRowsPerLaunch];
 };
 

@@ -1,0 +1,27 @@
+// A CUDA graph of one piece of GPU work (at::cuda::CUDAGraph), for decode steps: captured once
+// with fixed tensor addresses, replayed every step without per-kernel host overhead.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+namespace flexgen {
+
+class CudaGraph {
+ public:
+  // Runs `work` twice on a side stream (warm-up: lazy initialisation, cuBLAS workspaces), then
+  // captures a third run. Everything `work` allocates comes from the graph's private memory
+  // pool and stays valid for replays. Throws std::runtime_error when built without CUDA.
+  explicit CudaGraph(const std::function<void()>& work);
+  ~CudaGraph();
+  CudaGraph(const CudaGraph&) = delete;
+  CudaGraph& operator=(const CudaGraph&) = delete;
+  // Replays the captured work on the current stream.
+  void replay();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace flexgen
