@@ -189,6 +189,52 @@ TEST_F(Methods, SamplesBatchedTogetherEqualBatchOfOne) {
   EXPECT_EQ(both[1].ids, decode_streams(*model_, *tokenizer_, b.rows, b.streams, cfg)[0].ids);
 }
 
+TEST_F(Methods, ContinuousBatchingEqualsEachJobAlone) {
+  // Jobs of different methods, row counts and lengths, some stopping early: with 2 or 3 in flight,
+  // finished jobs' rows take the next job mid-run; every job's result equals the job run alone.
+  const std::vector<std::pair<Method, std::vector<size_t>>> specs = {
+      {Method::Flex, {0, 1}}, {Method::Avg, {2, 3, 4}}, {Method::PerPrompt, {1, 4}}, {Method::Flex, {0, 1, 2, 3, 4}},
+      {Method::Origin, {3}},  {Method::Max, {0, 2}},    {Method::Flex, {4}}};
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 9;
+  cfg.stops.eos = cfg.stops.newline = false;
+  std::vector<DecodeJob> jobs;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::vector<std::string> qs;
+    for (size_t q : specs[i].second) qs.push_back(questions_[q]);
+    MethodOptions o = opts(specs[i].first, 9);
+    o.positions = i % 2 ? PositionMode::Restart : PositionMode::Sequential;
+    const SamplePlan plan = plan_sample(sample(qs, i % 3 == 0), o, 100 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  // A stop string from one job's own output makes it (and maybe others) finish early.
+  const auto first = decode_streams(*model_, *tokenizer_, jobs[0].rows, jobs[0].streams, cfg);
+  ASSERT_GE(first[0].text.size(), 3u);
+  cfg.stops.strings = {first[0].text.substr(2, 1)};
+  std::vector<std::vector<StreamResult>> alone;
+  for (const DecodeJob& j : jobs) alone.push_back(decode_streams(*model_, *tokenizer_, j.rows, j.streams, cfg));
+  ASSERT_LT(alone[0][0].ids.size(), 9u);
+  for (int64_t in_flight : {2, 3, 16}) {
+    std::vector<int> seen(jobs.size(), 0);
+    DecodeStats stats;
+    decode_jobs(*model_, *tokenizer_, jobs, cfg, in_flight,
+                [&](size_t i, std::vector<StreamResult> r) {
+                  ++seen[i];
+                  ASSERT_EQ(r.size(), alone[i].size());
+                  for (size_t s = 0; s < r.size(); ++s) {
+                    EXPECT_EQ(r[s].ids, alone[i][s].ids) << "job " << i << " stream " << s << " in flight " << in_flight;
+                    EXPECT_EQ(r[s].stop, alone[i][s].stop);
+                  }
+                },
+                &stats);
+    for (int n : seen) EXPECT_EQ(n, 1);
+    int64_t tokens = 0;
+    for (const auto& a : alone)
+      for (const auto& r : a) tokens += static_cast<int64_t>(r.ids.size());
+    EXPECT_EQ(stats.decode_tokens, tokens);
+  }
+}
+
 TEST_F(Methods, BadPlansAreRejected) {
   SampleTokens s = sample(questions_);
   s.paraphrases[1].clear();

@@ -90,7 +90,9 @@ inline std::string write_byte_tokenizer(const std::filesystem::path& dir) {
 }
 
 // A random LLaMA model (GQA 2:1, llama3 RoPE) with weights scaled so greedy outputs vary.
-inline LlamaModel make_tiny_model(uint64_t seed, at::ScalarType dtype = at::kFloat, int64_t vocab = kTinyVocab) {
+// head_dim 64 suits the CUDA kernel (64/128); device: where the weights go.
+inline LlamaModel make_tiny_model(uint64_t seed, at::ScalarType dtype = at::kFloat, int64_t vocab = kTinyVocab,
+                                  int64_t head_dim = 16, at::Device device = at::kCPU) {
   ModelConfig c;
   c.vocab_size = vocab;
   c.hidden_size = 64;
@@ -98,7 +100,7 @@ inline LlamaModel make_tiny_model(uint64_t seed, at::ScalarType dtype = at::kFlo
   c.num_layers = 2;
   c.num_heads = 4;
   c.num_kv_heads = 2;
-  c.head_dim = 16;
+  c.head_dim = head_dim;
   c.max_position_embeddings = 4096;
   c.rms_norm_eps = 1e-5;
   c.tie_word_embeddings = false;
@@ -136,6 +138,7 @@ inline LlamaModel make_tiny_model(uint64_t seed, at::ScalarType dtype = at::kFlo
   for (auto& [name, t] : named.tensors) named.origin[name] = "memory";
   LoadOptions o;
   o.dtype = dtype;
+  o.device = device;
   return assemble_llama(c, named, o);
 }
 

@@ -1,0 +1,121 @@
+// The model and the decoder on CUDA (skipped without a GPU): prefill logits against the CPU
+// model, CUDA-graph decode steps against eager ones, continuous batching on the GPU.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "../generate/tiny_fixture.h"
+#include "../test_tmp.h"
+#include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/decoder.h"
+#include "flexgen/methods.h"
+
+using namespace flexgen;
+using namespace flexgen::testing;
+
+namespace {
+
+bool have_gpu() { return cuda_block_sparse_attention_available(); }
+
+class CudaModel : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+    if (!tokenizer_) {
+      tokenizer_ = load_tokenizer(write_byte_tokenizer(tmp_path("tiny_tok_cuda"))).release();
+      cpu_ = new LlamaModel(make_tiny_model(5, at::kFloat, kTinyVocab, 64));
+      gpu_ = new LlamaModel(make_tiny_model(5, at::kBFloat16, kTinyVocab, 64, at::Device(at::kCUDA, 0)));
+    }
+  }
+
+  SampleTokens sample(size_t n, bool shared) const {
+    const std::vector<std::string> qs = {"what currency does japan use?", "which money is used in japan?",
+                                         "japan's currency is called what?", "what do the japanese pay with?",
+                                         "name the currency of japan"};
+    const std::string instruction = "Answer the question based on general world knowledge.\n\n";
+    SampleTokens s;
+    s.bos = kTinyBos;
+    if (shared) s.shared_context = tokenizer_->encode(instruction);
+    for (size_t i = 0; i < n; ++i)
+      s.paraphrases.push_back(tokenizer_->encode((shared ? "" : instruction) + "Q: " + qs[i % qs.size()] + "\nA:"));
+    s.separator = tokenizer_->encode("\n\n[SEP]\n\n");
+    return s;
+  }
+
+  static inline Tokenizer* tokenizer_ = nullptr;
+  static inline LlamaModel* cpu_ = nullptr;
+  static inline LlamaModel* gpu_ = nullptr;
+};
+
+double rel_err(const at::Tensor& a, const at::Tensor& ref) {
+  return ((a - ref).norm() / ref.norm()).item<double>();
+}
+
+TEST_F(CudaModel, FlexPrefillLogitsMatchCpu) {
+  // The flex sequence (5 isolated paraphrases) through the CUDA kernel vs the CPU fp32 model; a
+  // plain causal mask on the CPU is far off, so the tolerance tells the masks apart.
+  MethodOptions o;
+  o.max_new_tokens = 4;
+  const SamplePlan plan = plan_sample(sample(5, true), o, 0);
+  const RowPlan& row = plan.rows[0];
+  const int64_t L = static_cast<int64_t>(row.tokens.size());
+  std::vector<int64_t> ids(row.tokens.begin(), row.tokens.end());
+  const at::Tensor tokens = at::tensor(ids, at::kLong).view({1, L});
+  const at::Tensor pos = at::tensor(std::vector<int64_t>(row.position_ids.begin(), row.position_ids.begin() + L),
+                                    at::kLong).view({1, L});
+  const std::vector<AttentionMask> masks = {row.mask};
+  for (int64_t bs : {16, 64, 128}) {
+    const std::vector<BlockMask> blocks = {build_block_mask(row.mask, bs)};
+    const std::vector<DeviceBlockMask> dev = {upload_block_mask(blocks[0], row.mask, gpu_->device)};
+    AttentionMaskRef ref = AttentionMaskRef::from_groups(masks, blocks);
+    ref.device_blocks = &dev;
+    const at::Tensor want = llama_forward_full(*cpu_, tokens, pos, AttentionMaskRef::from_groups(masks, blocks));
+    const at::Tensor got = llama_forward_full(*gpu_, tokens, pos, ref).cpu();
+    const at::Tensor causal = llama_forward_full(*cpu_, tokens, pos, AttentionMaskRef::causal());
+    EXPECT_LT(rel_err(got, want), 2e-2) << "block size " << bs;
+    EXPECT_GT(rel_err(causal, want), 0.1);
+  }
+}
+
+TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
+  std::vector<DecodeJob> jobs;
+  const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::PerPrompt, Method::Flex, Method::Max};
+  for (size_t i = 0; i < methods.size(); ++i) {
+    MethodOptions o;
+    o.method = methods[i];
+    o.max_new_tokens = 12;
+    const SamplePlan plan = plan_sample(sample(2 + i % 4, i % 2 == 0), o, 7 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 12;
+  cfg.stops.eos = cfg.stops.newline = false;
+  cfg.trace_top = 3;
+  auto run = [&](const LlamaModel& m, int64_t in_flight, bool graphs) {
+    DecodeConfig c = cfg;
+    c.cuda_graphs = graphs;
+    std::vector<std::vector<StreamResult>> out(jobs.size());
+    decode_jobs(m, *tokenizer_, jobs, c, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
+    return out;
+  };
+  const auto eager = run(*gpu_, 3, false);
+  const auto graphs = run(*gpu_, 3, true);
+  const auto alone = run(*gpu_, 1, true);
+  const auto cpu = run(*cpu_, 3, false);
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    ASSERT_EQ(eager[j].size(), graphs[j].size());
+    for (size_t s = 0; s < eager[j].size(); ++s) {
+      EXPECT_EQ(graphs[j][s].ids, eager[j][s].ids) << "job " << j;  // same kernels, replayed
+      ASSERT_EQ(graphs[j][s].trace.size(), eager[j][s].trace.size());
+      for (size_t t = 0; t < eager[j][s].trace.size(); ++t)
+        EXPECT_EQ(graphs[j][s].trace[t].top[0].second, eager[j][s].trace[t].top[0].second);
+      // Other batch shapes and the fp32 CPU model: the first step's distribution agrees closely.
+      for (const auto* other : {&alone, &cpu})
+        for (size_t i = 0; i < 3; ++i)
+          EXPECT_NEAR(graphs[j][s].trace[0].top[i].second, (*other)[j][s].trace[0].top[i].second, 2e-2)
+              << "job " << j << " stream " << s;
+    }
+  }
+}
+
+}  // namespace
