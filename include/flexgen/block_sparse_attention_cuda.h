@@ -95,7 +95,7 @@ void update_device_mask_table(DeviceMaskTable& table, const std::vector<DeviceMa
 
 // One query row per batch row (q [rows, H, 1, d]), at the table's positions; k/v [rows, Hkv, Lk, d]
 // with key row j at position j. Otherwise as above.
-BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q, const at::Tensor& k,
+BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q, const at::Tensor& k,
                                                        const at::Tensor& v, const DeviceMaskTable& table,
                                                        const BlockSparseAttentionOptions& options = {});
 

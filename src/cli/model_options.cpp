@@ -1,5 +1,6 @@
 #include "model_options.h"
 
+#include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -86,6 +87,14 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   std::optional<std::filesystem::path> config;
   if (!a.config.empty()) config = a.config;
   out.model = load_model(a.model, options, config);
+  if (device.is_cuda()) {
+    // One token through the model: CUDA context, cuBLAS handles and lazily loaded kernels are set
+    // up here, as part of loading, not inside the first sample of the job.
+    KVCache cache = make_kv_cache(out.model, 1, 1);
+    llama_forward(out.model, cache, at::zeros({1, 1}, at::kLong), at::zeros({1, 1}, at::kLong),
+                  AttentionMaskRef::causal(), LogitsMode::Last)
+        .cpu();
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on {}{}", where.path.string(),
                out.model.config.num_layers, out.model.config.hidden_size, out.model.config.vocab_size, secs,

@@ -167,7 +167,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   if (q.is_cuda() && mask.kind == AttentionMaskRef::Kind::Groups) {
     BlockSparseAttentionOptions options;
     options.scale = scale;
-    if (mask.device_table != nullptr) return block_sparse_attention_cuda(q, k, v, *mask.device_table, options).out;
+    if (mask.device_table != nullptr) return block_sparse_attention_cuda_table(q, k, v, *mask.device_table, options).out;
     if (mask.device_blocks == nullptr)
       throw std::invalid_argument("attention: group masks on CUDA need their block masks uploaded (device_blocks)");
     if (mask.device_blocks->size() != mask.groups->size())

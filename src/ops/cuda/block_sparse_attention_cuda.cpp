@@ -339,7 +339,7 @@ void update_device_mask_table(DeviceMaskTable& t, const std::vector<DeviceMaskRe
     throw std::runtime_error(std::string("update_device_mask_table: ") + cudaGetErrorString(e));
 }
 
-BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, const at::Tensor& k_in,
+BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q_in, const at::Tensor& k_in,
                                                        const at::Tensor& v_in, const DeviceMaskTable& table,
                                                        const BlockSparseAttentionOptions& options) {
   check_qkv(q_in, k_in, v_in);

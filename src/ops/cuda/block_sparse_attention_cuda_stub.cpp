@@ -29,7 +29,7 @@ void update_device_mask_table(DeviceMaskTable&, const std::vector<DeviceMaskRef>
   no_cuda("update_device_mask_table");
 }
 
-BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                        const DeviceMaskTable&, const BlockSparseAttentionOptions&) {
   no_cuda("block_sparse_attention_cuda");
 }
