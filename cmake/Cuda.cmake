@@ -21,7 +21,9 @@ if(FLEXGEN_TORCH_HAS_CUDA)
   add_library(flexgen_ops_cuda STATIC
     ${_flexgen_cuda_src}/block_sparse_attention_kernel.cu
     ${_flexgen_cuda_src}/block_sparse_attention_cuda.cpp
-    ${_flexgen_cuda_src}/cuda_graph.cpp)
+    ${_flexgen_cuda_src}/cuda_graph.cpp
+    ${_flexgen_cuda_src}/fused_ops_kernel.cu
+    ${_flexgen_cuda_src}/fused_ops_cuda.cpp)
   set_target_properties(flexgen_ops_cuda PROPERTIES
     CUDA_ARCHITECTURES OFF
     CUDA_STANDARD 17

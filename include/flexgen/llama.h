@@ -28,6 +28,9 @@ struct LayerWeights {
   at::Tensor post_norm;           // [hidden]
   at::Tensor gate_proj, up_proj, down_proj;
   at::Tensor gate_bias, up_bias, down_bias;   // undefined unless mlp_bias
+  // CUDA (fuse_projections): q|k|v and gate|up as one matrix each (one GEMM); the separate
+  // projections above are then views into these.
+  at::Tensor qkv_proj, qkv_bias, gate_up_proj, gate_up_bias;
 };
 
 struct LlamaWeights {
@@ -61,6 +64,10 @@ struct LlamaModel {
   // Keep the mapped files (and anything else the weights alias) alive.
   std::vector<std::shared_ptr<SafetensorsFile>> files;
 };
+
+// Concatenates each layer's q/k/v and gate/up weights into one matrix (the separate ones become
+// views of it): what the CUDA forward pass uses. Done by assemble_llama for CUDA models.
+void fuse_projections(LlamaModel& model);
 
 // RoPE inverse frequencies exactly as transformers computes them (fp32).
 at::Tensor rope_inv_freq(const ModelConfig& config);

@@ -261,27 +261,77 @@ class Scheduler {
     for (size_t s = 0; s < j.streams.size(); ++s) {
       if (a.done[s]) continue;
       std::vector<float> dist = combine(j.streams[s], row_logits);
-      StreamResult& res = a.results[s];
       StepTrace trace;
       if (cfg_.trace_top > 0) trace.top = top_tokens(dist, cfg_.trace_top);
-      const int32_t token = pick(a.samplers[s], dist);
-      res.ids.push_back(token);
-      res.text = tok_.decode(res.ids, text_options_);
-      if (cfg_.trace_top > 0) {
-        trace.position = a.lmax + a.step;
-        trace.chosen = token;
-        trace.text = res.text;
-        res.trace.push_back(std::move(trace));
-      }
-      for (int32_t r : j.streams[s].rows) a.next[r] = token;
-      const StopCriteria::Reason reason = cfg_.stops.check(token, res.text);
-      if (reason != StopCriteria::Reason::None) {
-        res.stop = reason;
-        a.done[s] = true;
-      }
-      if (stats_) ++stats_->decode_tokens;
+      accept(a, s, pick(a.samplers[s], dist), std::move(trace));
     }
     ++a.step;
+  }
+
+  // Stream s of the job takes `token`.
+  void accept(ActiveJob& a, size_t s, int32_t token, StepTrace trace) {
+    const DecodeJob& j = jobs_[a.job];
+    StreamResult& res = a.results[s];
+    res.ids.push_back(token);
+    res.text = tok_.decode(res.ids, text_options_);
+    if (cfg_.trace_top > 0) {
+      trace.position = a.lmax + a.step;
+      trace.chosen = token;
+      trace.text = res.text;
+      res.trace.push_back(std::move(trace));
+    }
+    for (int32_t r : j.streams[s].rows) a.next[r] = token;
+    const StopCriteria::Reason reason = cfg_.stops.check(token, res.text);
+    if (reason != StopCriteria::Reason::None) {
+      res.stop = reason;
+      a.done[s] = true;
+    }
+    if (stats_) ++stats_->decode_tokens;
+  }
+
+  // Greedy decoding on CUDA without traces, all streams Mean: each stream's weighted mean of its
+  // rows' logits and its argmax are computed on the device; only the chosen ids come back.
+  bool device_pick() const {
+    if (!cuda_ || !cfg_.sampling.greedy() || cfg_.trace_top > 0) return false;
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      for (const StreamPlan& st : jobs_[active_[s].job].streams)
+        if (st.combine != Combine::Mean) return false;
+    }
+    return true;
+  }
+
+  void pick_on_device(const at::Tensor& logits) {
+    std::vector<std::pair<int64_t, size_t>> picks;  // (slot, stream) of every live stream
+    std::vector<float> w;
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      const ActiveJob& a = active_[s];
+      const auto& streams = jobs_[a.job].streams;
+      for (size_t k = 0; k < streams.size(); ++k) {
+        if (a.done[k]) continue;
+        const StreamPlan& st = streams[k];
+        const size_t at = w.size();
+        w.resize(at + static_cast<size_t>(R_), 0.f);
+        double total = 0;
+        for (size_t i = 0; i < st.rows.size(); ++i) total += st.weights.empty() ? 1.0 : st.weights[i];
+        for (size_t i = 0; i < st.rows.size(); ++i)
+          w[at + static_cast<size_t>(a.r0 + st.rows[i])] +=
+              static_cast<float>((st.weights.empty() ? 1.0 : st.weights[i]) / total);
+        picks.emplace_back(s, k);
+      }
+    }
+    const int64_t n = static_cast<int64_t>(picks.size());
+    const at::Tensor weights = at::from_blob(w.data(), {n, R_}, at::kFloat).to(logits.device());
+    const auto best = at::matmul(weights, logits).max(1);
+    const at::Tensor values = std::get<0>(best).cpu(), ids = std::get<1>(best).cpu();
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(values[i].item<float>()))
+        throw std::runtime_error("sampler: the logits of a stream are not finite");
+      accept(active_[picks[i].first], picks[i].second, static_cast<int32_t>(ids[i].item<int64_t>()), StepTrace());
+    }
+    for (int64_t s = 0; s < slots_; ++s)
+      if (slot_job_[s] >= 0) ++active_[s].step;
   }
 
   // Prefills job `job` into slot s and samples its first token.
@@ -389,6 +439,11 @@ class Scheduler {
       spans.emplace_back(a.r0, a.nrows);
     }
     at::Tensor logits = cuda_ ? step_cuda(host) : step_cpu(host);
+    if (device_pick()) {
+      pick_on_device(logits);
+      if (stats_) stats_->decode_seconds += seconds_since(t0);
+      return;
+    }
     // Logits of the live rows only, gathered on the device, then one copy to the host.
     int64_t live = 0;
     for (const auto& sp : spans) live += sp.second;

@@ -1,6 +1,8 @@
 // LLaMA forward pass and assembly of its weights.
 #include "flexgen/llama.h"
 
+#include "flexgen/fused_ops_cuda.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/TensorIndexing.h>
@@ -87,6 +89,28 @@ at::Tensor rotate_half(const at::Tensor& x) {
 
 }  // namespace
 
+void fuse_projections(LlamaModel& model) {
+  const ModelConfig& c = model.config;
+  auto fuse = [](std::vector<at::Tensor*> parts, at::Tensor& fused) {
+    std::vector<at::Tensor> list;
+    for (at::Tensor* t : parts) list.push_back(*t);
+    fused = at::cat(list, 0);
+    int64_t at = 0;
+    for (at::Tensor* t : parts) {
+      const int64_t n = t->size(0);
+      *t = fused.narrow(0, at, n);
+      at += n;
+    }
+  };
+  (void)c;
+  for (LayerWeights& l : model.weights.layers) {
+    fuse({&l.q_proj, &l.k_proj, &l.v_proj}, l.qkv_proj);
+    fuse({&l.gate_proj, &l.up_proj}, l.gate_up_proj);
+    if (l.q_bias.defined()) fuse({&l.q_bias, &l.k_bias, &l.v_bias}, l.qkv_bias);
+    if (l.gate_bias.defined()) fuse({&l.gate_bias, &l.up_bias}, l.gate_up_bias);
+  }
+}
+
 at::ScalarType parse_dtype(const std::string& name) {
   if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
   if (name == "fp32" || name == "float32" || name == "float") return at::kFloat;
@@ -160,6 +184,7 @@ LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, 
                                                  : a.take("lm_head.weight", {config.vocab_size, hid});
   a.check_unused();
   m.inv_freq = rope_inv_freq(config).to(options.device);
+  if (options.device.is_cuda()) fuse_projections(m);
   return m;
 }
 
@@ -311,6 +336,34 @@ at::Tensor decoder_layers(const LlamaModel& model, at::Tensor h, const at::Tenso
   return h;
 }
 
+// The decoder layers on CUDA (bf16): fused q|k|v and gate|up GEMMs, one kernel for RoPE + the
+// K/V cache write (new tokens of row b go to slots first_slot[b] ..), fused residual-add +
+// RMSNorm and SiLU x up: 9 launches per layer. attend(layer, q, k_cache, v_cache) returns the
+// attention output [B, H, L, head_dim]. Returns the final-normed hidden states.
+template <class Attend>
+at::Tensor decoder_layers_cuda(const LlamaModel& model, KVCache& cache, at::Tensor h, const at::Tensor& cos,
+                               const at::Tensor& sin, const at::Tensor& first_slot, Attend&& attend) {
+  const ModelConfig& c = model.config;
+  const int64_t B = h.size(0), L = h.size(1), H = c.num_heads, D = c.head_dim;
+  if (model.dtype != at::kBFloat16 || !model.weights.layers.at(0).qkv_proj.defined())
+    throw std::invalid_argument("llama_forward: a CUDA model must be bf16 with fused projections (fuse_projections)");
+  const double eps = c.rms_norm_eps;
+  at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
+  at::Tensor x;
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const LayerWeights& l = model.weights.layers[i];
+    x = i == 0 ? rms_norm_cuda(h, l.input_norm, eps) : add_rms_norm_cuda(h, delta, l.input_norm, eps);
+    const at::Tensor qkv = at::linear(x, l.qkv_proj, l.qkv_bias);
+    at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
+    at::Tensor vc = cache.v.select(0, i);
+    const at::Tensor q = rope_qkv_cuda(qkv, cos, sin, H, c.num_kv_heads, kc, vc, first_slot);
+    const at::Tensor a = attend(i, q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
+    x = add_rms_norm_cuda(h, at::linear(a, l.o_proj, l.o_bias), l.post_norm, eps);
+    delta = at::linear(silu_mul_cuda(at::linear(x, l.gate_up_proj, l.gate_up_bias)), l.down_proj, l.down_bias);
+  }
+  return add_rms_norm_cuda(h, delta, model.weights.final_norm, eps);
+}
+
 at::Tensor lm_head(const LlamaModel& model, const at::Tensor& h) {
   return linear_layer(rms_norm(h, model.weights.final_norm, model.config.rms_norm_eps), model.weights.lm_head)
       .to(at::kFloat);
@@ -348,6 +401,17 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
   const auto [cos, sin] = rope_tables(model, positions);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
+  if (model.device.is_cuda()) {
+    const at::Tensor first = at::full({B}, start, tokens.options());
+    at::Tensor x = decoder_layers_cuda(
+        model, cache, at::embedding(model.weights.embed, tokens), cos, sin, first,
+        [&](int64_t, const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
+          return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale, start, 0);
+        });
+    cache.length = start + L;
+    if (logits_mode == LogitsMode::Last) x = x.narrow(1, L - 1, 1);
+    return at::linear(x, model.weights.lm_head).to(at::kFloat);
+  }
   at::Tensor h = decoder_layers(model, at::embedding(model.weights.embed, tokens), cos, sin,
                                 [&](int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
                                   at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
@@ -372,6 +436,14 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
   c10::NoGradGuard no_grad;
   const auto [cos, sin] = rope_tables(model, in.positions);
   const double scale = 1.0 / std::sqrt(static_cast<double>(model.config.head_dim));
+  if (model.device.is_cuda()) {
+    const at::Tensor x = decoder_layers_cuda(
+        model, cache, at::embedding(model.weights.embed, in.tokens), cos, sin, in.slots,
+        [&](int64_t, const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
+          return attention(q, kc, vc, mask, scale, 0, 0);
+        });
+    return at::linear(x.select(1, 0), model.weights.lm_head).to(at::kFloat);
+  }
   using at::indexing::Slice;
   at::Tensor h = decoder_layers(model, at::embedding(model.weights.embed, in.tokens), cos, sin,
                                 [&](int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {

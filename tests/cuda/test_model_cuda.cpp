@@ -68,6 +68,7 @@ class CudaModel : public ::testing::Test {
     out.inv_freq = m.inv_freq.to(device);
     out.dtype = dtype;
     out.device = device;
+    if (device.is_cuda()) fuse_projections(out);
     return out;
   }
 
@@ -135,6 +136,10 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
     return out;
   };
   const auto eager = run(*gpu_, 3, false);
+  // Without traces, greedy streams pick their token on the device (weighted mean + argmax there).
+  cfg.trace_top = 0;
+  const auto on_device = run(*gpu_, 3, true);
+  cfg.trace_top = 3;
   const auto graphs = run(*gpu_, 3, true);
   const auto alone = run(*gpu_, 1, true);
   const auto cpu = run(*cpu16_, 3, false);
@@ -142,6 +147,7 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
     ASSERT_EQ(eager[j].size(), graphs[j].size());
     for (size_t s = 0; s < eager[j].size(); ++s) {
       EXPECT_EQ(graphs[j][s].ids, eager[j][s].ids) << "job " << j;  // same kernels, replayed
+      EXPECT_EQ(on_device[j][s].ids, eager[j][s].ids) << "job " << j;
       ASSERT_EQ(graphs[j][s].trace.size(), eager[j][s].trace.size());
       for (size_t t = 0; t < eager[j][s].trace.size(); ++t)
         EXPECT_EQ(graphs[j][s].trace[t].top[0].second, eager[j][s].trace[t].top[0].second);

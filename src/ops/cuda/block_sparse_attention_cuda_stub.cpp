@@ -3,6 +3,7 @@
 
 #include "flexgen/block_sparse_attention_cuda.h"
 #include "flexgen/cuda_graph.h"
+#include "flexgen/fused_ops_cuda.h"
 
 namespace flexgen {
 
@@ -38,6 +39,16 @@ struct CudaGraph::Impl {};
 CudaGraph::CudaGraph(const std::function<void()>&) { no_cuda("CudaGraph"); }
 CudaGraph::~CudaGraph() = default;
 void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
+
+at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { no_cuda("rms_norm_cuda"); }
+at::Tensor add_rms_norm_cuda(at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+  no_cuda("add_rms_norm_cuda");
+}
+at::Tensor silu_mul_cuda(const at::Tensor&) { no_cuda("silu_mul_cuda"); }
+at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t, const at::Tensor&,
+                         const at::Tensor&, const at::Tensor&) {
+  no_cuda("rope_qkv_cuda");
+}
 
 bool cuda_block_sparse_attention_available() { return false; }
 

@@ -1,0 +1,29 @@
+// Fused CUDA kernels for the LLaMA forward pass on bf16 tensors: each does in one launch what
+// several libtorch ops do, with the same bf16 rounding points as transformers' modules, so the
+// CUDA forward needs ~9 launches per layer instead of ~40. Built only with CUDA (stubs throw
+// otherwise); inputs must be contiguous bf16 CUDA tensors.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace flexgen {
+
+// LlamaRMSNorm: weight * bf16(x * rsqrt(mean(x^2) + eps)), statistics in fp32. x [..., n].
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// h = bf16(h + delta) in place, then rms_norm_cuda(h, weight, eps) (residual add + next norm).
+at::Tensor add_rms_norm_cuda(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);
+
+// gu [..., 2 I] (gate | up) -> bf16(silu(gate)) * up, rounded like at::silu then mul_: [..., I].
+at::Tensor silu_mul_cuda(const at::Tensor& gu);
+
+// qkv [B, L, (H + 2 Hkv) D] (q | k | v of L new tokens), cos/sin [B, 1, L, D]: returns the
+// RoPE'd q [B, H, L, D] and writes RoPE'd k and v into the layer's cache k_cache/v_cache
+// [B, Hkv, T, D] at slots first_slot[b] + l (first_slot int64 [B], on the device).
+at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t heads,
+                         int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                         const at::Tensor& first_slot);
+
+}  // namespace flexgen

@@ -1,0 +1,113 @@
+// Host side of the fused LLaMA kernels: checks, outputs, launches on the current stream.
+#include "flexgen/fused_ops_cuda.h"
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "fused_ops_params.h"
+
+namespace flexgen {
+
+namespace {
+
+void need(bool ok, const char* who, const std::string& what) {
+  if (!ok) throw std::invalid_argument(std::string(who) + ": " + what);
+}
+
+void bf16_cuda(const at::Tensor& t, const char* who, const char* name) {
+  need(t.defined() && t.is_cuda() && t.scalar_type() == at::kBFloat16 && t.is_contiguous(), who,
+       std::string(name) + " must be a contiguous bf16 CUDA tensor");
+}
+
+void launched(int err, const char* who) {
+  if (err != 0)
+    throw std::runtime_error(std::string(who) + ": launch failed: " + cudaGetErrorString(static_cast<cudaError_t>(err)));
+}
+
+void* stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+
+at::Tensor norm(at::Tensor& h, const at::Tensor* delta, const at::Tensor& weight, double eps, const char* who) {
+  bf16_cuda(h, who, "x");
+  bf16_cuda(weight, who, "weight");
+  const int64_t n = h.size(-1);
+  need(weight.dim() == 1 && weight.size(0) == n, who, "weight must be [" + std::to_string(n) + "]");
+  if (delta) {
+    bf16_cuda(*delta, who, "delta");
+    need(delta->sizes() == h.sizes(), who, "delta and h differ in shape");
+  }
+  c10::cuda::CUDAGuard guard(h.device());
+  at::Tensor out = at::empty_like(h);
+  const int64_t rows = n > 0 ? h.numel() / n : 0;
+  if (rows == 0) return out;
+  launched(cuda_fused::rms_norm(h.data_ptr(), delta ? delta->data_ptr() : nullptr, weight.data_ptr(),
+                                out.data_ptr(), rows, static_cast<int>(n), static_cast<float>(eps), stream()),
+           who);
+  return out;
+}
+
+}  // namespace
+
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor h = x;  // not written without delta
+  return norm(h, nullptr, weight, eps, "rms_norm_cuda");
+}
+
+at::Tensor add_rms_norm_cuda(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps) {
+  return norm(h, &delta, weight, eps, "add_rms_norm_cuda");
+}
+
+at::Tensor silu_mul_cuda(const at::Tensor& gu) {
+  const char* who = "silu_mul_cuda";
+  bf16_cuda(gu, who, "gu");
+  need(gu.size(-1) % 2 == 0, who, "last dimension must be even (gate | up)");
+  const int64_t inter = gu.size(-1) / 2;
+  std::vector<int64_t> shape = gu.sizes().vec();
+  shape.back() = inter;
+  c10::cuda::CUDAGuard guard(gu.device());
+  at::Tensor out = at::empty(shape, gu.options());
+  const int64_t rows = inter > 0 ? gu.numel() / (2 * inter) : 0;
+  if (rows == 0) return out;
+  launched(cuda_fused::silu_mul(gu.data_ptr(), out.data_ptr(), rows, static_cast<int>(inter), stream()), who);
+  return out;
+}
+
+at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t heads,
+                         int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                         const at::Tensor& first_slot) {
+  const char* who = "rope_qkv_cuda";
+  bf16_cuda(qkv, who, "qkv");
+  bf16_cuda(cos, who, "cos");
+  bf16_cuda(sin, who, "sin");
+  need(qkv.dim() == 3, who, "qkv must be [B, L, (H + 2 Hkv) D]");
+  const int64_t B = qkv.size(0), L = qkv.size(1);
+  need(heads > 0 && kv_heads > 0 && qkv.size(2) % (heads + 2 * kv_heads) == 0, who, "qkv width vs heads");
+  const int64_t D = qkv.size(2) / (heads + 2 * kv_heads);
+  need(D % 2 == 0 && D <= 2048, who, "head_dim must be even");
+  need(cos.numel() == B * L * D && sin.numel() == B * L * D, who, "cos/sin must be [B, 1, L, head_dim]");
+  for (const at::Tensor* c : {&k_cache, &v_cache})
+    need(c->is_cuda() && c->scalar_type() == at::kBFloat16 && c->dim() == 4 && c->size(0) == B &&
+             c->size(1) == kv_heads && c->size(3) == D && c->stride(3) == 1,
+         who, "k/v cache must be bf16 [B, Hkv, T, head_dim] with a contiguous last dimension");
+  need(k_cache.strides() == v_cache.strides(), who, "k and v caches must have the same strides");
+  need(first_slot.is_cuda() && first_slot.scalar_type() == at::kLong && first_slot.numel() == B &&
+           first_slot.is_contiguous(),
+       who, "first_slot must be int64 [B] on the device");
+  c10::cuda::CUDAGuard guard(qkv.device());
+  at::Tensor q = at::empty({B, heads, L, D}, qkv.options());
+  if (B == 0 || L == 0) return q;
+  cuda_fused::RopeParams p{};
+  p.qkv = qkv.data_ptr(), p.cos = cos.data_ptr(), p.sin = sin.data_ptr(), p.q_out = q.data_ptr();
+  p.k_cache = k_cache.data_ptr(), p.v_cache = v_cache.data_ptr(), p.first_slot = first_slot.data_ptr<int64_t>();
+  p.cs0 = k_cache.stride(0), p.cs1 = k_cache.stride(1), p.cs2 = k_cache.stride(2);
+  p.B = static_cast<int>(B), p.L = static_cast<int>(L), p.H = static_cast<int>(heads);
+  p.Hkv = static_cast<int>(kv_heads), p.D = static_cast<int>(D);
+  launched(cuda_fused::rope_qkv(p, stream()), who);
+  return q;
+}
+
+}  // namespace flexgen

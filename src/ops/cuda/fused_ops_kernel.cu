@@ -1,0 +1,135 @@
+// Fused elementwise / row kernels of the LLaMA forward pass (see flexgen/fused_ops_cuda.h).
+// bf16 in and out; every intermediate that libtorch would round to bf16 is rounded here too.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "fused_ops_params.h"
+
+namespace flexgen {
+namespace cuda_fused {
+
+namespace {
+
+__device__ __forceinline__ float f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ __nv_bfloat16 bf(float x) { return __float2bfloat16_rn(x); }
+
+// Block-wide sum (blockDim.x a multiple of 32, at most 1024).
+__device__ float block_sum(float v) {
+  __shared__ float part[32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) part[warp] = v;
+  __syncthreads();
+  const int nw = blockDim.x >> 5;
+  v = threadIdx.x < nw ? part[threadIdx.x] : 0.f;
+  if (warp == 0)
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __shared__ float total;
+  if (threadIdx.x == 0) total = v;
+  __syncthreads();
+  return total;
+}
+
+// One block per row. ADD: h = bf16(h + delta) first (written back).
+template <bool ADD>
+__global__ void rms_norm_kernel(__nv_bfloat16* h, const __nv_bfloat16* delta, const __nv_bfloat16* w,
+                                __nv_bfloat16* out, int n, float eps) {
+  const int64_t row = blockIdx.x;
+  __nv_bfloat16* x = h + row * n;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    float v = f(x[i]);
+    if (ADD) {
+      const __nv_bfloat16 s = bf(v + f(delta[row * n + i]));
+      x[i] = s;
+      v = f(s);
+    }
+    ss += v * v;
+  }
+  const float r = rsqrtf(block_sum(ss) / static_cast<float>(n) + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = bf(f(w[i]) * f(bf(f(x[i]) * r)));
+}
+
+__global__ void silu_mul_kernel(const __nv_bfloat16* gu, __nv_bfloat16* out, int64_t rows, int inter) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= rows * inter) return;
+  const int64_t r = i / inter;
+  const int c = static_cast<int>(i - r * inter);
+  const float g = f(gu[r * 2 * inter + c]);
+  const __nv_bfloat16 s = bf(g / (1.f + __expf(-g)));
+  out[i] = bf(f(s) * f(gu[r * 2 * inter + inter + c]));
+}
+
+// grid (B * L, H + 2 Hkv), block D / 2: pair (i, i + D/2) of one head of one token.
+__global__ void rope_qkv_kernel(RopeParams p) {
+  const int64_t tok = blockIdx.x;  // b * L + l
+  const int64_t b = tok / p.L, l = tok - b * p.L;
+  const int head = blockIdx.y, i = threadIdx.x, half = p.D / 2;
+  const auto* qkv = static_cast<const __nv_bfloat16*>(p.qkv);
+  auto* k_cache = static_cast<__nv_bfloat16*>(p.k_cache);
+  auto* v_cache = static_cast<__nv_bfloat16*>(p.v_cache);
+  const __nv_bfloat16* src = qkv + tok * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
+  const int64_t slot = p.first_slot[b] + l;
+  if (head >= p.H + p.Hkv) {  // v: copied to the cache as is
+    const int kvh = head - p.H - p.Hkv;
+    __nv_bfloat16* dst = v_cache + b * p.cs0 + kvh * p.cs1 + slot * p.cs2;
+    dst[i] = src[i];
+    dst[i + half] = src[i + half];
+    return;
+  }
+  const __nv_bfloat16* cs = static_cast<const __nv_bfloat16*>(p.cos) + tok * p.D;
+  const __nv_bfloat16* sn = static_cast<const __nv_bfloat16*>(p.sin) + tok * p.D;
+  const float x1 = f(src[i]), x2 = f(src[i + half]);
+  // q * cos + rotate_half(q) * sin, rounded after each op like the libtorch ops.
+  const __nv_bfloat16 o1 = bf(f(bf(x1 * f(cs[i]))) + f(bf(-x2 * f(sn[i]))));
+  const __nv_bfloat16 o2 = bf(f(bf(x2 * f(cs[i + half]))) + f(bf(x1 * f(sn[i + half]))));
+  __nv_bfloat16* dst;
+  if (head < p.H) {
+    dst = static_cast<__nv_bfloat16*>(p.q_out) + ((b * p.H + head) * static_cast<int64_t>(p.L) + l) * p.D;
+  } else {
+    const int kvh = head - p.H;
+    dst = k_cache + b * p.cs0 + kvh * p.cs1 + slot * p.cs2;
+  }
+  dst[i] = o1;
+  dst[i + half] = o2;
+}
+
+int threads_for(int n) {
+  int t = 128;
+  while (t < 1024 && t * 8 < n) t *= 2;
+  return t;
+}
+
+}  // namespace
+
+int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream) {
+  const auto st = static_cast<cudaStream_t>(stream);
+  auto* hp = static_cast<__nv_bfloat16*>(h);
+  const auto* dp = static_cast<const __nv_bfloat16*>(delta);
+  const auto* wp = static_cast<const __nv_bfloat16*>(w);
+  auto* op = static_cast<__nv_bfloat16*>(out);
+  if (delta != nullptr)
+    rms_norm_kernel<true><<<static_cast<unsigned>(rows), threads_for(n), 0, st>>>(hp, dp, wp, op, n, eps);
+  else
+    rms_norm_kernel<false><<<static_cast<unsigned>(rows), threads_for(n), 0, st>>>(hp, dp, wp, op, n, eps);
+  return static_cast<int>(cudaGetLastError());
+}
+
+int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream) {
+  const int64_t total = rows * inter;
+  const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
+  silu_mul_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      static_cast<const __nv_bfloat16*>(gu), static_cast<__nv_bfloat16*>(out), rows, inter);
+  return static_cast<int>(cudaGetLastError());
+}
+
+int rope_qkv(const RopeParams& p, void* stream) {
+  const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>(p.H + 2 * p.Hkv));
+  rope_qkv_kernel<<<grid, p.D / 2, 0, static_cast<cudaStream_t>(stream)>>>(p);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace cuda_fused
+}  // namespace flexgen

@@ -1,0 +1,29 @@
+// Launch interface of the fused LLaMA kernels (fused_ops_kernel.cu); plain C++, no CUDA types.
+#pragma once
+
+#include <cstdint>
+
+namespace flexgen {
+namespace cuda_fused {
+
+struct RopeParams {
+  // bf16 device buffers
+  const void* qkv;      // [B, L, (H + 2 Hkv) D]
+  const void* cos;      // [B, L, D]
+  const void* sin;
+  void* q_out;          // [B, H, L, D]
+  void* k_cache;        // [B, Hkv, T, D] with strides cs0, cs1, cs2 (last dim contiguous)
+  void* v_cache;        // same strides
+  const int64_t* first_slot;  // [B]
+  int64_t cs0, cs1, cs2;
+  int B, L, H, Hkv, D;
+};
+
+// Each returns a cudaError_t value (0 = success). Pointers are bf16 device buffers.
+// h [rows, n]; delta null: out = rms_norm(h); else h = h + delta, out = rms_norm(h).
+int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream);
+int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream);
+int rope_qkv(const RopeParams& p, void* stream);
+
+}  // namespace cuda_fused
+}  // namespace flexgen
