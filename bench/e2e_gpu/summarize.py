@@ -60,6 +60,7 @@ def flexgen_rows(out):
                             "prompt_tokens_per_sample": s.get("prefill_tokens", 0) / samples,
                             "prefill_tokens_per_second": s.get("prefill_tokens_per_second"),
                             "decode_tokens_per_second": s.get("decode_tokens_per_second"),
+                            "flexgen_decode_step_ms": s.get("decode_step_ms"),
                             "accuracy": s.get("accuracy")})
             except (KeyError, TypeError, ZeroDivisionError) as e:
                 row["error"] = f"summary lacks a usable samples/wall_seconds: {type(e).__name__}: {e}"
@@ -128,6 +129,8 @@ def main():
             notes.append(f"decode {r['decode_tokens_per_second']:.0f} tok/s")
         if r.get("prefill_tokens_per_second"):
             notes.append(f"prefill {r['prefill_tokens_per_second']:.0f} tok/s")
+        if r.get("flexgen_decode_step_ms"):
+            notes.append(f"decode step (model) {r['flexgen_decode_step_ms']:.2f} ms")
         if "decode_step_ms" in r:
             notes.append(f"prefill {r['prefill_ms']:.1f} ms, decode step {r['decode_step_ms']:.2f} ms")
         if "warmup_seconds" in r:

@@ -69,6 +69,8 @@ struct DecodeStats {
   double prefill_seconds = 0;
   int64_t decode_tokens = 0;   // generated tokens over all streams
   double decode_seconds = 0;
+  int64_t decode_steps = 0;    // forward passes of decode steps (all rows in flight at once)
+  double step_forward_seconds = 0;  // their model time alone (to the logits on the device)
 };
 
 // One sample's work: its rows and the streams over them (row indices into `rows`).

@@ -26,4 +26,9 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
                          int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
                          const at::Tensor& first_slot);
 
+// The model's linear layer on CUDA: x [..., K] . weight [N, K]^T (+ bias). Up to 8 rows (decode
+// steps) go through a GEMV kernel that streams the weights at close to memory bandwidth; more
+// rows through at::linear (cuBLAS).
+at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+
 }  // namespace flexgen

@@ -44,6 +44,8 @@ nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
           {"prefill_tokens_per_second", prefill_tps},
           {"decode_tokens", s.stats.decode_tokens},
           {"decode_tokens_per_second", decode_tps},
+          {"decode_steps", s.stats.decode_steps},
+          {"decode_step_ms", s.stats.decode_steps > 0 ? 1e3 * s.stats.step_forward_seconds / s.stats.decode_steps : 0.0},
           {"peak_rss_bytes", s.peak_rss_bytes}};
 }
 

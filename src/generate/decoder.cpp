@@ -146,6 +146,9 @@ AttentionMask causal_mask(int64_t length) {
 
 namespace {
 
+// Waits for the work queued on t's device (a no-op copy of one element back to the host).
+void cuda_synchronize(const at::Tensor& t) { (void)t.reshape({-1}).narrow(0, 0, 1).cpu(); }
+
 // The decode state of one job in flight: its cache rows, masks and streams.
 struct ActiveJob {
   size_t job = 0;
@@ -214,11 +217,15 @@ class Scheduler {
     int64_t running = 0;
     while (true) {
       // Fill free slots; a job may finish at its first token (then its slot is free again).
-      for (int64_t s = 0; s < slots_ && next_job < jobs_.size(); ++s) {
-        while (slot_job_[s] < 0 && next_job < jobs_.size()) {
-          admit(s, next_job++);
-          if (finished(active_[s])) {
-            finish(s);
+      while (next_job < jobs_.size()) {
+        std::vector<std::pair<int64_t, size_t>> admits;
+        for (int64_t s = 0; s < slots_ && next_job < jobs_.size(); ++s)
+          if (slot_job_[s] < 0) admits.emplace_back(s, next_job++);
+        if (admits.empty()) break;
+        admit_all(admits);
+        for (const auto& ad : admits) {
+          if (finished(active_[ad.first])) {
+            finish(ad.first);
           } else {
             ++running;
           }
@@ -334,56 +341,109 @@ class Scheduler {
       if (slot_job_[s] >= 0) ++active_[s].step;
   }
 
-  // Prefills job `job` into slot s and samples its first token.
-  void admit(int64_t s, size_t job) {
-    const auto t0 = Clock::now();
-    const DecodeJob& j = jobs_[job];
-    ActiveJob& a = active_[s];
-    a = ActiveJob();
-    a.job = job;
-    a.nrows = static_cast<int64_t>(j.rows.size());
-    a.r0 = s * rows_per_slot_;
-    for (const RowPlan& r : j.rows) a.lmax = std::max<int64_t>(a.lmax, static_cast<int64_t>(r.tokens.size()));
-    const int64_t B = a.nrows, lmax = a.lmax;
-    std::vector<AttentionMask> masks;
-    at::Tensor tokens = at::full({B, lmax}, cfg_.pad_id, at::kLong);
-    at::Tensor positions = at::zeros({B, lmax}, at::kLong);
-    std::vector<int64_t> pads(static_cast<size_t>(B));
-    bool all_last = true;
-    auto tok = tokens.accessor<int64_t, 2>();
-    auto pos = positions.accessor<int64_t, 2>();
-    for (int64_t r = 0; r < B; ++r) {
-      const RowPlan& row = j.rows[r];
-      const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
-      pads[r] = pad;
-      masks.push_back(pad_mask(row.mask, pad));
-      std::vector<int64_t> ids(static_cast<size_t>(lmax + cfg_.max_new_tokens), 0);
-      for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[pad + i] = row.position_ids[i];
-      for (int64_t i = 0; i < len; ++i) {
-        tok[r][pad + i] = row.tokens[i];
-        pos[r][pad + i] = ids[pad + i];
-      }
-      a.positions.push_back(std::move(ids));
+  // Whether the job's first token comes from each row's last prompt position (then jobs of
+  // neighbouring slots can be prefilled in one forward pass).
+  static bool last_position_only(const DecodeJob& j) {
+    for (const RowPlan& row : j.rows) {
+      const int64_t len = static_cast<int64_t>(row.tokens.size());
       if (!row.first_logit_positions.empty() &&
           !(row.first_logit_positions.size() == 1 && row.first_logit_positions[0] == len - 1))
-        all_last = false;
+        return false;
     }
+    return true;
+  }
+
+  // Admits jobs into free slots (ascending): neighbouring slots whose jobs need only the last
+  // position's logits share one prefill forward pass (rows left-padded to one length), up to
+  // kPrefillTokens tokens; the others are prefilled alone.
+  void admit_all(const std::vector<std::pair<int64_t, size_t>>& admits) {
+    constexpr int64_t kPrefillTokens = 16384;
+    size_t i = 0;
+    while (i < admits.size()) {
+      size_t k = i + 1;
+      int64_t lmax = prompt_len(jobs_[admits[i].second]);
+      if (last_position_only(jobs_[admits[i].second])) {
+        while (k < admits.size() && admits[k].first == admits[k - 1].first + 1 &&
+               last_position_only(jobs_[admits[k].second])) {
+          const int64_t l = std::max(lmax, prompt_len(jobs_[admits[k].second]));
+          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * l > kPrefillTokens) break;
+          lmax = l;
+          ++k;
+        }
+      }
+      admit_group(std::vector<std::pair<int64_t, size_t>>(admits.begin() + static_cast<std::ptrdiff_t>(i),
+                                                          admits.begin() + static_cast<std::ptrdiff_t>(k)));
+      i = k;
+    }
+  }
+
+  static int64_t prompt_len(const DecodeJob& j) {
+    int64_t lmax = 0;
+    for (const RowPlan& r : j.rows) lmax = std::max<int64_t>(lmax, static_cast<int64_t>(r.tokens.size()));
+    return lmax;
+  }
+
+  // Prefills the jobs of consecutive slots in one forward pass and samples their first tokens.
+  // Rows of a slot beyond its job's rows are fed one padding token under the idle mask.
+  void admit_group(const std::vector<std::pair<int64_t, size_t>>& group) {
+    const auto t0 = Clock::now();
+    int64_t lmax = 0;
+    for (const auto& g : group) lmax = std::max(lmax, prompt_len(jobs_[g.second]));
+    const bool single = group.size() == 1;
+    const int64_t first_row = group.front().first * rows_per_slot_;
+    const int64_t B = single ? static_cast<int64_t>(jobs_[group[0].second].rows.size())
+                             : static_cast<int64_t>(group.size()) * rows_per_slot_;
+    std::vector<AttentionMask> masks(static_cast<size_t>(B));
+    at::Tensor tokens = at::full({B, lmax}, cfg_.pad_id, at::kLong);
+    at::Tensor positions = at::zeros({B, lmax}, at::kLong);
+    std::vector<int64_t> pads(static_cast<size_t>(B), lmax - 1);
+    std::vector<bool> real(static_cast<size_t>(B), false);
+    auto tok = tokens.accessor<int64_t, 2>();
+    auto pos = positions.accessor<int64_t, 2>();
+    for (const auto& [slot, job] : group) {
+      const DecodeJob& j = jobs_[job];
+      ActiveJob& a = active_[slot];
+      a = ActiveJob();
+      a.job = job;
+      a.nrows = static_cast<int64_t>(j.rows.size());
+      a.r0 = slot * rows_per_slot_;
+      a.lmax = lmax;
+      for (int64_t r = 0; r < a.nrows; ++r) {
+        const RowPlan& row = j.rows[r];
+        const int64_t b = a.r0 - first_row + r;  // row within this forward pass
+        const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
+        pads[b] = pad;
+        real[b] = true;
+        masks[b] = pad_mask(row.mask, pad);
+        std::vector<int64_t> ids(static_cast<size_t>(lmax + cfg_.max_new_tokens), 0);
+        for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[pad + i] = row.position_ids[i];
+        for (int64_t i = 0; i < len; ++i) {
+          tok[b][pad + i] = row.tokens[i];
+          pos[b][pad + i] = ids[pad + i];
+        }
+        a.positions.push_back(std::move(ids));
+      }
+    }
+    for (int64_t b = 0; b < B; ++b)
+      if (!real[b]) masks[b] = idle_mask_;
     std::vector<BlockMask> blocks;
     std::vector<DeviceBlockMask> dev;
-    if (block_sparse_) {
-      for (const AttentionMask& m : masks) blocks.push_back(build_block_mask(m, cfg_.block_size));
-    }
+    if (block_sparse_)
+      for (int64_t b = 0; b < B; ++b) blocks.push_back(real[b] ? build_block_mask(masks[b], cfg_.block_size) : idle_block_);
     AttentionMaskRef ref = block_sparse_ ? AttentionMaskRef::from_groups(masks, blocks) : AttentionMaskRef::from_groups(masks);
     if (cuda_) {
-      for (size_t i = 0; i < masks.size(); ++i) dev.push_back(upload_block_mask(blocks[i], masks[i], model_.device));
+      for (int64_t b = 0; b < B; ++b)
+        dev.push_back(real[b] ? upload_block_mask(blocks[b], masks[b], model_.device) : idle_dev_);
       ref.device_blocks = &dev;
     }
-    KVCache rows = kv_cache_rows(cache_, a.r0, a.nrows);
+    KVCache rows = kv_cache_rows(cache_, first_row, B);
+    const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
     at::Tensor logits = llama_forward(model_, rows, tokens, positions, ref, all_last ? LogitsMode::Last : LogitsMode::All);
     at::Tensor row_logits;
     if (all_last) {
       row_logits = logits.select(1, logits.size(1) - 1);
     } else {
+      const DecodeJob& j = jobs_[group[0].second];
       std::vector<at::Tensor> picked;
       for (int64_t r = 0; r < B; ++r) {
         std::vector<int64_t> at_pos = j.rows[r].first_logit_positions;
@@ -395,26 +455,32 @@ class Scheduler {
       row_logits = at::stack(picked);
     }
     row_logits = row_logits.to(at::kCPU).contiguous();
-    for (int64_t i = 0; i < B; ++i) {
-      row_masks_[a.r0 + i] = std::move(masks[i]);
-      if (block_sparse_) row_blocks_[a.r0 + i] = std::move(blocks[i]);
-      if (cuda_) row_dev_[a.r0 + i] = std::move(dev[i]);
+    for (int64_t b = 0; b < B; ++b) {
+      if (!real[b]) continue;
+      row_masks_[first_row + b] = std::move(masks[b]);
+      if (block_sparse_) row_blocks_[first_row + b] = std::move(blocks[b]);
+      if (cuda_) row_dev_[first_row + b] = std::move(dev[b]);
     }
     if (stats_) {
       stats_->prefill_seconds += seconds_since(t0);
-      for (const RowPlan& r : j.rows) stats_->prefill_tokens += static_cast<int64_t>(r.tokens.size());
+      for (const auto& g : group)
+        for (const RowPlan& r : jobs_[g.second].rows) stats_->prefill_tokens += static_cast<int64_t>(r.tokens.size());
     }
     const auto t1 = Clock::now();
-    a.results.resize(j.streams.size());
-    for (const StreamPlan& st : j.streams) {
-      SamplingOptions o = cfg_.sampling;
-      o.seed = st.seed;
-      a.samplers.emplace_back(o);
+    for (const auto& [slot, job] : group) {
+      const DecodeJob& j = jobs_[job];
+      ActiveJob& a = active_[slot];
+      a.results.resize(j.streams.size());
+      for (const StreamPlan& st : j.streams) {
+        SamplingOptions o = cfg_.sampling;
+        o.seed = st.seed;
+        a.samplers.emplace_back(o);
+      }
+      a.done.assign(j.streams.size(), false);
+      a.next.assign(static_cast<size_t>(a.nrows), cfg_.pad_id);
+      sample(a, row_logits.narrow(0, a.r0 - first_row, a.nrows));
+      slot_job_[slot] = static_cast<int64_t>(job);
     }
-    a.done.assign(j.streams.size(), false);
-    a.next.assign(static_cast<size_t>(B), cfg_.pad_id);
-    sample(a, row_logits);
-    slot_job_[s] = static_cast<int64_t>(job);
     if (stats_) stats_->decode_seconds += seconds_since(t1);
   }
 
@@ -438,7 +504,13 @@ class Scheduler {
       }
       spans.emplace_back(a.r0, a.nrows);
     }
+    const auto f0 = Clock::now();
     at::Tensor logits = cuda_ ? step_cuda(host) : step_cpu(host);
+    if (cuda_) cuda_synchronize(logits);
+    if (stats_) {
+      ++stats_->decode_steps;
+      stats_->step_forward_seconds += seconds_since(f0);
+    }
     if (device_pick()) {
       pick_on_device(logits);
       if (stats_) stats_->decode_seconds += seconds_since(t0);

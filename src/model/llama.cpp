@@ -353,13 +353,13 @@ at::Tensor decoder_layers_cuda(const LlamaModel& model, KVCache& cache, at::Tens
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = model.weights.layers[i];
     x = i == 0 ? rms_norm_cuda(h, l.input_norm, eps) : add_rms_norm_cuda(h, delta, l.input_norm, eps);
-    const at::Tensor qkv = at::linear(x, l.qkv_proj, l.qkv_bias);
+    const at::Tensor qkv = linear_cuda(x, l.qkv_proj, l.qkv_bias);
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
     const at::Tensor q = rope_qkv_cuda(qkv, cos, sin, H, c.num_kv_heads, kc, vc, first_slot);
     const at::Tensor a = attend(i, q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
-    x = add_rms_norm_cuda(h, at::linear(a, l.o_proj, l.o_bias), l.post_norm, eps);
-    delta = at::linear(silu_mul_cuda(at::linear(x, l.gate_up_proj, l.gate_up_bias)), l.down_proj, l.down_bias);
+    x = add_rms_norm_cuda(h, linear_cuda(a, l.o_proj, l.o_bias), l.post_norm, eps);
+    delta = linear_cuda(silu_mul_cuda(linear_cuda(x, l.gate_up_proj, l.gate_up_bias)), l.down_proj, l.down_bias);
   }
   return add_rms_norm_cuda(h, delta, model.weights.final_norm, eps);
 }
@@ -409,8 +409,8 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
           return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale, start, 0);
         });
     cache.length = start + L;
-    if (logits_mode == LogitsMode::Last) x = x.narrow(1, L - 1, 1);
-    return at::linear(x, model.weights.lm_head).to(at::kFloat);
+    if (logits_mode == LogitsMode::Last) x = x.narrow(1, L - 1, 1).contiguous();
+    return linear_cuda(x, model.weights.lm_head).to(at::kFloat);
   }
   at::Tensor h = decoder_layers(model, at::embedding(model.weights.embed, tokens), cos, sin,
                                 [&](int64_t i, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
@@ -442,7 +442,7 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
         [&](int64_t, const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
           return attention(q, kc, vc, mask, scale, 0, 0);
         });
-    return at::linear(x.select(1, 0), model.weights.lm_head).to(at::kFloat);
+    return linear_cuda(x.select(1, 0).contiguous(), model.weights.lm_head).to(at::kFloat);
   }
   using at::indexing::Slice;
   at::Tensor h = decoder_layers(model, at::embedding(model.weights.embed, in.tokens), cos, sin,

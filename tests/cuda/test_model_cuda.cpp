@@ -4,6 +4,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <iostream>
 
 #include "../generate/tiny_fixture.h"
@@ -143,6 +144,7 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
   const auto graphs = run(*gpu_, 3, true);
   const auto alone = run(*gpu_, 1, true);
   const auto cpu = run(*cpu16_, 3, false);
+  const auto cpu32 = run(*cpu_, 3, false);
   for (size_t j = 0; j < jobs.size(); ++j) {
     ASSERT_EQ(eager[j].size(), graphs[j].size());
     for (size_t s = 0; s < eager[j].size(); ++s) {
@@ -151,13 +153,15 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
       ASSERT_EQ(graphs[j][s].trace.size(), eager[j][s].trace.size());
       for (size_t t = 0; t < eager[j][s].trace.size(); ++t)
         EXPECT_EQ(graphs[j][s].trace[t].top[0].second, eager[j][s].trace[t].top[0].second);
-      // One job at a time (other batch shapes) on the GPU, and the CPU's bf16 model: the first
-      // step's distribution agrees within bf16 rounding.
-      for (const auto* other : {&alone, &cpu})
-        for (size_t i = 0; i < 3; ++i)
-          EXPECT_NEAR(graphs[j][s].trace[0].top[i].second, (*other)[j][s].trace[0].top[i].second,
-                      other == &alone ? 5e-3 : 2e-2)
-              << "job " << j << " stream " << s << (other == &alone ? " (alone)" : " (cpu)");
+      // One job at a time (other batch shapes) on the GPU: the first step's distribution agrees
+      // within bf16 rounding. Against the fp32 CPU model: no further off than the CPU's own bf16
+      // model is (same weights, same rounding points, another GEMM order).
+      for (size_t i = 0; i < 3; ++i) {
+        const float g = graphs[j][s].trace[0].top[i].second;
+        EXPECT_NEAR(g, alone[j][s].trace[0].top[i].second, 5e-3) << "job " << j << " stream " << s;
+        const float f = cpu32[j][s].trace[0].top[i].second, c = cpu[j][s].trace[0].top[i].second;
+        EXPECT_LE(std::abs(g - f), 2 * std::abs(c - f) + 1e-2) << "job " << j << " stream " << s;
+      }
     }
   }
 }

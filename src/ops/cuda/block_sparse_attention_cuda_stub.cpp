@@ -50,6 +50,8 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
   no_cuda("rope_qkv_cuda");
 }
 
+at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) { no_cuda("linear_cuda"); }
+
 bool cuda_block_sparse_attention_available() { return false; }
 
 std::string block_sparse_attention_cuda_backend() { return "none (built without CUDA)"; }

@@ -6,7 +6,9 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <stdexcept>
+#include <vector>
 #include <string>
 
 #include "fused_ops_params.h"
@@ -108,6 +110,24 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   p.Hkv = static_cast<int>(kv_heads), p.D = static_cast<int>(D);
   launched(cuda_fused::rope_qkv(p, stream()), who);
   return q;
+}
+
+at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const int64_t K = x.size(-1);
+  const int64_t rows = K > 0 ? x.numel() / K : 0;
+  const bool gemv = x.is_cuda() && x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 &&
+                    x.is_contiguous() && weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K &&
+                    rows >= 1 && rows <= 8 && K % 8 == 0 && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30);
+  if (!gemv) return at::linear(x, weight, bias);
+  c10::cuda::CUDAGuard guard(x.device());
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  at::Tensor y = at::empty(shape, x.options());
+  launched(cuda_fused::gemv(x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
+                            static_cast<int>(weight.size(0)), static_cast<int>(K), stream()),
+           "linear_cuda");
+  return bias.defined() ? y + bias : y;
 }
 
 }  // namespace flexgen

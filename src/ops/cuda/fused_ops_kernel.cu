@@ -96,6 +96,49 @@ __global__ void rope_qkv_kernel(RopeParams p) {
   dst[i + half] = o2;
 }
 
+// y[m, n] = sum_k x[m, k] w[n, k] for M rows of x (decode steps): one warp per output column n,
+// 16-byte weight loads streamed once (not kept in L1), fp32 accumulation, bf16 result.
+template <int M>
+__global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restrict__ x,
+                                                   const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ y,
+                                                   int N, int K) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int n = blockIdx.x * 8 + warp;
+  if (n >= N) return;
+  const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * K);
+  float acc[M];
+#pragma unroll
+  for (int m = 0; m < M; ++m) acc[m] = 0.f;
+  const int chunks = K / 8;
+#pragma unroll 4
+  for (int c = lane; c < chunks; c += 32) {
+    uint4 wv;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(wv.x), "=r"(wv.y), "=r"(wv.z), "=r"(wv.w)
+                 : "l"(wr + c));
+    const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv);
+    float2 wf[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) wf[j] = __bfloat1622float2(wp[j]);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
+      const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const float2 xf = __bfloat1622float2(xp[j]);
+        acc[m] = fmaf(xf.x, wf[j].x, fmaf(xf.y, wf[j].y, acc[m]));
+      }
+    }
+  }
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    float v = acc[m];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) y[static_cast<int64_t>(m) * N + n] = bf(v);
+  }
+}
+
 int threads_for(int n) {
   int t = 128;
   while (t < 1024 && t * 8 < n) t *= 2;
@@ -122,6 +165,26 @@ int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream) {
   const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
   silu_mul_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
       static_cast<const __nv_bfloat16*>(gu), static_cast<__nv_bfloat16*>(out), rows, inter);
+  return static_cast<int>(cudaGetLastError());
+}
+
+int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* stream) {
+  const auto st = static_cast<cudaStream_t>(stream);
+  const auto* xp = static_cast<const __nv_bfloat16*>(x);
+  const auto* wp = static_cast<const __nv_bfloat16*>(w);
+  auto* yp = static_cast<__nv_bfloat16*>(y);
+  const unsigned blocks = static_cast<unsigned>((N + 7) / 8);
+  switch (rows) {
+    case 1: gemv_kernel<1><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 2: gemv_kernel<2><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 3: gemv_kernel<3><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 4: gemv_kernel<4><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 5: gemv_kernel<5><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 6: gemv_kernel<6><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 7: gemv_kernel<7><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 8: gemv_kernel<8><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
   return static_cast<int>(cudaGetLastError());
 }
 
