@@ -6,7 +6,7 @@
 #   SAMPLES        flexgen samples per configuration (default 46 = the bundled WebQA sample)
 # Optional env: PYTHON (python3), E2E_SHAPE (3b|tiny), E2E_MODEL (/tmp/e2e-model-$E2E_SHAPE),
 #   REF_SAMPLES (10), E2E_DEADLINE_S (560: the whole script's wall budget; steps get what is left),
-#   FLEXGEN_TIMEOUT_S (300 per flexgen run).
+#   FLEXGEN_TIMEOUT_S (300 per flexgen run), E2E_SKIP_REFERENCE (set: flexgen rows only).
 # Writes OUT_DIR/{flexgen_NAME.{jsonl,summary.json,log,error}, tokens.jsonl, reference.json, table.md, e2e.json}.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -84,7 +84,9 @@ if [[ -e $out/flexgen_flex_b1.error ]] && grep -q -- "--save-tokens" "$out/flexg
 fi
 
 rm -f "$out/reference.json" "$out/reference.error"
-if [[ -e $out/make_model.error ]]; then
+if [[ -n ${E2E_SKIP_REFERENCE:-} ]]; then
+  echo "E2E_SKIP_REFERENCE set: reference rows not run" >"$out/reference.error"
+elif [[ -e $out/make_model.error ]]; then
   cp "$out/make_model.error" "$out/reference.error"
 elif [[ ! -s $out/tokens.jsonl ]]; then
   echo "no $out/tokens.jsonl (the flex_b1 run with --save-tokens failed or wrote nothing)" >"$out/reference.error"
