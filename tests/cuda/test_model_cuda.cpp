@@ -115,6 +115,45 @@ TEST_F(CudaModel, FlexPrefillLogitsMatchCpu) {
   }
 }
 
+TEST_F(CudaModel, DecodeStepMatchesFullForward) {
+  // Prefill L tokens, then one llama_step (GEMV path, mask table) at slot L: its logits against
+  // the fp32 CPU forward over all L + 1 tokens, as close as the CPU's own bf16 forward.
+  MethodOptions o;
+  o.max_new_tokens = 4;
+  const SamplePlan plan = plan_sample(sample(3, false), o, 0);
+  const RowPlan& row = plan.rows[0];
+  const int64_t L = static_cast<int64_t>(row.tokens.size());
+  std::vector<int64_t> ids(row.tokens.begin(), row.tokens.end());
+  ids.push_back(42);
+  const at::Tensor all = at::tensor(ids, at::kLong).view({1, L + 1});
+  const at::Tensor pos = at::tensor(std::vector<int64_t>(row.position_ids.begin(), row.position_ids.begin() + L + 1),
+                                    at::kLong).view({1, L + 1});
+  const std::vector<AttentionMask> masks = {row.mask};
+  const std::vector<BlockMask> blocks = {build_block_mask(row.mask, 64)};
+  const std::vector<DeviceBlockMask> dev = {upload_block_mask(blocks[0], row.mask, gpu_->device)};
+  AttentionMaskRef ref = AttentionMaskRef::from_groups(masks, blocks);
+  ref.device_blocks = &dev;
+  KVCache cache = make_kv_cache(*gpu_, 1, L + 4);
+  llama_forward(*gpu_, cache, all.narrow(1, 0, L), pos.narrow(1, 0, L), ref, LogitsMode::Last);
+  DeviceMaskTable table = make_device_mask_table(1, 64, gpu_->device);
+  update_device_mask_table(table, {DeviceMaskRef{&dev[0], L, 0}});
+  AttentionMaskRef step_ref = AttentionMaskRef::from_groups(masks);
+  step_ref.device_table = &table;
+  StepInputs in;
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(gpu_->device);
+  in.tokens = all.narrow(1, L, 1).to(gpu_->device);
+  in.positions = pos.narrow(1, L, 1).to(gpu_->device);
+  in.slots = at::full({1}, L, opts);
+  in.rows = at::zeros({1}, opts);
+  const at::Tensor got = llama_step(*gpu_, cache, in, step_ref).cpu();
+  const AttentionMaskRef cpu_ref = AttentionMaskRef::from_groups(masks, blocks);
+  const at::Tensor want = llama_forward_full(*cpu_, all, pos, cpu_ref).select(1, L);
+  const at::Tensor cpu16 = llama_forward_full(*cpu16_, all, pos, cpu_ref).select(1, L);
+  const double e_gpu = rel_err(got, want), e_cpu16 = rel_err(cpu16, want);
+  std::cout << "decode step: rel. error vs fp32 CPU: cuda " << e_gpu << ", cpu bf16 " << e_cpu16 << "\n";
+  EXPECT_LT(e_gpu, 1.5 * e_cpu16 + 2e-3);
+}
+
 TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
   std::vector<DecodeJob> jobs;
   const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::PerPrompt, Method::Flex, Method::Max};
@@ -153,14 +192,14 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
       ASSERT_EQ(graphs[j][s].trace.size(), eager[j][s].trace.size());
       for (size_t t = 0; t < eager[j][s].trace.size(); ++t)
         EXPECT_EQ(graphs[j][s].trace[t].top[0].second, eager[j][s].trace[t].top[0].second);
-      // One job at a time (other batch shapes) on the GPU: the first step's distribution agrees
-      // within bf16 rounding. Against the fp32 CPU model: no further off than the CPU's own bf16
-      // model is (same weights, same rounding points, another GEMM order).
+      // One job at a time on the GPU (other GEMM shapes, other padding in the grouped prefill) and
+      // against the fp32 CPU model: the first step's distribution agrees within bf16 rounding
+      // (the CPU's own bf16 model's deviation from fp32 sets the scale).
       for (size_t i = 0; i < 3; ++i) {
         const float g = graphs[j][s].trace[0].top[i].second;
-        EXPECT_NEAR(g, alone[j][s].trace[0].top[i].second, 5e-3) << "job " << j << " stream " << s;
         const float f = cpu32[j][s].trace[0].top[i].second, c = cpu[j][s].trace[0].top[i].second;
-        EXPECT_LE(std::abs(g - f), 2 * std::abs(c - f) + 1e-2) << "job " << j << " stream " << s;
+        EXPECT_NEAR(g, alone[j][s].trace[0].top[i].second, 3 * std::abs(c - f) + 2e-2) << "job " << j << " stream " << s;
+        EXPECT_LE(std::abs(g - f), 3 * std::abs(c - f) + 2e-2) << "job " << j << " stream " << s;
       }
     }
   }

@@ -190,8 +190,11 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   void* stream = at::cuda::getCurrentCUDAStream().stream();
   // Decode steps (one query row): split-K kernel over the listed key blocks, all query heads of a
   // KV head together. Not when a variant is forced (benchmarks / tests of the tiled kernel).
-  // Short caches stay on the tiled kernel (measured faster below ~1-2k keys on an H100).
-  const bool decode = Lq == 1 && Lk >= 1024 && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
+  // Short caches of one sequence stay on the tiled kernel (measured faster below ~1-2k keys on an
+  // H100); several rows (batched decode) always take the decode kernel, which reads each row's
+  // K/V once for all query heads of a KV head instead of once per query head.
+  const bool decode =
+      Lq == 1 && (Lk >= 1024 || B >= 4) && H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
   at::Tensor ws;
   int splits = 1;
   if (decode) {

@@ -1,0 +1,117 @@
+// The fused CUDA kernels of the forward pass against the libtorch ops they replace (skipped
+// without a GPU). bf16 results may differ from libtorch's by the last bit where the fp32
+// summation order differs (reductions, GEMV); elementwise chains agree bit for bit.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/fused_ops_cuda.h"
+
+using namespace flexgen;
+
+namespace {
+
+class FusedOpsCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda_block_sparse_attention_available()) GTEST_SKIP() << "no CUDA device";
+    at::manual_seed(3);
+  }
+  static at::TensorOptions bf16() { return at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA); }
+  static at::Tensor randn(std::vector<int64_t> shape, double scale = 1.0) {
+    return (at::randn(shape, at::TensorOptions().device(at::kCUDA)) * scale).to(at::kBFloat16);
+  }
+  // |a - b| <= ulps bf16 steps of |b| (+ a floor), elementwise.
+  static void near_bf16(const at::Tensor& a, const at::Tensor& b, double ulps, double floor, const char* what) {
+    const at::Tensor af = a.to(at::kFloat).cpu(), bf = b.to(at::kFloat).cpu();
+    ASSERT_EQ(af.sizes(), bf.sizes()) << what;
+    const at::Tensor err = (af - bf).abs();
+    const at::Tensor bound = bf.abs() * (ulps / 128.0) + floor;
+    EXPECT_TRUE(err.le(bound).all().item<bool>())
+        << what << ": max error " << err.max().item<float>() << ", max |ref| " << bf.abs().max().item<float>();
+  }
+  static at::Tensor rms_ref(const at::Tensor& x, const at::Tensor& w, double eps) {
+    const at::Tensor xf = x.to(at::kFloat);
+    const at::Tensor r = at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+    return w * (xf * r).to(at::kBFloat16);
+  }
+};
+
+TEST_F(FusedOpsCuda, RmsNormAndResidualAdd) {
+  const at::Tensor x = randn({5, 3, 384}, 2.0), d = randn({5, 3, 384}), w = randn({384}, 0.5);
+  near_bf16(rms_norm_cuda(x, w, 1e-5), rms_ref(x, w, 1e-5), 1, 1e-6, "rms_norm");
+  at::Tensor h = x.clone();
+  const at::Tensor out = add_rms_norm_cuda(h, d, w, 1e-5);
+  EXPECT_TRUE(h.equal(x + d));  // the residual add: one bf16 rounding
+  near_bf16(out, rms_ref(x + d, w, 1e-5), 1, 1e-6, "add_rms_norm");
+}
+
+TEST_F(FusedOpsCuda, SiluMul) {
+  const at::Tensor gu = randn({4, 2, 2 * 200}, 3.0);
+  const at::Tensor ref = at::silu(gu.narrow(-1, 0, 200)) * gu.narrow(-1, 200, 200);
+  near_bf16(silu_mul_cuda(gu), ref, 1, 1e-6, "silu_mul");
+}
+
+TEST_F(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
+  const int64_t B = 3, L = 5, H = 4, Hkv = 2, D = 64, T = 16;
+  const at::Tensor qkv = randn({B, L, (H + 2 * Hkv) * D});
+  const at::Tensor pos = at::randint(0, 1000, {B, L}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+  const at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::TensorOptions().device(at::kCUDA)) / D);
+  const at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv;
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);
+  const at::Tensor cos = emb.cos().to(at::kBFloat16).unsqueeze(1), sin = emb.sin().to(at::kBFloat16).unsqueeze(1);
+  at::Tensor kc = at::zeros({B, Hkv, T, D}, bf16()), vc = at::zeros({B, Hkv, T, D}, bf16());
+  const at::Tensor first = at::tensor({0, 7, 11}, at::kLong).to(at::kCUDA);
+  const at::Tensor q = rope_qkv_cuda(qkv, cos, sin, H, Hkv, kc, vc, first);
+  auto rot = [&](const at::Tensor& x) {  // [B, heads, L, D]
+    const at::Tensor r = at::cat({x.narrow(-1, D / 2, D / 2).neg(), x.narrow(-1, 0, D / 2)}, -1);
+    return x * cos + r * sin;
+  };
+  const at::Tensor qr = qkv.narrow(2, 0, H * D).view({B, L, H, D}).transpose(1, 2);
+  const at::Tensor kr = qkv.narrow(2, H * D, Hkv * D).view({B, L, Hkv, D}).transpose(1, 2);
+  const at::Tensor vr = qkv.narrow(2, (H + Hkv) * D, Hkv * D).view({B, L, Hkv, D}).transpose(1, 2);
+  near_bf16(q, rot(qr), 1, 1e-6, "q");
+  const std::vector<int64_t> firsts = {0, 7, 11};
+  for (int64_t b = 0; b < B; ++b) {
+    near_bf16(kc[b].narrow(1, firsts[b], L), rot(kr)[b], 1, 1e-6, "k cache");
+    EXPECT_TRUE(vc[b].narrow(1, firsts[b], L).equal(vr[b]));
+    for (const at::Tensor* c : {&kc, &vc}) {
+      at::Tensor rest = (*c)[b].clone();
+      rest.narrow(1, firsts[b], L).zero_();
+      EXPECT_EQ(rest.abs().max().item<float>(), 0.f) << "slots outside the new tokens' must stay untouched";
+    }
+  }
+}
+
+TEST_F(FusedOpsCuda, GemvWithProloguesAndResidual) {
+  const int64_t K = 256, N = 520;  // N not a multiple of 8: a partial last block
+  const at::Tensor w = randn({N, K}, 0.1), nw = randn({K}, 0.5);
+  for (int64_t rows : {1, 2, 3, 5, 8}) {
+    const at::Tensor x = randn({rows, 1, K});
+    const at::Tensor gu = randn({rows, 1, 2 * K}, 2.0);
+    auto check = [&](const at::Tensor& got, const at::Tensor& input, const at::Tensor& base, const char* what) {
+      // fp32 reference of the same bf16 inputs; the GEMV result is rounded once to bf16.
+      at::Tensor ref = at::matmul(input.to(at::kFloat), w.to(at::kFloat).t());
+      if (base.defined()) ref = base.to(at::kFloat) + ref.to(at::kBFloat16).to(at::kFloat);
+      const double scale = ref.abs().max().item<double>();
+      near_bf16(got, ref, 1.5, 1e-3 * scale, what);
+    };
+    check(gemv_fused_cuda(x, w, GemvPrologue::None), x, {}, "gemv");
+    check(gemv_fused_cuda(x, w, GemvPrologue::RmsNorm, nw, 1e-5), rms_ref(x, nw, 1e-5), {}, "gemv + rms norm");
+    const at::Tensor act = at::silu(gu.narrow(-1, 0, K)) * gu.narrow(-1, K, K);
+    check(gemv_fused_cuda(gu, w, GemvPrologue::SiluMul), act, {}, "gemv + silu x up");
+    const at::Tensor h0 = randn({rows, 1, N});
+    at::Tensor h = h0.clone();
+    const at::Tensor out = gemv_fused_cuda(x, w, GemvPrologue::None, {}, 0.0, &h);
+    EXPECT_EQ(out.data_ptr(), h.data_ptr());
+    check(h, x, h0, "gemv + residual");
+    check(linear_cuda(x, w), x, {}, "linear_cuda");
+  }
+  const at::Tensor many = randn({9, K});  // more than 8 rows: cuBLAS
+  EXPECT_FALSE(gemv_fused_applies(many, w, GemvPrologue::None));
+  EXPECT_TRUE(linear_cuda(many, w).equal(at::linear(many, w)));
+  EXPECT_THROW(gemv_fused_cuda(many, w, GemvPrologue::None), std::invalid_argument);
+}
+
+}  // namespace
