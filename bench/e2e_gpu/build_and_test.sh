@@ -13,11 +13,11 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   { tail -30 "$out/configure.log"; exit 1; }
 grep -E "flexgen:" "$out/configure.log"
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(flexgen test_block_sparse_attention_cuda test_model_cuda test_generate)
+[[ ${#targets[@]} -eq 0 ]] && targets=(flexgen test_fused_ops_cuda test_block_sparse_attention_cuda test_model_cuda test_generate)
 cmake --build "$build" -j16 --target "${targets[@]}" >"$out/build.log" 2>&1 ||
   { grep -E "error|Error" -A5 "$out/build.log" | head -80; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
-for t in tests/cuda/test_model_cuda tests/cuda/test_block_sparse_attention_cuda tests/generate/test_generate; do
+for t in tests/cuda/test_fused_ops_cuda tests/cuda/test_model_cuda tests/cuda/test_block_sparse_attention_cuda tests/generate/test_generate; do
   [[ -x $build/$t ]] || continue
   timeout 240 "$build/$t" --gtest_brief=1 >"$out/$(basename $t).log" 2>&1
   echo "$t rc=$?"; grep -E "FAILED|Failure|error|Expected|Which is|PASSED|SKIPPED|tests ran" "$out/$(basename $t).log" | head -30
