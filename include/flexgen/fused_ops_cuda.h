@@ -31,13 +31,4 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 // rows through at::linear (cuBLAS).
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
-// Decode-step GEMV (1-8 rows, bf16, contiguous, K % 8 == 0) with its neighbours fused in:
-//   prologue: the input is x itself, RMSNorm(x) with norm_weight/eps (x = the residual stream),
-//   or bf16(silu(x[..., :K])) * x[..., K:] (x = gate | up);
-//   residual: when given, residual = bf16(residual + bf16(x' . w^T)) in place and it is returned.
-enum class GemvPrologue { None, RmsNorm, SiluMul };
-bool gemv_fused_applies(const at::Tensor& x, const at::Tensor& weight, GemvPrologue prologue);
-at::Tensor gemv_fused_cuda(const at::Tensor& x, const at::Tensor& weight, GemvPrologue prologue,
-                           const at::Tensor& norm_weight = {}, double eps = 0.0, at::Tensor* residual = nullptr);
-
 }  // namespace flexgen

@@ -348,24 +348,6 @@ at::Tensor decoder_layers_cuda(const LlamaModel& model, KVCache& cache, at::Tens
   if (model.dtype != at::kBFloat16 || !model.weights.layers.at(0).qkv_proj.defined())
     throw std::invalid_argument("llama_forward: a CUDA model must be bf16 with fused projections (fuse_projections)");
   const double eps = c.rms_norm_eps;
-  const LayerWeights& l0 = model.weights.layers.at(0);
-  const bool biases = l0.qkv_bias.defined() || l0.o_bias.defined() || l0.gate_up_bias.defined() || l0.down_bias.defined();
-  if (!biases && gemv_fused_applies(h, l0.qkv_proj, GemvPrologue::RmsNorm)) {
-    // Decode steps (<= 8 rows): 6 launches per layer, the norms, the residual adds and SiLU x up
-    // inside the GEMVs.
-    for (int64_t i = 0; i < c.num_layers; ++i) {
-      const LayerWeights& l = model.weights.layers[i];
-      const at::Tensor qkv = gemv_fused_cuda(h, l.qkv_proj, GemvPrologue::RmsNorm, l.input_norm, eps);
-      at::Tensor kc = cache.k.select(0, i);
-      at::Tensor vc = cache.v.select(0, i);
-      const at::Tensor q = rope_qkv_cuda(qkv, cos, sin, H, c.num_kv_heads, kc, vc, first_slot);
-      const at::Tensor a = attend(i, q, kc, vc).transpose(1, 2).reshape({B, L, H * D}).contiguous();
-      gemv_fused_cuda(a, l.o_proj, GemvPrologue::None, {}, 0.0, &h);
-      const at::Tensor gu = gemv_fused_cuda(h, l.gate_up_proj, GemvPrologue::RmsNorm, l.post_norm, eps);
-      gemv_fused_cuda(gu, l.down_proj, GemvPrologue::SiluMul, {}, 0.0, &h);
-    }
-    return rms_norm_cuda(h, model.weights.final_norm, eps);
-  }
   at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
   at::Tensor x;
   for (int64_t i = 0; i < c.num_layers; ++i) {

@@ -51,10 +51,7 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 }
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) { no_cuda("linear_cuda"); }
-bool gemv_fused_applies(const at::Tensor&, const at::Tensor&, GemvPrologue) { return false; }
-at::Tensor gemv_fused_cuda(const at::Tensor&, const at::Tensor&, GemvPrologue, const at::Tensor&, double, at::Tensor*) {
-  no_cuda("gemv_fused_cuda");
-}
+
 
 bool cuda_block_sparse_attention_available() { return false; }
 

@@ -112,50 +112,21 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   return q;
 }
 
-bool gemv_fused_applies(const at::Tensor& x, const at::Tensor& weight, GemvPrologue prologue) {
-  if (!x.defined() || !weight.defined() || x.dim() < 1 || weight.dim() != 2) return false;
-  const int64_t xk = x.size(-1);
-  const int64_t K = prologue == GemvPrologue::SiluMul ? xk / 2 : xk;
-  const int64_t rows = xk > 0 ? x.numel() / xk : 0;
-  return x.is_cuda() && x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 &&
-         x.is_contiguous() && weight.is_contiguous() && weight.size(1) == K &&
-         (prologue != GemvPrologue::SiluMul || xk == 2 * K) && rows >= 1 && rows <= 8 && K % 8 == 0 &&
-         reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 && reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 &&
-         weight.size(0) < (1 << 30) && K < (1 << 30);
-}
-
-at::Tensor gemv_fused_cuda(const at::Tensor& x, const at::Tensor& weight, GemvPrologue prologue,
-                           const at::Tensor& norm_weight, double eps, at::Tensor* residual) {
-  const char* who = "gemv_fused_cuda";
-  need(gemv_fused_applies(x, weight, prologue), who,
-       "needs 1-8 contiguous bf16 CUDA rows, a contiguous bf16 weight [N, K] and K % 8 == 0");
-  const int64_t K = weight.size(1), N = weight.size(0), rows = x.numel() / x.size(-1);
-  if (prologue == GemvPrologue::RmsNorm) {
-    bf16_cuda(norm_weight, who, "norm weight");
-    need(norm_weight.numel() == K, who, "norm weight must be [K]");
-  }
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = N;
-  if (residual) {
-    bf16_cuda(*residual, who, "residual");
-    need(residual->sizes().vec() == shape, who, "residual must have the output's shape");
-  }
-  c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor y = residual ? *residual : at::empty(shape, x.options());
-  cuda_fused::GemvParams p{};
-  p.x = x.data_ptr(), p.w = weight.data_ptr(), p.y = y.data_ptr();
-  p.norm_w = prologue == GemvPrologue::RmsNorm ? norm_weight.data_ptr() : nullptr;
-  p.eps = static_cast<float>(eps);
-  p.rows = static_cast<int>(rows), p.N = static_cast<int>(N), p.K = static_cast<int>(K);
-  p.prologue = static_cast<int>(prologue);
-  p.residual = residual ? 1 : 0;
-  launched(cuda_fused::gemv(p, stream()), who);
-  return y;
-}
-
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!gemv_fused_applies(x, weight, GemvPrologue::None)) return at::linear(x, weight, bias);
-  at::Tensor y = gemv_fused_cuda(x, weight, GemvPrologue::None);
+  const int64_t K = x.size(-1);
+  const int64_t rows = K > 0 ? x.numel() / K : 0;
+  const bool gemv = x.is_cuda() && x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 &&
+                    x.is_contiguous() && weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K &&
+                    rows >= 1 && rows <= 8 && K % 8 == 0 && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 &&
+                    reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30);
+  if (!gemv) return at::linear(x, weight, bias);
+  c10::cuda::CUDAGuard guard(x.device());
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  at::Tensor y = at::empty(shape, x.options());
+  launched(cuda_fused::gemv(x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
+                            static_cast<int>(weight.size(0)), static_cast<int>(K), stream()),
+           "linear_cuda");
   return bias.defined() ? y + bias : y;
 }
 

@@ -98,65 +98,36 @@ __global__ void rope_qkv_kernel(RopeParams p) {
 
 // y[m, n] = sum_k x[m, k] w[n, k] for M rows of x (decode steps): one warp per output column n,
 // 16-byte weight loads streamed once (not kept in L1), fp32 accumulation, bf16 result.
-// PRO (what x is): kPlain x itself; kNorm RMSNorm(x) with norm_w (x = the residual stream; the
-// statistics per row are computed by every block); kSilu x = [gate | up] of width 2K and the
-// input is bf16(silu(gate)) * up. RES: y = bf16(y + bf16(x . w)) in place (residual add).
-// Rounding points as in the unfused kernels / libtorch ops.
-constexpr int kPlain = 0, kNorm = 1, kSilu = 2;
-
-template <int M, int PRO, bool RES>
-__global__ void __launch_bounds__(256) gemv_kernel(GemvParams a) {
-  const auto* __restrict__ x = static_cast<const __nv_bfloat16*>(a.x);
-  const auto* __restrict__ w = static_cast<const __nv_bfloat16*>(a.w);
-  const auto* __restrict__ nw = static_cast<const __nv_bfloat16*>(a.norm_w);
-  auto* __restrict__ y = static_cast<__nv_bfloat16*>(a.y);
-  const int N = a.N, K = a.K;
+template <int M>
+__global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restrict__ x,
+                                                   const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ y,
+                                                   int N, int K) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n = blockIdx.x * 8 + warp;
-  __shared__ float rs[8];
-  if (PRO == kNorm) {
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      float ss = 0.f;
-      for (int k = threadIdx.x; k < K; k += blockDim.x) {
-        const float v = f(x[static_cast<int64_t>(m) * K + k]);
-        ss += v * v;
-      }
-      const float total = block_sum(ss);
-      if (threadIdx.x == 0) rs[m] = rsqrtf(total / static_cast<float>(K) + a.eps);
-    }
-    __syncthreads();
-  }
   if (n >= N) return;
   const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * K);
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
   const int chunks = K / 8;
-  const int64_t xstride = PRO == kSilu ? 2 * static_cast<int64_t>(K) : K;
 #pragma unroll 4
   for (int c = lane; c < chunks; c += 32) {
     uint4 wv;
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(wv.x), "=r"(wv.y), "=r"(wv.z), "=r"(wv.w)
                  : "l"(wr + c));
-    const __nv_bfloat16* wp = reinterpret_cast<const __nv_bfloat16*>(&wv);
-    uint4 nv;
-    if (PRO == kNorm) nv = __ldg(reinterpret_cast<const uint4*>(nw) + c);
-    const __nv_bfloat16* np = reinterpret_cast<const __nv_bfloat16*>(&nv);
+    const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv);
+    float2 wf[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) wf[j] = __bfloat1622float2(wp[j]);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
-      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + m * xstride) + c);
-      const __nv_bfloat16* xp = reinterpret_cast<const __nv_bfloat16*>(&xv);
-      uint4 uv;
-      if (PRO == kSilu) uv = __ldg(reinterpret_cast<const uint4*>(x + m * xstride + K) + c);
-      const __nv_bfloat16* up = reinterpret_cast<const __nv_bfloat16*>(&uv);
+      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
+      const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
 #pragma unroll
-      for (int j = 0; j < 8; ++j) {
-        float xf = f(xp[j]);
-        if (PRO == kNorm) xf = f(bf(f(np[j]) * f(bf(xf * rs[m]))));
-        if (PRO == kSilu) xf = f(bf(f(bf(xf / (1.f + __expf(-xf)))) * f(up[j])));
-        acc[m] = fmaf(xf, f(wp[j]), acc[m]);
+      for (int j = 0; j < 4; ++j) {
+        const float2 xf = __bfloat1622float2(xp[j]);
+        acc[m] = fmaf(xf.x, wf[j].x, fmaf(xf.y, wf[j].y, acc[m]));
       }
     }
   }
@@ -164,28 +135,8 @@ __global__ void __launch_bounds__(256) gemv_kernel(GemvParams a) {
   for (int m = 0; m < M; ++m) {
     float v = acc[m];
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) {
-      __nv_bfloat16* out = y + static_cast<int64_t>(m) * N + n;
-      *out = RES ? bf(f(*out) + f(bf(v))) : bf(v);
-    }
+    if (lane == 0) y[static_cast<int64_t>(m) * N + n] = bf(v);
   }
-}
-
-template <int PRO, bool RES>
-int launch_gemv(const GemvParams& p, cudaStream_t st) {
-  const unsigned blocks = static_cast<unsigned>((p.N + 7) / 8);
-  switch (p.rows) {
-    case 1: gemv_kernel<1, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 2: gemv_kernel<2, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 3: gemv_kernel<3, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 4: gemv_kernel<4, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 5: gemv_kernel<5, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 6: gemv_kernel<6, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 7: gemv_kernel<7, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    case 8: gemv_kernel<8, PRO, RES><<<blocks, 256, 0, st>>>(p); break;
-    default: return static_cast<int>(cudaErrorInvalidValue);
-  }
-  return static_cast<int>(cudaGetLastError());
 }
 
 int threads_for(int n) {
@@ -217,17 +168,24 @@ int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream) {
   return static_cast<int>(cudaGetLastError());
 }
 
-int gemv(const GemvParams& p, void* stream) {
+int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
-  switch (p.prologue * 2 + (p.residual ? 1 : 0)) {
-    case 0: return launch_gemv<kPlain, false>(p, st);
-    case 1: return launch_gemv<kPlain, true>(p, st);
-    case 2: return launch_gemv<kNorm, false>(p, st);
-    case 3: return launch_gemv<kNorm, true>(p, st);
-    case 4: return launch_gemv<kSilu, false>(p, st);
-    case 5: return launch_gemv<kSilu, true>(p, st);
+  const auto* xp = static_cast<const __nv_bfloat16*>(x);
+  const auto* wp = static_cast<const __nv_bfloat16*>(w);
+  auto* yp = static_cast<__nv_bfloat16*>(y);
+  const unsigned blocks = static_cast<unsigned>((N + 7) / 8);
+  switch (rows) {
+    case 1: gemv_kernel<1><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 2: gemv_kernel<2><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 3: gemv_kernel<3><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 4: gemv_kernel<4><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 5: gemv_kernel<5><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 6: gemv_kernel<6><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 7: gemv_kernel<7><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 8: gemv_kernel<8><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
+  return static_cast<int>(cudaGetLastError());
 }
 
 int rope_qkv(const RopeParams& p, void* stream) {

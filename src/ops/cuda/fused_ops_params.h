@@ -24,20 +24,8 @@ struct RopeParams {
 int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream);
 int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream);
 int rope_qkv(const RopeParams& p, void* stream);
-// y [rows, N] = x' [rows, K] . w [N, K]^T; rows 1..8; K % 8 == 0; 16-byte aligned rows.
-// prologue 0: x' = x; 1: x' = RMSNorm(x) with norm_w, eps; 2: x' = silu(x[:, :K]) * x[:, K:].
-// residual: y = y + x' . w^T in place.
-struct GemvParams {
-  const void* x;
-  const void* w;
-  void* y;
-  const void* norm_w;
-  float eps;
-  int rows, N, K;
-  int prologue;
-  int residual;
-};
-int gemv(const GemvParams& p, void* stream);
+// y [rows, N] = x [rows, K] . w [N, K]^T; rows 1..8; K % 8 == 0; 16-byte aligned rows.
+int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* stream);
 
 }  // namespace cuda_fused
 }  // namespace flexgen
