@@ -147,6 +147,38 @@ TEST_F(CliGenerate, BatchedSamplesEqualOneAtATime) {
   ASSERT_EQ(one.exit_code, 0) << one.err;
   ASSERT_EQ(four.exit_code, 0) << four.err;
   EXPECT_EQ(one.out, four.out);
+  // avg (5 rows per sample) with early stops: finished samples' rows take the next ones.
+  const std::string avg = "--max-samples 6 --max-new-tokens 8 --method avg --stop eos,newline,e ";
+  const auto a1 = run_flexgen(base() + avg, tmp("a1"));
+  const auto a3 = run_flexgen(base() + avg + "--batch-size 3", tmp("a3"));
+  ASSERT_EQ(a1.exit_code, 0) << a1.err;
+  ASSERT_EQ(a3.exit_code, 0) << a3.err;
+  EXPECT_EQ(a1.out, a3.out);
+}
+
+TEST_F(CliGenerate, SaveTokensWritesTheIdsTheRunFed) {
+  // Per sample: bos, shared context, paraphrases, separator; the flex record's prompt length is
+  // exactly BOS + context + paraphrases + separators between them.
+  const std::string path = tmp("tokens.jsonl");
+  const auto r = run_flexgen(base() + "--max-samples 3 --max-new-tokens 2 --shared-context --save-tokens " + path,
+                             tmp("save_tokens"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto records = lines_of(r.out), tokens = lines_of(slurp(path));
+  ASSERT_EQ(tokens.size(), 3u);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const auto t = nlohmann::json::parse(tokens[i]);
+    const auto rec = nlohmann::json::parse(records[i]);
+    EXPECT_EQ(t["uuid"], rec["uuid"]);
+    ASSERT_TRUE(t["bos"].is_number());
+    ASSERT_EQ(t["paraphrases"].size(), 5u);
+    EXPECT_FALSE(t["shared_context"].empty());
+    size_t total = 1 + t["shared_context"].size() + 4 * t["separator"].size();
+    for (const auto& p : t["paraphrases"]) total += p.size();
+    EXPECT_EQ(rec["prompt_tokens"].get<size_t>(), total);
+  }
+  const auto bad = run_flexgen(base() + "--max-samples 1 --save-tokens /nonexistent/dir/t.jsonl", tmp("save_bad"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--save-tokens /nonexistent/dir/t.jsonl"), std::string::npos) << bad.err;
 }
 
 TEST_F(CliGenerate, BadInputGetsOneClearError) {
