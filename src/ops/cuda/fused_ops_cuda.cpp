@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 #include <string>
@@ -31,7 +32,18 @@ void launched(int err, const char* who) {
     throw std::runtime_error(std::string(who) + ": launch failed: " + cudaGetErrorString(static_cast<cudaError_t>(err)));
 }
 
-void* stream() { return at::cuda::getCurrentCUDAStream().stream(); }
+// The stream to launch on; on first use also decides whether the fused kernels use programmatic
+// dependent launch: on GPUs of compute capability 9.0+ unless FLEXGEN_CUDA_PDL=0.
+void* stream() {
+  static const bool pdl = [] {
+    const char* env = std::getenv("FLEXGEN_CUDA_PDL");
+    const bool on = at::cuda::getCurrentDeviceProperties()->major >= 9 && !(env && std::string(env) == "0");
+    cuda_fused::set_pdl(on);
+    return on;
+  }();
+  (void)pdl;
+  return at::cuda::getCurrentCUDAStream().stream();
+}
 
 at::Tensor norm(at::Tensor& h, const at::Tensor* delta, const at::Tensor& weight, double eps, const char* who) {
   bf16_cuda(h, who, "x");

@@ -12,6 +12,22 @@ namespace cuda_fused {
 
 namespace {
 
+// Programmatic dependent launch (Hopper): kernels launched with the PDL attribute may start
+// while the previous kernel of the stream finishes; pdl_wait() blocks until that kernel has
+// completed and its writes are visible, so it comes before the first read of any input made by
+// an earlier kernel (weights are not: they may be prefetched before it). pdl_trigger() lets the
+// next kernel launch once every block of this one has called it (or exited).
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
 __device__ __forceinline__ float f(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ __nv_bfloat16 bf(float x) { return __float2bfloat16_rn(x); }
 
@@ -38,6 +54,7 @@ __global__ void rms_norm_kernel(__nv_bfloat16* h, const __nv_bfloat16* delta, co
                                 __nv_bfloat16* out, int n, float eps) {
   const int64_t row = blockIdx.x;
   __nv_bfloat16* x = h + row * n;
+  pdl_wait();
   float ss = 0.f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     float v = f(x[i]);
@@ -49,11 +66,14 @@ __global__ void rms_norm_kernel(__nv_bfloat16* h, const __nv_bfloat16* delta, co
     ss += v * v;
   }
   const float r = rsqrtf(block_sum(ss) / static_cast<float>(n) + eps);
+  pdl_trigger();
   for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = bf(f(w[i]) * f(bf(f(x[i]) * r)));
 }
 
 __global__ void silu_mul_kernel(const __nv_bfloat16* gu, __nv_bfloat16* out, int64_t rows, int inter) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  pdl_wait();
+  pdl_trigger();
   if (i >= rows * inter) return;
   const int64_t r = i / inter;
   const int c = static_cast<int>(i - r * inter);
@@ -67,6 +87,8 @@ __global__ void rope_qkv_kernel(RopeParams p) {
   const int64_t tok = blockIdx.x;  // b * L + l
   const int64_t b = tok / p.L, l = tok - b * p.L;
   const int head = blockIdx.y, i = threadIdx.x, half = p.D / 2;
+  pdl_wait();
+  pdl_trigger();
   const auto* qkv = static_cast<const __nv_bfloat16*>(p.qkv);
   auto* k_cache = static_cast<__nv_bfloat16*>(p.k_cache);
   auto* v_cache = static_cast<__nv_bfloat16*>(p.v_cache);
@@ -106,6 +128,9 @@ __global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restri
   const int n = blockIdx.x * 8 + warp;
   if (n >= N) return;
   const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * K);
+  // The weights do not depend on the previous kernel: start fetching them into L2 first.
+  for (int c = lane; c < K / 8 && c < lane + 64; c += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + c));
+  pdl_wait();
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
@@ -131,12 +156,31 @@ __global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restri
       }
     }
   }
+  pdl_trigger();
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     float v = acc[m];
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     if (lane == 0) y[static_cast<int64_t>(m) * N + n] = bf(v);
   }
+}
+
+// Launch with the PDL attribute when enabled (set_pdl), else a plain launch.
+bool g_pdl = false;
+
+template <typename... Params, typename... Args>
+int launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t st, Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = g_pdl ? 1 : 0;
+  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
 }
 
 int threads_for(int n) {
@@ -147,6 +191,8 @@ int threads_for(int n) {
 
 }  // namespace
 
+void set_pdl(bool on) { g_pdl = on; }
+
 int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
   auto* hp = static_cast<__nv_bfloat16*>(h);
@@ -154,18 +200,17 @@ int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows,
   const auto* wp = static_cast<const __nv_bfloat16*>(w);
   auto* op = static_cast<__nv_bfloat16*>(out);
   if (delta != nullptr)
-    rms_norm_kernel<true><<<static_cast<unsigned>(rows), threads_for(n), 0, st>>>(hp, dp, wp, op, n, eps);
+    return launch(rms_norm_kernel<true>, dim3(static_cast<unsigned>(rows)), dim3(threads_for(n)), st, hp, dp, wp, op, n, eps);
   else
-    rms_norm_kernel<false><<<static_cast<unsigned>(rows), threads_for(n), 0, st>>>(hp, dp, wp, op, n, eps);
+    return launch(rms_norm_kernel<false>, dim3(static_cast<unsigned>(rows)), dim3(threads_for(n)), st, hp, dp, wp, op, n, eps);
   return static_cast<int>(cudaGetLastError());
 }
 
 int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream) {
   const int64_t total = rows * inter;
   const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
-  silu_mul_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
-      static_cast<const __nv_bfloat16*>(gu), static_cast<__nv_bfloat16*>(out), rows, inter);
-  return static_cast<int>(cudaGetLastError());
+  return launch(silu_mul_kernel, dim3(blocks), dim3(256), static_cast<cudaStream_t>(stream),
+                static_cast<const __nv_bfloat16*>(gu), static_cast<__nv_bfloat16*>(out), rows, inter);
 }
 
 int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* stream) {
@@ -175,14 +220,14 @@ int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* st
   auto* yp = static_cast<__nv_bfloat16*>(y);
   const unsigned blocks = static_cast<unsigned>((N + 7) / 8);
   switch (rows) {
-    case 1: gemv_kernel<1><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 2: gemv_kernel<2><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 3: gemv_kernel<3><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 4: gemv_kernel<4><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 5: gemv_kernel<5><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 6: gemv_kernel<6><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 7: gemv_kernel<7><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
-    case 8: gemv_kernel<8><<<blocks, 256, 0, st>>>(xp, wp, yp, N, K); break;
+    case 1: return launch(gemv_kernel<1>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 2: return launch(gemv_kernel<2>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 3: return launch(gemv_kernel<3>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 4: return launch(gemv_kernel<4>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 5: return launch(gemv_kernel<5>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 6: return launch(gemv_kernel<6>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 7: return launch(gemv_kernel<7>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
+    case 8: return launch(gemv_kernel<8>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
   return static_cast<int>(cudaGetLastError());
@@ -190,8 +235,7 @@ int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* st
 
 int rope_qkv(const RopeParams& p, void* stream) {
   const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>(p.H + 2 * p.Hkv));
-  rope_qkv_kernel<<<grid, p.D / 2, 0, static_cast<cudaStream_t>(stream)>>>(p);
-  return static_cast<int>(cudaGetLastError());
+  return launch(rope_qkv_kernel, grid, dim3(p.D / 2), static_cast<cudaStream_t>(stream), p);
 }
 
 }  // namespace cuda_fused

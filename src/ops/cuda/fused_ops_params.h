@@ -19,6 +19,9 @@ struct RopeParams {
   int B, L, H, Hkv, D;
 };
 
+// Launch the kernels below with programmatic dependent launch (Hopper and later) or not.
+void set_pdl(bool on);
+
 // Each returns a cudaError_t value (0 = success). Pointers are bf16 device buffers.
 // h [rows, n]; delta null: out = rms_norm(h); else h = h + delta, out = rms_norm(h).
 int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream);
