@@ -3,9 +3,13 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <stdexcept>
+#include <string>
 
 #include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/cuda_graph.h"
+#include "flexgen/fused_ops_cuda.h"
 
 using namespace flexgen;
 
@@ -24,4 +28,21 @@ TEST(BlockSparseAttentionCudaStub, ReportsNoCuda) {
   }
   at::Tensor q = at::zeros({1, 1, 9, 64}, at::kBFloat16);
   EXPECT_THROW(block_sparse_attention_cuda(q, q, q, {DeviceMaskRef{}}), std::runtime_error);
+}
+
+TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
+  auto says_no_cuda = [](const std::function<void()>& call, const char* what) {
+    try {
+      call();
+      ADD_FAILURE() << what << ": expected an exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("built without CUDA"), std::string::npos) << what << ": " << e.what();
+    }
+  };
+  const at::Tensor x = at::zeros({2, 64}, at::kBFloat16);
+  says_no_cuda([&] { (void)make_device_mask_table(2, 128, at::Device(at::kCPU)); }, "make_device_mask_table");
+  says_no_cuda([&] { (void)rms_norm_cuda(x, x[0], 1e-5); }, "rms_norm_cuda");
+  says_no_cuda([&] { (void)silu_mul_cuda(x); }, "silu_mul_cuda");
+  says_no_cuda([&] { (void)linear_cuda(x, x); }, "linear_cuda");
+  says_no_cuda([] { CudaGraph graph([] {}); }, "CudaGraph");
 }
