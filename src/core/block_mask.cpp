@@ -86,26 +86,45 @@ BlockMask build_from_runs(const std::vector<Span>& spans, int64_t len, const Mas
   const std::vector<int32_t> first = first_span_of_blocks(spans, m.num_q_blocks, block_size);
   const int32_t num_spans = static_cast<int32_t>(spans.size());
 
+  std::vector<std::pair<int64_t, int64_t>> candidates;  // [first, last] kv block ranges, ascending
   for (int64_t qb = 0; qb < m.num_q_blocks; ++qb) {
     const int64_t qs = qb * block_size, qe = std::min(len, qs + block_size);
     const bool in_range = qe > q_begin && qs < q_end;
     const int64_t kv_blocks = !in_range ? 0 : spec.causal ? std::min(m.num_kv_blocks, qb + 1) : m.num_kv_blocks;
-    for (int64_t kb = 0; kb < kv_blocks; ++kb) {
-      const int64_t ks = kb * block_size, ke = std::min(len, ks + block_size);
-      int64_t allowed = 0;
-      for (int32_t i = first[qb]; i < num_spans && spans[i].start < qe; ++i) {
-        const int64_t qa = std::max(qs, spans[i].start), qz = std::min(qe, spans[i].end);
-        if (qz <= qa) continue;
-        for (int32_t j = first[kb]; j < num_spans && spans[j].start < ke; ++j) {
-          if (!spec.sees(spans[i].group, spans[j].group)) continue;
-          const int64_t ka = std::max(ks, spans[j].start), kz = std::min(ke, spans[j].end);
-          if (kz <= ka) continue;
-          allowed += spec.causal ? causal_pairs_in(qa, qz, ka, kz) : (qz - qa) * (kz - ka);
+    // Only kv blocks that hold a key span visible from a query span of this block can have
+    // allowed pairs: collect their ranges first (O(spans)), then classify just those blocks.
+    candidates.clear();
+    const int64_t key_end = std::min(len, kv_blocks * block_size);
+    for (int32_t j = 0; j < num_spans && spans[j].start < key_end; ++j) {
+      bool visible = false;
+      for (int32_t i = first[qb]; i < num_spans && spans[i].start < qe && !visible; ++i)
+        visible = spans[i].end > qs && spec.sees(spans[i].group, spans[j].group);
+      if (!visible) continue;
+      const int64_t b0 = spans[j].start / block_size;
+      const int64_t b1 = (std::min(spans[j].end, key_end) - 1) / block_size;
+      if (!candidates.empty() && b0 <= candidates.back().second + 1)
+        candidates.back().second = std::max(candidates.back().second, b1);
+      else
+        candidates.emplace_back(b0, b1);
+    }
+    for (const auto& range : candidates) {
+      for (int64_t kb = range.first; kb <= range.second; ++kb) {
+        const int64_t ks = kb * block_size, ke = std::min(len, ks + block_size);
+        int64_t allowed = 0;
+        for (int32_t i = first[qb]; i < num_spans && spans[i].start < qe; ++i) {
+          const int64_t qa = std::max(qs, spans[i].start), qz = std::min(qe, spans[i].end);
+          if (qz <= qa) continue;
+          for (int32_t j = first[kb]; j < num_spans && spans[j].start < ke; ++j) {
+            if (!spec.sees(spans[i].group, spans[j].group)) continue;
+            const int64_t ka = std::max(ks, spans[j].start), kz = std::min(ke, spans[j].end);
+            if (kz <= ka) continue;
+            allowed += spec.causal ? causal_pairs_in(qa, qz, ka, kz) : (qz - qa) * (kz - ka);
+          }
         }
+        if (allowed == 0) continue;
+        m.allowed_pairs += allowed;
+        (allowed == (qe - qs) * (ke - ks) ? m.full_indices : m.partial_indices).push_back(static_cast<int32_t>(kb));
       }
-      if (allowed == 0) continue;
-      m.allowed_pairs += allowed;
-      (allowed == (qe - qs) * (ke - ks) ? m.full_indices : m.partial_indices).push_back(static_cast<int32_t>(kb));
     }
     m.full_offsets.push_back(static_cast<int32_t>(m.full_indices.size()));
     m.partial_offsets.push_back(static_cast<int32_t>(m.partial_indices.size()));
