@@ -90,7 +90,6 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 void fuse_projections(LlamaModel& model) {
-  const ModelConfig& c = model.config;
   auto fuse = [](std::vector<at::Tensor*> parts, at::Tensor& fused) {
     std::vector<at::Tensor> list;
     for (at::Tensor* t : parts) list.push_back(*t);
@@ -102,7 +101,6 @@ void fuse_projections(LlamaModel& model) {
       at += n;
     }
   };
-  (void)c;
   for (LayerWeights& l : model.weights.layers) {
     fuse({&l.q_proj, &l.k_proj, &l.v_proj}, l.qkv_proj);
     fuse({&l.gate_proj, &l.up_proj}, l.gate_up_proj);
