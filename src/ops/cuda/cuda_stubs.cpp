@@ -1,4 +1,5 @@
-// flexgen_ops_cuda for builds whose libtorch has no CUDA: the entry points exist and fail clearly.
+// flexgen_ops_cuda for builds whose libtorch has no CUDA: every CUDA entry point (attention, mask
+// upload and table, fused model kernels, CUDA graphs) exists and fails clearly.
 #include <stdexcept>
 
 #include "flexgen/block_sparse_attention_cuda.h"
