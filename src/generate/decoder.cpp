@@ -71,9 +71,8 @@ void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& s
     if (n != 1) throw std::invalid_argument("decode: every row must belong to exactly one stream");
 }
 
-// The distribution a stream samples from, as logits, from its rows' logits [B, V].
-std::vector<float> combine(const StreamPlan& s, const at::Tensor& row_logits) {
-  const int64_t vocab = row_logits.size(1);
+// A stream's row weights, normalised to sum 1 (uniform when it has none).
+std::vector<double> stream_weights(const StreamPlan& s) {
   const size_t n = s.rows.size();
   std::vector<double> w(n, 1.0 / static_cast<double>(n));
   if (!s.weights.empty()) {
@@ -81,6 +80,14 @@ std::vector<float> combine(const StreamPlan& s, const at::Tensor& row_logits) {
     for (double x : s.weights) total += x;
     for (size_t i = 0; i < n; ++i) w[i] = s.weights[i] / total;
   }
+  return w;
+}
+
+// The distribution a stream samples from, as logits, from its rows' logits [B, V].
+std::vector<float> combine(const StreamPlan& s, const at::Tensor& row_logits) {
+  const int64_t vocab = row_logits.size(1);
+  const size_t n = s.rows.size();
+  const std::vector<double> w = stream_weights(s);
   std::vector<float> out(static_cast<size_t>(vocab));
   if (n == 1 && s.combine == Combine::Mean) {
     const float* src = row_logits[s.rows[0]].data_ptr<float>();
@@ -173,9 +180,7 @@ class Scheduler {
     for (const DecodeJob& j : jobs) {
       validate(j.rows, j.streams, config);
       rows_per_job = std::max<int64_t>(rows_per_job, static_cast<int64_t>(j.rows.size()));
-      int64_t lmax = 0;
-      for (const RowPlan& r : j.rows) lmax = std::max<int64_t>(lmax, static_cast<int64_t>(r.tokens.size()));
-      slots_len_ = std::max(slots_len_, lmax + config.max_new_tokens);
+      slots_len_ = std::max(slots_len_, prompt_len(j) + config.max_new_tokens);
       if (model.config.max_position_embeddings > 0) {
         for (const RowPlan& r : j.rows) {
           const int64_t top = *std::max_element(r.position_ids.begin(), r.position_ids.end());
@@ -318,13 +323,11 @@ class Scheduler {
       for (size_t k = 0; k < streams.size(); ++k) {
         if (a.done[k]) continue;
         const StreamPlan& st = streams[k];
+        const std::vector<double> row_w = stream_weights(st);
         const size_t at = w.size();
         w.resize(at + static_cast<size_t>(R_), 0.f);
-        double total = 0;
-        for (size_t i = 0; i < st.rows.size(); ++i) total += st.weights.empty() ? 1.0 : st.weights[i];
         for (size_t i = 0; i < st.rows.size(); ++i)
-          w[at + static_cast<size_t>(a.r0 + st.rows[i])] +=
-              static_cast<float>((st.weights.empty() ? 1.0 : st.weights[i]) / total);
+          w[at + static_cast<size_t>(a.r0 + st.rows[i])] += static_cast<float>(row_w[i]);
         picks.emplace_back(s, k);
       }
     }
