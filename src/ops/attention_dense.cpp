@@ -164,35 +164,33 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                      int64_t kv_offset) {
   const bool rows_mode = mask.row_q_offsets != nullptr || mask.device_table != nullptr;
   if (rows_mode) check_rows_mode(q, mask);
+  // Block-sparse kernels take one mask reference per batch row (rows mode) or per given mask
+  // (1 = shared by all rows); in rows mode each row has its own query position.
+  const bool groups = mask.kind == AttentionMaskRef::Kind::Groups && mask.groups != nullptr;
+  const size_t refs_count = rows_mode ? static_cast<size_t>(q.size(0)) : groups ? mask.groups->size() : 0;
+  auto mask_of = [&](size_t i) { return mask.groups->size() == 1 ? size_t{0} : i; };
+  auto q_of = [&](size_t i) { return rows_mode ? (*mask.row_q_offsets)[i] : q_offset; };
+  const int64_t k_of = rows_mode ? 0 : kv_offset;
+  BlockSparseAttentionOptions options;
+  options.scale = scale;
   if (q.is_cuda() && mask.kind == AttentionMaskRef::Kind::Groups) {
-    BlockSparseAttentionOptions options;
-    options.scale = scale;
     if (mask.device_table != nullptr) return block_sparse_attention_cuda_table(q, k, v, *mask.device_table, options).out;
     if (mask.device_blocks == nullptr)
       throw std::invalid_argument("attention: group masks on CUDA need their block masks uploaded (device_blocks)");
-    if (mask.device_blocks->size() != mask.groups->size())
+    if (!groups || mask.device_blocks->size() != mask.groups->size())
       throw std::invalid_argument("attention: one device block mask per group mask is needed");
-    const size_t n = rows_mode ? static_cast<size_t>(q.size(0)) : mask.device_blocks->size();
     std::vector<DeviceMaskRef> refs;
-    refs.reserve(n);
-    for (size_t i = 0; i < n; ++i)
-      refs.push_back(DeviceMaskRef{&(*mask.device_blocks)[mask.device_blocks->size() == 1 ? 0 : i],
-                                   rows_mode ? (*mask.row_q_offsets)[i] : q_offset, rows_mode ? 0 : kv_offset});
+    refs.reserve(refs_count);
+    for (size_t i = 0; i < refs_count; ++i) refs.push_back(DeviceMaskRef{&(*mask.device_blocks)[mask_of(i)], q_of(i), k_of});
     return block_sparse_attention_cuda(q, k, v, refs, options).out;
   }
   if (mask.kind == AttentionMaskRef::Kind::Groups && mask.blocks != nullptr) {
-    if (mask.groups == nullptr || mask.blocks->size() != mask.groups->size())
+    if (!groups || mask.blocks->size() != mask.groups->size())
       throw std::invalid_argument("attention: one block mask per group mask is needed");
-    const size_t n = rows_mode ? static_cast<size_t>(q.size(0)) : mask.groups->size();
     std::vector<SparseMaskRef> refs;
-    refs.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      const size_t m = mask.groups->size() == 1 ? 0 : i;
-      refs.push_back(SparseMaskRef{&(*mask.blocks)[m], &(*mask.groups)[m],
-                                   rows_mode ? (*mask.row_q_offsets)[i] : q_offset, rows_mode ? 0 : kv_offset});
-    }
-    BlockSparseAttentionOptions options;
-    options.scale = scale;
+    refs.reserve(refs_count);
+    for (size_t i = 0; i < refs_count; ++i)
+      refs.push_back(SparseMaskRef{&(*mask.blocks)[mask_of(i)], &(*mask.groups)[mask_of(i)], q_of(i), k_of});
     return block_sparse_attention(q, k, v, refs, options).out;
   }
   if (rows_mode) {
