@@ -3,6 +3,7 @@
 #include <random>
 
 #include "flexgen/block_mask.h"
+#include "../random_masks.h"
 
 using namespace flexgen;
 
@@ -42,22 +43,10 @@ void expect_consistent(const BlockMask& bm, const AttentionMask& m) {
   EXPECT_EQ(allowed, bm.allowed_pairs);
 }
 
-SequenceLayout random_layout(std::mt19937& rng) {
-  const int n = 1 + static_cast<int>(rng() % 7);
-  std::vector<int64_t> lengths;
-  for (int i = 0; i < n; ++i) lengths.push_back(1 + rng() % (rng() % 4 == 0 ? 3 : 60));
-  return layout_from_lengths(lengths, rng() % 2, rng() % 3 == 0 ? 0 : rng() % 30, rng() % 4, rng() % 20);
-}
+// Random visibility keeps the diagonal here, so no row is all empty.
+using flexgen::testing::random_spec;
 
-// A random visibility over the layout's groups (keeps the diagonal so rows are not all empty).
-MaskSpec random_spec(const SequenceLayout& l, std::mt19937& rng) {
-  MaskSpec spec = default_mask_spec(l);
-  for (int32_t q = 0; q < spec.num_groups; ++q)
-    for (int32_t k = 0; k < spec.num_groups; ++k)
-      if (q != k && rng() % 3 == 0) spec.set(q, k, rng() % 2);
-  spec.causal = rng() % 5 != 0;
-  return spec;
-}
+SequenceLayout random_layout(std::mt19937& rng) { return flexgen::testing::random_layout(rng, {7, 3, 60, 30, 20}); }
 
 }  // namespace
 

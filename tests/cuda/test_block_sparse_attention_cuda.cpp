@@ -14,6 +14,7 @@
 #include "flexgen/block_sparse_attention_cuda.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
+#include "../random_masks.h"
 
 using namespace flexgen;
 
@@ -21,20 +22,10 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-SequenceLayout random_layout(std::mt19937& rng, int max_seg = 150) {
-  const int n = 1 + static_cast<int>(rng() % 6);
-  std::vector<int64_t> lengths;
-  for (int i = 0; i < n; ++i) lengths.push_back(1 + rng() % (rng() % 4 == 0 ? 2 : max_seg));
-  return layout_from_lengths(lengths, rng() % 2, rng() % 3 == 0 ? 0 : rng() % 60, rng() % 4, rng() % 40);
-}
+using flexgen::testing::random_spec;
 
-MaskSpec random_spec(const SequenceLayout& l, std::mt19937& rng, bool allow_empty_rows) {
-  MaskSpec spec = default_mask_spec(l);
-  for (int32_t q = 0; q < spec.num_groups; ++q)
-    for (int32_t k = 0; k < spec.num_groups; ++k)
-      if ((q != k || allow_empty_rows) && rng() % 3 == 0) spec.set(q, k, rng() % 2);
-  spec.causal = rng() % 5 != 0;
-  return spec;
+SequenceLayout random_layout(std::mt19937& rng, int max_seg = 150) {
+  return flexgen::testing::random_layout(rng, {6, 2, max_seg, 60, 40});
 }
 
 struct Case {
