@@ -70,7 +70,9 @@ class TokensWriter {
     out_.open(path, std::ios::trunc);
     if (!out_) throw std::runtime_error("--save-tokens " + path + ": cannot open for writing");
   }
+  // No-op without a path.
   void write(const PreparedSample& p) {
+    if (!out_.is_open()) return;
     const SampleTokens& t = p.tokens;
     nlohmann::json j = {{"uuid", p.sample->uuid},
                         {"bos", t.bos ? nlohmann::json(*t.bos) : nlohmann::json(nullptr)},
@@ -322,24 +324,26 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       ++handled;
       continue;
     }
-    if (!o.save_tokens.empty()) tokens_out.write(p);
+    tokens_out.write(p);
     todo.push_back(std::move(p));
   }
   tokens_out.close();
   progress.update(handled, summary.score);
 
-  // Decode with up to --batch-size samples in flight; records are written in dataset order.
+  // Decode with up to --batch-size samples in flight; records are written in dataset order. The
+  // plans' rows and streams move to the decoder's jobs and come back once a sample is finished
+  // (the decoder never reads a finished job again); both are released once its records are out.
   std::vector<DecodeJob> jobs(todo.size());
-  for (size_t i = 0; i < todo.size(); ++i) {
-    jobs[i].rows = todo[i].plan.rows;
-    jobs[i].streams = todo[i].plan.streams;
-  }
+  for (size_t i = 0; i < todo.size(); ++i)
+    jobs[i] = DecodeJob{std::move(todo[i].plan.rows), std::move(todo[i].plan.streams)};
   std::vector<std::optional<std::vector<StreamResult>>> finished(todo.size());
   size_t written = 0;
   auto on_done = [&](size_t i, std::vector<StreamResult> results) {
     finished[i] = std::move(results);
     for (; written < todo.size() && finished[written]; ++written) {
-      const PreparedSample& p = todo[written];
+      PreparedSample& p = todo[written];
+      p.plan.rows = std::move(jobs[written].rows);
+      p.plan.streams = std::move(jobs[written].streams);
       for (const OutputRecord& rec : make_records(p, *finished[written], o.method.method, o.selection.seed)) {
         if (writer.done(record_key(rec.uuid, rec.method, rec.paraphrase_index))) continue;
         writer.write(rec);
@@ -347,7 +351,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
         ++summary.rows;
       }
       finished[written].reset();
-      jobs[written] = DecodeJob();
+      p.plan = SamplePlan();
       ++summary.samples;
       ++handled;
       progress.update(handled, summary.score);
