@@ -374,9 +374,17 @@ TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
     for (auto [off, n] : std::vector<std::pair<int64_t, int64_t>>{{0, L}, {37, 20}, {L - 1, 1}}) {
       const at::Tensor qc = q.slice(2, off, off + n), kc = k.slice(2, 0, off + n), vc = v.slice(2, 0, off + n);
       const at::Tensor got = block_sparse_attention_groups(qc, kc, vc, masks, scale, off, 0, 32);
-      const at::Tensor ref = attention_dense(qc, kc, vc, AttentionMaskRef::from_groups(masks), scale, off, 0);
-      const double tol = dt == at::kFloat ? 1e-5 : 3e-2;  // bf16: the dense path rounds P to bf16
-      EXPECT_LE((got.to(at::kFloat) - ref.to(at::kFloat)).abs().max().item<float>(), tol) << off;
+      // The kernel keeps scores, P and the accumulator in fp32 and rounds the output to the input
+      // dtype once, so the reference is the fp32 dense path on the same (exactly widened) inputs.
+      // bf16: the output is that fp32 result rounded once, i.e. within one bf16 ulp (2^-7 of
+      // the magnitude) plus fp32 summation-order noise, on every ISA path (not a tuned number).
+      const at::Tensor ref = attention_dense(qc.to(at::kFloat), kc.to(at::kFloat), vc.to(at::kFloat),
+                                             AttentionMaskRef::from_groups(masks), scale, off, 0);
+      const at::Tensor err = (got.to(at::kFloat) - ref).abs();
+      const at::Tensor bound = dt == at::kFloat ? at::full_like(ref, 1e-5) : ref.abs() * std::ldexp(1.0, -7) + 1e-5;
+      EXPECT_TRUE((err <= bound).all().item<bool>())
+          << "offset " << off << ", dtype " << dt << ": max error " << err.max().item<float>()
+          << ", worst error / bound " << (err / bound).max().item<float>();
     }
   }
   at::Tensor q = at::randn({2, 6, L, 64}), k = at::randn({2, 2, L + 1, 64});
