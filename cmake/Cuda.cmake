@@ -22,6 +22,7 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/block_sparse_attention_kernel.cu
     ${_flexgen_cuda_src}/block_sparse_attention_cuda.cpp
     ${_flexgen_cuda_src}/cuda_graph.cpp
+    ${_flexgen_cuda_src}/cuda_device.cpp
     ${_flexgen_cuda_src}/fused_ops_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_cuda.cpp)
   set_target_properties(flexgen_ops_cuda PROPERTIES
@@ -45,11 +46,11 @@ if(FLEXGEN_TORCH_HAS_CUDA)
   set_property(TARGET flexgen_ops_cuda PROPERTY COMPILE_OPTIONS "${_new_opts}")
   target_compile_options(flexgen_ops_cuda PRIVATE
     "$<$<COMPILE_LANGUAGE:CUDA>:${FLEXGEN_CUDA_GENCODE};-O3;-lineinfo;--expt-relaxed-constexpr>")
-  target_include_directories(flexgen_ops_cuda PUBLIC ${PROJECT_SOURCE_DIR}/include)
+  target_include_directories(flexgen_ops_cuda PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src/ops)
   target_compile_definitions(flexgen_ops_cuda PUBLIC FLEXGEN_WITH_CUDA=1)
   target_link_libraries(flexgen_ops_cuda PUBLIC flexgen_core flexgen_torch CUDA::cudart)
 else()
   add_library(flexgen_ops_cuda STATIC ${_flexgen_cuda_src}/cuda_stubs.cpp)
-  target_include_directories(flexgen_ops_cuda PUBLIC ${PROJECT_SOURCE_DIR}/include)
+  target_include_directories(flexgen_ops_cuda PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src/ops)
   target_link_libraries(flexgen_ops_cuda PUBLIC flexgen_core flexgen_torch)
 endif()

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "flexgen/block_mask.h"
-#include "flexgen/block_sparse_attention.h"
+#include "cpu/block_sparse_attention.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 #include "flexgen/runtime_info.h"

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "flexgen/block_mask.h"
-#include "flexgen/block_sparse_attention_cuda.h"
+#include "cuda/block_sparse_attention_cuda.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 

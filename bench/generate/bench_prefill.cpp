@@ -12,6 +12,8 @@
 #include "flexgen/block_mask.h"
 #include "flexgen/decoder.h"
 #include "flexgen/llama.h"
+#include "flexgen/model_loader.h"
+#include "flexgen/compute_device.h"
 #include "flexgen/methods.h"
 #include "flexgen/runtime_info.h"
 
@@ -57,7 +59,7 @@ double time_prefill(const LlamaModel& model, const SamplePlan& plan, bool kernel
   }
   std::vector<BlockMask> blocks;
   for (const AttentionMask& m : masks) blocks.push_back(build_block_mask(m, 128));
-  const AttentionMaskRef ref = kernel ? AttentionMaskRef::from_groups(masks, blocks) : AttentionMaskRef::from_groups(masks);
+  const BatchMask ref = kernel ? BatchMask::rows(masks, blocks) : BatchMask::rows(masks);
   return median_seconds(
       [&] {
         KVCache cache = make_kv_cache(model, B, lmax);
@@ -74,7 +76,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
-  set_num_threads(threads);
+  set_cpu_threads(threads);
   const LlamaModel model = load_llama_from_directory(argv[1]);
   // A WebQA-like sample: 5 prompts of ~100 tokens (ids drawn from the vocabulary).
   SampleTokens s;

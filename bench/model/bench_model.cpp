@@ -17,6 +17,8 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "cpu/linear_cpu.h"
+#include "flexgen/compute_device.h"
 #include "flexgen/llama.h"
 #include "flexgen/model_loader.h"
 
@@ -70,7 +72,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    flexgen::set_num_threads(threads);
+    flexgen::set_cpu_threads(threads);
     flexgen::set_bf16_gemv_enabled(gemv_kernel);
     const double rss0 = status_mib("VmRSS");
     auto t0 = Clock::now();
@@ -91,7 +93,7 @@ int main(int argc, char** argv) {
     auto tokens_of = [&](int64_t n, int64_t salt) {
       return (at::arange(n, at::kLong).mul(7919).add(salt * 104729 + 128000)).remainder(V).view({1, n});
     };
-    const auto causal = flexgen::AttentionMaskRef::causal();
+    const auto causal = flexgen::BatchMask::causal();
 
     // Warm-up: touches every weight page once.
     {

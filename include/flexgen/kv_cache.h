@@ -27,4 +27,8 @@ KVCache allocate_kv_cache(int64_t layers, int64_t batch, int64_t kv_heads, int64
 // The cache of batch rows [first, first + count): views of the same memory, length 0.
 KVCache kv_cache_rows(const KVCache& cache, int64_t first, int64_t count);
 
+struct LlamaModel;
+// A KV cache for this model, allocated once on its device: layers x batch x kv-heads x max_len x head_dim.
+KVCache make_kv_cache(const LlamaModel& model, int64_t batch, int64_t max_len);
+
 }  // namespace flexgen

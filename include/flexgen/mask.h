@@ -46,4 +46,7 @@ struct AttentionMask {
 
 AttentionMask make_attention_mask(const SequenceLayout& layout, const MaskSpec& spec);
 
+// A plain causal mask of one group over `length` positions.
+AttentionMask causal_mask(int64_t length);
+
 }  // namespace flexgen

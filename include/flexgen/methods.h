@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "flexgen/decoder.h"
+#include "flexgen/decode_plan.h"
 #include "flexgen/layout.h"
 
 namespace flexgen {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "flexgen/llama.h"
+#include "flexgen/model_loader.h"
 
 namespace flexgen {
 

@@ -1,6 +1,5 @@
 #include "model_options.h"
 
-#include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -8,9 +7,8 @@
 #include <thread>
 
 #include "commands.h"
-#include "flexgen/block_sparse_attention_cuda.h"
+#include "flexgen/compute_device.h"
 #include "flexgen/model_loader.h"
-#include "flexgen/runtime_info.h"
 
 namespace flexgen::cli {
 
@@ -27,29 +25,15 @@ void add_model_options(CLI::App& app, ModelArgs& a) {
 
 namespace {
 
-// --device: auto (CUDA when this build and machine have it), cpu, cuda, cuda:N.
+// --device: the model layer chooses; usage errors and missing devices name the flag here.
 at::Device pick_device(const std::string& dev) {
-  const bool wants_cuda = dev == "cuda" || dev.rfind("cuda:", 0) == 0;
-  if (dev != "auto" && dev != "cpu" && !wants_cuda)
-    throw UsageError("--device: unknown device '" + dev + "' (expected auto, cpu, cuda or cuda:N)");
-  const bool have_cuda = cuda_available() && cuda_block_sparse_attention_available();
-  if (dev == "cpu" || (dev == "auto" && !have_cuda)) return at::Device(at::kCPU);
-  if (!have_cuda)
-    throw std::runtime_error("--device " + dev + ": " +
-                             (cuda_available() ? std::string("this flexgen was built without CUDA kernels")
-                                               : "this machine has no CUDA device, or this flexgen (libtorch " +
-                                                     torch_version() + ") was built without CUDA"));
-  int index = 0;
-  if (dev.rfind("cuda:", 0) == 0) {
-    const std::string n = dev.substr(5);
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || n.size() > 4)
-      throw UsageError("--device: '" + dev + "' (expected cuda:N with N a device number)");
-    index = std::stoi(n);
+  try {
+    return choose_device(dev);
+  } catch (const DeviceRequestError& e) {
+    throw UsageError(std::string("--device: ") + e.what());
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("--device " + dev + ": " + e.what());
   }
-  if (index >= cuda_device_count())
-    throw std::runtime_error("--device " + dev + ": this machine has " + std::to_string(cuda_device_count()) +
-                             " CUDA device(s)");
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 }  // namespace
@@ -72,7 +56,7 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
     throw UsageError("--dtype " + a.dtype + ": the CUDA kernels take bf16 (use --dtype bf16 or --device cpu)");
   if (a.threads < 0) throw UsageError("--threads: must be >= 0");
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  set_num_threads(threads);
+  set_cpu_threads(threads);
 
   const ResolvedModel where = resolve_model_path(a.model);
   std::string tok_path = a.tokenizer;
@@ -87,14 +71,6 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   std::optional<std::filesystem::path> config;
   if (!a.config.empty()) config = a.config;
   out.model = load_model(a.model, options, config);
-  if (device.is_cuda()) {
-    // One token through the model: CUDA context, cuBLAS handles and lazily loaded kernels are set
-    // up here, as part of loading, not inside the first sample of the job.
-    KVCache cache = make_kv_cache(out.model, 1, 1);
-    llama_forward(out.model, cache, at::zeros({1, 1}, at::kLong), at::zeros({1, 1}, at::kLong),
-                  AttentionMaskRef::causal(), LogitsMode::Last)
-        .cpu();
-  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on {}{}", where.path.string(),
                out.model.config.num_layers, out.model.config.hidden_size, out.model.config.vocab_size, secs,

@@ -49,4 +49,13 @@ AttentionMask make_attention_mask(const SequenceLayout& layout, const MaskSpec& 
   return AttentionMask{layout.group_ids(), spec};
 }
 
+AttentionMask causal_mask(int64_t length) {
+  AttentionMask m;
+  m.group_ids.assign(static_cast<size_t>(length), 0);
+  m.spec.num_groups = 1;
+  m.spec.visible = {1};
+  m.spec.causal = true;
+  return m;
+}
+
 }  // namespace flexgen

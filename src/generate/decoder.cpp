@@ -1,8 +1,7 @@
+// The scheduler of decode_jobs (decoder.h): slots, admission of jobs into free rows (grouped
+// prefill of neighbouring slots), continuous batching, and per stream the picks, stop checks and
+// traces. The device side (cache, masks, steps) is the model's DecodeState.
 #include "flexgen/decoder.h"
-
-#include "flexgen/block_mask.h"
-#include "flexgen/block_sparse_attention_cuda.h"
-#include "flexgen/cuda_graph.h"
 
 #include <ATen/ATen.h>
 
@@ -10,7 +9,11 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+
+#include "flexgen/decode_state.h"
+#include "stream_combine.h"
 
 namespace flexgen {
 
@@ -71,91 +74,6 @@ void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& s
     if (n != 1) throw std::invalid_argument("decode: every row must belong to exactly one stream");
 }
 
-// A stream's row weights, normalised to sum 1 (uniform when it has none).
-std::vector<double> stream_weights(const StreamPlan& s) {
-  const size_t n = s.rows.size();
-  std::vector<double> w(n, 1.0 / static_cast<double>(n));
-  if (!s.weights.empty()) {
-    double total = 0;
-    for (double x : s.weights) total += x;
-    for (size_t i = 0; i < n; ++i) w[i] = s.weights[i] / total;
-  }
-  return w;
-}
-
-// The distribution a stream samples from, as logits, from its rows' logits [B, V].
-std::vector<float> combine(const StreamPlan& s, const at::Tensor& row_logits) {
-  const int64_t vocab = row_logits.size(1);
-  const size_t n = s.rows.size();
-  const std::vector<double> w = stream_weights(s);
-  std::vector<float> out(static_cast<size_t>(vocab));
-  if (n == 1 && s.combine == Combine::Mean) {
-    const float* src = row_logits[s.rows[0]].data_ptr<float>();
-    std::copy(src, src + vocab, out.begin());
-    return out;
-  }
-  if (s.combine == Combine::Mean) {
-    std::vector<double> acc(static_cast<size_t>(vocab), 0.0);
-    for (size_t i = 0; i < n; ++i) {
-      const float* src = row_logits[s.rows[i]].data_ptr<float>();
-      for (int64_t v = 0; v < vocab; ++v) acc[v] += w[i] * src[v];
-    }
-    for (int64_t v = 0; v < vocab; ++v) out[v] = static_cast<float>(acc[v]);
-    return out;
-  }
-  // MaxProb: log of the element-wise max over rows of weight x softmax.
-  std::vector<double> best(static_cast<size_t>(vocab), 0.0);
-  for (size_t i = 0; i < n; ++i) {
-    const float* src = row_logits[s.rows[i]].data_ptr<float>();
-    const float mx = *std::max_element(src, src + vocab);
-    double z = 0;
-    for (int64_t v = 0; v < vocab; ++v) z += std::exp(static_cast<double>(src[v]) - mx);
-    for (int64_t v = 0; v < vocab; ++v) best[v] = std::max(best[v], w[i] * std::exp(static_cast<double>(src[v]) - mx) / z);
-  }
-  for (int64_t v = 0; v < vocab; ++v)
-    out[v] = best[v] > 0 ? static_cast<float>(std::log(best[v])) : -std::numeric_limits<float>::infinity();
-  return out;
-}
-
-std::vector<std::pair<int32_t, float>> top_tokens(const std::vector<float>& logits, int64_t k) {
-  const float mx = *std::max_element(logits.begin(), logits.end());
-  double z = 0;
-  for (float x : logits) z += std::exp(static_cast<double>(x) - mx);
-  std::vector<int32_t> ids(logits.size());
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
-  k = std::min<int64_t>(k, static_cast<int64_t>(ids.size()));
-  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
-                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
-  std::vector<std::pair<int32_t, float>> top;
-  for (int64_t i = 0; i < k; ++i)
-    top.emplace_back(ids[i], static_cast<float>(std::exp(static_cast<double>(logits[ids[i]]) - mx) / z));
-  return top;
-}
-
-// Sampler over a stream's combined logits; MaxProb streams may hold -inf for tokens no row allows.
-int32_t pick(Sampler& sampler, std::vector<float>& dist) {
-  const float floor = -1e30f;
-  for (float& x : dist)
-    if (std::isinf(x) && x < 0) x = floor;
-  return sampler.sample(dist.data(), static_cast<int64_t>(dist.size()));
-}
-
-}  // namespace
-
-AttentionMask causal_mask(int64_t length) {
-  AttentionMask m;
-  m.group_ids.assign(static_cast<size_t>(length), 0);
-  m.spec.num_groups = 1;
-  m.spec.visible = {1};
-  m.spec.causal = true;
-  return m;
-}
-
-namespace {
-
-// Waits for the work queued on t's device (a no-op copy of one element back to the host).
-void cuda_synchronize(const at::Tensor& t) { (void)t.reshape({-1}).narrow(0, 0, 1).cpu(); }
-
 // The decode state of one job in flight: its cache rows, masks and streams.
 struct ActiveJob {
   size_t job = 0;
@@ -174,8 +92,7 @@ class Scheduler {
   Scheduler(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<DecodeJob>& jobs,
             const DecodeConfig& config, int64_t in_flight,
             const std::function<void(size_t, std::vector<StreamResult>)>& on_done, DecodeStats* stats)
-      : model_(model), tok_(tokenizer), jobs_(jobs), cfg_(config), on_done_(on_done), stats_(stats),
-        cuda_(model.device.is_cuda()) {
+      : model_(model), tok_(tokenizer), jobs_(jobs), cfg_(config), on_done_(on_done), stats_(stats) {
     int64_t rows_per_job = 1;
     for (const DecodeJob& j : jobs) {
       validate(j.rows, j.streams, config);
@@ -195,7 +112,6 @@ class Scheduler {
     slots_ = std::min<int64_t>(in_flight, static_cast<int64_t>(jobs.size()));
     rows_per_slot_ = rows_per_job;
     R_ = slots_ * rows_per_slot_;
-    block_sparse_ = cuda_;
     for (const DecodeJob& j : jobs)
       for (const RowPlan& r : j.rows) block_sparse_ = block_sparse_ || r.block_sparse;
     text_options_.skip_special_tokens = true;
@@ -203,19 +119,13 @@ class Scheduler {
 
   void run() {
     if (jobs_.empty()) return;
-    cache_ = make_kv_cache(model_, R_, slots_len_);
-    // Rows without a job attend under a one-group causal mask at slot 0 (results unused).
-    idle_mask_ = causal_mask(slots_len_);
-    row_masks_.assign(static_cast<size_t>(R_), idle_mask_);
-    if (block_sparse_) {
-      idle_block_ = build_block_mask(idle_mask_, cfg_.block_size);
-      row_blocks_.assign(static_cast<size_t>(R_), idle_block_);
-    }
-    if (cuda_) {
-      idle_dev_ = upload_block_mask(idle_block_, idle_mask_, model_.device);
-      row_dev_.assign(static_cast<size_t>(R_), idle_dev_);
-      table_ = make_device_mask_table(R_, cfg_.block_size, model_.device);
-    }
+    DecodeStateOptions options;
+    options.rows = R_;
+    options.length = slots_len_;
+    options.block_size = cfg_.block_size;
+    options.block_sparse = block_sparse_;
+    options.graphs = cfg_.cuda_graphs;
+    state_ = std::make_unique<DecodeState>(model_, options);
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
     size_t next_job = 0;
@@ -256,12 +166,7 @@ class Scheduler {
     ActiveJob& a = active_[s];
     const size_t job = a.job;
     std::vector<StreamResult> results = std::move(a.results);
-    for (int64_t i = 0; i < a.nrows; ++i) {
-      const size_t r = static_cast<size_t>(a.r0 + i);
-      row_masks_[r] = idle_mask_;
-      if (block_sparse_) row_blocks_[r] = idle_block_;
-      if (cuda_) row_dev_[r] = idle_dev_;
-    }
+    state_->release(a.r0, a.nrows);
     a = ActiveJob();
     slot_job_[s] = -1;
     on_done_(job, std::move(results));
@@ -301,10 +206,10 @@ class Scheduler {
     if (stats_) ++stats_->decode_tokens;
   }
 
-  // Greedy decoding on CUDA without traces, all streams Mean: each stream's weighted mean of its
-  // rows' logits and its argmax are computed on the device; only the chosen ids come back.
+  // Greedy decoding without traces, all streams Mean, logits in device memory: each stream's
+  // weighted mean of its rows' logits and its argmax are computed there; only the ids come back.
   bool device_pick() const {
-    if (!cuda_ || !cfg_.sampling.greedy() || cfg_.trace_top > 0) return false;
+    if (!state_->logits_on_device() || !cfg_.sampling.greedy() || cfg_.trace_top > 0) return false;
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
       for (const StreamPlan& st : jobs_[active_[s].job].streams)
@@ -332,13 +237,10 @@ class Scheduler {
       }
     }
     const int64_t n = static_cast<int64_t>(picks.size());
-    const at::Tensor weights = at::from_blob(w.data(), {n, R_}, at::kFloat).to(logits.device());
-    const auto best = at::matmul(weights, logits).max(1);
-    const at::Tensor values = std::get<0>(best).cpu(), ids = std::get<1>(best).cpu();
+    const std::vector<std::pair<int32_t, float>> best = weighted_argmax(w, n, logits);
     for (int64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(values[i].item<float>()))
-        throw std::runtime_error("sampler: the logits of a stream are not finite");
-      accept(active_[picks[i].first], picks[i].second, static_cast<int32_t>(ids[i].item<int64_t>()), StepTrace());
+      if (!std::isfinite(best[i].second)) throw std::runtime_error("sampler: the logits of a stream are not finite");
+      accept(active_[picks[i].first], picks[i].second, best[i].first, StepTrace());
     }
     for (int64_t s = 0; s < slots_; ++s)
       if (slot_job_[s] >= 0) ++active_[s].step;
@@ -396,11 +298,10 @@ class Scheduler {
     const int64_t first_row = group.front().first * rows_per_slot_;
     const int64_t B = single ? static_cast<int64_t>(jobs_[group[0].second].rows.size())
                              : static_cast<int64_t>(group.size()) * rows_per_slot_;
-    std::vector<AttentionMask> masks(static_cast<size_t>(B));
+    std::vector<std::optional<AttentionMask>> masks(static_cast<size_t>(B));
     at::Tensor tokens = at::full({B, lmax}, cfg_.pad_id, at::kLong);
     at::Tensor positions = at::zeros({B, lmax}, at::kLong);
     std::vector<int64_t> pads(static_cast<size_t>(B), lmax - 1);
-    std::vector<bool> real(static_cast<size_t>(B), false);
     auto tok = tokens.accessor<int64_t, 2>();
     auto pos = positions.accessor<int64_t, 2>();
     for (const auto& [slot, job] : group) {
@@ -416,7 +317,6 @@ class Scheduler {
         const int64_t b = a.r0 - first_row + r;  // row within this forward pass
         const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
         pads[b] = pad;
-        real[b] = true;
         masks[b] = pad_mask(row.mask, pad);
         std::vector<int64_t> ids(static_cast<size_t>(lmax + cfg_.max_new_tokens), 0);
         for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[pad + i] = row.position_ids[i];
@@ -427,21 +327,9 @@ class Scheduler {
         a.positions.push_back(std::move(ids));
       }
     }
-    for (int64_t b = 0; b < B; ++b)
-      if (!real[b]) masks[b] = idle_mask_;
-    std::vector<BlockMask> blocks;
-    std::vector<DeviceBlockMask> dev;
-    if (block_sparse_)
-      for (int64_t b = 0; b < B; ++b) blocks.push_back(real[b] ? build_block_mask(masks[b], cfg_.block_size) : idle_block_);
-    AttentionMaskRef ref = block_sparse_ ? AttentionMaskRef::from_groups(masks, blocks) : AttentionMaskRef::from_groups(masks);
-    if (cuda_) {
-      for (int64_t b = 0; b < B; ++b)
-        dev.push_back(real[b] ? upload_block_mask(blocks[b], masks[b], model_.device) : idle_dev_);
-      ref.device_blocks = &dev;
-    }
-    KVCache rows = kv_cache_rows(cache_, first_row, B);
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
-    at::Tensor logits = llama_forward(model_, rows, tokens, positions, ref, all_last ? LogitsMode::Last : LogitsMode::All);
+    at::Tensor logits =
+        state_->prefill(first_row, tokens, positions, std::move(masks), all_last ? LogitsMode::Last : LogitsMode::All);
     at::Tensor row_logits;
     if (all_last) {
       row_logits = logits.select(1, logits.size(1) - 1);
@@ -458,12 +346,6 @@ class Scheduler {
       row_logits = at::stack(picked);
     }
     row_logits = row_logits.to(at::kCPU).contiguous();
-    for (int64_t b = 0; b < B; ++b) {
-      if (!real[b]) continue;
-      row_masks_[first_row + b] = std::move(masks[b]);
-      if (block_sparse_) row_blocks_[first_row + b] = std::move(blocks[b]);
-      if (cuda_) row_dev_[first_row + b] = std::move(dev[b]);
-    }
     if (stats_) {
       stats_->prefill_seconds += seconds_since(t0);
       for (const auto& g : group)
@@ -490,11 +372,8 @@ class Scheduler {
   // One decode step of every row; rows of a live job feed their last token.
   void step() {
     const auto t0 = Clock::now();
-    std::vector<int64_t> host(static_cast<size_t>(3 * R_), 0);  // tokens | positions | slots
-    int64_t* tokens = host.data();
-    int64_t* positions = tokens + R_;
-    int64_t* slots = positions + R_;
-    std::fill(tokens, tokens + R_, cfg_.pad_id);
+    std::vector<int64_t> tokens(static_cast<size_t>(R_), cfg_.pad_id), positions(static_cast<size_t>(R_), 0),
+        slots(static_cast<size_t>(R_), 0);
     std::vector<std::pair<int64_t, int64_t>> spans;  // live jobs' rows, in slot order
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
@@ -508,8 +387,7 @@ class Scheduler {
       spans.emplace_back(a.r0, a.nrows);
     }
     const auto f0 = Clock::now();
-    at::Tensor logits = cuda_ ? step_cuda(host) : step_cpu(host);
-    if (cuda_) cuda_synchronize(logits);
+    const at::Tensor logits = state_->step(tokens, positions, slots);
     if (stats_) {
       ++stats_->decode_steps;
       stats_->step_forward_seconds += seconds_since(f0);
@@ -540,66 +418,18 @@ class Scheduler {
     if (stats_) stats_->decode_seconds += seconds_since(t0);
   }
 
-  at::Tensor step_cpu(const std::vector<int64_t>& host) {
-    const at::Tensor all = at::tensor(host, at::kLong).view({3, R_});
-    StepInputs in;
-    in.tokens = all[0].view({R_, 1});
-    in.positions = all[1].view({R_, 1});
-    in.slots = all[2];
-    in.rows = at::arange(R_, at::kLong);
-    const std::vector<int64_t> q_pos(host.begin() + 2 * R_, host.end());
-    AttentionMaskRef ref =
-        block_sparse_ ? AttentionMaskRef::from_groups(row_masks_, row_blocks_) : AttentionMaskRef::from_groups(row_masks_);
-    ref.row_q_offsets = &q_pos;
-    return llama_step(model_, cache_, in, ref);
-  }
-
-  at::Tensor step_cuda(const std::vector<int64_t>& host) {
-    if (!static_in_.defined()) {
-      static_in_ = at::zeros({3, R_}, at::TensorOptions().dtype(at::kLong).device(model_.device));
-      staging_ = at::empty({3, R_}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
-      step_in_.tokens = static_in_[0].view({R_, 1});
-      step_in_.positions = static_in_[1].view({R_, 1});
-      step_in_.slots = static_in_[2];
-      step_in_.rows = at::arange(R_, at::TensorOptions().dtype(at::kLong).device(model_.device));
-    }
-    // The previous step's copy finished: its logits were read on the host since.
-    std::copy(host.begin(), host.end(), staging_.data_ptr<int64_t>());
-    static_in_.copy_(staging_, /*non_blocking=*/true);
-    std::vector<DeviceMaskRef> refs(static_cast<size_t>(R_));
-    for (int64_t r = 0; r < R_; ++r) refs[r] = DeviceMaskRef{&row_dev_[r], host[2 * R_ + r], 0};
-    update_device_mask_table(table_, refs);
-    AttentionMaskRef ref = AttentionMaskRef::from_groups(row_masks_);
-    ref.device_table = &table_;
-    if (!cfg_.cuda_graphs) return llama_step(model_, cache_, step_in_, ref);
-    if (!graph_) graph_ = std::make_unique<CudaGraph>([&] { graph_out_ = llama_step(model_, cache_, step_in_, ref); });
-    graph_->replay();
-    return graph_out_;
-  }
-
   const LlamaModel& model_;
   const Tokenizer& tok_;
   const std::vector<DecodeJob>& jobs_;
   const DecodeConfig& cfg_;
   const std::function<void(size_t, std::vector<StreamResult>)>& on_done_;
   DecodeStats* stats_;
-  bool cuda_;
   bool block_sparse_ = false;
   int64_t slots_ = 0, rows_per_slot_ = 1, R_ = 0, slots_len_ = 0;
   DecodeOptions text_options_;
-  KVCache cache_;
-  AttentionMask idle_mask_;
-  BlockMask idle_block_;
-  DeviceBlockMask idle_dev_;
-  std::vector<AttentionMask> row_masks_;
-  std::vector<BlockMask> row_blocks_;
-  std::vector<DeviceBlockMask> row_dev_;
-  DeviceMaskTable table_;
+  std::unique_ptr<DecodeState> state_;
   std::vector<int64_t> slot_job_;
   std::vector<ActiveJob> active_;
-  at::Tensor static_in_, staging_, graph_out_;
-  StepInputs step_in_;
-  std::unique_ptr<CudaGraph> graph_;
 };
 
 }  // namespace

@@ -6,8 +6,6 @@
 #include <utility>
 
 #include "flexgen/model_config.h"
-#include "flexgen/model_loader.h"
-#include "flexgen/torchscript_loader.h"
 
 namespace flexgen {
 namespace fs = std::filesystem;
@@ -89,14 +87,6 @@ ResolvedModel resolve_model_path(const std::string& spec) {
                     " not found offline (nothing is downloaded); looked in:";
   for (const auto& l : looked) msg += "\n  " + l;
   throw ModelError(msg);
-}
-
-LlamaModel load_model(const std::string& spec, const LoadOptions& options,
-                      const std::optional<fs::path>& config_json) {
-  const ResolvedModel r = resolve_model_path(spec);
-  if (r.format == ModelFormat::TorchScript) return load_llama_from_torchscript(r.path, config_json, options);
-  if (config_json) throw ModelError(spec + ": an explicit config is only for TorchScript archives");
-  return load_llama_from_directory(r.path, options);
 }
 
 }  // namespace flexgen

@@ -1,5 +1,6 @@
 // The one translation unit that includes <torch/script.h>.
 #include "flexgen/torchscript_loader.h"
+#include "flexgen/model_loader.h"
 
 #include <torch/script.h>
 

@@ -1,7 +1,6 @@
-// Dense masked attention: the reference behind flexgen::attention (see attention.h).
+// Dense masked attention: the reference behind flexgen::attention (attention.h), and the bool
+// "allowed" tensor a mask describes.
 #include "flexgen/attention.h"
-#include "flexgen/block_sparse_attention.h"
-#include "flexgen/block_sparse_attention_cuda.h"
 
 #include <ATen/ATen.h>
 
@@ -38,18 +37,18 @@ void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
 
 }  // namespace
 
-at::Tensor dense_allowed(const AttentionMaskRef& mask, int64_t batch, int64_t q_len,
+at::Tensor dense_allowed(const BatchMask& mask, int64_t batch, int64_t q_len,
                          int64_t kv_len, int64_t q_offset, int64_t kv_offset) {
   if (q_offset < 0 || kv_offset < 0)
     throw std::invalid_argument("attention: negative q_offset/kv_offset");
-  switch (mask.kind) {
-    case AttentionMaskRef::Kind::Causal: {
+  switch (mask.kind()) {
+    case BatchMask::Kind::Causal: {
       auto qpos = at::arange(q_offset, q_offset + q_len, at::kLong).unsqueeze(1);
       auto kpos = at::arange(kv_offset, kv_offset + kv_len, at::kLong).unsqueeze(0);
       return kpos.le(qpos).unsqueeze(0);
     }
-    case AttentionMaskRef::Kind::Dense: {
-      const at::Tensor& d = mask.dense;
+    case BatchMask::Kind::Dense: {
+      const at::Tensor& d = mask.dense_allowed_tensor();
       if (!d.defined() || d.scalar_type() != at::kBool || d.dim() != 3 ||
           (d.size(0) != 1 && d.size(0) != batch) || d.size(1) != q_len || d.size(2) != kv_len)
         throw std::invalid_argument("attention: dense mask must be bool [" +
@@ -58,16 +57,16 @@ at::Tensor dense_allowed(const AttentionMaskRef& mask, int64_t batch, int64_t q_
                                     (d.defined() ? shape_str(d) : std::string("none")));
       return d;
     }
-    case AttentionMaskRef::Kind::Groups: {
-      if (mask.groups == nullptr || (mask.groups->size() != 1 &&
-                                     static_cast<int64_t>(mask.groups->size()) != batch))
+    case BatchMask::Kind::Rows: {
+      const size_t count = mask.row_masks().size();
+      if (count != 1 && static_cast<int64_t>(count) != batch)
         throw std::invalid_argument("attention: need one AttentionMask per batch row (" +
                                     std::to_string(batch) + ") or one for all");
-      const int64_t rows = static_cast<int64_t>(mask.groups->size());
+      const int64_t rows = static_cast<int64_t>(count);
       auto out = at::empty({rows, q_len, kv_len}, at::kBool);
       auto* p = out.data_ptr<bool>();
       for (int64_t b = 0; b < rows; ++b) {
-        const AttentionMask& m = (*mask.groups)[b];
+        const AttentionMask& m = mask.groups_of(static_cast<size_t>(b));
         if (m.length() < q_offset + q_len || m.length() < kv_offset + kv_len)
           throw std::invalid_argument(
               "attention: AttentionMask of row " + std::to_string(b) + " covers " +
@@ -97,12 +96,15 @@ at::Tensor dense_allowed(const AttentionMaskRef& mask, int64_t batch, int64_t q_
       }
       return out;
     }
+    case BatchMask::Kind::Decode:
+    case BatchMask::Kind::DecodeTable:
+      break;
   }
-  throw std::invalid_argument("attention: unknown mask kind");
+  throw std::invalid_argument("attention: a decode-step mask has no dense form");
 }
 
 at::Tensor attention_dense(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const AttentionMaskRef& mask, double scale, int64_t q_offset,
+                           const BatchMask& mask, double scale, int64_t q_offset,
                            int64_t kv_offset) {
   check_inputs(q, k, v);
   const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), D = q.size(3);
@@ -121,83 +123,6 @@ at::Tensor attention_dense(const at::Tensor& q, const at::Tensor& k, const at::T
   probs = at::where(any, probs, at::zeros({}, probs.options()));
   probs = probs.to(v.scalar_type()).view({B, Hkv, G * Lq, Lk});
   return at::matmul(probs, v).view({B, H, Lq, D});
-}
-
-namespace {
-
-// Decode step of rows at their own positions, dense reference: row by row over the keys up to
-// the row's position (the masks are causal, so later cache slots are never allowed).
-at::Tensor attention_rows_dense(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const AttentionMaskRef& mask, double scale) {
-  const std::vector<int64_t>& pos = *mask.row_q_offsets;
-  const int64_t B = q.size(0);
-  std::vector<at::Tensor> out;
-  out.reserve(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) {
-    const std::vector<AttentionMask> one{(*mask.groups)[mask.groups->size() == 1 ? 0 : b]};
-    const int64_t keys = std::min(k.size(2), pos[b] + 1);
-    out.push_back(attention_dense(q.narrow(0, b, 1), k.narrow(0, b, 1).narrow(2, 0, keys),
-                                  v.narrow(0, b, 1).narrow(2, 0, keys), AttentionMaskRef::from_groups(one), scale,
-                                  pos[b], 0));
-  }
-  return at::cat(out, 0);
-}
-
-void check_rows_mode(const at::Tensor& q, const AttentionMaskRef& mask) {
-  if (mask.kind != AttentionMaskRef::Kind::Groups || mask.groups == nullptr)
-    throw std::invalid_argument("attention: per-row positions need group masks");
-  if (q.size(2) != 1) throw std::invalid_argument("attention: per-row positions take one query row per batch row");
-  if (mask.device_table == nullptr) {
-    if (mask.row_q_offsets == nullptr || static_cast<int64_t>(mask.row_q_offsets->size()) != q.size(0))
-      throw std::invalid_argument("attention: need one query position per batch row");
-    if (mask.groups->size() != 1 && static_cast<int64_t>(mask.groups->size()) != q.size(0))
-      throw std::invalid_argument("attention: need one AttentionMask per batch row or one for all");
-    for (const AttentionMask& m : *mask.groups)
-      if (!m.spec.causal) throw std::invalid_argument("attention: per-row positions need causal masks");
-  }
-}
-
-}  // namespace
-
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const AttentionMaskRef& mask, double scale, int64_t q_offset,
-                     int64_t kv_offset) {
-  const bool rows_mode = mask.row_q_offsets != nullptr || mask.device_table != nullptr;
-  if (rows_mode) check_rows_mode(q, mask);
-  // Block-sparse kernels take one mask reference per batch row (rows mode) or per given mask
-  // (1 = shared by all rows); in rows mode each row has its own query position.
-  const bool groups = mask.kind == AttentionMaskRef::Kind::Groups && mask.groups != nullptr;
-  const size_t refs_count = rows_mode ? static_cast<size_t>(q.size(0)) : groups ? mask.groups->size() : 0;
-  auto mask_of = [&](size_t i) { return mask.groups->size() == 1 ? size_t{0} : i; };
-  auto q_of = [&](size_t i) { return rows_mode ? (*mask.row_q_offsets)[i] : q_offset; };
-  const int64_t k_of = rows_mode ? 0 : kv_offset;
-  BlockSparseAttentionOptions options;
-  options.scale = scale;
-  if (q.is_cuda() && mask.kind == AttentionMaskRef::Kind::Groups) {
-    if (mask.device_table != nullptr) return block_sparse_attention_cuda_table(q, k, v, *mask.device_table, options).out;
-    if (mask.device_blocks == nullptr)
-      throw std::invalid_argument("attention: group masks on CUDA need their block masks uploaded (device_blocks)");
-    if (!groups || mask.device_blocks->size() != mask.groups->size())
-      throw std::invalid_argument("attention: one device block mask per group mask is needed");
-    std::vector<DeviceMaskRef> refs;
-    refs.reserve(refs_count);
-    for (size_t i = 0; i < refs_count; ++i) refs.push_back(DeviceMaskRef{&(*mask.device_blocks)[mask_of(i)], q_of(i), k_of});
-    return block_sparse_attention_cuda(q, k, v, refs, options).out;
-  }
-  if (mask.kind == AttentionMaskRef::Kind::Groups && mask.blocks != nullptr) {
-    if (!groups || mask.blocks->size() != mask.groups->size())
-      throw std::invalid_argument("attention: one block mask per group mask is needed");
-    std::vector<SparseMaskRef> refs;
-    refs.reserve(refs_count);
-    for (size_t i = 0; i < refs_count; ++i)
-      refs.push_back(SparseMaskRef{&(*mask.blocks)[mask_of(i)], &(*mask.groups)[mask_of(i)], q_of(i), k_of});
-    return block_sparse_attention(q, k, v, refs, options).out;
-  }
-  if (rows_mode) {
-    if (mask.device_table != nullptr) throw std::invalid_argument("attention: a device mask table needs CUDA tensors");
-    return attention_rows_dense(q, k, v, mask, scale);
-  }
-  return attention_dense(q, k, v, mask, scale, q_offset, kv_offset);
 }
 
 }  // namespace flexgen

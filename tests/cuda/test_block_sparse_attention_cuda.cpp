@@ -10,8 +10,8 @@
 #include <string>
 
 #include "flexgen/block_mask.h"
-#include "flexgen/block_sparse_attention.h"
-#include "flexgen/block_sparse_attention_cuda.h"
+#include "cpu/block_sparse_attention.h"
+#include "cuda/block_sparse_attention_cuda.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 #include "../random_masks.h"

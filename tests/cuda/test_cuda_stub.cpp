@@ -7,9 +7,10 @@
 #include <stdexcept>
 #include <string>
 
-#include "flexgen/block_sparse_attention_cuda.h"
-#include "flexgen/cuda_graph.h"
-#include "flexgen/fused_ops_cuda.h"
+#include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/cuda_device.h"
+#include "cuda/cuda_graph.h"
+#include "cuda/fused_ops_cuda.h"
 
 using namespace flexgen;
 
@@ -44,5 +45,6 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
   says_no_cuda([&] { (void)rms_norm_cuda(x, x[0], 1e-5); }, "rms_norm_cuda");
   says_no_cuda([&] { (void)silu_mul_cuda(x); }, "silu_mul_cuda");
   says_no_cuda([&] { (void)linear_cuda(x, x); }, "linear_cuda");
-  says_no_cuda([] { CudaGraph graph([] {}); }, "CudaGraph");
+  says_no_cuda([] { CudaGraph graph(at::Device(at::kCUDA, 0), [] {}); }, "CudaGraph");
+  says_no_cuda([] { bind_cuda_device(at::Device(at::kCUDA, 1)); }, "bind_cuda_device");
 }

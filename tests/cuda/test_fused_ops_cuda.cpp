@@ -5,8 +5,8 @@
 
 #include <ATen/ATen.h>
 
-#include "flexgen/block_sparse_attention_cuda.h"
-#include "flexgen/fused_ops_cuda.h"
+#include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/fused_ops_cuda.h"
 
 using namespace flexgen;
 

@@ -9,9 +9,10 @@
 
 #include "../generate/tiny_fixture.h"
 #include "../test_tmp.h"
-#include "flexgen/block_sparse_attention_cuda.h"
+#include "cuda/block_sparse_attention_cuda.h"
 #include "flexgen/decoder.h"
 #include "flexgen/methods.h"
+#include "flexgen/model_loader.h"
 
 using namespace flexgen;
 using namespace flexgen::testing;
@@ -98,13 +99,11 @@ TEST_F(CudaModel, FlexPrefillLogitsMatchCpu) {
   const std::vector<AttentionMask> masks = {row.mask};
   for (int64_t bs : {16, 64, 128}) {
     const std::vector<BlockMask> blocks = {build_block_mask(row.mask, bs)};
-    const std::vector<DeviceBlockMask> dev = {upload_block_mask(blocks[0], row.mask, gpu_->device)};
-    AttentionMaskRef ref = AttentionMaskRef::from_groups(masks, blocks);
-    ref.device_blocks = &dev;
-    const at::Tensor want = llama_forward_full(*cpu_, tokens, pos, AttentionMaskRef::from_groups(masks, blocks));
+    const BatchMask ref = BatchMask::rows({make_row_mask(row.mask, bs, gpu_->device)});
+    const at::Tensor want = llama_forward_full(*cpu_, tokens, pos, BatchMask::rows(masks, blocks));
     const at::Tensor got = llama_forward_full(*gpu_, tokens, pos, ref).cpu();
-    const at::Tensor cpu16 = llama_forward_full(*cpu16_, tokens, pos, AttentionMaskRef::from_groups(masks, blocks));
-    const at::Tensor causal = llama_forward_full(*cpu_, tokens, pos, AttentionMaskRef::causal());
+    const at::Tensor cpu16 = llama_forward_full(*cpu16_, tokens, pos, BatchMask::rows(masks, blocks));
+    const at::Tensor causal = llama_forward_full(*cpu_, tokens, pos, BatchMask::causal());
     // As close to fp32 as the CPU's own bf16 forward (bf16 weights and activations), and far
     // closer than the same model with the wrong (causal) mask.
     const double e_gpu = rel_err(got, want), e_cpu16 = rel_err(cpu16, want), e_causal = rel_err(causal, want);
@@ -130,15 +129,13 @@ TEST_F(CudaModel, DecodeStepMatchesFullForward) {
                                     at::kLong).view({1, L + 1});
   const std::vector<AttentionMask> masks = {row.mask};
   const std::vector<BlockMask> blocks = {build_block_mask(row.mask, 64)};
-  const std::vector<DeviceBlockMask> dev = {upload_block_mask(blocks[0], row.mask, gpu_->device)};
-  AttentionMaskRef ref = AttentionMaskRef::from_groups(masks, blocks);
-  ref.device_blocks = &dev;
+  const RowMask dev = make_row_mask(row.mask, 64, gpu_->device);
+  const BatchMask ref = BatchMask::rows({dev});
   KVCache cache = make_kv_cache(*gpu_, 1, L + 4);
   llama_forward(*gpu_, cache, all.narrow(1, 0, L), pos.narrow(1, 0, L), ref, LogitsMode::Last);
   DeviceMaskTable table = make_device_mask_table(1, 64, gpu_->device);
-  update_device_mask_table(table, {DeviceMaskRef{&dev[0], L, 0}});
-  AttentionMaskRef step_ref = AttentionMaskRef::from_groups(masks);
-  step_ref.device_table = &table;
+  update_device_mask_table(table, {DeviceMaskRef{dev.device.get(), L, 0}});
+  const BatchMask step_ref = BatchMask::decode_table(table);
   StepInputs in;
   const auto opts = at::TensorOptions().dtype(at::kLong).device(gpu_->device);
   in.tokens = all.narrow(1, L, 1).to(gpu_->device);
@@ -146,7 +143,7 @@ TEST_F(CudaModel, DecodeStepMatchesFullForward) {
   in.slots = at::full({1}, L, opts);
   in.rows = at::zeros({1}, opts);
   const at::Tensor got = llama_step(*gpu_, cache, in, step_ref).cpu();
-  const AttentionMaskRef cpu_ref = AttentionMaskRef::from_groups(masks, blocks);
+  const BatchMask cpu_ref = BatchMask::rows(masks, blocks);
   const at::Tensor want = llama_forward_full(*cpu_, all, pos, cpu_ref).select(1, L);
   const at::Tensor cpu16 = llama_forward_full(*cpu16_, all, pos, cpu_ref).select(1, L);
   const double e_gpu = rel_err(got, want), e_cpu16 = rel_err(cpu16, want);

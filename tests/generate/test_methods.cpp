@@ -280,14 +280,14 @@ TEST_F(Methods, RestartParaphraseLogitsEqualEachParaphraseAlone) {
   auto ids = at::tensor(std::vector<int64_t>(row.tokens.begin(), row.tokens.end()), at::kLong).view({1, len});
   auto pos = at::tensor(std::vector<int64_t>(row.position_ids.begin(), row.position_ids.begin() + len), at::kLong)
                  .view({1, len});
-  const at::Tensor together = llama_forward_full(*model_, ids, pos, AttentionMaskRef::from_groups(masks, blocks));
+  const at::Tensor together = llama_forward_full(*model_, ids, pos, BatchMask::rows(masks, blocks));
   for (int32_t i = 0; i < layout.num_paraphrases(); ++i) {
     std::vector<int64_t> alone_ids = {*s.bos};
     alone_ids.insert(alone_ids.end(), s.shared_context.begin(), s.shared_context.end());
     alone_ids.insert(alone_ids.end(), s.paraphrases[i].begin(), s.paraphrases[i].end());
     const int64_t n = static_cast<int64_t>(alone_ids.size());
     const at::Tensor alone = llama_forward_full(*model_, at::tensor(alone_ids, at::kLong).view({1, n}),
-                                                at::arange(n, at::kLong).view({1, n}), AttentionMaskRef::causal());
+                                                at::arange(n, at::kLong).view({1, n}), BatchMask::causal());
     const Span& span = layout.paraphrase_span(i);
     const at::Tensor mine = together[0].narrow(0, span.start, span.length());
     const at::Tensor ref = alone[0].narrow(0, n - span.length(), span.length());

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "flexgen/llama.h"
+#include "flexgen/model_loader.h"
 #include "flexgen/tokenizer.h"
 
 namespace flexgen::testing {

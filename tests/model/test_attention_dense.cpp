@@ -32,7 +32,7 @@ TEST(AttentionDense, GroupsMaskGqaAndOffsets) {
   AttentionMask b = a;
   b.spec.causal = false;
   std::vector<AttentionMask> rows = {a, b};
-  const auto ref = AttentionMaskRef::from_groups(rows);
+  const auto ref = BatchMask::rows(rows);
   at::Tensor allowed = dense_allowed(ref, B, L, L, 0, 0);
   for (int64_t qi = 0; qi < L; ++qi)
     for (int64_t ki = 0; ki < L; ++ki) {
@@ -45,7 +45,7 @@ TEST(AttentionDense, GroupsMaskGqaAndOffsets) {
   at::Tensor out_tail = attention(q.narrow(2, 7, 3).contiguous(), k, v, ref, 0.3, 7, 0);
   EXPECT_LT((out_tail - out.narrow(2, 7, 3)).abs().max().item<double>(), 1e-6);
   // Dense mask equals the groups mask.
-  at::Tensor out_dense = attention(q, k, v, AttentionMaskRef::from_dense(allowed), 0.3, 0, 0);
+  at::Tensor out_dense = attention(q, k, v, BatchMask::dense(allowed), 0.3, 0, 0);
   EXPECT_LT((out_dense - out).abs().max().item<double>(), 1e-6);
 }
 
@@ -55,7 +55,7 @@ TEST(AttentionDense, EmptyRowGivesZerosNotNan) {
   at::Tensor allowed = at::ones({1, L, L}, at::kBool).tril();
   allowed[0][2].fill_(false);
   for (auto dtype : {at::kFloat, at::kBFloat16}) {
-    at::Tensor out = attention(q.to(dtype), k.to(dtype), v.to(dtype), AttentionMaskRef::from_dense(allowed), 0.5, 0, 0);
+    at::Tensor out = attention(q.to(dtype), k.to(dtype), v.to(dtype), BatchMask::dense(allowed), 0.5, 0, 0);
     EXPECT_FALSE(out.isnan().any().item<bool>());
     EXPECT_EQ(out.select(2, 2).abs().sum().item<double>(), 0.0);
     EXPECT_GT(out.select(2, 3).abs().sum().item<double>(), 0.0);
@@ -65,24 +65,25 @@ TEST(AttentionDense, EmptyRowGivesZerosNotNan) {
 TEST(AttentionDense, CausalAndBadInputs) {
   at::Tensor q = at::randn({1, 4, 3, 8}), k = at::randn({1, 2, 5, 8}), v = at::randn({1, 2, 5, 8});
   // Queries at absolute 2..4 see keys 0..q.
-  at::Tensor allowed = dense_allowed(AttentionMaskRef::causal(), 1, 3, 5, 2, 0);
+  at::Tensor allowed = dense_allowed(BatchMask::causal(), 1, 3, 5, 2, 0);
   EXPECT_EQ(allowed.sum().item<int64_t>(), 3 + 4 + 5);
-  at::Tensor out = attention(q, k, v, AttentionMaskRef::causal(), 0.35, 2, 0);
+  at::Tensor out = attention(q, k, v, BatchMask::causal(), 0.35, 2, 0);
   EXPECT_LT((out.to(at::kDouble) - naive(q, k, v, allowed, 0.35)).abs().max().item<double>(), 1e-5);
-  EXPECT_THROW(attention(at::randn({1, 3, 3, 8}), k, v, AttentionMaskRef::causal(), 1.0, 0, 0), std::invalid_argument);
+  EXPECT_THROW(attention(at::randn({1, 3, 3, 8}), k, v, BatchMask::causal(), 1.0, 0, 0), std::invalid_argument);
   AttentionMask short_mask;
   short_mask.group_ids = {0, 0, 0};
   short_mask.spec.num_groups = 1;
   short_mask.spec.visible = {1};
   std::vector<AttentionMask> rows = {short_mask};
-  EXPECT_THROW(attention(q, k, v, AttentionMaskRef::from_groups(rows), 1.0, 2, 0), std::invalid_argument);
-  EXPECT_THROW(attention(q, k, v, AttentionMaskRef::from_dense(at::ones({1, 3, 4}, at::kBool)), 1.0, 0, 0),
+  EXPECT_THROW(attention(q, k, v, BatchMask::rows(rows), 1.0, 2, 0), std::invalid_argument);
+  EXPECT_THROW(attention(q, k, v, BatchMask::dense(at::ones({1, 3, 4}, at::kBool)), 1.0, 0, 0),
                std::invalid_argument);
 }
 
 }  // namespace
 }  // namespace flexgen
 
+#include "cpu/linear_cpu.h"
 #include "flexgen/llama.h"
 
 namespace flexgen {

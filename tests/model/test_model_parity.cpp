@@ -36,7 +36,7 @@ TEST_P(Parity, PromptLogitsFp32) {
   const auto g = golden();
   at::Tensor ids = test::ids_tensor(g["prompt_ids"]);
   at::Tensor logits = llama_forward_full(m, ids, test::sequential_positions(ids.size(0), ids.size(1)),
-                                         AttentionMaskRef::causal());
+                                         BatchMask::causal());
   at::Tensor ref = golden_tensors()->tensor("prompt_logits");
   ASSERT_EQ(logits.sizes(), ref.sizes());
   const double d = max_abs_diff(logits, ref);
@@ -51,7 +51,7 @@ TEST_P(Parity, MaskedLogitsWithCustomPositions) {
   at::Tensor ids = test::ids_tensor(g["mask_ids"]);
   const std::vector<AttentionMask> masks = test::golden_masks(g["mask_rows"]);
   at::Tensor logits = llama_forward_full(m, ids, test::golden_positions(g["mask_rows"]),
-                                         AttentionMaskRef::from_groups(masks));
+                                         BatchMask::rows(masks));
   const double d = max_abs_diff(logits, golden_tensors()->tensor("mask_logits"));
   std::cout << "[parity] " << GetParam().name << " masked logits fp32 max abs diff " << d << "\n";
   EXPECT_LT(d, kTol);
@@ -69,7 +69,7 @@ TEST_P(Parity, KvCachedDecodeMatchesFullRecompute) {
     const int64_t B = ids.size(0), L = ids.size(1), P = masked ? 13 : 6;  // 13 = generation start
     at::Tensor pos = masked ? test::golden_positions(g["mask_rows"]) : test::sequential_positions(B, L);
     const std::vector<AttentionMask> masks = test::golden_masks(g["mask_rows"]);
-    const AttentionMaskRef mask = masked ? AttentionMaskRef::from_groups(masks) : AttentionMaskRef::causal();
+    const BatchMask mask = masked ? BatchMask::rows(masks) : BatchMask::causal();
     at::Tensor full = llama_forward_full(m, ids, pos, mask);
     KVCache cache = make_kv_cache(m, B, L + 3);
     at::Tensor pre = llama_forward(m, cache, ids.narrow(1, 0, P), pos.narrow(1, 0, P), mask);
@@ -98,7 +98,7 @@ TEST_P(Parity, GreedyIdsMatch) {
   const int64_t P = static_cast<int64_t>(prompt.size());
   KVCache cache = make_kv_cache(m, 1, P + static_cast<int64_t>(ref_ids.size()));
   at::Tensor logits = llama_forward(m, cache, at::tensor(prompt, at::kLong).view({1, P}),
-                                    test::sequential_positions(1, P), AttentionMaskRef::causal(), LogitsMode::Last);
+                                    test::sequential_positions(1, P), BatchMask::causal(), LogitsMode::Last);
   int checked = 0;
   for (size_t s = 0; s < ref_ids.size(); ++s) {
     const int64_t got = logits.view({-1}).argmax().item<int64_t>();
@@ -108,7 +108,7 @@ TEST_P(Parity, GreedyIdsMatch) {
     }
     const int64_t p = P + static_cast<int64_t>(s);
     logits = llama_forward(m, cache, at::full({1, 1}, ref_ids[s], at::kLong), at::full({1, 1}, p, at::kLong),
-                           AttentionMaskRef::causal(), LogitsMode::Last);
+                           BatchMask::causal(), LogitsMode::Last);
   }
   EXPECT_GE(checked, 12);
 }
@@ -124,7 +124,7 @@ TEST(ParityBf16, Bf16ComputeCloseToTransformersBf16) {
   const auto g = test::read_json(dir / "golden.json");
   at::Tensor ids = test::ids_tensor(g["prompt_ids"]);
   at::Tensor logits = llama_forward_full(m, ids, test::sequential_positions(ids.size(0), ids.size(1)),
-                                         AttentionMaskRef::causal());
+                                         BatchMask::causal());
   auto gt = SafetensorsFile::open(dir / "golden.safetensors");
   at::Tensor ref16 = gt->tensor("prompt_logits_bf16");
   at::Tensor ref32 = gt->tensor("prompt_logits");
@@ -143,7 +143,7 @@ TEST(TorchScript, NestedParametersWithConfigBeside) {
   const auto g = test::read_json(data / "tiny_gqa_tied" / "golden.json");
   at::Tensor ids = test::ids_tensor(g["prompt_ids"]);
   at::Tensor logits = llama_forward_full(m, ids, test::sequential_positions(ids.size(0), ids.size(1)),
-                                         AttentionMaskRef::causal());
+                                         BatchMask::causal());
   const double d = max_abs_diff(logits, SafetensorsFile::open(data / "tiny_gqa_tied" / "golden.safetensors")
                                              ->tensor("prompt_logits"));
   std::cout << "[parity] torchscript nested max abs diff " << d << "\n";
@@ -158,7 +158,7 @@ TEST(TorchScript, DictAttributeWithExplicitConfig) {
   const auto g = test::read_json(data / "tiny_headdim" / "golden.json");
   at::Tensor ids = test::ids_tensor(g["prompt_ids"]);
   at::Tensor logits = llama_forward_full(m, ids, test::sequential_positions(ids.size(0), ids.size(1)),
-                                         AttentionMaskRef::causal());
+                                         BatchMask::causal());
   const double d = max_abs_diff(logits, SafetensorsFile::open(data / "tiny_headdim" / "golden.safetensors")
                                              ->tensor("prompt_logits"));
   std::cout << "[parity] torchscript dict max abs diff " << d << "\n";

@@ -14,7 +14,7 @@
 #include "flexgen/attention.h"
 #endif
 #include "flexgen/block_mask.h"
-#include "flexgen/block_sparse_attention.h"
+#include "cpu/block_sparse_attention.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 #include "../random_masks.h"
@@ -379,7 +379,7 @@ TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
       // bf16: the output is that fp32 result rounded once, i.e. within one bf16 ulp (2^-7 of
       // the magnitude) plus fp32 summation-order noise, on every ISA path (not a tuned number).
       const at::Tensor ref = attention_dense(qc.to(at::kFloat), kc.to(at::kFloat), vc.to(at::kFloat),
-                                             AttentionMaskRef::from_groups(masks), scale, off, 0);
+                                             BatchMask::rows(masks), scale, off, 0);
       const at::Tensor err = (got.to(at::kFloat) - ref).abs();
       const at::Tensor bound = dt == at::kFloat ? at::full_like(ref, 1e-5) : ref.abs() * std::ldexp(1.0, -7) + 1e-5;
       EXPECT_TRUE((err <= bound).all().item<bool>())
@@ -391,7 +391,7 @@ TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
   EXPECT_THROW(block_sparse_attention_groups(q, k, k, masks, 0.125, 0, 0), std::invalid_argument);
 }
 
-// AttentionMaskRef::causal() maps to one group that sees itself, causal.
+// BatchMask::causal() maps to one group that sees itself, causal.
 TEST_F(BlockSparseAttention, PlainCausalAsOneGroup) {
   const int64_t L = 150;
   AttentionMask causal;
@@ -402,7 +402,7 @@ TEST_F(BlockSparseAttention, PlainCausalAsOneGroup) {
   at::Tensor q = randn({1, 4, L, 128}, at::kFloat, gen_), k = randn({1, 1, L, 128}, at::kFloat, gen_),
              v = randn({1, 1, L, 128}, at::kFloat, gen_);
   const at::Tensor got = block_sparse_attention_groups(q.slice(2, 100), k, v, {causal}, 0.1, 100, 0);
-  const at::Tensor ref = attention_dense(q.slice(2, 100), k, v, AttentionMaskRef::causal(), 0.1, 100, 0);
+  const at::Tensor ref = attention_dense(q.slice(2, 100), k, v, BatchMask::causal(), 0.1, 100, 0);
   EXPECT_LE((got - ref).abs().max().item<float>(), 1e-5f);
 }
 #endif

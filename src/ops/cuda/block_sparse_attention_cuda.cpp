@@ -1,6 +1,6 @@
 // Host side of the CUDA block-sparse attention: block-mask upload, argument checks, launch.
 // Kernels: block_sparse_attention_kernel.cu (see there for the algorithm).
-#include "flexgen/block_sparse_attention_cuda.h"
+#include "cuda/block_sparse_attention_cuda.h"
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>

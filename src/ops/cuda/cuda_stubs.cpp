@@ -2,9 +2,10 @@
 // upload and table, fused model kernels, CUDA graphs) exists and fails clearly.
 #include <stdexcept>
 
-#include "flexgen/block_sparse_attention_cuda.h"
-#include "flexgen/cuda_graph.h"
-#include "flexgen/fused_ops_cuda.h"
+#include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/cuda_device.h"
+#include "cuda/cuda_graph.h"
+#include "cuda/fused_ops_cuda.h"
 
 namespace flexgen {
 
@@ -37,7 +38,7 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor&, 
 }
 
 struct CudaGraph::Impl {};
-CudaGraph::CudaGraph(const std::function<void()>&) { no_cuda("CudaGraph"); }
+CudaGraph::CudaGraph(const c10::Device&, const std::function<void()>&) { no_cuda("CudaGraph"); }
 CudaGraph::~CudaGraph() = default;
 void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 
@@ -53,6 +54,8 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) { no_cuda("linear_cuda"); }
 
+
+void bind_cuda_device(const at::Device&) { no_cuda("bind_cuda_device"); }
 
 bool cuda_block_sparse_attention_available() { return false; }
 

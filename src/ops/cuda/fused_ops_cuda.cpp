@@ -1,5 +1,5 @@
 // Host side of the fused LLaMA kernels: checks, outputs, launches on the current stream.
-#include "flexgen/fused_ops_cuda.h"
+#include "cuda/fused_ops_cuda.h"
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>

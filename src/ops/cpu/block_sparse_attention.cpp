@@ -26,7 +26,7 @@
 // at::parallel_for region ran at 2-5 GFLOP/s on 2 threads (see docs/kernel.md).
 // Work items are handed out dynamically (atomic counter, most expensive first) to the
 // at::parallel_for threads.
-#include "flexgen/block_sparse_attention.h"
+#include "cpu/block_sparse_attention.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

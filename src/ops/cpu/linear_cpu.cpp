@@ -1,4 +1,4 @@
-// The model's linear layer. Decode steps multiply a few activation rows by
+// The model's linear layer on the CPU (cpu/linear_cpu.h). Decode steps multiply a few activation rows by
 // large bf16 weights, where libtorch 1.13's bf16 GEMV reads memory at a
 // fraction of the machine's bandwidth; for that case an AVX512-BF16 kernel
 // (vdpbf16ps, fp32 accumulation, weights streamed once for all rows) is used
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "flexgen/llama.h"
+#include "cpu/linear_cpu.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -73,7 +73,7 @@ at::Tensor block_sparse_attention(const at::Tensor& q, const at::Tensor& k, cons
                                   const BlockMask& block_mask, const AttentionMask& mask,
                                   int64_t q_offset = 0, int64_t k_offset = 0, double scale = 0.0);
 
-// Entry point for the model's group masks (flexgen::AttentionMaskRef::from_groups): one
+// Entry point for the model's group masks (flexgen::BatchMask::from_groups): one
 // AttentionMask per batch row or one for all, over absolute positions; it must cover
 // q_offset + Lq and k_offset + Lk (else std::invalid_argument). Builds the block masks of the
 // query rows in use (build_block_mask_rows) and runs the kernel. scale 0 = 1/sqrt(head_dim).

@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "flexgen/block_mask.h"
-#include "flexgen/block_sparse_attention.h"
+#include "cpu/block_sparse_attention.h"
 #include "flexgen/mask.h"
 
 namespace flexgen {

@@ -1,0 +1,80 @@
+// What a decode runs, as plain data (no torch): the rows (sequences with their masks and
+// position ids), the streams that pick one token per step from their rows' logits, the decode
+// settings, and what comes back (ids, text, stop reason, per-step traces, timing).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "flexgen/mask.h"
+#include "flexgen/sampler.h"
+#include "flexgen/stop_criteria.h"
+
+namespace flexgen {
+
+// One sequence of the batch, described over its own positions 0 .. prompt + max_new_tokens.
+struct RowPlan {
+  std::vector<int32_t> tokens;                 // prompt ids
+  AttentionMask mask;                          // covers prompt + max_new_tokens positions
+  std::vector<int64_t> position_ids;           // RoPE ids, prompt + max_new_tokens entries
+  std::vector<int64_t> first_logit_positions;  // prompt positions whose mean logits give the
+                                               // first token; empty = the last prompt position
+  bool block_sparse = false;                   // attend through the block-sparse kernel
+};
+
+// How a stream turns its rows' logits into one distribution.
+enum class Combine {
+  Mean,     // weighted mean of raw logits (one row: the row's logits)
+  MaxProb,  // element-wise max over rows of weight x softmax
+};
+
+struct StreamPlan {
+  std::vector<int32_t> rows;    // indices into the batch's rows
+  Combine combine = Combine::Mean;
+  std::vector<double> weights;  // one per row (normalised here); empty = uniform
+  uint64_t seed = 0;            // sampling seed of this stream
+};
+
+// One step of a stream, for traces (`flexgen debug --verbose`).
+struct StepTrace {
+  int64_t position = 0;                       // slot of the generated token
+  std::vector<std::pair<int32_t, float>> top; // top tokens with probabilities
+  int32_t chosen = 0;
+  std::string text;                           // decoded text so far
+};
+
+struct StreamResult {
+  std::vector<int32_t> ids;  // generated ids (the stop token included)
+  std::string text;          // decoded generated text, special tokens skipped
+  StopCriteria::Reason stop = StopCriteria::Reason::MaxTokens;
+  std::vector<StepTrace> trace;  // filled when DecodeConfig::trace_top > 0
+};
+
+struct DecodeConfig {
+  int64_t max_new_tokens = 20;
+  StopCriteria stops;
+  SamplingOptions sampling;      // seed is taken per stream from StreamPlan::seed
+  int64_t block_size = 128;      // block mask block size for block-sparse rows
+  int64_t trace_top = 0;         // > 0: record this many top tokens per step
+  int32_t pad_id = 0;            // token fed to padding slots (never attended to)
+  bool cuda_graphs = true;       // CUDA: replay decode steps from a captured CUDA graph
+};
+
+struct DecodeStats {
+  int64_t prefill_tokens = 0;  // real prompt tokens (padding not counted)
+  double prefill_seconds = 0;
+  int64_t decode_tokens = 0;   // generated tokens over all streams
+  double decode_seconds = 0;
+  int64_t decode_steps = 0;    // forward passes of decode steps (all rows in flight at once)
+  double step_forward_seconds = 0;  // their model time alone (to the logits on the device)
+};
+
+// One sample's work: its rows and the streams over them (row indices into `rows`).
+struct DecodeJob {
+  std::vector<RowPlan> rows;
+  std::vector<StreamPlan> streams;
+};
+
+}  // namespace flexgen

@@ -1,0 +1,73 @@
+// The device side of a continuous-batching decode, owned by the model layer: the KV cache of a
+// fixed set of rows, each row's mask in the forms the model's backend needs, the step's input
+// buffers and, on CUDA, the device mask table and the captured graph. Rows are addressed by
+// index; which sample a row serves is the caller's (the scheduler's) business. The caller never
+// needs to know the device: every method works the same on each backend.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "flexgen/llama.h"
+#include "flexgen/mask.h"
+
+namespace flexgen {
+
+struct DecodeStateOptions {
+  int64_t rows = 1;          // cache rows (sequences decoded together)
+  int64_t length = 1;        // cache slots per row (longest prompt + new tokens)
+  int64_t block_size = 128;  // block size of the block masks
+  bool block_sparse = true;  // CPU: attend through the block-sparse kernel (else the dense
+                             // reference); CUDA always runs its block-sparse kernel
+  bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
+};
+
+class DecodeState {
+ public:
+  DecodeState(const LlamaModel& model, const DecodeStateOptions& options);
+  ~DecodeState();
+  DecodeState(const DecodeState&) = delete;
+  DecodeState& operator=(const DecodeState&) = delete;
+
+  int64_t rows() const { return options_.rows; }
+
+  // Prefills rows [first, first + masks.size()) with `tokens` and `positions` (int64 [n, L], host):
+  // the prompts left-padded to one length, each row's mask over its padded positions (covering
+  // the tokens it will generate too). A row whose mask is nullopt is idle: it is fed padding and
+  // keeps the idle mask. Returns fp32 logits [n, L, V] (All) or [n, 1, V] (Last) on the model's
+  // device.
+  at::Tensor prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
+                     std::vector<std::optional<AttentionMask>> masks, LogitsMode mode);
+
+  // Rows [first, first + count) serve nothing from now on (idle mask; their cache is reused).
+  void release(int64_t first, int64_t count);
+
+  // One decode step of every row: the token each row feeds, its RoPE position id and the cache
+  // slot it goes to (one entry per row). Idle rows are fed anything at slot 0. Returns fp32
+  // logits [rows, V] on the model's device, finished computing.
+  at::Tensor step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+                  const std::vector<int64_t>& slots);
+
+  // True where the logits stay in device memory (a GPU): picking tokens there saves moving
+  // [rows, V] logits to the host every step.
+  bool logits_on_device() const;
+
+ private:
+  struct Cuda;  // the CUDA step's buffers, mask table and graph
+
+  RowMask row_mask(AttentionMask mask) const;
+
+  const LlamaModel& model_;
+  DecodeStateOptions options_;
+  int64_t block_size_ = 0;  // of the row masks (0 = dense reference)
+  KVCache cache_;
+  RowMask idle_;
+  std::vector<RowMask> masks_;  // per row
+  std::unique_ptr<Cuda> cuda_;
+};
+
+}  // namespace flexgen

@@ -1,0 +1,94 @@
+// Stream combination rules and picks (stream_combine.h).
+#include "stream_combine.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace flexgen {
+
+// A stream's row weights, normalised to sum 1 (uniform when it has none).
+std::vector<double> stream_weights(const StreamPlan& s) {
+  const size_t n = s.rows.size();
+  std::vector<double> w(n, 1.0 / static_cast<double>(n));
+  if (!s.weights.empty()) {
+    double total = 0;
+    for (double x : s.weights) total += x;
+    for (size_t i = 0; i < n; ++i) w[i] = s.weights[i] / total;
+  }
+  return w;
+}
+
+// The distribution a stream samples from, as logits, from its rows' logits [B, V].
+std::vector<float> combine(const StreamPlan& s, const at::Tensor& row_logits) {
+  const int64_t vocab = row_logits.size(1);
+  const size_t n = s.rows.size();
+  const std::vector<double> w = stream_weights(s);
+  std::vector<float> out(static_cast<size_t>(vocab));
+  if (n == 1 && s.combine == Combine::Mean) {
+    const float* src = row_logits[s.rows[0]].data_ptr<float>();
+    std::copy(src, src + vocab, out.begin());
+    return out;
+  }
+  if (s.combine == Combine::Mean) {
+    std::vector<double> acc(static_cast<size_t>(vocab), 0.0);
+    for (size_t i = 0; i < n; ++i) {
+      const float* src = row_logits[s.rows[i]].data_ptr<float>();
+      for (int64_t v = 0; v < vocab; ++v) acc[v] += w[i] * src[v];
+    }
+    for (int64_t v = 0; v < vocab; ++v) out[v] = static_cast<float>(acc[v]);
+    return out;
+  }
+  // MaxProb: log of the element-wise max over rows of weight x softmax.
+  std::vector<double> best(static_cast<size_t>(vocab), 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    const float* src = row_logits[s.rows[i]].data_ptr<float>();
+    const float mx = *std::max_element(src, src + vocab);
+    double z = 0;
+    for (int64_t v = 0; v < vocab; ++v) z += std::exp(static_cast<double>(src[v]) - mx);
+    for (int64_t v = 0; v < vocab; ++v) best[v] = std::max(best[v], w[i] * std::exp(static_cast<double>(src[v]) - mx) / z);
+  }
+  for (int64_t v = 0; v < vocab; ++v)
+    out[v] = best[v] > 0 ? static_cast<float>(std::log(best[v])) : -std::numeric_limits<float>::infinity();
+  return out;
+}
+
+std::vector<std::pair<int32_t, float>> top_tokens(const std::vector<float>& logits, int64_t k) {
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (float x : logits) z += std::exp(static_cast<double>(x) - mx);
+  std::vector<int32_t> ids(logits.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(i);
+  k = std::min<int64_t>(k, static_cast<int64_t>(ids.size()));
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                    [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  std::vector<std::pair<int32_t, float>> top;
+  for (int64_t i = 0; i < k; ++i)
+    top.emplace_back(ids[i], static_cast<float>(std::exp(static_cast<double>(logits[ids[i]]) - mx) / z));
+  return top;
+}
+
+// Sampler over a stream's combined logits; MaxProb streams may hold -inf for tokens no row allows.
+int32_t pick(Sampler& sampler, std::vector<float>& dist) {
+  const float floor = -1e30f;
+  for (float& x : dist)
+    if (std::isinf(x) && x < 0) x = floor;
+  return sampler.sample(dist.data(), static_cast<int64_t>(dist.size()));
+}
+
+std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<float>& weights, int64_t n,
+                                                       const at::Tensor& logits) {
+  const int64_t R = logits.size(0);
+  const at::Tensor w = at::from_blob(const_cast<float*>(weights.data()), {n, R}, at::kFloat).to(logits.device());
+  const auto best = at::matmul(w, logits).max(1);
+  const at::Tensor values = std::get<0>(best).cpu(), ids = std::get<1>(best).cpu();
+  std::vector<std::pair<int32_t, float>> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    out.emplace_back(static_cast<int32_t>(ids[i].item<int64_t>()), values[i].item<float>());
+  return out;
+}
+
+}  // namespace flexgen

@@ -1,0 +1,34 @@
+// How a stream turns its rows' logits into the one distribution it picks from (private to
+// generate): the ensemble rules of the methods (weighted mean of logits, max of probabilities),
+// the top tokens of a step for traces, and the pick itself.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "flexgen/decode_plan.h"
+#include "flexgen/sampler.h"
+
+namespace flexgen {
+
+// A stream's row weights, normalised to sum 1 (uniform when it has none).
+std::vector<double> stream_weights(const StreamPlan& s);
+
+// The distribution a stream samples from, as logits, from its rows' logits [rows, V] (fp32, host).
+std::vector<float> combine(const StreamPlan& s, const at::Tensor& row_logits);
+
+// The k most likely tokens of a distribution given as logits, with their probabilities.
+std::vector<std::pair<int32_t, float>> top_tokens(const std::vector<float>& logits, int64_t k);
+
+// Samples from a stream's combined logits; MaxProb streams may hold -inf for tokens no row allows.
+int32_t pick(Sampler& sampler, std::vector<float>& dist);
+
+// Greedy picks of Mean streams where the logits are (one weight row per stream over the batch's
+// rows, [n, R], times the logits [R, V]): the argmax id of each stream and its value.
+std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<float>& weights, int64_t n,
+                                                       const at::Tensor& logits);
+
+}  // namespace flexgen

@@ -1,0 +1,119 @@
+// DecodeState (decode_state.h): prefill and decode steps of a fixed set of cache rows, on the
+// model's backend. The CUDA step keeps its inputs in static device buffers and the rows' masks
+// and positions in a device table, so one captured CUDA graph serves every step.
+#include "flexgen/decode_state.h"
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+#include <utility>
+
+#include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/cuda_graph.h"
+
+namespace flexgen {
+
+struct DecodeState::Cuda {
+  at::Tensor static_in;  // int64 [3, rows] on the device: tokens | positions | slots
+  at::Tensor staging;    // the same in pinned host memory
+  StepInputs in;         // views of static_in
+  DeviceMaskTable table;
+  std::unique_ptr<CudaGraph> graph;
+  at::Tensor graph_out;
+};
+
+DecodeState::DecodeState(const LlamaModel& model, const DecodeStateOptions& options)
+    : model_(model), options_(options) {
+  if (options.rows < 1 || options.length < 1 || options.block_size < 1)
+    throw std::invalid_argument("decode state: rows, length and block size must be at least 1");
+  const bool cuda = model.device.is_cuda();
+  block_size_ = options.block_sparse || cuda ? options.block_size : 0;
+  cache_ = make_kv_cache(model, options.rows, options.length);
+  // Rows without a sample attend under a one-group causal mask at slot 0 (results unused).
+  idle_ = row_mask(causal_mask(options.length));
+  masks_.assign(static_cast<size_t>(options.rows), idle_);
+  if (cuda) {
+    cuda_ = std::make_unique<Cuda>();
+    cuda_->table = make_device_mask_table(options.rows, options.block_size, model.device);
+  }
+}
+
+DecodeState::~DecodeState() = default;
+
+RowMask DecodeState::row_mask(AttentionMask mask) const {
+  return make_row_mask(std::move(mask), block_size_, model_.device);
+}
+
+bool DecodeState::logits_on_device() const { return cuda_ != nullptr; }
+
+at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
+                                std::vector<std::optional<AttentionMask>> masks, LogitsMode mode) {
+  const int64_t n = static_cast<int64_t>(masks.size());
+  if (first < 0 || n < 1 || first + n > options_.rows || tokens.dim() != 2 || tokens.size(0) != n)
+    throw std::invalid_argument("decode state: prefill of rows [" + std::to_string(first) + ", " +
+                                std::to_string(first + n) + ") of " + std::to_string(options_.rows));
+  std::vector<RowMask> rows(static_cast<size_t>(n));
+  for (int64_t b = 0; b < n; ++b) rows[b] = masks[b] ? row_mask(std::move(*masks[b])) : idle_;
+  KVCache part = kv_cache_rows(cache_, first, n);
+  at::Tensor logits = llama_forward(model_, part, tokens, positions, BatchMask::rows(rows), mode);
+  for (int64_t b = 0; b < n; ++b)
+    if (masks[b]) masks_[first + b] = std::move(rows[b]);
+  return logits;
+}
+
+void DecodeState::release(int64_t first, int64_t count) {
+  for (int64_t r = first; r < first + count; ++r) masks_.at(static_cast<size_t>(r)) = idle_;
+}
+
+at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+                             const std::vector<int64_t>& slots) {
+  const int64_t R = options_.rows;
+  if (static_cast<int64_t>(tokens.size()) != R || static_cast<int64_t>(positions.size()) != R ||
+      static_cast<int64_t>(slots.size()) != R)
+    throw std::invalid_argument("decode state: a step needs a token, position and slot for each of the " +
+                                std::to_string(R) + " rows");
+  if (!cuda_) {
+    std::vector<int64_t> host(tokens);
+    host.insert(host.end(), positions.begin(), positions.end());
+    host.insert(host.end(), slots.begin(), slots.end());
+    const at::Tensor all = at::tensor(host, at::kLong).view({3, R});
+    StepInputs in;
+    in.tokens = all[0].view({R, 1});
+    in.positions = all[1].view({R, 1});
+    in.slots = all[2];
+    in.rows = at::arange(R, at::kLong);
+    return llama_step(model_, cache_, in, BatchMask::decode(masks_, slots));
+  }
+  Cuda& c = *cuda_;
+  if (!c.static_in.defined()) {
+    c.static_in = at::zeros({3, R}, at::TensorOptions().dtype(at::kLong).device(model_.device));
+    c.staging = at::empty({3, R}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+    c.in.tokens = c.static_in[0].view({R, 1});
+    c.in.positions = c.static_in[1].view({R, 1});
+    c.in.slots = c.static_in[2];
+    c.in.rows = at::arange(R, at::TensorOptions().dtype(at::kLong).device(model_.device));
+  }
+  // The previous step's copy has finished: its logits were waited for before this call.
+  int64_t* staged = c.staging.data_ptr<int64_t>();
+  std::copy(tokens.begin(), tokens.end(), staged);
+  std::copy(positions.begin(), positions.end(), staged + R);
+  std::copy(slots.begin(), slots.end(), staged + 2 * R);
+  c.static_in.copy_(c.staging, /*non_blocking=*/true);
+  std::vector<DeviceMaskRef> refs(static_cast<size_t>(R));
+  for (int64_t r = 0; r < R; ++r) refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
+  update_device_mask_table(c.table, refs);
+  const BatchMask mask = BatchMask::decode_table(c.table);
+  at::Tensor logits;
+  if (!options_.graphs) {
+    logits = llama_step(model_, cache_, c.in, mask);
+  } else {
+    if (!c.graph)
+      c.graph = std::make_unique<CudaGraph>(model_.device, [&] { c.graph_out = llama_step(model_, cache_, c.in, mask); });
+    c.graph->replay();
+    logits = c.graph_out;
+  }
+  (void)logits.reshape({-1}).narrow(0, 0, 1).cpu();  // waits for the step's work on the device
+  return logits;
+}
+
+}  // namespace flexgen

@@ -1,0 +1,54 @@
+// The per-backend operations the LLaMA forward pass (llama.cpp) is written over, private to the
+// model. Each backend rounds where transformers' modules round (bf16 after every op); the CPU one
+// calls libtorch and the CPU GEMV (ops/cpu), the CUDA one the fused kernels (ops/cuda).
+// Every op takes and returns tensors on the model's device.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+#include "flexgen/llama.h"
+
+namespace flexgen {
+
+// Where a layer's new keys and values go in its cache.
+struct CacheWrite {
+  int64_t start = -1;     // >= 0: every row's L new tokens at slots start .. start+L-1 (prefill)
+  at::Tensor first_slot;  // int64 [B] on the device: slot of each row's first new token
+  at::Tensor rows;        // int64 [B] 0 .. B-1 (decode steps on the CPU)
+};
+
+struct CpuLayerOps {
+  static void check(const LlamaModel&) {}
+  // LlamaRMSNorm: fp32 statistics, cast back, then scale.
+  static at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+  // h = h + delta (the residual, rounded like at::add), then norm(h).
+  static at::Tensor add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);
+  // q|k|v projections of x [B, L, hidden] and RoPE (cos/sin [B, 1, L, D]); the new keys and values
+  // written into the layer's cache [B, Hkv, T, D]. Returns q [B, H, L, D] contiguous.
+  static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
+                                     const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
+                                     at::Tensor& v_cache, const CacheWrite& where);
+  static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+  // down(silu(gate(x)) * up(x)).
+  static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x);
+  // The last residual add, the final norm and the LM head: fp32 logits of h's rows (only the last
+  // position of each row for LogitsMode::Last).
+  static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode);
+};
+
+struct CudaLayerOps {
+  // The CUDA kernels take bf16 weights with q|k|v and gate|up fused (fuse_projections).
+  static void check(const LlamaModel& m);
+  static at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+  static at::Tensor add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);
+  static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
+                                     const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
+                                     at::Tensor& v_cache, const CacheWrite& where);
+  static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+  static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x);
+  static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode);
+};
+
+}  // namespace flexgen

@@ -1,0 +1,46 @@
+// CudaLayerOps (layer_ops.h): the fused CUDA kernels of ops/cuda (stubs that throw in CPU builds).
+#include "layer_ops.h"
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+
+#include "cuda/fused_ops_cuda.h"
+
+namespace flexgen {
+
+void CudaLayerOps::check(const LlamaModel& m) {
+  if (m.dtype != at::kBFloat16 || m.weights.layers.empty() || !m.weights.layers.front().qkv_proj.defined())
+    throw std::invalid_argument("llama_forward: a CUDA model must be bf16 with fused projections (fuse_projections)");
+}
+
+at::Tensor CudaLayerOps::norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  return rms_norm_cuda(x, weight, eps);
+}
+
+at::Tensor CudaLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps) {
+  return add_rms_norm_cuda(h, delta, weight, eps);
+}
+
+at::Tensor CudaLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
+                                          const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
+                                          at::Tensor& v_cache, const CacheWrite& where) {
+  const at::Tensor qkv = linear_cuda(x, l.qkv_proj, l.qkv_bias);
+  return rope_qkv_cuda(qkv, cos, sin, m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
+}
+
+at::Tensor CudaLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  return linear_cuda(x, weight, bias);
+}
+
+at::Tensor CudaLayerOps::mlp(const LayerWeights& l, const at::Tensor& x) {
+  return linear_cuda(silu_mul_cuda(linear_cuda(x, l.gate_up_proj, l.gate_up_bias)), l.down_proj, l.down_bias);
+}
+
+at::Tensor CudaLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode) {
+  at::Tensor x = add_rms_norm_cuda(h, delta, m.weights.final_norm, m.config.rms_norm_eps);
+  if (mode == LogitsMode::Last) x = x.narrow(1, x.size(1) - 1, 1).contiguous();
+  return linear_cuda(x, m.weights.lm_head).to(at::kFloat);
+}
+
+}  // namespace flexgen

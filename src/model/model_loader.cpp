@@ -1,0 +1,255 @@
+// Model loading (model_loader.h): the model a --model spec names, Hugging Face safetensors
+// directories, and the assembly of named tensors into a LlamaModel.
+#include "flexgen/model_loader.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "flexgen/compute_device.h"
+#include "flexgen/torchscript_loader.h"
+
+namespace flexgen {
+namespace fs = std::filesystem;
+namespace {
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+std::string origin_of(const NamedTensors& named, const std::string& name) {
+  auto it = named.origin.find(name);
+  return it != named.origin.end() ? it->second : named.source;
+}
+
+class Assembler {
+ public:
+  Assembler(const ModelConfig& c, const NamedTensors& n, at::ScalarType dtype, at::Device device)
+      : config_(c), named_(n), dtype_(dtype), device_(device) {}
+
+  at::Tensor take(const std::string& name, std::vector<int64_t> shape) {
+    used_.insert(name);
+    auto it = named_.tensors.find(name);
+    if (it == named_.tensors.end())
+      throw ModelError(named_.source + ": missing tensor '" + name + "' (needed by config " +
+                       config_.source + ")");
+    const at::Tensor& t = it->second;
+    if (t.sizes().vec() != shape)
+      throw ModelError(origin_of(named_, name) + ": tensor '" + name + "': shape " + shape_str(t.sizes()) +
+                       " but config " + config_.source + " needs " + shape_str(shape));
+    const auto st = t.scalar_type();
+    if (st != at::kFloat && st != at::kBFloat16 && st != at::kHalf)
+      throw ModelError(origin_of(named_, name) + ": tensor '" + name + "': dtype " + c10::toString(st) +
+                       " (supported: F32, BF16, F16)");
+    if (t.device().type() != at::kCPU)
+      throw ModelError(origin_of(named_, name) + ": tensor '" + name + "' is not on the CPU");
+    at::Tensor out = t.contiguous();  // no-op for file tensors
+    if (!device_.is_cpu()) return out.to(device_).to(dtype_);  // convert on the device
+    return st == dtype_ ? out : out.to(dtype_);
+  }
+
+  // Names present but not used (apart from tolerated extras) are an error.
+  void check_unused() const {
+    for (const auto& [name, t] : named_.tensors) {
+      if (used_.count(name)) continue;
+      if (name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0) continue;
+      if (config_.tie_word_embeddings && name == "lm_head.weight") continue;  // transformers ignores it too
+      throw ModelError(origin_of(named_, name) + ": unexpected tensor '" + name +
+                       "' (not part of a LlamaForCausalLM with config " + config_.source + ")");
+    }
+  }
+
+ private:
+  const ModelConfig& config_;
+  const NamedTensors& named_;
+  at::ScalarType dtype_;
+  at::Device device_;
+  std::set<std::string> used_;
+};
+
+}  // namespace
+
+LlamaModel load_model(const std::string& spec, const LoadOptions& options,
+                      const std::optional<fs::path>& config_json) {
+  const ResolvedModel r = resolve_model_path(spec);
+  if (config_json && r.format != ModelFormat::TorchScript)
+    throw ModelError(spec + ": an explicit config is only for TorchScript archives");
+  bind_device(options.device);
+  LlamaModel m = r.format == ModelFormat::TorchScript ? load_llama_from_torchscript(r.path, config_json, options)
+                                                      : load_llama_from_directory(r.path, options);
+  if (m.device.is_cuda()) {
+    // One token through the model: CUDA context, cuBLAS handles and lazily loaded kernels are set
+    // up here, as part of loading, not inside the first sample of a job.
+    KVCache cache = make_kv_cache(m, 1, 1);
+    llama_forward(m, cache, at::zeros({1, 1}, at::kLong), at::zeros({1, 1}, at::kLong), BatchMask::causal(),
+                  LogitsMode::Last)
+        .cpu();
+  }
+  return m;
+}
+
+void fuse_projections(LlamaModel& model) {
+  auto fuse = [](std::vector<at::Tensor*> parts, at::Tensor& fused) {
+    std::vector<at::Tensor> list;
+    for (at::Tensor* t : parts) list.push_back(*t);
+    fused = at::cat(list, 0);
+    int64_t at = 0;
+    for (at::Tensor* t : parts) {
+      const int64_t n = t->size(0);
+      *t = fused.narrow(0, at, n);
+      at += n;
+    }
+  };
+  for (LayerWeights& l : model.weights.layers) {
+    fuse({&l.q_proj, &l.k_proj, &l.v_proj}, l.qkv_proj);
+    fuse({&l.gate_proj, &l.up_proj}, l.gate_up_proj);
+    if (l.q_bias.defined()) fuse({&l.q_bias, &l.k_bias, &l.v_bias}, l.qkv_bias);
+    if (l.gate_bias.defined()) fuse({&l.gate_bias, &l.up_bias}, l.gate_up_bias);
+  }
+}
+
+at::ScalarType parse_dtype(const std::string& name) {
+  if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
+  if (name == "fp32" || name == "float32" || name == "float") return at::kFloat;
+  throw ModelError("unsupported compute dtype \"" + name + "\" (supported: bf16, fp32)");
+}
+
+LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, const LoadOptions& options) {
+  if (options.dtype != at::kFloat && options.dtype != at::kBFloat16)
+    throw ModelError(std::string("unsupported compute dtype ") + c10::toString(options.dtype) +
+                     " (supported: fp32, bf16)");
+  config.validate();
+  LlamaModel m;
+  m.config = config;
+  m.dtype = options.dtype;
+  m.device = options.device;
+  Assembler a(config, named, options.dtype, options.device);
+  const int64_t hid = config.hidden_size, inter = config.intermediate_size;
+  m.weights.embed = a.take("model.embed_tokens.weight", {config.vocab_size, hid});
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    LayerWeights l;
+    l.input_norm = a.take(p + "input_layernorm.weight", {hid});
+    l.q_proj = a.take(p + "self_attn.q_proj.weight", {config.q_dim(), hid});
+    l.k_proj = a.take(p + "self_attn.k_proj.weight", {config.kv_dim(), hid});
+    l.v_proj = a.take(p + "self_attn.v_proj.weight", {config.kv_dim(), hid});
+    l.o_proj = a.take(p + "self_attn.o_proj.weight", {hid, config.q_dim()});
+    if (config.attention_bias) {
+      l.q_bias = a.take(p + "self_attn.q_proj.bias", {config.q_dim()});
+      l.k_bias = a.take(p + "self_attn.k_proj.bias", {config.kv_dim()});
+      l.v_bias = a.take(p + "self_attn.v_proj.bias", {config.kv_dim()});
+      l.o_bias = a.take(p + "self_attn.o_proj.bias", {hid});
+    }
+    l.post_norm = a.take(p + "post_attention_layernorm.weight", {hid});
+    l.gate_proj = a.take(p + "mlp.gate_proj.weight", {inter, hid});
+    l.up_proj = a.take(p + "mlp.up_proj.weight", {inter, hid});
+    l.down_proj = a.take(p + "mlp.down_proj.weight", {hid, inter});
+    if (config.mlp_bias) {
+      l.gate_bias = a.take(p + "mlp.gate_proj.bias", {inter});
+      l.up_bias = a.take(p + "mlp.up_proj.bias", {inter});
+      l.down_bias = a.take(p + "mlp.down_proj.bias", {hid});
+    }
+    m.weights.layers.push_back(std::move(l));
+  }
+  m.weights.final_norm = a.take("model.norm.weight", {hid});
+  m.weights.lm_head = config.tie_word_embeddings ? m.weights.embed
+                                                 : a.take("lm_head.weight", {config.vocab_size, hid});
+  a.check_unused();
+  m.inv_freq = rope_inv_freq(config).to(options.device);
+  if (options.device.is_cuda()) fuse_projections(m);
+  return m;
+}
+
+NamedTensors read_safetensors_directory(const std::filesystem::path& dir,
+                                        std::vector<std::shared_ptr<SafetensorsFile>>* files) {
+  namespace fs = std::filesystem;
+  NamedTensors named;
+  named.source = dir.string();
+  const fs::path index = dir / "model.safetensors.index.json";
+  const fs::path single = dir / "model.safetensors";
+  auto add_file = [&](const fs::path& p) {
+    auto f = SafetensorsFile::open(p);
+    if (files) files->push_back(f);
+    return f;
+  };
+  if (fs::is_regular_file(index)) {
+    nlohmann::json j;
+    {
+      std::ifstream in(index);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      try {
+        j = nlohmann::json::parse(ss.str());
+      } catch (const nlohmann::json::exception& e) {
+        throw ModelError(index.string() + ": malformed JSON: " + e.what());
+      }
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+      throw ModelError(index.string() + ": no \"weight_map\" object");
+    std::map<std::string, std::vector<std::string>> by_file;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      if (!it.value().is_string()) throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
+      const std::string file = it.value().get<std::string>();
+      if (file.find('/') != std::string::npos || file == "..")
+        throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' names a file outside the directory");
+      by_file[file].push_back(it.key());
+    }
+    for (const auto& [file, names] : by_file) {
+      const fs::path p = dir / file;
+      if (!fs::is_regular_file(p))
+        throw ModelError(index.string() + ": shard " + p.string() + " (tensor '" + names.front() + "') does not exist");
+      auto f = add_file(p);
+      std::set<std::string> listed(names.begin(), names.end());
+      for (const auto& name : names) {
+        if (!f->contains(name))
+          throw ModelError(p.string() + ": tensor '" + name + "' listed in " + index.filename().string() + " is missing");
+      }
+      for (const auto& info : f->tensors()) {
+        if (!listed.count(info.name))
+          throw ModelError(p.string() + ": tensor '" + info.name + "' is not listed in " + index.string());
+        named.tensors[info.name] = f->tensor(info.name);
+        named.origin[info.name] = p.string();
+      }
+    }
+  } else if (fs::is_regular_file(single)) {
+    auto f = add_file(single);
+    for (const auto& info : f->tensors()) {
+      named.tensors[info.name] = f->tensor(info.name);
+      named.origin[info.name] = single.string();
+    }
+  } else {
+    throw ModelError(dir.string() + ": no model.safetensors or model.safetensors.index.json");
+  }
+  return named;
+}
+
+LlamaModel load_llama_from_directory(const std::filesystem::path& dir, const LoadOptions& options) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) throw ModelError(dir.string() + ": not a directory");
+  ModelConfig config = load_model_config(dir / "config.json");
+  if (fs::is_regular_file(dir / "generation_config.json"))
+    apply_generation_config(dir / "generation_config.json", config);
+  std::vector<std::shared_ptr<SafetensorsFile>> files;
+  NamedTensors named = read_safetensors_directory(dir, &files);
+  LlamaModel m = assemble_llama(config, named, options);
+  named = NamedTensors();  // drop the views; converted weights no longer need the mapping
+  // Keep (and report) only the files some weight aliases; the others are unmapped now,
+  // so fp32 compute from bf16 files does not hold the file pages resident.
+  for (auto& f : files) {
+    bool used = f->maps(m.weights.embed.data_ptr()) || f->maps(m.weights.lm_head.data_ptr()) ||
+                f->maps(m.weights.final_norm.data_ptr());
+    for (const auto& l : m.weights.layers)
+      for (const at::Tensor* t : {&l.input_norm, &l.q_proj, &l.k_proj, &l.v_proj, &l.o_proj, &l.post_norm,
+                                  &l.gate_proj, &l.up_proj, &l.down_proj})
+        used = used || f->maps(t->data_ptr());
+    if (used) m.files.push_back(std::move(f));
+  }
+  return m;
+}
+
+}  // namespace flexgen

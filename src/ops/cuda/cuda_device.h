@@ -1,0 +1,13 @@
+// The CUDA device of this process (private to the CUDA backend and the model).
+#pragma once
+
+#include <c10/core/Device.h>
+
+namespace flexgen {
+
+// Makes `device` (CUDA, with an index) the current CUDA device of the calling thread, so work
+// launched without an explicit device (libtorch's current streams, pinned buffers, graphs) goes
+// there too. Throws std::runtime_error when built without CUDA.
+void bind_cuda_device(const at::Device& device);
+
+}  // namespace flexgen
