@@ -13,6 +13,7 @@
 #include "flexgen/decoder.h"
 #include "flexgen/methods.h"
 #include "flexgen/model_loader.h"
+#include "flexgen/runtime_info.h"
 
 using namespace flexgen;
 using namespace flexgen::testing;
@@ -198,6 +199,47 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
         EXPECT_NEAR(g, alone[j][s].trace[0].top[i].second, 3 * std::abs(c - f) + 2e-2) << "job " << j << " stream " << s;
         EXPECT_LE(std::abs(g - f), 3 * std::abs(c - f) + 2e-2) << "job " << j << " stream " << s;
       }
+    }
+  }
+}
+
+// A model on the second GPU decodes exactly as on the first (same kernels, same rounding): every
+// stream's ids and per-step probabilities are bitwise equal, with CUDA graphs, eager, and with
+// the greedy pick on the device. The current device of this process stays 0 (nothing here binds
+// it), so every launch, stream, pinned copy and graph must follow the model's device.
+TEST_F(CudaModel, SecondGpuDecodesExactlyAsTheFirst) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs 2 CUDA devices";
+  const LlamaModel gpu1 = convert(*cpu_, at::kBFloat16, at::Device(at::kCUDA, 1));
+  std::vector<DecodeJob> jobs;
+  const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::Flex, Method::Max};
+  for (size_t i = 0; i < methods.size(); ++i) {
+    MethodOptions o;
+    o.method = methods[i];
+    o.max_new_tokens = 16;
+    const SamplePlan plan = plan_sample(sample(2 + i % 4, i % 2 == 0), o, 11 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  for (const int64_t trace : {int64_t{3}, int64_t{0}}) {
+    for (const bool graphs : {true, false}) {
+      DecodeConfig cfg;
+      cfg.max_new_tokens = 16;
+      cfg.stops.eos = cfg.stops.newline = false;
+      cfg.trace_top = trace;
+      cfg.cuda_graphs = graphs;
+      auto run = [&](const LlamaModel& m) {
+        std::vector<std::vector<StreamResult>> out(jobs.size());
+        decode_jobs(m, *tokenizer_, jobs, cfg, 2, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
+        return out;
+      };
+      const auto on0 = run(*gpu_), on1 = run(gpu1);
+      for (size_t j = 0; j < jobs.size(); ++j)
+        for (size_t s = 0; s < on0[j].size(); ++s) {
+          EXPECT_EQ(on1[j][s].ids, on0[j][s].ids) << "job " << j << " stream " << s << " graphs " << graphs;
+          ASSERT_EQ(on1[j][s].trace.size(), on0[j][s].trace.size());
+          for (size_t t = 0; t < on0[j][s].trace.size(); ++t)
+            for (size_t k = 0; k < on0[j][s].trace[t].top.size(); ++k)
+              EXPECT_EQ(on1[j][s].trace[t].top[k], on0[j][s].trace[t].top[k]) << "job " << j << " step " << t;
+        }
     }
   }
 }
