@@ -304,6 +304,7 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
 DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device) {
   if (!device.is_cuda()) throw std::invalid_argument("make_device_mask_table: device must be a CUDA device");
   if (rows < 1 || block_size < 1) throw std::invalid_argument("make_device_mask_table: rows and block size must be >= 1");
+  c10::cuda::CUDAGuard guard(device);  // the event below belongs to the table's device
   DeviceMaskTable t;
   const int64_t bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::MaskDesc));
   t.staging = at::zeros({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
