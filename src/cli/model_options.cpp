@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -25,10 +26,11 @@ void add_model_options(CLI::App& app, ModelArgs& a) {
 
 namespace {
 
-// --device: the model layer chooses; usage errors and missing devices name the flag here.
-at::Device pick_device(const std::string& dev) {
+// --device: the model layer chooses (auto: by the local rank of a multi-process launch); usage
+// errors and missing devices name the flag here.
+DeviceChoice pick_device(const std::string& dev) {
   try {
-    return choose_device(dev);
+    return choose_device(dev, [](const char* name) { return static_cast<const char*>(std::getenv(name)); });
   } catch (const DeviceRequestError& e) {
     throw UsageError(std::string("--device: ") + e.what());
   } catch (const std::runtime_error& e) {
@@ -41,7 +43,9 @@ at::Device pick_device(const std::string& dev) {
 LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   // fp32 runs only on the CPU, so "auto" with --dtype fp32 means the CPU.
   const bool fp32 = a.dtype == "fp32" || a.dtype == "float32" || a.dtype == "float";
-  const at::Device device = pick_device(a.device == "auto" && fp32 ? "cpu" : a.device);
+  const DeviceChoice choice = pick_device(a.device == "auto" && fp32 ? "cpu" : a.device);
+  const at::Device device = choice.device;
+  if (device.is_cuda()) spdlog::info("device {} ({})", device.str(), choice.reason);
   at::ScalarType dtype = at::kBFloat16;
   if (a.dtype == "fp16" || a.dtype == "float16")
     throw UsageError("--dtype fp16: not supported (use bf16" + std::string(device.is_cpu() ? " or fp32)" : ")"));
