@@ -2,7 +2,9 @@
 // scored output records and a summary. The CLI's `generate` is a thin front end.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +48,10 @@ struct RunOptions {
   OutputFormat format = OutputFormat::Jsonl;
   bool resume = false;
   std::string save_tokens;       // also write each sample's token ids (JSONL) here
+  // Progress: `done` of `total` samples handled (run now, already in the output, or skipped
+  // as bad) and the score so far. Called after the samples are prepared, after each
+  // sample's records are written, and once at the end; none = silent.
+  std::function<void(size_t done, size_t total, const ScoreSummary& score)> on_progress;
 };
 
 struct RunSummary {
@@ -110,7 +116,7 @@ class SamplePreparer {
 std::vector<OutputRecord> make_records(const PreparedSample& prepared, const std::vector<StreamResult>& results,
                                        Method method, uint64_t paraphrase_seed);
 
-// Runs the whole job; progress and logs on stderr. Throws on bad input.
+// Runs the whole job; progress through options.on_progress, logs on stderr. Throws on bad input.
 RunSummary run_generate(const RunOptions& options, const LlamaModel& model, const Tokenizer& tokenizer);
 
 // Peak resident memory of this process, in bytes.

@@ -3,11 +3,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 
 #include "flexgen/scoring.h"
@@ -19,40 +17,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool is_weighted(Method m) { return m == Method::WeightedAvg || m == Method::WeightedMax; }
-
-// Progress on stderr: a bar on a terminal, a log line every 10 s otherwise.
-class Progress {
- public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(fileno(stderr)) != 0), start_(Clock::now()) {}
-  void update(size_t done, const ScoreSummary& score) {
-    if (done == last_done_ && done != 0) return;
-    last_done_ = done;
-    const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-    if (tty_) {
-      const int width = 30;
-      const int filled = total_ ? static_cast<int>(width * done / total_) : width;
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu samples, %.2f samples/s, acc %.3f, ETA %.0fs ",
-                   std::string(static_cast<size_t>(filled), '=').c_str(),
-                   std::string(static_cast<size_t>(width - filled), ' ').c_str(), done, total_, rate,
-                   score.accuracy(), eta);
-      std::fflush(stderr);
-      if (done == total_) std::fprintf(stderr, "\n");
-    } else if (secs - last_log_ >= 10.0 || done == total_) {
-      last_log_ = secs;
-      spdlog::info("{}/{} samples, {:.2f} samples/s, accuracy {:.3f}, ETA {:.0f} s", done, total_, rate,
-                   score.accuracy(), eta);
-    }
-  }
-
- private:
-  size_t total_;
-  bool tty_;
-  Clock::time_point start_;
-  double last_log_ = 0;
-  size_t last_done_ = 0;
-};
 
 std::vector<Sample> read_pool(const RunOptions& o, const DatasetFiles& files) {
   const std::string path = o.train.empty() ? files.train : o.train;
@@ -283,7 +247,9 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   TokensWriter tokens_out(o.save_tokens);
   if (!preparer.builder().few_shot_block().empty())
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
-  Progress progress(indices.size());
+  auto progress = [&](size_t done) {
+    if (o.on_progress) o.on_progress(done, indices.size(), summary.score);
+  };
   size_t handled = 0;
 
   auto keys_of = [&](const PreparedSample& p) {
@@ -328,7 +294,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     todo.push_back(std::move(p));
   }
   tokens_out.close();
-  progress.update(handled, summary.score);
+  progress(handled);
 
   // Decode with up to --batch-size samples in flight; records are written in dataset order. The
   // plans' rows and streams move to the decoder's jobs and come back once a sample is finished
@@ -354,11 +320,11 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       p.plan = SamplePlan();
       ++summary.samples;
       ++handled;
-      progress.update(handled, summary.score);
+      progress(handled);
     }
   };
   decode_jobs(model, tokenizer, jobs, decode, o.batch_size, on_done, &summary.stats);
-  progress.update(indices.size(), summary.score);
+  progress(indices.size());
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.peak_rss_bytes = peak_rss_bytes();
   return summary;
