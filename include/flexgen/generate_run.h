@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +15,7 @@
 #include "flexgen/llama.h"
 #include "flexgen/methods.h"
 #include "flexgen/output_records.h"
+#include "flexgen/paraphrase_weights.h"
 #include "flexgen/prompt.h"
 #include "flexgen/scoring.h"
 #include "flexgen/shard.h"
@@ -64,11 +64,6 @@ struct RunSummary {
   double wall_seconds = 0;
   int64_t peak_rss_bytes = 0;
 };
-
-// Per-paraphrase weights keyed by uuid, from JSONL lines {"uuid", "weights": [...]}
-// (indexed like the record's candidates) or {"uuid", "index", "weight"}.
-using WeightTable = std::map<std::string, std::map<size_t, double>>;
-WeightTable read_weights(const std::string& path);
 
 // What a run reads before it starts: the test records, the few-shot pool, the weights.
 struct RunInputs {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 
+#include "flexgen/few_shot_pool.h"
 #include "flexgen/scoring.h"
 
 namespace flexgen {
@@ -17,14 +18,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 bool is_weighted(Method m) { return m == Method::WeightedAvg || m == Method::WeightedMax; }
-
-std::vector<Sample> read_pool(const RunOptions& o, const DatasetFiles& files) {
-  const std::string path = o.train.empty() ? files.train : o.train;
-  if (path.empty()) return {};
-  DatasetReadOptions options;
-  options.unique_uuids = false;  // a pool may repeat questions; only the test file is keyed by uuid
-  return read_dataset(path, options).samples;
-}
 
 // --save-tokens: one JSON line per sample with the token ids the run feeds the model.
 class TokensWriter {
@@ -63,42 +56,6 @@ int64_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<int64_t>(u.ru_maxrss) * 1024;
-}
-
-WeightTable read_weights(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open the weights file");
-  WeightTable table;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(number) + ": ";
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw std::runtime_error(where + "not valid JSON: " + e.what());
-    }
-    if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string())
-      throw std::runtime_error(where + "expected an object with a string \"uuid\"");
-    auto& row = table[j["uuid"].get<std::string>()];
-    auto weight = [&](const nlohmann::json& w) {
-      if (!w.is_number() || !(w.get<double>() >= 0)) throw std::runtime_error(where + "weights must be numbers >= 0");
-      return w.get<double>();
-    };
-    if (j.contains("weights")) {
-      if (!j["weights"].is_array()) throw std::runtime_error(where + "\"weights\" must be a list");
-      for (size_t i = 0; i < j["weights"].size(); ++i) row[i] = weight(j["weights"][i]);
-    } else if (j.contains("index") && j.contains("weight")) {
-      if (!j["index"].is_number_unsigned()) throw std::runtime_error(where + "\"index\" must be an integer >= 0");
-      row[j["index"].get<size_t>()] = weight(j["weight"]);
-    } else {
-      throw std::runtime_error(where + "expected \"weights\": [...] or \"index\" and \"weight\"");
-    }
-  }
-  return table;
 }
 
 SamplePreparer::SamplePreparer(const RunOptions& options, const Tokenizer& tokenizer,
@@ -204,7 +161,7 @@ RunInputs load_run_inputs(const RunOptions& o) {
   read_options.skip_bad = o.skip_bad;
   in.dataset = read_dataset(in.files.test, read_options);
   for (const std::string& m : in.dataset.skipped) spdlog::warn("skipped: {}", m);
-  in.pool = read_pool(o, in.files);
+  in.pool = read_few_shot_pool(in.files, o.train);
   const auto& samples = in.dataset.samples;
   const bool needs_pool = std::any_of(samples.begin(), samples.end(),
                                       [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
