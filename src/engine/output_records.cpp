@@ -2,8 +2,6 @@
 #include "flexgen/output_records.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -224,11 +222,13 @@ std::string record_key(const std::string& uuid, const std::string& method, std::
   return key;
 }
 
-RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume) : path_(path), format_(format) {
+RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume) : format_(format) {
+  // A line of format_record() or csv_header() without its "\n".
+  auto line_of = [](const std::string& text) { return std::string_view(text).substr(0, text.size() - 1); };
   if (path == "-") {
     if (resume) throw std::invalid_argument("--resume needs --output FILE (it cannot resume stdout)");
-    file_ = stdout;
-    if (format_ == OutputFormat::Csv) std::fputs(csv_header().c_str(), file_), std::fflush(file_);
+    out_ = std::make_unique<JsonlWriter>(path);
+    if (format_ == OutputFormat::Csv) out_->write_line(line_of(csv_header()));
     return;
   }
   std::error_code ec;
@@ -244,24 +244,15 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
       cut_bytes_ = text.size() - keep;
     }
   }
-  file_ = std::fopen(path.c_str(), resume ? "ab" : "wb");
-  if (!file_) throw OutputFileError(path + ": cannot open for writing: " + std::strerror(errno));
-  owns_ = true;
-  if (format_ == OutputFormat::Csv && keep == 0) {
-    const std::string header = csv_header();
-    if (std::fwrite(header.data(), 1, header.size(), file_) != header.size() || std::fflush(file_) != 0)
-      throw OutputFileError(path + ": write failed: " + std::strerror(errno));
-  }
+  out_ = std::make_unique<JsonlWriter>(path, resume);
+  if (format_ == OutputFormat::Csv && keep == 0) out_->write_line(line_of(csv_header()));
 }
 
-RecordWriter::~RecordWriter() {
-  if (owns_ && file_) std::fclose(file_);
-}
+RecordWriter::~RecordWriter() = default;
 
 void RecordWriter::write(const OutputRecord& record) {
   const std::string line = format_record(record, format_);
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
-    throw OutputFileError((path_ == "-" ? std::string("stdout") : path_) + ": write failed: " + std::strerror(errno));
+  out_->write_line(std::string_view(line).substr(0, line.size() - 1));
   done_.insert(record_key(record.uuid, record.method, record.paraphrase_index));
 }
 

@@ -6,9 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 
 #include "flexgen/few_shot_pool.h"
+#include "flexgen/jsonl_writer.h"
 #include "flexgen/scoring.h"
 
 namespace flexgen {
@@ -22,32 +22,34 @@ bool is_weighted(Method m) { return m == Method::WeightedAvg || m == Method::Wei
 // --save-tokens: one JSON line per sample with the token ids the run feeds the model.
 class TokensWriter {
  public:
-  explicit TokensWriter(const std::string& path) : path_(path) {
+  explicit TokensWriter(const std::string& path) {
     if (path.empty()) return;
-    out_.open(path, std::ios::trunc);
-    if (!out_) throw std::runtime_error("--save-tokens " + path + ": cannot open for writing");
+    try {
+      // A path "-" has always named a file here (stdout carries the records).
+      out_.emplace(path == "-" ? "./-" : path);
+    } catch (const OutputFileError& e) {
+      throw std::runtime_error(std::string("--save-tokens ") + e.what());
+    }
   }
   // No-op without a path.
   void write(const PreparedSample& p) {
-    if (!out_.is_open()) return;
+    if (!out_) return;
     const SampleTokens& t = p.tokens;
     nlohmann::json j = {{"uuid", p.sample->uuid},
                         {"bos", t.bos ? nlohmann::json(*t.bos) : nlohmann::json(nullptr)},
                         {"shared_context", t.shared_context},
                         {"paraphrases", t.paraphrases},
                         {"separator", t.separator}};
-    out_ << j.dump() << "\n";
-    if (!out_) throw std::runtime_error("--save-tokens " + path_ + ": write failed");
+    try {
+      out_->write_line(j.dump());
+    } catch (const OutputFileError& e) {
+      throw std::runtime_error(std::string("--save-tokens ") + e.what());
+    }
   }
-  void close() {
-    if (!out_.is_open()) return;
-    out_.close();
-    if (!out_) throw std::runtime_error("--save-tokens " + path_ + ": write failed");
-  }
+  void close() { out_.reset(); }
 
  private:
-  std::string path_;
-  std::ofstream out_;
+  std::optional<JsonlWriter> out_;
 };
 
 }  // namespace
