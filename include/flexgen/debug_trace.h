@@ -1,9 +1,6 @@
-// `flexgen debug`: the trace of one sample run with the real mask (paraphrases, segment
-// table, sampled mask matrix, isolation check, block-mask statistics, per-step top tokens),
-// as text for a 100-column terminal and as JSON.
+// `flexgen debug`: the trace data of one sample run with the real mask (paraphrases, segment
+// table, mask, isolation check, block mask, per-step top tokens); the CLI renders it.
 #pragma once
-
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -64,13 +61,5 @@ struct SampleTrace {
 SampleTrace make_sample_trace(const PreparedSample& prepared, const std::vector<StreamResult>& results,
                               const Tokenizer& tokenizer, Method method, PositionMode positions,
                               int64_t block_size, uint64_t paraphrase_seed);
-
-// The text report, every line at most `width` columns; `verbose` adds the per-step
-// top tokens and the prefill tensor summaries.
-std::string render_sample_trace(const SampleTrace& trace, const Tokenizer& tokenizer, bool verbose,
-                                size_t width = 100);
-
-// The whole trace as one JSON object.
-nlohmann::json sample_trace_json(const SampleTrace& trace, const Tokenizer& tokenizer);
 
 }  // namespace flexgen

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "debug_render.h"
 #include "flexgen/debug_trace.h"
 #include "flexgen/generate_run.h"
 #include "flexgen/mask_image.h"
