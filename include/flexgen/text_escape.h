@@ -23,4 +23,12 @@ std::string printable_text(const std::string& text);
 // and its tail around " ... ".
 std::string preview_text(const std::string& text, size_t columns);
 
+// Value of a hexadecimal digit (for \xHH and \uXXXX escapes), -1 for any other character.
+inline int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace flexgen

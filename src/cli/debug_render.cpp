@@ -10,29 +10,17 @@
 #include "flexgen/mask_view.h"
 #include "flexgen/text_escape.h"
 #include "flexgen/tokenizer.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::cli {
 
 namespace {
 
-// Terminal columns of UTF-8 text: one per code point (continuation bytes do not count).
-size_t columns(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
+// Terminal columns of UTF-8 text: one per character.
+size_t columns(const std::string& s) { return utf8::count_chars(s); }
 
-// The first `n` code points of `s`.
-std::string take_columns(const std::string& s, size_t n) {
-  size_t cols = 0, i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
-      if (cols == n) break;
-      ++cols;
-    }
-  }
-  return s.substr(0, i);
-}
+// The first `n` characters of `s`.
+std::string take_columns(const std::string& s, size_t n) { return s.substr(0, utf8::prefix_bytes(s, n)); }
 
 // At most `n` columns; a cut is marked with "...".
 std::string clip(const std::string& s, size_t n) {
@@ -51,7 +39,7 @@ std::string wrap(const std::string& first, const std::string& text, const std::s
       col = columns(indent);
     }
     size_t len = 1;
-    while (i + len < text.size() && (static_cast<unsigned char>(text[i + len]) & 0xC0) == 0x80) ++len;
+    while (i + len < text.size() && utf8::is_continuation(static_cast<unsigned char>(text[i + len]))) ++len;
     out.append(text, i, len);
     i += len;
     ++col;

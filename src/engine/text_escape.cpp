@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <stdexcept>
 
-#include "utf8.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 
@@ -35,7 +35,7 @@ std::string unescape_text(const std::string& text) {
                                   std::to_string(at + 1) + " (known: \\n \\t \\r \\0 \\\\ \\\" \\' \\xHH \\uXXXX \\UXXXXXXXX)");
     uint32_t cp = 0;
     for (int k = 0; k < digits; ++k) {
-      const int v = i + 1 < text.size() ? utf8::hex_digit(text[i + 1]) : -1;
+      const int v = i + 1 < text.size() ? hex_digit(text[i + 1]) : -1;
       if (v < 0)
         throw std::invalid_argument("escape '\\" + std::string(1, e) + "' at character " + std::to_string(at + 1) +
                                     " needs " + std::to_string(digits) + " hex digits");
@@ -73,52 +73,11 @@ std::string escape_text(const std::string& text) {
   return out;
 }
 
-namespace {
-
-// Terminal columns of UTF-8 text: one per code point (continuation bytes do not count).
-size_t columns(const std::string& s) {
-  size_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
-// The first `n` code points of `s`.
-std::string take_columns(const std::string& s, size_t n) {
-  size_t cols = 0, i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
-      if (cols == n) break;
-      ++cols;
-    }
-  }
-  return s.substr(0, i);
-}
-
-// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
-size_t utf8_length(const std::string& s, size_t i) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  const size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  return n;
-}
-
-// The last `n` code points of `s`.
-std::string last_columns(const std::string& s, size_t n) {
-  const size_t total = columns(s);
-  if (total <= n) return s;
-  const std::string head = take_columns(s, total - n);
-  return s.substr(head.size());
-}
-
-}  // namespace
-
 std::string printable_text(const std::string& text) {
   const std::string e = escape_text(text);
   std::string out;
   for (size_t i = 0; i < e.size();) {
-    const size_t n = utf8_length(e, i);
+    const size_t n = utf8::sequence_length(e, i);
     if (n == 0) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(e[i]));
@@ -134,9 +93,10 @@ std::string printable_text(const std::string& text) {
 
 std::string preview_text(const std::string& text, size_t n) {
   const std::string p = printable_text(text);
-  if (columns(p) <= n) return p;
-  const size_t head = (n - 5) / 2;
-  return take_columns(p, head) + " ... " + last_columns(p, n - 5 - head);
+  const size_t total = utf8::count_chars(p);
+  if (total <= n) return p;
+  const size_t head = (n - 5) / 2, tail = n - 5 - head;
+  return p.substr(0, utf8::prefix_bytes(p, head)) + " ... " + p.substr(utf8::prefix_bytes(p, total - tail));
 }
 
 }  // namespace flexgen
