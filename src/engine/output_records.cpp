@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "csv.h"
+#include "json_message.h"
 #include "list_literal.h"
 #include "unicode_text.h"
 
@@ -42,17 +43,6 @@ std::string read_all(std::istream& in) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// The JSON message without nlohmann's "[json.exception...] parse error at line 1, " prefix.
-std::string json_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t bracket = m.find("] ");
-  if (bracket != std::string::npos) m = m.substr(bracket + 2);
-  const size_t at = m.find("at line ");
-  const size_t comma = at == std::string::npos ? std::string::npos : m.find(", ", at);
-  if (comma != std::string::npos) m = m.substr(comma + 2);
-  return m;
 }
 
 std::optional<int64_t> index_from_text(const std::string& text) {
@@ -301,23 +291,18 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
     }
   } else {
     std::istringstream in(text);
-    csv::Reader reader(in);
-    auto next = [&]() -> std::optional<csv::Row> {
-      try {
-        return reader.next();
-      } catch (const std::runtime_error& e) {
-        throw OutputFileError(name + ": " + e.what());
+    try {
+      csv::TableReader table(in);
+      while (const auto row = table.next()) {
+        const std::string where = name + ":" + std::to_string(row->line);
+        try {
+          rows.push_back(result_row(table.object(*row), where));
+        } catch (const csv::RowShapeError& e) {
+          throw OutputFileError(where + ": " + e.what());
+        }
       }
-    };
-    const auto header = next();
-    while (const auto row = next()) {
-      const std::string where = name + ":" + std::to_string(row->line);
-      if (row->fields.size() != header->fields.size())
-        throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
-                              std::to_string(header->fields.size()));
-      json obj = json::object();
-      for (size_t i = 0; i < header->fields.size(); ++i) obj[header->fields[i]] = row->fields[i];
-      rows.push_back(result_row(obj, where));
+    } catch (const csv::FormatError& e) {
+      throw OutputFileError(name + ": " + e.what());
     }
   }
   if (rows.empty()) throw OutputFileError(name + ": no rows");
