@@ -26,7 +26,7 @@ namespace flexgen {
 struct RunOptions {
   // Data and prompts.
   std::string dataset = "webqa";
-  std::string data_dir;          // --data-dir; empty = $FLEXGEN_DATA / bundled
+  std::string data_dir;          // empty = $FLEXGEN_DATA / bundled
   std::string train;             // few-shot pool file; empty = the dataset's own
   size_t few_shot = 5;
   uint64_t few_shot_seed = 42;
@@ -72,8 +72,12 @@ struct RunInputs {
   std::vector<Sample> pool;
   WeightTable weights;
 };
-// Reads them as `generate` does; throws when the pool is smaller than --few-shot
-// or a weighted method has no weights file.
+// Checks the settings a run cannot start with (a paraphrase selection that picks nothing, a
+// weighted method without a weights file); throws InvalidSetting.
+void check_run_options(const RunOptions& options);
+
+// Reads them as `generate` does, after check_run_options(); throws InvalidSetting when
+// the few-shot pool is smaller than the few-shot count, DatasetError, ...
 RunInputs load_run_inputs(const RunOptions& options);
 
 // The decode settings of a run: the options' stops and sampling, the model's eos

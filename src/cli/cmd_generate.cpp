@@ -68,7 +68,7 @@ int run(GenerateArgs& a) {
   o.on_progress = [&progress](size_t done, size_t total, const ScoreSummary& score) {
     progress.update(done, total, score);
   };
-  const RunSummary s = run_generate(o, m.model, *m.tokenizer);
+  const RunSummary s = with_flag_messages([&] { return run_generate(o, m.model, *m.tokenizer); });
   o.on_progress = nullptr;
   const nlohmann::json j = summary_json(s, o);
   spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,

@@ -341,7 +341,7 @@ std::vector<std::string> parse_target_value(const std::string& text) {
 std::string find_data_dir(const std::string& flag) {
   auto usable = [](const fs::path& p) { return is_dir(p / "webqa") || is_dir(p / "myriadlama"); };
   if (!flag.empty()) {
-    if (!is_dir(flag)) throw DatasetError("--data-dir " + flag + ": no such folder");
+    if (!is_dir(flag)) throw SettingError<DatasetError>(Setting::DataFolder, flag, "no such folder");
     return flag;
   }
   if (const char* env = std::getenv("FLEXGEN_DATA"); env && *env) {
@@ -361,15 +361,16 @@ std::string find_data_dir(const std::string& flag) {
     if (usable(c)) return fs::weakly_canonical(c, ec).string();
     tried += (tried.empty() ? "" : ", ") + c.lexically_normal().string();
   }
-  throw DatasetError("cannot find the bundled data folder (tried " + tried +
-                     "); give --data-dir or set FLEXGEN_DATA");
+  throw SettingError<DatasetError>(Setting::DataFolder, "",
+                                   "cannot find the bundled data folder (tried " + tried + ")");
 }
 
 DatasetFiles resolve_dataset(const std::string& spec, const std::string& data_dir_flag) {
-  if (spec.empty()) throw DatasetError("--dataset: empty value (webqa, myriadlama, a file, or - for stdin)");
+  if (spec.empty())
+    throw SettingError<DatasetError>(Setting::Dataset, "", "empty value (webqa, myriadlama, a file, or - for stdin)");
   if (spec != "webqa" && spec != "myriadlama") {
     if (spec != "-" && !is_file(spec))
-      throw DatasetError("--dataset " + spec + ": no such file (named datasets: webqa, myriadlama)");
+      throw SettingError<DatasetError>(Setting::Dataset, spec, "no such file (named datasets: webqa, myriadlama)");
     return DatasetFiles{spec, spec, ""};
   }
   const fs::path dir = fs::path(find_data_dir(data_dir_flag)) / spec;
@@ -380,7 +381,7 @@ DatasetFiles resolve_dataset(const std::string& spec, const std::string& data_di
   };
   DatasetFiles files{spec, pick("test"), pick("train")};
   if (files.test.empty())
-    throw DatasetError("--dataset " + spec + ": no test.jsonl, test.csv or test.json in " + dir.string());
+    throw SettingError<DatasetError>(Setting::Dataset, spec, "no test.jsonl, test.csv or test.json in " + dir.string());
   return files;
 }
 

@@ -216,7 +216,7 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
   // A line of format_record() or csv_header() without its "\n".
   auto line_of = [](const std::string& text) { return std::string_view(text).substr(0, text.size() - 1); };
   if (path == "-") {
-    if (resume) throw std::invalid_argument("--resume needs --output FILE (it cannot resume stdout)");
+    if (resume) throw std::invalid_argument("cannot resume stdout (resuming needs an output file)");
     out_ = std::make_unique<JsonlWriter>(path);
     if (format_ == OutputFormat::Csv) out_->write_line(line_of(csv_header()));
     return;

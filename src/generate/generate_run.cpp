@@ -10,6 +10,7 @@
 #include "flexgen/few_shot_pool.h"
 #include "flexgen/jsonl_writer.h"
 #include "flexgen/scoring.h"
+#include "flexgen/setting_error.h"
 
 namespace flexgen {
 
@@ -19,16 +20,16 @@ using Clock = std::chrono::steady_clock;
 
 bool is_weighted(Method m) { return m == Method::WeightedAvg || m == Method::WeightedMax; }
 
-// --save-tokens: one JSON line per sample with the token ids the run feeds the model.
+// The token ids of each sample (one JSON line each), as the run feeds them to the model.
 class TokensWriter {
  public:
-  explicit TokensWriter(const std::string& path) {
+  explicit TokensWriter(const std::string& path) : path_(path) {
     if (path.empty()) return;
     try {
       // A path "-" has always named a file here (stdout carries the records).
       out_.emplace(path == "-" ? "./-" : path);
     } catch (const OutputFileError& e) {
-      throw std::runtime_error(std::string("--save-tokens ") + e.what());
+      fail(e);
     }
   }
   // No-op without a path.
@@ -43,12 +44,20 @@ class TokensWriter {
     try {
       out_->write_line(j.dump());
     } catch (const OutputFileError& e) {
-      throw std::runtime_error(std::string("--save-tokens ") + e.what());
+      fail(e);
     }
   }
   void close() { out_.reset(); }
 
  private:
+  // The writer's "<path>: <problem>" as an error about the token ids file.
+  [[noreturn]] void fail(const OutputFileError& e) const {
+    std::string problem = e.what();
+    for (const std::string& name : {path_, std::string("./-")})
+      if (problem.rfind(name + ": ", 0) == 0) problem = problem.substr(name.size() + 2);
+    throw SettingError<std::runtime_error>(Setting::TokenIdsFile, path_, problem);
+  }
+  std::string path_;
   std::optional<JsonlWriter> out_;
 };
 
@@ -97,7 +106,8 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
   t.separator = separator_ids_;
   if (is_weighted(options_.method.method)) {
     auto row = weights_.find(sample.uuid);
-    if (row == weights_.end()) throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weights in --weights");
+    if (row == weights_.end())
+      throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weights in " + options_.weights_file);
     for (size_t idx : p.prompts.paraphrases.indexes) {
       auto w = row->second.find(idx);
       if (w == row->second.end())
@@ -156,7 +166,14 @@ std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vecto
   return out;
 }
 
+void check_run_options(const RunOptions& o) {
+  o.selection.validate();
+  if (is_weighted(o.method.method) && o.weights_file.empty())
+    throw InvalidSetting(Setting::Weights, "", "method " + to_string(o.method.method) + " needs them");
+}
+
 RunInputs load_run_inputs(const RunOptions& o) {
+  check_run_options(o);
   RunInputs in;
   in.files = resolve_dataset(o.dataset, o.data_dir);
   DatasetReadOptions read_options;
@@ -168,10 +185,8 @@ RunInputs load_run_inputs(const RunOptions& o) {
   const bool needs_pool = std::any_of(samples.begin(), samples.end(),
                                       [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
   if (needs_pool && o.few_shot > 0 && in.pool.size() < o.few_shot)
-    throw std::invalid_argument("--few-shot " + std::to_string(o.few_shot) + ": the few-shot pool has " +
-                                std::to_string(in.pool.size()) + " records (give --train FILE or --few-shot 0)");
-  if (is_weighted(o.method.method) && o.weights_file.empty())
-    throw std::invalid_argument("--method " + to_string(o.method.method) + " needs --weights FILE.jsonl");
+    throw InvalidSetting(Setting::FewShotCount, std::to_string(o.few_shot),
+                         "the few-shot pool has " + std::to_string(in.pool.size()) + " records");
   if (!o.weights_file.empty()) in.weights = read_weights(o.weights_file);
   return in;
 }
