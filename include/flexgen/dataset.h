@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "flexgen/setting_error.h"
+
 namespace flexgen {
 
 // What a record carries, which decides how prompts are made.
@@ -60,7 +62,8 @@ std::vector<std::string> parse_target_value(const std::string& text);
 
 // The bundled-data folder: `flag` (--data-dir) when given, else $FLEXGEN_DATA, else
 // <exe>/../share/flexgen/data, <exe>/../../data (build/bin/flexgen in a clone), then the
-// source tree's data/ compiled in. Throws DatasetError when the one asked for is missing.
+// source tree's data/ compiled in. Throws DatasetError when the one asked for is missing
+// (a SettingError<DatasetError> about the data folder, but for a bad $FLEXGEN_DATA).
 std::string find_data_dir(const std::string& flag = "");
 
 // Files of a --dataset value: "webqa" / "myriadlama" are <find_data_dir(data_dir_flag)>/<name>/test.{jsonl,csv,json}
@@ -70,6 +73,7 @@ struct DatasetFiles {
   std::string test;
   std::string train;  // empty when there is none
 };
+// Throws SettingError<DatasetError> (data folder, dataset).
 DatasetFiles resolve_dataset(const std::string& spec, const std::string& data_dir_flag = "");
 
 }  // namespace flexgen

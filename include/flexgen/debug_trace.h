@@ -1,9 +1,6 @@
-// `flexgen debug`: the trace of one sample run with the real mask (paraphrases, segment
-// table, sampled mask matrix, isolation check, block-mask statistics, per-step top tokens),
-// as text for a 100-column terminal and as JSON.
+// `flexgen debug`: the trace data of one sample run with the real mask (paraphrases, segment
+// table, mask, isolation check, block mask, per-step top tokens); the CLI renders it.
 #pragma once
-
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -13,6 +10,7 @@
 #include "flexgen/block_mask.h"
 #include "flexgen/decoder.h"
 #include "flexgen/generate_run.h"
+#include "flexgen/isolation_check.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 #include "flexgen/output_records.h"
@@ -34,14 +32,6 @@ struct SegmentRow {
   int64_t start = 0, end = 0;
   int64_t first_position = 0, last_position = 0;  // position ids (meaningless when empty)
   std::string preview;  // decoded text, escaped, at most 80 characters
-};
-
-// Whether any paraphrase position may attend to another paraphrase's position.
-struct IsolationCheck {
-  int32_t segments = 0;
-  bool isolated = true;
-  int64_t query = -1, key = -1;          // the first offending pair when not isolated
-  int32_t query_segment = -1, key_segment = -1;  // 0-based paraphrase numbers
 };
 
 // Everything `flexgen debug` shows about one sample.
@@ -71,17 +61,5 @@ struct SampleTrace {
 SampleTrace make_sample_trace(const PreparedSample& prepared, const std::vector<StreamResult>& results,
                               const Tokenizer& tokenizer, Method method, PositionMode positions,
                               int64_t block_size, uint64_t paraphrase_seed);
-
-// Walks the block mask as the kernel does (full blocks: every pair; partial: the mask)
-// and reports the first paraphrase position that sees another paraphrase's position.
-IsolationCheck check_isolation(const SequenceLayout& layout, const AttentionMask& mask, const BlockMask& blocks);
-
-// The text report, every line at most `width` columns; `verbose` adds the per-step
-// top tokens and the prefill tensor summaries.
-std::string render_sample_trace(const SampleTrace& trace, const Tokenizer& tokenizer, bool verbose,
-                                size_t width = 100);
-
-// The whole trace as one JSON object.
-nlohmann::json sample_trace_json(const SampleTrace& trace, const Tokenizer& tokenizer);
 
 }  // namespace flexgen

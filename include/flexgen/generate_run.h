@@ -2,8 +2,9 @@
 // scored output records and a summary. The CLI's `generate` is a thin front end.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <map>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "flexgen/llama.h"
 #include "flexgen/methods.h"
 #include "flexgen/output_records.h"
+#include "flexgen/paraphrase_weights.h"
 #include "flexgen/prompt.h"
 #include "flexgen/scoring.h"
 #include "flexgen/shard.h"
@@ -24,7 +26,7 @@ namespace flexgen {
 struct RunOptions {
   // Data and prompts.
   std::string dataset = "webqa";
-  std::string data_dir;          // --data-dir; empty = $FLEXGEN_DATA / bundled
+  std::string data_dir;          // empty = $FLEXGEN_DATA / bundled
   std::string train;             // few-shot pool file; empty = the dataset's own
   size_t few_shot = 5;
   uint64_t few_shot_seed = 42;
@@ -46,6 +48,10 @@ struct RunOptions {
   OutputFormat format = OutputFormat::Jsonl;
   bool resume = false;
   std::string save_tokens;       // also write each sample's token ids (JSONL) here
+  // Progress: `done` of `total` samples handled (run now, already in the output, or skipped
+  // as bad) and the score so far. Called after the samples are prepared, after each
+  // sample's records are written, and once at the end; none = silent.
+  std::function<void(size_t done, size_t total, const ScoreSummary& score)> on_progress;
 };
 
 struct RunSummary {
@@ -59,11 +65,6 @@ struct RunSummary {
   int64_t peak_rss_bytes = 0;
 };
 
-// Per-paraphrase weights keyed by uuid, from JSONL lines {"uuid", "weights": [...]}
-// (indexed like the record's candidates) or {"uuid", "index", "weight"}.
-using WeightTable = std::map<std::string, std::map<size_t, double>>;
-WeightTable read_weights(const std::string& path);
-
 // What a run reads before it starts: the test records, the few-shot pool, the weights.
 struct RunInputs {
   DatasetFiles files;
@@ -71,8 +72,12 @@ struct RunInputs {
   std::vector<Sample> pool;
   WeightTable weights;
 };
-// Reads them as `generate` does; throws when the pool is smaller than --few-shot
-// or a weighted method has no weights file.
+// Checks the settings a run cannot start with (a paraphrase selection that picks nothing, a
+// weighted method without a weights file); throws InvalidSetting.
+void check_run_options(const RunOptions& options);
+
+// Reads them as `generate` does, after check_run_options(); throws InvalidSetting when
+// the few-shot pool is smaller than the few-shot count, DatasetError, ...
 RunInputs load_run_inputs(const RunOptions& options);
 
 // The decode settings of a run: the options' stops and sampling, the model's eos
@@ -110,7 +115,7 @@ class SamplePreparer {
 std::vector<OutputRecord> make_records(const PreparedSample& prepared, const std::vector<StreamResult>& results,
                                        Method method, uint64_t paraphrase_seed);
 
-// Runs the whole job; progress and logs on stderr. Throws on bad input.
+// Runs the whole job; progress through options.on_progress, logs on stderr. Throws on bad input.
 RunSummary run_generate(const RunOptions& options, const LlamaModel& model, const Tokenizer& tokenizer);
 
 // Peak resident memory of this process, in bytes.

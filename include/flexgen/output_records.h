@@ -3,13 +3,15 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
+#include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "flexgen/jsonl_writer.h"
 
 namespace flexgen {
 
@@ -46,11 +48,6 @@ std::string format_record(const OutputRecord& record, OutputFormat format);
 std::string record_key(const std::string& uuid, const std::string& method,
                        std::optional<int64_t> paraphrase_index = std::nullopt);
 
-// A bad output or result file: the message names the file, line and problem.
-struct OutputFileError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // Writes records to a file ("-" = stdout), each flushed as it is written. With `resume`
 // an existing file is kept: its keys are collected, a half-written last line (a run
 // killed mid-write) is cut off so the file is valid again, and new records are appended.
@@ -68,10 +65,8 @@ class RecordWriter {
   void write(const OutputRecord& record);          // throws OutputFileError when the write fails
 
  private:
-  std::string path_;
   OutputFormat format_;
-  std::FILE* file_ = nullptr;
-  bool owns_ = false;
+  std::unique_ptr<JsonlWriter> out_;
   std::set<std::string> done_;
   size_t cut_bytes_ = 0;
 };

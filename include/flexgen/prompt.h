@@ -29,6 +29,8 @@ struct ParaphraseSelection {
   size_t count = 5;
   std::vector<size_t> indexes;
   uint64_t seed = 42;  // MaskFill: order of the automatic templates (recorded in the output)
+  // Throws InvalidSetting (paraphrase count) when count is 0.
+  void validate() const;
 };
 
 // "0,2,4" -> {0, 2, 4}; throws std::invalid_argument on an empty item, a non-number or a repeat.
@@ -44,7 +46,8 @@ struct SelectedParaphrases {
   std::vector<std::string> texts;
   std::vector<size_t> indexes;
 };
-// Throws SampleError ("<source> (uuid U): has 3 paraphrases; 5 asked for") when short.
+// Throws SampleError ("<source> (uuid U): has 3 paraphrases; 5 asked for") when short,
+// InvalidSetting when the selection is invalid.
 SelectedParaphrases select_paraphrases(const Sample& sample, const ParaphraseSelection& selection);
 
 // Prompts of one sample. full(i) == shared + parts[i] is the reference's complete prompt.
@@ -65,7 +68,7 @@ class PromptBuilder {
  public:
   // `instruction` empty = by record kind (kWebqaInstruction / kMaskFillInstruction).
   // Few-shot examples: py_sample(pool.size(), few_shot, seed), each "Q: {question}\nA: {answers[0]}",
-  // joined by "\n\n". Throws std::invalid_argument when the pool is smaller than few_shot.
+  // joined by "\n\n". Throws InvalidSetting (few-shot count) when the pool is smaller than few_shot.
   PromptBuilder(const std::vector<Sample>& pool, size_t few_shot = 5, uint64_t seed = 42,
                 std::string instruction = "");
 

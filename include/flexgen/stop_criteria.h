@@ -21,7 +21,7 @@ struct StopCriteria {
 };
 
 // "eos,newline" (the default), "none", or literal strings (escapes as in
-// text_escape.h) in a comma list. Throws std::invalid_argument naming --stop.
+// text_escape.h) in a comma list. Throws InvalidSetting (stop criteria).
 StopCriteria parse_stop_criteria(const std::string& spec);
 
 std::string to_string(StopCriteria::Reason reason);

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "debug_render.h"
 #include "flexgen/debug_trace.h"
 #include "flexgen/generate_run.h"
 #include "flexgen/mask_image.h"
@@ -49,7 +50,7 @@ int run_debug(DebugArgs& a) {
   }
 
   // Data and decoding, as `generate` has them.
-  RunInputs in = load_run_inputs(o);
+  RunInputs in = with_flag_messages([&] { return load_run_inputs(o); });
   LoadedModel m = load_model_and_tokenizer(a.model);
   const Tokenizer& tok = *m.tokenizer;
   DecodeConfig decode = run_decode_config(o, m.model, tok);

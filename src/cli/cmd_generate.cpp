@@ -11,6 +11,7 @@
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
 #include "model_options.h"
+#include "progress.h"
 #include "run_options.h"
 
 namespace flexgen::cli {
@@ -63,7 +64,12 @@ int run(GenerateArgs& a) {
   if (o.resume && (o.output.empty() || o.output == "-")) throw UsageError("--resume needs --output FILE");
 
   LoadedModel m = load_model_and_tokenizer(a.model);
-  const RunSummary s = run_generate(o, m.model, *m.tokenizer);
+  Progress progress;
+  o.on_progress = [&progress](size_t done, size_t total, const ScoreSummary& score) {
+    progress.update(done, total, score);
+  };
+  const RunSummary s = with_flag_messages([&] { return run_generate(o, m.model, *m.tokenizer); });
+  o.on_progress = nullptr;
   const nlohmann::json j = summary_json(s, o);
   spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());

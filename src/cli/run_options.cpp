@@ -43,17 +43,50 @@ void finish_run_options(RunArgs& a) {
     o.decode.stops = parse_stop_criteria(a.stop);
     o.decode.sampling.validate();
     if (!a.indexes.empty()) o.selection.indexes = parse_index_list(a.indexes);
+  } catch (const SettingProblem& p) {
+    throw UsageError(flag_message(p));
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
   if (o.separator.empty()) throw UsageError("--separator: must not be empty");
-  if (a.num_paraphrases < 1) throw UsageError("--num-paraphrases: must be at least 1");
   o.selection.count = a.num_paraphrases;
+  try {
+    o.selection.validate();
+  } catch (const SettingProblem& p) {
+    throw UsageError(flag_message(p));
+  }
   if (o.method.max_new_tokens < 1) throw UsageError("--max-new-tokens: must be at least 1");
   if (o.decode.block_size < 1) throw UsageError("--block-size: must be positive");
-  const bool weighted = o.method.method == Method::WeightedAvg || o.method.method == Method::WeightedMax;
-  if (weighted && o.weights_file.empty())
-    throw UsageError("--method " + a.method + " needs --weights FILE.jsonl");
+  try {
+    check_run_options(o);
+  } catch (const SettingProblem& p) {
+    if (p.setting == Setting::Weights) throw UsageError("--method " + a.method + " needs --weights FILE.jsonl");
+    throw UsageError(flag_message(p));
+  }
+}
+
+std::string flag_message(const SettingProblem& p) {
+  const char* flag = "";
+  std::string hint;
+  switch (p.setting) {
+    case Setting::DataFolder:
+      if (p.value.empty()) return p.problem + "; give --data-dir or set FLEXGEN_DATA";
+      flag = "--data-dir";
+      break;
+    case Setting::Dataset: flag = "--dataset"; break;
+    case Setting::FewShotCount:
+      flag = "--few-shot";
+      hint = " (give --train FILE or --few-shot 0)";
+      break;
+    case Setting::ParaphraseCount: flag = "--num-paraphrases"; break;
+    case Setting::Weights: flag = "--weights"; break;
+    case Setting::Temperature: flag = "--temperature"; break;
+    case Setting::TopK: flag = "--top-k"; break;
+    case Setting::TopP: flag = "--top-p"; break;
+    case Setting::StopCriteria: flag = "--stop"; break;
+    case Setting::TokenIdsFile: flag = "--save-tokens"; break;
+  }
+  return std::string(flag) + (p.value.empty() ? "" : " " + p.value) + ": " + p.problem + hint;
 }
 
 }  // namespace flexgen::cli

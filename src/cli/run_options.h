@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <stdexcept>
 #include <string>
 
 #include "flexgen/generate_run.h"
+#include "flexgen/setting_error.h"
 
 namespace flexgen::cli {
 
@@ -28,5 +30,18 @@ void add_run_options(CLI::App& app, RunArgs& args);
 
 // Parses and checks the text options into args.run; throws UsageError naming the flag.
 void finish_run_options(RunArgs& args);
+
+// A library error about a setting, said with the flag that gives it ("--temperature: ...").
+std::string flag_message(const SettingProblem& problem);
+
+// Runs `f`; a library error about a setting comes out as a std::runtime_error naming its flag.
+template <class F>
+auto with_flag_messages(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const SettingProblem& p) {
+    throw std::runtime_error(flag_message(p));
+  }
+}
 
 }  // namespace flexgen::cli

@@ -26,7 +26,7 @@ std::optional<Row> Reader::next() {
     const int c = in_.get();
     if (quoted) {
       if (c == EOF)
-        throw std::runtime_error("line " + std::to_string(quote_line) + ": a quoted field is never closed");
+        throw FormatError("line " + std::to_string(quote_line) + ": a quoted field is never closed");
       if (c == '"') {
         if (in_.peek() == '"') {
           in_.get();
@@ -51,7 +51,7 @@ std::optional<Row> Reader::next() {
       return row;
     }
     if (after_quote)
-      throw std::runtime_error("line " + std::to_string(line_) + ": text after the closing quote of field " +
+      throw FormatError("line " + std::to_string(line_) + ": text after the closing quote of field " +
                                std::to_string(row.fields.size() + 1));
     if (c == '"' && field.empty()) {
       quoted = true;
@@ -60,6 +60,23 @@ std::optional<Row> Reader::next() {
     }
     field += static_cast<char>(c);
   }
+}
+
+TableReader::TableReader(std::istream& in) : reader_(in) {
+  auto header = reader_.next();
+  if (!header) throw FormatError("empty file");
+  columns_ = std::move(header->fields);
+  if (!columns_.empty() && columns_[0].rfind("\xEF\xBB\xBF", 0) == 0) columns_[0] = columns_[0].substr(3);
+}
+
+nlohmann::json TableReader::object(const Row& row) const {
+  if (row.fields.size() != columns_.size())
+    throw RowShapeError("has " + std::to_string(row.fields.size()) + " fields; the header has " +
+                        std::to_string(columns_.size()));
+  nlohmann::json obj = nlohmann::json::object();
+  for (size_t i = 0; i < columns_.size(); ++i)
+    if (!columns_[i].empty()) obj[columns_[i]] = row.fields[i];
+  return obj;
 }
 
 std::string quote(const std::string& field) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "csv.h"
+#include "json_message.h"
 #include "flexgen/md5.h"
 #include "list_literal.h"
 #include "unicode_text.h"
@@ -148,17 +149,6 @@ Sample parse_record(const json& obj) {
   return s;
 }
 
-// nlohmann's message without its "[json.exception...] parse error at line 1, " prefix.
-std::string json_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t bracket = m.find("] ");
-  if (bracket != std::string::npos) m = m.substr(bracket + 2);
-  const size_t at = m.find("at line ");
-  const size_t comma = at == std::string::npos ? std::string::npos : m.find(", ", at);
-  if (comma != std::string::npos) m = m.substr(comma + 2);
-  return m;
-}
-
 class Collector {
  public:
   Collector(const std::string& name, const DatasetReadOptions& options) : name_(name), options_(options) {
@@ -233,28 +223,20 @@ void read_json_array(const std::string& text, const std::string& name, Collector
 
 void read_csv(const std::string& text, const std::string& name, Collector& out) {
   std::istringstream in(text);
-  csv::Reader reader(in);
-  auto next = [&]() -> std::optional<csv::Row> {
-    try {
-      return reader.next();
-    } catch (const std::runtime_error& e) {
-      throw DatasetError(name + ": " + e.what());
+  std::optional<csv::TableReader> table;
+  try {
+    table.emplace(in);
+    while (const auto row = table->next()) {
+      out.add(name + ":" + std::to_string(row->line), [&] {
+        try {
+          return parse_record(table->object(*row));
+        } catch (const csv::RowShapeError& e) {
+          throw RecordError(e.what());
+        }
+      });
     }
-  };
-  const auto header = next();
-  if (!header) throw DatasetError(name + ": empty file");
-  std::vector<std::string> columns = header->fields;
-  if (!columns.empty() && columns[0].rfind("\xEF\xBB\xBF", 0) == 0) columns[0] = columns[0].substr(3);
-  while (const auto row = next()) {
-    out.add(name + ":" + std::to_string(row->line), [&] {
-      if (row->fields.size() != columns.size())
-        throw RecordError("has " + std::to_string(row->fields.size()) + " fields; the header has " +
-                          std::to_string(columns.size()));
-      json obj = json::object();
-      for (size_t i = 0; i < columns.size(); ++i)
-        if (!columns[i].empty()) obj[columns[i]] = row->fields[i];
-      return parse_record(obj);
-    });
+  } catch (const csv::FormatError& e) {
+    throw DatasetError(name + ": " + e.what());
   }
 }
 
@@ -359,7 +341,7 @@ std::vector<std::string> parse_target_value(const std::string& text) {
 std::string find_data_dir(const std::string& flag) {
   auto usable = [](const fs::path& p) { return is_dir(p / "webqa") || is_dir(p / "myriadlama"); };
   if (!flag.empty()) {
-    if (!is_dir(flag)) throw DatasetError("--data-dir " + flag + ": no such folder");
+    if (!is_dir(flag)) throw SettingError<DatasetError>(Setting::DataFolder, flag, "no such folder");
     return flag;
   }
   if (const char* env = std::getenv("FLEXGEN_DATA"); env && *env) {
@@ -379,15 +361,16 @@ std::string find_data_dir(const std::string& flag) {
     if (usable(c)) return fs::weakly_canonical(c, ec).string();
     tried += (tried.empty() ? "" : ", ") + c.lexically_normal().string();
   }
-  throw DatasetError("cannot find the bundled data folder (tried " + tried +
-                     "); give --data-dir or set FLEXGEN_DATA");
+  throw SettingError<DatasetError>(Setting::DataFolder, "",
+                                   "cannot find the bundled data folder (tried " + tried + ")");
 }
 
 DatasetFiles resolve_dataset(const std::string& spec, const std::string& data_dir_flag) {
-  if (spec.empty()) throw DatasetError("--dataset: empty value (webqa, myriadlama, a file, or - for stdin)");
+  if (spec.empty())
+    throw SettingError<DatasetError>(Setting::Dataset, "", "empty value (webqa, myriadlama, a file, or - for stdin)");
   if (spec != "webqa" && spec != "myriadlama") {
     if (spec != "-" && !is_file(spec))
-      throw DatasetError("--dataset " + spec + ": no such file (named datasets: webqa, myriadlama)");
+      throw SettingError<DatasetError>(Setting::Dataset, spec, "no such file (named datasets: webqa, myriadlama)");
     return DatasetFiles{spec, spec, ""};
   }
   const fs::path dir = fs::path(find_data_dir(data_dir_flag)) / spec;
@@ -398,7 +381,7 @@ DatasetFiles resolve_dataset(const std::string& spec, const std::string& data_di
   };
   DatasetFiles files{spec, pick("test"), pick("train")};
   if (files.test.empty())
-    throw DatasetError("--dataset " + spec + ": no test.jsonl, test.csv or test.json in " + dir.string());
+    throw SettingError<DatasetError>(Setting::Dataset, spec, "no test.jsonl, test.csv or test.json in " + dir.string());
   return files;
 }
 

@@ -4,7 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "utf8.h"
+#include "flexgen/text_escape.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 
@@ -58,7 +59,7 @@ std::vector<std::string> parse_python_list(const std::string& s) {
         if (digits) {
           uint32_t cp = 0;
           for (int k = 0; k < digits; ++k) {
-            const int v = i < s.size() ? utf8::hex_digit(s[i]) : -1;
+            const int v = i < s.size() ? hex_digit(s[i]) : -1;
             if (v < 0) fail("bad hex escape");
             cp = cp * 16 + static_cast<uint32_t>(v);
             ++i;

@@ -2,8 +2,6 @@
 #include "flexgen/output_records.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,6 +10,7 @@
 #include <sstream>
 
 #include "csv.h"
+#include "json_message.h"
 #include "list_literal.h"
 #include "unicode_text.h"
 
@@ -44,17 +43,6 @@ std::string read_all(std::istream& in) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// The JSON message without nlohmann's "[json.exception...] parse error at line 1, " prefix.
-std::string json_message(const std::exception& e) {
-  std::string m = e.what();
-  const size_t bracket = m.find("] ");
-  if (bracket != std::string::npos) m = m.substr(bracket + 2);
-  const size_t at = m.find("at line ");
-  const size_t comma = at == std::string::npos ? std::string::npos : m.find(", ", at);
-  if (comma != std::string::npos) m = m.substr(comma + 2);
-  return m;
 }
 
 std::optional<int64_t> index_from_text(const std::string& text) {
@@ -224,11 +212,13 @@ std::string record_key(const std::string& uuid, const std::string& method, std::
   return key;
 }
 
-RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume) : path_(path), format_(format) {
+RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume) : format_(format) {
+  // A line of format_record() or csv_header() without its "\n".
+  auto line_of = [](const std::string& text) { return std::string_view(text).substr(0, text.size() - 1); };
   if (path == "-") {
-    if (resume) throw std::invalid_argument("--resume needs --output FILE (it cannot resume stdout)");
-    file_ = stdout;
-    if (format_ == OutputFormat::Csv) std::fputs(csv_header().c_str(), file_), std::fflush(file_);
+    if (resume) throw std::invalid_argument("cannot resume stdout (resuming needs an output file)");
+    out_ = std::make_unique<JsonlWriter>(path);
+    if (format_ == OutputFormat::Csv) out_->write_line(line_of(csv_header()));
     return;
   }
   std::error_code ec;
@@ -244,24 +234,15 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
       cut_bytes_ = text.size() - keep;
     }
   }
-  file_ = std::fopen(path.c_str(), resume ? "ab" : "wb");
-  if (!file_) throw OutputFileError(path + ": cannot open for writing: " + std::strerror(errno));
-  owns_ = true;
-  if (format_ == OutputFormat::Csv && keep == 0) {
-    const std::string header = csv_header();
-    if (std::fwrite(header.data(), 1, header.size(), file_) != header.size() || std::fflush(file_) != 0)
-      throw OutputFileError(path + ": write failed: " + std::strerror(errno));
-  }
+  out_ = std::make_unique<JsonlWriter>(path, resume);
+  if (format_ == OutputFormat::Csv && keep == 0) out_->write_line(line_of(csv_header()));
 }
 
-RecordWriter::~RecordWriter() {
-  if (owns_ && file_) std::fclose(file_);
-}
+RecordWriter::~RecordWriter() = default;
 
 void RecordWriter::write(const OutputRecord& record) {
   const std::string line = format_record(record, format_);
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
-    throw OutputFileError((path_ == "-" ? std::string("stdout") : path_) + ": write failed: " + std::strerror(errno));
+  out_->write_line(std::string_view(line).substr(0, line.size() - 1));
   done_.insert(record_key(record.uuid, record.method, record.paraphrase_index));
 }
 
@@ -310,23 +291,18 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
     }
   } else {
     std::istringstream in(text);
-    csv::Reader reader(in);
-    auto next = [&]() -> std::optional<csv::Row> {
-      try {
-        return reader.next();
-      } catch (const std::runtime_error& e) {
-        throw OutputFileError(name + ": " + e.what());
+    try {
+      csv::TableReader table(in);
+      while (const auto row = table.next()) {
+        const std::string where = name + ":" + std::to_string(row->line);
+        try {
+          rows.push_back(result_row(table.object(*row), where));
+        } catch (const csv::RowShapeError& e) {
+          throw OutputFileError(where + ": " + e.what());
+        }
       }
-    };
-    const auto header = next();
-    while (const auto row = next()) {
-      const std::string where = name + ":" + std::to_string(row->line);
-      if (row->fields.size() != header->fields.size())
-        throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
-                              std::to_string(header->fields.size()));
-      json obj = json::object();
-      for (size_t i = 0; i < header->fields.size(); ++i) obj[header->fields[i]] = row->fields[i];
-      rows.push_back(result_row(obj, where));
+    } catch (const csv::FormatError& e) {
+      throw OutputFileError(name + ": " + e.what());
     }
   }
   if (rows.empty()) throw OutputFileError(name + ": no rows");

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "flexgen/setting_error.h"
 #include "py_random.h"
 
 namespace flexgen {
@@ -14,6 +15,10 @@ std::string record_name(const Sample& s) {
 }
 
 }  // namespace
+
+void ParaphraseSelection::validate() const {
+  if (count == 0) throw InvalidSetting(Setting::ParaphraseCount, "", "must be at least 1");
+}
 
 std::vector<size_t> parse_index_list(const std::string& text) {
   std::vector<size_t> out;
@@ -57,7 +62,7 @@ SelectedParaphrases select_paraphrases(const Sample& sample, const ParaphraseSel
   const char* noun = sample.kind == SampleKind::RawPrompts ? "prompts" : "paraphrases";
   SelectedParaphrases out;
   if (selection.indexes.empty()) {
-    if (selection.count == 0) throw std::invalid_argument("--num-paraphrases must be at least 1");
+    selection.validate();
     if (all.size() < selection.count)
       throw SampleError(record_name(sample) + ": has " + std::to_string(all.size()) + " " + noun + "; " +
                         std::to_string(selection.count) + " asked for");
@@ -83,8 +88,8 @@ std::vector<std::string> PromptSet::full_prompts() const {
 PromptBuilder::PromptBuilder(const std::vector<Sample>& pool, size_t few_shot, uint64_t seed, std::string instruction)
     : instruction_(std::move(instruction)) {
   if (few_shot > pool.size())
-    throw std::invalid_argument("--few-shot " + std::to_string(few_shot) + ": the few-shot pool has only " +
-                                std::to_string(pool.size()) + " records");
+    throw InvalidSetting(Setting::FewShotCount, std::to_string(few_shot),
+                         "the few-shot pool has only " + std::to_string(pool.size()) + " records");
   few_shot_indexes_ = py_sample(pool.size(), few_shot, seed);
   for (size_t i : few_shot_indexes_) {
     const Sample& ex = pool[i];

@@ -4,7 +4,7 @@
 #include <algorithm>
 
 #include "unicode_text.h"
-#include "utf8.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 

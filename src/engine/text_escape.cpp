@@ -1,9 +1,10 @@
-// Backslash escapes for flag values (see text_escape.h).
+// Backslash escapes and printable text (see text_escape.h).
 #include "flexgen/text_escape.h"
 
+#include <cstdio>
 #include <stdexcept>
 
-#include "utf8.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 
@@ -34,7 +35,7 @@ std::string unescape_text(const std::string& text) {
                                   std::to_string(at + 1) + " (known: \\n \\t \\r \\0 \\\\ \\\" \\' \\xHH \\uXXXX \\UXXXXXXXX)");
     uint32_t cp = 0;
     for (int k = 0; k < digits; ++k) {
-      const int v = i + 1 < text.size() ? utf8::hex_digit(text[i + 1]) : -1;
+      const int v = i + 1 < text.size() ? hex_digit(text[i + 1]) : -1;
       if (v < 0)
         throw std::invalid_argument("escape '\\" + std::string(1, e) + "' at character " + std::to_string(at + 1) +
                                     " needs " + std::to_string(digits) + " hex digits");
@@ -70,6 +71,32 @@ std::string escape_text(const std::string& text) {
     }
   }
   return out;
+}
+
+std::string printable_text(const std::string& text) {
+  const std::string e = escape_text(text);
+  std::string out;
+  for (size_t i = 0; i < e.size();) {
+    const size_t n = utf8::sequence_length(e, i);
+    if (n == 0) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(e[i]));
+      out += buf;
+      ++i;
+    } else {
+      out.append(e, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string preview_text(const std::string& text, size_t n) {
+  const std::string p = printable_text(text);
+  const size_t total = utf8::count_chars(p);
+  if (total <= n) return p;
+  const size_t head = (n - 5) / 2, tail = n - 5 - head;
+  return p.substr(0, utf8::prefix_bytes(p, head)) + " ... " + p.substr(utf8::prefix_bytes(p, total - tail));
 }
 
 }  // namespace flexgen

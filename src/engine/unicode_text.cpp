@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "unicode_text_tables.h"
-#include "utf8.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::unicode {
 

@@ -3,14 +3,14 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <fstream>
 
+#include "flexgen/few_shot_pool.h"
+#include "flexgen/jsonl_writer.h"
 #include "flexgen/scoring.h"
+#include "flexgen/setting_error.h"
 
 namespace flexgen {
 
@@ -20,77 +20,45 @@ using Clock = std::chrono::steady_clock;
 
 bool is_weighted(Method m) { return m == Method::WeightedAvg || m == Method::WeightedMax; }
 
-// Progress on stderr: a bar on a terminal, a log line every 10 s otherwise.
-class Progress {
- public:
-  explicit Progress(size_t total) : total_(total), tty_(isatty(fileno(stderr)) != 0), start_(Clock::now()) {}
-  void update(size_t done, const ScoreSummary& score) {
-    if (done == last_done_ && done != 0) return;
-    last_done_ = done;
-    const double secs = std::chrono::duration<double>(Clock::now() - start_).count();
-    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0.0;
-    if (tty_) {
-      const int width = 30;
-      const int filled = total_ ? static_cast<int>(width * done / total_) : width;
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu samples, %.2f samples/s, acc %.3f, ETA %.0fs ",
-                   std::string(static_cast<size_t>(filled), '=').c_str(),
-                   std::string(static_cast<size_t>(width - filled), ' ').c_str(), done, total_, rate,
-                   score.accuracy(), eta);
-      std::fflush(stderr);
-      if (done == total_) std::fprintf(stderr, "\n");
-    } else if (secs - last_log_ >= 10.0 || done == total_) {
-      last_log_ = secs;
-      spdlog::info("{}/{} samples, {:.2f} samples/s, accuracy {:.3f}, ETA {:.0f} s", done, total_, rate,
-                   score.accuracy(), eta);
-    }
-  }
-
- private:
-  size_t total_;
-  bool tty_;
-  Clock::time_point start_;
-  double last_log_ = 0;
-  size_t last_done_ = 0;
-};
-
-std::vector<Sample> read_pool(const RunOptions& o, const DatasetFiles& files) {
-  const std::string path = o.train.empty() ? files.train : o.train;
-  if (path.empty()) return {};
-  DatasetReadOptions options;
-  options.unique_uuids = false;  // a pool may repeat questions; only the test file is keyed by uuid
-  return read_dataset(path, options).samples;
-}
-
-// --save-tokens: one JSON line per sample with the token ids the run feeds the model.
+// The token ids of each sample (one JSON line each), as the run feeds them to the model.
 class TokensWriter {
  public:
   explicit TokensWriter(const std::string& path) : path_(path) {
     if (path.empty()) return;
-    out_.open(path, std::ios::trunc);
-    if (!out_) throw std::runtime_error("--save-tokens " + path + ": cannot open for writing");
+    try {
+      // A path "-" has always named a file here (stdout carries the records).
+      out_.emplace(path == "-" ? "./-" : path);
+    } catch (const OutputFileError& e) {
+      fail(e);
+    }
   }
   // No-op without a path.
   void write(const PreparedSample& p) {
-    if (!out_.is_open()) return;
+    if (!out_) return;
     const SampleTokens& t = p.tokens;
     nlohmann::json j = {{"uuid", p.sample->uuid},
                         {"bos", t.bos ? nlohmann::json(*t.bos) : nlohmann::json(nullptr)},
                         {"shared_context", t.shared_context},
                         {"paraphrases", t.paraphrases},
                         {"separator", t.separator}};
-    out_ << j.dump() << "\n";
-    if (!out_) throw std::runtime_error("--save-tokens " + path_ + ": write failed");
+    try {
+      out_->write_line(j.dump());
+    } catch (const OutputFileError& e) {
+      fail(e);
+    }
   }
-  void close() {
-    if (!out_.is_open()) return;
-    out_.close();
-    if (!out_) throw std::runtime_error("--save-tokens " + path_ + ": write failed");
-  }
+  void close() { out_.reset(); }
 
  private:
+  // The writer's "<path>: <problem>" as an error about the token ids file.
+  [[noreturn]] void fail(const OutputFileError& e) const {
+    std::string problem = e.what();
+    for (const std::string& name : {path_, std::string("./-")})
+      if (problem.rfind(name + ": ", 0) == 0) problem = problem.substr(name.size() + 2);
+    throw SettingError<std::runtime_error>(Setting::TokenIdsFile, path_, problem);
+  }
   std::string path_;
-  std::ofstream out_;
+  std::optional<JsonlWriter> out_;
 };
 
 }  // namespace
@@ -99,42 +67,6 @@ int64_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<int64_t>(u.ru_maxrss) * 1024;
-}
-
-WeightTable read_weights(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open the weights file");
-  WeightTable table;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const std::string where = path + ":" + std::to_string(number) + ": ";
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw std::runtime_error(where + "not valid JSON: " + e.what());
-    }
-    if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string())
-      throw std::runtime_error(where + "expected an object with a string \"uuid\"");
-    auto& row = table[j["uuid"].get<std::string>()];
-    auto weight = [&](const nlohmann::json& w) {
-      if (!w.is_number() || !(w.get<double>() >= 0)) throw std::runtime_error(where + "weights must be numbers >= 0");
-      return w.get<double>();
-    };
-    if (j.contains("weights")) {
-      if (!j["weights"].is_array()) throw std::runtime_error(where + "\"weights\" must be a list");
-      for (size_t i = 0; i < j["weights"].size(); ++i) row[i] = weight(j["weights"][i]);
-    } else if (j.contains("index") && j.contains("weight")) {
-      if (!j["index"].is_number_unsigned()) throw std::runtime_error(where + "\"index\" must be an integer >= 0");
-      row[j["index"].get<size_t>()] = weight(j["weight"]);
-    } else {
-      throw std::runtime_error(where + "expected \"weights\": [...] or \"index\" and \"weight\"");
-    }
-  }
-  return table;
 }
 
 SamplePreparer::SamplePreparer(const RunOptions& options, const Tokenizer& tokenizer,
@@ -174,7 +106,8 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
   t.separator = separator_ids_;
   if (is_weighted(options_.method.method)) {
     auto row = weights_.find(sample.uuid);
-    if (row == weights_.end()) throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weights in --weights");
+    if (row == weights_.end())
+      throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weights in " + options_.weights_file);
     for (size_t idx : p.prompts.paraphrases.indexes) {
       auto w = row->second.find(idx);
       if (w == row->second.end())
@@ -233,22 +166,27 @@ std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vecto
   return out;
 }
 
+void check_run_options(const RunOptions& o) {
+  o.selection.validate();
+  if (is_weighted(o.method.method) && o.weights_file.empty())
+    throw InvalidSetting(Setting::Weights, "", "method " + to_string(o.method.method) + " needs them");
+}
+
 RunInputs load_run_inputs(const RunOptions& o) {
+  check_run_options(o);
   RunInputs in;
   in.files = resolve_dataset(o.dataset, o.data_dir);
   DatasetReadOptions read_options;
   read_options.skip_bad = o.skip_bad;
   in.dataset = read_dataset(in.files.test, read_options);
   for (const std::string& m : in.dataset.skipped) spdlog::warn("skipped: {}", m);
-  in.pool = read_pool(o, in.files);
+  in.pool = read_few_shot_pool(in.files, o.train);
   const auto& samples = in.dataset.samples;
   const bool needs_pool = std::any_of(samples.begin(), samples.end(),
                                       [](const Sample& s) { return s.kind != SampleKind::RawPrompts; });
   if (needs_pool && o.few_shot > 0 && in.pool.size() < o.few_shot)
-    throw std::invalid_argument("--few-shot " + std::to_string(o.few_shot) + ": the few-shot pool has " +
-                                std::to_string(in.pool.size()) + " records (give --train FILE or --few-shot 0)");
-  if (is_weighted(o.method.method) && o.weights_file.empty())
-    throw std::invalid_argument("--method " + to_string(o.method.method) + " needs --weights FILE.jsonl");
+    throw InvalidSetting(Setting::FewShotCount, std::to_string(o.few_shot),
+                         "the few-shot pool has " + std::to_string(in.pool.size()) + " records");
   if (!o.weights_file.empty()) in.weights = read_weights(o.weights_file);
   return in;
 }
@@ -283,7 +221,9 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   TokensWriter tokens_out(o.save_tokens);
   if (!preparer.builder().few_shot_block().empty())
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
-  Progress progress(indices.size());
+  auto progress = [&](size_t done) {
+    if (o.on_progress) o.on_progress(done, indices.size(), summary.score);
+  };
   size_t handled = 0;
 
   auto keys_of = [&](const PreparedSample& p) {
@@ -328,7 +268,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     todo.push_back(std::move(p));
   }
   tokens_out.close();
-  progress.update(handled, summary.score);
+  progress(handled);
 
   // Decode with up to --batch-size samples in flight; records are written in dataset order. The
   // plans' rows and streams move to the decoder's jobs and come back once a sample is finished
@@ -354,11 +294,11 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       p.plan = SamplePlan();
       ++summary.samples;
       ++handled;
-      progress.update(handled, summary.score);
+      progress(handled);
     }
   };
   decode_jobs(model, tokenizer, jobs, decode, o.batch_size, on_done, &summary.stats);
-  progress.update(indices.size(), summary.score);
+  progress(indices.size());
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.peak_rss_bytes = peak_rss_bytes();
   return summary;

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 
 #include "flexgen/dataset.h"
+#include "flexgen/jsonl_writer.h"
 #include "flexgen/decoder.h"
 #include "flexgen/methods.h"
 #include "flexgen/shard.h"
@@ -25,7 +25,7 @@ class ParaphraseWriter {
  public:
   ParaphraseWriter(const std::string& path, bool resume) {
     if (path == "-") {
-      file_ = stdout;
+      out_.emplace(path);
       return;
     }
     if (resume && std::filesystem::exists(path)) {
@@ -50,29 +50,15 @@ class ParaphraseWriter {
         spdlog::info("{}: cut a half-written last line ({} bytes)", path, text.size() - keep);
       }
     }
-    file_ = std::fopen(path.c_str(), resume ? "ab" : "wb");
-    if (!file_) throw std::runtime_error(path + ": cannot open the output file");
-    owns_ = true;
-    path_ = path;
+    out_.emplace(path, resume);
   }
-  ~ParaphraseWriter() {
-    if (owns_) std::fclose(file_);
-  }
-  ParaphraseWriter(const ParaphraseWriter&) = delete;
-  ParaphraseWriter& operator=(const ParaphraseWriter&) = delete;
 
   bool done(const std::string& uuid) const { return done_.count(uuid) > 0; }
   size_t resumed() const { return done_.size(); }
-  void write(const nlohmann::ordered_json& record) {
-    const std::string line = record.dump() + "\n";
-    if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0)
-      throw std::runtime_error((path_.empty() ? std::string("stdout") : path_) + ": write failed");
-  }
+  void write(const nlohmann::ordered_json& record) { out_->write_line(record.dump()); }
 
  private:
-  std::FILE* file_ = nullptr;
-  bool owns_ = false;
-  std::string path_;
+  std::optional<JsonlWriter> out_;
   std::set<std::string> done_;
 };
 

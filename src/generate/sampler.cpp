@@ -7,13 +7,15 @@
 #include <string>
 #include <vector>
 
+#include "flexgen/setting_error.h"
+
 namespace flexgen {
 
 void SamplingOptions::validate() const {
   if (!(temperature >= 0.0) || !std::isfinite(temperature))
-    throw std::invalid_argument("--temperature: must be a finite number >= 0");
-  if (top_k < 0) throw std::invalid_argument("--top-k: must be >= 0");
-  if (!(top_p > 0.0 && top_p <= 1.0)) throw std::invalid_argument("--top-p: must be in (0, 1]");
+    throw InvalidSetting(Setting::Temperature, "", "must be a finite number >= 0");
+  if (top_k < 0) throw InvalidSetting(Setting::TopK, "", "must be >= 0");
+  if (!(top_p > 0.0 && top_p <= 1.0)) throw InvalidSetting(Setting::TopP, "", "must be in (0, 1]");
 }
 
 Sampler::Sampler(const SamplingOptions& options) : options_(options), rng_(options.seed) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "flexgen/setting_error.h"
 #include "flexgen/text_escape.h"
 
 namespace flexgen {
@@ -20,13 +21,13 @@ StopCriteria parse_stop_criteria(const std::string& spec) {
   StopCriteria c;
   c.eos = false;
   c.newline = false;
-  if (spec.empty()) throw std::invalid_argument("--stop: empty (use 'none' for no stop)");
+  if (spec.empty()) throw InvalidSetting(Setting::StopCriteria, "", "empty (use 'none' for no stop)");
   size_t at = 0;
   bool none = false;
   while (true) {
     const size_t comma = spec.find(',', at);
     const std::string item = spec.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-    if (item.empty()) throw std::invalid_argument("--stop: empty item in '" + spec + "'");
+    if (item.empty()) throw InvalidSetting(Setting::StopCriteria, "", "empty item in '" + spec + "'");
     if (item == "eos") {
       c.eos = true;
     } else if (item == "newline") {
@@ -38,7 +39,7 @@ StopCriteria parse_stop_criteria(const std::string& spec) {
       try {
         literal = unescape_text(item);
       } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("--stop: '" + item + "': " + e.what());
+        throw InvalidSetting(Setting::StopCriteria, "", "'" + item + "': " + e.what());
       }
       c.strings.push_back(literal);
     }
@@ -46,7 +47,7 @@ StopCriteria parse_stop_criteria(const std::string& spec) {
     at = comma + 1;
   }
   if (none && (c.eos || c.newline || !c.strings.empty()))
-    throw std::invalid_argument("--stop: 'none' cannot be combined with other stops");
+    throw InvalidSetting(Setting::StopCriteria, "", "'none' cannot be combined with other stops");
   return c;
 }
 

@@ -3,6 +3,7 @@
 
 
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::tokenizer_detail {
 
@@ -34,7 +35,7 @@ namespace {
 
 bool is_space_at(std::string_view s, size_t i, size_t& len) {
   size_t l;
-  const uint32_t cp = decode_utf8(reinterpret_cast<const unsigned char*>(s.data()) + i, l);
+  const uint32_t cp = utf8::decode_valid(reinterpret_cast<const unsigned char*>(s.data()) + i, l);
   len = l;
   return (char_class(cp) & kClassSpace) != 0;
 }

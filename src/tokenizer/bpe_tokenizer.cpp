@@ -5,6 +5,7 @@
 
 #include "byte_level.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::tokenizer_detail {
 
@@ -34,7 +35,7 @@ void BpeTokenizer::encode_plain(std::string_view text, std::vector<int32_t>& out
 }
 
 std::vector<int32_t> BpeTokenizer::encode(std::string_view text, const EncodeOptions& options) const {
-  const size_t bad = find_invalid_utf8(text);
+  const size_t bad = utf8::find_invalid(text);
   if (bad != std::string_view::npos)
     throw std::invalid_argument("text is not valid UTF-8 (byte offset " + std::to_string(bad) + ")");
   std::vector<int32_t> out;
@@ -71,7 +72,7 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids, const DecodeOp
     if (options.skip_special_tokens && is_special(id)) continue;
     bytes += token_bytes(id, false);
   }
-  return utf8_lossy(bytes);
+  return utf8::lossy(bytes);
 }
 
 std::string BpeTokenizer::piece(int32_t id) const {

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::tokenizer_detail {
 
@@ -34,7 +35,7 @@ const ByteTables& tables() {
 uint32_t byte_to_codepoint(unsigned char b) { return tables().to_cp[b]; }
 
 std::optional<std::string> byte_level_decode(std::string_view piece) {
-  if (find_invalid_utf8(piece) != std::string_view::npos) return std::nullopt;
+  if (utf8::find_invalid(piece) != std::string_view::npos) return std::nullopt;
   const auto& t = tables();
   std::string out;
   out.reserve(piece.size());
@@ -42,7 +43,7 @@ std::optional<std::string> byte_level_decode(std::string_view piece) {
   size_t i = 0;
   while (i < piece.size()) {
     size_t len;
-    const uint32_t cp = decode_utf8(p + i, len);
+    const uint32_t cp = utf8::decode_valid(p + i, len);
     if (cp >= t.from_cp.size() || t.from_cp[cp] < 0) return std::nullopt;
     out += static_cast<char>(t.from_cp[cp]);
     i += len;
@@ -53,7 +54,7 @@ std::optional<std::string> byte_level_decode(std::string_view piece) {
 std::string byte_level_encode(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) append_utf8(out, tables().to_cp[b]);
+  for (unsigned char b : bytes) utf8::append(out, tables().to_cp[b]);
   return out;
 }
 

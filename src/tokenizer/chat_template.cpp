@@ -3,6 +3,7 @@
 //   + '<|start_header_id|>assistant<|end_header_id|>\n\n' if add_generation_prompt
 #include "flexgen/tokenizer_chat.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 
@@ -24,14 +25,14 @@ std::string trim(const std::string& s) {
   size_t begin = 0, end = s.size();
   while (begin < end) {
     size_t len;
-    if (!is_trim_space(tokenizer_detail::decode_utf8(p + begin, len))) break;
+    if (!is_trim_space(utf8::decode_valid(p + begin, len))) break;
     begin += len;
   }
   while (end > begin) {
     size_t start = end - 1;
     while (start > begin && (p[start] & 0xC0) == 0x80) --start;
     size_t len;
-    if (!is_trim_space(tokenizer_detail::decode_utf8(p + start, len))) break;
+    if (!is_trim_space(utf8::decode_valid(p + start, len))) break;
     end = start;
   }
   return s.substr(begin, end - begin);

@@ -5,6 +5,7 @@
 
 #include "pretokenizer.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::tokenizer_detail {
 
@@ -48,9 +49,9 @@ class Llama3Scanner final : public PreTokenizer {
         len = 1;
         return kAscii[b];
       }
-      return char_class(decode_utf8(s + i, len));
+      return char_class(utf8::decode_valid(s + i, len));
     }
-    uint32_t cp(size_t i, size_t& len) const { return decode_utf8(s + i, len); }
+    uint32_t cp(size_t i, size_t& len) const { return utf8::decode_valid(s + i, len); }
   };
 
   // Lower-cased ASCII letter of the code point at i (with U+017F LONG S folding to 's'), or 0.

@@ -16,6 +16,7 @@
 
 #include "spm_module_api.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 #ifndef FLEXGEN_SPM_BUILD_PATH
 #define FLEXGEN_SPM_BUILD_PATH ""
@@ -129,7 +130,7 @@ class SpmTokenizer final : public Tokenizer {
   const std::string& source() const override { return path_; }
 
   std::vector<int32_t> encode(std::string_view text, const EncodeOptions& options) const override {
-    const size_t bad = find_invalid_utf8(text);
+    const size_t bad = utf8::find_invalid(text);
     if (bad != std::string_view::npos)
       throw std::invalid_argument("text is not valid UTF-8 (byte offset " + std::to_string(bad) + ")");
     int32_t* ids = nullptr;
@@ -167,7 +168,7 @@ class SpmTokenizer final : public Tokenizer {
         bytes += token_bytes(id, first);
         if (!is_special(id)) first = false;
       }
-      return utf8_lossy(bytes);
+      return utf8::lossy(bytes);
     }
     char* text = nullptr;
     size_t len = 0;
@@ -176,7 +177,7 @@ class SpmTokenizer final : public Tokenizer {
       throw std::runtime_error(path_ + ": SentencePiece decode failed: " + err);
     std::string out(text, len);
     a_.release(text);
-    return utf8_lossy(out);
+    return utf8::lossy(out);
   }
 
   // Piece text with "▁" as a space, byte pieces as their byte, control pieces as their name.

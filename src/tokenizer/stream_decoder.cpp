@@ -1,6 +1,7 @@
 // Streaming decode: token bytes accumulate until they end on a character boundary.
 #include "flexgen/tokenizer.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 
@@ -13,14 +14,14 @@ std::string StreamDecoder::push(int32_t id) {
   // "first" means: no ordinary token yet (a leading BOS does not count).
   if (!tokenizer_.is_special(id)) first_ = false;
   pending_ += bytes;
-  const size_t complete = tokenizer_detail::complete_utf8_prefix(pending_);
-  std::string out = tokenizer_detail::utf8_lossy(std::string_view(pending_).substr(0, complete));
+  const size_t complete = utf8::complete_prefix(pending_);
+  std::string out = utf8::lossy(std::string_view(pending_).substr(0, complete));
   pending_.erase(0, complete);
   return out;
 }
 
 std::string StreamDecoder::finish() {
-  std::string out = tokenizer_detail::utf8_lossy(pending_);
+  std::string out = utf8::lossy(pending_);
   pending_.clear();
   return out;
 }

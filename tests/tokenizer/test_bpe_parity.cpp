@@ -11,6 +11,7 @@
 #include "reference.h"
 #include "tokenizer_json.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 namespace {
@@ -113,7 +114,7 @@ TEST(Llama3Tokenizer, StreamingDecodeNeverSplitsACharacter) {
     std::string joined;
     for (int32_t id : ids) {
       const std::string piece = stream.push(id);
-      EXPECT_EQ(tokenizer_detail::find_invalid_utf8(piece), std::string::npos) << nlohmann::json(text).dump();
+      EXPECT_EQ(utf8::find_invalid(piece), std::string::npos) << nlohmann::json(text).dump();
       if (piece.empty() && !llama3().token_bytes(id, false).empty()) ++held_back;
       joined += piece;
     }
@@ -182,7 +183,7 @@ TEST(Llama3Tokenizer, DecodeOfBrokenBytesIsLossy) {
   std::vector<int32_t> half;
   for (int32_t id : llama3().encode("😀")) half.push_back(id);
   half.pop_back();
-  EXPECT_EQ(tokenizer_detail::find_invalid_utf8(llama3().decode(half)), std::string::npos);
+  EXPECT_EQ(utf8::find_invalid(llama3().decode(half)), std::string::npos);
   EXPECT_NE(llama3().decode(half).find("\xEF\xBF\xBD"), std::string::npos);
   EXPECT_EQ(llama3().decode(ids), "é");
 }

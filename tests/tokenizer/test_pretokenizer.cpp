@@ -7,6 +7,7 @@
 #include "pretokenizer.h"
 #include "reference.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen::tokenizer_detail {
 namespace {
@@ -34,7 +35,7 @@ std::vector<std::string> random_texts(int count, uint32_t seed) {
   for (int i = 0; i < count; ++i) {
     std::string s;
     const size_t n = len(rng);
-    for (size_t k = 0; k < n; ++k) append_utf8(s, alphabet[pick(rng)]);
+    for (size_t k = 0; k < n; ++k) utf8::append(s, alphabet[pick(rng)]);
     out.push_back(s);
   }
   return out;

@@ -7,6 +7,7 @@
 #include "flexgen/tokenizer.h"
 #include "reference.h"
 #include "unicode.h"
+#include "flexgen/utf8.h"
 
 namespace flexgen {
 namespace {
@@ -51,7 +52,7 @@ TEST_F(SentencePiece, DecodeRoundTripsAndStreams) {
     std::string joined;
     for (int32_t id : ids) {
       const std::string piece = stream.push(id);
-      EXPECT_EQ(tokenizer_detail::find_invalid_utf8(piece), std::string::npos);
+      EXPECT_EQ(utf8::find_invalid(piece), std::string::npos);
       joined += piece;
     }
     EXPECT_EQ(joined + stream.finish(), text) << nlohmann::json(text).dump();
