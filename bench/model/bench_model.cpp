@@ -18,6 +18,7 @@
 #include <ATen/Parallel.h>
 
 #include "cpu/linear_cpu.h"
+#include "flexgen/cpu_isa.h"
 #include "flexgen/compute_device.h"
 #include "flexgen/llama.h"
 #include "flexgen/model_loader.h"
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
   }
   try {
     flexgen::set_cpu_threads(threads);
-    flexgen::set_bf16_gemv_enabled(gemv_kernel);
+    flexgen::set_bf16_linear_kernels(gemv_kernel);
     const double rss0 = status_mib("VmRSS");
     auto t0 = Clock::now();
     flexgen::LlamaModel model = flexgen::load_model(model_dir, {flexgen::parse_dtype(dtype)});
@@ -128,7 +129,8 @@ int main(int argc, char** argv) {
         {"model", model_dir},
         {"dtype", dtype},
         {"threads", at::get_num_threads()},
-        {"bf16_gemv_kernel", gemv_kernel && flexgen::bf16_gemv_kernel_available()},
+        {"bf16_kernels", gemv_kernel},
+        {"cpu_isa", flexgen::to_string(flexgen::cpu_isa())},
         {"layers", model.config.num_layers},
         {"hidden", model.config.hidden_size},
         {"weight_bytes", weight_bytes},

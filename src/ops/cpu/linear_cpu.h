@@ -1,6 +1,7 @@
-// The model's linear layer on the CPU (private to the ops CPU backend and the model): y = x W^T + b.
-// Few bf16 rows (decode; up to 8) go through an AVX512-BF16 GEMV kernel when the CPU has one (fp32
-// accumulation, bf16 result like at::linear); everything else through at::linear.
+// The model's linear layer on the CPU (private to the ops CPU backend and the model):
+// y = x W^T + b. bf16 inputs and weights go through flexgen's own kernels (gemm_bf16.h: fp32
+// accumulation, one rounding to bf16 at the end, the same bits on every instruction-set path and
+// for any number of rows); other dtypes through at::linear.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -13,12 +14,12 @@ at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at:
 // Several linears of the same input (q/k/v, gate/up): one parallel region for all.
 std::vector<at::Tensor> linear_layers(const at::Tensor& x, const std::vector<at::Tensor>& weights,
                                       const std::vector<at::Tensor>& biases);
-bool bf16_gemv_kernel_available();
-// Turns the GEMV kernel off (at::linear everywhere) or on again; for A/B measurements.
-void set_bf16_gemv_enabled(bool enabled);
-// The kernel itself: x [..., K] bf16, weight [N, K] bf16 contiguous -> [..., N] bf16.
-// Throws when the CPU lacks AVX512-BF16.
-at::Tensor bf16_gemv(const at::Tensor& x, const at::Tensor& weight);
-std::vector<at::Tensor> bf16_gemv_multi(const at::Tensor& x, const std::vector<at::Tensor>& weights);
+// The bf16 kernel itself on the current path (cpu_isa.h): x [..., K] bf16, weights [N, K] bf16
+// contiguous -> [..., N] bf16 each (or the fp32 sums before that one rounding, for tests that
+// compare the paths' arithmetic). std::invalid_argument for other inputs.
+std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::Tensor>& weights,
+                                    bool round_to_bf16 = true);
+// Turns the bf16 kernels off (at::linear for everything) or on again; for A/B measurements only.
+void set_bf16_linear_kernels(bool enabled);
 
 }  // namespace flexgen

@@ -1,0 +1,72 @@
+// bf16 x bf16 -> fp32 matrix products for the model's linear layers on the CPU (private to the
+// ops CPU backend): out[m][n] = sum_k x[m][k] * w[n][k], one kernel per instruction-set path,
+// all with the SAME arithmetic, so every path gives bitwise the same result:
+//   each output accumulates in 16 fp32 lanes; lane i takes the pairs (2i, 2i+1) of each run of
+//   32 k's, the odd product first, then the even one, each with one rounding (exactly what
+//   AVX512_BF16's vdpbf16ps does: products of bf16 values are exact in fp32); a K that is not a
+//   multiple of 32 is padded with zeros; the 16 lanes are summed in a fixed tree at the end
+//   (reduce_lanes). Rows never share arithmetic, so a row's result does not depend on how many
+//   rows share the call (batch invariance), nor on the threads.
+// (vdpbf16ps flushes denormal inputs and outputs to zero; the other paths do not: bf16 weights
+// and activations of a working model are never that small.)
+#pragma once
+
+#include <cstdint>
+
+#include "flexgen/cpu_isa.h"
+
+namespace flexgen::cpu {
+
+constexpr int kLanes = 16;   // fp32 accumulator lanes per output
+constexpr int kChunk = 32;   // k's per step (two per lane)
+constexpr int kMaxRows = 4;  // rows per micro-kernel call
+constexpr int kMaxCols = 4;  // outputs per micro-kernel call
+
+// The fixed order in which the 16 lanes are summed: halves, quarters, eighths, then the last pair.
+inline float reduce_lanes(const float* l) {
+  float s8[8], s4[4], s2[2];
+  for (int i = 0; i < 8; ++i) s8[i] = l[i] + l[i + 8];
+  for (int i = 0; i < 4; ++i) s4[i] = s8[i] + s8[i + 4];
+  for (int i = 0; i < 2; ++i) s2[i] = s4[i] + s4[i + 2];
+  return s2[0] + s2[1];
+}
+
+// One block: out[m * ldo + n] for m < rows (<= kMaxRows), n < cols (<= kMaxCols); x rows at
+// x + m * ldx, w rows at w + n * ldw, K values each (bf16 bit patterns).
+using BlockKernel = void (*)(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows,
+                             int cols, float* out, int64_t ldo);
+
+// Calls fn<rows, cols>(x, ldx, w, ldw, K, out, ldo) for rows, cols in 1..4 (the kernels' template).
+#define FLEXGEN_BF16_BLOCK_DISPATCH(fn)                                                                                  \
+  switch (rows * 8 + cols) {                                                                                  \
+    case 9: return fn<1, 1>(x, ldx, w, ldw, K, out, ldo);                                                     \
+    case 10: return fn<1, 2>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 11: return fn<1, 3>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 12: return fn<1, 4>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 17: return fn<2, 1>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 18: return fn<2, 2>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 19: return fn<2, 3>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 20: return fn<2, 4>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 25: return fn<3, 1>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 26: return fn<3, 2>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 27: return fn<3, 3>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 28: return fn<3, 4>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 33: return fn<4, 1>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 34: return fn<4, 2>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 35: return fn<4, 3>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    case 36: return fn<4, 4>(x, ldx, w, ldw, K, out, ldo);                                                    \
+    default: return;                                                                                          \
+  }
+
+BlockKernel block_kernel(CpuIsa isa);  // the kernel of a path (any path this build has)
+
+void block_portable(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
+                    float* out, int64_t ldo);
+void block_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
+                float* out, int64_t ldo);
+void block_avx512(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
+                  float* out, int64_t ldo);
+void block_avx512bf16(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
+                      float* out, int64_t ldo);
+
+}  // namespace flexgen::cpu

@@ -1,0 +1,41 @@
+// The portable bf16 block kernel (gemm_bf16.h): plain C++ with std::fma, the reference the vector
+// paths must equal bit for bit.
+#include <cmath>
+#include <cstring>
+
+#include "cpu/gemm_bf16.h"
+
+namespace flexgen::cpu {
+namespace {
+
+inline float widen(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+}  // namespace
+
+void block_portable(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
+                    float* out, int64_t ldo) {
+  for (int m = 0; m < rows; ++m) {
+    for (int n = 0; n < cols; ++n) {
+      const uint16_t* xr = x + m * ldx;
+      const uint16_t* wr = w + n * ldw;
+      float lanes[kLanes] = {};
+      for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
+        for (int i = 0; i < kLanes; ++i) {
+          const int64_t e = k0 + 2 * i, o = e + 1;
+          const float xo = o < K ? widen(xr[o]) : 0.f, wo = o < K ? widen(wr[o]) : 0.f;
+          const float xe = e < K ? widen(xr[e]) : 0.f, we = e < K ? widen(wr[e]) : 0.f;
+          lanes[i] = std::fma(xo, wo, lanes[i]);
+          lanes[i] = std::fma(xe, we, lanes[i]);
+        }
+      }
+      out[m * ldo + n] = reduce_lanes(lanes);
+    }
+  }
+}
+
+}  // namespace flexgen::cpu

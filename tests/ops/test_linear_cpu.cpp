@@ -1,0 +1,122 @@
+// The CPU bf16 linear kernels (src/ops/cpu/linear_cpu.h, gemm_bf16.h): every instruction-set path
+// this CPU can run gives bitwise the portable kernel's result; results are within the error bound
+// of fp32 accumulation plus one bf16 rounding of an fp64 reference; a row's result does not depend
+// on the other rows of the call, on the threads, or on which weights share the parallel region.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <vector>
+
+#include "cpu/linear_cpu.h"
+#include "flexgen/cpu_isa.h"
+
+namespace flexgen {
+namespace {
+
+// Restores the kernel path and thread count a test changed.
+class LinearCpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    isa_ = cpu_isa();
+    threads_ = at::get_num_threads();
+  }
+  void TearDown() override {
+    set_cpu_isa(isa_);
+    at::set_num_threads(threads_);
+  }
+  // Values spread over several binades, so that roundings actually happen at different places.
+  static at::Tensor values(std::vector<int64_t> shape, uint64_t seed) {
+    at::Generator g = at::detail::createCPUGenerator(seed);
+    at::Tensor base = at::randn(shape, g);
+    at::Tensor scale = at::pow(2.0, at::randint(-4, 5, shape, g).to(at::kFloat));
+    return (base * scale).to(at::kBFloat16);
+  }
+  CpuIsa isa_ = CpuIsa::Portable;
+  int threads_ = 1;
+};
+
+const std::vector<std::pair<int64_t, int64_t>> kShapes = {{37, 64}, {64, 2048}, {130, 100}, {7, 16}, {9, 1},
+                                                          {5, 31}, {12, 33}, {21, 257}};
+
+TEST_F(LinearCpu, EveryPathEqualsThePortableKernelBitwise) {
+  for (const auto& [N, K] : kShapes)
+    for (int64_t M : {1, 3, 4, 6, 9}) {
+      const at::Tensor x = values({M, K}, 1 + N + K + M), w = values({N, K}, 2 + N * K);
+      // The fp32 sums before the final rounding: rounding to bf16 would hide most differences.
+      set_cpu_isa(CpuIsa::Portable);
+      const at::Tensor want = linear_bf16(x, {w}, /*round_to_bf16=*/false)[0];
+      for (CpuIsa isa : runnable_cpu_isas()) {
+        set_cpu_isa(isa);
+        EXPECT_TRUE(at::equal(linear_bf16(x, {w}, false)[0], want))
+            << to_string(isa) << " differs from portable: M " << M << " N " << N << " K " << K;
+      }
+    }
+}
+
+TEST_F(LinearCpu, WithinTheBoundOfFp32AccumulationAndOneBf16Rounding) {
+  // |y - exact| <= 2^-8 |exact| (the final rounding, half an ulp) + (1 + 2^-8) * e32, where e32
+  // bounds the fp32 accumulation: each of the 16 lanes adds K/16 exact products (one rounding
+  // each) and the lanes are summed in 4 levels: e32 <= (ceil(K/16) + 4) 2^-24 sum_k |x_k w_k|.
+  for (CpuIsa isa : runnable_cpu_isas()) {
+    set_cpu_isa(isa);
+    for (const auto& [N, K] : kShapes) {
+      const at::Tensor x = values({5, K}, 7 + K), w = values({N, K}, 8 + N);
+      const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+      const at::Tensor exact = at::matmul(xd, wd.t());
+      const at::Tensor mag = at::matmul(xd.abs(), wd.abs().t());
+      const double levels = std::ceil(K / 16.0) + 4;
+      const at::Tensor bound = exact.abs() * std::ldexp(1.0, -8) + mag * (levels * std::ldexp(1.0, -24)) * (1 + std::ldexp(1.0, -8));
+      const at::Tensor err = (linear_bf16(x, {w})[0].to(at::kDouble) - exact).abs();
+      EXPECT_TRUE((err <= bound).all().item<bool>())
+          << to_string(isa) << " N " << N << " K " << K << ": worst error/bound " << (err / bound).max().item<double>();
+    }
+  }
+}
+
+TEST_F(LinearCpu, ARowsResultDoesNotDependOnTheOtherRowsOrTheThreads) {
+  for (CpuIsa isa : runnable_cpu_isas()) {
+    set_cpu_isa(isa);
+    const int64_t K = 300, N = 70;
+    const at::Tensor x = values({23, K}, 11), w = values({N, K}, 12);
+    at::set_num_threads(2);
+    const at::Tensor all = linear_bf16(x, {w}, false)[0];  // fp32 sums: every bit of the arithmetic
+    for (int64_t m = 0; m < x.size(0); ++m) {
+      ASSERT_TRUE(at::equal(linear_bf16(x.narrow(0, m, 1), {w}, false)[0], all.narrow(0, m, 1)))
+          << to_string(isa) << " row " << m;
+      const int64_t n = std::min<int64_t>(5, x.size(0) - m);  // the row among up to 4 others
+      ASSERT_TRUE(at::equal(linear_bf16(x.narrow(0, m, n), {w}, false)[0].narrow(0, 0, 1), all.narrow(0, m, 1)));
+    }
+    at::set_num_threads(1);
+    EXPECT_TRUE(at::equal(linear_bf16(x, {w}, false)[0], all)) << to_string(isa) << ": 1 thread vs 2";
+  }
+}
+
+TEST_F(LinearCpu, FusedWeightsEqualSeparateCallsAndBiasIsAddedInBf16) {
+  at::Tensor x = values({1, 2, 96}, 21);
+  std::vector<at::Tensor> ws = {values({40, 96}, 22), values({9, 96}, 23), values({64, 96}, 24)};
+  const at::Tensor b = values({9}, 25);
+  std::vector<at::Tensor> fused = linear_layers(x, ws, {at::Tensor(), b, at::Tensor()});
+  ASSERT_EQ(fused.size(), 3u);
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const at::Tensor sep = linear_layer(x, ws[i], i == 1 ? b : at::Tensor());
+    EXPECT_EQ(sep.sizes(), (std::vector<int64_t>{1, 2, ws[i].size(0)}));
+    EXPECT_TRUE(at::equal(fused[i], sep)) << i;
+  }
+  EXPECT_TRUE(at::equal(fused[1], linear_bf16(x, {ws[1]})[0] + b));
+}
+
+TEST_F(LinearCpu, OtherInputsAreRefusedOrGoToLibtorch) {
+  const at::Tensor x = values({2, 8}, 31), w = values({3, 8}, 32);
+  EXPECT_THROW(linear_bf16(x.to(at::kFloat), {w}), std::invalid_argument);
+  EXPECT_THROW(linear_bf16(x, {values({3, 9}, 33)}), std::invalid_argument);
+  EXPECT_THROW(linear_bf16(x, {w.t()}), std::invalid_argument);  // not contiguous
+  const at::Tensor f = linear_layer(x.to(at::kFloat), w.to(at::kFloat));
+  EXPECT_TRUE(at::allclose(f, at::linear(x.to(at::kFloat), w.to(at::kFloat))));
+  EXPECT_THROW(set_cpu_isa(static_cast<CpuIsa>(static_cast<int>(best_cpu_isa()) + 1)), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace flexgen
