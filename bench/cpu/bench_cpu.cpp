@@ -137,7 +137,7 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
   const auto causal = flexgen::BatchMask::causal();
   const double T = static_cast<double>(o.prompt);
   // Matrix-multiply flops of one prefill as run (LogitsMode::Last: the LM head for the last token only);
-  // attention scores are left out (2 x layers x heads x head_dim x T^2 at most: < 1% at T = 128 for 1B).
+  // attention (QK^T, PV: at most 4 x layers x heads x head_dim x T^2, < 1% at T = 128 for 1B) is left out.
   const double prefill_flop = 2.0 * z.layer_linear_params * T + 2.0 * z.lm_head_params;
   const double prefill_flop_2pt = 2.0 * z.parameters * T;  // the convention: 2 x parameters x tokens
 
@@ -207,7 +207,8 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
                     {"gflop_s_2pt", prefill_flop_2pt / pre / 1e9},
                     {"cores_busy", prefill_cpu / prefill_wall},
                     {"fp32_peak", peak_name},
-                    {"fraction_of_fp32_peak", fp32_peak > 0 ? pre_gflop_s / fp32_peak : 0.0}};
+                    {"fraction_of_fp32_peak", fp32_peak > 0 ? pre_gflop_s / fp32_peak : 0.0},
+                    {"fraction_of_fp32_peak_2pt", fp32_peak > 0 ? prefill_flop_2pt / pre / 1e9 / fp32_peak : 0.0}};
     if (isa == flexgen::CpuIsa::Avx512Bf16 && peaks.contains("avx512bf16_dot")) {
       const double bf = peaks["avx512bf16_dot"].value("gflop_s", 0.0);
       prefill["fraction_of_bf16_dot_peak"] = bf > 0 ? pre_gflop_s / bf : 0.0;
@@ -295,6 +296,18 @@ int main(int argc, char** argv) {
     for (const char* name : {"sse2_fp32", "avx2_fp32", "avx512_fp32"})
       if (!peaks[name].is_null()) best_fp32 = std::max(best_fp32, peaks[name].value("gflop_s", 0.0));
     limits["best_fp32_gflop_s"] = best_fp32;
+    if (threads > 1) {
+      // The same on one thread: how the limits scale with threads (SMT siblings, or cores busy elsewhere).
+      log("single-thread read bandwidth and peak");
+      at::set_num_threads(1);
+      const std::string best = bench_cpu::cpu_supports_peak("avx512_fp32") ? "avx512_fp32"
+                               : bench_cpu::cpu_supports_peak("avx2_fp32") ? "avx2_fp32"
+                                                                           : "sse2_fp32";
+      const auto bw1 = bench_cpu::measure_read_bandwidth(o.bw_mib * 1024 * 1024, o.bw_reps);
+      const auto pk1 = bench_cpu::measure_peak(best, o.peak_seconds, o.peak_reps);
+      limits["single_thread"] = {{"read_bandwidth_gb_s", bw1.gb_s}, {"peak", best}, {"gflop_s", pk1.gflop_s}};
+      flexgen::set_cpu_threads(threads);
+    }
     out["limits"] = limits;
 
     json models = json::array();
