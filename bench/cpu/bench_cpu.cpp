@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,7 +33,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -269,7 +270,8 @@ int main(int argc, char** argv) {
     for (auto isa : isas) flexgen::set_cpu_isa(isa);  // fails early for a path this CPU cannot run
     flexgen::set_cpu_isa(o.isa == "all" ? initial : isas.front());
 
-    json out = {{"bench", "cpu"}, {"loadavg_start", loadavg()}};
+    const std::string load_start = loadavg();
+    json out = {{"bench", "cpu"}, {"loadavg_start", load_start}};
     out["machine"] = bench_cpu::describe_machine();
     out["machine"]["threads_requested"] = threads;
     json runtime = {{"torch_version", flexgen::torch_version()}, {"blas_library", flexgen::blas_library()}};
@@ -296,6 +298,7 @@ int main(int argc, char** argv) {
     for (const char* name : {"sse2_fp32", "avx2_fp32", "avx512_fp32"})
       if (!peaks[name].is_null()) best_fp32 = std::max(best_fp32, peaks[name].value("gflop_s", 0.0));
     limits["best_fp32_gflop_s"] = best_fp32;
+    json warnings = json::array();
     if (threads > 1) {
       // The same on one thread: how the limits scale with threads (SMT siblings, or cores busy elsewhere).
       log("single-thread read bandwidth and peak");
@@ -306,9 +309,21 @@ int main(int argc, char** argv) {
       const auto bw1 = bench_cpu::measure_read_bandwidth(o.bw_mib * 1024 * 1024, o.bw_reps);
       const auto pk1 = bench_cpu::measure_peak(best, o.peak_seconds, o.peak_reps);
       limits["single_thread"] = {{"read_bandwidth_gb_s", bw1.gb_s}, {"peak", best}, {"gflop_s", pk1.gflop_s}};
+      const double all = peaks[best].value("gflop_s", 0.0);
+      if (pk1.gflop_s > 0 && all < 1.5 * pk1.gflop_s) {
+        char buf[320];
+        std::snprintf(buf, sizeof buf,
+                      "the %s peak on %d threads is %.2fx the one-thread peak: the threads share cores (SMT) or "
+                      "other work held CPUs; fractions of it are relative to that lower figure",
+                      best.c_str(), threads, all / pk1.gflop_s);
+        warnings.push_back(buf);
+      }
       flexgen::set_cpu_threads(threads);
     }
     out["limits"] = limits;
+    if (std::atof(load_start.c_str()) > 0.5)  // the 1-minute load before this run did anything
+      warnings.push_back("load average " + load_start + " at the start: other work shares the CPUs; every figure may "
+                         "be lower than on an idle machine");
 
     json models = json::array();
     for (const auto& dir : o.models) models.push_back(bench_model(dir, o, isas, bw.gb_s, peaks));
@@ -317,6 +332,7 @@ int main(int argc, char** argv) {
     for (const auto& s : o.not_measured) nm.push_back(s);
     if (o.models.empty()) nm.push_back("model: no --model given");
     out["not_measured"] = nm;
+    out["warnings"] = warnings;
     out["loadavg_end"] = loadavg();
     std::cout << out.dump(2) << std::endl;
   } catch (const std::exception& e) {

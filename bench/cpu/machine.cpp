@@ -253,8 +253,8 @@ int available_cpus() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-nlohmann::json describe_machine() {
-  nlohmann::json m;
+nlohmann::ordered_json describe_machine() {
+  nlohmann::ordered_json m;
   // /proc/cpuinfo: the first processor's model and flags; physical cores from (physical id, core id).
   {
     std::ifstream in("/proc/cpuinfo");
@@ -277,19 +277,19 @@ nlohmann::json describe_machine() {
     m["vendor"] = vendor;
     if (!mhz.empty()) m["cpu_mhz_reported"] = std::stod(mhz);
     m["logical_cpus"] = logical;
-    m["physical_cores"] = cores.empty() ? nlohmann::json(nullptr) : nlohmann::json(cores.size());
+    m["physical_cores"] = cores.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(cores.size());
     m["available_cpus"] = available_cpus();  // this process's affinity mask
   }
   {
     const auto flags = cpuinfo_flags();
-    nlohmann::json f = nlohmann::json::object();
+    nlohmann::ordered_json f = nlohmann::ordered_json::object();
     for (const char* name : {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16",
                              "avx512_vnni", "avx_vnni", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"})
       f[name] = flags.count(name) > 0;
     m["isa_flags"] = f;
   }
   {
-    nlohmann::json caches = nlohmann::json::array();
+    nlohmann::ordered_json caches = nlohmann::ordered_json::array();
     for (int i = 0; i < 8; ++i) {
       const std::string d = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
       const std::string level = read_line(d + "level");
@@ -311,7 +311,7 @@ nlohmann::json describe_machine() {
   }
   m["kernel_path"] = flexgen::to_string(flexgen::cpu_isa());
   m["best_kernel_path"] = flexgen::to_string(flexgen::best_cpu_isa());
-  nlohmann::json runnable = nlohmann::json::array();
+  nlohmann::ordered_json runnable = nlohmann::ordered_json::array();
   for (auto isa : flexgen::runnable_cpu_isas()) runnable.push_back(flexgen::to_string(isa));
   m["runnable_kernel_paths"] = runnable;
   if (const char* env = std::getenv("FLEXGEN_CPU_ISA")) m["FLEXGEN_CPU_ISA"] = env;
@@ -329,7 +329,7 @@ bool cpu_supports_peak(const std::string& name) {
   return false;
 }
 
-nlohmann::json BandwidthResult::to_json() const {
+nlohmann::ordered_json BandwidthResult::to_json() const {
   return {{"gb_s", gb_s},         {"median_gb_s", median_gb_s}, {"buffer_bytes", bytes},
           {"threads", threads},   {"kernel", kernel},
           {"what", "multi-threaded fp32 sum over the buffer (each thread its slice, first touched by it), best of reps; GB = 1e9 bytes"}};
@@ -389,7 +389,7 @@ BandwidthResult measure_read_bandwidth(double bytes, int reps) {
   return r;
 }
 
-nlohmann::json PeakResult::to_json() const {
+nlohmann::ordered_json PeakResult::to_json() const {
   return {{"gflop_s", gflop_s},
           {"median_gflop_s", median_gflop_s},
           {"threads", threads},

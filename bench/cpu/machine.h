@@ -13,7 +13,7 @@ namespace bench_cpu {
 
 // CPU model name, ISA flags that matter, logical CPUs, cores, caches, the kernel path and every runnable
 // path (flexgen's cpu_isa.h).
-nlohmann::json describe_machine();
+nlohmann::ordered_json describe_machine();
 
 // Logical CPUs this process may run on (sched_getaffinity), at least 1.
 int available_cpus();
@@ -24,7 +24,7 @@ struct BandwidthResult {
   double bytes = 0;       // buffer size
   int threads = 0;        // threads that took part
   std::string kernel;     // "avx512", "avx2", "sse2"
-  nlohmann::json to_json() const;
+  nlohmann::ordered_json to_json() const;
 };
 // Multi-threaded sum over `bytes` of fp32 (first touched by the same threads and slices), best of `reps`.
 BandwidthResult measure_read_bandwidth(double bytes, int reps);
@@ -37,7 +37,7 @@ struct PeakResult {
   int accumulators = 0;
   int flop_per_instruction = 0;
   std::string what;
-  nlohmann::json to_json() const;
+  nlohmann::ordered_json to_json() const;
 };
 // Throughput peak of one kernel on all threads; `seconds` is the target time of one repetition.
 // Names: "sse2_fp32" (x86-64 baseline mulps+addps, no FMA), "avx2_fp32" (8-lane vfmadd),
