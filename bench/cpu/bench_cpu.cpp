@@ -244,7 +244,10 @@ int main(int argc, char** argv) {
       else if (a == "--decode") o.decode = std::stoll(next());
       else if (a == "--reps") o.reps = std::stoll(next());
       else if (a == "--threads") o.threads = std::stoi(next());
-      else if (a == "--isa") o.isa = next();
+      else if (a == "--isa") {
+        o.isa = next();
+        if (o.isa != "all") flexgen::parse_cpu_isa(o.isa);  // a name that is no path is a usage error
+      }
       else if (a == "--bw-mib") o.bw_mib = std::stod(next());
       else if (a == "--bw-reps") o.bw_reps = std::stoi(next());
       else if (a == "--peak-seconds") o.peak_seconds = std::stod(next());
