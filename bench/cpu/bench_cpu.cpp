@@ -158,19 +158,19 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
             {"prompt_tokens", o.prompt},
             {"decode_tokens", o.decode},
             {"reps", o.reps}};
-  json runs = json::array();
-  for (flexgen::CpuIsa isa : isas) {
-    flexgen::set_cpu_isa(isa);
-    const std::string path = flexgen::to_string(isa);
-    log("model " + dir + ": kernel path " + path);
-    {  // Warm-up: touches every weight page (memory-mapped) and the path's code once.
-      flexgen::KVCache c = flexgen::make_kv_cache(model, 1, 8);
-      flexgen::llama_forward(model, c, tokens_of(8, 0), at::arange(8, at::kLong).view({1, 8}), causal,
-                             flexgen::LogitsMode::Last);
-    }
+  // Rounds: each goes through every path once, so that load from other work drifts over all paths alike.
+  // Round 0 is a warm-up at the measured shapes (weight pages touched, shape-dependent kernels set up) and
+  // is not recorded.
+  struct Samples {
     std::vector<double> prefill_s, decode_s;
     double prefill_cpu = 0, decode_cpu = 0;
-    for (int64_t r = 0; r < o.reps; ++r) {
+  };
+  std::vector<Samples> samples(isas.size());
+  for (int64_t r = 0; r <= o.reps; ++r) {
+    for (size_t i = 0; i < isas.size(); ++i) {
+      flexgen::set_cpu_isa(isas[i]);
+      log("model " + dir + ": " + (r == 0 ? std::string("warm-up") : "round " + std::to_string(r)) + ", kernel path " +
+          flexgen::to_string(isas[i]));
       flexgen::KVCache cache = flexgen::make_kv_cache(model, 1, o.prompt + o.decode);
       at::Tensor ids = tokens_of(o.prompt, r + 1);
       auto t = Clock::now();
@@ -178,8 +178,7 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
       at::Tensor logits = flexgen::llama_forward(model, cache, ids, at::arange(o.prompt, at::kLong).view({1, o.prompt}),
                                                  causal, flexgen::LogitsMode::Last);
       int64_t next = logits.view({-1}).argmax().item<int64_t>();
-      prefill_s.push_back(seconds_since(t));
-      prefill_cpu += cpu_seconds() - c0;
+      const double pre_s = seconds_since(t), pre_cpu = cpu_seconds() - c0;
       t = Clock::now();
       c0 = cpu_seconds();
       for (int64_t s = 0; s < o.decode; ++s) {
@@ -187,9 +186,21 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
                                         at::full({1, 1}, o.prompt + s, at::kLong), causal, flexgen::LogitsMode::Last);
         next = logits.view({-1}).argmax().item<int64_t>();
       }
-      decode_s.push_back(seconds_since(t));
-      decode_cpu += cpu_seconds() - c0;
+      const double dec_s = seconds_since(t), dec_cpu = cpu_seconds() - c0;
+      if (r == 0) continue;
+      samples[i].prefill_s.push_back(pre_s);
+      samples[i].prefill_cpu += pre_cpu;
+      samples[i].decode_s.push_back(dec_s);
+      samples[i].decode_cpu += dec_cpu;
     }
+  }
+  json runs = json::array();
+  for (size_t i = 0; i < isas.size(); ++i) {
+    const flexgen::CpuIsa isa = isas[i];
+    const std::string path = flexgen::to_string(isa);
+    const auto& prefill_s = samples[i].prefill_s;
+    const auto& decode_s = samples[i].decode_s;
+    const double prefill_cpu = samples[i].prefill_cpu, decode_cpu = samples[i].decode_cpu;
     double prefill_wall = 0, decode_wall = 0;
     for (double x : prefill_s) prefill_wall += x;
     for (double x : decode_s) decode_wall += x;
