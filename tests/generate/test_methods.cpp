@@ -6,6 +6,7 @@
 #include <set>
 
 #include "flexgen/decoder.h"
+#include "flexgen/cpu_isa.h"
 #include "flexgen/methods.h"
 #include "tiny_fixture.h"
 
@@ -232,6 +233,64 @@ TEST_F(Methods, ContinuousBatchingEqualsEachJobAlone) {
     for (const auto& a : alone)
       for (const auto& r : a) tokens += static_cast<int64_t>(r.ids.size());
     EXPECT_EQ(stats.decode_tokens, tokens);
+  }
+}
+
+// Batch invariance by construction on the CPU, bf16 and fp32: every job's ids AND every step's
+// top-5 probabilities are bitwise those of the job decoded alone, whatever shares the calls (1, 3 or
+// 8 jobs in flight: up to 40 rows per call), and in bf16 whatever CPU kernel path runs (portable,
+// AVX2, AVX-512, AVX512-BF16: the paths this CPU can execute), so results do not depend on the machine.
+TEST_F(Methods, BatchSizeAndCpuPathDoNotChangeAnyBit) {
+  const std::vector<std::pair<Method, std::vector<size_t>>> specs = {
+      {Method::Flex, {0, 1, 2}}, {Method::Avg, {0, 2, 3, 4}}, {Method::Max, {1, 3}}, {Method::PerPrompt, {0, 4}},
+      {Method::Flex, {0, 1, 2, 3, 4}}, {Method::Origin, {2}}, {Method::WeightedAvg, {1, 2, 4}}, {Method::Flex, {3}},
+      {Method::Avg, {0, 1, 2, 3, 4}}};
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 6;
+  cfg.stops.eos = cfg.stops.newline = false;
+  cfg.trace_top = 5;
+  std::vector<DecodeJob> jobs;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    std::vector<std::string> qs;
+    for (size_t q : specs[i].second) qs.push_back(questions_[q]);
+    MethodOptions o = opts(specs[i].first, 6);
+    o.positions = i % 2 ? PositionMode::Restart : PositionMode::Sequential;
+    SampleTokens st = sample(qs, i % 3 == 0);
+    if (specs[i].first == Method::WeightedAvg)
+      for (size_t k = 0; k < qs.size(); ++k) st.weights.push_back(1.0 + static_cast<double>(k));
+    const SamplePlan plan = plan_sample(st, o, 300 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  auto run_all = [&](const LlamaModel& m, int64_t in_flight) {
+    std::vector<std::vector<StreamResult>> out(jobs.size());
+    decode_jobs(m, *tokenizer_, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
+    return out;
+  };
+  auto same = [](const std::vector<std::vector<StreamResult>>& a, const std::vector<std::vector<StreamResult>>& b,
+                 const std::string& what) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t j = 0; j < a.size(); ++j) {
+      ASSERT_EQ(a[j].size(), b[j].size());
+      for (size_t s = 0; s < a[j].size(); ++s) {
+        EXPECT_EQ(a[j][s].ids, b[j][s].ids) << what << ": job " << j << " stream " << s;
+        ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size());
+        for (size_t t = 0; t < a[j][s].trace.size(); ++t)
+          EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << what << ": job " << j << " step " << t;
+      }
+    }
+  };
+  const CpuIsa isa = cpu_isa();
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const LlamaModel m = make_tiny_model(7, dtype);
+    const std::string name = dtype == at::kFloat ? "fp32" : "bf16";
+    const auto alone = run_all(m, 1);
+    for (int64_t in_flight : {3, 8}) same(run_all(m, in_flight), alone, name + ", " + std::to_string(in_flight) + " in flight");
+    if (dtype == at::kBFloat16)
+      for (CpuIsa path : runnable_cpu_isas()) {
+        set_cpu_isa(path);
+        same(run_all(m, 8), alone, name + " on the " + to_string(path) + " path");
+      }
+    set_cpu_isa(isa);
   }
 }
 

@@ -108,13 +108,32 @@ TEST_F(LinearCpu, FusedWeightsEqualSeparateCallsAndBiasIsAddedInBf16) {
   EXPECT_TRUE(at::equal(fused[1], linear_bf16(x, {ws[1]})[0] + b));
 }
 
+TEST_F(LinearCpu, Fp32EveryPathEqualsPortableAndRowsAreIndependent) {
+  // fp32: each product rounds once (fma), so e32 <= (ceil(K/16) + 4) 2^-24 sum |x w| as above.
+  for (const auto& [N, K] : kShapes) {
+    const at::Tensor x = values({9, K}, 41 + K).to(at::kFloat), w = values({N, K}, 42 + N).to(at::kFloat);
+    set_cpu_isa(CpuIsa::Portable);
+    const at::Tensor want = linear_f32(x, {w})[0];
+    const at::Tensor xd = x.to(at::kDouble), wd = w.to(at::kDouble);
+    const at::Tensor bound = at::matmul(xd.abs(), wd.abs().t()) * ((std::ceil(K / 16.0) + 4) * std::ldexp(1.0, -24));
+    EXPECT_TRUE(((want.to(at::kDouble) - at::matmul(xd, wd.t())).abs() <= bound).all().item<bool>()) << "K " << K;
+    for (CpuIsa isa : runnable_cpu_isas()) {
+      set_cpu_isa(isa);
+      EXPECT_TRUE(at::equal(linear_f32(x, {w})[0], want)) << to_string(isa) << " N " << N << " K " << K;
+      for (int64_t m = 0; m < x.size(0); m += 4)
+        EXPECT_TRUE(at::equal(linear_f32(x.narrow(0, m, 1), {w})[0], want.narrow(0, m, 1))) << to_string(isa) << " row " << m;
+    }
+  }
+}
+
 TEST_F(LinearCpu, OtherInputsAreRefusedOrGoToLibtorch) {
   const at::Tensor x = values({2, 8}, 31), w = values({3, 8}, 32);
   EXPECT_THROW(linear_bf16(x.to(at::kFloat), {w}), std::invalid_argument);
   EXPECT_THROW(linear_bf16(x, {values({3, 9}, 33)}), std::invalid_argument);
   EXPECT_THROW(linear_bf16(x, {w.t()}), std::invalid_argument);  // not contiguous
-  const at::Tensor f = linear_layer(x.to(at::kFloat), w.to(at::kFloat));
-  EXPECT_TRUE(at::allclose(f, at::linear(x.to(at::kFloat), w.to(at::kFloat))));
+  EXPECT_THROW(linear_f32(x, {w}), std::invalid_argument);  // bf16 to the fp32 kernel
+  const at::Tensor d = linear_layer(x.to(at::kDouble), w.to(at::kDouble));  // fp64: libtorch
+  EXPECT_TRUE(at::allclose(d, at::linear(x.to(at::kDouble), w.to(at::kDouble))));
   EXPECT_THROW(set_cpu_isa(static_cast<CpuIsa>(static_cast<int>(best_cpu_isa()) + 1)), std::invalid_argument);
 }
 

@@ -1,5 +1,5 @@
-// The model's linear layer on the CPU (linear_cpu.h): bf16 products through the block kernels of
-// gemm_bf16.h on the path cpu_isa() names, tiled over the outputs (each thread takes whole tiles of
+// The model's linear layer on the CPU (linear_cpu.h): bf16 and fp32 products through the block
+// kernels of gemm_kernels.h on the path cpu_isa() names, tiled over the outputs (each thread takes whole tiles of
 // weight rows that fit in L2, all rows of x against them), fp32 results rounded to bf16 once.
 #include "cpu/linear_cpu.h"
 
@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "cpu/gemm_bf16.h"
+#include "cpu/gemm_kernels.h"
 #include "flexgen/cpu_isa.h"
 
 namespace flexgen {
@@ -27,6 +27,16 @@ BlockKernel block_kernel(CpuIsa isa) {
   return block_portable;
 }
 
+BlockKernelF32 block_kernel_f32(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::Avx512Bf16:
+    case CpuIsa::Avx512: return block_f32_avx512;
+    case CpuIsa::Avx2: return block_f32_avx2;
+    case CpuIsa::Portable: break;
+  }
+  return block_f32_portable;
+}
+
 }  // namespace cpu
 
 namespace {
@@ -39,23 +49,21 @@ int64_t tile_rows(int64_t K) {
   return std::max<int64_t>(cpu::kMaxCols, rows / cpu::kMaxCols * cpu::kMaxCols);
 }
 
-bool bf16_cpu(const at::Tensor& t) { return t.device().is_cpu() && t.scalar_type() == at::kBFloat16; }
-
 }  // namespace
 
 void set_bf16_linear_kernels(bool enabled) { g_kernels = enabled; }
 
-std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::Tensor>& weights, bool round_to_bf16) {
+namespace {
+
+// out[i] = x . weights[i]^T in fp32 for x [..., K] and weights [N_i, K] of element type T (the
+// kernel's), every weight's tiles in one parallel region.
+template <class T, class Kernel>
+std::vector<at::Tensor> products(const at::Tensor& x, const std::vector<at::Tensor>& weights, Kernel kernel) {
   const int64_t K = x.size(-1);
-  for (const auto& w : weights)
-    if (!bf16_cpu(x) || !bf16_cpu(w) || w.dim() != 2 || w.size(1) != K || !w.is_contiguous())
-      throw std::invalid_argument("linear_bf16: needs bf16 CPU x [..., K] and contiguous bf16 weights [N, K]");
   const at::Tensor x2 = x.reshape({-1, K}).contiguous();
   const int64_t M = x2.size(0);
-  const auto* xp = reinterpret_cast<const uint16_t*>(x2.data_ptr());
-  const cpu::BlockKernel kernel = cpu::block_kernel(cpu_isa());
-  const int64_t tile = tile_rows(K);
-  // The tiles of all weights in one parallel region.
+  const T* xp = reinterpret_cast<const T*>(x2.data_ptr());
+  const int64_t tile = tile_rows(K * static_cast<int64_t>(sizeof(T)) / 2);
   std::vector<at::Tensor> outs;
   std::vector<int64_t> first_tile = {0};
   for (const auto& w : weights) {
@@ -67,7 +75,7 @@ std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::T
       const size_t i = static_cast<size_t>(std::upper_bound(first_tile.begin(), first_tile.end(), t) - first_tile.begin() - 1);
       const int64_t N = weights[i].size(0);
       const int64_t n0 = (t - first_tile[i]) * tile, n1 = std::min(N, n0 + tile);
-      const auto* wp = reinterpret_cast<const uint16_t*>(weights[i].data_ptr());
+      const T* wp = reinterpret_cast<const T*>(weights[i].data_ptr());
       float* out = outs[i].data_ptr<float>();
       for (int64_t m = 0; m < M; m += cpu::kMaxRows) {
         const int rows = static_cast<int>(std::min<int64_t>(cpu::kMaxRows, M - m));
@@ -78,24 +86,53 @@ std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::T
       }
     }
   });
-  std::vector<at::Tensor> result;
   for (size_t i = 0; i < weights.size(); ++i) {
     std::vector<int64_t> shape = x.sizes().vec();
     shape.back() = weights[i].size(0);
-    result.push_back((round_to_bf16 ? outs[i].to(at::kBFloat16) : outs[i]).view(shape));
+    outs[i] = outs[i].view(shape);
   }
-  return result;
+  return outs;
+}
+
+void check_inputs(const at::Tensor& x, const std::vector<at::Tensor>& weights, at::ScalarType dtype, const char* who) {
+  const int64_t K = x.size(-1);
+  for (const auto& w : weights)
+    if (!x.device().is_cpu() || x.scalar_type() != dtype || !w.device().is_cpu() || w.scalar_type() != dtype ||
+        w.dim() != 2 || w.size(1) != K || !w.is_contiguous())
+      throw std::invalid_argument(std::string(who) + ": needs CPU x [..., K] and contiguous weights [N, K] of its dtype");
+}
+
+}  // namespace
+
+std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::Tensor>& weights, bool round_to_bf16) {
+  check_inputs(x, weights, at::kBFloat16, "linear_bf16");
+  std::vector<at::Tensor> out = products<uint16_t>(x, weights, cpu::block_kernel(cpu_isa()));
+  if (round_to_bf16)
+    for (at::Tensor& t : out) t = t.to(at::kBFloat16);
+  return out;
+}
+
+std::vector<at::Tensor> linear_f32(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
+  check_inputs(x, weights, at::kFloat, "linear_f32");
+  return products<float>(x, weights, cpu::block_kernel_f32(cpu_isa()));
 }
 
 namespace {
 bool kernel_applies(const at::Tensor& x, const at::Tensor& weight) {
-  return g_kernels && bf16_cpu(x) && bf16_cpu(weight) && weight.dim() == 2 && weight.is_contiguous();
+  const bool dtype = (x.scalar_type() == at::kBFloat16 || x.scalar_type() == at::kFloat) &&
+                     weight.scalar_type() == x.scalar_type();
+  return g_kernels && dtype && x.device().is_cpu() && weight.device().is_cpu() && weight.dim() == 2 &&
+         weight.is_contiguous() && weight.size(1) == x.size(-1);
+}
+
+std::vector<at::Tensor> kernel_products(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
+  return x.scalar_type() == at::kBFloat16 ? linear_bf16(x, weights) : linear_f32(x, weights);
 }
 }  // namespace
 
 at::Tensor linear_layer(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
   if (kernel_applies(x, weight)) {
-    at::Tensor y = linear_bf16(x, {weight})[0];
+    at::Tensor y = kernel_products(x, {weight})[0];
     return bias.defined() ? y + bias : y;
   }
   return at::linear(x, weight, bias);
@@ -107,7 +144,7 @@ std::vector<at::Tensor> linear_layers(const at::Tensor& x, const std::vector<at:
   for (const auto& w : weights) fused = fused && kernel_applies(x, w);
   std::vector<at::Tensor> out;
   if (fused) {
-    out = linear_bf16(x, weights);
+    out = kernel_products(x, weights);
     for (size_t i = 0; i < out.size() && i < biases.size(); ++i)
       if (biases[i].defined()) out[i] = out[i] + biases[i];
     return out;

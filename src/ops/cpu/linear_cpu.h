@@ -1,7 +1,7 @@
 // The model's linear layer on the CPU (private to the ops CPU backend and the model):
-// y = x W^T + b. bf16 inputs and weights go through flexgen's own kernels (gemm_bf16.h: fp32
-// accumulation, one rounding to bf16 at the end, the same bits on every instruction-set path and
-// for any number of rows); other dtypes through at::linear.
+// y = x W^T + b. bf16 and fp32 inputs and weights go through flexgen's own kernels
+// (gemm_kernels.h: fp32 accumulation, for bf16 one rounding at the end; the same bits on every
+// instruction-set path and for any number of rows or threads); other dtypes through at::linear.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -19,7 +19,9 @@ std::vector<at::Tensor> linear_layers(const at::Tensor& x, const std::vector<at:
 // compare the paths' arithmetic). std::invalid_argument for other inputs.
 std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::Tensor>& weights,
                                     bool round_to_bf16 = true);
-// Turns the bf16 kernels off (at::linear for everything) or on again; for A/B measurements only.
+// The fp32 kernel: x [..., K] fp32, weights [N, K] fp32 contiguous -> [..., N] fp32 each.
+std::vector<at::Tensor> linear_f32(const at::Tensor& x, const std::vector<at::Tensor>& weights);
+// Turns the bf16 and fp32 kernels off (at::linear for everything) or on again; for A/B measurements only.
 void set_bf16_linear_kernels(bool enabled);
 
 }  // namespace flexgen

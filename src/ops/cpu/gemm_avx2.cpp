@@ -1,11 +1,11 @@
-// The AVX2 bf16 block kernel (gemm_bf16.h): the 16 lanes of an output in two 8-lane registers
+// The AVX2 block kernels (gemm_kernels.h): the 16 lanes of an output in two 8-lane registers
 // (lanes 0-7 take k's 0-15 of each run of 32, lanes 8-15 k's 16-31); the odd and even bf16 halves
 // of each 32-bit lane are widened by a mask and a shift and go through two FMAs, as vdpbf16ps
 // does. A run of 32 k's cut short by K is copied into a zero-padded buffer. Compiled for AVX2/FMA
 // with target attributes, whatever the build's -march; called only when the CPU has them.
 #include <cstring>
 
-#include "cpu/gemm_bf16.h"
+#include "cpu/gemm_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -15,7 +15,7 @@ namespace {
 
 #define FLEXGEN_AVX2 __attribute__((target("avx2,fma")))
 
-// reduce_lanes (gemm_bf16.h) in registers: lanes 0-7 + lanes 8-15, then quarters, eighths, the
+// reduce_lanes (gemm_kernels.h) in registers: lanes 0-7 + lanes 8-15, then quarters, eighths, the
 // last pair.
 FLEXGEN_AVX2 inline float reduce_avx2(__m256 lo, __m256 hi) {
   const __m256 s8 = _mm256_add_ps(lo, hi);
@@ -81,10 +81,66 @@ FLEXGEN_AVX2 void kernel_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w,
 // 16 ymm registers: sub-blocks of at most 2 x 2 outputs (8 accumulators).
 void sub_block(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                float* out, int64_t ldo) {
-  FLEXGEN_BF16_BLOCK_DISPATCH(kernel_avx2)
+  FLEXGEN_BLOCK_DISPATCH(kernel_avx2)
+}
+
+// fp32: lanes 0-7 take k's 0-7 of each run of 16, lanes 8-15 k's 8-15; a short last run is
+// copied into a zero-padded buffer.
+template <int MR, int NR>
+FLEXGEN_AVX2 void kernel_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, float* out,
+                                  int64_t ldo) {
+  __m256 acc[MR][NR][2];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm256_setzero_ps();
+  auto step = [&](const float* const* xs, const float* const* ws) FLEXGEN_AVX2 {
+    for (int h = 0; h < 2; ++h) {
+      __m256 xv[MR];
+      for (int m = 0; m < MR; ++m) xv[m] = _mm256_loadu_ps(xs[m] + 8 * h);
+      for (int n = 0; n < NR; ++n) {
+        const __m256 wv = _mm256_loadu_ps(ws[n] + 8 * h);
+        for (int m = 0; m < MR; ++m) acc[m][n][h] = _mm256_fmadd_ps(xv[m], wv, acc[m][n][h]);
+      }
+    }
+  };
+  const int64_t full = K / kChunkF32 * kChunkF32;
+  const float* xs[MR];
+  const float* ws[NR];
+  for (int64_t k = 0; k < full; k += kChunkF32) {
+    for (int m = 0; m < MR; ++m) xs[m] = x + m * ldx + k;
+    for (int n = 0; n < NR; ++n) ws[n] = w + n * ldw + k;
+    step(xs, ws);
+  }
+  if (full < K) {
+    alignas(32) float xt[MR][kChunkF32] = {}, wt[NR][kChunkF32] = {};
+    const size_t bytes = static_cast<size_t>(K - full) * sizeof(float);
+    for (int m = 0; m < MR; ++m) {
+      std::memcpy(xt[m], x + m * ldx + full, bytes);
+      xs[m] = xt[m];
+    }
+    for (int n = 0; n < NR; ++n) {
+      std::memcpy(wt[n], w + n * ldw + full, bytes);
+      ws[n] = wt[n];
+    }
+    step(xs, ws);
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx2(acc[m][n][0], acc[m][n][1]);
+}
+
+void sub_block_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols, float* out,
+                   int64_t ldo) {
+  FLEXGEN_BLOCK_DISPATCH(kernel_f32_avx2)
 }
 
 }  // namespace
+
+void block_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                    float* out, int64_t ldo) {
+  for (int m = 0; m < rows; m += 2)
+    for (int n = 0; n < cols; n += 2)
+      sub_block_f32(x + m * ldx, ldx, w + n * ldw, ldw, K, rows - m < 2 ? rows - m : 2, cols - n < 2 ? cols - n : 2,
+                    out + m * ldo + n, ldo);
+}
 
 void block_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                 float* out, int64_t ldo) {
@@ -102,6 +158,10 @@ namespace flexgen::cpu {
 void block_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                 float* out, int64_t ldo) {
   block_portable(x, ldx, w, ldw, K, rows, cols, out, ldo);
+}
+void block_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                    float* out, int64_t ldo) {
+  block_f32_portable(x, ldx, w, ldw, K, rows, cols, out, ldo);
 }
 }  // namespace flexgen::cpu
 

@@ -1,6 +1,7 @@
-// bf16 x bf16 -> fp32 matrix products for the model's linear layers on the CPU (private to the
-// ops CPU backend): out[m][n] = sum_k x[m][k] * w[n][k], one kernel per instruction-set path,
-// all with the SAME arithmetic, so every path gives bitwise the same result:
+// Matrix products for the model's linear layers on the CPU (private to the ops CPU backend):
+// out[m][n] = sum_k x[m][k] * w[n][k] in fp32, for bf16 or fp32 x and w, one kernel per
+// instruction-set path, all with the SAME arithmetic, so every path gives bitwise the same result.
+// bf16:
 //   each output accumulates in 16 fp32 lanes; lane i takes the pairs (2i, 2i+1) of each run of
 //   32 k's, the odd product first, then the even one, each with one rounding (exactly what
 //   AVX512_BF16's vdpbf16ps does: products of bf16 values are exact in fp32); a K that is not a
@@ -9,6 +10,7 @@
 //   rows share the call (batch invariance), nor on the threads.
 // (vdpbf16ps flushes denormal inputs and outputs to zero; the other paths do not: bf16 weights
 // and activations of a working model are never that small.)
+// fp32: lane i takes k = 16 j + i (one FMA per k, in k order; zeros past K), the same lane-sum tree.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,8 @@
 namespace flexgen::cpu {
 
 constexpr int kLanes = 16;   // fp32 accumulator lanes per output
-constexpr int kChunk = 32;   // k's per step (two per lane)
+constexpr int kChunk = 32;   // bf16 k's per step (two per lane)
+constexpr int kChunkF32 = 16;  // fp32 k's per step (one per lane)
 constexpr int kMaxRows = 4;  // rows per micro-kernel call
 constexpr int kMaxCols = 4;  // outputs per micro-kernel call
 
@@ -37,7 +40,7 @@ using BlockKernel = void (*)(const uint16_t* x, int64_t ldx, const uint16_t* w, 
                              int cols, float* out, int64_t ldo);
 
 // Calls fn<rows, cols>(x, ldx, w, ldw, K, out, ldo) for rows, cols in 1..4 (the kernels' template).
-#define FLEXGEN_BF16_BLOCK_DISPATCH(fn)                                                                                  \
+#define FLEXGEN_BLOCK_DISPATCH(fn)                                                                                  \
   switch (rows * 8 + cols) {                                                                                  \
     case 9: return fn<1, 1>(x, ldx, w, ldw, K, out, ldo);                                                     \
     case 10: return fn<1, 2>(x, ldx, w, ldw, K, out, ldo);                                                    \
@@ -58,7 +61,12 @@ using BlockKernel = void (*)(const uint16_t* x, int64_t ldx, const uint16_t* w, 
     default: return;                                                                                          \
   }
 
-BlockKernel block_kernel(CpuIsa isa);  // the kernel of a path (any path this build has)
+// The same for fp32 x and w.
+using BlockKernelF32 = void (*)(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows,
+                                int cols, float* out, int64_t ldo);
+
+BlockKernel block_kernel(CpuIsa isa);          // the bf16 kernel of a path (any path this build has)
+BlockKernelF32 block_kernel_f32(CpuIsa isa);   // the fp32 one (avx512bf16 runs the avx512 one)
 
 void block_portable(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                     float* out, int64_t ldo);
@@ -67,6 +75,12 @@ void block_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, 
 void block_avx512(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                   float* out, int64_t ldo);
 void block_avx512bf16(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
+                      float* out, int64_t ldo);
+void block_f32_portable(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                        float* out, int64_t ldo);
+void block_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                    float* out, int64_t ldo);
+void block_f32_avx512(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
                       float* out, int64_t ldo);
 
 }  // namespace flexgen::cpu

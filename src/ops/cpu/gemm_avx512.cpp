@@ -1,8 +1,8 @@
-// The AVX-512 bf16 block kernels (gemm_bf16.h): 16 fp32 lanes in one register. avx512bf16 uses
+// The AVX-512 block kernels (gemm_kernels.h): 16 fp32 lanes in one register. avx512bf16 uses
 // vdpbf16ps; avx512 does the same two roundings with two FMAs on the odd and even bf16 halves of
 // each 32-bit lane (widened by a mask and a shift). Compiled for these instructions with target
 // attributes, whatever the build's -march; called only when the CPU has them.
-#include "cpu/gemm_bf16.h"
+#include "cpu/gemm_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12 warns about an uninitialised variable inside its own AVX-512 intrinsics (a known false positive).
@@ -15,7 +15,7 @@ namespace {
 #define FLEXGEN_AVX512 __attribute__((target("avx512f,avx512bw,fma")))
 #define FLEXGEN_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,fma")))
 
-// reduce_lanes (gemm_bf16.h) in registers: halves, quarters, eighths, the last pair.
+// reduce_lanes (gemm_kernels.h) in registers: halves, quarters, eighths, the last pair.
 FLEXGEN_AVX512 inline float reduce_avx512(__m512 a) {
   const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(a),
                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
@@ -93,16 +93,42 @@ FLEXGEN_AVX512BF16 void kernel_avx512bf16(const uint16_t* x, int64_t ldx, const 
     for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512bf16(acc[m][n]);
 }
 
+template <int MR, int NR>
+FLEXGEN_AVX512 void kernel_f32_avx512(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, float* out,
+                                      int64_t ldo) {
+  __m512 acc[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
+  auto step = [&](int64_t k, __mmask16 mask, bool masked) FLEXGEN_AVX512 {
+    __m512 xv[MR];
+    for (int m = 0; m < MR; ++m) xv[m] = masked ? _mm512_maskz_loadu_ps(mask, x + m * ldx + k) : _mm512_loadu_ps(x + m * ldx + k);
+    for (int n = 0; n < NR; ++n) {
+      const __m512 wv = masked ? _mm512_maskz_loadu_ps(mask, w + n * ldw + k) : _mm512_loadu_ps(w + n * ldw + k);
+      for (int m = 0; m < MR; ++m) acc[m][n] = _mm512_fmadd_ps(xv[m], wv, acc[m][n]);
+    }
+  };
+  const int64_t full = K / kChunkF32 * kChunkF32;
+  for (int64_t k = 0; k < full; k += kChunkF32) step(k, 0, false);
+  if (full < K) step(full, static_cast<__mmask16>((1u << (K - full)) - 1u), true);
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512(acc[m][n]);
+}
+
 }  // namespace
+
+void block_f32_avx512(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                      float* out, int64_t ldo) {
+  FLEXGEN_BLOCK_DISPATCH(kernel_f32_avx512)
+}
 
 void block_avx512(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                   float* out, int64_t ldo) {
-  FLEXGEN_BF16_BLOCK_DISPATCH(kernel_avx512)
+  FLEXGEN_BLOCK_DISPATCH(kernel_avx512)
 }
 
 void block_avx512bf16(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                       float* out, int64_t ldo) {
-  FLEXGEN_BF16_BLOCK_DISPATCH(kernel_avx512bf16)
+  FLEXGEN_BLOCK_DISPATCH(kernel_avx512bf16)
 }
 
 }  // namespace flexgen::cpu
@@ -117,6 +143,10 @@ void block_avx512(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw
 void block_avx512bf16(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                       float* out, int64_t ldo) {
   block_portable(x, ldx, w, ldw, K, rows, cols, out, ldo);
+}
+void block_f32_avx512(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                      float* out, int64_t ldo) {
+  block_f32_portable(x, ldx, w, ldw, K, rows, cols, out, ldo);
 }
 }  // namespace flexgen::cpu
 
