@@ -75,15 +75,38 @@ int64_t count(const Summary& s, const std::string& key) {
   return it->get<int64_t>();
 }
 
+int64_t gcd(int64_t a, int64_t b) { return b == 0 ? a : gcd(b, a % b); }
+
+// Parts that each hold one sample in every G > N (G: the gcd of the steps between their
+// samples) are shards of a G-shard run with some missing.
+void check_stride(const std::vector<Part>& parts) {
+  const auto n = static_cast<int64_t>(parts.size());
+  int64_t g = 0;
+  const Part* example = nullptr;
+  for (const Part& p : parts) {
+    if (p.samples.size() < 2) continue;
+    for (auto a = p.samples.begin(), b = std::next(a); b != p.samples.end(); ++a, ++b) g = gcd(g, *b - *a);
+    if (!example) example = &p;
+  }
+  if (g <= n) return;
+  const auto it = example->samples.begin();
+  throw ShardMergeError(example->path + ": holds samples " + std::to_string(*it) + ", " + std::to_string(*std::next(it)) +
+                        ", ...: one sample in every " + std::to_string(g) + ", as a shard of a run of " +
+                        std::to_string(g) + " shards does, but " + std::to_string(n) + " part" +
+                        (n == 1 ? " is" : "s are") + " given: a shard is missing");
+}
+
 // The shard of each part (from its records), checked: each shard once.
 void assign_shards(std::vector<Part>& parts) {
   const auto n = static_cast<int64_t>(parts.size());
+  for (Part& p : parts)
+    for (const StoredRecord& s : p.file.records) p.samples.insert(*s.record.sample_index);
+  check_stride(parts);
   std::map<int64_t, const Part*> by_shard;
   for (Part& p : parts) {
     int64_t first = -1;
     for (const StoredRecord& s : p.file.records) {
       const int64_t i = *s.record.sample_index;
-      p.samples.insert(i);
       if (first < 0) {
         first = i;
         p.shard = i % n;
@@ -190,9 +213,8 @@ void check_no_gaps(const std::vector<Part>& parts, const std::map<int64_t, int64
   }
 }
 
-// The summaries, one per shard, checked against the parts; by shard index.
-std::map<int64_t, Summary> read_summaries(const std::vector<std::string>& paths, const std::vector<Part>& parts) {
-  const auto n = static_cast<int64_t>(parts.size());
+// The summaries, one per shard of `n`; by shard index.
+std::map<int64_t, Summary> read_summaries(const std::vector<std::string>& paths, int64_t n) {
   std::map<int64_t, Summary> by_shard;
   for (const std::string& path : paths) {
     Summary s = read_summary(path);
@@ -209,6 +231,12 @@ std::map<int64_t, Summary> read_summaries(const std::vector<std::string>& paths,
     if (!by_shard.count(i))
       throw ShardMergeError("no summary of shard " + std::to_string(i) + "/" + std::to_string(n) +
                             " among the summaries given");
+  return by_shard;
+}
+
+// Each summary's sample count and method are its part's.
+void check_summaries(const std::map<int64_t, Summary>& by_shard, const std::vector<Part>& parts) {
+  const auto n = static_cast<int64_t>(parts.size());
   for (const Part& p : parts) {
     const Summary& s = by_shard.at(p.shard);
     const int64_t expected = count(s, "samples") + count(s, "skipped_done");
@@ -220,7 +248,6 @@ std::map<int64_t, Summary> read_summaries(const std::vector<std::string>& paths,
       throw ShardMergeError(s.path + ": method " + s.json["method"].dump() + ", but the records of " + p.path +
                             " have method " + p.file.records.front().record.method);
   }
-  return by_shard;
 }
 
 std::string merged_summary(const std::map<int64_t, Summary>& summaries, const ScoreSummary& score,
@@ -314,13 +341,15 @@ MergedShards merge_shards(const std::vector<std::string>& part_paths, const std:
   }
   MergedShards out;
   out.shards = static_cast<int64_t>(parts.size());
+  // The summaries first: they know the shard count.
+  std::map<int64_t, Summary> summaries;
+  if (!summary_paths.empty()) summaries = read_summaries(summary_paths, out.shards);
   out.format = check_one_run(parts);
   assign_shards(parts);
   check_each_once(parts);
-  std::map<int64_t, Summary> summaries;
   std::map<int64_t, int64_t> skipped_bad;
-  if (!summary_paths.empty()) {
-    summaries = read_summaries(summary_paths, parts);
+  if (!summaries.empty()) {
+    check_summaries(summaries, parts);
     for (const auto& [i, s] : summaries) skipped_bad[i] = count(s, "skipped_bad");
   }
   check_no_gaps(parts, skipped_bad, !summary_paths.empty());

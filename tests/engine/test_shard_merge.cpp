@@ -166,6 +166,10 @@ TEST(ShardMerge, RefusesWhatIsNotTheShardsOfOneRun) {
   const std::string q0 = write("q0.jsonl", shard_records(7, 0, 3));
   // A shard missing: parts 0 and 1 of a 3-shard run.
   EXPECT_EQ(merge_error({q0, write("q1.jsonl", shard_records(7, 1, 3))}),
+            q0 + ": holds samples 0, 3, ...: one sample in every 3, as a shard of a run of 3 shards does, but 2 parts "
+                 "are given: a shard is missing");
+  // Parts of different shard counts.
+  EXPECT_EQ(merge_error({q0, p1}),
             q0 + ": holds samples 0 and 3, which a run of 2 shards puts in different shards (sample i goes to shard i "
                  "mod N): a part is missing or one too many, or this file is not a shard of this run");
   // A shard given twice.
