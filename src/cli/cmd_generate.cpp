@@ -106,7 +106,8 @@ Command add_generate_command(CLI::App& parent) {
   add_run_options(*app, a->run);
   RunOptions& o = a->run.run;
   app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
-  app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM)");
+  app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM); "
+                  "with N > 1 put {rank} in --output/--summary and join the parts with `flexgen merge`");
   app->add_option("--batch-size", o.batch_size,
                   "Samples in flight: decoded together, a finished sample's rows take the next one")
       ->capture_default_str();
