@@ -90,6 +90,7 @@ struct PreparedSample {
   PromptSet prompts;
   SampleTokens tokens;
   SamplePlan plan;
+  std::optional<int64_t> sample_index;  // its place in the dataset, written into its records
 };
 
 // Everything a run needs besides the model: tokenizer-side preparation of samples.

@@ -33,6 +33,7 @@ struct OutputRecord {
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
   std::vector<std::pair<int64_t, int64_t>> segments;  // [start, end) token span per paraphrase
+  std::optional<int64_t> sample_index;  // the sample's 0-based place in the dataset (what shards and seeds count)
 };
 
 enum class OutputFormat { Jsonl, Csv };
@@ -40,6 +41,7 @@ enum class OutputFormat { Jsonl, Csv };
 OutputFormat parse_output_format(const std::string& text);
 
 // The CSV header row (with "\n"); lists and id arrays are JSON text in their cells.
+// sample_index is the last column; files written before it existed lack it (resumed as they are).
 std::string csv_header();
 // One record as a JSON line or a CSV row, ending in "\n".
 std::string format_record(const OutputRecord& record, OutputFormat format);
@@ -47,6 +49,21 @@ std::string format_record(const OutputRecord& record, OutputFormat format);
 // The resume key: uuid, method and (per_prompt rows) the paraphrase index.
 std::string record_key(const std::string& uuid, const std::string& method,
                        std::optional<int64_t> paraphrase_index = std::nullopt);
+
+// A record read back from a file `generate` wrote, and where it was ("file:line").
+struct StoredRecord {
+  OutputRecord record;
+  std::string source;
+};
+
+// The records of a JSONL or CSV file that `generate` wrote, in file order; `format` is unset
+// for an empty file. Every field must be one of OutputRecord's with its type, so that
+// format_record() writes each record back byte for byte. Throws OutputFileError naming file:line.
+struct RecordFile {
+  std::optional<OutputFormat> format;
+  std::vector<StoredRecord> records;
+};
+RecordFile read_record_file(const std::string& path);
 
 // Writes records to a file ("-" = stdout), each flushed as it is written. With `resume`
 // an existing file is kept: its keys are collected, a half-written last line (a run
@@ -66,6 +83,7 @@ class RecordWriter {
 
  private:
   OutputFormat format_;
+  bool legacy_csv_ = false;  // resuming a CSV file whose header has no sample_index column
   std::unique_ptr<JsonlWriter> out_;
   std::set<std::string> done_;
   size_t cut_bytes_ = 0;

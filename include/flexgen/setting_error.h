@@ -18,6 +18,8 @@ enum class Setting {
   TopP,
   StopCriteria,
   TokenIdsFile,     // where each sample's token ids are written
+  RecordsFile,      // where the output records are written
+  SummaryFile,      // where the run's summary is written
 };
 
 // The setting in words: "data folder", "dataset", "few-shot count", ...

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "flexgen/setting_error.h"
+
 namespace flexgen {
 
 // Shard `index` of `count` (0 <= index < count) takes samples i with i mod count == index.
@@ -26,6 +28,14 @@ Shard shard_from_environment(const std::function<const char*(const char*)>& gete
 
 // "I/N" as parse_shard reads it.
 std::string to_string(const Shard& shard);
+
+// A per-shard file name: each "{rank}" becomes the shard index, each "{world}" the shard
+// count ("out.{rank}.jsonl" -> "out.1.jsonl" for shard 1/2); "-" (stdout) and "" stay.
+std::string shard_path(const std::string& pattern, const Shard& shard);
+
+// Throws InvalidSetting(setting, pattern, ...) when the shards of a run (count > 1) would all
+// write the one file `pattern`: a file (not "-" or "") whose name has no "{rank}".
+void check_shard_path(Setting setting, const std::string& pattern, const Shard& shard);
 
 // Indices (ascending) of the samples this shard runs, out of `num_samples`: the first
 // `max_samples` of the dataset (all when unset) are split, so the shards of one job array

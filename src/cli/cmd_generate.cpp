@@ -32,6 +32,7 @@ nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
   const double decode_tps = s.stats.decode_seconds > 0 ? s.stats.decode_tokens / s.stats.decode_seconds : 0;
   return {{"method", to_string(o.method.method)},
           {"dataset", o.dataset},
+          {"shard", to_string(o.shard)},
           {"samples", s.samples},
           {"rows", s.rows},
           {"skipped_done", s.skipped_done},
@@ -62,6 +63,17 @@ int run(GenerateArgs& a) {
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
   if (o.resume && (o.output.empty() || o.output == "-")) throw UsageError("--resume needs --output FILE");
+  // Per-rank file names: {rank}/{world} are the shard's; N shards must not share one file.
+  try {
+    check_shard_path(Setting::RecordsFile, o.output, o.shard);
+    check_shard_path(Setting::SummaryFile, a.summary_file, o.shard);
+    check_shard_path(Setting::TokenIdsFile, o.save_tokens, o.shard);
+  } catch (const SettingProblem& p) {
+    throw UsageError(flag_message(p));
+  }
+  o.output = shard_path(o.output, o.shard);
+  a.summary_file = shard_path(a.summary_file, o.shard);
+  o.save_tokens = shard_path(o.save_tokens, o.shard);
 
   LoadedModel m = load_model_and_tokenizer(a.model);
   Progress progress;
@@ -94,17 +106,21 @@ Command add_generate_command(CLI::App& parent) {
   add_run_options(*app, a->run);
   RunOptions& o = a->run.run;
   app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
-  app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM)");
+  app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM); "
+                  "with N > 1 put {rank} in --output/--summary and join the parts with `flexgen merge`");
   app->add_option("--batch-size", o.batch_size,
                   "Samples in flight: decoded together, a finished sample's rows take the next one")
       ->capture_default_str();
   app->add_option("--save-tokens", o.save_tokens,
-                  "Also write each sample's token ids (bos, shared context, paraphrases, separator) as JSONL");
+                  "Also write each sample's token ids (bos, shared context, paraphrases, separator) as JSONL; "
+                  "{rank}/{world} as in --output");
   app->add_flag("--skip-bad", o.skip_bad, "Skip bad records (logged) instead of stopping");
-  app->add_option("--output,-o", o.output, "Output file (- = stdout)")->capture_default_str();
+  app->add_option("--output,-o", o.output,
+                  "Output file (- = stdout); {rank} and {world} become the shard's I and N (needed when N > 1)")
+      ->capture_default_str();
   app->add_flag("--resume", o.resume, "Keep the rows already in --output and run the rest");
   app->add_option("--format", a->format, "jsonl or csv")->capture_default_str();
-  app->add_option("--summary", a->summary_file, "Also write the summary as JSON to this file");
+  app->add_option("--summary", a->summary_file, "Also write the summary as JSON to this file; {rank}/{world} as in --output");
   return Command{app, [a] { return run(*a); }};
 }
 

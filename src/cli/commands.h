@@ -25,5 +25,6 @@ Command add_tokenize_command(CLI::App& parent);
 Command add_eval_command(CLI::App& parent);
 Command add_debug_command(CLI::App& parent);
 Command add_paraphrase_command(CLI::App& parent);
+Command add_merge_command(CLI::App& parent);
 
 }  // namespace flexgen::cli

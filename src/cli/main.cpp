@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   commands.push_back(flexgen::cli::add_mask_command(app));
   commands.push_back(flexgen::cli::add_tokenize_command(app));
   commands.push_back(flexgen::cli::add_eval_command(app));
+  commands.push_back(flexgen::cli::add_merge_command(app));
   commands.push_back(flexgen::cli::add_debug_command(app));
   commands.push_back(flexgen::cli::add_paraphrase_command(app));
 

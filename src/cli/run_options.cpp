@@ -85,6 +85,8 @@ std::string flag_message(const SettingProblem& p) {
     case Setting::TopP: flag = "--top-p"; break;
     case Setting::StopCriteria: flag = "--stop"; break;
     case Setting::TokenIdsFile: flag = "--save-tokens"; break;
+    case Setting::RecordsFile: flag = "--output"; break;
+    case Setting::SummaryFile: flag = "--summary"; break;
   }
   return std::string(flag) + (p.value.empty() ? "" : " " + p.value) + ": " + p.problem + hint;
 }

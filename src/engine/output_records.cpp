@@ -25,7 +25,9 @@ using nlohmann::ordered_json;
 const std::vector<std::string> kCsvColumns = {
     "uuid",    "method",     "paraphrase_index", "paraphrases",   "paraphrase_indexes", "paraphrase_seed",
     "answers", "prediction", "generation",       "generated_ids", "correct",            "correct_bidirectional",
-    "exact_match", "prompt_tokens", "generated_tokens", "segments"};
+    "exact_match", "prompt_tokens", "generated_tokens", "segments", "sample_index"};
+// The header of files written before records carried sample_index: resumed without the column.
+const std::vector<std::string> kLegacyCsvColumns(kCsvColumns.begin(), kCsvColumns.end() - 1);
 
 // JSON text that never throws on bad UTF-8 (a generation cut mid-character): U+FFFD instead.
 template <typename J>
@@ -84,7 +86,8 @@ size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std
 }
 
 // Keys of the complete records of a CSV output; returns the byte count to keep.
-size_t scan_csv(const std::string& text, const std::string& path, std::set<std::string>& keys) {
+// `legacy` is set when the header is kLegacyCsvColumns.
+size_t scan_csv(const std::string& text, const std::string& path, std::set<std::string>& keys, bool& legacy) {
   std::istringstream in(text);
   csv::Reader reader(in);
   size_t keep = 0;
@@ -102,13 +105,15 @@ size_t scan_csv(const std::string& text, const std::string& path, std::set<std::
     if (end == 0 || text[end - 1] != '\n') return keep;  // the last row has no line end: half-written
     const std::string where = path + ":" + std::to_string(row->line);
     if (header) {
-      if (row->fields != kCsvColumns)
+      legacy = row->fields == kLegacyCsvColumns;
+      if (row->fields != kCsvColumns && !legacy)
         throw OutputFileError(where + ": not flexgen's CSV header; cannot resume this file");
       header = false;
     } else {
-      if (row->fields.size() != kCsvColumns.size())
+      const size_t columns = legacy ? kLegacyCsvColumns.size() : kCsvColumns.size();
+      if (row->fields.size() != columns)
         throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
-                              std::to_string(kCsvColumns.size()) + "; cannot resume this file");
+                              std::to_string(columns) + "; cannot resume this file");
       try {
         keys.insert(record_key(row->fields[0], row->fields[1], index_from_text(row->fields[2])));
       } catch (const std::invalid_argument& e) {
@@ -166,6 +171,95 @@ ResultRow result_row(const json& obj, const std::string& where) {
   return r;
 }
 
+
+// A record's CSV cells in kCsvColumns order.
+std::vector<std::string> csv_fields(const OutputRecord& r) {
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  return {r.uuid, r.method, r.paraphrase_index ? std::to_string(*r.paraphrase_index) : "",
+          dump(json(r.paraphrases)), dump(json(r.paraphrase_indexes)),
+          r.paraphrase_seed ? std::to_string(*r.paraphrase_seed) : "", dump(json(r.answers)),
+          r.prediction, r.generation, dump(json(r.generated_ids)), b(r.correct),
+          b(r.correct_bidirectional), b(r.exact_match), std::to_string(r.prompt_tokens),
+          std::to_string(r.generated_tokens), dump(segments_json(r)),
+          r.sample_index ? std::to_string(*r.sample_index) : ""};
+}
+
+
+// Record fields from JSON values (JSONL lines, or CSV cells already turned into JSON): each
+// of OutputRecord's fields with its type, nothing else. Throws std::invalid_argument.
+struct RecordParser {
+  OutputRecord r;
+  std::set<std::string> seen;
+
+  static const json& typed(const json& v, bool ok, const std::string& name, const char* what) {
+    if (!ok) throw std::invalid_argument("field '" + name + "' must be " + what);
+    return v;
+  }
+  static std::vector<std::string> strings(const json& v, const std::string& name) {
+    typed(v, v.is_array(), name, "a list of strings");
+    std::vector<std::string> out;
+    for (const auto& e : v) out.push_back(typed(e, e.is_string(), name, "a list of strings").get<std::string>());
+    return out;
+  }
+  static int64_t integer(const json& v, const std::string& name) {
+    return typed(v, v.is_number_integer(), name, "an integer").get<int64_t>();
+  }
+
+  void set(const std::string& k, const json& v) {
+    if (!seen.insert(k).second) throw std::invalid_argument("field '" + k + "' given twice");
+    if (k == "uuid") r.uuid = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "method") r.method = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "paraphrase_index") r.paraphrase_index = integer(v, k);
+    else if (k == "paraphrases") r.paraphrases = strings(v, k);
+    else if (k == "paraphrase_indexes") {
+      typed(v, v.is_array(), k, "a list of non-negative integers");
+      for (const auto& e : v)
+        r.paraphrase_indexes.push_back(typed(e, e.is_number_unsigned(), k, "a list of non-negative integers").get<size_t>());
+    } else if (k == "paraphrase_seed") r.paraphrase_seed = typed(v, v.is_number_unsigned(), k, "a non-negative integer").get<uint64_t>();
+    else if (k == "answers") r.answers = strings(v, k);
+    else if (k == "prediction") r.prediction = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "generation") r.generation = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "generated_ids") {
+      typed(v, v.is_array(), k, "a list of token ids");
+      for (const auto& e : v) r.generated_ids.push_back(static_cast<int32_t>(integer(e, k)));
+    } else if (k == "correct") r.correct = typed(v, v.is_boolean(), k, "true or false").get<bool>();
+    else if (k == "correct_bidirectional") r.correct_bidirectional = typed(v, v.is_boolean(), k, "true or false").get<bool>();
+    else if (k == "exact_match") r.exact_match = typed(v, v.is_boolean(), k, "true or false").get<bool>();
+    else if (k == "prompt_tokens") r.prompt_tokens = integer(v, k);
+    else if (k == "generated_tokens") r.generated_tokens = integer(v, k);
+    else if (k == "segments") {
+      typed(v, v.is_array(), k, "a list of [start, end] pairs");
+      for (const auto& e : v) {
+        typed(e, e.is_array() && e.size() == 2, k, "a list of [start, end] pairs");
+        r.segments.emplace_back(integer(e[0], k), integer(e[1], k));
+      }
+    } else if (k == "sample_index") r.sample_index = integer(v, k);
+    else throw std::invalid_argument("field '" + k + "' is not a field of flexgen's output records");
+  }
+
+  OutputRecord finish() {
+    for (const char* k : {"uuid", "method", "paraphrases", "paraphrase_indexes", "answers", "prediction", "generation",
+                          "generated_ids", "correct", "correct_bidirectional", "exact_match", "prompt_tokens",
+                          "generated_tokens", "segments"})
+      if (!seen.count(k)) throw std::invalid_argument(std::string("no field '") + k + "'");
+    return std::move(r);
+  }
+};
+
+// A CSV cell as the JSON value its column holds.
+json csv_cell(const std::string& column, const std::string& cell) {
+  if (column == "uuid" || column == "method" || column == "prediction" || column == "generation") return cell;
+  if (column == "correct" || column == "correct_bidirectional" || column == "exact_match") {
+    if (cell == "true") return true;
+    if (cell == "false") return false;
+    throw std::invalid_argument("field '" + column + "' must be true or false");
+  }
+  try {
+    return json::parse(cell);
+  } catch (const json::parse_error&) {
+    throw std::invalid_argument("field '" + column + "' is not valid JSON: '" + cell + "'");
+  }
+}
 }  // namespace
 
 OutputFormat parse_output_format(const std::string& text) {
@@ -177,15 +271,7 @@ OutputFormat parse_output_format(const std::string& text) {
 std::string csv_header() { return csv::format_row(kCsvColumns); }
 
 std::string format_record(const OutputRecord& r, OutputFormat format) {
-  if (format == OutputFormat::Csv) {
-    auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-    return csv::format_row({r.uuid, r.method, r.paraphrase_index ? std::to_string(*r.paraphrase_index) : "",
-                            dump(json(r.paraphrases)), dump(json(r.paraphrase_indexes)),
-                            r.paraphrase_seed ? std::to_string(*r.paraphrase_seed) : "", dump(json(r.answers)),
-                            r.prediction, r.generation, dump(json(r.generated_ids)), b(r.correct),
-                            b(r.correct_bidirectional), b(r.exact_match), std::to_string(r.prompt_tokens),
-                            std::to_string(r.generated_tokens), dump(segments_json(r))});
-  }
+  if (format == OutputFormat::Csv) return csv::format_row(csv_fields(r));
   ordered_json j;
   j["uuid"] = r.uuid;
   j["method"] = r.method;
@@ -203,6 +289,7 @@ std::string format_record(const OutputRecord& r, OutputFormat format) {
   j["prompt_tokens"] = r.prompt_tokens;
   j["generated_tokens"] = r.generated_tokens;
   j["segments"] = segments_json(r);
+  if (r.sample_index) j["sample_index"] = *r.sample_index;
   return dump(j) + "\n";
 }
 
@@ -227,7 +314,7 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
     std::ifstream in(path, std::ios::binary);
     if (!in) throw OutputFileError(path + ": cannot read the output file to resume it");
     const std::string text = read_all(in);
-    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, done_) : scan_jsonl(text, path, done_);
+    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, done_, legacy_csv_) : scan_jsonl(text, path, done_);
     if (keep < text.size()) {
       fs::resize_file(path, keep, ec);
       if (ec) throw OutputFileError(path + ": cannot cut the half-written last line: " + ec.message());
@@ -241,7 +328,14 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
 RecordWriter::~RecordWriter() = default;
 
 void RecordWriter::write(const OutputRecord& record) {
-  const std::string line = format_record(record, format_);
+  std::string line;
+  if (legacy_csv_) {
+    std::vector<std::string> fields = csv_fields(record);
+    fields.pop_back();  // the file's header has no sample_index column
+    line = csv::format_row(fields);
+  } else {
+    line = format_record(record, format_);
+  }
   out_->write_line(std::string_view(line).substr(0, line.size() - 1));
   done_.insert(record_key(record.uuid, record.method, record.paraphrase_index));
 }
@@ -307,6 +401,81 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
   }
   if (rows.empty()) throw OutputFileError(name + ": no rows");
   return rows;
+}
+
+RecordFile read_record_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw OutputFileError(path + ": is a folder, not a result file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw OutputFileError(path + ": cannot open the result file");
+  const std::string text = read_all(in);
+  RecordFile file;
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return file;
+  if (text[first] == '{') {
+    file.format = OutputFormat::Jsonl;
+    size_t at = 0, line = 0;
+    while (at < text.size()) {
+      size_t nl = text.find('\n', at);
+      if (nl == std::string::npos) nl = text.size();
+      ++line;
+      const std::string row = text.substr(at, nl - at);
+      at = nl + 1;
+      if (unicode::strip(row).empty()) continue;
+      const std::string where = path + ":" + std::to_string(line);
+      json j;
+      try {
+        j = json::parse(row);
+      } catch (const json::parse_error& e) {
+        throw OutputFileError(where + ": not valid JSON (" + json_message(e) + ")");
+      }
+      if (!j.is_object()) throw OutputFileError(where + ": not a flexgen output record (not a JSON object)");
+      RecordParser parser;
+      try {
+        for (const auto& [k, v] : j.items()) parser.set(k, v);
+        file.records.push_back(StoredRecord{parser.finish(), where});
+      } catch (const std::invalid_argument& e) {
+        throw OutputFileError(where + ": not a flexgen output record: " + e.what());
+      }
+    }
+    return file;
+  }
+  file.format = OutputFormat::Csv;
+  std::istringstream stream(text);
+  csv::Reader reader(stream);
+  std::vector<std::string> columns;
+  while (true) {
+    std::optional<csv::Row> row;
+    try {
+      row = reader.next();
+    } catch (const csv::FormatError& e) {
+      throw OutputFileError(path + ": " + e.what());
+    }
+    if (!row) break;
+    const std::string where = path + ":" + std::to_string(row->line);
+    if (columns.empty()) {
+      if (row->fields != kCsvColumns && row->fields != kLegacyCsvColumns)
+        throw OutputFileError(where + ": not flexgen's CSV header (nor a JSON Lines file)");
+      columns = row->fields;
+      continue;
+    }
+    if (row->fields.size() != columns.size())
+      throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
+                            std::to_string(columns.size()));
+    RecordParser parser;
+    try {
+      for (size_t c = 0; c < columns.size(); ++c) {
+        const bool optional = columns[c] == "paraphrase_index" || columns[c] == "paraphrase_seed" ||
+                              columns[c] == "sample_index";
+        if (optional && row->fields[c].empty()) continue;
+        parser.set(columns[c], csv_cell(columns[c], row->fields[c]));
+      }
+      file.records.push_back(StoredRecord{parser.finish(), where});
+    } catch (const std::invalid_argument& e) {
+      throw OutputFileError(where + ": not a flexgen output record: " + e.what());
+    }
+  }
+  return file;
 }
 
 }  // namespace flexgen

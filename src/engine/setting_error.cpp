@@ -15,6 +15,8 @@ const char* setting_name(Setting setting) {
     case Setting::TopP: return "top-p";
     case Setting::StopCriteria: return "stop criteria";
     case Setting::TokenIdsFile: return "token ids file";
+    case Setting::RecordsFile: return "output file";
+    case Setting::SummaryFile: return "summary file";
   }
   return "setting";
 }

@@ -2,6 +2,7 @@
 #include "flexgen/shard.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 
 namespace flexgen {
@@ -61,6 +62,31 @@ Shard shard_from_environment(const std::function<const char*(const char*)>& gete
 }
 
 std::string to_string(const Shard& shard) { return std::to_string(shard.index) + "/" + std::to_string(shard.count); }
+
+std::string shard_path(const std::string& pattern, const Shard& shard) {
+  std::string out;
+  for (size_t at = 0; at < pattern.size();) {
+    if (pattern.compare(at, 6, "{rank}") == 0) {
+      out += std::to_string(shard.index);
+      at += 6;
+    } else if (pattern.compare(at, 7, "{world}") == 0) {
+      out += std::to_string(shard.count);
+      at += 7;
+    } else {
+      out += pattern[at++];
+    }
+  }
+  return out;
+}
+
+void check_shard_path(Setting setting, const std::string& pattern, const Shard& shard) {
+  if (shard.count <= 1 || pattern.empty() || pattern == "-" || pattern.find("{rank}") != std::string::npos) return;
+  const std::filesystem::path p(pattern);
+  const std::string example = (p.parent_path() / (p.stem().string() + ".{rank}" + p.extension().string())).string();
+  throw InvalidSetting(setting, pattern,
+                       "the " + std::to_string(shard.count) + " shards of this run would all write this one file; put " +
+                           "{rank} in its name (e.g. " + example + ")");
+}
 
 std::vector<size_t> select_samples(size_t num_samples, const Shard& shard, std::optional<int64_t> max_samples) {
   if (max_samples && *max_samples < 0)

@@ -129,6 +129,7 @@ std::vector<OutputRecord> make_records(const PreparedSample& p, const std::vecto
     OutputRecord rec;
     rec.uuid = s.uuid;
     rec.method = to_string(method);
+    rec.sample_index = p.sample_index;
     if (method == Method::PerPrompt) {
       rec.paraphrase_index = static_cast<int64_t>(p.prompts.paraphrases.indexes[i]);
       rec.paraphrases = {p.prompts.paraphrases.texts[i]};
@@ -245,6 +246,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     PreparedSample p;
     try {
       p = preparer.prepare(sample, o.seed + idx);
+      p.sample_index = static_cast<int64_t>(idx);
       int64_t top = 0;
       for (const RowPlan& r : p.plan.rows) top = std::max(top, *std::max_element(r.position_ids.begin(), r.position_ids.end()));
       if (model.config.max_position_embeddings > 0 && top >= model.config.max_position_embeddings)

@@ -80,12 +80,17 @@ TEST(OutputRecords, InvalidUtf8IsReplacedNotThrown) {
 TEST(OutputRecords, CsvRowsQuoteAndListAsJson) {
   EXPECT_EQ(csv_header(),
             "uuid,method,paraphrase_index,paraphrases,paraphrase_indexes,paraphrase_seed,answers,prediction,generation,"
-            "generated_ids,correct,correct_bidirectional,exact_match,prompt_tokens,generated_tokens,segments\n");
+            "generated_ids,correct,correct_bidirectional,exact_match,prompt_tokens,generated_tokens,segments,"
+            "sample_index\n");
   OutputRecord r = record(2);
   r.paraphrase_index = 1;
   EXPECT_EQ(format_record(r, OutputFormat::Csv),
             "uuid-2,avg,1,\"[\"\"what is 2?\"\",\"\"say, \\\"\"2\\\"\"\"\"]\",\"[0,1]\",,\"[\"\"ans 2\"\",\"\"alias\"\"]\","
-            "ans 2,\" ans 2\nQ: next, \"\"quoted\"\"\",\"[102,13,48]\",true,true,false,202,3,\"[[1,50],[55,99]]\"\n");
+            "ans 2,\" ans 2\nQ: next, \"\"quoted\"\"\",\"[102,13,48]\",true,true,false,202,3,\"[[1,50],[55,99]]\",\n");
+  r.sample_index = 17;
+  const std::string row = format_record(r, OutputFormat::Csv);
+  const std::string tail = "\"[[1,50],[55,99]]\",17\n";
+  EXPECT_EQ(row.substr(row.size() - tail.size()), tail);
   EXPECT_EQ(parse_output_format("csv"), OutputFormat::Csv);
   EXPECT_THROW(parse_output_format("tsv"), std::invalid_argument);
 }
@@ -200,4 +205,76 @@ TEST(OutputRecords, ReadReferenceCsv) {
   } catch (const OutputFileError& e) {
     EXPECT_EQ(std::string(e.what()), bad + ":2: no answers (field answers, answer or gold_answers)");
   }
+}
+
+TEST(OutputRecords, SampleIndexIsTheLastJsonField) {
+  OutputRecord r = record(4);
+  r.sample_index = 9;
+  const std::string line = format_record(r, OutputFormat::Jsonl);
+  const std::string tail = "\"segments\":[[1,50],[55,99]],\"sample_index\":9}\n";
+  EXPECT_EQ(line.substr(line.size() - tail.size()), tail);
+}
+
+TEST(OutputRecords, ReadRecordFileGivesBackWhatWasWritten) {
+  std::vector<OutputRecord> records;
+  for (int i = 0; i < 5; ++i) {
+    OutputRecord r = record(i);
+    r.sample_index = 2 * i;
+    if (i == 1) r.paraphrase_index = 1;
+    if (i == 2) r.paraphrase_seed = 18446744073709551615ull;
+    if (i == 3) r.generation = "tab\there, ctrl \x01, caf\xC3\xA9, \\ / \"q\"\r\n";
+    if (i == 4) r.uuid = "";
+    records.push_back(r);
+  }
+  records[0].sample_index.reset();
+  for (OutputFormat format : {OutputFormat::Jsonl, OutputFormat::Csv}) {
+    const std::string path = tmp(format == OutputFormat::Csv ? "back.csv" : "back.jsonl");
+    {
+      RecordWriter w(path, format, false);
+      for (const auto& r : records) w.write(r);
+    }
+    const RecordFile file = read_record_file(path);
+    ASSERT_EQ(file.format, format);
+    ASSERT_EQ(file.records.size(), records.size());
+    std::string again = format == OutputFormat::Csv ? csv_header() : "";
+    for (const auto& s : file.records) again += format_record(s.record, format);
+    EXPECT_EQ(again, slurp(path));
+    EXPECT_EQ(file.records[2].record.sample_index, 4);
+    EXPECT_FALSE(file.records[0].record.sample_index);
+    EXPECT_EQ(file.records[1].source, path + (format == OutputFormat::Csv ? ":4" : ":2"));  // record 0's generation spans 2 CSV lines
+  }
+  const std::string empty = tmp("empty.jsonl");
+  std::ofstream(empty, std::ios::binary) << "";
+  EXPECT_FALSE(read_record_file(empty).format);
+  const std::string foreign = tmp("foreign.jsonl");
+  std::ofstream(foreign, std::ios::binary) << format_record(record(0), OutputFormat::Jsonl)
+                                           << "{\"uuid\":\"x\",\"method\":\"flex\",\"score\":1}\n";
+  try {
+    read_record_file(foreign);
+    FAIL();
+  } catch (const OutputFileError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              foreign + ":2: not a flexgen output record: field 'score' is not a field of flexgen's output records");
+  }
+}
+
+TEST(OutputRecords, ResumingACsvWithoutTheSampleIndexColumnKeepsItsColumns) {
+  const std::string path = tmp("legacy.csv");
+  std::string header = csv_header();
+  header = header.substr(0, header.size() - std::string(",sample_index\n").size()) + "\n";
+  OutputRecord first = record(0);
+  std::string row = format_record(first, OutputFormat::Csv);
+  row = row.substr(0, row.size() - 2) + "\n";  // without the empty sample_index cell
+  std::ofstream(path, std::ios::binary) << header << row;
+  {
+    RecordWriter w(path, OutputFormat::Csv, true);
+    EXPECT_TRUE(w.done(record_key("uuid-0", "avg")));
+    OutputRecord next = record(1);
+    next.sample_index = 1;
+    w.write(next);
+  }
+  std::string next_row = format_record(record(1), OutputFormat::Csv);
+  next_row = next_row.substr(0, next_row.size() - 2) + "\n";
+  EXPECT_EQ(slurp(path), header + row + next_row);
+  EXPECT_EQ(read_record_file(path).records.size(), 2u);
 }

@@ -7,6 +7,10 @@
 using flexgen::parse_shard;
 using flexgen::select_samples;
 using flexgen::Shard;
+using flexgen::check_shard_path;
+using flexgen::InvalidSetting;
+using flexgen::Setting;
+using flexgen::shard_path;
 
 namespace {
 
@@ -85,4 +89,29 @@ TEST(Shard, FromEnvironment) {
   EXPECT_NE(error_of([] { shard_from_environment(env({{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "3"}})); })
                 .find("SLURM_PROCID/SLURM_NTASKS"),
             std::string::npos);
+}
+
+TEST(Shard, PathPlaceholdersAreTheShardsIndexAndCount) {
+  EXPECT_EQ(shard_path("out/part.{rank}-of-{world}.jsonl", Shard{1, 4}), "out/part.1-of-4.jsonl");
+  EXPECT_EQ(shard_path("{rank}{rank}.{x}", Shard{3, 8}), "33.{x}");
+  EXPECT_EQ(shard_path("out.jsonl", Shard{0, 1}), "out.jsonl");
+  EXPECT_EQ(shard_path("-", Shard{1, 2}), "-");
+  EXPECT_EQ(shard_path("", Shard{1, 2}), "");
+}
+
+TEST(Shard, SeveralShardsMayNotShareOneFile) {
+  EXPECT_NO_THROW(check_shard_path(Setting::RecordsFile, "out.jsonl", Shard{0, 1}));
+  EXPECT_NO_THROW(check_shard_path(Setting::RecordsFile, "out.{rank}.jsonl", Shard{1, 2}));
+  EXPECT_NO_THROW(check_shard_path(Setting::RecordsFile, "-", Shard{1, 2}));
+  EXPECT_NO_THROW(check_shard_path(Setting::SummaryFile, "", Shard{1, 2}));
+  try {
+    check_shard_path(Setting::RecordsFile, "runs/out-{world}.jsonl", Shard{1, 2});
+    FAIL();
+  } catch (const InvalidSetting& e) {
+    EXPECT_EQ(e.setting, Setting::RecordsFile);
+    EXPECT_EQ(e.value, "runs/out-{world}.jsonl");
+    EXPECT_EQ(std::string(e.what()),
+              "output file runs/out-{world}.jsonl: the 2 shards of this run would all write this one file; put {rank} "
+              "in its name (e.g. runs/out-{world}.{rank}.jsonl)");
+  }
 }
