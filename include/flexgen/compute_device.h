@@ -50,5 +50,6 @@ void bind_device(const at::Device& device);
 
 // Intra-op threads for the CPU kernels and libtorch (it starts with 1 here); n <= 0 leaves it.
 void set_cpu_threads(int n);
+int cpu_threads();  // the intra-op threads in use
 
 }  // namespace flexgen

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "commands.h"
+#include "flexgen/compute_device.h"
+#include "flexgen/cpu_isa.h"
 #include "flexgen/generate_run.h"
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
@@ -26,6 +28,16 @@ struct GenerateArgs {
   std::string summary_file;
   int64_t max_samples = -1;
 };
+
+// Where the run computed: the device, and on the CPU the kernel path and threads.
+nlohmann::json compute_json(const LlamaModel& m) {
+  nlohmann::json j = {{"device", m.device.str()}, {"dtype", m.dtype == at::kBFloat16 ? "bf16" : "fp32"}};
+  if (m.device.is_cpu()) {
+    j["cpu_kernels"] = to_string(cpu_isa());
+    j["threads"] = cpu_threads();
+  }
+  return j;
+}
 
 nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
   const double prefill_tps = s.stats.prefill_seconds > 0 ? s.stats.prefill_tokens / s.stats.prefill_seconds : 0;
@@ -82,12 +94,17 @@ int run(GenerateArgs& a) {
   };
   const RunSummary s = with_flag_messages([&] { return run_generate(o, m.model, *m.tokenizer); });
   o.on_progress = nullptr;
-  const nlohmann::json j = summary_json(s, o);
+  nlohmann::json j = summary_json(s, o);
+  j["compute"] = compute_json(m.model);
   spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());
   spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",
                j["samples_per_second"].get<double>(), s.wall_seconds, j["prefill_tokens_per_second"].get<double>(),
                j["decode_tokens_per_second"].get<double>(), s.peak_rss_bytes / 1e9);
+  const nlohmann::json& c = j["compute"];
+  if (m.model.device.is_cpu())
+    spdlog::info("computed on the CPU: {} kernels, {} threads, {}", c["cpu_kernels"].get<std::string>(),
+                 c["threads"].get<int>(), c["dtype"].get<std::string>());
   if (s.skipped_done || s.skipped_bad)
     spdlog::info("skipped: {} already done, {} bad", s.skipped_done, s.skipped_bad);
   if (!a.summary_file.empty()) {

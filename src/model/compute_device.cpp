@@ -87,6 +87,8 @@ void bind_device(const at::Device& device) {
   if (device.is_cuda()) bind_cuda_device(device.has_index() ? device : at::Device(at::kCUDA, 0));
 }
 
+int cpu_threads() { return at::get_num_threads(); }
+
 void set_cpu_threads(int n) {
   if (n > 0) at::set_num_threads(n);
 }
