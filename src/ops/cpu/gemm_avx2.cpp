@@ -24,75 +24,41 @@ FLEXGEN_AVX2 inline float reduce_avx2(__m256 lo, __m256 hi) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// One step of 32 k's for an MR x NR sub-block: xs[m] / ws[n] point at 32 bf16 values each.
-template <int MR, int NR>
-FLEXGEN_AVX2 inline void step(const uint16_t* const* xs, const uint16_t* const* ws, __m256 (&acc)[MR][NR][2]) {
-  const __m256i hi = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
-  for (int h = 0; h < 2; ++h) {
-    __m256 xo[MR], xe[MR];
-    for (int m = 0; m < MR; ++m) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[m] + 16 * h));
-      xo[m] = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
-      xe[m] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
-    }
-    for (int n = 0; n < NR; ++n) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws[n] + 16 * h));
-      const __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
-      const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+// The element types: one run of k's (32 bf16 or 16 fp32) of an MR x NR sub-block, into the
+// sub-block's accumulators (two 8-lane registers per output).
+struct Bf16 {
+  using T = uint16_t;
+  static constexpr int kRun = kChunk;
+  // Lanes 0-7 take k's 0-15 of the run, lanes 8-15 k's 16-31; odd then even product.
+  template <int MR, int NR>
+  FLEXGEN_AVX2 static void step(const T* const* xs, const T* const* ws, __m256 (&acc)[MR][NR][2]) {
+    const __m256i hi = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+    for (int h = 0; h < 2; ++h) {
+      __m256 xo[MR], xe[MR];
       for (int m = 0; m < MR; ++m) {
-        acc[m][n][h] = _mm256_fmadd_ps(xo[m], wo, acc[m][n][h]);
-        acc[m][n][h] = _mm256_fmadd_ps(xe[m], we, acc[m][n][h]);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[m] + 16 * h));
+        xo[m] = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
+        xe[m] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+      }
+      for (int n = 0; n < NR; ++n) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws[n] + 16 * h));
+        const __m256 wo = _mm256_castsi256_ps(_mm256_and_si256(v, hi));
+        const __m256 we = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        for (int m = 0; m < MR; ++m) {
+          acc[m][n][h] = _mm256_fmadd_ps(xo[m], wo, acc[m][n][h]);
+          acc[m][n][h] = _mm256_fmadd_ps(xe[m], we, acc[m][n][h]);
+        }
       }
     }
   }
-}
+};
 
-template <int MR, int NR>
-FLEXGEN_AVX2 void kernel_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, float* out,
-                              int64_t ldo) {
-  __m256 acc[MR][NR][2];
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm256_setzero_ps();
-  const int64_t full = K / kChunk * kChunk;
-  const uint16_t* xs[MR];
-  const uint16_t* ws[NR];
-  for (int64_t k = 0; k < full; k += kChunk) {
-    for (int m = 0; m < MR; ++m) xs[m] = x + m * ldx + k;
-    for (int n = 0; n < NR; ++n) ws[n] = w + n * ldw + k;
-    step<MR, NR>(xs, ws, acc);
-  }
-  if (full < K) {
-    alignas(32) uint16_t xt[MR][kChunk] = {}, wt[NR][kChunk] = {};
-    const size_t bytes = static_cast<size_t>(K - full) * sizeof(uint16_t);
-    for (int m = 0; m < MR; ++m) {
-      std::memcpy(xt[m], x + m * ldx + full, bytes);
-      xs[m] = xt[m];
-    }
-    for (int n = 0; n < NR; ++n) {
-      std::memcpy(wt[n], w + n * ldw + full, bytes);
-      ws[n] = wt[n];
-    }
-    step<MR, NR>(xs, ws, acc);
-  }
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx2(acc[m][n][0], acc[m][n][1]);
-}
-
-// 16 ymm registers: sub-blocks of at most 2 x 2 outputs (8 accumulators).
-void sub_block(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
-               float* out, int64_t ldo) {
-  FLEXGEN_BLOCK_DISPATCH(kernel_avx2)
-}
-
-// fp32: lanes 0-7 take k's 0-7 of each run of 16, lanes 8-15 k's 8-15; a short last run is
-// copied into a zero-padded buffer.
-template <int MR, int NR>
-FLEXGEN_AVX2 void kernel_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, float* out,
-                                  int64_t ldo) {
-  __m256 acc[MR][NR][2];
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm256_setzero_ps();
-  auto step = [&](const float* const* xs, const float* const* ws) FLEXGEN_AVX2 {
+struct F32 {
+  using T = float;
+  static constexpr int kRun = kChunkF32;
+  // Lanes 0-7 take k's 0-7 of the run, lanes 8-15 k's 8-15.
+  template <int MR, int NR>
+  FLEXGEN_AVX2 static void step(const T* const* xs, const T* const* ws, __m256 (&acc)[MR][NR][2]) {
     for (int h = 0; h < 2; ++h) {
       __m256 xv[MR];
       for (int m = 0; m < MR; ++m) xv[m] = _mm256_loadu_ps(xs[m] + 8 * h);
@@ -101,53 +67,71 @@ FLEXGEN_AVX2 void kernel_f32_avx2(const float* x, int64_t ldx, const float* w, i
         for (int m = 0; m < MR; ++m) acc[m][n][h] = _mm256_fmadd_ps(xv[m], wv, acc[m][n][h]);
       }
     }
-  };
-  const int64_t full = K / kChunkF32 * kChunkF32;
-  const float* xs[MR];
-  const float* ws[NR];
-  for (int64_t k = 0; k < full; k += kChunkF32) {
-    for (int m = 0; m < MR; ++m) xs[m] = x + m * ldx + k;
-    for (int n = 0; n < NR; ++n) ws[n] = w + n * ldw + k;
-    step(xs, ws);
   }
-  if (full < K) {
-    alignas(32) float xt[MR][kChunkF32] = {}, wt[NR][kChunkF32] = {};
-    const size_t bytes = static_cast<size_t>(K - full) * sizeof(float);
-    for (int m = 0; m < MR; ++m) {
-      std::memcpy(xt[m], x + m * ldx + full, bytes);
-      xs[m] = xt[m];
-    }
-    for (int n = 0; n < NR; ++n) {
-      std::memcpy(wt[n], w + n * ldw + full, bytes);
-      ws[n] = wt[n];
-    }
-    step(xs, ws);
-  }
-  for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx2(acc[m][n][0], acc[m][n][1]);
-}
+};
 
-void sub_block_f32(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols, float* out,
-                   int64_t ldo) {
-  FLEXGEN_BLOCK_DISPATCH(kernel_f32_avx2)
+// An MR x NR sub-block over all of K: full runs in place, a short last run from zero-padded
+// copies, then each output's lane sum.
+template <class E>
+struct Kernel {
+  using T = typename E::T;
+  template <int MR, int NR>
+  FLEXGEN_AVX2 static void run(const T* x, int64_t ldx, const T* w, int64_t ldw, int64_t K, float* out, int64_t ldo) {
+    __m256 acc[MR][NR][2];
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) acc[m][n][0] = acc[m][n][1] = _mm256_setzero_ps();
+    const int64_t full = K / E::kRun * E::kRun;
+    const T* xs[MR];
+    const T* ws[NR];
+    for (int64_t k = 0; k < full; k += E::kRun) {
+      for (int m = 0; m < MR; ++m) xs[m] = x + m * ldx + k;
+      for (int n = 0; n < NR; ++n) ws[n] = w + n * ldw + k;
+      E::template step<MR, NR>(xs, ws, acc);
+    }
+    if (full < K) {
+      alignas(32) T xt[MR][E::kRun] = {}, wt[NR][E::kRun] = {};
+      const size_t bytes = static_cast<size_t>(K - full) * sizeof(T);
+      for (int m = 0; m < MR; ++m) {
+        std::memcpy(xt[m], x + m * ldx + full, bytes);
+        xs[m] = xt[m];
+      }
+      for (int n = 0; n < NR; ++n) {
+        std::memcpy(wt[n], w + n * ldw + full, bytes);
+        ws[n] = wt[n];
+      }
+      E::template step<MR, NR>(xs, ws, acc);
+    }
+    for (int m = 0; m < MR; ++m)
+      for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx2(acc[m][n][0], acc[m][n][1]);
+  }
+};
+
+// 16 ymm registers: sub-blocks of at most 2 x 2 outputs (8 accumulators).
+template <class E>
+void block(const typename E::T* x, int64_t ldx, const typename E::T* w, int64_t ldw, int64_t K, int rows, int cols,
+           float* out, int64_t ldo) {
+  for (int m0 = 0; m0 < rows; m0 += 2)
+    for (int n0 = 0; n0 < cols; n0 += 2) {
+      const int r = rows - m0 < 2 ? rows - m0 : 2, c = cols - n0 < 2 ? cols - n0 : 2;
+      const auto* xb = x + m0 * ldx;
+      const auto* wb = w + n0 * ldw;
+      float* ob = out + m0 * ldo + n0;
+      [&](int rows, int cols, const typename E::T* x, const typename E::T* w, float* out) {
+        FLEXGEN_BLOCK_DISPATCH(Kernel<E>::template run)
+      }(r, c, xb, wb, ob);
+    }
 }
 
 }  // namespace
 
-void block_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
-                    float* out, int64_t ldo) {
-  for (int m = 0; m < rows; m += 2)
-    for (int n = 0; n < cols; n += 2)
-      sub_block_f32(x + m * ldx, ldx, w + n * ldw, ldw, K, rows - m < 2 ? rows - m : 2, cols - n < 2 ? cols - n : 2,
-                    out + m * ldo + n, ldo);
-}
-
 void block_avx2(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                 float* out, int64_t ldo) {
-  for (int m = 0; m < rows; m += 2)
-    for (int n = 0; n < cols; n += 2)
-      sub_block(x + m * ldx, ldx, w + n * ldw, ldw, K, rows - m < 2 ? rows - m : 2, cols - n < 2 ? cols - n : 2,
-                out + m * ldo + n, ldo);
+  block<Bf16>(x, ldx, w, ldw, K, rows, cols, out, ldo);
+}
+
+void block_f32_avx2(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t K, int rows, int cols,
+                    float* out, int64_t ldo) {
+  block<F32>(x, ldx, w, ldw, K, rows, cols, out, ldo);
 }
 
 }  // namespace flexgen::cpu

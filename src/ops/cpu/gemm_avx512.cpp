@@ -7,6 +7,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12 warns about an uninitialised variable inside its own AVX-512 intrinsics (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 namespace flexgen::cpu {
@@ -23,14 +24,6 @@ FLEXGEN_AVX512 inline float reduce_avx512(__m512 a) {
   const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
-FLEXGEN_AVX512BF16 inline float reduce_avx512bf16(__m512 a) {
-  const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(a),
-                                  _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
-  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
-  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
-}
-
 // One run of 32 k's: the odd and even bf16 halves widened, two FMAs; MASKED for a short last run.
 template <int MR, int NR, bool MASKED>
 FLEXGEN_AVX512 inline void step_fma(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t k,
@@ -90,7 +83,7 @@ FLEXGEN_AVX512BF16 void kernel_avx512bf16(const uint16_t* x, int64_t ldx, const 
   for (int64_t k = 0; k < full; k += kChunk) step_bf16<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
   if (full < K) step_bf16<MR, NR, true>(x, ldx, w, ldw, full, static_cast<__mmask32>((1u << (K - full)) - 1u), acc);
   for (int m = 0; m < MR; ++m)
-    for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512bf16(acc[m][n]);
+    for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512(acc[m][n]);
 }
 
 template <int MR, int NR>
