@@ -52,6 +52,10 @@ struct LlamaModel {
   at::ScalarType dtype = at::kBFloat16;
   at::Device device = at::kCPU;
   at::Tensor inv_freq;  // [head_dim / 2] fp32, llama3-scaled when configured
+  // What identifies the weights for a record of a run: md5 over config.json (and
+  // generation_config.json) and the safetensors headers (names, dtypes, shapes, offsets), or a
+  // TorchScript archive's size and first MiB. Set by load_model; empty otherwise.
+  std::string fingerprint;
   // Keep the mapped files (and anything else the weights alias) alive.
   std::vector<std::shared_ptr<SafetensorsFile>> files;
 };

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "flexgen/build_info.h"
 #include "flexgen/compute_device.h"
 #include "flexgen/cpu_isa.h"
 #include "flexgen/generate_run.h"
@@ -37,6 +38,20 @@ nlohmann::json compute_json(const LlamaModel& m) {
     j["threads"] = cpu_threads();
   }
   return j;
+}
+
+// What a reader needs to reproduce the run: this flexgen, the model and what identifies its weights,
+// where and how it computed, and the seeds. Batch invariance: on the CPU a sample's result does not
+// depend on the batch, shard or kernel path (bitwise); on CUDA not yet (it can differ with the batch).
+nlohmann::json provenance_json(const ModelArgs& args, const LlamaModel& m, const RunOptions& o) {
+  return {{"flexgen_version", FLEXGEN_VERSION},
+          {"model", args.model},
+          {"model_fingerprint", m.fingerprint},
+          {"dtype", m.dtype == at::kBFloat16 ? "bf16" : "fp32"},
+          {"device_kind", m.device.is_cuda() ? "cuda" : "cpu"},
+          {"batch_invariant", m.device.is_cpu()},
+          {"seed", o.seed},
+          {"few_shot_seed", o.few_shot_seed}};
 }
 
 nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
@@ -96,6 +111,7 @@ int run(GenerateArgs& a) {
   o.on_progress = nullptr;
   nlohmann::json j = summary_json(s, o);
   j["compute"] = compute_json(m.model);
+  j["provenance"] = provenance_json(a.model, m.model, o);
   spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());
   spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",

@@ -5,11 +5,13 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "flexgen/compute_device.h"
+#include "flexgen/md5.h"
 #include "flexgen/torchscript_loader.h"
 
 namespace flexgen {
@@ -74,6 +76,44 @@ class Assembler {
 
 }  // namespace
 
+namespace {
+
+std::string file_prefix(const fs::path& p, uint64_t max_bytes) {
+  std::ifstream in(p, std::ios::binary);
+  std::string out(static_cast<size_t>(std::min<uint64_t>(max_bytes, fs::file_size(p))), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+// The bytes that identify a model (LlamaModel::fingerprint): configs and weight headers.
+std::string model_fingerprint(const ResolvedModel& r, const std::optional<fs::path>& config_json) {
+  std::string id;
+  const fs::path dir = r.format == ModelFormat::TorchScript ? (config_json ? config_json->parent_path() : r.path.parent_path())
+                                                            : r.path;
+  const fs::path config = config_json ? *config_json : dir / "config.json";
+  for (const fs::path& p : {config, dir / "generation_config.json"})
+    if (fs::is_regular_file(p)) id += md5_hex(file_prefix(p, 1 << 20));
+  if (r.format == ModelFormat::TorchScript) {
+    id += std::to_string(fs::file_size(r.path)) + md5_hex(file_prefix(r.path, 1 << 20));
+  } else {
+    std::vector<fs::path> shards;
+    for (const auto& e : fs::directory_iterator(r.path))
+      if (e.path().extension() == ".safetensors") shards.push_back(e.path());
+    std::sort(shards.begin(), shards.end());
+    for (const fs::path& p : shards) {
+      // The header: an 8-byte little-endian length, then that many bytes of JSON.
+      const std::string len = file_prefix(p, 8);
+      uint64_t n = 0;
+      for (size_t i = len.size(); i-- > 0;) n = (n << 8) | static_cast<unsigned char>(len[i]);
+      id += p.filename().string() + md5_hex(file_prefix(p, 8 + std::min<uint64_t>(n, 100u << 20)));
+    }
+  }
+  return md5_hex(id);
+}
+
+}  // namespace
+
 LlamaModel load_model(const std::string& spec, const LoadOptions& options,
                       const std::optional<fs::path>& config_json) {
   const ResolvedModel r = resolve_model_path(spec);
@@ -82,6 +122,7 @@ LlamaModel load_model(const std::string& spec, const LoadOptions& options,
   bind_device(options.device);
   LlamaModel m = r.format == ModelFormat::TorchScript ? load_llama_from_torchscript(r.path, config_json, options)
                                                       : load_llama_from_directory(r.path, options);
+  m.fingerprint = model_fingerprint(r, config_json);
   if (m.device.is_cuda()) {
     // One token through the model: CUDA context, cuBLAS handles and lazily loaded kernels are set
     // up here, as part of loading, not inside the first sample of a job.

@@ -82,6 +82,27 @@ TEST_F(CliGenerate, WritesOneScoredRecordPerSample) {
   const auto summary = nlohmann::json::parse(slurp(tmp("summary.json")));
   EXPECT_EQ(summary["samples"], 3);
   EXPECT_GT(summary["decode_tokens"].get<int>(), 0);
+  // Where it computed and what reproduces it.
+  const auto& c = summary["compute"];
+  EXPECT_EQ(c["device"], "cpu");
+  EXPECT_EQ(c["dtype"], "fp32");
+  EXPECT_EQ(c["threads"], 1);
+  const std::string path = c["cpu_kernels"];
+  EXPECT_TRUE(path == "portable" || path == "avx2" || path == "avx512" || path == "avx512bf16") << path;
+  const auto& p = summary["provenance"];
+  EXPECT_FALSE(p["flexgen_version"].get<std::string>().empty());
+  EXPECT_EQ(p["model"], *model_dir_);
+  const std::string fp = p["model_fingerprint"];
+  EXPECT_EQ(fp.size(), 32u);
+  EXPECT_EQ(fp.find_first_not_of("0123456789abcdef"), std::string::npos) << fp;
+  EXPECT_EQ(p["dtype"], "fp32");
+  EXPECT_EQ(p["device_kind"], "cpu");
+  EXPECT_EQ(p["batch_invariant"], true);
+  EXPECT_EQ(p["seed"], 0);
+  EXPECT_EQ(p["few_shot_seed"], 42);
+  // The same model gives the same fingerprint.
+  ASSERT_EQ(run_flexgen(base() + "--max-samples 1 --max-new-tokens 1 --summary " + tmp("again.json"), tmp("again")).exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(slurp(tmp("again.json")))["provenance"]["model_fingerprint"], fp);
 }
 
 TEST_F(CliGenerate, ResumeAfterAKillGivesTheUninterruptedFile) {
