@@ -2,12 +2,14 @@
 // generation_config.json, model.safetensors) of a LLaMA-3-shaped model with
 // random bf16 weights, for memory and speed measurements without downloads.
 //
-//   make_random_model --out DIR [--preset llama3.2-1b] [--layers N] [--seed S]
+//   make_random_model --out DIR [--preset llama3.2-1b|llama3.2-3b] [--layers N] [--seed S]
 //
 // Preset llama3.2-1b: hidden 2048, 16 layers, 32 heads, 8 KV heads, head_dim 64,
 // intermediate 8192, vocab 128256, tied embeddings, llama3 RoPE (factor 32,
 // theta 500000): 1.236e9 parameters, 2.47 GB. Tensors are generated and written
 // one at a time (the tool's memory stays at one tensor).
+// Preset llama3.2-3b: hidden 3072, 28 layers, 24 heads, 8 KV heads, head_dim 128, intermediate
+// 8192, otherwise the same: 3.21e9 parameters, 6.4 GB.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -37,7 +39,7 @@ uint16_t to_bf16(float f) {
 
 int usage(const char* msg) {
   std::cerr << "make_random_model: " << msg
-            << "\nusage: make_random_model --out DIR [--preset llama3.2-1b] [--layers N] [--seed S]\n";
+            << "\nusage: make_random_model --out DIR [--preset llama3.2-1b|llama3.2-3b] [--layers N] [--seed S]\n";
   return 2;
 }
 
@@ -65,9 +67,12 @@ int main(int argc, char** argv) {
     }
   }
   if (out.empty()) return usage("--out is required");
-  if (preset != "llama3.2-1b") return usage(("unknown preset " + preset + " (known: llama3.2-1b)").c_str());
-  const int64_t hidden = 2048, heads = 32, kv = 8, head_dim = 64, inter = 8192, vocab = 128256;
-  if (layers < 0) layers = 16;
+  if (preset != "llama3.2-1b" && preset != "llama3.2-3b")
+    return usage(("unknown preset " + preset + " (known: llama3.2-1b, llama3.2-3b)").c_str());
+  const bool big = preset == "llama3.2-3b";
+  const int64_t hidden = big ? 3072 : 2048, heads = big ? 24 : 32, kv = 8, head_dim = big ? 128 : 64, inter = 8192,
+                vocab = 128256;
+  if (layers < 0) layers = big ? 28 : 16;
 
   nlohmann::json config = {
       {"architectures", {"LlamaForCausalLM"}},

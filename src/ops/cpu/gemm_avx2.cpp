@@ -106,10 +106,14 @@ struct Kernel {
   }
 };
 
-// 16 ymm registers: sub-blocks of at most 2 x 2 outputs (8 accumulators).
+// 16 ymm registers: sub-blocks of at most 8 accumulators, 1 x 4 outputs for a single row (decode:
+// four weight rows streamed at once) and 2 x 2 otherwise.
 template <class E>
 void block(const typename E::T* x, int64_t ldx, const typename E::T* w, int64_t ldw, int64_t K, int rows, int cols,
            float* out, int64_t ldo) {
+  if (rows == 1) {
+    FLEXGEN_BLOCK_DISPATCH(Kernel<E>::template run)
+  }
   for (int m0 = 0; m0 < rows; m0 += 2)
     for (int n0 = 0; n0 < cols; n0 += 2) {
       const int r = rows - m0 < 2 ? rows - m0 : 2, c = cols - n0 < 2 ? cols - n0 : 2;
