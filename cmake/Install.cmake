@@ -1,0 +1,19 @@
+# `cmake --install build [--prefix P]`: a relocatable tree (README "Install").
+#   bin/flexgen                            finds everything below relative to itself (/proc/self/exe)
+#   lib/flexgen/libflexgen_spm.so          the SentencePiece module (src/tokenizer/spm_tokenizer.cpp)
+#   share/flexgen/data/{webqa,myriadlama}  the bundled datasets (src/engine/dataset.cpp find_data_dir)
+#   share/doc/flexgen/                     README.md, LICENSE, docs/
+include(GNUInstallDirs)
+
+set(FLEXGEN_INSTALL_LIBDIR lib/flexgen)  # not lib/<multiarch>: the binary looks at ../lib/flexgen
+
+set_target_properties(flexgen PROPERTIES INSTALL_RPATH "$ORIGIN/../${FLEXGEN_INSTALL_LIBDIR}")
+install(TARGETS flexgen RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET flexgen_spm)
+  install(TARGETS flexgen_spm LIBRARY DESTINATION ${FLEXGEN_INSTALL_LIBDIR})
+endif()
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/data/webqa ${PROJECT_SOURCE_DIR}/data/myriadlama
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/flexgen/data)
+install(FILES ${PROJECT_SOURCE_DIR}/data/README.md DESTINATION ${CMAKE_INSTALL_DATADIR}/flexgen/data)
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
