@@ -63,7 +63,9 @@ class Installed : public ::testing::Test {
 TEST_F(Installed, LayoutHasBinaryModuleDataAndDocs) {
   const fs::path p(*moved_);
   EXPECT_TRUE(fs::is_regular_file(p / "bin/flexgen"));
-  if (FLEXGEN_HAVE_SPM_MODULE) EXPECT_TRUE(fs::is_regular_file(p / "lib/flexgen/libflexgen_spm.so"));
+  if (FLEXGEN_HAVE_SPM_MODULE) {
+    EXPECT_TRUE(fs::is_regular_file(p / "lib/flexgen/libflexgen_spm.so"));
+  }
   for (const char* f : {"webqa/test.jsonl", "webqa/train.jsonl", "myriadlama/test.jsonl", "myriadlama/train.jsonl"})
     EXPECT_TRUE(fs::is_regular_file(p / "share/flexgen/data" / f)) << f;
   for (const char* f : {"README.md", "LICENSE", "docs/debug.md"})
@@ -86,6 +88,12 @@ TEST_F(Installed, GenerateReadsTheInstalledData) {
   EXPECT_EQ(record["method"], "flex");
   const std::string data = (fs::path(*moved_) / "share/flexgen/data/webqa/test.jsonl").string();
   EXPECT_NE(r.err.find("dataset " + data), std::string::npos) << r.err;
+}
+
+TEST_F(Installed, DoctorFindsTheInstalledData) {
+  const auto r = flexgen("doctor", "doctor");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("ok   data: " + *moved_ + "/share/flexgen/data\n"), std::string::npos) << r.out;
 }
 
 TEST_F(Installed, TokenizeLoadsTheInstalledSentencePieceModule) {
