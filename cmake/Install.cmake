@@ -3,6 +3,7 @@
 #   lib/flexgen/libflexgen_spm.so          the SentencePiece module (src/tokenizer/spm_tokenizer.cpp)
 #   share/flexgen/data/{webqa,myriadlama}  the bundled datasets (src/engine/dataset.cpp find_data_dir)
 #   share/doc/flexgen/                     README.md, LICENSE, docs/
+#   share/bash-completion/completions/flexgen  the generated bash completion (src/cli/cmd_completion.cpp)
 include(GNUInstallDirs)
 
 set(FLEXGEN_INSTALL_LIBDIR lib/flexgen)  # not lib/<multiarch>: the binary looks at ../lib/flexgen
@@ -17,3 +18,5 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/data/webqa ${PROJECT_SOURCE_DIR}/data/my
 install(FILES ${PROJECT_SOURCE_DIR}/data/README.md DESTINATION ${CMAKE_INSTALL_DATADIR}/flexgen/data)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
+install(FILES ${FLEXGEN_BASH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+        RENAME flexgen)

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   commands.push_back(flexgen::cli::add_debug_command(app));
   commands.push_back(flexgen::cli::add_paraphrase_command(app));
   commands.push_back(flexgen::cli::add_doctor_command(app));
+  commands.push_back(flexgen::cli::add_completion_command(app));
 
   try {
     app.parse(argc, argv);

@@ -68,6 +68,7 @@ TEST_F(Installed, LayoutHasBinaryModuleDataAndDocs) {
   }
   for (const char* f : {"webqa/test.jsonl", "webqa/train.jsonl", "myriadlama/test.jsonl", "myriadlama/train.jsonl"})
     EXPECT_TRUE(fs::is_regular_file(p / "share/flexgen/data" / f)) << f;
+  EXPECT_TRUE(fs::is_regular_file(p / "share/bash-completion/completions/flexgen"));
   for (const char* f : {"README.md", "LICENSE", "docs/debug.md"})
     EXPECT_TRUE(fs::is_regular_file(p / "share/doc/flexgen" / f)) << f;
 }
