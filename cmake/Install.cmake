@@ -20,3 +20,18 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/LICENSE DEST
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 install(FILES ${FLEXGEN_BASH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
         RENAME flexgen)
+
+# `make package` (cpack -G DEB): a Debian 12 package of the CPU build, installed under /usr. Its
+# dependencies are the Debian packages of the libraries flexgen and libflexgen_spm.so link
+# (readelf -d NEEDED + dpkg -S), so `apt install ./flexgen_*.deb` pulls what it needs.
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME flexgen)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "flexgen maintainers")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Paraphrase-ensemble question answering with LLaMA-family models (CPU build)")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION science)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS
+    "libtorch1.13, libopenblas0-openmp | libblas3, libsentencepiece0, libpcre2-8-0, libpng16-16, libspdlog1.10, libfmt9, libgomp1, libc6, libgcc-s1, libstdc++6")
+include(CPack)
