@@ -8,7 +8,7 @@ DEMO_MODEL ?= $(BUILD_DIR)/demo/random-llama3.2-1b
 DEMO_SAMPLES ?= 5
 TOKENIZER_CACHE ?= $(BUILD_DIR)/.cache
 
-.PHONY: deps configure build demo demo-model mask-demo test bench clean
+.PHONY: deps configure build install package demo demo-model mask-demo test bench clean
 
 deps:
 	bash scripts/setup-deps.sh
@@ -36,6 +36,15 @@ demo: demo-model
 # The seed's mask example, no model needed.
 mask-demo: build
 	$(BUILD_DIR)/bin/flexgen mask --segments 48,47,48,49,46 --generated 10
+
+# A relocatable tree under PREFIX (bin/, lib/flexgen/, share/flexgen/data, share/doc/flexgen).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
+
+# A Debian package of the CPU build: $(BUILD_DIR)/flexgen_<version>_<arch>.deb.
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)

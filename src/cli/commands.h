@@ -26,5 +26,8 @@ Command add_eval_command(CLI::App& parent);
 Command add_debug_command(CLI::App& parent);
 Command add_paraphrase_command(CLI::App& parent);
 Command add_merge_command(CLI::App& parent);
+Command add_doctor_command(CLI::App& parent);
+// Hidden: `completion bash` prints a completion script walked from `parent`'s subcommands and options.
+Command add_completion_command(CLI::App& parent);
 
 }  // namespace flexgen::cli

@@ -6,16 +6,9 @@
 #include <vector>
 
 #include "commands.h"
-#include "flexgen/build_info.h"
-#include "flexgen/runtime_info.h"
+#include "version_info.h"
 
 namespace {
-
-std::string version_text() {
-  return std::string("flexgen ") + FLEXGEN_VERSION + " (libtorch " + flexgen::torch_version() + ", " +
-         (flexgen::cuda_available() ? "CUDA available" : "CPU only") + ", " FLEXGEN_BUILD_TYPE ", " +
-         FLEXGEN_COMPILER + ")";
-}
 
 void setup_logging(const std::string& level, bool quiet) {
   auto logger = spdlog::stderr_color_mt("flexgen");
@@ -33,7 +26,7 @@ int main(int argc, char** argv) {
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated option: the last wins
   std::string log_level = "info";
   bool quiet = false;
-  app.set_version_flag("--version", [] { return version_text(); }, "Print the version and exit");
+  app.set_version_flag("--version", [] { return flexgen::cli::version_text(); }, "Print the version and exit");
   app.add_option("--log-level", log_level, "Log level on stderr")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
@@ -47,6 +40,8 @@ int main(int argc, char** argv) {
   commands.push_back(flexgen::cli::add_merge_command(app));
   commands.push_back(flexgen::cli::add_debug_command(app));
   commands.push_back(flexgen::cli::add_paraphrase_command(app));
+  commands.push_back(flexgen::cli::add_doctor_command(app));
+  commands.push_back(flexgen::cli::add_completion_command(app));
 
   try {
     app.parse(argc, argv);

@@ -4,6 +4,7 @@
 #include "spm_tokenizer.h"
 
 #include <dlfcn.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -72,6 +73,7 @@ const SpmApi& api() {
       lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
       if (lib) {
         where = c;
+        spdlog::debug("SentencePiece module {}", c);
         break;
       }
       tried += "\n  " + c + " (" + dlerror() + ")";
@@ -241,6 +243,7 @@ std::vector<std::string> spm_module_candidates() {
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     out.push_back((exe.parent_path() / kModuleName).string());
+    out.push_back((exe.parent_path().parent_path() / "lib" / "flexgen" / kModuleName).string());  // installed
     out.push_back((exe.parent_path().parent_path() / "lib" / kModuleName).string());
   }
   if (std::string(FLEXGEN_SPM_BUILD_PATH).size() > 0) out.emplace_back(FLEXGEN_SPM_BUILD_PATH);

@@ -14,7 +14,8 @@ namespace flexgen::tokenizer_detail {
 std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path);
 
 // Where the module is looked for: only $FLEXGEN_SPM_MODULE when set; else next to
-// the running executable, ../lib from it, then the build tree it was built in.
+// the running executable, ../lib/flexgen (the installed layout) and ../lib from it, then the
+// build tree it was built in.
 std::vector<std::string> spm_module_candidates();
 
 }  // namespace flexgen::tokenizer_detail

@@ -23,16 +23,25 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// `args` is appended to the flexgen binary's path; it is passed through /bin/sh.
-inline CommandResult run_flexgen(const std::string& args, const std::string& tmp_prefix) {
+// `launcher` goes before and `args` after the flexgen binary's path; passed through /bin/sh.
+inline CommandResult run_flexgen_in(const std::string& launcher, const std::string& args, const std::string& tmp_prefix) {
   const std::string out = tmp_prefix + ".out", err = tmp_prefix + ".err";
-  const std::string cmd = std::string("'") + FLEXGEN_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
+  const std::string cmd = launcher + "'" + FLEXGEN_BINARY + "' " + args + " >'" + out + "' 2>'" + err + "'";
   const int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+inline CommandResult run_flexgen(const std::string& args, const std::string& tmp_prefix) {
+  return run_flexgen_in("", args, tmp_prefix);
+}
+
+// As run_flexgen, with `env` ("NAME=value ...") set for the command.
+inline CommandResult run_flexgen_env(const std::string& env, const std::string& args, const std::string& tmp_prefix) {
+  return run_flexgen_in("env " + env + " ", args, tmp_prefix);
 }
 
 }  // namespace flexgen::testing
