@@ -58,23 +58,38 @@ std::optional<int64_t> index_from_text(const std::string& text) {
   throw std::invalid_argument("paraphrase_index '" + text + "' is not an integer");
 }
 
-// Keys of the complete lines of a JSONL output; returns the byte count to keep.
-size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std::string>& keys) {
+// Calls fn(object, "path:line") for each non-blank line of JSONL `text`, parsed; `note` ends the
+// message of a line that is not valid JSON. With `complete_lines_only` a last line without its
+// newline (half-written) is left out. Returns the byte count of the lines read.
+template <class Fn>
+size_t for_each_json_line(const std::string& text, const std::string& path, bool complete_lines_only,
+                          const std::string& note, Fn&& fn) {
   size_t at = 0, line = 0;
-  while (true) {
-    const size_t nl = text.find('\n', at);
-    if (nl == std::string::npos) return at;  // the rest is a half-written line (or nothing)
+  while (at < text.size()) {
+    size_t nl = text.find('\n', at);
+    if (nl == std::string::npos) {
+      if (complete_lines_only) return at;  // the rest is a half-written line
+      nl = text.size();
+    }
     ++line;
     const std::string row = text.substr(at, nl - at);
-    at = nl + 1;
+    at = std::min(nl + 1, text.size());
     if (unicode::strip(row).empty()) continue;
     const std::string where = path + ":" + std::to_string(line);
     json j;
     try {
       j = json::parse(row);
     } catch (const json::parse_error& e) {
-      throw OutputFileError(where + ": not valid JSON (" + json_message(e) + "); cannot resume this file");
+      throw OutputFileError(where + ": not valid JSON (" + json_message(e) + ")" + note);
     }
+    fn(j, where);
+  }
+  return at;
+}
+
+// Keys of the complete lines of a JSONL output; returns the byte count to keep.
+size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std::string>& keys) {
+  return for_each_json_line(text, path, true, "; cannot resume this file", [&](const json& j, const std::string& where) {
     if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string() || !j.contains("method") ||
         !j["method"].is_string())
       throw OutputFileError(where + ": not a flexgen output record (no uuid/method); cannot resume this file");
@@ -82,7 +97,7 @@ size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std
     if (j.contains("paraphrase_index") && j["paraphrase_index"].is_number_integer())
       index = j["paraphrase_index"].get<int64_t>();
     keys.insert(record_key(j["uuid"], j["method"], index));
-  }
+  });
 }
 
 // Keys of the complete records of a CSV output; returns the byte count to keep.
@@ -414,21 +429,7 @@ RecordFile read_record_file(const std::string& path) {
   if (first == std::string::npos) return file;
   if (text[first] == '{') {
     file.format = OutputFormat::Jsonl;
-    size_t at = 0, line = 0;
-    while (at < text.size()) {
-      size_t nl = text.find('\n', at);
-      if (nl == std::string::npos) nl = text.size();
-      ++line;
-      const std::string row = text.substr(at, nl - at);
-      at = nl + 1;
-      if (unicode::strip(row).empty()) continue;
-      const std::string where = path + ":" + std::to_string(line);
-      json j;
-      try {
-        j = json::parse(row);
-      } catch (const json::parse_error& e) {
-        throw OutputFileError(where + ": not valid JSON (" + json_message(e) + ")");
-      }
+    for_each_json_line(text, path, false, "", [&](const json& j, const std::string& where) {
       if (!j.is_object()) throw OutputFileError(where + ": not a flexgen output record (not a JSON object)");
       RecordParser parser;
       try {
@@ -437,7 +438,7 @@ RecordFile read_record_file(const std::string& path) {
       } catch (const std::invalid_argument& e) {
         throw OutputFileError(where + ": not a flexgen output record: " + e.what());
       }
-    }
+    });
     return file;
   }
   file.format = OutputFormat::Csv;
