@@ -11,6 +11,7 @@
 #include "run_command.h"
 
 using flexgen::testing::run_flexgen;
+using flexgen::testing::run_flexgen_env;
 using flexgen::testing::slurp;
 
 namespace {
@@ -18,19 +19,6 @@ namespace {
 std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("merge_" + name); }
 
 bool exists(const std::string& path) { return std::ifstream(path).good(); }
-
-// flexgen with environment variables set (what a launcher gives each rank).
-flexgen::testing::CommandResult run_flexgen_env(const std::string& env, const std::string& args,
-                                               const std::string& prefix) {
-  const std::string out = prefix + ".out", err = prefix + ".err";
-  const std::string cmd = "env " + env + " '" + std::string(FLEXGEN_BINARY) + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  flexgen::testing::CommandResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
 
 class CliMerge : public ::testing::Test {
  protected:

@@ -18,6 +18,7 @@
 #include "tiny_model_dir.h"
 
 using flexgen::testing::run_flexgen;
+using flexgen::testing::run_flexgen_env;
 using flexgen::testing::slurp;
 
 namespace {
@@ -41,18 +42,6 @@ std::vector<std::string> lines_of(const std::string& text) {
   std::istringstream in(text);
   for (std::string l; std::getline(in, l);) out.push_back(l);
   return out;
-}
-
-flexgen::testing::CommandResult run_flexgen_env(const std::string& env, const std::string& args,
-                                               const std::string& prefix) {
-  const std::string out = prefix + ".out", err = prefix + ".err";
-  const std::string cmd = "env " + env + " '" + std::string(FLEXGEN_BINARY) + "' " + args + " >'" + out + "' 2>'" + err + "'";
-  const int status = std::system(cmd.c_str());
-  flexgen::testing::CommandResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
 }
 
 size_t count_lines(const std::string& path) {
