@@ -69,6 +69,12 @@ class BatchMask {
   static BatchMask decode(std::vector<RowMask> rows, std::vector<int64_t> positions);
   // `table` must outlive the calls that use this mask.
   static BatchMask decode_table(const DeviceMaskTable& table);
+  // Asks the kernels for arithmetic that does not depend on the number of rows in the call.
+  BatchMask& with_batch_invariance(bool on) {
+    batch_invariant_ = on;
+    return *this;
+  }
+  bool batch_invariant() const { return batch_invariant_; }
 
   Kind kind() const { return kind_; }
   const at::Tensor& dense_allowed_tensor() const { return dense_; }
@@ -85,6 +91,7 @@ class BatchMask {
   std::vector<RowMask> rows_;
   std::vector<int64_t> positions_;
   const DeviceMaskTable* table_ = nullptr;
+  bool batch_invariant_ = false;
 };
 
 // Builds the bool [B', Lq, Lk] "allowed" tensor the mask describes (B' = 1 for causal and for

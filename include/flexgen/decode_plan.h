@@ -60,6 +60,10 @@ struct DecodeConfig {
   int64_t trace_top = 0;         // > 0: record this many top tokens per step
   int32_t pad_id = 0;            // token fed to padding slots (never attended to)
   bool cuda_graphs = true;       // CUDA: replay decode steps from a captured CUDA graph
+  // A sample's results do not depend on what else is decoded with it (on the CPU always). On CUDA
+  // this prefills each sample alone and keeps decode rows on per-row kernels; false allows grouped
+  // prefill and batched GEMMs (faster at large batches; results may then depend on the batch).
+  bool batch_invariant = true;
 };
 
 struct DecodeStats {

@@ -24,6 +24,7 @@ struct DecodeStateOptions {
   bool block_sparse = true;  // CPU: attend through the block-sparse kernel (else the dense
                              // reference); CUDA always runs its block-sparse kernel
   bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
+  bool batch_invariant = true;  // steps: a row's logits do not depend on the other rows
 };
 
 class DecodeState {
@@ -55,6 +56,10 @@ class DecodeState {
   // True where the logits stay in device memory (a GPU): picking tokens there saves moving
   // [rows, V] logits to the host every step.
   bool logits_on_device() const;
+
+  // True where prefilling several samples in one pass gives each the same bits as alone (the CPU
+  // kernels); on CUDA the batched GEMMs of a grouped prefill do not.
+  bool grouped_prefill_is_invariant() const;
 
  private:
   struct Cuda;  // the CUDA step's buffers, mask table and graph

@@ -28,6 +28,7 @@ struct GenerateArgs {
   std::string format = "jsonl";
   std::string summary_file;
   int64_t max_samples = -1;
+  bool fast_batching = false;
 };
 
 // Where the run computed: the device, and on the CPU the kernel path and threads.
@@ -42,14 +43,14 @@ nlohmann::json compute_json(const LlamaModel& m) {
 
 // What a reader needs to reproduce the run: this flexgen, the model and what identifies its weights,
 // where and how it computed, and the seeds. Batch invariance: on the CPU a sample's result does not
-// depend on the batch, shard or kernel path (bitwise); on CUDA not yet (it can differ with the batch).
+// depend on the batch, shard or kernel path (bitwise); on CUDA unless --fast-batching.
 nlohmann::json provenance_json(const ModelArgs& args, const LlamaModel& m, const RunOptions& o) {
   return {{"flexgen_version", FLEXGEN_VERSION},
           {"model", args.model},
           {"model_fingerprint", m.fingerprint},
           {"dtype", m.dtype == at::kBFloat16 ? "bf16" : "fp32"},
           {"device_kind", m.device.is_cuda() ? "cuda" : "cpu"},
-          {"batch_invariant", m.device.is_cpu()},
+          {"batch_invariant", m.device.is_cpu() || o.decode.batch_invariant},
           {"seed", o.seed},
           {"few_shot_seed", o.few_shot_seed}};
 }
@@ -89,6 +90,7 @@ int run(GenerateArgs& a) {
   }
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
+  o.decode.batch_invariant = !a.fast_batching;
   if (o.resume && (o.output.empty() || o.output == "-")) throw UsageError("--resume needs --output FILE");
   // Per-rank file names: {rank}/{world} are the shard's; N shards must not share one file.
   try {
@@ -144,6 +146,9 @@ Command add_generate_command(CLI::App& parent) {
   app->add_option("--batch-size", o.batch_size,
                   "Samples in flight: decoded together, a finished sample's rows take the next one")
       ->capture_default_str();
+  app->add_flag("--fast-batching", a->fast_batching,
+                "GPU: prefill samples admitted together in one pass and batch the decode GEMMs (faster at large "
+                "batches; a sample's tokens may then depend on the batch). Off: results do not depend on the batch");
   app->add_option("--save-tokens", o.save_tokens,
                   "Also write each sample's token ids (bos, shared context, paraphrases, separator) as JSONL; "
                   "{rank}/{world} as in --output");

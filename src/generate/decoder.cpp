@@ -125,6 +125,7 @@ class Scheduler {
     options.block_size = cfg_.block_size;
     options.block_sparse = block_sparse_;
     options.graphs = cfg_.cuda_graphs;
+    options.batch_invariant = cfg_.batch_invariant;
     state_ = std::make_unique<DecodeState>(model_, options);
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
@@ -220,7 +221,8 @@ class Scheduler {
 
   void pick_on_device(const at::Tensor& logits) {
     std::vector<std::pair<int64_t, size_t>> picks;  // (slot, stream) of every live stream
-    std::vector<float> w;
+    std::vector<std::vector<int64_t>> rows;         // each stream's rows in the batch
+    std::vector<std::vector<float>> weights;        // and their normalised weights
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
       const ActiveJob& a = active_[s];
@@ -229,15 +231,17 @@ class Scheduler {
         if (a.done[k]) continue;
         const StreamPlan& st = streams[k];
         const std::vector<double> row_w = stream_weights(st);
-        const size_t at = w.size();
-        w.resize(at + static_cast<size_t>(R_), 0.f);
-        for (size_t i = 0; i < st.rows.size(); ++i)
-          w[at + static_cast<size_t>(a.r0 + st.rows[i])] += static_cast<float>(row_w[i]);
+        rows.emplace_back();
+        weights.emplace_back();
+        for (size_t i = 0; i < st.rows.size(); ++i) {
+          rows.back().push_back(a.r0 + st.rows[i]);
+          weights.back().push_back(static_cast<float>(row_w[i]));
+        }
         picks.emplace_back(s, k);
       }
     }
     const int64_t n = static_cast<int64_t>(picks.size());
-    const std::vector<std::pair<int32_t, float>> best = weighted_argmax(w, n, logits);
+    const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, logits);
     for (int64_t i = 0; i < n; ++i) {
       if (!std::isfinite(best[i].second)) throw std::runtime_error("sampler: the logits of a stream are not finite");
       accept(active_[picks[i].first], picks[i].second, best[i].first, StepTrace());
@@ -267,7 +271,9 @@ class Scheduler {
     while (i < admits.size()) {
       size_t k = i + 1;
       int64_t lmax = prompt_len(jobs_[admits[i].second]);
-      if (last_position_only(jobs_[admits[i].second])) {
+      // Grouping is only for speed: where it would change a sample's bits, batch invariance says no.
+      const bool group = !cfg_.batch_invariant || state_->grouped_prefill_is_invariant();
+      if (group && last_position_only(jobs_[admits[i].second])) {
         while (k < admits.size() && admits[k].first == admits[k - 1].first + 1 &&
                last_position_only(jobs_[admits[k].second])) {
           const int64_t l = std::max(lmax, prompt_len(jobs_[admits[k].second]));

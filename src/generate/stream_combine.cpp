@@ -78,11 +78,25 @@ int32_t pick(Sampler& sampler, std::vector<float>& dist) {
   return sampler.sample(dist.data(), static_cast<int64_t>(dist.size()));
 }
 
-std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<float>& weights, int64_t n,
+std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
+                                                       const std::vector<std::vector<float>>& weights,
                                                        const at::Tensor& logits) {
-  const int64_t R = logits.size(0);
-  const at::Tensor w = at::from_blob(const_cast<float*>(weights.data()), {n, R}, at::kFloat).to(logits.device());
-  const auto best = at::matmul(w, logits).max(1);
+  const int64_t n = static_cast<int64_t>(rows.size());
+  size_t most = 1;
+  for (const auto& r : rows) most = std::max(most, r.size());
+  // [n, most] row indices and weights; a stream with fewer rows is padded with weight 0 (adds +0).
+  std::vector<int64_t> idx(static_cast<size_t>(n) * most, 0);
+  std::vector<float> w(static_cast<size_t>(n) * most, 0.f);
+  for (int64_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < rows[i].size(); ++j) {
+      idx[i * most + j] = rows[i][j];
+      w[i * most + j] = weights[i][j];
+    }
+  const int64_t m = static_cast<int64_t>(most);
+  const at::Tensor index = at::tensor(idx, at::kLong).to(logits.device());
+  const at::Tensor wt = at::tensor(w, at::kFloat).to(logits.device()).view({n, m, 1});
+  const at::Tensor mixed = (logits.index_select(0, index).view({n, m, logits.size(1)}) * wt).sum(1);
+  const auto best = mixed.max(1);
   const at::Tensor values = std::get<0>(best).cpu(), ids = std::get<1>(best).cpu();
   std::vector<std::pair<int32_t, float>> out;
   out.reserve(static_cast<size_t>(n));

@@ -26,9 +26,11 @@ std::vector<std::pair<int32_t, float>> top_tokens(const std::vector<float>& logi
 // Samples from a stream's combined logits; MaxProb streams may hold -inf for tokens no row allows.
 int32_t pick(Sampler& sampler, std::vector<float>& dist);
 
-// Greedy picks of Mean streams where the logits are (one weight row per stream over the batch's
-// rows, [n, R], times the logits [R, V]): the argmax id of each stream and its value.
-std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<float>& weights, int64_t n,
+// Greedy picks of Mean streams where the logits [R, V] are: stream i's weighted sum of its rows'
+// logits, summed in its rows' order (so it does not depend on the other streams or rows), and
+// its argmax id and value.
+std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
+                                                       const std::vector<std::vector<float>>& weights,
                                                        const at::Tensor& logits);
 
 }  // namespace flexgen

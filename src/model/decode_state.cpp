@@ -46,6 +46,8 @@ RowMask DecodeState::row_mask(AttentionMask mask) const {
 
 bool DecodeState::logits_on_device() const { return cuda_ != nullptr; }
 
+bool DecodeState::grouped_prefill_is_invariant() const { return cuda_ == nullptr; }
+
 at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                                 std::vector<std::optional<AttentionMask>> masks, LogitsMode mode) {
   const int64_t n = static_cast<int64_t>(masks.size());
@@ -82,6 +84,7 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
     in.positions = all[1].view({R, 1});
     in.slots = all[2];
     in.rows = at::arange(R, at::kLong);
+    in.batch_invariant = options_.batch_invariant;
     return llama_step(model_, cache_, in, BatchMask::decode(masks_, slots));
   }
   Cuda& c = *cuda_;
@@ -92,6 +95,7 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
     c.in.positions = c.static_in[1].view({R, 1});
     c.in.slots = c.static_in[2];
     c.in.rows = at::arange(R, at::TensorOptions().dtype(at::kLong).device(model_.device));
+    c.in.batch_invariant = options_.batch_invariant;
   }
   // The previous step's copy has finished: its logits were waited for before this call.
   int64_t* staged = c.staging.data_ptr<int64_t>();
@@ -102,7 +106,8 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
   std::vector<DeviceMaskRef> refs(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
   update_device_mask_table(c.table, refs);
-  const BatchMask mask = BatchMask::decode_table(c.table);
+  BatchMask mask = BatchMask::decode_table(c.table);
+  mask.with_batch_invariance(options_.batch_invariant);
   at::Tensor logits;
   if (!options_.graphs) {
     logits = llama_step(model_, cache_, c.in, mask);

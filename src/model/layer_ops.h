@@ -17,6 +17,9 @@ struct CacheWrite {
   int64_t start = -1;     // >= 0: every row's L new tokens at slots start .. start+L-1 (prefill)
   at::Tensor first_slot;  // int64 [B] on the device: slot of each row's first new token
   at::Tensor rows;        // int64 [B] 0 .. B-1 (decode steps on the CPU)
+  // Decode steps whose rows must not share arithmetic (batch invariance): CUDA keeps them on the
+  // per-row GEMV (8 rows at a time) instead of a batched GEMM. The CPU kernels always are.
+  bool rows_apart = false;
 };
 
 struct CpuLayerOps {
@@ -30,12 +33,14 @@ struct CpuLayerOps {
   static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                      const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                                      at::Tensor& v_cache, const CacheWrite& where);
-  static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+  static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           const CacheWrite& where);
   // down(silu(gate(x)) * up(x)).
-  static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x);
+  static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where);
   // The last residual add, the final norm and the LM head: fp32 logits of h's rows (only the last
   // position of each row for LogitsMode::Last).
-  static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode);
+  static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
+                           const CacheWrite& where);
 };
 
 struct CudaLayerOps {
@@ -46,9 +51,11 @@ struct CudaLayerOps {
   static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                      const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                                      at::Tensor& v_cache, const CacheWrite& where);
-  static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
-  static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x);
-  static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode);
+  static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                           const CacheWrite& where);
+  static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where);
+  static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
+                           const CacheWrite& where);
 };
 
 }  // namespace flexgen

@@ -52,18 +52,20 @@ at::Tensor CpuLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights
   return q.contiguous();
 }
 
-at::Tensor CpuLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+at::Tensor CpuLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                               const CacheWrite&) {
   return linear_layer(x, weight, bias);
 }
 
-at::Tensor CpuLayerOps::mlp(const LayerWeights& l, const at::Tensor& x) {
+at::Tensor CpuLayerOps::mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite&) {
   std::vector<at::Tensor> gu = linear_layers(x, {l.gate_proj, l.up_proj}, {l.gate_bias, l.up_bias});
   at::Tensor g = at::silu(gu[0]);
   g.mul_(gu[1]);
   return linear_layer(g, l.down_proj, l.down_bias);
 }
 
-at::Tensor CpuLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode) {
+at::Tensor CpuLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
+                               const CacheWrite&) {
   h = h + delta;
   const at::Tensor rows = mode == LogitsMode::Last ? h.narrow(1, h.size(1) - 1, 1) : h;
   return linear_layer(norm(rows, m.weights.final_norm, m.config.rms_norm_eps), m.weights.lm_head).to(at::kFloat);

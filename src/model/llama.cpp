@@ -45,8 +45,8 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
     at::Tensor vc = cache.v.select(0, i);
     const at::Tensor q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where);
     const at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
-    x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias), l.post_norm, eps);
-    delta = Ops::mlp(l, x);
+    x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
+    delta = Ops::mlp(l, x, where);
   }
   return delta;
 }
@@ -124,7 +124,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
         model, cache, h, cos, sin, where, [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
           return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale, start, 0);
         });
-    return Ops::logits(model, h, delta, logits_mode);
+    return Ops::logits(model, h, delta, logits_mode, where);
   });
   cache.length = start + L;
   return logits;
@@ -143,6 +143,7 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
   CacheWrite where;
   where.first_slot = in.slots;
   where.rows = in.rows;
+  where.rows_apart = in.batch_invariant;
   return with_backend(model, [&](auto ops) {
     using Ops = decltype(ops);
     at::Tensor h = at::embedding(model.weights.embed, in.tokens);
@@ -150,7 +151,7 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
         model, cache, h, cos, sin, where,
         [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) { return attention(q, kc, vc, mask, scale, 0, 0); });
     at::Tensor last = h.select(1, 0);
-    return Ops::logits(model, last, delta.select(1, 0), LogitsMode::All);
+    return Ops::logits(model, last, delta.select(1, 0), LogitsMode::All, where);
   });
 }
 

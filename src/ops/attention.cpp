@@ -120,6 +120,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
                      double scale, int64_t q_offset, int64_t kv_offset) {
   BlockSparseAttentionOptions options;
   options.scale = scale;
+  options.batch_invariant = mask.batch_invariant();
   switch (mask.kind()) {
     case BatchMask::Kind::Causal:
     case BatchMask::Kind::Dense:

@@ -52,6 +52,9 @@ struct BlockSparseAttentionOptions {
   // "decode" path (dot products / axpy, K/V read in place); larger ones the AVX-512
   // micro-kernels. 0 = automatic (16): a decode step (Lq = 1) always takes the decode path.
   int64_t decode_max_rows = 0;
+  // CUDA: a row's arithmetic must not depend on how many rows share the call (decode steps always
+  // take the split-K decode kernel, with a split count that depends on the keys alone).
+  bool batch_invariant = false;
 };
 
 struct BlockSparseAttentionResult {

@@ -52,7 +52,7 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
   no_cuda("rope_qkv_cuda");
 }
 
-at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) { no_cuda("linear_cuda"); }
+at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { no_cuda("linear_cuda"); }
 
 
 void bind_cuda_device(const at::Device&) { no_cuda("bind_cuda_device"); }

@@ -124,9 +124,17 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   return q;
 }
 
-at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool rows_apart) {
   const int64_t K = x.size(-1);
   const int64_t rows = K > 0 ? x.numel() / K : 0;
+  if (rows_apart && rows > 8 && x.is_contiguous()) {
+    const at::Tensor x2 = x.reshape({rows, K});
+    std::vector<at::Tensor> parts;
+    for (int64_t r = 0; r < rows; r += 8) parts.push_back(linear_cuda(x2.narrow(0, r, std::min<int64_t>(8, rows - r)), weight, bias));
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = weight.size(0);
+    return at::cat(parts, 0).view(shape);
+  }
   const bool gemv = x.is_cuda() && x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 &&
                     x.is_contiguous() && weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K &&
                     rows >= 1 && rows <= 8 && K % 8 == 0 && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 &&

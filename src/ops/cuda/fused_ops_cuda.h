@@ -29,6 +29,9 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 // The model's linear layer on CUDA: x [..., K] . weight [N, K]^T (+ bias). Up to 8 rows (decode
 // steps) go through a GEMV kernel that streams the weights at close to memory bandwidth; more
 // rows through at::linear (cuBLAS).
-at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+// With rows_apart, any number of rows goes through the GEMV kernel, 8 rows per launch, so a row's
+// result does not depend on the other rows (its arithmetic is the same as alone).
+at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},
+                       bool rows_apart = false);
 
 }  // namespace flexgen
