@@ -193,7 +193,9 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   // Short caches of one sequence stay on the tiled kernel (measured faster below ~1-2k keys on an
   // H100); several rows (batched decode) always take the decode kernel, which reads each row's
   // K/V once for all query heads of a KV head instead of once per query head.
-  // Batch-invariant: every decode step takes the decode kernel, split by the key count alone.
+  // Batch-invariant: every decode step takes the decode kernel with a fixed split count (each row's
+  // listed key blocks are cut into that many ranges), so a row's arithmetic depends on its own mask
+  // alone, not on the batch, the cache length or the shard.
   const bool decode = Lq == 1 && (options.batch_invariant || Lk >= 1024 || B >= 4) &&
                       H / Hkv <= cuda_bsa::decode_max_group() && env_variant() < 0;
   at::Tensor ws;
@@ -201,7 +203,7 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   if (decode) {
     const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
     const int64_t per_split = Hkv * std::min<int64_t>(B, cuda_bsa::kMaxRowsPerLaunch);
-    splits = options.batch_invariant ? static_cast<int>(std::clamp<int64_t>((Lk + 511) / 512, 1, 64))
+    splits = options.batch_invariant ? 16
                                      : static_cast<int>(std::clamp<int64_t>((2 * sms + per_split - 1) / per_split, 1, 64));
     ws = at::empty({B * H * splits * (d + 2)}, q_in.options().dtype(at::kFloat));
   }
