@@ -42,6 +42,8 @@ struct RunOptions {
   MethodOptions method;
   DecodeConfig decode;           // stops (eos ids are filled from the model), sampling, block size
   uint64_t seed = 0;
+  // What reproduces the run, as a JSON object's text, copied into every record (OutputRecord::run).
+  std::string record_run;
   int64_t batch_size = 1;       // samples in flight (continuous batching)
   // Output.
   std::string output = "-";

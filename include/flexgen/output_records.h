@@ -34,6 +34,8 @@ struct OutputRecord {
   int64_t generated_tokens = 0;
   std::vector<std::pair<int64_t, int64_t>> segments;  // [start, end) token span per paraphrase
   std::optional<int64_t> sample_index;  // the sample's 0-based place in the dataset (what shards and seeds count)
+  std::string run;  // what reproduces the run (a JSON object's text: version, model fingerprint, dtype,
+                    // device kind, batch invariance, seeds); empty = not recorded (older files)
 };
 
 enum class OutputFormat { Jsonl, Csv };
@@ -41,7 +43,8 @@ enum class OutputFormat { Jsonl, Csv };
 OutputFormat parse_output_format(const std::string& text);
 
 // The CSV header row (with "\n"); lists and id arrays are JSON text in their cells.
-// sample_index is the last column; files written before it existed lack it (resumed as they are).
+// sample_index and run are the last columns; files written before they existed lack them (resumed as
+// they are).
 std::string csv_header();
 // One record as a JSON line or a CSV row, ending in "\n".
 std::string format_record(const OutputRecord& record, OutputFormat format);
@@ -83,7 +86,7 @@ class RecordWriter {
 
  private:
   OutputFormat format_;
-  bool legacy_csv_ = false;  // resuming a CSV file whose header has no sample_index column
+  size_t csv_width_ = 0;  // resuming an older CSV file: its number of columns (0 = all of today's)
   std::unique_ptr<JsonlWriter> out_;
   std::set<std::string> done_;
   size_t cut_bytes_ = 0;

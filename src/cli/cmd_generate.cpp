@@ -105,6 +105,7 @@ int run(GenerateArgs& a) {
   o.save_tokens = shard_path(o.save_tokens, o.shard);
 
   LoadedModel m = load_model_and_tokenizer(a.model);
+  o.record_run = provenance_json(a.model, m.model, o).dump();
   Progress progress;
   o.on_progress = [&progress](size_t done, size_t total, const ScoreSummary& score) {
     progress.update(done, total, score);

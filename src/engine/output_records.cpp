@@ -25,9 +25,16 @@ using nlohmann::ordered_json;
 const std::vector<std::string> kCsvColumns = {
     "uuid",    "method",     "paraphrase_index", "paraphrases",   "paraphrase_indexes", "paraphrase_seed",
     "answers", "prediction", "generation",       "generated_ids", "correct",            "correct_bidirectional",
-    "exact_match", "prompt_tokens", "generated_tokens", "segments", "sample_index"};
-// The header of files written before records carried sample_index: resumed without the column.
-const std::vector<std::string> kLegacyCsvColumns(kCsvColumns.begin(), kCsvColumns.end() - 1);
+    "exact_match", "prompt_tokens", "generated_tokens", "segments", "sample_index", "run"};
+// Headers of files written before records carried run (and sample_index) are today's without those
+// last columns: such files are read and resumed with their own columns. Returns the header's
+// column count when it is today's or such an older one, else 0.
+size_t known_csv_header(const std::vector<std::string>& fields) {
+  for (size_t drop = 0; drop <= 2; ++drop)
+    if (fields.size() == kCsvColumns.size() - drop && std::equal(fields.begin(), fields.end(), kCsvColumns.begin()))
+      return fields.size();
+  return 0;
+}
 
 // JSON text that never throws on bad UTF-8 (a generation cut mid-character): U+FFFD instead.
 template <typename J>
@@ -101,8 +108,8 @@ size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std
 }
 
 // Keys of the complete records of a CSV output; returns the byte count to keep.
-// `legacy` is set when the header is kLegacyCsvColumns.
-size_t scan_csv(const std::string& text, const std::string& path, std::set<std::string>& keys, bool& legacy) {
+// `width` is set to the number of columns of the file's header.
+size_t scan_csv(const std::string& text, const std::string& path, std::set<std::string>& keys, size_t& width) {
   std::istringstream in(text);
   csv::Reader reader(in);
   size_t keep = 0;
@@ -120,12 +127,11 @@ size_t scan_csv(const std::string& text, const std::string& path, std::set<std::
     if (end == 0 || text[end - 1] != '\n') return keep;  // the last row has no line end: half-written
     const std::string where = path + ":" + std::to_string(row->line);
     if (header) {
-      legacy = row->fields == kLegacyCsvColumns;
-      if (row->fields != kCsvColumns && !legacy)
-        throw OutputFileError(where + ": not flexgen's CSV header; cannot resume this file");
+      width = known_csv_header(row->fields);
+      if (width == 0) throw OutputFileError(where + ": not flexgen's CSV header; cannot resume this file");
       header = false;
     } else {
-      const size_t columns = legacy ? kLegacyCsvColumns.size() : kCsvColumns.size();
+      const size_t columns = width;
       if (row->fields.size() != columns)
         throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
                               std::to_string(columns) + "; cannot resume this file");
@@ -196,7 +202,7 @@ std::vector<std::string> csv_fields(const OutputRecord& r) {
           r.prediction, r.generation, dump(json(r.generated_ids)), b(r.correct),
           b(r.correct_bidirectional), b(r.exact_match), std::to_string(r.prompt_tokens),
           std::to_string(r.generated_tokens), dump(segments_json(r)),
-          r.sample_index ? std::to_string(*r.sample_index) : ""};
+          r.sample_index ? std::to_string(*r.sample_index) : "", r.run};
 }
 
 
@@ -249,6 +255,7 @@ struct RecordParser {
         r.segments.emplace_back(integer(e[0], k), integer(e[1], k));
       }
     } else if (k == "sample_index") r.sample_index = integer(v, k);
+    else if (k == "run") r.run = dump(typed(v, v.is_object(), k, "a JSON object"));
     else throw std::invalid_argument("field '" + k + "' is not a field of flexgen's output records");
   }
 
@@ -305,6 +312,7 @@ std::string format_record(const OutputRecord& r, OutputFormat format) {
   j["generated_tokens"] = r.generated_tokens;
   j["segments"] = segments_json(r);
   if (r.sample_index) j["sample_index"] = *r.sample_index;
+  if (!r.run.empty()) j["run"] = ordered_json::parse(r.run);
   return dump(j) + "\n";
 }
 
@@ -329,7 +337,8 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
     std::ifstream in(path, std::ios::binary);
     if (!in) throw OutputFileError(path + ": cannot read the output file to resume it");
     const std::string text = read_all(in);
-    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, done_, legacy_csv_) : scan_jsonl(text, path, done_);
+    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, done_, csv_width_) : scan_jsonl(text, path, done_);
+    if (csv_width_ == kCsvColumns.size()) csv_width_ = 0;
     if (keep < text.size()) {
       fs::resize_file(path, keep, ec);
       if (ec) throw OutputFileError(path + ": cannot cut the half-written last line: " + ec.message());
@@ -344,9 +353,9 @@ RecordWriter::~RecordWriter() = default;
 
 void RecordWriter::write(const OutputRecord& record) {
   std::string line;
-  if (legacy_csv_) {
+  if (csv_width_ > 0) {
     std::vector<std::string> fields = csv_fields(record);
-    fields.pop_back();  // the file's header has no sample_index column
+    fields.resize(csv_width_);  // the file's (older) header has fewer columns
     line = csv::format_row(fields);
   } else {
     line = format_record(record, format_);
@@ -455,7 +464,7 @@ RecordFile read_record_file(const std::string& path) {
     if (!row) break;
     const std::string where = path + ":" + std::to_string(row->line);
     if (columns.empty()) {
-      if (row->fields != kCsvColumns && row->fields != kLegacyCsvColumns)
+      if (known_csv_header(row->fields) == 0)
         throw OutputFileError(where + ": not flexgen's CSV header (nor a JSON Lines file)");
       columns = row->fields;
       continue;
@@ -467,7 +476,7 @@ RecordFile read_record_file(const std::string& path) {
     try {
       for (size_t c = 0; c < columns.size(); ++c) {
         const bool optional = columns[c] == "paraphrase_index" || columns[c] == "paraphrase_seed" ||
-                              columns[c] == "sample_index";
+                              columns[c] == "sample_index" || columns[c] == "run";
         if (optional && row->fields[c].empty()) continue;
         parser.set(columns[c], csv_cell(columns[c], row->fields[c]));
       }

@@ -286,8 +286,9 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       PreparedSample& p = todo[written];
       p.plan.rows = std::move(jobs[written].rows);
       p.plan.streams = std::move(jobs[written].streams);
-      for (const OutputRecord& rec : make_records(p, *finished[written], o.method.method, o.selection.seed)) {
+      for (OutputRecord& rec : make_records(p, *finished[written], o.method.method, o.selection.seed)) {
         if (writer.done(record_key(rec.uuid, rec.method, rec.paraphrase_index))) continue;
+        rec.run = o.record_run;
         writer.write(rec);
         summary.score.add(Score{rec.correct, rec.correct_bidirectional, rec.exact_match});
         ++summary.rows;

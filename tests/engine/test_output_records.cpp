@@ -81,16 +81,22 @@ TEST(OutputRecords, CsvRowsQuoteAndListAsJson) {
   EXPECT_EQ(csv_header(),
             "uuid,method,paraphrase_index,paraphrases,paraphrase_indexes,paraphrase_seed,answers,prediction,generation,"
             "generated_ids,correct,correct_bidirectional,exact_match,prompt_tokens,generated_tokens,segments,"
-            "sample_index\n");
+            "sample_index,run\n");
   OutputRecord r = record(2);
   r.paraphrase_index = 1;
   EXPECT_EQ(format_record(r, OutputFormat::Csv),
             "uuid-2,avg,1,\"[\"\"what is 2?\"\",\"\"say, \\\"\"2\\\"\"\"\"]\",\"[0,1]\",,\"[\"\"ans 2\"\",\"\"alias\"\"]\","
-            "ans 2,\" ans 2\nQ: next, \"\"quoted\"\"\",\"[102,13,48]\",true,true,false,202,3,\"[[1,50],[55,99]]\",\n");
+            "ans 2,\" ans 2\nQ: next, \"\"quoted\"\"\",\"[102,13,48]\",true,true,false,202,3,\"[[1,50],[55,99]]\",,\n");
   r.sample_index = 17;
   const std::string row = format_record(r, OutputFormat::Csv);
-  const std::string tail = "\"[[1,50],[55,99]]\",17\n";
+  const std::string tail = "\"[[1,50],[55,99]]\",17,\n";
   EXPECT_EQ(row.substr(row.size() - tail.size()), tail);
+  r.run = R"({"dtype":"bf16","seed":0})";
+  const std::string with_run = format_record(r, OutputFormat::Csv);
+  const std::string run_tail = "17,\"{\"\"dtype\"\":\"\"bf16\"\",\"\"seed\"\":0}\"\n";
+  EXPECT_EQ(with_run.substr(with_run.size() - run_tail.size()), run_tail);
+  const auto j = nlohmann::json::parse(format_record(r, OutputFormat::Jsonl));
+  EXPECT_EQ(j["run"]["dtype"], "bf16");
   EXPECT_EQ(parse_output_format("csv"), OutputFormat::Csv);
   EXPECT_THROW(parse_output_format("tsv"), std::invalid_argument);
 }
@@ -261,10 +267,10 @@ TEST(OutputRecords, ReadRecordFileGivesBackWhatWasWritten) {
 TEST(OutputRecords, ResumingACsvWithoutTheSampleIndexColumnKeepsItsColumns) {
   const std::string path = tmp("legacy.csv");
   std::string header = csv_header();
-  header = header.substr(0, header.size() - std::string(",sample_index\n").size()) + "\n";
+  header = header.substr(0, header.size() - std::string(",sample_index,run\n").size()) + "\n";
   OutputRecord first = record(0);
   std::string row = format_record(first, OutputFormat::Csv);
-  row = row.substr(0, row.size() - 2) + "\n";  // without the empty sample_index cell
+  row = row.substr(0, row.size() - 3) + "\n";  // without the empty sample_index and run cells
   std::ofstream(path, std::ios::binary) << header << row;
   {
     RecordWriter w(path, OutputFormat::Csv, true);
@@ -274,7 +280,7 @@ TEST(OutputRecords, ResumingACsvWithoutTheSampleIndexColumnKeepsItsColumns) {
     w.write(next);
   }
   std::string next_row = format_record(record(1), OutputFormat::Csv);
-  next_row = next_row.substr(0, next_row.size() - 2) + "\n";
+  next_row = next_row.substr(0, next_row.size() - 3) + "\n";
   EXPECT_EQ(slurp(path), header + row + next_row);
   EXPECT_EQ(read_record_file(path).records.size(), 2u);
 }

@@ -89,6 +89,8 @@ TEST_F(CliGenerate, WritesOneScoredRecordPerSample) {
   EXPECT_EQ(p["batch_invariant"], true);
   EXPECT_EQ(p["seed"], 0);
   EXPECT_EQ(p["few_shot_seed"], 42);
+  // Every record carries the same provenance as the summary.
+  for (const std::string& l : lines) EXPECT_EQ(nlohmann::json::parse(l)["run"], p) << l;
   // The same model gives the same fingerprint.
   ASSERT_EQ(run_flexgen(base() + "--max-samples 1 --max-new-tokens 1 --summary " + tmp("again.json"), tmp("again")).exit_code, 0);
   EXPECT_EQ(nlohmann::json::parse(slurp(tmp("again.json")))["provenance"]["model_fingerprint"], fp);
