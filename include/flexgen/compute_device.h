@@ -43,7 +43,7 @@ struct DeviceChoice {
 // Throws DeviceRequestError for a malformed request and std::runtime_error for a device that is
 // not there (no CUDA build, no GPU, N or the local rank beyond the GPUs this process sees).
 DeviceChoice choose_device(const std::string& request, const EnvReader& env);
-at::Device choose_device(const std::string& request);  // with the process's environment
+DeviceChoice choose_device(const std::string& request);  // with the process's environment
 
 // Makes `device` current for this process (CUDA), so that nothing lands on another GPU.
 void bind_device(const at::Device& device);

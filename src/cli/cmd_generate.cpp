@@ -105,7 +105,8 @@ int run(GenerateArgs& a) {
   o.save_tokens = shard_path(o.save_tokens, o.shard);
 
   LoadedModel m = load_model_and_tokenizer(a.model);
-  o.record_run = provenance_json(a.model, m.model, o).dump();
+  const nlohmann::json provenance = provenance_json(a.model, m.model, o);
+  o.record_run = provenance.dump();
   Progress progress;
   o.on_progress = [&progress](size_t done, size_t total, const ScoreSummary& score) {
     progress.update(done, total, score);
@@ -114,7 +115,7 @@ int run(GenerateArgs& a) {
   o.on_progress = nullptr;
   nlohmann::json j = summary_json(s, o);
   j["compute"] = compute_json(m.model);
-  j["provenance"] = provenance_json(a.model, m.model, o);
+  j["provenance"] = provenance;
   spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());
   spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -30,7 +29,7 @@ namespace {
 // errors and missing devices name the flag here.
 DeviceChoice pick_device(const std::string& dev) {
   try {
-    return choose_device(dev, [](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+    return choose_device(dev);
   } catch (const DeviceRequestError& e) {
     throw UsageError(std::string("--device: ") + e.what());
   } catch (const std::runtime_error& e) {

@@ -79,8 +79,8 @@ DeviceChoice choose_device(const std::string& request, const EnvReader& env) {
   return {at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index)), reason};
 }
 
-at::Device choose_device(const std::string& request) {
-  return choose_device(request, [](const char* name) { return static_cast<const char*>(std::getenv(name)); }).device;
+DeviceChoice choose_device(const std::string& request) {
+  return choose_device(request, [](const char* name) { return static_cast<const char*>(std::getenv(name)); });
 }
 
 void bind_device(const at::Device& device) {

@@ -10,15 +10,10 @@
 #include <string>
 
 #include "layer_ops.h"
+#include "shape_text.h"
 
 namespace flexgen {
 namespace {
-
-std::string shape_str(at::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 // RoPE tables for position ids [B, L]: cos and sin [B, 1, L, head_dim] in the compute dtype
 // (computed in fp32 like transformers).

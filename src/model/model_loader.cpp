@@ -13,16 +13,11 @@
 #include "flexgen/compute_device.h"
 #include "flexgen/md5.h"
 #include "flexgen/torchscript_loader.h"
+#include "shape_text.h"
 
 namespace flexgen {
 namespace fs = std::filesystem;
 namespace {
-
-std::string shape_str(at::IntArrayRef s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 std::string origin_of(const NamedTensors& named, const std::string& name) {
   auto it = named.origin.find(name);
