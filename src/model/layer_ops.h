@@ -1,12 +1,14 @@
 // The per-backend operations the LLaMA forward pass (llama.cpp) is written over, private to the
 // model. Each backend rounds where transformers' modules round (bf16 after every op); the CPU one
-// calls libtorch and the CPU GEMV (ops/cpu), the CUDA one the fused kernels (ops/cuda).
+// runs flexgen's CPU kernels (ops/cpu: the same bits on every instruction-set path) and libtorch
+// only for exact element-wise steps (add, multiply, copies); the CUDA one the fused kernels (ops/cuda).
 // Every op takes and returns tensors on the model's device.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "flexgen/llama.h"
 
@@ -24,6 +26,9 @@ struct CacheWrite {
 
 struct CpuLayerOps {
   static void check(const LlamaModel&) {}
+  // RoPE tables for position ids [B, L]: cos and sin [B, 1, L, head_dim] in the compute dtype
+  // (the fp32 angles as transformers forms them; cos/sin the same on every CPU: ops/cpu/rope_cpu.h).
+  static std::pair<at::Tensor, at::Tensor> rope(const LlamaModel& m, const at::Tensor& positions);
   // LlamaRMSNorm: fp32 statistics, cast back, then scale.
   static at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, double eps);
   // h = h + delta (the residual, rounded like at::add), then norm(h).
@@ -46,6 +51,7 @@ struct CpuLayerOps {
 struct CudaLayerOps {
   // The CUDA kernels take bf16 weights with q|k|v and gate|up fused (fuse_projections).
   static void check(const LlamaModel& m);
+  static std::pair<at::Tensor, at::Tensor> rope(const LlamaModel& m, const at::Tensor& positions);
   static at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, double eps);
   static at::Tensor add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);
   static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,

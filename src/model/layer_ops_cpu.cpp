@@ -1,10 +1,12 @@
-// CpuLayerOps (layer_ops.h): libtorch ops and the CPU GEMV, rounding as transformers does.
+// CpuLayerOps (layer_ops.h): flexgen's CPU kernels, rounding as transformers does.
 #include "layer_ops.h"
 
 #include <ATen/ATen.h>
 #include <ATen/TensorIndexing.h>
 
 #include "cpu/linear_cpu.h"
+#include "cpu/pointwise_cpu.h"
+#include "cpu/rope_cpu.h"
 
 namespace flexgen {
 namespace {
@@ -16,12 +18,12 @@ at::Tensor rotate_half(const at::Tensor& x) {
 
 }  // namespace
 
+std::pair<at::Tensor, at::Tensor> CpuLayerOps::rope(const LlamaModel& m, const at::Tensor& positions) {
+  return rope_tables_cpu(positions, m.inv_freq, m.dtype);
+}
+
 at::Tensor CpuLayerOps::norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  const auto in_type = x.scalar_type();
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
-  xf = xf * at::rsqrt(var + eps);
-  return weight * xf.to(in_type);
+  return rms_norm_cpu(x, weight, eps);
 }
 
 at::Tensor CpuLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps) {
@@ -59,9 +61,7 @@ at::Tensor CpuLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, co
 
 at::Tensor CpuLayerOps::mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite&) {
   std::vector<at::Tensor> gu = linear_layers(x, {l.gate_proj, l.up_proj}, {l.gate_bias, l.up_bias});
-  at::Tensor g = at::silu(gu[0]);
-  g.mul_(gu[1]);
-  return linear_layer(g, l.down_proj, l.down_bias);
+  return linear_layer(silu_mul_cpu(gu[0], gu[1]), l.down_proj, l.down_bias);
 }
 
 at::Tensor CpuLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,

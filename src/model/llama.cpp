@@ -15,14 +15,6 @@
 namespace flexgen {
 namespace {
 
-// RoPE tables for position ids [B, L]: cos and sin [B, 1, L, head_dim] in the compute dtype
-// (computed in fp32 like transformers).
-std::pair<at::Tensor, at::Tensor> rope_tables(const LlamaModel& model, const at::Tensor& positions) {
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * model.inv_freq.view({1, 1, -1});
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  return {emb.cos().to(model.dtype).unsqueeze(1), emb.sin().to(model.dtype).unsqueeze(1)};
-}
-
 // The decoder layers over hidden states h [B, L, hidden] (updated in place to the residual stream
 // before the last layer's MLP output, which is returned as `delta`): each layer's new K/V go to
 // the cache as `where` says; attend(q, k_cache, v_cache) returns the attention output [B, H, L, D].
@@ -69,8 +61,15 @@ void check_cache(const LlamaModel& model, const KVCache& cache, int64_t B, const
 at::Tensor rope_inv_freq(const ModelConfig& c) {
   const int64_t dim = c.head_dim;
   // _compute_default_rope_parameters
-  at::Tensor exponent = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
-  at::Tensor inv_freq = at::pow(c10::Scalar(c.rope_theta), exponent).reciprocal();
+  // fp32 exponents and reciprocals as transformers; the power in double, rounded to fp32 (libtorch's
+  // vectorised pow depends on the CPU's vector width).
+  at::Tensor inv_freq = at::empty({dim / 2}, at::kFloat);
+  const float base = static_cast<float>(c.rope_theta);
+  float* out = inv_freq.data_ptr<float>();
+  for (int64_t i = 0; i < dim / 2; ++i) {
+    const float e = static_cast<float>(2 * i) / static_cast<float>(dim);
+    out[i] = 1.0f / static_cast<float>(std::pow(static_cast<double>(base), static_cast<double>(e)));
+  }
   if (c.rope_type == RopeType::Default) return inv_freq;
   // _compute_llama3_parameters, operation for operation.
   const double factor = c.rope_factor;
@@ -107,13 +106,13 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
 
   c10::NoGradGuard no_grad;
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
-  const auto [cos, sin] = rope_tables(model, positions);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
   CacheWrite where;
   where.start = start;
   where.first_slot = at::full({B}, start, tokens.options());
   at::Tensor logits = with_backend(model, [&](auto ops) {
     using Ops = decltype(ops);
+    const auto [cos, sin] = Ops::rope(model, positions);
     at::Tensor h = at::embedding(model.weights.embed, tokens);
     const at::Tensor delta = decoder_layers<Ops>(
         model, cache, h, cos, sin, where, [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
@@ -133,7 +132,6 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
                                 shape_str(in.tokens.sizes()));
   check_cache(model, cache, R, "llama_step");
   c10::NoGradGuard no_grad;
-  const auto [cos, sin] = rope_tables(model, in.positions);
   const double scale = 1.0 / std::sqrt(static_cast<double>(model.config.head_dim));
   CacheWrite where;
   where.first_slot = in.slots;
@@ -141,6 +139,7 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
   where.rows_apart = in.batch_invariant;
   return with_backend(model, [&](auto ops) {
     using Ops = decltype(ops);
+    const auto [cos, sin] = Ops::rope(model, in.positions);
     at::Tensor h = at::embedding(model.weights.embed, in.tokens);
     const at::Tensor delta = decoder_layers<Ops>(
         model, cache, h, cos, sin, where,

@@ -10,9 +10,8 @@
 #include <random>
 #include <stdexcept>
 
-#ifndef FLEXGEN_TEST_PORTABLE
 #include "flexgen/attention.h"
-#endif
+#include "flexgen/cpu_isa.h"
 #include "flexgen/block_mask.h"
 #include "cpu/block_sparse_attention.h"
 #include "flexgen/layout.h"
@@ -111,16 +110,21 @@ at::Tensor randn(std::vector<int64_t> shape, at::ScalarType t, at::Generator& ge
   return at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat)).to(t);
 }
 
-class BlockSparseAttention : public ::testing::Test {
+// Every test runs on every instruction-set path this CPU can execute (portable C++ included).
+class BlockSparseAttention : public ::testing::TestWithParam<CpuIsa> {
  protected:
-  void SetUp() override { gen_ = at::make_generator<at::CPUGeneratorImpl>(1234); }
+  void SetUp() override {
+    gen_ = at::make_generator<at::CPUGeneratorImpl>(1234);
+    set_cpu_isa(GetParam());
+  }
+  void TearDown() override { set_cpu_isa(best_cpu_isa()); }
   at::Generator gen_;
 };
 
 }  // namespace
 
 // Random layouts and groups, GQA ratios 1/3/4, head_dim 64/128/80, block sizes 16..128.
-TEST_F(BlockSparseAttention, RandomLayoutsMatchDenseReference) {
+TEST_P(BlockSparseAttention, RandomLayoutsMatchDenseReference) {
   std::mt19937 rng(7);
   const int64_t ratios[] = {1, 3, 4};
   const int64_t dims[] = {64, 128, 80};
@@ -137,7 +141,6 @@ TEST_F(BlockSparseAttention, RandomLayoutsMatchDenseReference) {
                v = randn({1, Hkv, L, d}, dt, gen_);
     BlockSparseAttentionOptions opt;
     if (it % 5 == 1) opt.q_tile = 7;  // tiles smaller than and unaligned to the block
-    if (it % 7 == 2) opt.decode_max_rows = 1 << 20;  // hand-written loops everywhere
     if (it % 6 == 4) opt.scale = 0.3;
     expect_close(q, k, v, {SparseMaskRef{&c.bm, &c.mask, 0, 0}}, opt,
                  "it " + std::to_string(it) + " L " + std::to_string(L) + " block " +
@@ -146,7 +149,7 @@ TEST_F(BlockSparseAttention, RandomLayoutsMatchDenseReference) {
 }
 
 // The generic builder gives the same block mask, and so the same result.
-TEST_F(BlockSparseAttention, GenericBlockMask) {
+TEST_P(BlockSparseAttention, GenericBlockMask) {
   std::mt19937 rng(11);
   const SequenceLayout layout = random_layout(rng);
   const MaskSpec spec = random_spec(layout, rng, false);
@@ -159,7 +162,7 @@ TEST_F(BlockSparseAttention, GenericBlockMask) {
 }
 
 // Rows with nothing allowed give zeros and lse = -inf, never NaN or uniform attention.
-TEST_F(BlockSparseAttention, FullyMaskedRowsAreZero) {
+TEST_P(BlockSparseAttention, FullyMaskedRowsAreZero) {
   const SequenceLayout layout = layout_from_lengths({20, 1, 37}, true, 5, 2, 3);
   MaskSpec spec = default_mask_spec(layout);
   const int32_t para1 = layout.spans[3].group;  // BOS, context, para 0, sep, para 1 (1 token)
@@ -186,7 +189,7 @@ TEST_F(BlockSparseAttention, FullyMaskedRowsAreZero) {
 }
 
 // Single-token segments everywhere.
-TEST_F(BlockSparseAttention, SingleTokenSegments) {
+TEST_P(BlockSparseAttention, SingleTokenSegments) {
   const SequenceLayout layout = layout_from_lengths({1, 1, 1, 1, 1, 1, 1}, true, 1, 1, 1);
   const MaskSpec spec = default_mask_spec(layout);
   for (int64_t block : {16, 128}) {
@@ -200,7 +203,7 @@ TEST_F(BlockSparseAttention, SingleTokenSegments) {
 
 // A prefill in chunks at offsets that are not multiples of the block size, against a cache
 // holding everything before the chunk; plus decode steps (Lq = 1) at the end.
-TEST_F(BlockSparseAttention, PrefillChunksAtOffsetAndDecode) {
+TEST_P(BlockSparseAttention, PrefillChunksAtOffsetAndDecode) {
   std::mt19937 rng(3);
   for (int it = 0; it < 6; ++it) {
     const SequenceLayout layout = random_layout(rng, 90);
@@ -234,7 +237,7 @@ TEST_F(BlockSparseAttention, PrefillChunksAtOffsetAndDecode) {
 }
 
 // Keys that start at an offset (a cache that dropped its first positions).
-TEST_F(BlockSparseAttention, KeyOffset) {
+TEST_P(BlockSparseAttention, KeyOffset) {
   const SequenceLayout layout = layout_from_lengths({40, 33, 51}, true, 9, 2, 7);
   const MaskSpec spec = default_mask_spec(layout);
   const Case c = make_case(layout, spec, 32);
@@ -248,7 +251,7 @@ TEST_F(BlockSparseAttention, KeyOffset) {
 }
 
 // Batch rows with different layouts (padded to the longest), and a shared mask.
-TEST_F(BlockSparseAttention, BatchWithDifferentLayouts) {
+TEST_P(BlockSparseAttention, BatchWithDifferentLayouts) {
   std::mt19937 rng(5);
   std::vector<Case> cases;
   int64_t Lmax = 0;
@@ -280,7 +283,7 @@ TEST_F(BlockSparseAttention, BatchWithDifferentLayouts) {
 }
 
 // Strided views (a [B, L, H, d] tensor transposed) work without copies by the caller.
-TEST_F(BlockSparseAttention, StridedInputs) {
+TEST_P(BlockSparseAttention, StridedInputs) {
   const SequenceLayout layout = layout_from_lengths({30, 41, 25}, true, 12, 1, 4);
   const Case c = make_case(layout, default_mask_spec(layout), 32);
   const int64_t L = layout.length();
@@ -291,7 +294,7 @@ TEST_F(BlockSparseAttention, StridedInputs) {
 }
 
 // Runs over many key blocks (longer than one run), a longer sequence, 1 and 2 threads.
-TEST_F(BlockSparseAttention, LongerSequenceAndThreads) {
+TEST_P(BlockSparseAttention, LongerSequenceAndThreads) {
   const SequenceLayout layout = layout_from_lengths({300, 250, 280}, true, 150, 0, 20);
   const MaskSpec spec = default_mask_spec(layout);
   const Case c = make_case(layout, spec, 16);
@@ -306,7 +309,7 @@ TEST_F(BlockSparseAttention, LongerSequenceAndThreads) {
   at::set_num_threads(threads);
 }
 
-TEST_F(BlockSparseAttention, BadInputsThrow) {
+TEST_P(BlockSparseAttention, BadInputsThrow) {
   const SequenceLayout layout = layout_from_lengths({10, 10}, true, 0, 0, 0);
   const Case c = make_case(layout, default_mask_spec(layout), 16);
   const int64_t L = layout.length();
@@ -352,10 +355,9 @@ TEST(BlockMaskRows, MatchesAnalyticBuilderOnRequestedRows) {
   EXPECT_THROW(build_block_mask_rows(bad, 16, 0, 4), std::invalid_argument);
 }
 
-#ifndef FLEXGEN_TEST_PORTABLE
 // The model's entry point (group masks) agrees with the dense reference attention of
 // include/flexgen/attention.h on prefill, chunks and decode, batch rows with their own masks.
-TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
+TEST_P(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
   std::mt19937 rng(9);
   std::vector<AttentionMask> masks;
   int64_t L = 0;
@@ -392,7 +394,7 @@ TEST_F(BlockSparseAttention, GroupsEntryMatchesAttentionDense) {
 }
 
 // BatchMask::causal() maps to one group that sees itself, causal.
-TEST_F(BlockSparseAttention, PlainCausalAsOneGroup) {
+TEST_P(BlockSparseAttention, PlainCausalAsOneGroup) {
   const int64_t L = 150;
   AttentionMask causal;
   causal.group_ids.assign(L, 0);
@@ -405,4 +407,103 @@ TEST_F(BlockSparseAttention, PlainCausalAsOneGroup) {
   const at::Tensor ref = attention_dense(q.slice(2, 100), k, v, BatchMask::causal(), 0.1, 100, 0);
   EXPECT_LE((got - ref).abs().max().item<float>(), 1e-5f);
 }
-#endif
+
+INSTANTIATE_TEST_SUITE_P(IsaPaths, BlockSparseAttention, ::testing::ValuesIn(runnable_cpu_isas()),
+                         [](const ::testing::TestParamInfo<CpuIsa>& i) { return std::string(to_string(i.param)); });
+
+namespace {
+
+// One random problem: a batch of rows with their own layouts and masks, at an offset (prefill
+// chunk) or one query row each (decode); fp32 or bf16; head_dim even or odd.
+struct Problem {
+  std::vector<AttentionMask> masks;
+  std::vector<BlockMask> blocks;
+  at::Tensor q, k, v;
+  int64_t q_offset = 0;
+};
+
+Problem random_problem(std::mt19937& rng, at::Generator& gen, int it) {
+  Problem p;
+  const int64_t B = 1 + it % 3, g = 1 + it % 4, Hkv = 1 + (it / 4) % 2;
+  const int64_t dims[] = {64, 128, 80, 37};
+  const int64_t d = dims[it % 4];
+  const at::ScalarType dt = it % 2 == 0 ? at::kBFloat16 : at::kFloat;
+  int64_t L = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const SequenceLayout layout = random_layout(rng, 50);
+    p.masks.push_back(make_attention_mask(layout, random_spec(layout, rng, it % 3 == 0)));
+    L = std::max(L, layout.length());
+  }
+  for (auto& m : p.masks)
+    while (m.length() < L) m.group_ids.push_back(m.group_ids.back());
+  const int64_t mode = it % 3;  // 0: whole prefill, 1: chunk at an offset, 2: decode (one row)
+  p.q_offset = mode == 0 ? 0 : mode == 1 ? L / 3 : L - 1;
+  const int64_t Lq = mode == 0 ? L : mode == 1 ? L - L / 3 : 1;
+  const int64_t block = 16 << (it % 3);
+  for (const auto& m : p.masks) p.blocks.push_back(build_block_mask_rows(m, block, p.q_offset, p.q_offset + Lq));
+  p.q = randn({B, Hkv * g, Lq, d}, dt, gen) * 2;
+  p.k = randn({B, Hkv, L, d}, dt, gen);
+  p.v = randn({B, Hkv, L, d}, dt, gen);
+  return p;
+}
+
+BlockSparseAttentionResult run(const Problem& p, int64_t q_tile = 0) {
+  std::vector<SparseMaskRef> refs;
+  for (size_t b = 0; b < p.masks.size(); ++b) refs.push_back(SparseMaskRef{&p.blocks[b], &p.masks[b], p.q_offset, 0});
+  BlockSparseAttentionOptions opt;
+  opt.return_lse = true;
+  opt.q_tile = q_tile;
+  return block_sparse_attention(p.q, p.k, p.v, refs, opt);
+}
+
+}  // namespace
+
+// Every instruction-set path gives bitwise the portable C++ result (fp32 and bf16, odd head_dim,
+// prefill, chunks, decode, GQA).
+TEST(BlockSparseAttentionPaths, EveryPathEqualsPortableBitwise) {
+  std::mt19937 rng(3);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(77);
+  for (int it = 0; it < 24; ++it) {
+    const Problem p = random_problem(rng, gen, it);
+    set_cpu_isa(CpuIsa::Portable);
+    const BlockSparseAttentionResult ref = run(p);
+    for (CpuIsa isa : runnable_cpu_isas()) {
+      set_cpu_isa(isa);
+      const BlockSparseAttentionResult got = run(p);
+      EXPECT_TRUE(at::equal(got.out, ref.out)) << "it " << it << " path " << to_string(isa) << " dtype "
+                                               << p.q.scalar_type() << " d " << p.q.size(3);
+      EXPECT_TRUE(at::equal(got.lse, ref.lse)) << "it " << it << " path " << to_string(isa);
+    }
+  }
+  set_cpu_isa(best_cpu_isa());
+}
+
+// A row's result does not depend on the tile size, the threads, or the other rows of the batch
+// and how long their caches are (each row alone, with its keys cut to its own length, equals
+// the row in the batch).
+TEST(BlockSparseAttentionPaths, ARowsResultDependsOnItsOwnInputsOnly) {
+  std::mt19937 rng(5);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(99);
+  const int threads = at::get_num_threads();
+  for (int it = 0; it < 12; ++it) {
+    const Problem p = random_problem(rng, gen, it);
+    const BlockSparseAttentionResult all = run(p);
+    for (int64_t tile : {1, 7, 64}) EXPECT_TRUE(at::equal(run(p, tile).out, all.out)) << "it " << it << " tile " << tile;
+    at::set_num_threads(1);
+    EXPECT_TRUE(at::equal(run(p).out, all.out)) << "it " << it << " one thread";
+    at::set_num_threads(threads);
+    for (size_t b = 0; b < p.masks.size(); ++b) {
+      Problem one;
+      one.masks = {p.masks[b]};
+      one.blocks = {p.blocks[b]};
+      one.q_offset = p.q_offset;
+      const int64_t own = std::min<int64_t>(p.k.size(2), p.q_offset + p.q.size(2));  // keys a causal row can need
+      one.q = p.q.narrow(0, b, 1);
+      one.k = p.k.narrow(0, b, 1).narrow(2, 0, own);
+      one.v = p.v.narrow(0, b, 1).narrow(2, 0, own);
+      const BlockSparseAttentionResult alone = run(one);
+      if (!p.masks[b].spec.causal) continue;  // non-causal rows may see keys past the queries
+      EXPECT_TRUE(at::equal(alone.out, all.out.narrow(0, b, 1))) << "it " << it << " row " << b;
+    }
+  }
+}

@@ -46,12 +46,9 @@ struct BlockSparseAttentionOptions {
   bool return_lse = false;  // also return the natural-log log-sum-exp per row [B, H, Lq] (fp32)
   // Query positions per kernel tile (each tile holds them for all query heads of one KV
   // head); 0 = automatic: 192 / (heads / kv_heads), measured best on AVX-512. Tiles never
-  // straddle a mask block, so mask block size and tile size are independent.
+  // straddle a mask block, so mask block size and tile size are independent; a row's result does
+  // not depend on the tile size (nor on the batch, the threads or the instruction-set path).
   int64_t q_tile = 0;
-  // Tiles of at most this many rows (positions x query heads per KV head) take the small
-  // "decode" path (dot products / axpy, K/V read in place); larger ones the AVX-512
-  // micro-kernels. 0 = automatic (16): a decode step (Lq = 1) always takes the decode path.
-  int64_t decode_max_rows = 0;
   // CUDA: a row's arithmetic must not depend on how many rows share the call (decode steps always
   // take the split-K decode kernel, with a split count that depends on the keys alone).
   bool batch_invariant = false;
@@ -85,7 +82,7 @@ at::Tensor block_sparse_attention_groups(const at::Tensor& q, const at::Tensor& 
                                          int64_t q_offset, int64_t k_offset,
                                          int64_t block_size = kDefaultBlockSize);
 
-// Which implementation runs (AVX-512 micro-kernels or portable loops); for benchmarks and logs.
+// Which instruction-set path the kernel runs (cpu_isa()); for benchmarks and logs.
 std::string block_sparse_attention_backend();
 
 }  // namespace flexgen

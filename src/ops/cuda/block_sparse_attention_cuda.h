@@ -66,7 +66,7 @@ struct DeviceMaskRef {
 // or 128; CUDA tensors on the masks' device; the last dimension contiguous (other strides free;
 // rows that are not 16-byte aligned are copied first). masks.size() is 1 or B.
 // options.scale and options.return_lse as in the CPU kernel; options.q_tile picks the query
-// tile (64 or 128 rows; 0 = automatic); decode_max_rows is ignored. Runs on the current CUDA
+// tile (64 or 128 rows; 0 = automatic); Runs on the current CUDA
 // stream. Throws std::invalid_argument on bad shapes/dtypes/masks, std::runtime_error on CUDA
 // errors or when built without CUDA.
 BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q, const at::Tensor& k,
