@@ -78,6 +78,10 @@ struct RunInputs {
 // weighted method without a weights file); throws InvalidSetting.
 void check_run_options(const RunOptions& options);
 
+// Checks the settings against the model before anything is sized by them: the new tokens and
+// the block size must fit in the model's context. Throws InvalidSetting.
+void check_model_limits(const RunOptions& options, const ModelConfig& config);
+
 // Reads them as `generate` does, after check_run_options(); throws InvalidSetting when
 // the few-shot pool is smaller than the few-shot count, DatasetError, ...
 RunInputs load_run_inputs(const RunOptions& options);

@@ -14,6 +14,7 @@
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
 #include "model_options.h"
+#include "output_paths.h"
 #include "progress.h"
 #include "run_options.h"
 
@@ -84,9 +85,14 @@ int run(GenerateArgs& a) {
   RunOptions& o = a.run.run;
   try {
     o.format = parse_output_format(a.format);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--format: ") + e.what());
+  }
+  try {
     o.shard = a.shard.empty() ? shard_from_environment() : parse_shard(a.shard);
   } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+    // RANK/WORLD_SIZE messages name their variables; a --shard value is named here.
+    throw UsageError(a.shard.empty() ? e.what() : std::string("--shard: ") + e.what());
   }
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
@@ -103,6 +109,13 @@ int run(GenerateArgs& a) {
   o.output = shard_path(o.output, o.shard);
   a.summary_file = shard_path(a.summary_file, o.shard);
   o.save_tokens = shard_path(o.save_tokens, o.shard);
+
+  // Every output checked before the model loads: writable, and never one of the inputs.
+  const DatasetFiles data = with_flag_messages([&] { return resolve_dataset(o.dataset, o.data_dir); });
+  std::vector<FileArg> inputs = model_inputs(a.model);
+  inputs.insert(inputs.end(), {{"--dataset", data.test}, {"--dataset", data.train}, {"--train", o.train},
+                               {"--weights", o.weights_file}});
+  check_output_paths({{"--output", o.output}, {"--summary", a.summary_file}, {"--save-tokens", o.save_tokens}}, inputs);
 
   LoadedModel m = load_model_and_tokenizer(a.model);
   const nlohmann::json provenance = provenance_json(a.model, m.model, o);
@@ -142,11 +155,12 @@ Command add_generate_command(CLI::App& parent) {
   add_model_options(*app, a->model);
   add_run_options(*app, a->run);
   RunOptions& o = a->run.run;
-  app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
+  app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset")->check(at_least(1));
   app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM); "
                   "with N > 1 put {rank} in --output/--summary and join the parts with `flexgen merge`");
   app->add_option("--batch-size", o.batch_size,
                   "Samples in flight: decoded together, a finished sample's rows take the next one")
+      ->check(at_least(1))
       ->capture_default_str();
   app->add_flag("--fast-batching", a->fast_batching,
                 "GPU: prefill samples admitted together in one pass and batch the decode GEMMs (faster at large "

@@ -46,7 +46,7 @@ Summary read_summary(const std::string& path) {
   s.path = path;
   try {
     s.json = ordered_json::parse(ss.str());
-  } catch (const ordered_json::parse_error& e) {
+  } catch (const ordered_json::exception& e) {
     throw OutputFileError(path + ": not valid JSON (" + json_message(e) + ")");
   }
   if (!s.json.is_object()) throw OutputFileError(path + ": not a flexgen summary (not a JSON object)");

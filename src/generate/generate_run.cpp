@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 
 #include "flexgen/few_shot_pool.h"
 #include "flexgen/jsonl_writer.h"
@@ -59,6 +61,71 @@ class TokensWriter {
   }
   std::string path_;
   std::optional<JsonlWriter> out_;
+};
+
+// "[0, 2, 4]"
+std::string index_list(const std::vector<size_t>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+  return out + "]";
+}
+
+// The model fingerprint in a run's JSON text ("" when absent or not JSON).
+std::string fingerprint_of(const std::string& run) {
+  if (run.empty()) return "";
+  const nlohmann::json j = nlohmann::json::parse(run, nullptr, false);
+  if (!j.is_object() || !j.contains("model_fingerprint") || !j["model_fingerprint"].is_string()) return "";
+  return j["model_fingerprint"].get<std::string>();
+}
+
+// Resuming: every record kept in the output must be a result of this run's configuration, as
+// far as the record tells: its method, its model (when it says which), a sample of the dataset,
+// and (checked per sample by check_kept_paraphrases) the paraphrases this run picks.
+class KeptRecords {
+ public:
+  KeptRecords(const std::vector<StoredRecord>& kept, const RunOptions& o, const Dataset& ds) {
+    const std::string method = to_string(o.method.method);
+    const std::string fingerprint = fingerprint_of(o.record_run);
+    std::set<std::string> uuids;
+    for (const Sample& s : ds.samples) uuids.insert(s.uuid);
+    for (const StoredRecord& k : kept) {
+      const OutputRecord& r = k.record;
+      if (r.method != method)
+        fail(k, "a record of method '" + r.method + "'; this run's method is '" + method + "'");
+      if ((o.method.method == Method::PerPrompt) != r.paraphrase_index.has_value())
+        fail(k, r.paraphrase_index ? "a per-paraphrase record (paraphrase_index) in a run of method " + method
+                                   : "no paraphrase_index, which every record of method per_prompt has");
+      const std::string theirs = fingerprint_of(r.run);
+      if (!theirs.empty() && !fingerprint.empty() && theirs != fingerprint)
+        fail(k, "a record of another model (fingerprint " + theirs + "; this run's model has " + fingerprint + ")");
+      if (!uuids.count(r.uuid)) fail(k, "uuid " + r.uuid + " is not a sample of dataset " + ds.path);
+      by_uuid_[r.uuid].push_back(&k);
+    }
+  }
+  // The records kept for a prepared sample use the paraphrases this run picks for it.
+  void check(const PreparedSample& p, Method method) const {
+    const auto it = by_uuid_.find(p.sample->uuid);
+    if (it == by_uuid_.end()) return;
+    const std::vector<size_t>& want = p.prompts.paraphrases.indexes;
+    for (const StoredRecord* k : it->second) {
+      const OutputRecord& r = k->record;
+      bool ok = r.paraphrase_indexes == want;
+      if (method == Method::PerPrompt)
+        ok = r.paraphrase_indexes.size() == 1 && static_cast<int64_t>(r.paraphrase_indexes[0]) == *r.paraphrase_index &&
+             std::find(want.begin(), want.end(), r.paraphrase_indexes[0]) != want.end();
+      if (!ok)
+        fail(*k, "paraphrases " + index_list(r.paraphrase_indexes) + " of uuid " + r.uuid + "; this run uses " +
+                     index_list(want));
+    }
+  }
+
+ private:
+  [[noreturn]] static void fail(const StoredRecord& k, const std::string& what) {
+    throw OutputFileError(k.source + ": " + what +
+                          "; not a result of this run's configuration, cannot resume this file "
+                          "(give another output file, or the settings that wrote it)");
+  }
+  std::map<std::string, std::vector<const StoredRecord*>> by_uuid_;
 };
 
 }  // namespace
@@ -173,6 +240,18 @@ void check_run_options(const RunOptions& o) {
     throw InvalidSetting(Setting::Weights, "", "method " + to_string(o.method.method) + " needs them");
 }
 
+void check_model_limits(const RunOptions& o, const ModelConfig& c) {
+  const int64_t context = c.max_position_embeddings;
+  if (o.method.max_new_tokens >= context)
+    throw InvalidSetting(Setting::MaxNewTokens, std::to_string(o.method.max_new_tokens),
+                         "the model's context is " + std::to_string(context) + " positions (" + c.source +
+                             "), prompt included");
+  if (o.decode.block_size > context)
+    throw InvalidSetting(Setting::BlockSize, std::to_string(o.decode.block_size),
+                         "larger than the model's context of " + std::to_string(context) + " positions (" + c.source +
+                             ")");
+}
+
 RunInputs load_run_inputs(const RunOptions& o) {
   check_run_options(o);
   RunInputs in;
@@ -204,6 +283,7 @@ DecodeConfig run_decode_config(const RunOptions& o, const LlamaModel& model, con
 RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
   const auto t0 = Clock::now();
   RunSummary summary;
+  check_model_limits(o, model.config);
   RunInputs in = load_run_inputs(o);
   const DatasetFiles& files = in.files;
   const Dataset& ds = in.dataset;
@@ -211,11 +291,6 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   const std::vector<size_t> indices = select_samples(ds.samples.size(), o.shard, o.max_samples);
   spdlog::info("dataset {}: {} records, {} in this run (shard {})", files.test, ds.samples.size(), indices.size(),
                to_string(o.shard));
-  RecordWriter writer(o.output, o.format, o.resume);
-  if (o.resume && writer.resumed_records() > 0)
-    spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
-                 writer.cut_bytes() ? " (a half-written last line was cut)" : "");
-
   const DecodeConfig decode = run_decode_config(o, model, tokenizer);
 
   SamplePreparer preparer(o, tokenizer, in.pool, std::move(in.weights));
@@ -240,7 +315,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   };
 
   // Every sample to run, prepared up front (tokenizing is cheap next to decoding).
-  std::vector<PreparedSample> todo;
+  std::vector<PreparedSample> prepared;
   for (size_t idx : indices) {
     const Sample& sample = ds.samples[idx];
     PreparedSample p;
@@ -260,6 +335,19 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       ++handled;
       continue;
     }
+    prepared.push_back(std::move(p));
+  }
+  // The output: resuming, the records already there must be results of this configuration
+  // (checked before the file is touched).
+  RecordWriter writer(o.output, o.format, o.resume, [&](const std::vector<StoredRecord>& kept_records) {
+    const KeptRecords kept(kept_records, o, ds);
+    for (const PreparedSample& p : prepared) kept.check(p, o.method.method);
+  });
+  if (o.resume && writer.resumed_records() > 0)
+    spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
+                 writer.cut_bytes() ? " (a half-written last line was cut)" : "");
+  std::vector<PreparedSample> todo;
+  for (PreparedSample& p : prepared) {
     const std::vector<std::string> keys = keys_of(p);
     if (std::all_of(keys.begin(), keys.end(), [&](const std::string& k) { return writer.done(k); })) {
       ++summary.skipped_done;
@@ -269,6 +357,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     tokens_out.write(p);
     todo.push_back(std::move(p));
   }
+  prepared.clear();
   tokens_out.close();
   progress(handled);
 

@@ -1,3 +1,4 @@
+#include "flexgen/setting_error.h"
 #include "flexgen/paraphrase.h"
 
 #include <nlohmann/json.hpp>
@@ -110,6 +111,10 @@ std::string paraphrase_from_generation(const std::string& generation) {
 
 ParaphraseSummary run_paraphrase(const ParaphraseOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
   ParaphraseSummary summary;
+  if (o.max_new_tokens >= model.config.max_position_embeddings)
+    throw InvalidSetting(Setting::MaxNewTokens, std::to_string(o.max_new_tokens),
+                         "the model's context is " + std::to_string(model.config.max_position_embeddings) +
+                             " positions (" + model.config.source + "), prompt included");
   const Dataset ds = read_dataset(o.input);
   const std::vector<size_t> indices = select_samples(ds.samples.size(), Shard{}, o.max_samples);
   for (size_t idx : indices)
