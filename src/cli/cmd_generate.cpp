@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -14,6 +15,7 @@
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
 #include "model_options.h"
+#include "interrupt.h"
 #include "output_paths.h"
 #include "progress.h"
 #include "run_options.h"
@@ -117,6 +119,8 @@ int run(GenerateArgs& a) {
                                {"--weights", o.weights_file}});
   check_output_paths({{"--output", o.output}, {"--summary", a.summary_file}, {"--save-tokens", o.save_tokens}}, inputs);
 
+  catch_interrupts();
+  o.interrupted = [] { return interrupt_signal() != 0; };
   LoadedModel m = load_model_and_tokenizer(a.model);
   const nlohmann::json provenance = provenance_json(a.model, m.model, o);
   o.record_run = provenance.dump();
@@ -127,9 +131,11 @@ int run(GenerateArgs& a) {
   const RunSummary s = with_flag_messages([&] { return run_generate(o, m.model, *m.tokenizer); });
   o.on_progress = nullptr;
   nlohmann::json j = summary_json(s, o);
+  if (s.interrupted) j["interrupted"] = true;
   j["compute"] = compute_json(m.model);
   j["provenance"] = provenance;
-  spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
+  spdlog::info("{}: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})",
+               s.interrupted ? "interrupted" : "done", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());
   spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",
                j["samples_per_second"].get<double>(), s.wall_seconds, j["prefill_tokens_per_second"].get<double>(),
@@ -143,6 +149,16 @@ int run(GenerateArgs& a) {
   if (!a.summary_file.empty()) {
     std::ofstream f(a.summary_file);
     if (!(f << j.dump(2) << "\n")) throw std::runtime_error(a.summary_file + ": cannot write the summary");
+  }
+  if (s.interrupted) {
+    const int sig = interrupt_signal();
+    const int64_t done = s.samples + s.skipped_done + s.skipped_bad;
+    std::cerr << "flexgen: interrupted by " << signal_name(sig) << " after " << done << " of " << s.total
+              << " samples; "
+              << (o.output == "-" ? "the records so far are on stdout (--resume needs --output FILE)"
+                                  : "rerun the same command with --resume to continue")
+              << std::endl;
+    return 128 + sig;
   }
   return 0;
 }

@@ -132,6 +132,7 @@ class Scheduler {
     size_t next_job = 0;
     int64_t running = 0;
     while (true) {
+      if (cfg_.should_stop && cfg_.should_stop()) return;  // in-flight jobs are dropped
       // Fill free slots; a job may finish at its first token (then its slot is free again).
       while (next_job < jobs_.size()) {
         std::vector<std::pair<int64_t, size_t>> admits;

@@ -289,6 +289,8 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   const Dataset& ds = in.dataset;
 
   const std::vector<size_t> indices = select_samples(ds.samples.size(), o.shard, o.max_samples);
+  summary.total = static_cast<int64_t>(indices.size());
+  auto stop_asked = [&] { return o.interrupted && o.interrupted(); };
   spdlog::info("dataset {}: {} records, {} in this run (shard {})", files.test, ds.samples.size(), indices.size(),
                to_string(o.shard));
   const DecodeConfig decode = run_decode_config(o, model, tokenizer);
@@ -317,6 +319,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   // Every sample to run, prepared up front (tokenizing is cheap next to decoding).
   std::vector<PreparedSample> prepared;
   for (size_t idx : indices) {
+    if (stop_asked()) break;
     const Sample& sample = ds.samples[idx];
     PreparedSample p;
     try {
@@ -336,6 +339,12 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       continue;
     }
     prepared.push_back(std::move(p));
+  }
+  if (stop_asked()) {  // before the output is opened: nothing of it is touched
+    summary.interrupted = true;
+    summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    summary.peak_rss_bytes = peak_rss_bytes();
+    return summary;
   }
   // The output: resuming, the records already there must be results of this configuration
   // (checked before the file is touched).
@@ -389,8 +398,11 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       progress(handled);
     }
   };
-  decode_jobs(model, tokenizer, jobs, decode, o.batch_size, on_done, &summary.stats);
-  progress(indices.size());
+  DecodeConfig run_decode = decode;
+  run_decode.should_stop = stop_asked;
+  decode_jobs(model, tokenizer, jobs, run_decode, o.batch_size, on_done, &summary.stats);
+  summary.interrupted = handled < indices.size();
+  if (!summary.interrupted) progress(indices.size());
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.peak_rss_bytes = peak_rss_bytes();
   return summary;

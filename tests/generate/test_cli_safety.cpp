@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "../cli/run_command.h"
 #include "tiny_model_dir.h"
@@ -265,4 +266,98 @@ TEST_F(CliSafety, TokenIdsFarBeyondAnyVocabularyAreRefused) {
   EXPECT_NE(r.err.find(dir + "/tokenizer.json: model.vocab: token"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("999999999"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("bad_alloc"), std::string::npos) << r.err;
+}
+
+namespace {
+
+// Starts `flexgen <args>` (stdout and stderr to files) and returns its pid.
+pid_t spawn_flexgen(const std::string& args, const std::string& err_path) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string cmd = std::string("exec '") + FLEXGEN_BINARY + "' " + args + " >/dev/null 2>'" + err_path + "'";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+bool wait_for_lines(const std::string& path, size_t n, pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (count_lines(path) < n && std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;  // it ended already
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return count_lines(path) >= n;
+}
+
+}  // namespace
+
+// SIGINT/SIGTERM/SIGHUP: the run stops between records (only whole lines in the output), writes the
+// summary marked as interrupted, says how to resume, exits 128 + the signal; --resume then gives
+// the file an uninterrupted run writes.
+TEST_F(CliSafety, SignalsStopBetweenRecordsAndResumeFinishes) {
+  const std::string args = "--max-samples 30 --method per_prompt --num-paraphrases 3 --max-new-tokens 16 --stop none ";
+  const std::string full = tmp("sig_full.jsonl");
+  std::remove(full.c_str());
+  ASSERT_EQ(run_flexgen(base() + args + "--output " + full, tmp("sig_full")).exit_code, 0);
+  ASSERT_EQ(count_lines(full), 90u);
+
+  for (const auto& [sig, code, name] : {std::tuple{SIGINT, 130, "SIGINT"}, std::tuple{SIGTERM, 143, "SIGTERM"},
+                                        std::tuple{SIGHUP, 129, "SIGHUP"}}) {
+    const std::string part = tmp(std::string("sig_part_") + name + ".jsonl");
+    const std::string summary = tmp(std::string("sig_summary_") + name + ".json");
+    const std::string err = tmp(std::string("sig_err_") + name);
+    std::remove(part.c_str());
+    const pid_t pid = spawn_flexgen(base() + args + "--output " + part + " --summary " + summary, err);
+    ASSERT_GT(pid, 0);
+    const bool started = wait_for_lines(part, 1, pid);
+    kill(pid, sig);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(started) << name << ": the run ended before a record was out\n" << slurp(err);
+    ASSERT_TRUE(WIFEXITED(status)) << name << ": killed by the signal instead of stopping";
+    EXPECT_EQ(WEXITSTATUS(status), code) << name << "\n" << slurp(err);
+    // Only whole records.
+    const std::string text = slurp(part);
+    ASSERT_FALSE(text.empty());
+    EXPECT_EQ(text.back(), '\n') << name;
+    std::istringstream in(text);
+    size_t lines = 0;
+    for (std::string l; std::getline(in, l); ++lines) EXPECT_NO_THROW(nlohmann::json::parse(l)) << l;
+    EXPECT_LT(lines, 90u) << name;
+    EXPECT_EQ(lines % 3, 0u) << name << ": a sample's per_prompt records are written together";
+    // The summary says so, and one line says how to go on.
+    const auto s = nlohmann::json::parse(slurp(summary));
+    EXPECT_EQ(s["interrupted"], true) << name;
+    const std::string e = slurp(err);
+    EXPECT_NE(e.find(std::string("flexgen: interrupted by ") + name + " after " + std::to_string(lines / 3) +
+                     " of 30 samples; rerun the same command with --resume to continue"),
+              std::string::npos)
+        << e;
+    // --resume finishes it: the records of an uninterrupted run.
+    const auto r = run_flexgen(base() + args + "--output " + part + " --resume", tmp("sig_resume"));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(slurp(part), slurp(full)) << name;
+  }
+}
+
+// A second signal while the first is being handled ends the process at once.
+TEST_F(CliSafety, ASecondSignalEndsAtOnce) {
+  const std::string args = "--max-samples 30 --method per_prompt --num-paraphrases 3 --max-new-tokens 16 --stop none ";
+  const std::string part = tmp("sig2.jsonl"), err = tmp("sig2_err");
+  std::remove(part.c_str());
+  const pid_t pid = spawn_flexgen(base() + args + "--output " + part, err);
+  ASSERT_GT(pid, 0);
+  const bool started = wait_for_lines(part, 1, pid);
+  // Stopped, both signals are pending together and handled one after the other on SIGCONT.
+  kill(pid, SIGSTOP);
+  kill(pid, SIGINT);
+  kill(pid, SIGTERM);
+  kill(pid, SIGCONT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(started) << slurp(err);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "exit " << WEXITSTATUS(status) << "\n" << slurp(err);
+  EXPECT_TRUE(WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM) << WTERMSIG(status);
 }
