@@ -181,6 +181,10 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
         throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weight for paraphrase " + std::to_string(idx));
       t.weights.push_back(w->second);
     }
+    if (std::all_of(t.weights.begin(), t.weights.end(), [](double w) { return w == 0; }))
+      throw SampleError(sample.source + " (uuid " + sample.uuid + "): the weights of paraphrases " +
+                        index_list(p.prompts.paraphrases.indexes) + " in " + options_.weights_file +
+                        " are all zero (their weighted mean is undefined)");
   }
   p.plan = plan_sample(t, options_.method, seed);
   return p;
@@ -400,7 +404,12 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   };
   DecodeConfig run_decode = decode;
   run_decode.should_stop = stop_asked;
-  decode_jobs(model, tokenizer, jobs, run_decode, o.batch_size, on_done, &summary.stats);
+  try {
+    decode_jobs(model, tokenizer, jobs, run_decode, o.batch_size, on_done, &summary.stats);
+  } catch (const JobError& e) {
+    const Sample& s = *todo.at(e.job).sample;
+    throw std::runtime_error(s.source + " (uuid " + s.uuid + "): " + e.what() + "; model " + model.config.source);
+  }
   summary.interrupted = handled < indices.size();
   if (!summary.interrupted) progress(indices.size());
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();

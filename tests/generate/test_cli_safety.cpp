@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -360,4 +362,49 @@ TEST_F(CliSafety, ASecondSignalEndsAtOnce) {
   ASSERT_TRUE(started) << slurp(err);
   ASSERT_TRUE(WIFSIGNALED(status)) << "exit " << WEXITSTATUS(status) << "\n" << slurp(err);
   EXPECT_TRUE(WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM) << WTERMSIG(status);
+}
+
+// Library errors reach the user in words: the file, what is wrong, no source paths of the
+// library; logits that are not finite and all-zero weights name the sample (and the model).
+TEST_F(CliSafety, LibraryErrorsAreTranslatedAndNameTheSample) {
+  const std::string good = "{\"uuid\": \"a\", \"question\": \"q?\", \"answers\": [\"x\"], \"paraphrases\": [\"q?\", \"r?\"]}\n";
+  const std::string dataset = tmp("lib.jsonl");
+  write_file(dataset, good);
+  const std::string args = "--few-shot 0 --num-paraphrases 2 --max-new-tokens 2 --dataset " + dataset + " ";
+
+  // All-zero paraphrase weights.
+  const std::string weights = tmp("zero_weights.jsonl");
+  write_file(weights, "{\"uuid\": \"a\", \"weights\": [0, 0]}\n");
+  const auto w = run_flexgen(base() + args + "--method weighted_avg --weights " + weights, tmp("lib_w"));
+  EXPECT_EQ(w.exit_code, 1) << w.err;
+  EXPECT_NE(w.err.find(dataset + ":1 (uuid a): the weights of paraphrases [0, 1] in " + weights + " are all zero"),
+            std::string::npos)
+      << w.err;
+
+  // NaN weights in the model: logits that are not finite name the sample and the model.
+  const std::string dir = flexgen::testing::write_tiny_model_dir(tmp("nan_model"));
+  {
+    std::string st = slurp(dir + "/model.safetensors");
+    uint64_t n = 0;
+    std::memcpy(&n, st.data(), 8);
+    const auto header = nlohmann::json::parse(st.substr(8, n));
+    const auto& off = header["model.norm.weight"]["data_offsets"];
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (size_t at = 8 + n + off[0].get<size_t>(); at < 8 + n + off[1].get<size_t>(); at += 4)
+      std::memcpy(&st[at], &nan, 4);
+    write_file(dir + "/model.safetensors", st);
+  }
+  const auto r = run_flexgen("generate -q --model '" + dir + "' --dtype fp32 --threads 1 " + args, tmp("lib_nan"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(dataset + ":1 (uuid a): the model's logits are not finite"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(dir + "/config.json"), std::string::npos) << r.err;
+
+  // SentencePiece: what is wrong with the file, not the library's source location.
+  const std::string bad_model = tmp("bad.model");
+  write_file(bad_model, "not a sentencepiece model");
+  const auto s = run_flexgen("tokenize --tokenizer " + bad_model + " hello", tmp("lib_spm"));
+  EXPECT_EQ(s.exit_code, 1) << s.err;
+  EXPECT_NE(s.err.find(bad_model + ": not a usable SentencePiece model: the file does not parse"), std::string::npos)
+      << s.err;
+  EXPECT_EQ(s.err.find(".cc("), std::string::npos) << s.err;
 }
