@@ -143,6 +143,16 @@ TEST_F(CliSafety, OutputsAreCheckedBeforeTheRunAndNeverAnInput) {
   EXPECT_EQ(p.exit_code, 2) << p.err;
   EXPECT_NE(p.err.find("--output " + dataset + ": the same file as --dataset"), std::string::npos) << p.err;
   EXPECT_EQ(slurp(dataset), data);
+  // paraphrase --resume refuses a file that is not its records, untouched.
+  const std::string binary = tmp("para_binary.jsonl");
+  const std::string bytes = std::string("\x7f" "ELF\x02\x01", 6) + std::string(100, '\xfe');
+  write_file(binary, bytes);
+  const auto pr = run_flexgen("paraphrase -q --model '" + *model_dir_ + "' --dtype fp32 --threads 1 --dataset " +
+                                  dataset + " --resume --output " + binary,
+                              tmp("para_bin"));
+  EXPECT_EQ(pr.exit_code, 1) << pr.err;
+  EXPECT_NE(pr.err.find(binary + ":1: the last line is neither a paraphrase record"), std::string::npos) << pr.err;
+  EXPECT_EQ(slurp(binary), bytes);
   // mask --image into a folder that does not exist says so.
   const auto m = run_flexgen("mask --segments 3,4 --image /nonexistent/dir/m.svg", tmp("mask"));
   EXPECT_EQ(m.exit_code, 1) << m.err;
