@@ -186,11 +186,17 @@ Command add_generate_command(CLI::App& parent) {
                   "{rank}/{world} as in --output");
   app->add_flag("--skip-bad", o.skip_bad, "Skip bad records (logged) instead of stopping");
   app->add_option("--output,-o", o.output,
-                  "Output file (- = stdout); {rank} and {world} become the shard's I and N (needed when N > 1)")
+                  "Output file (- = stdout; its folder must exist; never an input file); {rank} and {world} become "
+                  "the shard's I and N (needed when N > 1)")
       ->capture_default_str();
-  app->add_flag("--resume", o.resume, "Keep the rows already in --output and run the rest");
+  app->add_flag("--resume", o.resume,
+                "Keep the rows already in --output and run the rest; they must be whole results of --format from "
+                "this configuration (method, paraphrases, model), else the file is refused untouched. After SIGINT/"
+                "SIGTERM/SIGHUP (exit 130/143/129) rerun the same command with --resume");
   app->add_option("--format", a->format, "jsonl or csv")->capture_default_str();
-  app->add_option("--summary", a->summary_file, "Also write the summary as JSON to this file; {rank}/{world} as in --output");
+  app->add_option("--summary", a->summary_file,
+                  "Also write the summary as JSON to this file (\"interrupted\": true after a signal); {rank}/{world} "
+                  "as in --output");
   return Command{app, [a] { return run(*a); }};
 }
 
