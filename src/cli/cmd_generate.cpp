@@ -130,6 +130,7 @@ int run(GenerateArgs& a) {
   };
   const RunSummary s = with_flag_messages([&] { return run_generate(o, m.model, *m.tokenizer); });
   o.on_progress = nullptr;
+  if (s.interrupted) progress.stop();
   nlohmann::json j = summary_json(s, o);
   if (s.interrupted) j["interrupted"] = true;
   j["compute"] = compute_json(m.model);

@@ -300,7 +300,6 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   const DecodeConfig decode = run_decode_config(o, model, tokenizer);
 
   SamplePreparer preparer(o, tokenizer, in.pool, std::move(in.weights));
-  TokensWriter tokens_out(o.save_tokens);
   if (!preparer.builder().few_shot_block().empty())
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
   auto progress = [&](size_t done) {
@@ -359,6 +358,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   if (o.resume && writer.resumed_records() > 0)
     spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
                  writer.cut_bytes() ? " (a half-written last line was cut)" : "");
+  TokensWriter tokens_out(o.save_tokens);
   std::vector<PreparedSample> todo;
   for (PreparedSample& p : prepared) {
     const std::vector<std::string> keys = keys_of(p);
@@ -410,7 +410,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     const Sample& s = *todo.at(e.job).sample;
     throw std::runtime_error(s.source + " (uuid " + s.uuid + "): " + e.what() + "; model " + model.config.source);
   }
-  summary.interrupted = handled < indices.size();
+  summary.interrupted = handled < indices.size() && stop_asked();
   if (!summary.interrupted) progress(indices.size());
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.peak_rss_bytes = peak_rss_bytes();
