@@ -58,6 +58,10 @@ Summary read_summary(const std::string& path) {
   } catch (const std::invalid_argument& e) {
     throw ShardMergeError(path + ": shard " + e.what());
   }
+  const auto stopped = s.json.find("interrupted");
+  if (stopped != s.json.end() && stopped->is_boolean() && stopped->get<bool>())
+    throw ShardMergeError(path + ": the run of shard " + it->get<std::string>() +
+                          " was interrupted; finish it (the same command with --resume) before merging");
   return s;
 }
 
