@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
     // libtorch: its message without the C++ source location and backtrace that follow it.
     std::string m = e.what_without_backtrace();
     m = m.substr(0, m.find('\n'));
-    if (const size_t at = m.find(" (Triggered internally at"); at != std::string::npos) m = m.substr(0, at);
+    for (const char* noise : {" (Triggered internally at", "  (Could this error message be improved?"})
+      if (const size_t at = m.find(noise); at != std::string::npos) m = m.substr(0, at);
     spdlog::error("libtorch: {}", m);
     return 1;
   } catch (const nlohmann::json::exception& e) {

@@ -34,6 +34,29 @@ size_t count_lines(const std::string& path) {
   return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
 }
 
+// A ZIP archive of one stored (uncompressed) file.
+std::string stored_zip(const std::string& name, const std::string& data) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char c : data) {
+    crc ^= c;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  crc = ~crc;
+  std::string out;
+  auto u16 = [&](uint32_t v) { out += static_cast<char>(v & 0xFF), out += static_cast<char>((v >> 8) & 0xFF); };
+  auto u32 = [&](uint32_t v) { u16(v & 0xFFFF), u16(v >> 16); };
+  const auto size = static_cast<uint32_t>(data.size()), name_len = static_cast<uint32_t>(name.size());
+  u32(0x04034b50), u16(20), u16(0), u16(0), u16(0), u16(0), u32(crc), u32(size), u32(size), u16(name_len), u16(0);
+  out += name + data;
+  const auto central = static_cast<uint32_t>(out.size());
+  u32(0x02014b50), u16(20), u16(20), u16(0), u16(0), u16(0), u16(0), u32(crc), u32(size), u32(size), u16(name_len);
+  u16(0), u16(0), u16(0), u16(0), u32(0), u32(0);
+  out += name;
+  const auto central_size = static_cast<uint32_t>(out.size()) - central;
+  u32(0x06054b50), u16(0), u16(0), u16(1), u16(1), u32(central_size), u32(central), u16(0);
+  return out;
+}
+
 class CliSafety : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { model_dir_ = new std::string(flexgen::testing::write_tiny_model_dir(tmp("model"))); }
@@ -408,6 +431,24 @@ TEST_F(CliSafety, LibraryErrorsAreTranslatedAndNameTheSample) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find(dataset + ":1 (uuid a): the model's logits are not finite"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(dir + "/config.json"), std::string::npos) << r.err;
+
+  // libtorch: a ZIP archive that is no TorchScript archive (no "version" record), and a file
+  // that is no ZIP archive: the file and the problem, not libtorch's request to report it.
+  const std::string zip = tmp("not_torchscript.pt");
+  write_file(zip, stored_zip("archive/data.pkl", "garbage"));
+  const std::string junk = tmp("junk.pt");
+  write_file(junk, "junk");
+  for (const auto& [archive, problem] : {std::pair{zip, std::string("no \"version\" record in it")},
+                                        std::pair{junk, std::string("not a ZIP archive")}}) {
+    const auto t = run_flexgen("generate -q --model " + archive + " --config " + *model_dir_ + "/config.json --tokenizer " +
+                                   *model_dir_ + " --dtype fp32 --threads 1",
+                               tmp("lib_ts"));
+    EXPECT_EQ(t.exit_code, 1) << t.err;
+    EXPECT_NE(t.err.find(archive + ": not a readable TorchScript archive: "), std::string::npos) << t.err;
+    EXPECT_NE(t.err.find(problem), std::string::npos) << t.err;
+    EXPECT_EQ(t.err.find("PyTorch"), std::string::npos) << t.err;
+    EXPECT_EQ(t.err.find(".cpp"), std::string::npos) << t.err;
+  }
 
   // SentencePiece: what is wrong with the file, not the library's source location.
   const std::string bad_model = tmp("bad.model");
