@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,6 +65,9 @@ struct DecodeConfig {
   // this prefills each sample alone and keeps decode rows on per-row kernels; false allows grouped
   // prefill and batched GEMMs (faster at large batches; results may then depend on the batch).
   bool batch_invariant = true;
+  // Asked between steps (none = never): true stops the run where it is; jobs not finished are
+  // dropped (on_done is not called for them), finished ones have been handed over already.
+  std::function<bool()> should_stop;
 };
 
 struct DecodeStats {

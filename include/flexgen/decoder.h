@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "flexgen/decode_plan.h"
@@ -12,6 +14,13 @@
 #include "flexgen/tokenizer.h"
 
 namespace flexgen {
+
+// A job whose decoding failed for a reason of its own (logits that are not finite, ...): its
+// index, so that the caller can name the sample.
+struct JobError : std::runtime_error {
+  JobError(size_t job_index, const std::string& what) : std::runtime_error(what), job(job_index) {}
+  size_t job;
+};
 
 // Continuous batching: up to `in_flight` jobs decode together, one step for all their rows at
 // a time; when a job finishes, its rows take the next job (prefilled on its own, its rows

@@ -54,6 +54,10 @@ struct RunOptions {
   // as bad) and the score so far. Called after the samples are prepared, after each
   // sample's records are written, and once at the end; none = silent.
   std::function<void(size_t done, size_t total, const ScoreSummary& score)> on_progress;
+  // Asked between samples and between decode steps (none = never): true stops the run. Every
+  // sample whose records are written is whole; the samples in flight are dropped (a later
+  // --resume runs them) and RunSummary::interrupted is set.
+  std::function<bool()> interrupted;
 };
 
 struct RunSummary {
@@ -61,6 +65,8 @@ struct RunSummary {
   int64_t rows = 0;             // output rows written now
   int64_t skipped_done = 0;     // samples already in the output (--resume)
   int64_t skipped_bad = 0;      // bad samples skipped (--skip-bad)
+  int64_t total = 0;            // samples of this run (shard, --max-samples)
+  bool interrupted = false;     // stopped by RunOptions::interrupted before every sample was handled
   ScoreSummary score;
   DecodeStats stats;
   double wall_seconds = 0;
@@ -77,6 +83,10 @@ struct RunInputs {
 // Checks the settings a run cannot start with (a paraphrase selection that picks nothing, a
 // weighted method without a weights file); throws InvalidSetting.
 void check_run_options(const RunOptions& options);
+
+// Checks the settings against the model before anything is sized by them: the new tokens and
+// the block size must fit in the model's context. Throws InvalidSetting.
+void check_model_limits(const RunOptions& options, const ModelConfig& config);
 
 // Reads them as `generate` does, after check_run_options(); throws InvalidSetting when
 // the few-shot pool is smaller than the few-shot count, DatasetError, ...

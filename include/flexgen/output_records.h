@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -69,17 +70,25 @@ struct RecordFile {
 RecordFile read_record_file(const std::string& path);
 
 // Writes records to a file ("-" = stdout), each flushed as it is written. With `resume`
-// an existing file is kept: its keys are collected, a half-written last line (a run
-// killed mid-write) is cut off so the file is valid again, and new records are appended.
+// an existing file is kept: its records are read back (each must be a whole result record of
+// this format), a half-written last line (a run killed mid-write) is cut off so the file is valid
+// again, and new records are appended. A file that is not results of this format (another format,
+// binary data, a row that is not a record) throws OutputFileError naming file:line, untouched.
 // Without `resume` an existing file is replaced.
 class RecordWriter {
  public:
-  RecordWriter(const std::string& path, OutputFormat format, bool resume);
+  // `check_kept` (resuming) sees the records already in the file before anything is cut or
+  // appended; it throws to refuse them.
+  using KeptCheck = std::function<void(const std::vector<StoredRecord>&)>;
+  RecordWriter(const std::string& path, OutputFormat format, bool resume, const KeptCheck& check_kept = nullptr);
   ~RecordWriter();
   RecordWriter(const RecordWriter&) = delete;
   RecordWriter& operator=(const RecordWriter&) = delete;
 
   bool done(const std::string& key) const { return done_.count(key) > 0; }
+  // Resuming: the records already in the file, each parsed in full and with its "file:line", so
+  // that the run can check they are results of its own configuration.
+  const std::vector<StoredRecord>& kept() const { return kept_; }
   size_t resumed_records() const { return done_.size(); }
   size_t cut_bytes() const { return cut_bytes_; }  // bytes of a half-written line removed
   void write(const OutputRecord& record);          // throws OutputFileError when the write fails
@@ -89,6 +98,7 @@ class RecordWriter {
   size_t csv_width_ = 0;  // resuming an older CSV file: its number of columns (0 = all of today's)
   std::unique_ptr<JsonlWriter> out_;
   std::set<std::string> done_;
+  std::vector<StoredRecord> kept_;
   size_t cut_bytes_ = 0;
 };
 

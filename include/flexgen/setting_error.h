@@ -20,6 +20,8 @@ enum class Setting {
   TokenIdsFile,     // where each sample's token ids are written
   RecordsFile,      // where the output records are written
   SummaryFile,      // where the run's summary is written
+  MaxNewTokens,     // generated tokens per sample at most
+  BlockSize,        // block size of the block mask
 };
 
 // The setting in words: "data folder", "dataset", "few-shot count", ...

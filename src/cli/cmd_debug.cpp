@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "output_paths.h"
 #include "debug_render.h"
 #include "flexgen/debug_trace.h"
 #include "flexgen/generate_run.h"
@@ -48,11 +49,19 @@ int run_debug(DebugArgs& a) {
     if (o.method.method != Method::Flex)
       throw UsageError("--mask-image: method " + a.run.method + " has no concatenated mask (use --method flex)");
   }
+  {
+    const DatasetFiles data = with_flag_messages([&] { return resolve_dataset(o.dataset, o.data_dir); });
+    std::vector<FileArg> inputs = model_inputs(a.model);
+    inputs.insert(inputs.end(), {{"--dataset", data.test}, {"--dataset", data.train}, {"--train", o.train},
+                                 {"--weights", o.weights_file}});
+    check_output_paths({{"--mask-image", a.mask_image}}, inputs);
+  }
 
   // Data and decoding, as `generate` has them.
   RunInputs in = with_flag_messages([&] { return load_run_inputs(o); });
   LoadedModel m = load_model_and_tokenizer(a.model);
   const Tokenizer& tok = *m.tokenizer;
+  with_flag_messages([&] { check_model_limits(o, m.model.config); });
   DecodeConfig decode = run_decode_config(o, m.model, tok);
   decode.trace_top = 5;
 
@@ -94,7 +103,9 @@ Command add_debug_command(CLI::App& parent) {
       "debug", "Trace a few samples through the real generation path: paraphrases, segments, mask, steps");
   add_model_options(*app, a->model);
   add_run_options(*app, a->run);
-  app->add_option("--max-samples", a->max_samples, "Trace the first N samples of the dataset")->capture_default_str();
+  app->add_option("--max-samples", a->max_samples, "Trace the first N samples of the dataset")
+      ->check(at_least(1))
+      ->capture_default_str();
   app->add_flag("-v,--verbose", a->verbose,
                 "Also every generation step (top-5 tokens, chosen token, text so far) and the prefill inputs");
   app->add_option("--mask-image", a->mask_image,

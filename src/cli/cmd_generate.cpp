@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <thread>
 
@@ -14,6 +15,8 @@
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
 #include "model_options.h"
+#include "interrupt.h"
+#include "output_paths.h"
 #include "progress.h"
 #include "run_options.h"
 
@@ -84,9 +87,14 @@ int run(GenerateArgs& a) {
   RunOptions& o = a.run.run;
   try {
     o.format = parse_output_format(a.format);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--format: ") + e.what());
+  }
+  try {
     o.shard = a.shard.empty() ? shard_from_environment() : parse_shard(a.shard);
   } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
+    // RANK/WORLD_SIZE messages name their variables; a --shard value is named here.
+    throw UsageError(a.shard.empty() ? e.what() : std::string("--shard: ") + e.what());
   }
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
@@ -104,6 +112,15 @@ int run(GenerateArgs& a) {
   a.summary_file = shard_path(a.summary_file, o.shard);
   o.save_tokens = shard_path(o.save_tokens, o.shard);
 
+  // Every output checked before the model loads: writable, and never one of the inputs.
+  const DatasetFiles data = with_flag_messages([&] { return resolve_dataset(o.dataset, o.data_dir); });
+  std::vector<FileArg> inputs = model_inputs(a.model);
+  inputs.insert(inputs.end(), {{"--dataset", data.test}, {"--dataset", data.train}, {"--train", o.train},
+                               {"--weights", o.weights_file}});
+  check_output_paths({{"--output", o.output}, {"--summary", a.summary_file}, {"--save-tokens", o.save_tokens}}, inputs);
+
+  catch_interrupts();
+  o.interrupted = [] { return interrupt_signal() != 0; };
   LoadedModel m = load_model_and_tokenizer(a.model);
   const nlohmann::json provenance = provenance_json(a.model, m.model, o);
   o.record_run = provenance.dump();
@@ -113,10 +130,13 @@ int run(GenerateArgs& a) {
   };
   const RunSummary s = with_flag_messages([&] { return run_generate(o, m.model, *m.tokenizer); });
   o.on_progress = nullptr;
+  if (s.interrupted) progress.stop();
   nlohmann::json j = summary_json(s, o);
+  if (s.interrupted) j["interrupted"] = true;
   j["compute"] = compute_json(m.model);
   j["provenance"] = provenance;
-  spdlog::info("done: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})", s.samples, s.rows,
+  spdlog::info("{}: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})",
+               s.interrupted ? "interrupted" : "done", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());
   spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",
                j["samples_per_second"].get<double>(), s.wall_seconds, j["prefill_tokens_per_second"].get<double>(),
@@ -131,6 +151,16 @@ int run(GenerateArgs& a) {
     std::ofstream f(a.summary_file);
     if (!(f << j.dump(2) << "\n")) throw std::runtime_error(a.summary_file + ": cannot write the summary");
   }
+  if (s.interrupted) {
+    const int sig = interrupt_signal();
+    const int64_t done = s.samples + s.skipped_done + s.skipped_bad;
+    std::cerr << "flexgen: interrupted by " << signal_name(sig) << " after " << done << " of " << s.total
+              << " samples; "
+              << (o.output == "-" ? "the records so far are on stdout (--resume needs --output FILE)"
+                                  : "rerun the same command with --resume to continue")
+              << std::endl;
+    return 128 + sig;
+  }
   return 0;
 }
 
@@ -142,11 +172,12 @@ Command add_generate_command(CLI::App& parent) {
   add_model_options(*app, a->model);
   add_run_options(*app, a->run);
   RunOptions& o = a->run.run;
-  app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset");
+  app->add_option("--max-samples", a->max_samples, "Run the first N samples of the dataset")->check(at_least(1));
   app->add_option("--shard", a->shard, "I/N: run samples i with i mod N == I (default from RANK/WORLD_SIZE or SLURM); "
                   "with N > 1 put {rank} in --output/--summary and join the parts with `flexgen merge`");
   app->add_option("--batch-size", o.batch_size,
                   "Samples in flight: decoded together, a finished sample's rows take the next one")
+      ->check(at_least(1))
       ->capture_default_str();
   app->add_flag("--fast-batching", a->fast_batching,
                 "GPU: prefill samples admitted together in one pass and batch the decode GEMMs (faster at large "
@@ -156,11 +187,17 @@ Command add_generate_command(CLI::App& parent) {
                   "{rank}/{world} as in --output");
   app->add_flag("--skip-bad", o.skip_bad, "Skip bad records (logged) instead of stopping");
   app->add_option("--output,-o", o.output,
-                  "Output file (- = stdout); {rank} and {world} become the shard's I and N (needed when N > 1)")
+                  "Output file (- = stdout; its folder must exist; never an input file); {rank} and {world} become "
+                  "the shard's I and N (needed when N > 1)")
       ->capture_default_str();
-  app->add_flag("--resume", o.resume, "Keep the rows already in --output and run the rest");
+  app->add_flag("--resume", o.resume,
+                "Keep the rows already in --output and run the rest; they must be whole results of --format from "
+                "this configuration (method, paraphrases, model), else the file is refused untouched. After SIGINT/"
+                "SIGTERM/SIGHUP (exit 130/143/129) rerun the same command with --resume");
   app->add_option("--format", a->format, "jsonl or csv")->capture_default_str();
-  app->add_option("--summary", a->summary_file, "Also write the summary as JSON to this file; {rank}/{world} as in --output");
+  app->add_option("--summary", a->summary_file,
+                  "Also write the summary as JSON to this file (\"interrupted\": true after a signal); {rank}/{world} "
+                  "as in --output");
   return Command{app, [a] { return run(*a); }};
 }
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "output_paths.h"
 #include "flexgen/block_mask.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
@@ -111,6 +112,7 @@ int run_mask(const MaskArgs& a) {
     throw UsageError("the sequence would have " + std::to_string(total) + " positions; the limit is " +
                      std::to_string(kMaxSequenceLength));
 
+  check_output_paths({{"--image", a.image}}, {});
   const SequenceLayout layout =
       myriadlama ? myriadlama_layout(a, lengths)
                  : layout_from_lengths(lengths, a.bos, a.shared_context, a.separator_tokens, a.generated);

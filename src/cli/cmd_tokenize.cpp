@@ -49,8 +49,10 @@ int tokenize_jsonl(const Tokenizer& tok, const EncodeOptions& options) {
       nlohmann::json rec;
       try {
         rec = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::parse_error& e) {
-        throw std::invalid_argument(std::string("not valid JSON: ") + e.what());
+      } catch (const nlohmann::json::exception& e) {
+        std::string m = e.what();  // without nlohmann's "[json.exception.parse_error.101] " prefix
+        if (const size_t b = m.find("] "); b != std::string::npos) m = m.substr(b + 2);
+        throw std::invalid_argument("not valid JSON: " + m);
       }
       if (!rec.is_object() || !rec.contains("text")) throw std::invalid_argument("expected an object with \"text\"");
       if (!rec["text"].is_string()) throw std::invalid_argument("\"text\" is not a string");

@@ -14,6 +14,26 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A whole-number option's lower bound, checked on the text as given: CLI11 would turn "-1" into
+// 18446744073709551615 for an unsigned option, and a negative --max-samples would mean "all".
+// A value below it is a usage error "--few-shot: must be at least 0, got -1" (exit 2).
+inline CLI::Validator at_least(long long min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        const std::string message = "must be at least " + std::to_string(min) + ", got " + text;
+        try {
+          size_t used = 0;
+          const long long v = std::stoll(text, &used);
+          if (used == text.size() && v < min) return message;
+        } catch (const std::exception&) {
+          // Not a number (CLI11 says so), or beyond long long: below the bound only when negative.
+          if (text.find('-') != std::string::npos) return message;
+        }
+        return "";
+      },
+      "", "at_least");
+}
+
 struct Command {
   CLI::App* app;
   std::function<int()> run;  // returns the exit code

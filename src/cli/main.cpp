@@ -2,7 +2,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <c10/util/Exception.h>
+#include <nlohmann/json.hpp>
+
 #include <iostream>
+#include <new>
 #include <vector>
 
 #include "commands.h"
@@ -57,6 +61,24 @@ int main(int argc, char** argv) {
   } catch (const flexgen::cli::UsageError& e) {
     spdlog::error("{}", e.what());
     return 2;
+  } catch (const c10::Error& e) {
+    // libtorch: its message without the C++ source location and backtrace that follow it.
+    std::string m = e.what_without_backtrace();
+    m = m.substr(0, m.find('\n'));
+    for (const char* noise : {" (Triggered internally at", "  (Could this error message be improved?"})
+      if (const size_t at = m.find(noise); at != std::string::npos) m = m.substr(0, at);
+    spdlog::error("libtorch: {}", m);
+    return 1;
+  } catch (const nlohmann::json::exception& e) {
+    // A JSON error not caught where its file is read (each reader names its file): without the
+    // library's "[json.exception.type_error.302] " prefix.
+    std::string m = e.what();
+    if (const size_t b = m.find("] "); b != std::string::npos) m = m.substr(b + 2);
+    spdlog::error("bad JSON value: {}", m);
+    return 1;
+  } catch (const std::bad_alloc&) {
+    spdlog::error("out of memory");
+    return 1;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -25,12 +25,18 @@ void Progress::update(size_t done, size_t total, const ScoreSummary& score) {
                  std::string(static_cast<size_t>(width - filled), ' ').c_str(), done, total, rate, score.accuracy(),
                  eta);
     std::fflush(stderr);
+    open_line_ = done != total;
     if (done == total) std::fprintf(stderr, "\n");
   } else if (secs - last_log_ >= 10.0 || done == total) {
     last_log_ = secs;
     spdlog::info("{}/{} samples, {:.2f} samples/s, accuracy {:.3f}, ETA {:.0f} s", done, total, rate,
                  score.accuracy(), eta);
   }
+}
+
+void Progress::stop() {
+  if (open_line_) std::fprintf(stderr, "\n");
+  open_line_ = false;
 }
 
 }  // namespace flexgen::cli

@@ -15,6 +15,8 @@ class Progress {
   // `done` of `total` samples handled; `score` is the accuracy so far. Repeats of a
   // non-zero `done` draw nothing.
   void update(size_t done, size_t total, const ScoreSummary& score);
+  // The run stopped before `total`: ends the bar's line, so that what follows starts a line.
+  void stop();
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -22,6 +24,7 @@ class Progress {
   Clock::time_point start_;
   double last_log_ = 0;
   size_t last_done_ = 0;
+  bool open_line_ = false;  // a bar is drawn without its line end
 };
 
 }  // namespace flexgen::cli

@@ -199,7 +199,7 @@ void read_jsonl(const std::string& text, const std::string& name, Collector& out
       json j;
       try {
         j = json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // also numbers that do not fit a double (1e999)
         throw RecordError("not valid JSON: " + json_message(e));
       }
       return parse_record(j);
@@ -215,6 +215,8 @@ void read_json_array(const std::string& text, const std::string& name, Collector
     const size_t byte = e.byte == 0 ? 0 : std::min(e.byte - 1, text.size());
     const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
     throw DatasetError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+  } catch (const json::exception& e) {  // a number that does not fit a double: no position given
+    throw DatasetError(name + ": not valid JSON: " + json_message(e));
   }
   if (!j.is_array()) throw DatasetError(name + ": a JSON file must hold an array of records");
   for (size_t i = 0; i < j.size(); ++i)
@@ -369,6 +371,8 @@ DatasetFiles resolve_dataset(const std::string& spec, const std::string& data_di
   if (spec.empty())
     throw SettingError<DatasetError>(Setting::Dataset, "", "empty value (webqa, myriadlama, a file, or - for stdin)");
   if (spec != "webqa" && spec != "myriadlama") {
+    if (spec != "-" && is_dir(spec))
+      throw SettingError<DatasetError>(Setting::Dataset, spec, "is a directory, not a dataset file (give its test file)");
     if (spec != "-" && !is_file(spec))
       throw SettingError<DatasetError>(Setting::Dataset, spec, "no such file (named datasets: webqa, myriadlama)");
     return DatasetFiles{spec, spec, ""};

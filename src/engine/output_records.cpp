@@ -54,17 +54,6 @@ std::string read_all(std::istream& in) {
   return ss.str();
 }
 
-std::optional<int64_t> index_from_text(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  try {
-    size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    if (used == text.size()) return v;
-  } catch (const std::exception&) {
-  }
-  throw std::invalid_argument("paraphrase_index '" + text + "' is not an integer");
-}
-
 // Calls fn(object, "path:line") for each non-blank line of JSONL `text`, parsed; `note` ends the
 // message of a line that is not valid JSON. With `complete_lines_only` a last line without its
 // newline (half-written) is left out. Returns the byte count of the lines read.
@@ -86,7 +75,7 @@ size_t for_each_json_line(const std::string& text, const std::string& path, bool
     json j;
     try {
       j = json::parse(row);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse errors, and numbers that do not fit a double
       throw OutputFileError(where + ": not valid JSON (" + json_message(e) + ")" + note);
     }
     fn(j, where);
@@ -94,51 +83,179 @@ size_t for_each_json_line(const std::string& text, const std::string& path, bool
   return at;
 }
 
-// Keys of the complete lines of a JSONL output; returns the byte count to keep.
-size_t scan_jsonl(const std::string& text, const std::string& path, std::set<std::string>& keys) {
-  return for_each_json_line(text, path, true, "; cannot resume this file", [&](const json& j, const std::string& where) {
-    if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string() || !j.contains("method") ||
-        !j["method"].is_string())
-      throw OutputFileError(where + ": not a flexgen output record (no uuid/method); cannot resume this file");
-    std::optional<int64_t> index;
-    if (j.contains("paraphrase_index") && j["paraphrase_index"].is_number_integer())
-      index = j["paraphrase_index"].get<int64_t>();
-    keys.insert(record_key(j["uuid"], j["method"], index));
-  });
+// 1-based line number of byte `at` of `text`.
+size_t line_at(const std::string& text, size_t at) {
+  return 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + std::min(at, text.size()), '\n'));
 }
 
-// Keys of the complete records of a CSV output; returns the byte count to keep.
-// `width` is set to the number of columns of the file's header.
-size_t scan_csv(const std::string& text, const std::string& path, std::set<std::string>& keys, size_t& width) {
+// A resume file holding NUL bytes is not text, let alone records: refused, untouched.
+void check_text(const std::string& text, const std::string& path) {
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos)
+    throw OutputFileError(path + ":" + std::to_string(line_at(text, nul)) +
+                          ": not a text file (it holds NUL bytes); not a results file, cannot resume it");
+}
+
+const char* const kNotResumable = "; cannot resume this file (give another output file, or remove it)";
+}  // namespace
+
+namespace {
+json csv_cell(const std::string& column, const std::string& cell);
+
+// Record fields from JSON values (JSONL lines, or CSV cells already turned into JSON): each
+// of OutputRecord's fields with its type, nothing else. Throws std::invalid_argument.
+struct RecordParser {
+  OutputRecord r;
+  std::set<std::string> seen;
+
+  static const json& typed(const json& v, bool ok, const std::string& name, const char* what) {
+    if (!ok) throw std::invalid_argument("field '" + name + "' must be " + what);
+    return v;
+  }
+  static std::vector<std::string> strings(const json& v, const std::string& name) {
+    typed(v, v.is_array(), name, "a list of strings");
+    std::vector<std::string> out;
+    for (const auto& e : v) out.push_back(typed(e, e.is_string(), name, "a list of strings").get<std::string>());
+    return out;
+  }
+  static int64_t integer(const json& v, const std::string& name) {
+    return typed(v, v.is_number_integer(), name, "an integer").get<int64_t>();
+  }
+
+  void set(const std::string& k, const json& v) {
+    if (!seen.insert(k).second) throw std::invalid_argument("field '" + k + "' given twice");
+    if (k == "uuid") r.uuid = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "method") r.method = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "paraphrase_index") r.paraphrase_index = integer(v, k);
+    else if (k == "paraphrases") r.paraphrases = strings(v, k);
+    else if (k == "paraphrase_indexes") {
+      typed(v, v.is_array(), k, "a list of non-negative integers");
+      for (const auto& e : v)
+        r.paraphrase_indexes.push_back(typed(e, e.is_number_unsigned(), k, "a list of non-negative integers").get<size_t>());
+    } else if (k == "paraphrase_seed") r.paraphrase_seed = typed(v, v.is_number_unsigned(), k, "a non-negative integer").get<uint64_t>();
+    else if (k == "answers") r.answers = strings(v, k);
+    else if (k == "prediction") r.prediction = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "generation") r.generation = typed(v, v.is_string(), k, "a string").get<std::string>();
+    else if (k == "generated_ids") {
+      typed(v, v.is_array(), k, "a list of token ids");
+      for (const auto& e : v) r.generated_ids.push_back(static_cast<int32_t>(integer(e, k)));
+    } else if (k == "correct") r.correct = typed(v, v.is_boolean(), k, "true or false").get<bool>();
+    else if (k == "correct_bidirectional") r.correct_bidirectional = typed(v, v.is_boolean(), k, "true or false").get<bool>();
+    else if (k == "exact_match") r.exact_match = typed(v, v.is_boolean(), k, "true or false").get<bool>();
+    else if (k == "prompt_tokens") r.prompt_tokens = integer(v, k);
+    else if (k == "generated_tokens") r.generated_tokens = integer(v, k);
+    else if (k == "segments") {
+      typed(v, v.is_array(), k, "a list of [start, end] pairs");
+      for (const auto& e : v) {
+        typed(e, e.is_array() && e.size() == 2, k, "a list of [start, end] pairs");
+        r.segments.emplace_back(integer(e[0], k), integer(e[1], k));
+      }
+    } else if (k == "sample_index") r.sample_index = integer(v, k);
+    else if (k == "run") r.run = dump(typed(v, v.is_object(), k, "a JSON object"));
+    else throw std::invalid_argument("field '" + k + "' is not a field of flexgen's output records");
+  }
+
+  OutputRecord finish() {
+    for (const char* k : {"uuid", "method", "paraphrases", "paraphrase_indexes", "answers", "prediction", "generation",
+                          "generated_ids", "correct", "correct_bidirectional", "exact_match", "prompt_tokens",
+                          "generated_tokens", "segments"})
+      if (!seen.count(k)) throw std::invalid_argument(std::string("no field '") + k + "'");
+    return std::move(r);
+  }
+};
+
+// A JSONL line's object as a record; throws std::invalid_argument.
+OutputRecord record_of_json(const json& j) {
+  if (!j.is_object()) throw std::invalid_argument("not a JSON object");
+  RecordParser parser;
+  for (const auto& [k, v] : j.items()) parser.set(k, v);
+  return parser.finish();
+}
+
+// A CSV row under `columns` as a record; throws std::invalid_argument.
+OutputRecord record_of_csv(const std::vector<std::string>& columns, const std::vector<std::string>& fields) {
+  RecordParser parser;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    const bool optional = columns[c] == "paraphrase_index" || columns[c] == "paraphrase_seed" ||
+                          columns[c] == "sample_index" || columns[c] == "run";
+    if (optional && fields[c].empty()) continue;
+    parser.set(columns[c], csv_cell(columns[c], fields[c]));
+  }
+  return parser.finish();
+}
+
+// The records of the complete lines of a JSONL output; returns the byte count to keep. A last
+// line without its newline is cut only when it is the start of a record as format_record() writes
+// it (a run killed mid-write); anything else is refused.
+size_t scan_jsonl(const std::string& text, const std::string& path, std::vector<StoredRecord>& kept) {
+  check_text(text, path);
+  const size_t keep = for_each_json_line(text, path, true, kNotResumable, [&](const json& j, const std::string& where) {
+    try {
+      kept.push_back(StoredRecord{record_of_json(j), where});
+    } catch (const std::invalid_argument& e) {
+      throw OutputFileError(where + ": not a result of flexgen generate (" + e.what() + ")" + kNotResumable);
+    }
+  });
+  if (keep < text.size()) {
+    const std::string tail = text.substr(keep);
+    const std::string start = "{\"uuid\":";
+    const bool record_start = tail.compare(0, start.size(), start, 0, std::min(start.size(), tail.size())) == 0;
+    const bool one_line = std::none_of(tail.begin(), tail.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+    if (!record_start || !one_line)
+      throw OutputFileError(path + ":" + std::to_string(line_at(text, keep)) +
+                            ": the last line is neither a result nor the start of one (it has no line end)" +
+                            kNotResumable);
+  }
+  return keep;
+}
+
+// The records of a CSV output; returns the byte count to keep. `width` is set to the number of
+// columns of the file's header. Only a last row left open by a run killed mid-write (no line end,
+// or a quoted field never closed) after a complete header is cut; any other text is refused.
+size_t scan_csv(const std::string& text, const std::string& path, std::vector<StoredRecord>& kept, size_t& width) {
+  check_text(text, path);
   std::istringstream in(text);
   csv::Reader reader(in);
   size_t keep = 0;
-  bool header = true;
+  std::vector<std::string> columns;
+  auto half_written = [&](const std::string& what) {
+    // Nothing but a prefix of our header (a run killed while writing it) may be cut before the header.
+    if (columns.empty() && csv_header().compare(0, text.size(), text) != 0)
+      throw OutputFileError(path + ":1: " + (what.empty() ? "not flexgen's CSV header" : what) +
+                            "; not a CSV results file" + kNotResumable);
+    return keep;
+  };
   while (true) {
     std::optional<csv::Row> row;
     try {
       row = reader.next();
-    } catch (const std::runtime_error&) {
-      return keep;  // a quoted field left open at the end: a half-written row
+    } catch (const csv::FormatError& e) {
+      const std::string what = e.what();
+      // A quoted field left open at the end: a half-written row. Other CSV errors are not ours.
+      if (what.find("is never closed") == std::string::npos) {
+        // "line N: ..." as "path:N: ..."
+        const std::string where = what.rfind("line ", 0) == 0 ? path + ":" + what.substr(5) : path + ": " + what;
+        throw OutputFileError(where + "; not a CSV results file" + kNotResumable);
+      }
+      return half_written(what);
     }
     if (!row) return keep;
     const std::streamoff pos = in.tellg();
     const size_t end = pos < 0 ? text.size() : static_cast<size_t>(pos);
-    if (end == 0 || text[end - 1] != '\n') return keep;  // the last row has no line end: half-written
+    if (end == 0 || text[end - 1] != '\n') return half_written("");  // no line end: half-written
     const std::string where = path + ":" + std::to_string(row->line);
-    if (header) {
+    if (columns.empty()) {
       width = known_csv_header(row->fields);
-      if (width == 0) throw OutputFileError(where + ": not flexgen's CSV header; cannot resume this file");
-      header = false;
+      if (width == 0) throw OutputFileError(where + ": not flexgen's CSV header; not a CSV results file" + kNotResumable);
+      columns = row->fields;
     } else {
-      const size_t columns = width;
-      if (row->fields.size() != columns)
+      if (row->fields.size() != columns.size())
         throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
-                              std::to_string(columns) + "; cannot resume this file");
+                              std::to_string(columns.size()) + kNotResumable);
       try {
-        keys.insert(record_key(row->fields[0], row->fields[1], index_from_text(row->fields[2])));
+        kept.push_back(StoredRecord{record_of_csv(columns, row->fields), where});
       } catch (const std::invalid_argument& e) {
-        throw OutputFileError(where + ": " + e.what());
+        throw OutputFileError(where + ": not a result of flexgen generate (" + e.what() + ")" + kNotResumable);
       }
     }
     keep = end;
@@ -206,68 +323,6 @@ std::vector<std::string> csv_fields(const OutputRecord& r) {
 }
 
 
-// Record fields from JSON values (JSONL lines, or CSV cells already turned into JSON): each
-// of OutputRecord's fields with its type, nothing else. Throws std::invalid_argument.
-struct RecordParser {
-  OutputRecord r;
-  std::set<std::string> seen;
-
-  static const json& typed(const json& v, bool ok, const std::string& name, const char* what) {
-    if (!ok) throw std::invalid_argument("field '" + name + "' must be " + what);
-    return v;
-  }
-  static std::vector<std::string> strings(const json& v, const std::string& name) {
-    typed(v, v.is_array(), name, "a list of strings");
-    std::vector<std::string> out;
-    for (const auto& e : v) out.push_back(typed(e, e.is_string(), name, "a list of strings").get<std::string>());
-    return out;
-  }
-  static int64_t integer(const json& v, const std::string& name) {
-    return typed(v, v.is_number_integer(), name, "an integer").get<int64_t>();
-  }
-
-  void set(const std::string& k, const json& v) {
-    if (!seen.insert(k).second) throw std::invalid_argument("field '" + k + "' given twice");
-    if (k == "uuid") r.uuid = typed(v, v.is_string(), k, "a string").get<std::string>();
-    else if (k == "method") r.method = typed(v, v.is_string(), k, "a string").get<std::string>();
-    else if (k == "paraphrase_index") r.paraphrase_index = integer(v, k);
-    else if (k == "paraphrases") r.paraphrases = strings(v, k);
-    else if (k == "paraphrase_indexes") {
-      typed(v, v.is_array(), k, "a list of non-negative integers");
-      for (const auto& e : v)
-        r.paraphrase_indexes.push_back(typed(e, e.is_number_unsigned(), k, "a list of non-negative integers").get<size_t>());
-    } else if (k == "paraphrase_seed") r.paraphrase_seed = typed(v, v.is_number_unsigned(), k, "a non-negative integer").get<uint64_t>();
-    else if (k == "answers") r.answers = strings(v, k);
-    else if (k == "prediction") r.prediction = typed(v, v.is_string(), k, "a string").get<std::string>();
-    else if (k == "generation") r.generation = typed(v, v.is_string(), k, "a string").get<std::string>();
-    else if (k == "generated_ids") {
-      typed(v, v.is_array(), k, "a list of token ids");
-      for (const auto& e : v) r.generated_ids.push_back(static_cast<int32_t>(integer(e, k)));
-    } else if (k == "correct") r.correct = typed(v, v.is_boolean(), k, "true or false").get<bool>();
-    else if (k == "correct_bidirectional") r.correct_bidirectional = typed(v, v.is_boolean(), k, "true or false").get<bool>();
-    else if (k == "exact_match") r.exact_match = typed(v, v.is_boolean(), k, "true or false").get<bool>();
-    else if (k == "prompt_tokens") r.prompt_tokens = integer(v, k);
-    else if (k == "generated_tokens") r.generated_tokens = integer(v, k);
-    else if (k == "segments") {
-      typed(v, v.is_array(), k, "a list of [start, end] pairs");
-      for (const auto& e : v) {
-        typed(e, e.is_array() && e.size() == 2, k, "a list of [start, end] pairs");
-        r.segments.emplace_back(integer(e[0], k), integer(e[1], k));
-      }
-    } else if (k == "sample_index") r.sample_index = integer(v, k);
-    else if (k == "run") r.run = dump(typed(v, v.is_object(), k, "a JSON object"));
-    else throw std::invalid_argument("field '" + k + "' is not a field of flexgen's output records");
-  }
-
-  OutputRecord finish() {
-    for (const char* k : {"uuid", "method", "paraphrases", "paraphrase_indexes", "answers", "prediction", "generation",
-                          "generated_ids", "correct", "correct_bidirectional", "exact_match", "prompt_tokens",
-                          "generated_tokens", "segments"})
-      if (!seen.count(k)) throw std::invalid_argument(std::string("no field '") + k + "'");
-    return std::move(r);
-  }
-};
-
 // A CSV cell as the JSON value its column holds.
 json csv_cell(const std::string& column, const std::string& cell) {
   if (column == "uuid" || column == "method" || column == "prediction" || column == "generation") return cell;
@@ -278,7 +333,7 @@ json csv_cell(const std::string& column, const std::string& cell) {
   }
   try {
     return json::parse(cell);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
     throw std::invalid_argument("field '" + column + "' is not valid JSON: '" + cell + "'");
   }
 }
@@ -322,7 +377,8 @@ std::string record_key(const std::string& uuid, const std::string& method, std::
   return key;
 }
 
-RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume) : format_(format) {
+RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool resume, const KeptCheck& check_kept)
+    : format_(format) {
   // A line of format_record() or csv_header() without its "\n".
   auto line_of = [](const std::string& text) { return std::string_view(text).substr(0, text.size() - 1); };
   if (path == "-") {
@@ -337,8 +393,10 @@ RecordWriter::RecordWriter(const std::string& path, OutputFormat format, bool re
     std::ifstream in(path, std::ios::binary);
     if (!in) throw OutputFileError(path + ": cannot read the output file to resume it");
     const std::string text = read_all(in);
-    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, done_, csv_width_) : scan_jsonl(text, path, done_);
+    keep = format_ == OutputFormat::Csv ? scan_csv(text, path, kept_, csv_width_) : scan_jsonl(text, path, kept_);
+    for (const StoredRecord& s : kept_) done_.insert(record_key(s.record.uuid, s.record.method, s.record.paraphrase_index));
     if (csv_width_ == kCsvColumns.size()) csv_width_ = 0;
+    if (check_kept) check_kept(kept_);
     if (keep < text.size()) {
       fs::resize_file(path, keep, ec);
       if (ec) throw OutputFileError(path + ": cannot cut the half-written last line: " + ec.message());
@@ -388,6 +446,8 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
       const size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
       const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
       throw OutputFileError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+    } catch (const json::exception& e) {  // a number that does not fit a double: no position given
+      throw OutputFileError(name + ": not valid JSON: " + json_message(e));
     }
     for (size_t i = 0; i < j.size(); ++i) rows.push_back(result_row(j[i], name + ": record " + std::to_string(i + 1)));
   } else if (text[first] == '{') {
@@ -402,7 +462,7 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
       json j;
       try {
         j = json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {
         throw OutputFileError(where + ": not valid JSON: " + json_message(e));
       }
       rows.push_back(result_row(j, where));
@@ -440,10 +500,8 @@ RecordFile read_record_file(const std::string& path) {
     file.format = OutputFormat::Jsonl;
     for_each_json_line(text, path, false, "", [&](const json& j, const std::string& where) {
       if (!j.is_object()) throw OutputFileError(where + ": not a flexgen output record (not a JSON object)");
-      RecordParser parser;
       try {
-        for (const auto& [k, v] : j.items()) parser.set(k, v);
-        file.records.push_back(StoredRecord{parser.finish(), where});
+        file.records.push_back(StoredRecord{record_of_json(j), where});
       } catch (const std::invalid_argument& e) {
         throw OutputFileError(where + ": not a flexgen output record: " + e.what());
       }
@@ -472,15 +530,8 @@ RecordFile read_record_file(const std::string& path) {
     if (row->fields.size() != columns.size())
       throw OutputFileError(where + ": has " + std::to_string(row->fields.size()) + " fields; the header has " +
                             std::to_string(columns.size()));
-    RecordParser parser;
     try {
-      for (size_t c = 0; c < columns.size(); ++c) {
-        const bool optional = columns[c] == "paraphrase_index" || columns[c] == "paraphrase_seed" ||
-                              columns[c] == "sample_index" || columns[c] == "run";
-        if (optional && row->fields[c].empty()) continue;
-        parser.set(columns[c], csv_cell(columns[c], row->fields[c]));
-      }
-      file.records.push_back(StoredRecord{parser.finish(), where});
+      file.records.push_back(StoredRecord{record_of_csv(columns, row->fields), where});
     } catch (const std::invalid_argument& e) {
       throw OutputFileError(where + ": not a flexgen output record: " + e.what());
     }

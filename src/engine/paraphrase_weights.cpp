@@ -7,6 +7,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "json_message.h"
+
 namespace flexgen {
 
 WeightTable read_weights(const std::string& path) {
@@ -22,8 +24,8 @@ WeightTable read_weights(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw std::runtime_error(where + "not valid JSON: " + e.what());
+    } catch (const nlohmann::json::exception& e) {  // also numbers that do not fit a double (1e999)
+      throw std::runtime_error(where + "not valid JSON: " + json_message(e));
     }
     if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string())
       throw std::runtime_error(where + "expected an object with a string \"uuid\"");

@@ -17,6 +17,8 @@ const char* setting_name(Setting setting) {
     case Setting::TokenIdsFile: return "token ids file";
     case Setting::RecordsFile: return "output file";
     case Setting::SummaryFile: return "summary file";
+    case Setting::MaxNewTokens: return "new tokens";
+    case Setting::BlockSize: return "block size";
   }
   return "setting";
 }

@@ -46,7 +46,7 @@ Summary read_summary(const std::string& path) {
   s.path = path;
   try {
     s.json = ordered_json::parse(ss.str());
-  } catch (const ordered_json::parse_error& e) {
+  } catch (const ordered_json::exception& e) {
     throw OutputFileError(path + ": not valid JSON (" + json_message(e) + ")");
   }
   if (!s.json.is_object()) throw OutputFileError(path + ": not a flexgen summary (not a JSON object)");
@@ -58,6 +58,10 @@ Summary read_summary(const std::string& path) {
   } catch (const std::invalid_argument& e) {
     throw ShardMergeError(path + ": shard " + e.what());
   }
+  const auto stopped = s.json.find("interrupted");
+  if (stopped != s.json.end() && stopped->is_boolean() && stopped->get<bool>())
+    throw ShardMergeError(path + ": the run of shard " + it->get<std::string>() +
+                          " was interrupted; finish it (the same command with --resume) before merging");
   return s;
 }
 

@@ -132,6 +132,7 @@ class Scheduler {
     size_t next_job = 0;
     int64_t running = 0;
     while (true) {
+      if (cfg_.should_stop && cfg_.should_stop()) return;  // in-flight jobs are dropped
       // Fill free slots; a job may finish at its first token (then its slot is free again).
       while (next_job < jobs_.size()) {
         std::vector<std::pair<int64_t, size_t>> admits;
@@ -175,6 +176,16 @@ class Scheduler {
 
   // Samples one token for every live stream of the job from its rows' logits [nrows, V] (CPU).
   void sample(ActiveJob& a, const at::Tensor& row_logits) {
+    try {
+      sample_streams(a, row_logits);
+    } catch (const JobError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw JobError(a.job, e.what());
+    }
+  }
+
+  void sample_streams(ActiveJob& a, const at::Tensor& row_logits) {
     const DecodeJob& j = jobs_[a.job];
     for (size_t s = 0; s < j.streams.size(); ++s) {
       if (a.done[s]) continue;
@@ -243,7 +254,8 @@ class Scheduler {
     const int64_t n = static_cast<int64_t>(picks.size());
     const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, logits);
     for (int64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(best[i].second)) throw std::runtime_error("sampler: the logits of a stream are not finite");
+      if (!std::isfinite(best[i].second))
+        throw JobError(active_[picks[i].first].job, "the model's logits are not finite (NaN or infinite)");
       accept(active_[picks[i].first], picks[i].second, best[i].first, StepTrace());
     }
     for (int64_t s = 0; s < slots_; ++s)

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 
 #include "flexgen/few_shot_pool.h"
 #include "flexgen/jsonl_writer.h"
@@ -61,6 +63,71 @@ class TokensWriter {
   std::optional<JsonlWriter> out_;
 };
 
+// "[0, 2, 4]"
+std::string index_list(const std::vector<size_t>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + std::to_string(v[i]);
+  return out + "]";
+}
+
+// The model fingerprint in a run's JSON text ("" when absent or not JSON).
+std::string fingerprint_of(const std::string& run) {
+  if (run.empty()) return "";
+  const nlohmann::json j = nlohmann::json::parse(run, nullptr, false);
+  if (!j.is_object() || !j.contains("model_fingerprint") || !j["model_fingerprint"].is_string()) return "";
+  return j["model_fingerprint"].get<std::string>();
+}
+
+// Resuming: every record kept in the output must be a result of this run's configuration, as
+// far as the record tells: its method, its model (when it says which), a sample of the dataset,
+// and (checked per sample by check_kept_paraphrases) the paraphrases this run picks.
+class KeptRecords {
+ public:
+  KeptRecords(const std::vector<StoredRecord>& kept, const RunOptions& o, const Dataset& ds) {
+    const std::string method = to_string(o.method.method);
+    const std::string fingerprint = fingerprint_of(o.record_run);
+    std::set<std::string> uuids;
+    for (const Sample& s : ds.samples) uuids.insert(s.uuid);
+    for (const StoredRecord& k : kept) {
+      const OutputRecord& r = k.record;
+      if (r.method != method)
+        fail(k, "a record of method '" + r.method + "'; this run's method is '" + method + "'");
+      if ((o.method.method == Method::PerPrompt) != r.paraphrase_index.has_value())
+        fail(k, r.paraphrase_index ? "a per-paraphrase record (paraphrase_index) in a run of method " + method
+                                   : "no paraphrase_index, which every record of method per_prompt has");
+      const std::string theirs = fingerprint_of(r.run);
+      if (!theirs.empty() && !fingerprint.empty() && theirs != fingerprint)
+        fail(k, "a record of another model (fingerprint " + theirs + "; this run's model has " + fingerprint + ")");
+      if (!uuids.count(r.uuid)) fail(k, "uuid " + r.uuid + " is not a sample of dataset " + ds.path);
+      by_uuid_[r.uuid].push_back(&k);
+    }
+  }
+  // The records kept for a prepared sample use the paraphrases this run picks for it.
+  void check(const PreparedSample& p, Method method) const {
+    const auto it = by_uuid_.find(p.sample->uuid);
+    if (it == by_uuid_.end()) return;
+    const std::vector<size_t>& want = p.prompts.paraphrases.indexes;
+    for (const StoredRecord* k : it->second) {
+      const OutputRecord& r = k->record;
+      bool ok = r.paraphrase_indexes == want;
+      if (method == Method::PerPrompt)
+        ok = r.paraphrase_indexes.size() == 1 && static_cast<int64_t>(r.paraphrase_indexes[0]) == *r.paraphrase_index &&
+             std::find(want.begin(), want.end(), r.paraphrase_indexes[0]) != want.end();
+      if (!ok)
+        fail(*k, "paraphrases " + index_list(r.paraphrase_indexes) + " of uuid " + r.uuid + "; this run uses " +
+                     index_list(want));
+    }
+  }
+
+ private:
+  [[noreturn]] static void fail(const StoredRecord& k, const std::string& what) {
+    throw OutputFileError(k.source + ": " + what +
+                          "; not a result of this run's configuration, cannot resume this file "
+                          "(give another output file, or the settings that wrote it)");
+  }
+  std::map<std::string, std::vector<const StoredRecord*>> by_uuid_;
+};
+
 }  // namespace
 
 int64_t peak_rss_bytes() {
@@ -114,6 +181,10 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
         throw SampleError(sample.source + " (uuid " + sample.uuid + "): no weight for paraphrase " + std::to_string(idx));
       t.weights.push_back(w->second);
     }
+    if (std::all_of(t.weights.begin(), t.weights.end(), [](double w) { return w == 0; }))
+      throw SampleError(sample.source + " (uuid " + sample.uuid + "): the weights of paraphrases " +
+                        index_list(p.prompts.paraphrases.indexes) + " in " + options_.weights_file +
+                        " are all zero (their weighted mean is undefined)");
   }
   p.plan = plan_sample(t, options_.method, seed);
   return p;
@@ -173,6 +244,18 @@ void check_run_options(const RunOptions& o) {
     throw InvalidSetting(Setting::Weights, "", "method " + to_string(o.method.method) + " needs them");
 }
 
+void check_model_limits(const RunOptions& o, const ModelConfig& c) {
+  const int64_t context = c.max_position_embeddings;
+  if (o.method.max_new_tokens >= context)
+    throw InvalidSetting(Setting::MaxNewTokens, std::to_string(o.method.max_new_tokens),
+                         "the model's context is " + std::to_string(context) + " positions (" + c.source +
+                             "), prompt included");
+  if (o.decode.block_size > context)
+    throw InvalidSetting(Setting::BlockSize, std::to_string(o.decode.block_size),
+                         "larger than the model's context of " + std::to_string(context) + " positions (" + c.source +
+                             ")");
+}
+
 RunInputs load_run_inputs(const RunOptions& o) {
   check_run_options(o);
   RunInputs in;
@@ -204,22 +287,19 @@ DecodeConfig run_decode_config(const RunOptions& o, const LlamaModel& model, con
 RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
   const auto t0 = Clock::now();
   RunSummary summary;
+  check_model_limits(o, model.config);
   RunInputs in = load_run_inputs(o);
   const DatasetFiles& files = in.files;
   const Dataset& ds = in.dataset;
 
   const std::vector<size_t> indices = select_samples(ds.samples.size(), o.shard, o.max_samples);
+  summary.total = static_cast<int64_t>(indices.size());
+  auto stop_asked = [&] { return o.interrupted && o.interrupted(); };
   spdlog::info("dataset {}: {} records, {} in this run (shard {})", files.test, ds.samples.size(), indices.size(),
                to_string(o.shard));
-  RecordWriter writer(o.output, o.format, o.resume);
-  if (o.resume && writer.resumed_records() > 0)
-    spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
-                 writer.cut_bytes() ? " (a half-written last line was cut)" : "");
-
   const DecodeConfig decode = run_decode_config(o, model, tokenizer);
 
   SamplePreparer preparer(o, tokenizer, in.pool, std::move(in.weights));
-  TokensWriter tokens_out(o.save_tokens);
   if (!preparer.builder().few_shot_block().empty())
     spdlog::debug("few-shot block:\n{}", preparer.builder().few_shot_block());
   auto progress = [&](size_t done) {
@@ -240,8 +320,9 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
   };
 
   // Every sample to run, prepared up front (tokenizing is cheap next to decoding).
-  std::vector<PreparedSample> todo;
+  std::vector<PreparedSample> prepared;
   for (size_t idx : indices) {
+    if (stop_asked()) break;
     const Sample& sample = ds.samples[idx];
     PreparedSample p;
     try {
@@ -260,6 +341,26 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       ++handled;
       continue;
     }
+    prepared.push_back(std::move(p));
+  }
+  if (stop_asked()) {  // before the output is opened: nothing of it is touched
+    summary.interrupted = true;
+    summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    summary.peak_rss_bytes = peak_rss_bytes();
+    return summary;
+  }
+  // The output: resuming, the records already there must be results of this configuration
+  // (checked before the file is touched).
+  RecordWriter writer(o.output, o.format, o.resume, [&](const std::vector<StoredRecord>& kept_records) {
+    const KeptRecords kept(kept_records, o, ds);
+    for (const PreparedSample& p : prepared) kept.check(p, o.method.method);
+  });
+  if (o.resume && writer.resumed_records() > 0)
+    spdlog::info("resuming: {} rows already in {}{}", writer.resumed_records(), o.output,
+                 writer.cut_bytes() ? " (a half-written last line was cut)" : "");
+  TokensWriter tokens_out(o.save_tokens);
+  std::vector<PreparedSample> todo;
+  for (PreparedSample& p : prepared) {
     const std::vector<std::string> keys = keys_of(p);
     if (std::all_of(keys.begin(), keys.end(), [&](const std::string& k) { return writer.done(k); })) {
       ++summary.skipped_done;
@@ -269,6 +370,7 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
     tokens_out.write(p);
     todo.push_back(std::move(p));
   }
+  prepared.clear();
   tokens_out.close();
   progress(handled);
 
@@ -300,8 +402,16 @@ RunSummary run_generate(const RunOptions& o, const LlamaModel& model, const Toke
       progress(handled);
     }
   };
-  decode_jobs(model, tokenizer, jobs, decode, o.batch_size, on_done, &summary.stats);
-  progress(indices.size());
+  DecodeConfig run_decode = decode;
+  run_decode.should_stop = stop_asked;
+  try {
+    decode_jobs(model, tokenizer, jobs, run_decode, o.batch_size, on_done, &summary.stats);
+  } catch (const JobError& e) {
+    const Sample& s = *todo.at(e.job).sample;
+    throw std::runtime_error(s.source + " (uuid " + s.uuid + "): " + e.what() + "; model " + model.config.source);
+  }
+  summary.interrupted = handled < indices.size() && stop_asked();
+  if (!summary.interrupted) progress(indices.size());
   summary.wall_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.peak_rss_bytes = peak_rss_bytes();
   return summary;

@@ -3,12 +3,14 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include "flexgen/setting_error.h"
 #include "flexgen/dataset.h"
 #include "flexgen/jsonl_writer.h"
 #include "flexgen/decoder.h"
@@ -34,18 +36,27 @@ class ParaphraseWriter {
       ss << in.rdbuf();
       const std::string text = ss.str();
       const size_t keep = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+      const std::string refuse = "; cannot resume this file (give another output file, or remove it)";
       std::istringstream lines(text.substr(0, keep));
       int64_t number = 0;
       for (std::string line; std::getline(lines, line);) {
         ++number;
         if (line.empty()) continue;
-        try {
-          done_.insert(nlohmann::json::parse(line).at("uuid").get<std::string>());
-        } catch (const nlohmann::json::exception& e) {
-          throw std::runtime_error(path + ":" + std::to_string(number) + ": not a paraphrase record: " + e.what());
-        }
+        const std::string where = path + ":" + std::to_string(number);
+        if (line.find('\0') != std::string::npos) throw std::runtime_error(where + ": not a text file" + refuse);
+        const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+        if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string() || !j.contains("paraphrases") ||
+            !j["paraphrases"].is_array())
+          throw std::runtime_error(where + ": not a paraphrase record (an object with uuid and paraphrases)" + refuse);
+        done_.insert(j["uuid"].get<std::string>());
       }
       if (keep < text.size()) {
+        // Only the start of a record (a run killed mid-write) is cut; anything else is refused.
+        const std::string tail = text.substr(keep), start = "{\"uuid\":";
+        const bool record_start = tail.compare(0, start.size(), start, 0, std::min(start.size(), tail.size())) == 0;
+        if (!record_start || std::any_of(tail.begin(), tail.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+          throw std::runtime_error(path + ":" + std::to_string(number + 1) +
+                                   ": the last line is neither a paraphrase record nor the start of one" + refuse);
         std::filesystem::resize_file(path, keep);
         spdlog::info("{}: cut a half-written last line ({} bytes)", path, text.size() - keep);
       }
@@ -110,6 +121,10 @@ std::string paraphrase_from_generation(const std::string& generation) {
 
 ParaphraseSummary run_paraphrase(const ParaphraseOptions& o, const LlamaModel& model, const Tokenizer& tokenizer) {
   ParaphraseSummary summary;
+  if (o.max_new_tokens >= model.config.max_position_embeddings)
+    throw InvalidSetting(Setting::MaxNewTokens, std::to_string(o.max_new_tokens),
+                         "the model's context is " + std::to_string(model.config.max_position_embeddings) +
+                             " positions (" + model.config.source + "), prompt included");
   const Dataset ds = read_dataset(o.input);
   const std::vector<size_t> indices = select_samples(ds.samples.size(), Shard{}, o.max_samples);
   for (size_t idx : indices)

@@ -34,7 +34,7 @@ int32_t Sampler::sample(const float* logits, int64_t vocab) {
   if (vocab <= 0) throw std::invalid_argument("sampler: empty logits");
   for (int64_t i = 0; i < vocab; ++i) {
     if (!std::isfinite(logits[i]))
-      throw std::runtime_error("sampler: logit " + std::to_string(i) + " is not finite");
+      throw std::runtime_error("the model's logits are not finite (NaN or infinite; token " + std::to_string(i) + ")");
   }
   if (options_.greedy()) return argmax(logits, vocab);
 

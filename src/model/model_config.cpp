@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <sstream>
+#include "json_error_text.h"
 
 namespace flexgen {
 namespace {
@@ -124,6 +125,7 @@ void ModelConfig::validate() const {
   positive(num_heads, "num_attention_heads");
   positive(num_kv_heads, "num_key_value_heads");
   positive(head_dim, "head_dim");
+  positive(max_position_embeddings, "max_position_embeddings");  // the context check depends on it
   if (num_heads % num_kv_heads != 0)
     fail(source, "num_attention_heads (" + std::to_string(num_heads) +
                      ") is not a multiple of num_key_value_heads (" + std::to_string(num_kv_heads) + ")");
@@ -144,7 +146,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& src) 
   try {
     j = json::parse(text);
   } catch (const json::exception& e) {
-    fail(src, std::string("malformed JSON: ") + e.what());
+    fail(src, "malformed JSON: " + json_error_text(e));
   }
   if (!j.is_object()) fail(src, "config must be a JSON object");
   ModelConfig c;
@@ -201,7 +203,7 @@ void apply_generation_config(const std::filesystem::path& path, ModelConfig& c) 
   try {
     j = json::parse(read_text(path));
   } catch (const json::exception& e) {
-    fail(src, std::string("malformed JSON: ") + e.what());
+    fail(src, "malformed JSON: " + json_error_text(e));
   }
   if (!j.is_object()) fail(src, "must be a JSON object");
   if (j.contains("eos_token_id") && !j["eos_token_id"].is_null())

@@ -14,6 +14,7 @@
 #include "flexgen/md5.h"
 #include "flexgen/torchscript_loader.h"
 #include "shape_text.h"
+#include "json_error_text.h"
 
 namespace flexgen {
 namespace fs = std::filesystem;
@@ -222,7 +223,7 @@ NamedTensors read_safetensors_directory(const std::filesystem::path& dir,
       try {
         j = nlohmann::json::parse(ss.str());
       } catch (const nlohmann::json::exception& e) {
-        throw ModelError(index.string() + ": malformed JSON: " + e.what());
+        throw ModelError(index.string() + ": malformed JSON: " + json_error_text(e));
       }
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())

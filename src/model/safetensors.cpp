@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "flexgen/model_config.h"
+#include "json_error_text.h"
 
 namespace flexgen {
 namespace {
@@ -114,7 +115,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::filesystem::pa
   try {
     header = json::parse(hp, hp + n);
   } catch (const json::exception& e) {
-    throw ModelError(fname + ": malformed JSON header: " + e.what());
+    throw ModelError(fname + ": malformed JSON header: " + json_error_text(e));
   }
   if (!header.is_object()) throw ModelError(fname + ": header is not a JSON object");
   out->data_start_ = 8 + n;

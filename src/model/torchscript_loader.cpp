@@ -7,14 +7,34 @@
 namespace flexgen {
 namespace fs = std::filesystem;
 
+namespace {
+
+// libtorch's message in words: its first line, without the request to report the message to
+// PyTorch or where inside libtorch it was raised; its assertion on a missing archive record
+// ("Expected hasRecord("version") to be true, but got false.") says which record is missing.
+std::string torch_problem(const c10::Error& e) {
+  std::string m = e.what_without_backtrace();
+  m = m.substr(0, m.find('\n'));
+  for (const char* noise : {"  (Could this error message be improved?", " (Could this error message be improved?",
+                            " (Triggered internally at"})
+    if (const size_t at = m.find(noise); at != std::string::npos) m = m.substr(0, at);
+  const std::string expect = "Expected hasRecord(\"";
+  if (m.rfind(expect, 0) == 0) {
+    const size_t end = m.find('"', expect.size());
+    if (end != std::string::npos) return "no \"" + m.substr(expect.size(), end - expect.size()) + "\" record in it";
+  }
+  return m.substr(0, 400);
+}
+
+}  // namespace
+
 NamedTensors read_torchscript_tensors(const fs::path& archive) {
   if (!fs::is_regular_file(archive)) throw ModelError(archive.string() + ": no such file");
   torch::jit::Module module;
   try {
     module = torch::jit::load(archive.string(), c10::Device(c10::kCPU));
   } catch (const c10::Error& e) {
-    std::string what = e.what_without_backtrace();
-    throw ModelError(archive.string() + ": not a readable TorchScript archive: " + what.substr(0, 400));
+    throw ModelError(archive.string() + ": not a readable TorchScript archive: " + torch_problem(e));
   }
   NamedTensors named;
   named.source = archive.string();

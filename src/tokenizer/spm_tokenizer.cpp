@@ -109,6 +109,30 @@ const SpmApi& api() {
   return a;
 }
 
+// SentencePiece's status text in words: "Internal: ./src/sentencepiece_processor.cc(1101)
+// [model_proto->ParseFromArray(...)] " names the library's source, not the problem.
+std::string spm_problem(const std::string& status) {
+  if (status.find("ParseFromArray") != std::string::npos)
+    return "the file does not parse as a SentencePiece model (protobuf)";
+  std::string m = status;
+  const size_t cc = m.find(".cc(");
+  if (cc != std::string::npos) {  // drop "<code>: <path>.cc(<line>) [<expression>] "
+    const size_t close = m.find(") ", cc);
+    size_t from = m.rfind(' ', cc);
+    from = from == std::string::npos ? 0 : from + 1;
+    if (close != std::string::npos) {
+      size_t to = close + 2;
+      if (to < m.size() && m[to] == '[') {
+        const size_t end = m.find("] ", to);
+        to = end == std::string::npos ? m.size() : end + 2;
+      }
+      m.erase(from, to - from);
+    }
+  }
+  while (!m.empty() && (m.back() == ' ' || m.back() == ':')) m.pop_back();
+  return m.empty() ? "the file is not a SentencePiece model" : m;
+}
+
 // Byte value of a "<0xAB>" piece, or -1.
 int byte_piece_value(const char* p) {
   if (std::strlen(p) != 6 || std::strncmp(p, "<0x", 3) != 0 || p[5] != '>') return -1;
@@ -139,7 +163,7 @@ class SpmTokenizer final : public Tokenizer {
     size_t n = 0;
     char err[512];
     if (a_.encode(h_, text.data(), text.size(), &ids, &n, err, sizeof err) != 0)
-      throw std::runtime_error(path_ + ": SentencePiece encode failed: " + err);
+      throw std::runtime_error(path_ + ": SentencePiece encode failed: " + spm_problem(err));
     std::vector<int32_t> out;
     out.reserve(n + 1);
     if (options.add_bos && bos_) out.push_back(*bos_);
@@ -176,7 +200,7 @@ class SpmTokenizer final : public Tokenizer {
     size_t len = 0;
     char err[512];
     if (a_.decode(h_, keep.data(), keep.size(), &text, &len, err, sizeof err) != 0)
-      throw std::runtime_error(path_ + ": SentencePiece decode failed: " + err);
+      throw std::runtime_error(path_ + ": SentencePiece decode failed: " + spm_problem(err));
     std::string out(text, len);
     a_.release(text);
     return utf8::lossy(out);
@@ -255,7 +279,7 @@ std::unique_ptr<Tokenizer> load_sentencepiece(const std::string& path) {
   const SpmApi& a = api();
   char err[512] = {0};
   flexgen_spm* h = a.load(path.c_str(), err, sizeof err);
-  if (!h) throw TokenizerError(path + ": not a usable SentencePiece model: " + err);
+  if (!h) throw TokenizerError(path + ": not a usable SentencePiece model: " + spm_problem(err));
   return std::make_unique<SpmTokenizer>(path, h);
 }
 

@@ -23,6 +23,10 @@ namespace fs = std::filesystem;
 // The GPT-2 split pattern that ByteLevel's use_regex applies.
 const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
+// Token ids index dense tables (id -> bytes): an id far above any real vocabulary (the largest
+// have ~256k tokens) would allocate gigabytes for nothing, so ids are bounded.
+constexpr int64_t kMaxTokenId = int64_t{1} << 22;
+
 class Reader {
  public:
   explicit Reader(std::string path) : path_(std::move(path)) {}
@@ -38,8 +42,17 @@ class Reader {
     ss << f.rdbuf();
     try {
       return json::parse(ss.str());
-    } catch (const json::parse_error& e) {
-      throw TokenizerError(path_ + ": not valid JSON: " + e.what());
+    } catch (const json::exception& e) {  // parse errors, and numbers that do not fit a double
+      // nlohmann's "[json.exception.parse_error.101] parse error at line 3, column 7: ..." as
+      // "path:3: not valid JSON: ..."
+      std::string m = e.what(), where = path_;
+      if (const size_t b = m.find("] "); b != std::string::npos) m = m.substr(b + 2);
+      if (const size_t at = m.find("at line "); at != std::string::npos) {
+        const size_t comma = m.find(", ", at), colon = m.find(": ", at);
+        if (comma != std::string::npos) where += ":" + m.substr(at + 8, comma - at - 8);
+        if (colon != std::string::npos) m = m.substr(colon + 2);
+      }
+      throw TokenizerError(where + ": not valid JSON: " + m);
     }
   }
 
@@ -89,8 +102,9 @@ void read_model(const Reader& r, const json& model, BpeParts& parts) {
   const json& vocab = r.member(model, "vocab", "model");
   if (!vocab.is_object() || vocab.empty()) r.fail("model.vocab", "expected a non-empty object of token -> id");
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 30))
-      r.fail("model.vocab", "token '" + token + "' has no valid id");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxTokenId)
+      r.fail("model.vocab", "token '" + token + "' has no valid id (" + id.dump() + "; ids are 0 to " +
+                                std::to_string(kMaxTokenId - 1) + ")");
     const auto bytes = byte_level_decode(token);
     if (!bytes) r.fail("model.vocab", "token '" + token + "' is not in the byte-level alphabet");
     if (!parts.model.add_token(*bytes, id.get<int32_t>()))
@@ -139,8 +153,8 @@ void read_added_tokens(const Reader& r, const json& root, BpeParts& parts) {
   for (const json& t : *it) {
     const std::string field = "added_tokens[" + std::to_string(i++) + "]";
     const json& id = r.member(t, "id", field);
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 30))
-      r.fail(field + ".id", "expected a non-negative integer");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxTokenId)
+      r.fail(field + ".id", "expected an integer from 0 to " + std::to_string(kMaxTokenId - 1) + ", got " + id.dump());
     AddedToken a;
     a.id = id.get<int32_t>();
     a.content = r.string_of(r.member(t, "content", field), field + ".content");

@@ -164,9 +164,93 @@ TEST(OutputRecords, ResumeRefusesDamagedOrForeignFiles) {
     RecordWriter w(csv_path, OutputFormat::Csv, true);
     FAIL();
   } catch (const OutputFileError& e) {
-    EXPECT_EQ(std::string(e.what()), csv_path + ":1: not flexgen's CSV header; cannot resume this file");
+    EXPECT_EQ(std::string(e.what()).rfind(csv_path + ":1: not flexgen's CSV header; not a CSV results file; cannot resume this file", 0), 0u) << e.what();
   }
   EXPECT_THROW(RecordWriter("-", OutputFormat::Jsonl, true), std::invalid_argument);
+}
+
+// Resuming never cuts or rewrites what is not a half-written result of this format: such files
+// are refused untouched, with file:line.
+TEST(OutputRecords, ResumeRefusesWhatIsNotResultsOfThisFormatUntouched) {
+  const std::string jsonl = tmp("finished.jsonl");
+  write_all(jsonl, OutputFormat::Jsonl, 0, 4, false);
+  const std::string csv = tmp("finished.csv");
+  write_all(csv, OutputFormat::Csv, 0, 4, false);
+  std::string binary = "\x7f" "ELF";
+  for (int i = 0; i < 300; ++i) binary += static_cast<char>((i * 37) % 256);
+  const std::string full = format_record(record(0), OutputFormat::Jsonl);
+  struct Case {
+    std::string name, text;
+    OutputFormat format;
+    std::string message;  // what the error starts with after "path"
+  };
+  const std::vector<Case> cases = {
+      // A finished JSONL file resumed as CSV (was: truncated to 0 bytes, exit 0).
+      {"jsonl_as_csv", slurp(jsonl), OutputFormat::Csv, ":"},
+      // A finished CSV file resumed as JSONL.
+      {"csv_as_jsonl", slurp(csv), OutputFormat::Jsonl, ":1: not valid JSON"},
+      // Bytes that are not text (was: silently discarded).
+      {"binary_jsonl", binary, OutputFormat::Jsonl, ":1: not a text file"},
+      {"binary_csv", binary, OutputFormat::Csv, ":1: not a text file"},
+      {"binary_no_nul", std::string(300, '\xff'), OutputFormat::Jsonl, ":1: the last line is neither a result"},
+      {"binary_no_nul_csv", std::string(300, '\xff'), OutputFormat::Csv, ":1: "},
+      // A last line without its newline that is no record's start.
+      {"tail", full + "garbage", OutputFormat::Jsonl, ":2: the last line is neither a result"},
+      // JSON objects that are not results.
+      {"no_fields", "{\"uuid\": \"a\", \"method\": \"flex\"}\n", OutputFormat::Jsonl,
+       ":1: not a result of flexgen generate (no field 'paraphrases')"},
+      {"foreign_field", full.substr(0, full.size() - 2) + ",\"score\":1}\n", OutputFormat::Jsonl,
+       ":1: not a result of flexgen generate (field 'score'"},
+      {"huge_number", full + "{\"uuid\": \"b\", \"prompt_tokens\": 1e999}\n", OutputFormat::Jsonl,
+       ":2: not valid JSON (number overflow"},
+  };
+  for (const Case& c : cases) {
+    const std::string path = tmp("refused_" + c.name);
+    std::ofstream(path, std::ios::binary) << c.text;
+    try {
+      RecordWriter w(path, c.format, true);
+      ADD_FAILURE() << c.name << ": resumed";
+    } catch (const OutputFileError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(path + c.message, 0), 0u) << c.name << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find("cannot resume"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(slurp(path), c.text) << c.name << ": the file was changed";
+  }
+  // A CSV row whose cells are not a result's (a mangled boolean), with its line.
+  std::string text = slurp(csv);
+  const size_t at = text.find(",true,");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 6, ",yes,");
+  const std::string mangled = tmp("mangled.csv");
+  std::ofstream(mangled, std::ios::binary) << text;
+  try {
+    RecordWriter w(mangled, OutputFormat::Csv, true);
+    ADD_FAILURE() << "resumed";
+  } catch (const OutputFileError& e) {
+    EXPECT_NE(std::string(e.what()).find("must be true or false"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind(mangled + ":", 0), 0u) << e.what();
+  }
+  EXPECT_EQ(slurp(mangled), text);
+}
+
+// The records kept on resume are given whole to the check, before anything is cut.
+TEST(OutputRecords, ResumeShowsTheKeptRecordsBeforeCutting) {
+  const std::string path = tmp("kept.jsonl");
+  write_all(path, OutputFormat::Jsonl, 0, 2, false);
+  const std::string text = slurp(path) + "{\"uuid\":\"hal";
+  std::ofstream(path, std::ios::binary) << text;
+  try {
+    RecordWriter w(path, OutputFormat::Jsonl, true, [&](const std::vector<StoredRecord>& kept) {
+      ASSERT_EQ(kept.size(), 2u);
+      EXPECT_EQ(kept[1].record.uuid, "uuid-1");
+      EXPECT_EQ(kept[1].source, path + ":2");
+      throw OutputFileError("refused");
+    });
+    ADD_FAILURE() << "resumed";
+  } catch (const OutputFileError& e) {
+    EXPECT_STREQ(e.what(), "refused");
+  }
+  EXPECT_EQ(slurp(path), text);
 }
 
 TEST(OutputRecords, ReadResultFileRoundTrips) {

@@ -222,6 +222,13 @@ TEST(ShardMerge, SummariesMustMatchTheParts) {
   const MergedShards m = merge_shards({p0, k1}, {s0, summary("k1.json", "1/2", 2, 5.0, 1, 1)});
   EXPECT_EQ(m.records.size(), 6u);
   EXPECT_EQ(nlohmann::json::parse(m.summary)["skipped_bad"], 1);
+  // The summary of an interrupted run: its shard is not finished.
+  auto stopped = nlohmann::ordered_json::parse(slurp(s1));
+  stopped["interrupted"] = true;
+  const std::string i1 = tmp("i1.json");
+  std::ofstream(i1) << stopped.dump(2) << "\n";
+  EXPECT_EQ(merge_error({p0, p1}, {s0, i1}),
+            i1 + ": the run of shard 1/2 was interrupted; finish it (the same command with --resume) before merging");
 }
 
 TEST(ShardMerge, WritesAtomically) {
