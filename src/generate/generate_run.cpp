@@ -1,4 +1,5 @@
 #include "flexgen/generate_run.h"
+#include "flexgen/tokenizer_chat.h"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -77,7 +78,9 @@ SamplePreparer::SamplePreparer(const RunOptions& options, const Tokenizer& token
       // checks); prompt records use no few-shot block.
       builder_(pool, pool.size() < options.few_shot ? 0 : options.few_shot, options.few_shot_seed),
       weights_(std::move(weights)),
-      separator_ids_(tokenizer.encode(options.separator)) {}
+      separator_ids_(tokenizer.encode(options.separator)) {
+  if (options.chat) user_turn_wrap(tokenizer);  // a tokenizer without a known chat format fails here, once
+}
 
 std::vector<int32_t> SamplePreparer::encode(const std::string& text) const { return tokenizer_.encode(text); }
 
@@ -88,9 +91,10 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
   SampleTokens& t = p.tokens;
   t.bos = tokenizer_.bos_id();
   std::vector<int32_t> head, tail;
-  if (options_.chat) {
-    head = encode("<|start_header_id|>user<|end_header_id|>\n\n");
-    tail = encode("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  if (options_.chat) {  // LLaMA-3 headers or ChatML (Qwen2), as the tokenizer's special tokens say
+    const ChatWrap wrap = user_turn_wrap(tokenizer_);
+    head = encode(wrap.head);
+    tail = encode(wrap.tail);
   }
   auto with_chat = [&](std::vector<int32_t> ids, bool first, bool last) {
     if (first) ids.insert(ids.begin(), head.begin(), head.end());
