@@ -356,6 +356,8 @@ TEST(ModelPath, AliasesAndOfflineCache) {
   EXPECT_EQ(model_alias("llama3.2_3b_it").value(), "meta-llama/Llama-3.2-3B-Instruct");
   EXPECT_EQ(model_alias("llama3.2_3b").value(), "meta-llama/Llama-3.2-3B");
   EXPECT_EQ(model_alias("llama3.1_8b_it").value(), "meta-llama/Llama-3.1-8B-Instruct");
+  EXPECT_EQ(model_alias("qwen2.5_1.5b_it").value(), "Qwen/Qwen2.5-1.5B-Instruct");
+  EXPECT_EQ(model_alias("llama2_7b").value(), "meta-llama/Llama-2-7b-hf");
   EXPECT_FALSE(model_alias("gpt2").has_value());
 
   TempDir t;
