@@ -18,7 +18,8 @@ void add_run_options(CLI::App& app, RunArgs& a) {
   app.add_option("--few-shot", o.few_shot, "Few-shot examples in each prompt")->capture_default_str();
   app.add_option("--few-shot-seed", o.few_shot_seed, "Seed of the few-shot draw")->capture_default_str();
   app.add_flag("--shared-context", o.shared_context,
-               "Encode the instruction and few-shot block once, visible to every paraphrase");
+               "Encode the instruction and few-shot block once, visible to every paraphrase (MyriadLAMA: as "
+               "the few-shot-sharing groups: each example's answer line sees its own question line only)");
   app.add_flag("--chat", o.chat,
                "Wrap prompts in the model's instruct chat format: LLaMA-3 headers, or ChatML for Qwen2 "
                "(<|im_start|>user ... <|im_end|>, with Qwen2.5's default system turn when its template has one)");

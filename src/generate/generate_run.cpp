@@ -102,7 +102,24 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
     return ids;
   };
   const bool split = options_.shared_context && !p.prompts.shared.empty();
-  if (split) t.shared_context = with_chat(encode(p.prompts.shared), true, false);
+  if (split && p.prompts.few_shot) {
+    // MyriadLAMA: the instruction and each example's question and answer lines become their own
+    // groups (the reference's few-shot-sharing rules), encoded piece by piece.
+    const FewShotPieces& f = *p.prompts.few_shot;
+    FewShotSplit cut;
+    t.shared_context = with_chat(encode(f.instruction), true, false);
+    cut.instruction = static_cast<int64_t>(t.shared_context.size());
+    for (size_t e = 0; e < f.questions.size(); ++e) {
+      for (const std::string* piece : {&f.questions[e], &f.answers[e]}) {
+        const std::vector<int32_t> ids = encode(*piece);
+        t.shared_context.insert(t.shared_context.end(), ids.begin(), ids.end());
+        (piece == &f.questions[e] ? cut.questions : cut.answers).push_back(static_cast<int64_t>(ids.size()));
+      }
+    }
+    t.few_shot = std::move(cut);
+  } else if (split) {
+    t.shared_context = with_chat(encode(p.prompts.shared), true, false);
+  }
   for (size_t i = 0; i < p.prompts.parts.size(); ++i) {
     t.paraphrases.push_back(split ? with_chat(encode(p.prompts.parts[i]), false, true)
                                   : with_chat(encode(p.prompts.full(i)), true, true));
