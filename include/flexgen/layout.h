@@ -54,10 +54,23 @@ struct SequenceLayout {
   void validate() const;
 };
 
+// MyriadLAMA few-shot sharing of a shared context: it is [instruction][q_0][a_0]...[q_E-1][a_E-1],
+// the instruction and each few-shot example's question lines and answer line, with these lengths.
+struct FewShotSplit {
+  int64_t instruction = 0;           // may be 0 (no instruction group)
+  std::vector<int64_t> questions;    // per example, > 0
+  std::vector<int64_t> answers;      // per example, > 0
+  int64_t total() const;
+};
+
 // Token ids of the pieces of one ensemble prompt.
 struct ConcatInput {
   std::optional<int32_t> bos;                   // prepended once when set
   std::vector<int32_t> shared_context;          // encoded once, visible to all paraphrases
+  // When set, shared_context is laid out as the few-shot-sharing groups (Context for the instruction,
+  // FewShotQuestion / FewShotAnswer per example; the rules in mask.cpp) instead of one Context group.
+  // Its total must be shared_context's length.
+  std::optional<FewShotSplit> few_shot;
   std::vector<std::vector<int32_t>> paraphrases;  // one token list per paraphrase prompt
   std::vector<int32_t> separator;               // ids inserted between paraphrases
 };

@@ -30,6 +30,10 @@ struct MethodOptions {
 struct SampleTokens {
   std::optional<int32_t> bos;
   std::vector<int32_t> shared_context;           // empty unless --shared-context
+  // MyriadLAMA few-shot sharing (--shared-context on mask-fill records with few-shot examples):
+  // shared_context's instruction / example question / example answer lengths; flex lays them out
+  // as the few-shot groups (layout.h). Other methods use shared_context as a plain prefix.
+  std::optional<FewShotSplit> few_shot;
   std::vector<std::vector<int32_t>> paraphrases;  // per paraphrase: the rest of its prompt
   std::vector<int32_t> separator;                 // flex only
   std::vector<double> weights;                    // weighted_* only, one per paraphrase

@@ -1,4 +1,5 @@
-// LLaMA-family model configuration read from a Hugging Face `config.json`
+// LLaMA-family model configuration read from a Hugging Face `config.json` (model_type llama or
+// qwen2; anything whose layout the forward pass does not implement is refused naming the key)
 // (transformers 4.x and 5.x styles) and `generation_config.json`.
 #pragma once
 
@@ -32,7 +33,8 @@ struct ModelConfig {
   int64_t max_position_embeddings = 0;
   double rms_norm_eps = 1e-5;
   bool tie_word_embeddings = false;
-  bool attention_bias = false;  // bias on q/k/v/o projections
+  bool attention_bias = false;  // bias on q/k/v/o projections (LLaMA's attention_bias)
+  bool qkv_bias = false;        // bias on q/k/v (attention_bias, or Qwen2 always); o_bias needs attention_bias
   bool mlp_bias = false;        // bias on gate/up/down projections
   std::string torch_dtype;      // "bfloat16", "float16", "float32" or empty
 
@@ -57,8 +59,9 @@ struct ModelConfig {
 };
 
 // Parses config.json text; `source` names the file in error messages.
-// Throws ModelError on malformed JSON, missing fields, unsupported architecture,
-// activation or rope type.
+// Throws ModelError on malformed JSON, missing fields, unsupported model_type/architecture,
+// activation or rope type, and on layouts flexgen does not run (mixture of experts, cross-attention,
+// quantization, sliding windows in use, ...): the message names the config key.
 ModelConfig parse_model_config(const std::string& json_text, const std::string& source);
 ModelConfig load_model_config(const std::filesystem::path& config_json);
 // Reads eos/bos ids from generation_config.json into `config` (eos may be a list).

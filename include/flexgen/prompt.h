@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "flexgen/dataset.h"
@@ -55,8 +56,18 @@ SelectedParaphrases select_paraphrases(const Sample& sample, const ParaphraseSel
 // pre-token boundary whatever the last answer ends with (".\n\n" stays one piece, "Q" always
 // starts a new one), so tokens(shared) + tokens(part) == tokens(full). RawPrompts have an
 // empty shared part.
+// The shared part of a mask-fill (MyriadLAMA) prompt cut at its few-shot structure:
+// instruction + questions[0] + answers[0] + ... == shared. instruction = "{instruction}\n\n",
+// questions[e] = "Q: {question}\n", answers[e] = "A: {answer}\n\n"; each cut falls before "Q:" or
+// "A:", a pre-token boundary of byte-level BPE.
+struct FewShotPieces {
+  std::string instruction;
+  std::vector<std::string> questions, answers;
+};
+
 struct PromptSet {
   std::string shared;
+  std::optional<FewShotPieces> few_shot;  // mask-fill records with few-shot examples only
   std::vector<std::string> parts;
   SelectedParaphrases paraphrases;
   std::string full(size_t i) const { return shared + parts.at(i); }
@@ -85,6 +96,7 @@ class PromptBuilder {
  private:
   std::string instruction_;
   std::string few_shot_;
+  std::vector<std::pair<std::string, std::string>> examples_;  // (question, answer) of each example
   std::vector<size_t> few_shot_indexes_;
 };
 

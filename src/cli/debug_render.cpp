@@ -149,10 +149,13 @@ std::string render_sample_trace(const SampleTrace& t, const Tokenizer& tok, bool
 
     out << "\nIsolation check (prefill block mask, block size " << t.blocks->block_size << "): ";
     if (t.isolation.isolated) {
-      out << "all " << t.isolation.segments << " segments isolated\n";
+      out << "all " << t.isolation.segments << " segments isolated";
+      if (t.isolation.examples > 0)
+        out << "; the " << t.isolation.examples << " few-shot examples follow the few-shot rules";
+      out << "\n";
     } else {
-      out << "\n  LEAK: position " << t.isolation.query << " (segment " << t.isolation.query_segment + 1
-          << ") can see position " << t.isolation.key << " (segment " << t.isolation.key_segment + 1 << ")\n";
+      out << "\n  LEAK: position " << t.isolation.query << " (" << t.isolation.query_group << ") can see position "
+          << t.isolation.key << " (" << t.isolation.key_group << ")\n";
     }
     out << render_block_stats(*t.blocks);
   }
@@ -232,10 +235,12 @@ nlohmann::json sample_trace_json(const SampleTrace& t, const Tokenizer& tok) {
       matrix.push_back({{"position", q}, {"label", position_label(*t.layout, q)}, {"allowed", row}});
     }
     j["mask_sample"] = {{"positions", picks}, {"rows", matrix}};
-    j["isolation"] = {{"segments", t.isolation.segments}, {"isolated", t.isolation.isolated}};
+    j["isolation"] = {{"segments", t.isolation.segments}, {"isolated", t.isolation.isolated},
+                      {"few_shot_examples", t.isolation.examples}};
     if (!t.isolation.isolated)
       j["isolation"].update({{"query", t.isolation.query}, {"key", t.isolation.key},
-                             {"query_segment", t.isolation.query_segment}, {"key_segment", t.isolation.key_segment}});
+                             {"query_segment", t.isolation.query_segment}, {"key_segment", t.isolation.key_segment},
+                             {"query_group", t.isolation.query_group}, {"key_group", t.isolation.key_group}});
     const BlockMaskStats s = block_mask_stats(*t.blocks);
     j["block_mask"] = {{"block_size", t.blocks->block_size}, {"full", s.full}, {"partial", s.partial},
                        {"empty", s.empty}, {"allowed_pairs", s.allowed_pairs}, {"total_pairs", s.total_pairs},

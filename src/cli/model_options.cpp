@@ -14,7 +14,9 @@ namespace flexgen::cli {
 
 void add_model_options(CLI::App& app, ModelArgs& a) {
   app.add_option("--model,-m", a.model,
-                 "HF model directory, TorchScript archive, or a name in the local HF cache (e.g. llama3.2_3b_it)")
+                 "HF model directory (LLaMA, LLaMA-2, Qwen2/Qwen2.5), TorchScript archive, or a name in the local "
+                 "HF cache (e.g. llama3.2_3b_it, qwen2.5_1.5b_it); layouts flexgen does not implement (MoE, "
+                 "cross-attention, sliding window in use, ...) are refused naming the config key")
       ->required();
   app.add_option("--tokenizer", a.tokenizer, "tokenizer.json, tokenizer.model or a folder (default: the model's)");
   app.add_option("--config", a.config, "config.json for a TorchScript archive without one beside it");

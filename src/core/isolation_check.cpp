@@ -7,15 +7,45 @@
 
 namespace flexgen {
 
+namespace {
+
+bool checked_kind(GroupKind k) {
+  return k == GroupKind::Paraphrase || k == GroupKind::FewShotQuestion || k == GroupKind::FewShotAnswer;
+}
+
+// Whether a query of group q must not see a key of group k (both checked kinds, q != k).
+bool forbidden(const Group& q, const Group& k) {
+  switch (q.kind) {
+    case GroupKind::Paraphrase: return k.kind == GroupKind::Paraphrase;
+    case GroupKind::FewShotAnswer: return k.kind != GroupKind::Paraphrase && k.index != q.index;
+    case GroupKind::FewShotQuestion: return k.kind == GroupKind::FewShotAnswer;
+    default: return false;
+  }
+}
+
+std::string group_label(const Group& g) {
+  const std::string n = std::to_string(g.index + 1);
+  switch (g.kind) {
+    case GroupKind::Paraphrase: return "para " + n;
+    case GroupKind::FewShotQuestion: return "fewshot Q" + n;
+    case GroupKind::FewShotAnswer: return "fewshot A" + n;
+    default: return to_string(g.kind);
+  }
+}
+
+}  // namespace
+
 IsolationCheck check_isolation(const SequenceLayout& layout, const AttentionMask& mask, const BlockMask& blocks) {
   IsolationCheck c;
   c.segments = layout.num_paraphrases();
-  // Paraphrase number of every position, -1 elsewhere.
+  // Group id of every position whose group is checked, -1 elsewhere.
   std::vector<int32_t> para(static_cast<size_t>(layout.length()), -1);
   for (const Span& s : layout.spans) {
     const Group& g = layout.groups[s.group];
-    if (g.kind == GroupKind::Paraphrase) std::fill(para.begin() + s.start, para.begin() + s.end, g.index);
+    if (checked_kind(g.kind)) std::fill(para.begin() + s.start, para.begin() + s.end, s.group);
   }
+  for (const Group& g : layout.groups)
+    if (g.kind == GroupKind::FewShotAnswer) ++c.examples;
   const int64_t bs = blocks.block_size, q_len = std::min(blocks.q_len, layout.length());
   for (int64_t q = 0; q < q_len; ++q) {
     if (para[q] < 0) continue;
@@ -31,12 +61,17 @@ IsolationCheck check_isolation(const SequenceLayout& layout, const AttentionMask
       const int64_t k0 = static_cast<int64_t>(kb) * bs, k1 = std::min(k0 + bs, blocks.kv_len);
       for (int64_t k = k0; k < k1; ++k) {
         if (para[k] < 0 || para[k] == para[q]) continue;
+        const Group& qg = layout.groups[para[q]];
+        const Group& kg = layout.groups[para[k]];
+        if (!forbidden(qg, kg)) continue;
         if (full || mask.allowed(q, k)) {
           c.isolated = false;
           c.query = q;
           c.key = k;
-          c.query_segment = para[q];
-          c.key_segment = para[k];
+          c.query_segment = qg.kind == GroupKind::Paraphrase ? qg.index : -1;
+          c.key_segment = kg.kind == GroupKind::Paraphrase ? kg.index : -1;
+          c.query_group = group_label(qg);
+          c.key_group = group_label(kg);
           return c;
         }
       }

@@ -98,8 +98,30 @@ ConcatResult concatenate(const ConcatInput& input) {
     out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
   };
   if (input.bos) append(add_group(layout, GroupKind::Bos, 0), {*input.bos});
-  if (!input.shared_context.empty())
+  if (input.few_shot) {
+    const FewShotSplit& f = *input.few_shot;
+    if (f.questions.size() != f.answers.size() || f.instruction < 0 ||
+        f.total() != static_cast<int64_t>(input.shared_context.size()))
+      throw std::invalid_argument("few-shot split of " + std::to_string(f.total()) +
+                                  " tokens does not fit the shared context of " +
+                                  std::to_string(input.shared_context.size()));
+    int64_t at = 0;
+    auto piece = [&](GroupKind kind, int32_t index, int64_t n) {
+      if (n <= 0 && kind != GroupKind::Context)
+        throw std::invalid_argument("few-shot example " + std::to_string(index + 1) + " has an empty part");
+      if (n <= 0) return;
+      append(add_group(layout, kind, index),
+             std::vector<int32_t>(input.shared_context.begin() + at, input.shared_context.begin() + at + n));
+      at += n;
+    };
+    piece(GroupKind::Context, 0, f.instruction);
+    for (size_t e = 0; e < f.questions.size(); ++e) {
+      piece(GroupKind::FewShotQuestion, static_cast<int32_t>(e), f.questions[e]);
+      piece(GroupKind::FewShotAnswer, static_cast<int32_t>(e), f.answers[e]);
+    }
+  } else if (!input.shared_context.empty()) {
     append(add_group(layout, GroupKind::Context, 0), input.shared_context);
+  }
   layout.context_end = layout.length();
   const int32_t n = static_cast<int32_t>(input.paraphrases.size());
   for (int32_t i = 0; i < n; ++i) {
@@ -112,6 +134,13 @@ ConcatResult concatenate(const ConcatInput& input) {
   layout.generation_start = layout.length();
   add_span(layout, add_group(layout, GroupKind::Generated, 0), 0);
   return out;
+}
+
+int64_t FewShotSplit::total() const {
+  int64_t n = instruction;
+  for (int64_t q : questions) n += q;
+  for (int64_t a : answers) n += a;
+  return n;
 }
 
 SequenceLayout layout_from_lengths(const std::vector<int64_t>& paraphrase_lengths, bool bos,

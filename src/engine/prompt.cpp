@@ -96,6 +96,7 @@ PromptBuilder::PromptBuilder(const std::vector<Sample>& pool, size_t few_shot, u
     if (ex.answers.empty()) throw std::invalid_argument(record_name(ex) + ": a few-shot example needs an answer");
     if (!few_shot_.empty()) few_shot_ += "\n\n";
     few_shot_ += "Q: " + ex.question + "\nA: " + ex.answers[0];
+    examples_.emplace_back(ex.question, ex.answers[0]);
   }
 }
 
@@ -115,6 +116,15 @@ PromptSet PromptBuilder::build(const Sample& sample, const ParaphraseSelection& 
   PromptSet set;
   set.paraphrases = select_paraphrases(sample, selection);
   set.shared = shared_context(sample.kind);
+  if (sample.kind == SampleKind::MaskFill && !examples_.empty()) {
+    FewShotPieces f;
+    f.instruction = (!instruction_.empty() ? instruction_ : std::string(kMaskFillInstruction)) + "\n\n";
+    for (const auto& [q, a] : examples_) {
+      f.questions.push_back("Q: " + q + "\n");
+      f.answers.push_back("A: " + a + "\n\n");
+    }
+    set.few_shot = std::move(f);
+  }
   for (const std::string& p : set.paraphrases.texts)
     set.parts.push_back(sample.kind == SampleKind::RawPrompts ? p : question_part(p));
   return set;

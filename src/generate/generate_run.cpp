@@ -1,4 +1,5 @@
 #include "flexgen/generate_run.h"
+#include "flexgen/tokenizer_chat.h"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -144,7 +145,9 @@ SamplePreparer::SamplePreparer(const RunOptions& options, const Tokenizer& token
       // checks); prompt records use no few-shot block.
       builder_(pool, pool.size() < options.few_shot ? 0 : options.few_shot, options.few_shot_seed),
       weights_(std::move(weights)),
-      separator_ids_(tokenizer.encode(options.separator)) {}
+      separator_ids_(tokenizer.encode(options.separator)) {
+  if (options.chat) user_turn_wrap(tokenizer);  // a tokenizer without a known chat format fails here, once
+}
 
 std::vector<int32_t> SamplePreparer::encode(const std::string& text) const { return tokenizer_.encode(text); }
 
@@ -155,9 +158,10 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
   SampleTokens& t = p.tokens;
   t.bos = tokenizer_.bos_id();
   std::vector<int32_t> head, tail;
-  if (options_.chat) {
-    head = encode("<|start_header_id|>user<|end_header_id|>\n\n");
-    tail = encode("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  if (options_.chat) {  // LLaMA-3 headers or ChatML (Qwen2), as the tokenizer's special tokens say
+    const ChatWrap wrap = user_turn_wrap(tokenizer_);
+    head = encode(wrap.head);
+    tail = encode(wrap.tail);
   }
   auto with_chat = [&](std::vector<int32_t> ids, bool first, bool last) {
     if (first) ids.insert(ids.begin(), head.begin(), head.end());
@@ -165,7 +169,24 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
     return ids;
   };
   const bool split = options_.shared_context && !p.prompts.shared.empty();
-  if (split) t.shared_context = with_chat(encode(p.prompts.shared), true, false);
+  if (split && p.prompts.few_shot) {
+    // MyriadLAMA: the instruction and each example's question and answer lines become their own
+    // groups (the reference's few-shot-sharing rules), encoded piece by piece.
+    const FewShotPieces& f = *p.prompts.few_shot;
+    FewShotSplit cut;
+    t.shared_context = with_chat(encode(f.instruction), true, false);
+    cut.instruction = static_cast<int64_t>(t.shared_context.size());
+    for (size_t e = 0; e < f.questions.size(); ++e) {
+      for (const std::string* piece : {&f.questions[e], &f.answers[e]}) {
+        const std::vector<int32_t> ids = encode(*piece);
+        t.shared_context.insert(t.shared_context.end(), ids.begin(), ids.end());
+        (piece == &f.questions[e] ? cut.questions : cut.answers).push_back(static_cast<int64_t>(ids.size()));
+      }
+    }
+    t.few_shot = std::move(cut);
+  } else if (split) {
+    t.shared_context = with_chat(encode(p.prompts.shared), true, false);
+  }
   for (size_t i = 0; i < p.prompts.parts.size(); ++i) {
     t.paraphrases.push_back(split ? with_chat(encode(p.prompts.parts[i]), false, true)
                                   : with_chat(encode(p.prompts.full(i)), true, true));

@@ -35,6 +35,7 @@ SamplePlan plan_sample(const SampleTokens& s, const MethodOptions& o, uint64_t s
       ConcatInput in;
       in.bos = s.bos;
       in.shared_context = s.shared_context;
+      in.few_shot = s.few_shot;
       in.paraphrases = s.paraphrases;
       in.separator = s.separator;
       ConcatResult c = concatenate(in);

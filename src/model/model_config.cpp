@@ -141,6 +141,60 @@ void ModelConfig::validate() const {
   }
 }
 
+namespace {
+
+// A key whose mere presence (non-null, not false/0/empty) means a layout flexgen does not run.
+bool present(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return false;
+  if (it->is_boolean()) return it->get<bool>();
+  if (it->is_number()) return it->get<double>() != 0;
+  if (it->is_array() || it->is_object() || it->is_string()) return !it->empty();
+  return true;
+}
+
+[[noreturn]] void refuse(const std::string& src, const json& j, const char* key, const std::string& why) {
+  fail(src, "\"" + std::string(key) + "\": " + j[key].dump() + " is not supported: " + why +
+                " (flexgen refuses the model rather than run it without it)");
+}
+
+// Refuses configs whose layout the forward pass does not implement: each message names the key.
+void refuse_unsupported_layout(const json& j, const std::string& src, const ModelConfig& c) {
+  for (const char* key : {"num_local_experts", "num_experts", "n_routed_experts", "num_experts_per_tok",
+                          "moe_intermediate_size", "shared_expert_intermediate_size", "moe_layer_freq"})
+    if (present(j, key)) refuse(src, j, key, "mixture-of-experts layers");
+  for (const char* key : {"cross_attention_layers", "add_cross_attention", "is_encoder_decoder", "vision_config",
+                          "text_config"})
+    if (present(j, key)) refuse(src, j, key, "cross-attention / encoder-decoder or multimodal models");
+  if (present(j, "quantization_config")) refuse(src, j, "quantization_config", "quantized weights");
+  for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping", "logits_scaling",
+                          "embedding_multiplier", "residual_multiplier", "attention_multiplier", "qk_layernorm",
+                          "use_qk_norm", "no_rope_layers", "mrope_section"})
+    if (present(j, key)) refuse(src, j, key, "a layer feature flexgen does not implement");
+  if (c.model_type == "llama") {
+    // LlamaConfig has no sliding window; a converted Mistral-style config would carry one.
+    if (present(j, "sliding_window")) refuse(src, j, "sliding_window", "sliding-window attention");
+  }
+  if (c.model_type == "qwen2") {
+    // transformers' Qwen2: layers i >= max_window_layers use the window when use_sliding_window.
+    if (get_bool(j, "use_sliding_window", src, false) &&
+        get_int(j, "max_window_layers", src, false, c.num_layers) < c.num_layers && present(j, "sliding_window"))
+      refuse(src, j, "use_sliding_window", "sliding-window attention in layers >= max_window_layers (" +
+                                               std::to_string(get_int(j, "max_window_layers", src, false, 0)) + ")");
+  }
+  if (j.contains("layer_types") && !j["layer_types"].is_null()) {
+    const json& types = j["layer_types"];
+    if (!types.is_array()) fail(src, "\"layer_types\" must be a list");
+    for (const auto& t : types)
+      if (!t.is_string() || t.get<std::string>() != "full_attention")
+        refuse(src, j, "layer_types", "layers other than \"full_attention\" (" + t.dump() + ")");
+  }
+  if (j.contains("rope_scaling") && j["rope_scaling"].is_object() && j["rope_scaling"].contains("mrope_section"))
+    fail(src, "\"rope_scaling\": multimodal RoPE (mrope_section) is not supported");
+}
+
+}  // namespace
+
 ModelConfig parse_model_config(const std::string& text, const std::string& src) {
   json j;
   try {
@@ -151,18 +205,28 @@ ModelConfig parse_model_config(const std::string& text, const std::string& src) 
   if (!j.is_object()) fail(src, "config must be a JSON object");
   ModelConfig c;
   c.source = src;
+  if (j.contains("model_type") && !j["model_type"].is_string())
+    fail(src, "\"model_type\" must be a string, got " + j["model_type"].dump());
   c.model_type = j.value("model_type", std::string());
+  // model_type -> the one architecture flexgen runs for it.
+  const std::string expected_arch = c.model_type == "llama"   ? "LlamaForCausalLM"
+                                    : c.model_type == "qwen2" ? "Qwen2ForCausalLM"
+                                                              : "";
+  if (expected_arch.empty())
+    fail(src, "\"model_type\": \"" + c.model_type +
+                  "\" is not supported (supported: llama = LlamaForCausalLM, qwen2 = Qwen2ForCausalLM)");
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&
       j["architectures"][0].is_string())
     c.architecture = j["architectures"][0].get<std::string>();
   else
-    c.architecture = c.model_type == "llama" ? "LlamaForCausalLM" : "";
-  if (c.model_type != "llama" || c.architecture != "LlamaForCausalLM")
-    fail(src, "unsupported architecture \"" + c.architecture + "\" (model_type \"" + c.model_type +
-                  "\"); supported: LlamaForCausalLM (model_type llama)");
+    c.architecture = expected_arch;
+  if (c.architecture != expected_arch || (j.contains("architectures") && j["architectures"].is_array() &&
+                                          j["architectures"].size() > 1))
+    fail(src, "\"architectures\": " + (j.contains("architectures") ? j["architectures"].dump() : "[]") +
+                  " is not supported for model_type \"" + c.model_type + "\" (supported: " + expected_arch + ")");
   const std::string act = j.value("hidden_act", std::string("silu"));
-  if (act != "silu") fail(src, "unsupported hidden_act \"" + act + "\" (supported: silu)");
-  if (get_int(j, "pretraining_tp", src, false, 1) != 1) fail(src, "pretraining_tp != 1 is not supported");
+  if (act != "silu") fail(src, "\"hidden_act\": \"" + act + "\" is not supported (supported: silu)");
+  if (get_int(j, "pretraining_tp", src, false, 1) != 1) fail(src, "\"pretraining_tp\" != 1 is not supported");
 
   c.vocab_size = get_int(j, "vocab_size", src, true);
   c.hidden_size = get_int(j, "hidden_size", src, true);
@@ -175,8 +239,16 @@ ModelConfig parse_model_config(const std::string& text, const std::string& src) 
   c.max_position_embeddings = get_int(j, "max_position_embeddings", src, false, 2048);
   c.rms_norm_eps = get_num(j, "rms_norm_eps", src, false, 1e-6);
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", src, true);
-  c.attention_bias = get_bool(j, "attention_bias", src, false);
-  c.mlp_bias = get_bool(j, "mlp_bias", src, false);
+  if (c.model_type == "qwen2") {
+    // Qwen2Attention: bias on q/k/v (hard-coded in transformers), none on o_proj or the MLP.
+    c.qkv_bias = true;
+    for (const char* key : {"attention_bias", "mlp_bias"})
+      if (present(j, key)) refuse(src, j, key, "Qwen2 has bias on q/k/v only");
+  } else {
+    c.attention_bias = get_bool(j, "attention_bias", src, false);
+    c.qkv_bias = c.attention_bias;
+    c.mlp_bias = get_bool(j, "mlp_bias", src, false);
+  }
   for (const char* key : {"dtype", "torch_dtype"}) {
     if (j.contains(key) && j[key].is_string()) {
       c.torch_dtype = j[key].get<std::string>();
@@ -188,6 +260,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& src) 
                        : -1;
   if (j.contains("eos_token_id")) c.eos_token_ids = id_list(j["eos_token_id"], "eos_token_id", src);
   parse_rope(j, src, c);
+  refuse_unsupported_layout(j, src, c);
   c.validate();
   return c;
 }

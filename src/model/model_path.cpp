@@ -18,6 +18,16 @@ std::optional<std::string> model_alias(const std::string& name) {
       {"llama3.2_3b_it", "meta-llama/Llama-3.2-3B-Instruct"},
       {"llama3.1_8b", "meta-llama/Llama-3.1-8B"},
       {"llama3.1_8b_it", "meta-llama/Llama-3.1-8B-Instruct"},
+      {"llama2_7b", "meta-llama/Llama-2-7b-hf"},
+      {"llama2_7b_it", "meta-llama/Llama-2-7b-chat-hf"},
+      {"qwen2.5_0.5b", "Qwen/Qwen2.5-0.5B"},
+      {"qwen2.5_0.5b_it", "Qwen/Qwen2.5-0.5B-Instruct"},
+      {"qwen2.5_1.5b", "Qwen/Qwen2.5-1.5B"},
+      {"qwen2.5_1.5b_it", "Qwen/Qwen2.5-1.5B-Instruct"},
+      {"qwen2.5_3b", "Qwen/Qwen2.5-3B"},
+      {"qwen2.5_3b_it", "Qwen/Qwen2.5-3B-Instruct"},
+      {"qwen2.5_7b", "Qwen/Qwen2.5-7B"},
+      {"qwen2.5_7b_it", "Qwen/Qwen2.5-7B-Instruct"},
   };
   for (const auto& [alias, repo] : kAliases)
     if (name == alias) return std::string(repo);
@@ -54,7 +64,7 @@ ResolvedModel resolve_model_path(const std::string& spec) {
       repo.find('/', slash + 1) != std::string::npos) {
     throw ModelError("model '" + spec + "' not found: not a directory or file, and not a Hugging Face repo id "
                      "(ORG/NAME) or alias (llama3.2_1b, llama3.2_1b_it, llama3.2_3b, llama3.2_3b_it, "
-                     "llama3.1_8b, llama3.1_8b_it)");
+                     "llama3.1_8b, llama3.1_8b_it, llama2_7b(_it), qwen2.5_{0.5b,1.5b,3b,7b}(_it))");
   }
   const std::string folder = "models--" + repo.substr(0, slash) + "--" + repo.substr(slash + 1);
   for (const fs::path& root : hf_hub_cache_dirs()) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "byte_level.h"
+#include "nfc.h"
 #include "unicode.h"
 #include "flexgen/utf8.h"
 
@@ -44,9 +45,13 @@ std::vector<int32_t> BpeTokenizer::encode(std::string_view text, const EncodeOpt
   std::vector<TextPart> parts;
   if (matcher_.empty()) parts.push_back(TextPart{text, -1});
   else matcher_.split(text, !options.parse_special, parts);
-  std::string prefixed;
+  std::string prefixed, normalized;
   for (size_t k = 0; k < parts.size(); ++k) {
-    const TextPart& part = parts[k];
+    TextPart part = parts[k];
+    if (part.token < 0 && p_.nfc && !nfc_quick_yes(part.text)) {
+      normalized = nfc(part.text);
+      part.text = normalized;
+    }
     if (part.token >= 0) {
       out.push_back(part.token);
     } else if (p_.add_prefix_space && part.text[0] != ' ') {

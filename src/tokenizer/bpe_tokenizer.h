@@ -22,6 +22,7 @@ struct BpeParts {
   BpeModel model;
   std::unique_ptr<PreTokenizer> pretokenizer;
   bool add_prefix_space = false;  // ByteLevel pre-tokenizer: a space before text that lacks one
+  bool nfc = false;               // "normalizer": {"type": "NFC"} (Qwen2): NFC on the text between added tokens
   std::vector<AddedToken> added;
   std::optional<int32_t> bos, eos;
   std::string chat_template;

@@ -196,8 +196,12 @@ void read_split(const Reader& r, const json& pt, const std::string& field, BpePa
 void read_pretokenizer(const Reader& r, const json& root, BpeParts& parts, bool force_pcre2) {
   if (!null_or_missing(root, "normalizer")) {
     const json& n = root["normalizer"];
-    r.fail("normalizer", "'" + (n.is_object() && n.contains("type") ? n["type"].dump() : n.dump()) +
-                             "' is not supported (only null)");
+    if (n.is_object() && n.value("type", "") == "NFC") {
+      parts.nfc = true;  // Qwen2
+    } else {
+      r.fail("normalizer", "'" + (n.is_object() && n.contains("type") ? n["type"].dump() : n.dump()) +
+                               "' is not supported (only null or NFC)");
+    }
   }
   const json& pt = r.member(root, "pre_tokenizer", "tokenizer.json");
   if (!pt.is_object()) r.fail("pre_tokenizer", "expected an object");

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "flexgen/block_mask.h"
+#include "flexgen/isolation_check.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 
@@ -127,4 +128,64 @@ TEST(MyriadLamaLayout, AnalyticBlockMaskEqualsGenericOnRandomLayouts) {
     ASSERT_EQ(a.partial_indices, g.partial_indices);
     ASSERT_EQ(a.allowed_pairs, g.allowed_pairs);
   }
+}
+
+// Issue 17: generate's sequences (concatenate with a few-shot split of the shared context) have
+// exactly the preset's layout, and the isolation check covers the few-shot rules.
+TEST(MyriadLamaLayout, ConcatenateWithFewShotSplitEqualsThePresetLayout) {
+  const FewShotSharingLengths len = small_lengths();
+  ConcatInput in;
+  in.bos = 1;
+  for (int32_t t = 0; t < 3 + 4 + 2 + 3 + 2; ++t) in.shared_context.push_back(100 + t);
+  FewShotSplit split;
+  split.instruction = len.instruction;
+  split.questions = len.example_questions;
+  split.answers = len.example_answers;
+  in.few_shot = split;
+  in.paraphrases = {{1, 2, 3, 4, 5}, {6, 7, 8, 9}};
+  in.separator = {50, 51};
+  ConcatResult c = concatenate(in);
+  c.layout.add_generated(len.generated);
+  const SequenceLayout want = layout_few_shot_sharing(len);
+  ASSERT_EQ(c.layout.spans.size(), want.spans.size());
+  for (size_t i = 0; i < want.spans.size(); ++i) {
+    EXPECT_EQ(c.layout.spans[i].start, want.spans[i].start) << i;
+    EXPECT_EQ(c.layout.spans[i].end, want.spans[i].end) << i;
+    EXPECT_EQ(c.layout.groups[c.layout.spans[i].group].kind, want.groups[want.spans[i].group].kind) << i;
+    EXPECT_EQ(c.layout.groups[c.layout.spans[i].group].index, want.groups[want.spans[i].group].index) << i;
+  }
+  EXPECT_EQ(c.layout.context_end, want.context_end);
+  EXPECT_EQ(c.tokens.size(), static_cast<size_t>(want.generation_start));
+  EXPECT_EQ(c.tokens[1], 100);
+  for (PositionMode pm : {PositionMode::Sequential, PositionMode::Restart})
+    EXPECT_EQ(c.layout.position_ids(pm), want.position_ids(pm));
+  // A split that does not add up to the shared context is refused.
+  in.few_shot->answers[1] = 3;
+  EXPECT_THROW(concatenate(in), std::invalid_argument);
+}
+
+TEST(MyriadLamaLayout, IsolationCheckCoversTheFewShotRules) {
+  const SequenceLayout l = layout_few_shot_sharing(small_lengths());
+  const MaskSpec good = default_mask_spec(l);
+  for (int64_t bs : {1, 4, 16}) {
+    const IsolationCheck c = check_isolation(l, make_attention_mask(l, good), build_block_mask(l, good, bs));
+    EXPECT_TRUE(c.isolated) << bs;
+    EXPECT_EQ(c.examples, 2);
+  }
+  // Example 2's answer may see example 1's question lines: a leak between examples.
+  MaskSpec leak = good;
+  leak.set(group_of(l, GroupKind::FewShotAnswer, 1), group_of(l, GroupKind::FewShotQuestion, 0), true);
+  for (int64_t bs : {1, 4, 16}) {
+    const IsolationCheck c = check_isolation(l, make_attention_mask(l, leak), build_block_mask(l, leak, bs));
+    ASSERT_FALSE(c.isolated) << bs;
+    EXPECT_EQ(c.query, 13);  // A2 starts at 1 + 3 + 4 + 2 + 3
+    EXPECT_EQ(c.key, 4);     // Q1 starts at 1 + 3
+    EXPECT_EQ(c.query_group, "fewshot A2");
+    EXPECT_EQ(c.key_group, "fewshot Q1");
+    EXPECT_EQ(c.query_segment, -1);
+  }
+  // An example's question lines seeing an answer line is a leak too.
+  MaskSpec leak2 = good;
+  leak2.set(group_of(l, GroupKind::FewShotQuestion, 1), group_of(l, GroupKind::FewShotAnswer, 0), true);
+  EXPECT_FALSE(check_isolation(l, make_attention_mask(l, leak2), build_block_mask(l, leak2, 4)).isolated);
 }

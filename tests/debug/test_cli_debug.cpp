@@ -199,8 +199,23 @@ TEST_F(CliDebug, MyriadLamaRunsInGenerateAndDebug) {
   ASSERT_EQ(dbg.exit_code, 0) << dbg.err;
   const auto j = nlohmann::json::parse(lines_of(dbg.out).at(0));
   EXPECT_EQ(j["uuid"], rec["uuid"]);
+  // Issue 17: the shared part is laid out as the few-shot-sharing groups of the reference's
+  // MyriadLAMA variant (instruction, then each example's question and answer lines).
   EXPECT_EQ(j["segments"][1]["group"], "context");
+  EXPECT_EQ(j["segments"][2]["group"], "fewshot Q1");
+  EXPECT_EQ(j["segments"][3]["group"], "fewshot A1");
+  EXPECT_EQ(j["segments"][4]["group"], "para 1");
   EXPECT_TRUE(j["isolation"]["isolated"]);
+  EXPECT_EQ(j["isolation"]["few_shot_examples"], 1);
+  // generate runs under the same mask: its record equals debug's stream.
+  const auto gen_shared = run_flexgen("generate" + opts() + "--dataset myriadlama --max-samples 1 --num-paraphrases 3 "
+                                      "--shared-context", tmp("gen_ms"));
+  ASSERT_EQ(gen_shared.exit_code, 0) << gen_shared.err;
+  EXPECT_EQ(nlohmann::json::parse(lines_of(gen_shared.out).at(0))["generated_ids"], j["streams"][0]["generated_ids"]);
+  const auto text = run_flexgen("debug" + opts() + "--dataset myriadlama --num-paraphrases 3 --shared-context",
+                                tmp("dbg_mt"));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("the 1 few-shot examples follow the few-shot rules"), std::string::npos) << text.out;
   // Without --shared-context the prompts are the same as generate's: the same tokens come out.
   const auto same = run_flexgen("debug" + opts() + "--dataset myriadlama --num-paraphrases 3 --json", tmp("dbg_m2"));
   ASSERT_EQ(same.exit_code, 0) << same.err;

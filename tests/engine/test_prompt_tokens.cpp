@@ -24,6 +24,24 @@ void check_split(const Tokenizer& tok, const std::string& name, size_t few_shot,
     all.count = paraphrase_candidates(s, all.seed).size();
     const PromptSet set = builder.build(s, all);
     std::vector<int32_t> shared = tok.encode(set.shared, {true, true});
+    // MyriadLAMA's few-shot pieces (instruction, each example's question and answer lines) add up to
+    // the shared text, and their tokens to its tokens (issue 17).
+    EXPECT_EQ(set.few_shot.has_value(), s.kind == SampleKind::MaskFill && few_shot > 0);
+    if (set.few_shot) {
+      const FewShotPieces& f = *set.few_shot;
+      ASSERT_EQ(f.questions.size(), few_shot);
+      std::string text = f.instruction;
+      std::vector<int32_t> ids = tok.encode(f.instruction, {true, true});
+      for (size_t e = 0; e < f.questions.size(); ++e) {
+        for (const std::string* piece : {&f.questions[e], &f.answers[e]}) {
+          text += *piece;
+          const std::vector<int32_t> p = tok.encode(*piece, {false, true});
+          ids.insert(ids.end(), p.begin(), p.end());
+        }
+      }
+      ASSERT_EQ(text, set.shared);
+      ASSERT_EQ(ids, shared) << name << " " << s.source << " few-shot " << few_shot << " seed " << seed;
+    }
     for (size_t i = 0; i < set.parts.size(); ++i) {
       std::vector<int32_t> joined = shared;
       const std::vector<int32_t> part = tok.encode(set.parts[i], {false, true});

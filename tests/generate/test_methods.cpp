@@ -355,3 +355,59 @@ TEST_F(Methods, RestartParaphraseLogitsEqualEachParaphraseAlone) {
     EXPECT_LT((mine - ref).abs().max().item<double>() / scale, 2e-5) << "paraphrase " << i << ", scale " << scale;
   }
 }
+
+// Issue 17: the restart invariant under MyriadLAMA's few-shot sharing: each paraphrase's logits in
+// the ensemble equal those of the same few-shot layout with that paraphrase alone (the shared parts
+// are encoded under the few-shot rules in both).
+TEST_F(Methods, RestartInvariantHoldsUnderFewShotSharing) {
+  SampleTokens s = sample(questions_, true);
+  const std::vector<int32_t> instruction = s.shared_context;
+  FewShotSplit split;
+  split.instruction = static_cast<int64_t>(instruction.size());
+  for (const char* ex : {"Q: The capital of France is [MASK].\n", "A: Paris\n\n", "Q: Tokyo is in [MASK].\n",
+                         "A: Japan\n\n"}) {
+    const std::vector<int32_t> ids = tokenizer_->encode(ex);
+    s.shared_context.insert(s.shared_context.end(), ids.begin(), ids.end());
+    (ex[0] == 'Q' ? split.questions : split.answers).push_back(static_cast<int64_t>(ids.size()));
+  }
+  s.few_shot = split;
+  MethodOptions o = opts(Method::Flex, 1);
+  o.positions = PositionMode::Restart;
+  auto forward = [&](const SampleTokens& x, SequenceLayout& layout) {
+    const SamplePlan plan = plan_sample(x, o, 0);
+    layout = *plan.layout;
+    const RowPlan& row = plan.rows[0];
+    const int64_t len = static_cast<int64_t>(row.tokens.size());
+    std::vector<AttentionMask> masks = {row.mask};
+    std::vector<BlockMask> blocks = {build_block_mask(row.mask, 32)};
+    auto ids = at::tensor(std::vector<int64_t>(row.tokens.begin(), row.tokens.end()), at::kLong).view({1, len});
+    auto pos = at::tensor(std::vector<int64_t>(row.position_ids.begin(), row.position_ids.begin() + len), at::kLong)
+                   .view({1, len});
+    return llama_forward_full(*model_, ids, pos, BatchMask::rows(masks, blocks));
+  };
+  SequenceLayout layout;
+  const at::Tensor together = forward(s, layout);
+  int32_t few_shot_groups = 0;
+  for (const Group& g : layout.groups)
+    few_shot_groups += g.kind == GroupKind::FewShotQuestion || g.kind == GroupKind::FewShotAnswer;
+  EXPECT_EQ(few_shot_groups, 4);
+  for (int32_t i = 0; i < layout.num_paraphrases(); ++i) {
+    SampleTokens alone = s;
+    alone.paraphrases = {s.paraphrases[i]};
+    SequenceLayout alone_layout;
+    const at::Tensor ref_all = forward(alone, alone_layout);
+    const Span& span = layout.paraphrase_span(i);
+    const Span& ref_span = alone_layout.paraphrase_span(0);
+    const at::Tensor mine = together[0].narrow(0, span.start, span.length());
+    const at::Tensor ref = ref_all[0].narrow(0, ref_span.start, ref_span.length());
+    const double scale = std::max(1.0, ref.abs().max().item<double>());
+    EXPECT_LT((mine - ref).abs().max().item<double>() / scale, 2e-5) << "paraphrase " << i;
+  }
+  // The shared parts are not plain causal: an example's answer does not see the other example.
+  const SamplePlan plan = plan_sample(s, o, 0);
+  const AttentionMask& m = plan.rows[0].mask;
+  const int64_t a2 = 1 + split.instruction + split.questions[0] + split.answers[0] + split.questions[1];
+  const int64_t q1 = 1 + split.instruction;
+  EXPECT_FALSE(m.allowed(a2, q1));
+  EXPECT_TRUE(m.allowed(a2, a2 - 1));
+}

@@ -233,13 +233,99 @@ TEST(ModelConfigParse, UnsupportedThingsAreClearErrors) {
   });
   EXPECT_NE(msg.find("unsupported rope type \"dynamic\""), std::string::npos) << msg;
   msg = with([](auto& j) { j["architectures"] = {"MistralForCausalLM"}; j["model_type"] = "mistral"; });
-  EXPECT_NE(msg.find("unsupported architecture \"MistralForCausalLM\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"model_type\": \"mistral\" is not supported"), std::string::npos) << msg;
   msg = with([](auto& j) { j.erase("hidden_size"); });
   EXPECT_NE(msg.find("missing \"hidden_size\""), std::string::npos) << msg;
   msg = with([](auto& j) { j["num_key_value_heads"] = 4; });
   EXPECT_NE(msg.find("not a multiple"), std::string::npos) << msg;
   msg = error_of([&] { parse_model_config("{\"model_type\": ", "cfg.json"); });
   EXPECT_NE(msg.find("malformed JSON"), std::string::npos) << msg;
+}
+
+// Issue 17: a layout flexgen cannot run is refused at load with one message naming the config key,
+// never run with the feature ignored.
+TEST(ModelConfigParse, UnsupportedLayoutsAreRefusedNamingTheKey) {
+  const std::string base = test::read_json(test::model_data_dir() / "tiny_gqa_tied" / "config.json").dump();
+  auto with = [&](const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json j = nlohmann::json::parse(base);
+    f(j);
+    return error_of([&] { parse_model_config(j.dump(), "cfg.json"); });
+  };
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    const char* key;  // the message names it, quoted
+  };
+  const std::vector<Case> cases = {
+      {"unknown model_type", [](auto& j) { j["model_type"] = "gemma2"; }, "\"model_type\""},
+      {"no model_type", [](auto& j) { j.erase("model_type"); }, "\"model_type\""},
+      {"other head", [](auto& j) { j["architectures"] = {"LlamaForSequenceClassification"}; }, "\"architectures\""},
+      {"MoE (Mixtral)", [](auto& j) { j["num_local_experts"] = 8; j["num_experts_per_tok"] = 2; }, "\"num_local_experts\""},
+      {"MoE (Qwen2-MoE)", [](auto& j) { j["num_experts"] = 60; }, "\"num_experts\""},
+      {"MoE (DeepSeek)", [](auto& j) { j["n_routed_experts"] = 64; }, "\"n_routed_experts\""},
+      {"cross-attention (Mllama)", [](auto& j) { j["cross_attention_layers"] = {3, 8}; }, "\"cross_attention_layers\""},
+      {"encoder-decoder", [](auto& j) { j["is_encoder_decoder"] = true; }, "\"is_encoder_decoder\""},
+      {"quantized", [](auto& j) { j["quantization_config"] = {{"quant_method", "gptq"}}; }, "\"quantization_config\""},
+      {"sliding window on LLaMA", [](auto& j) { j["sliding_window"] = 4096; }, "\"sliding_window\""},
+      {"non-full layers", [](auto& j) { j["layer_types"] = {"full_attention", "sliding_attention"}; }, "\"layer_types\""},
+      {"soft-capping", [](auto& j) { j["final_logit_softcapping"] = 30.0; }, "\"final_logit_softcapping\""},
+      {"qk norm", [](auto& j) { j["use_qk_norm"] = true; }, "\"use_qk_norm\""},
+      {"activation", [](auto& j) { j["hidden_act"] = "gelu"; }, "\"hidden_act\""},
+      {"rope type", [](auto& j) { j["rope_parameters"]["rope_type"] = "yarn"; }, "yarn"},
+  };
+  for (const Case& c : cases) {
+    const std::string msg = with(c.edit);
+    EXPECT_NE(msg.find("cfg.json"), std::string::npos) << c.what << ": " << msg;
+    EXPECT_NE(msg.find(c.key), std::string::npos) << c.what << ": " << msg;
+  }
+  // Keys that are present but switch nothing on are fine: a null window, no experts, full layers.
+  EXPECT_EQ(with([](auto& j) {
+              j["sliding_window"] = nullptr;
+              j["num_local_experts"] = 0;
+              j["layer_types"] = {"full_attention", "full_attention"};
+              j["quantization_config"] = nullptr;
+            }),
+            "(no error)");
+}
+
+TEST(ModelConfigParse, Qwen2FieldsAndItsRefusals) {
+  // A Qwen2.5-1.5B-style config (4.x style), shrunk: window fields present, window off.
+  nlohmann::json q = {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"vocab_size", 256},
+                      {"hidden_size", 64}, {"intermediate_size", 160}, {"num_hidden_layers", 2},
+                      {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"hidden_act", "silu"},
+                      {"max_position_embeddings", 32768}, {"rms_norm_eps", 1e-6}, {"rope_theta", 1000000.0},
+                      {"rope_scaling", nullptr}, {"sliding_window", 32768}, {"use_sliding_window", false},
+                      {"max_window_layers", 1}, {"tie_word_embeddings", false}, {"bos_token_id", 151643},
+                      {"eos_token_id", 151645}, {"torch_dtype", "bfloat16"}};
+  ModelConfig c = parse_model_config(q.dump(), "qwen.json");
+  EXPECT_EQ(c.model_type, "qwen2");
+  EXPECT_EQ(c.architecture, "Qwen2ForCausalLM");
+  EXPECT_TRUE(c.qkv_bias);
+  EXPECT_FALSE(c.attention_bias);  // no o_proj bias
+  EXPECT_FALSE(c.mlp_bias);
+  EXPECT_EQ(c.rope_type, RopeType::Default);
+  EXPECT_DOUBLE_EQ(c.rope_theta, 1e6);
+  EXPECT_EQ(c.head_dim, 16);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  auto with = [&](const std::function<void(nlohmann::json&)>& f) {
+    nlohmann::json j = q;
+    f(j);
+    return error_of([&] { parse_model_config(j.dump(), "qwen.json"); });
+  };
+  // The window in use (layer 1 >= max_window_layers 1) is refused naming the key.
+  std::string msg = with([](auto& j) { j["use_sliding_window"] = true; });
+  EXPECT_NE(msg.find("\"use_sliding_window\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("qwen.json"), std::string::npos) << msg;
+  // On but in no layer (max_window_layers >= layers): nothing to refuse.
+  EXPECT_EQ(with([](auto& j) { j["use_sliding_window"] = true; j["max_window_layers"] = 2; }), "(no error)");
+  msg = with([](auto& j) { j["architectures"] = {"LlamaForCausalLM"}; });
+  EXPECT_NE(msg.find("\"architectures\""), std::string::npos) << msg;
+  msg = with([](auto& j) { j["num_experts"] = 60; j["model_type"] = "qwen2_moe"; });
+  EXPECT_NE(msg.find("\"model_type\": \"qwen2_moe\""), std::string::npos) << msg;
+  msg = with([](auto& j) { j["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}}; });
+  EXPECT_NE(msg.find("yarn"), std::string::npos) << msg;
+  msg = with([](auto& j) { j["model_type"] = "qwen3"; j["architectures"] = {"Qwen3ForCausalLM"}; });
+  EXPECT_NE(msg.find("\"model_type\": \"qwen3\""), std::string::npos) << msg;
 }
 
 // Unknown rope type in a model directory: the load fails before touching weights.
@@ -254,10 +340,24 @@ TEST(ModelLoading, UnknownRopeTypeInDirectory) {
   EXPECT_NE(msg.find("longrope"), std::string::npos) << msg;
 }
 
+// A refused layout fails the load with the config's path, before any weight is read.
+TEST(ModelLoading, RefusedLayoutInDirectory) {
+  TempDir t;
+  const fs::path dir = edited_model(t, [](auto&) {});
+  nlohmann::json j = test::read_json(dir / "config.json");
+  j["num_local_experts"] = 8;
+  write_bytes(dir / "config.json", j.dump());
+  const std::string msg = error_of([&] { load_model(dir.string(), {at::kFloat}); });
+  EXPECT_NE(msg.find((dir / "config.json").string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"num_local_experts\": 8"), std::string::npos) << msg;
+}
+
 TEST(ModelPath, AliasesAndOfflineCache) {
   EXPECT_EQ(model_alias("llama3.2_3b_it").value(), "meta-llama/Llama-3.2-3B-Instruct");
   EXPECT_EQ(model_alias("llama3.2_3b").value(), "meta-llama/Llama-3.2-3B");
   EXPECT_EQ(model_alias("llama3.1_8b_it").value(), "meta-llama/Llama-3.1-8B-Instruct");
+  EXPECT_EQ(model_alias("qwen2.5_1.5b_it").value(), "Qwen/Qwen2.5-1.5B-Instruct");
+  EXPECT_EQ(model_alias("llama2_7b").value(), "meta-llama/Llama-2-7b-hf");
   EXPECT_FALSE(model_alias("gpt2").has_value());
 
   TempDir t;

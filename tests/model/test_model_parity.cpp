@@ -114,11 +114,17 @@ TEST_P(Parity, GreedyIdsMatch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyModels, Parity,
-                         ::testing::Values(Case{"tiny_gqa_tied"}, Case{"tiny_mha_untied_bf16"}, Case{"tiny_headdim"}),
+                         ::testing::Values(Case{"tiny_gqa_tied"}, Case{"tiny_mha_untied_bf16"}, Case{"tiny_headdim"},
+                                           // issue 17: Qwen2 (q/k/v bias, theta 1e6, untied and tied),
+                                           // LLaMA with attention_bias + mlp_bias, LLaMA-2 style (fp16 file)
+                                           Case{"tiny_qwen2"}, Case{"tiny_qwen2_tied_bf16"},
+                                           Case{"tiny_llama_bias"}, Case{"tiny_llama2"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
-TEST(ParityBf16, Bf16ComputeCloseToTransformersBf16) {
-  const auto dir = test::model_data_dir() / "tiny_mha_untied_bf16";
+class ParityBf16 : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ParityBf16, Bf16ComputeCloseToTransformersBf16) {
+  const auto dir = test::model_data_dir() / GetParam().name;
   LlamaModel m = load_llama_from_directory(dir, {at::kBFloat16});
   EXPECT_EQ(m.weights.embed.scalar_type(), at::kBFloat16);
   const auto g = test::read_json(dir / "golden.json");
@@ -135,6 +141,22 @@ TEST(ParityBf16, Bf16ComputeCloseToTransformersBf16) {
             << ", argmax agreement " << agree << "\n";
   EXPECT_LT(d16, 0.5);
   EXPECT_GE(agree, 0.9);
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, ParityBf16,
+                         ::testing::Values(Case{"tiny_mha_untied_bf16"}, Case{"tiny_qwen2_tied_bf16"}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Qwen2, BiasOnQkvOnlyAndEosFromGenerationConfig) {
+  LlamaModel m = load_llama_from_directory(test::model_data_dir() / "tiny_qwen2", {at::kFloat});
+  EXPECT_EQ(m.config.model_type, "qwen2");
+  const LayerWeights& l = m.weights.layers.at(0);
+  EXPECT_TRUE(l.q_bias.defined() && l.k_bias.defined() && l.v_bias.defined());
+  EXPECT_FALSE(l.o_bias.defined());
+  EXPECT_FALSE(l.gate_bias.defined());
+  EXPECT_EQ(m.config.eos_token_ids, (std::vector<int64_t>{2, 1}));
+  LlamaModel tied = load_llama_from_directory(test::model_data_dir() / "tiny_qwen2_tied_bf16", {at::kFloat});
+  EXPECT_TRUE(tied.weights.lm_head.is_same(tied.weights.embed));
 }
 
 TEST(TorchScript, NestedParametersWithConfigBeside) {

