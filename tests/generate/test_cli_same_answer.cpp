@@ -22,7 +22,7 @@ std::string tmp(const std::string& name) { return flexgen::testing::tmp_path("sa
 TEST(CliSameAnswer, EveryCpuPathAndLibtorchVectorWidthGiveTheSameBits) {
   const std::string model = flexgen::testing::write_tiny_model_dir(tmp("model"));
   for (const std::string dtype : {"fp32", "bf16"}) {
-    const std::string args = "debug -q --model '" + model + "' --dtype " + dtype +
+    const std::string args = "debug -q --device cpu --model '" + model + "' --dtype " + dtype +
                              " --few-shot 1 --max-samples 2 --max-new-tokens 5 --stop none --json --verbose ";
     // Each kernel path once, with libtorch's vector widths and the thread counts spread over them.
     const std::vector<flexgen::CpuIsa> isas = flexgen::runnable_cpu_isas();

@@ -4,7 +4,7 @@
 #include "cpu/attention_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
+#include "cpu/vec_math_avx2.h"
 
 #include <algorithm>
 #include <limits>
@@ -12,26 +12,7 @@
 namespace flexgen::cpu {
 namespace {
 
-#define FLEXGEN_AVX2 __attribute__((target("avx2,fma")))
-
 constexpr int kMR = 6;
-
-FLEXGEN_AVX2 inline __m256 exp2_avx2(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-126.0f);
-  const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GT_OQ);
-  const __m256 t = _mm256_max_ps(x, lo);
-  const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 f = _mm256_sub_ps(t, n);
-  __m256 p = _mm256_set1_ps(1.535336188319500e-4f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.339887440266574e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.618437357674640e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.550332471162809e-2f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.402264791363012e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.931472028550421e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
-}
 
 // C[p][16 lanes] (+)= sum_k A[p * ap + k * ak] * B[k * ldb + lanes], p < MR.
 template <int MR, bool ACC>

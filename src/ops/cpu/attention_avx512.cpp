@@ -6,10 +6,7 @@
 #include "cpu/attention_kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12 warns about an uninitialised variable inside its own AVX-512 intrinsics (a known false positive).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
+#include "cpu/vec_math_avx512.h"
 
 #include <algorithm>
 #include <cstring>
@@ -18,27 +15,9 @@
 namespace flexgen::cpu {
 namespace {
 
-#define FLEXGEN_AVX512 __attribute__((target("avx512f,avx512bw,fma")))
 #define FLEXGEN_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,fma")))
 
 constexpr int kMR = 12;
-
-FLEXGEN_AVX512 inline __m512 exp2_avx512(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-126.0f);
-  const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GT_OQ);
-  const __m512 t = _mm512_max_ps(x, lo);
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_maskz_mul_ps(keep, p, _mm512_castsi512_ps(e));
-}
 
 // C[p][lanes] (+)= sum_k A[p * ap + k * ak] * B[k * ldb + lanes], p < MR, NV chunks of 16 lanes.
 template <int MR, int NV, bool ACC>

@@ -15,8 +15,7 @@
 //             alpha = exp2(m - ms); p_j = exp2(s_j - ms) (into S); sum = ((0 + p_0) + p_1) + ...;
 //             l = fma(l, alpha, sum); m = m'; O[c] *= alpha;
 //   pv:       O[c] = fma(V[j][c], p_j, O[c]) for j in order.
-// exp2(x) = 0 for x <= -126 (and NaN); else n = round-half-even(x), f = x - n, the Cephes exp2f
-// polynomial in f by Horner's rule with fused multiply-adds, times 2^n (exact: the result is normal).
+// exp2 is vec_math.h's (its arguments here are <= 0).
 // The caller runs the kernels with denormals flushed to zero (MXCSR FTZ + DAZ, what vdpbf16ps
 // does unconditionally), so every path treats tiny values alike.
 #pragma once

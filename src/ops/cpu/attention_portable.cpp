@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cpu/attention_kernels.h"
+#include "cpu/vec_math.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
@@ -15,39 +16,14 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-inline float widen1(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-// exp2 as the contract says (attention_kernels.h).
-inline float exp2_canon(float x) {
-  if (!(x > -126.0f)) return 0.0f;
-  const float n = std::nearbyint(x);
-  const float f = x - n;
-  float p = 1.535336188319500e-4f;
-  p = std::fma(p, f, 1.339887440266574e-3f);
-  p = std::fma(p, f, 9.618437357674640e-3f);
-  p = std::fma(p, f, 5.550332471162809e-2f);
-  p = std::fma(p, f, 2.402264791363012e-1f);
-  p = std::fma(p, f, 6.931472028550421e-1f);
-  p = std::fma(p, f, 1.0f);
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
-
 void widen(const uint16_t* src, int64_t n, float* dst, bool swap_pairs) {
   if (swap_pairs) {
     for (int64_t i = 0; i + 1 < n; i += 2) {
-      dst[i] = widen1(src[i + 1]);
-      dst[i + 1] = widen1(src[i]);
+      dst[i] = widen_bf16(src[i + 1]);
+      dst[i + 1] = widen_bf16(src[i]);
     }
   } else {
-    for (int64_t i = 0; i < n; ++i) dst[i] = widen1(src[i]);
+    for (int64_t i = 0; i < n; ++i) dst[i] = widen_bf16(src[i]);
   }
 }
 
@@ -75,10 +51,10 @@ void softmax(int64_t n, float qmul, float* ST, int64_t ldq, const uint16_t* kmas
       }
       const float mnew = mx > m[r] ? mx : m[r];
       const float msafe = mnew == kNegInf ? 0.0f : mnew;
-      const float alpha = exp2_canon(m[r] - msafe);
+      const float alpha = exp2_scalar(m[r] - msafe);
       float sum = 0.0f;
       for (int64_t j = 0; j < n; ++j) {
-        const float p = exp2_canon(ST[j * ldq + r] - msafe);
+        const float p = exp2_scalar(ST[j * ldq + r] - msafe);
         ST[j * ldq + r] = p;
         sum = sum + p;
       }

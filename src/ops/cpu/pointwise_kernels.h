@@ -3,10 +3,8 @@
 // bitwise the same result (the portable one is the reference):
 //   silu_mul: out = round(round(silu(g)) * u) for bf16 (each round: to bf16, nearest even, NaN ->
 //             0x7FC0 as c10::BFloat16 does), out = silu(g) * u for fp32, where
-//             silu(g) = g / (1 + exp(-g)) in fp32 and exp(y) = exp2(y * log2 e) with
-//             exp2(t) = 0 for t <= -126 (and NaN), +inf for t >= 127, else n = round-half-even(t),
-//             f = t - n, the Cephes exp2f polynomial in f by Horner's rule with fused
-//             multiply-adds, times 2^n.
+//             silu(g) = g / (1 + exp2(-g * log2 e)) in fp32, exp2 and the bf16 rounding
+//             vec_math.h's.
 #pragma once
 
 #include <cstdint>
