@@ -214,27 +214,10 @@ NamedTensors read_safetensors_directory(const std::filesystem::path& dir,
     return f;
   };
   if (fs::is_regular_file(index)) {
-    nlohmann::json j;
-    {
-      std::ifstream in(index);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      try {
-        j = nlohmann::json::parse(ss.str());
-      } catch (const nlohmann::json::exception& e) {
-        throw ModelError(index.string() + ": malformed JSON: " + e.what());
-      }
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw ModelError(index.string() + ": no \"weight_map\" object");
-    std::map<std::string, std::vector<std::string>> by_file;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
-      const std::string file = it.value().get<std::string>();
-      if (file.find('/') != std::string::npos || file == "..")
-        throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' names a file outside the directory");
-      by_file[file].push_back(it.key());
-    }
+    std::ifstream in(index);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto by_file = parse_safetensors_index(ss.str(), index.string());
     for (const auto& [file, names] : by_file) {
       const fs::path p = dir / file;
       if (!fs::is_regular_file(p))
