@@ -199,7 +199,7 @@ void read_jsonl(const std::string& text, const std::string& name, Collector& out
       json j;
       try {
         j = json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
         throw RecordError("not valid JSON: " + json_message(e));
       }
       return parse_record(j);
@@ -215,6 +215,8 @@ void read_json_array(const std::string& text, const std::string& name, Collector
     const size_t byte = e.byte == 0 ? 0 : std::min(e.byte - 1, text.size());
     const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
     throw DatasetError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+  } catch (const json::exception& e) {  // out_of_range: a number like 1e400
+    throw DatasetError(name + ": not valid JSON: " + json_message(e));
   }
   if (!j.is_array()) throw DatasetError(name + ": a JSON file must hold an array of records");
   for (size_t i = 0; i < j.size(); ++i)

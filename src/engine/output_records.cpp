@@ -86,7 +86,7 @@ size_t for_each_json_line(const std::string& text, const std::string& path, bool
     json j;
     try {
       j = json::parse(row);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw OutputFileError(where + ": not valid JSON (" + json_message(e) + ")" + note);
     }
     fn(j, where);
@@ -278,7 +278,7 @@ json csv_cell(const std::string& column, const std::string& cell) {
   }
   try {
     return json::parse(cell);
-  } catch (const json::parse_error&) {
+  } catch (const json::exception&) {
     throw std::invalid_argument("field '" + column + "' is not valid JSON: '" + cell + "'");
   }
 }
@@ -388,6 +388,8 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
       const size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
       const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
       throw OutputFileError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+    } catch (const json::exception& e) {  // out_of_range: a number like 1e400
+      throw OutputFileError(name + ": not valid JSON: " + json_message(e));
     }
     for (size_t i = 0; i < j.size(); ++i) rows.push_back(result_row(j[i], name + ": record " + std::to_string(i + 1)));
   } else if (text[first] == '{') {
@@ -402,7 +404,7 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
       json j;
       try {
         j = json::parse(line);
-      } catch (const json::parse_error& e) {
+      } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
         throw OutputFileError(where + ": not valid JSON: " + json_message(e));
       }
       rows.push_back(result_row(j, where));

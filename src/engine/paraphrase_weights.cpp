@@ -22,7 +22,7 @@ WeightTable read_weights(const std::string& path) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw std::runtime_error(where + "not valid JSON: " + e.what());
     }
     if (!j.is_object() || !j.contains("uuid") || !j["uuid"].is_string())
