@@ -20,6 +20,10 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// Token ids index per-id tables, so one huge id would allocate gigabytes: ids stay below 2^24
+// (64 times the largest vocabularies in use, ~256K).
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
+
 // The GPT-2 split pattern that ByteLevel's use_regex applies.
 const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
@@ -38,7 +42,7 @@ class Reader {
     ss << f.rdbuf();
     try {
       return json::parse(ss.str());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
       throw TokenizerError(path_ + ": not valid JSON: " + e.what());
     }
   }
@@ -89,8 +93,8 @@ void read_model(const Reader& r, const json& model, BpeParts& parts) {
   const json& vocab = r.member(model, "vocab", "model");
   if (!vocab.is_object() || vocab.empty()) r.fail("model.vocab", "expected a non-empty object of token -> id");
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 30))
-      r.fail("model.vocab", "token '" + token + "' has no valid id");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxTokenId)
+      r.fail("model.vocab", "token '" + token + "' has no valid id (0 to " + std::to_string(kMaxTokenId - 1) + ")");
     const auto bytes = byte_level_decode(token);
     if (!bytes) r.fail("model.vocab", "token '" + token + "' is not in the byte-level alphabet");
     if (!parts.model.add_token(*bytes, id.get<int32_t>()))
@@ -139,8 +143,8 @@ void read_added_tokens(const Reader& r, const json& root, BpeParts& parts) {
   for (const json& t : *it) {
     const std::string field = "added_tokens[" + std::to_string(i++) + "]";
     const json& id = r.member(t, "id", field);
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= (1 << 30))
-      r.fail(field + ".id", "expected a non-negative integer");
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= kMaxTokenId)
+      r.fail(field + ".id", "expected an integer from 0 to " + std::to_string(kMaxTokenId - 1));
     AddedToken a;
     a.id = id.get<int32_t>();
     a.content = r.string_of(r.member(t, "content", field), field + ".content");
@@ -239,14 +243,23 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const Js
   // BOS from the post-processor template when there is no tokenizer_config.json.
   std::optional<int32_t> bos, eos;
   if (root.contains("post_processor") && root["post_processor"].is_object()) {
-    std::vector<json> procs{root["post_processor"]};
-    if (root["post_processor"].value("type", "") == "Sequence" && root["post_processor"].contains("processors"))
-      procs = root["post_processor"]["processors"].get<std::vector<json>>();
+    // A processor's "type" ("" when it has none); a malformed one is refused with its field.
+    auto type_of = [&](const json& p, const std::string& field) {
+      if (!p.is_object()) r.fail(field, "expected an object");
+      return p.contains("type") ? r.string_of(p["type"], field + ".type") : std::string();
+    };
+    const json& pp = root["post_processor"];
+    std::vector<json> procs{pp};
+    if (type_of(pp, "post_processor") == "Sequence" && pp.contains("processors")) {
+      if (!pp["processors"].is_array()) r.fail("post_processor.processors", "expected an array");
+      procs = pp["processors"].get<std::vector<json>>();
+    }
     for (const json& p : procs) {
-      if (p.value("type", "") != "TemplateProcessing" || !p.contains("single") || !p["single"].is_array()) continue;
+      if (type_of(p, "post_processor") != "TemplateProcessing" || !p.contains("single") || !p["single"].is_array())
+        continue;
       const json& single = p["single"];
       if (!single.empty() && single[0].contains("SpecialToken") && single[0]["SpecialToken"].contains("id"))
-        bos = tok->token_id(single[0]["SpecialToken"]["id"].get<std::string>());
+        bos = tok->token_id(r.string_of(single[0]["SpecialToken"]["id"], "post_processor.single[0].SpecialToken.id"));
     }
   }
   std::string chat_template;
