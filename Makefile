@@ -1,5 +1,5 @@
 # Convenience front end: `make demo` (install, build, run) and `make test`; `make test-asan`
-# (the suite under AddressSanitizer/UBSan).
+# (the suite under AddressSanitizer/UBSan) and `make fuzz` (libFuzzer targets, clang).
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -10,7 +10,7 @@ DEMO_SAMPLES ?= 5
 TOKENIZER_CACHE ?= $(BUILD_DIR)/.cache
 
 .PHONY: deps configure build install package demo demo-model mask-demo test bench clean \
-        test-asan
+        test-asan fuzz fuzz-build fuzz-ci
 
 deps:
 	bash scripts/setup-deps.sh
@@ -72,8 +72,31 @@ else
 	cd $(ASAN_BUILD_DIR) && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS)
 endif
 
+# libFuzzer targets (fuzz/, clang, ASan + UBSan) in build-fuzz/, each run FUZZ_SECONDS on its
+# corpus (build-fuzz/fuzz-work/corpus/<target>, grown from fuzz/seeds and the generated seeds).
+# FUZZ_TARGETS=dataset,csv picks some; a failing input lands in build-fuzz/fuzz-work/artifacts/.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz-build:
+	bash scripts/setup-deps.sh --fuzz
+	@if [ ! -f $(FUZZ_BUILD_DIR)/CMakeCache.txt ]; then \
+	  CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) $(GENERATOR) -DFLEXGEN_FUZZ=ON -DFLEXGEN_BUILD_TESTS=OFF \
+	    -DFLEXGEN_SANITIZE=address,undefined $(SANITIZE_CMAKE_FLAGS) $(CMAKE_FLAGS); fi
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target flexgen_fuzz
+
+fuzz: fuzz-build
+	FUZZ_LLAMA3_TOKENIZER=$$(find $(TOKENIZER_CACHE) -path '*/models/tokenizer.json' 2>/dev/null | head -n 1) \
+	  bash fuzz/run.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(subst $(comma), ,$(FUZZ_TARGETS))
+
+# CI: every target for 30 s.
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=30
+
+comma := ,
+
 bench: build
 	$(BUILD_DIR)/bin/bench_block_mask
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(FUZZ_BUILD_DIR)
