@@ -1,4 +1,5 @@
-# Convenience front end: `make demo` (install, build, run) and `make test`.
+# Convenience front end: `make demo` (install, build, run) and `make test`; `make test-asan`
+# (the suite under AddressSanitizer/UBSan) and `make fuzz` (libFuzzer targets, clang).
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -8,7 +9,8 @@ DEMO_MODEL ?= $(BUILD_DIR)/demo/random-llama3.2-1b
 DEMO_SAMPLES ?= 5
 TOKENIZER_CACHE ?= $(BUILD_DIR)/.cache
 
-.PHONY: deps configure build install package demo demo-model mask-demo test bench clean
+.PHONY: deps configure build install package demo demo-model mask-demo test bench clean \
+        test-asan fuzz fuzz-build fuzz-ci
 
 deps:
 	bash scripts/setup-deps.sh
@@ -49,8 +51,52 @@ package: build
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# The suite built with sanitizers (default compiler, build-asan/): ASAN_TESTS=all runs everything,
+# ASAN_TESTS=pure only the tests that need no libtorch (ctest label "pure"; what CI runs).
+# Asserts stay on (-O1 -g1, no NDEBUG) and libstdc++ checks its bounds (_GLIBCXX_ASSERTIONS).
+ASAN_BUILD_DIR ?= build-asan
+SANITIZE ?= address,undefined
+ASAN_TESTS ?= all
+SANITIZE_CMAKE_FLAGS = -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1" \
+  -DCMAKE_CXX_FLAGS=-D_GLIBCXX_ASSERTIONS -DFLEXGEN_BUILD_BENCH=OFF
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+test-asan: deps
+	@if [ ! -f $(ASAN_BUILD_DIR)/CMakeCache.txt ]; then \
+	  cmake -S . -B $(ASAN_BUILD_DIR) $(GENERATOR) -DFLEXGEN_SANITIZE=$(SANITIZE) $(SANITIZE_CMAKE_FLAGS) $(CMAKE_FLAGS); fi
+ifeq ($(ASAN_TESTS),pure)
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target flexgen_pure_tests
+	cd $(ASAN_BUILD_DIR) && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS) -L pure
+else
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cd $(ASAN_BUILD_DIR) && $(ASAN_ENV) ctest --output-on-failure -j $(JOBS)
+endif
+
+# libFuzzer targets (fuzz/, clang, ASan + UBSan) in build-fuzz/, each run FUZZ_SECONDS on its
+# corpus (build-fuzz/fuzz-work/corpus/<target>, grown from fuzz/seeds and the generated seeds).
+# FUZZ_TARGETS=dataset,csv picks some; a failing input lands in build-fuzz/fuzz-work/artifacts/.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz-build:
+	bash scripts/setup-deps.sh --fuzz
+	@if [ ! -f $(FUZZ_BUILD_DIR)/CMakeCache.txt ]; then \
+	  CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD_DIR) $(GENERATOR) -DFLEXGEN_FUZZ=ON -DFLEXGEN_BUILD_TESTS=OFF \
+	    -DFLEXGEN_SANITIZE=address,undefined $(SANITIZE_CMAKE_FLAGS) $(CMAKE_FLAGS); fi
+	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target flexgen_fuzz
+
+fuzz: fuzz-build
+	FUZZ_LLAMA3_TOKENIZER=$$(find $(TOKENIZER_CACHE) -path '*/models/tokenizer.json' 2>/dev/null | head -n 1) \
+	  bash fuzz/run.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(subst $(comma), ,$(FUZZ_TARGETS))
+
+# CI: every target for 30 s.
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=30
+
+comma := ,
+
 bench: build
 	$(BUILD_DIR)/bin/bench_block_mask
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(FUZZ_BUILD_DIR)

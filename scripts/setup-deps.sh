@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages flexgen needs to build and test. Idempotent:
 # does nothing (and needs no root) when every package is already installed.
+# --fuzz adds what `make fuzz` needs: clang with libFuzzer and the sanitizer runtimes
+# (libclang-rt-14-dev) and llvm-symbolizer (llvm) for readable stack traces. The sanitizer build
+# (`make test-asan`) uses the default compiler: gcc's runtimes come with build-essential.
 set -euo pipefail
 
 PKGS=(
@@ -12,6 +15,13 @@ PKGS=(
   libpcre2-dev libpng-dev zlib1g-dev
   nodejs npm              # tokenizer parity tests fetch the JS reference with npm pack
 )
+
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) PKGS+=(clang libclang-rt-14-dev llvm) ;;
+    *) echo "setup-deps: unknown option $arg (known: --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do

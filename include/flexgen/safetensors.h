@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "flexgen/safetensors_header.h"  // SafetensorInfo, the torch-free header parser
+
 namespace flexgen {
 
 // A read-only view of a whole file, mapped copy-on-write (PROT_READ|PROT_WRITE,
@@ -36,14 +38,6 @@ class MappedFile {
   std::filesystem::path path_;
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
-};
-
-struct SafetensorInfo {
-  std::string name;
-  std::string dtype;  // "F32", "BF16", ... as in the file
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // offsets within the data section
-  uint64_t end = 0;
 };
 
 class SafetensorsFile {
@@ -84,6 +78,5 @@ void write_safetensors(const std::filesystem::path& path,
 // "BF16" -> at::kBFloat16 etc.; throws ModelError for unknown names.
 at::ScalarType safetensors_dtype(const std::string& name);
 std::string safetensors_dtype_name(at::ScalarType type);
-size_t safetensors_dtype_size(const std::string& name);  // 0 when unknown
 
 }  // namespace flexgen

@@ -113,7 +113,8 @@ Command add_completion_command(CLI::App& parent) {
   auto shell = std::make_shared<std::string>();
   app->add_option("shell", *shell, "Shell")->required()->check(CLI::IsMember({"bash"}));
   const CLI::App* root = &parent;
-  return Command{app, [root] { return print_bash(*root); }};
+  // The lambda keeps `shell` alive: CLI11 writes the parsed value into it (ASan: use after free).
+  return Command{app, [root, shell] { return print_bash(*root); }};
 }
 
 }  // namespace flexgen::cli

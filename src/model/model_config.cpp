@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include "json_error_text.h"
@@ -30,8 +31,9 @@ int64_t get_int(const json& j, const char* key, const std::string& src, bool req
     if (required) fail(src, std::string("missing \"") + key + "\"");
     return fallback;
   }
-  if (!it->is_number_integer() && !(it->is_number_float() && it->get<double>() ==
-                                     static_cast<double>(static_cast<int64_t>(it->get<double>()))))
+  // A float counts when it is a whole number within int64 (casting one outside is undefined).
+  const auto whole = [](double d) { return d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d); };
+  if (!it->is_number_integer() && !(it->is_number_float() && whole(it->get<double>())))
     fail(src, std::string("\"") + key + "\" must be an integer, got " + it->dump());
   return it->is_number_integer() ? it->get<int64_t>() : static_cast<int64_t>(it->get<double>());
 }
@@ -45,6 +47,13 @@ double get_num(const json& j, const char* key, const std::string& src, bool requ
   }
   if (!it->is_number()) fail(src, std::string("\"") + key + "\" must be a number, got " + it->dump());
   return it->get<double>();
+}
+
+std::string get_str(const json& j, const char* key, const std::string& src, const std::string& fallback) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  if (!it->is_string()) fail(src, std::string("\"") + key + "\" must be a string, got " + it->dump());
+  return it->get<std::string>();
 }
 
 bool get_bool(const json& j, const char* key, const std::string& src, bool fallback) {
@@ -224,7 +233,7 @@ ModelConfig parse_model_config(const std::string& text, const std::string& src) 
                                           j["architectures"].size() > 1))
     fail(src, "\"architectures\": " + (j.contains("architectures") ? j["architectures"].dump() : "[]") +
                   " is not supported for model_type \"" + c.model_type + "\" (supported: " + expected_arch + ")");
-  const std::string act = j.value("hidden_act", std::string("silu"));
+  const std::string act = get_str(j, "hidden_act", src, "silu");
   if (act != "silu") fail(src, "\"hidden_act\": \"" + act + "\" is not supported (supported: silu)");
   if (get_int(j, "pretraining_tp", src, false, 1) != 1) fail(src, "\"pretraining_tp\" != 1 is not supported");
 

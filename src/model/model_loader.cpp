@@ -14,7 +14,6 @@
 #include "flexgen/md5.h"
 #include "flexgen/torchscript_loader.h"
 #include "shape_text.h"
-#include "json_error_text.h"
 
 namespace flexgen {
 namespace fs = std::filesystem;
@@ -58,7 +57,7 @@ class Assembler {
       if (name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0) continue;
       if (config_.tie_word_embeddings && name == "lm_head.weight") continue;  // transformers ignores it too
       throw ModelError(origin_of(named_, name) + ": unexpected tensor '" + name +
-                       "' (not part of a " + config_.architecture + " with config " + config_.source + ")");
+                       "' (not part of a LlamaForCausalLM with config " + config_.source + ")");
     }
   }
 
@@ -176,12 +175,12 @@ LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, 
     l.k_proj = a.take(p + "self_attn.k_proj.weight", {config.kv_dim(), hid});
     l.v_proj = a.take(p + "self_attn.v_proj.weight", {config.kv_dim(), hid});
     l.o_proj = a.take(p + "self_attn.o_proj.weight", {hid, config.q_dim()});
-    if (config.qkv_bias || config.attention_bias) {  // Qwen2: q/k/v only
+    if (config.attention_bias) {
       l.q_bias = a.take(p + "self_attn.q_proj.bias", {config.q_dim()});
       l.k_bias = a.take(p + "self_attn.k_proj.bias", {config.kv_dim()});
       l.v_bias = a.take(p + "self_attn.v_proj.bias", {config.kv_dim()});
+      l.o_bias = a.take(p + "self_attn.o_proj.bias", {hid});
     }
-    if (config.attention_bias) l.o_bias = a.take(p + "self_attn.o_proj.bias", {hid});
     l.post_norm = a.take(p + "post_attention_layernorm.weight", {hid});
     l.gate_proj = a.take(p + "mlp.gate_proj.weight", {inter, hid});
     l.up_proj = a.take(p + "mlp.up_proj.weight", {inter, hid});
@@ -215,27 +214,10 @@ NamedTensors read_safetensors_directory(const std::filesystem::path& dir,
     return f;
   };
   if (fs::is_regular_file(index)) {
-    nlohmann::json j;
-    {
-      std::ifstream in(index);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      try {
-        j = nlohmann::json::parse(ss.str());
-      } catch (const nlohmann::json::exception& e) {
-        throw ModelError(index.string() + ": malformed JSON: " + json_error_text(e));
-      }
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-      throw ModelError(index.string() + ": no \"weight_map\" object");
-    std::map<std::string, std::vector<std::string>> by_file;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
-      const std::string file = it.value().get<std::string>();
-      if (file.find('/') != std::string::npos || file == "..")
-        throw ModelError(index.string() + ": weight_map entry '" + it.key() + "' names a file outside the directory");
-      by_file[file].push_back(it.key());
-    }
+    std::ifstream in(index);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto by_file = parse_safetensors_index(ss.str(), index.string());
     for (const auto& [file, names] : by_file) {
       const fs::path p = dir / file;
       if (!fs::is_regular_file(p))

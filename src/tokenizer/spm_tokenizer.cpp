@@ -70,7 +70,11 @@ const SpmApi& api() {
         tried += "\n  " + c + " (absent)";
         continue;
       }
+#ifdef FLEXGEN_SPM_NO_DEEPBIND
+      lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);  // sanitizer builds (ASan refuses RTLD_DEEPBIND)
+#else
       lib = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+#endif
       if (lib) {
         where = c;
         spdlog::debug("SentencePiece module {}", c);

@@ -20,12 +20,12 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
+// Token ids index per-id tables, so one huge id would allocate gigabytes: ids stay below 2^24
+// (64 times the largest vocabularies in use, ~256K).
+constexpr int64_t kMaxTokenId = int64_t{1} << 24;
+
 // The GPT-2 split pattern that ByteLevel's use_regex applies.
 const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-// Token ids index dense tables (id -> bytes): an id far above any real vocabulary (the largest
-// have ~256k tokens) would allocate gigabytes for nothing, so ids are bounded.
-constexpr int64_t kMaxTokenId = int64_t{1} << 22;
 
 class Reader {
  public:
@@ -257,14 +257,23 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::string& path, const Js
   // BOS from the post-processor template when there is no tokenizer_config.json.
   std::optional<int32_t> bos, eos;
   if (root.contains("post_processor") && root["post_processor"].is_object()) {
-    std::vector<json> procs{root["post_processor"]};
-    if (root["post_processor"].value("type", "") == "Sequence" && root["post_processor"].contains("processors"))
-      procs = root["post_processor"]["processors"].get<std::vector<json>>();
+    // A processor's "type" ("" when it has none); a malformed one is refused with its field.
+    auto type_of = [&](const json& p, const std::string& field) {
+      if (!p.is_object()) r.fail(field, "expected an object");
+      return p.contains("type") ? r.string_of(p["type"], field + ".type") : std::string();
+    };
+    const json& pp = root["post_processor"];
+    std::vector<json> procs{pp};
+    if (type_of(pp, "post_processor") == "Sequence" && pp.contains("processors")) {
+      if (!pp["processors"].is_array()) r.fail("post_processor.processors", "expected an array");
+      procs = pp["processors"].get<std::vector<json>>();
+    }
     for (const json& p : procs) {
-      if (p.value("type", "") != "TemplateProcessing" || !p.contains("single") || !p["single"].is_array()) continue;
+      if (type_of(p, "post_processor") != "TemplateProcessing" || !p.contains("single") || !p["single"].is_array())
+        continue;
       const json& single = p["single"];
       if (!single.empty() && single[0].contains("SpecialToken") && single[0]["SpecialToken"].contains("id"))
-        bos = tok->token_id(single[0]["SpecialToken"]["id"].get<std::string>());
+        bos = tok->token_id(r.string_of(single[0]["SpecialToken"]["id"], "post_processor.single[0].SpecialToken.id"));
     }
   }
   std::string chat_template;
