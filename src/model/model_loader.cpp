@@ -57,7 +57,7 @@ class Assembler {
       if (name.size() >= 20 && name.compare(name.size() - 20, 20, "rotary_emb.inv_freq") == 0) continue;
       if (config_.tie_word_embeddings && name == "lm_head.weight") continue;  // transformers ignores it too
       throw ModelError(origin_of(named_, name) + ": unexpected tensor '" + name +
-                       "' (not part of a LlamaForCausalLM with config " + config_.source + ")");
+                       "' (not part of a " + config_.architecture + " with config " + config_.source + ")");
     }
   }
 
@@ -175,12 +175,12 @@ LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, 
     l.k_proj = a.take(p + "self_attn.k_proj.weight", {config.kv_dim(), hid});
     l.v_proj = a.take(p + "self_attn.v_proj.weight", {config.kv_dim(), hid});
     l.o_proj = a.take(p + "self_attn.o_proj.weight", {hid, config.q_dim()});
-    if (config.attention_bias) {
+    if (config.qkv_bias || config.attention_bias) {  // Qwen2: q/k/v only
       l.q_bias = a.take(p + "self_attn.q_proj.bias", {config.q_dim()});
       l.k_bias = a.take(p + "self_attn.k_proj.bias", {config.kv_dim()});
       l.v_bias = a.take(p + "self_attn.v_proj.bias", {config.kv_dim()});
-      l.o_bias = a.take(p + "self_attn.o_proj.bias", {hid});
     }
+    if (config.attention_bias) l.o_bias = a.take(p + "self_attn.o_proj.bias", {hid});
     l.post_norm = a.take(p + "post_attention_layernorm.weight", {hid});
     l.gate_proj = a.take(p + "mlp.gate_proj.weight", {inter, hid});
     l.up_proj = a.take(p + "mlp.up_proj.weight", {inter, hid});
