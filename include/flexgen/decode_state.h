@@ -38,7 +38,7 @@ class DecodeState {
   int64_t rows() const { return options_.rows; }
 
   // Prefills rows [first, first + masks.size()) with `tokens` and `positions` (int64 [n, L], host):
-  // the prompts left-padded to one length, each row's mask over its padded positions (covering
+  // the prompts padded to one length, each row's mask over its padded positions (covering
   // the tokens it will generate too). A row whose mask is nullopt is idle: it is fed padding and
   // keeps the idle mask. Returns fp32 logits [n, L, V] (All) or [n, 1, V] (Last) on the model's
   // device.

@@ -155,7 +155,7 @@ void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& s
 struct ActiveJob {
   size_t job = 0;
   int64_t r0 = 0, nrows = 0;      // cache rows [r0, r0 + nrows)
-  int64_t lmax = 0;               // prompt slots (rows left-padded to this)
+  int64_t lmax = 0;               // prompt slots (rows padded to this)
   int64_t step = 0;               // tokens sampled so far by every stream of the job
   std::vector<std::vector<int64_t>> positions;  // per row: RoPE ids of slots 0 .. lmax + max_new
   std::vector<StreamResult> results;
@@ -344,7 +344,7 @@ class Scheduler {
   }
 
   // Admits jobs into free slots (ascending): neighbouring slots whose jobs need only the last
-  // position's logits share one prefill forward pass (rows left-padded to one length), up to
+  // position's logits share one prefill forward pass (rows padded to one length), up to
   // kPrefillTokens tokens; the others are prefilled alone.
   void admit_all(const std::vector<std::pair<int64_t, size_t>>& admits) {
     constexpr int64_t kPrefillTokens = 16384;
