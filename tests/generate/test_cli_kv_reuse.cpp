@@ -95,6 +95,16 @@ TEST_F(KvReuse, AStoreOfZeroMegabytesKeepsNothing) {
   EXPECT_EQ(j["kv_reuse"]["store_limit_mb"].get<int64_t>(), 0);
 }
 
+TEST_F(KvReuse, AskingForItOnTheCpuIsTheDefault) {
+  const std::string s1 = tmp("ask1.json"), s2 = tmp("ask2.json");
+  const auto asked = run_flexgen(base() + "--method origin --kv-reuse --summary " + s1, tmp("ask1"));
+  const auto dflt = run_flexgen(base() + "--method origin --summary " + s2, tmp("ask2"));
+  ASSERT_EQ(asked.exit_code, 0) << asked.err;
+  ASSERT_EQ(dflt.exit_code, 0) << dflt.err;
+  EXPECT_EQ(asked.out, dflt.out);
+  EXPECT_EQ(nlohmann::json::parse(slurp(s1))["kv_reuse"], nlohmann::json::parse(slurp(s2))["kv_reuse"]);
+}
+
 TEST_F(KvReuse, BothFlagsAreAUsageError) {
   const auto r = run_flexgen(base() + "--kv-reuse --no-kv-reuse", tmp("both"));
   EXPECT_EQ(r.exit_code, 2);
