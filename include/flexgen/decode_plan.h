@@ -23,6 +23,11 @@ struct RowPlan {
   std::vector<int64_t> first_logit_positions;  // prompt positions whose mean logits give the
                                                // first token; empty = the last prompt position
   bool block_sparse = false;                   // attend through the block-sparse kernel
+  // Leading prompt tokens that every sample of the run may share (BOS + instruction + few-shot):
+  // a hint for the run-level KV store. The scheduler uses only the part of it whose mask is
+  // plain causal (each position sees exactly the positions before it, nothing else), so their
+  // keys and values depend on their tokens and position ids alone.
+  int64_t shared_prefix = 0;
 };
 
 // How a stream turns its rows' logits into one distribution.
@@ -68,10 +73,20 @@ struct DecodeConfig {
   // Asked between steps (none = never): true stops the run where it is; jobs not finished are
   // dropped (on_done is not called for them), finished ones have been handed over already.
   std::function<bool()> should_stop;
+  // Run-level KV store (CPU): the K/V of a row's shared prefix (RowPlan::shared_prefix, keyed by
+  // its token and position ids) are computed once per run and copied into each row's cache; the
+  // prefill then runs on the rest of the row only. Records are bitwise those without it. Where
+  // the prefix is reusable (the CPU) rows are laid out [prefix][padding][rest] whether the store
+  // is on or not; elsewhere (CUDA) [padding][row] and the store is never used.
+  bool kv_reuse = true;
+  int64_t kv_store_bytes = int64_t{1024} << 20;  // the store's bound (least recently used out)
 };
 
 struct DecodeStats {
   int64_t prefill_tokens = 0;  // real prompt tokens (padding not counted)
+  int64_t prefill_tokens_reused = 0;  // of them: K/V copied from the run-level KV store
+  int64_t kv_store_entries = 0;       // prefixes computed into the store
+  int64_t kv_store_peak_bytes = 0;
   double prefill_seconds = 0;
   int64_t decode_tokens = 0;   // generated tokens over all streams
   double decode_seconds = 0;

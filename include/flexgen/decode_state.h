@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "flexgen/llama.h"
@@ -37,12 +38,24 @@ class DecodeState {
   int64_t rows() const { return options_.rows; }
 
   // Prefills rows [first, first + masks.size()) with `tokens` and `positions` (int64 [n, L], host):
-  // the prompts left-padded to one length, each row's mask over its padded positions (covering
+  // the prompts padded to one length, each row's mask over its padded positions (covering
   // the tokens it will generate too). A row whose mask is nullopt is idle: it is fed padding and
   // keeps the idle mask. Returns fp32 logits [n, L, V] (All) or [n, 1, V] (Last) on the model's
   // device.
+  // With start > 0 the rows' cache slots [0, start) already hold their K/V (write_prefix) and
+  // `tokens`/`positions` are slots [start, start + L) only (a prefill chunk at that offset); the
+  // masks still cover every slot from 0.
   at::Tensor prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
-                     std::vector<std::optional<AttentionMask>> masks, LogitsMode mode);
+                     std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start = 0);
+
+  // Run-level KV store support. True where a span's K/V computed in one row (and one forward
+  // pass) are bitwise those computed in any other with the same tokens, position ids and
+  // visibility at the same cache slots: the CPU kernels. On CUDA the prefill GEMMs do not promise it.
+  bool prefix_reuse_is_exact() const;
+  // K and V of cache slots [0, length) of `row`, copied out: [layers, kv_heads, length, head_dim].
+  std::pair<at::Tensor, at::Tensor> read_prefix(int64_t row, int64_t length) const;
+  // Writes such a copy into cache slots [0, k.size(2)) of `row`.
+  void write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v);
 
   // Rows [first, first + count) serve nothing from now on (idle mask; their cache is reused).
   void release(int64_t first, int64_t count);

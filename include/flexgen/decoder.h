@@ -24,7 +24,8 @@ struct JobError : std::runtime_error {
 
 // Continuous batching: up to `in_flight` jobs decode together, one step for all their rows at
 // a time; when a job finishes, its rows take the next job (prefilled on its own, its rows
-// left-padded to one length) while the others go on. on_done(job index, results: one per
+// padded to one length: [padding][row], or on the CPU [shared prefix][padding][rest], the prefix
+// K/V from the run-level KV store when DecodeConfig::kv_reuse) while the others go on. on_done(job index, results: one per
 // stream) is called as each job finishes, so not necessarily in job order. The results do
 // not depend on `in_flight`. Throws std::invalid_argument on bad plans.
 void decode_jobs(const LlamaModel& model, const Tokenizer& tokenizer, const std::vector<DecodeJob>& jobs,
@@ -32,7 +33,7 @@ void decode_jobs(const LlamaModel& model, const Tokenizer& tokenizer, const std:
                  const std::function<void(size_t, std::vector<StreamResult>)>& on_done,
                  DecodeStats* stats = nullptr);
 
-// One job: prefill and decode for the rows (left-padded to one length); one result per
+// One job: prefill and decode for the rows (padded to one length, as above); one result per
 // stream, in order.
 std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenizer& tokenizer,
                                          const std::vector<RowPlan>& rows,

@@ -37,6 +37,9 @@ struct SampleTokens {
   std::vector<std::vector<int32_t>> paraphrases;  // per paraphrase: the rest of its prompt
   std::vector<int32_t> separator;                 // flex only
   std::vector<double> weights;                    // weighted_* only, one per paraphrase
+  // Leading tokens of every paraphrase (when shared_context is empty) that are the run's common
+  // instruction + few-shot block: what the rows of different samples may share (KV store).
+  int64_t common_prefix = 0;
 };
 
 struct SamplePlan {

@@ -32,6 +32,8 @@ struct GenerateArgs {
   std::string summary_file;
   int64_t max_samples = -1;
   bool fast_batching = false;
+  bool kv_reuse = false, no_kv_reuse = false;
+  int64_t kv_store_mb = 1024;
 };
 
 // Where the run computed: the device, and on the CPU the kernel path and threads.
@@ -79,7 +81,14 @@ nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
           {"decode_tokens_per_second", decode_tps},
           {"decode_steps", s.stats.decode_steps},
           {"decode_step_ms", s.stats.decode_steps > 0 ? 1e3 * s.stats.step_forward_seconds / s.stats.decode_steps : 0.0},
-          {"peak_rss_bytes", s.peak_rss_bytes}};
+          {"peak_rss_bytes", s.peak_rss_bytes},
+          {"kv_reuse",
+           {{"enabled", o.decode.kv_reuse},
+            {"prompt_tokens_computed", s.stats.prefill_tokens - s.stats.prefill_tokens_reused},
+            {"prompt_tokens_reused", s.stats.prefill_tokens_reused},
+            {"store_entries", s.stats.kv_store_entries},
+            {"store_peak_bytes", s.stats.kv_store_peak_bytes},
+            {"store_limit_mb", o.decode.kv_store_bytes >> 20}}}};
 }
 
 int run(GenerateArgs& a) {
@@ -99,6 +108,9 @@ int run(GenerateArgs& a) {
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
   o.decode.batch_invariant = !a.fast_batching;
+  if (a.kv_reuse && a.no_kv_reuse) throw UsageError("--kv-reuse, --no-kv-reuse: give one of them");
+  if (a.kv_store_mb < 0) throw UsageError("--kv-store-mb: must be at least 0");
+  o.decode.kv_store_bytes = a.kv_store_mb << 20;
   if (o.resume && (o.output.empty() || o.output == "-")) throw UsageError("--resume needs --output FILE");
   // Per-rank file names: {rank}/{world} are the shard's; N shards must not share one file.
   try {
@@ -122,6 +134,11 @@ int run(GenerateArgs& a) {
   catch_interrupts();
   o.interrupted = [] { return interrupt_signal() != 0; };
   LoadedModel m = load_model_and_tokenizer(a.model);
+  // The KV store is exact on the CPU only (CUDA's prefill GEMMs depend on the number of rows).
+  if (m.model.device.is_cuda() && a.kv_reuse)
+    throw UsageError("--kv-reuse: the run-level KV store is CPU-only (on CUDA a reused prefix would not give "
+                     "bitwise the records of a run without it); leave --kv-reuse out");
+  o.decode.kv_reuse = m.model.device.is_cpu() && !a.no_kv_reuse;
   const nlohmann::json provenance = provenance_json(a.model, m.model, o);
   o.record_run = provenance.dump();
   Progress progress;
@@ -138,6 +155,11 @@ int run(GenerateArgs& a) {
   spdlog::info("{}: {} samples ({} rows), accuracy {:.4f} (bidirectional {:.4f}, exact {:.4f})",
                s.interrupted ? "interrupted" : "done", s.samples, s.rows,
                s.score.accuracy(), s.score.bidirectional(), s.score.exact());
+  const nlohmann::json& kv = j["kv_reuse"];
+  spdlog::info("prompt tokens: {} computed, {} reused from the run-level KV store ({}; {} prefixes, {:.1f} of {} MB)",
+               kv["prompt_tokens_computed"].get<int64_t>(), kv["prompt_tokens_reused"].get<int64_t>(),
+               o.decode.kv_reuse ? "on" : "off", kv["store_entries"].get<int64_t>(),
+               kv["store_peak_bytes"].get<int64_t>() / 1048576.0, a.kv_store_mb);
   spdlog::info("{:.2f} samples/s in {:.1f} s; prefill {:.1f} tok/s, decode {:.2f} tok/s; peak memory {:.2f} GB",
                j["samples_per_second"].get<double>(), s.wall_seconds, j["prefill_tokens_per_second"].get<double>(),
                j["decode_tokens_per_second"].get<double>(), s.peak_rss_bytes / 1e9);
@@ -182,6 +204,14 @@ Command add_generate_command(CLI::App& parent) {
   app->add_flag("--fast-batching", a->fast_batching,
                 "GPU: prefill samples admitted together in one pass and batch the decode GEMMs (faster at large "
                 "batches; a sample's tokens may then depend on the batch). Off: results do not depend on the batch");
+  app->add_flag("--kv-reuse", a->kv_reuse,
+                "CPU (the default there): compute the K/V of the prompt prefix all rows share (BOS + instruction + "
+                "few-shot) once per run and prefill only the rest; records are bitwise those without it. "
+                "Refused on CUDA");
+  app->add_flag("--no-kv-reuse", a->no_kv_reuse, "Encode every row's whole prompt (no run-level KV store)");
+  app->add_option("--kv-store-mb", a->kv_store_mb,
+                  "Bound of the run-level KV store in MiB (least recently used prefixes out; 0 = store nothing)")
+      ->capture_default_str();
   app->add_option("--save-tokens", o.save_tokens,
                   "Also write each sample's token ids (bos, shared context, paraphrases, separator) as JSONL; "
                   "{rank}/{world} as in --output");

@@ -8,9 +8,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <unordered_map>
 
 #include "flexgen/decode_state.h"
 #include "stream_combine.h"
@@ -25,8 +29,9 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// The row's mask shifted right by `pad` slots that nobody sees and that see nothing.
-AttentionMask pad_mask(const AttentionMask& m, int64_t pad) {
+// The row's mask with `pad` slots that nobody sees and that see nothing inserted before slot `at`
+// (at 0: the row shifted right; at > 0: after its reusable prefix).
+AttentionMask pad_mask(const AttentionMask& m, int64_t pad, int64_t at) {
   const int32_t g = m.spec.num_groups;
   AttentionMask out;
   out.spec.num_groups = g + 1;
@@ -34,10 +39,82 @@ AttentionMask pad_mask(const AttentionMask& m, int64_t pad) {
   out.spec.visible.assign(static_cast<size_t>(g + 1) * (g + 1), 0);
   for (int32_t q = 0; q < g; ++q)
     for (int32_t k = 0; k < g; ++k) out.spec.set(q, k, m.spec.sees(q, k));
-  out.group_ids.assign(static_cast<size_t>(pad), g);
-  out.group_ids.insert(out.group_ids.end(), m.group_ids.begin(), m.group_ids.end());
+  out.group_ids.reserve(m.group_ids.size() + static_cast<size_t>(pad));
+  out.group_ids.insert(out.group_ids.end(), m.group_ids.begin(), m.group_ids.begin() + at);
+  out.group_ids.insert(out.group_ids.end(), static_cast<size_t>(pad), g);
+  out.group_ids.insert(out.group_ids.end(), m.group_ids.begin() + at, m.group_ids.end());
   return out;
 }
+
+// The longest prefix (at most `limit` positions) over which the row's mask is plain causal: each
+// position sees exactly the positions before it and itself. Its K/V then depend on its token and
+// position ids alone.
+int64_t causal_prefix(const AttentionMask& m, int64_t limit) {
+  if (!m.spec.causal) return 0;
+  std::vector<int32_t> seen;  // the distinct groups of the positions so far
+  for (int64_t q = 0; q < limit; ++q) {
+    const int32_t gq = m.group_ids[static_cast<size_t>(q)];
+    if (std::find(seen.begin(), seen.end(), gq) == seen.end()) seen.push_back(gq);
+    for (int32_t gk : seen)
+      if (!m.spec.sees(gq, gk)) return q;
+  }
+  return limit;
+}
+
+// The run-level KV store: K/V of prefixes by content (token ids, position ids and what they see:
+// a plain causal prefix at cache slot 0 under one block size), least recently used out.
+class KVStore {
+ public:
+  struct Entry {
+    at::Tensor k, v;  // [layers, kv_heads, length, head_dim]
+  };
+  explicit KVStore(int64_t capacity) : capacity_(capacity) {}
+
+  static std::string key(const RowPlan& row, int64_t length, int64_t block_size) {
+    std::string key;
+    auto put = [&key](const void* p, size_t n) { key.append(static_cast<const char*>(p), n); };
+    put(&length, sizeof length);
+    put(&block_size, sizeof block_size);
+    put(row.tokens.data(), static_cast<size_t>(length) * sizeof(int32_t));
+    put(row.position_ids.data(), static_cast<size_t>(length) * sizeof(int64_t));
+    return key;
+  }
+
+  const Entry* find(const std::string& key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.second);
+    return &it->second.first;
+  }
+
+  // False when the entry alone is over the bound.
+  bool insert(const std::string& key, Entry e) {
+    if (map_.count(key)) return true;
+    const int64_t bytes = bytes_of(e);
+    if (bytes > capacity_) return false;
+    while (bytes_ + bytes > capacity_) {
+      auto last = map_.find(lru_.back());
+      bytes_ -= bytes_of(last->second.first);
+      map_.erase(last);
+      lru_.pop_back();
+    }
+    lru_.push_front(key);
+    map_.emplace(key, std::make_pair(std::move(e), lru_.begin()));
+    bytes_ += bytes;
+    peak_ = std::max(peak_, bytes_);
+    return true;
+  }
+
+  int64_t peak_bytes() const { return peak_; }
+
+ private:
+  static int64_t bytes_of(const Entry& e) {
+    return static_cast<int64_t>(e.k.nbytes() + e.v.nbytes());
+  }
+  int64_t capacity_, bytes_ = 0, peak_ = 0;
+  std::list<std::string> lru_;
+  std::unordered_map<std::string, std::pair<Entry, std::list<std::string>::iterator>> map_;
+};
 
 void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& streams, const DecodeConfig& config) {
   if (rows.empty()) throw std::invalid_argument("decode: no rows");
@@ -78,7 +155,7 @@ void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& s
 struct ActiveJob {
   size_t job = 0;
   int64_t r0 = 0, nrows = 0;      // cache rows [r0, r0 + nrows)
-  int64_t lmax = 0;               // prompt slots (rows left-padded to this)
+  int64_t lmax = 0;               // prompt slots (rows padded to this)
   int64_t step = 0;               // tokens sampled so far by every stream of the job
   std::vector<std::vector<int64_t>> positions;  // per row: RoPE ids of slots 0 .. lmax + max_new
   std::vector<StreamResult> results;
@@ -127,6 +204,10 @@ class Scheduler {
     options.graphs = cfg_.cuda_graphs;
     options.batch_invariant = cfg_.batch_invariant;
     state_ = std::make_unique<DecodeState>(model_, options);
+    // The [prefix][padding][rest] layout wherever a prefix's K/V are reusable bit for bit, whether
+    // the store is on or not (so the records do not depend on it); block-sparse rows only.
+    prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_;
+    if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
     size_t next_job = 0;
@@ -275,7 +356,7 @@ class Scheduler {
   }
 
   // Admits jobs into free slots (ascending): neighbouring slots whose jobs need only the last
-  // position's logits share one prefill forward pass (rows left-padded to one length), up to
+  // position's logits share one prefill forward pass (rows padded to one length), up to
   // kPrefillTokens tokens; the others are prefilled alone.
   void admit_all(const std::vector<std::pair<int64_t, size_t>>& admits) {
     constexpr int64_t kPrefillTokens = 16384;
@@ -286,8 +367,11 @@ class Scheduler {
       // Grouping is only for speed: where it would change a sample's bits, batch invariance says no.
       const bool group = !cfg_.batch_invariant || state_->grouped_prefill_is_invariant();
       if (group && last_position_only(jobs_[admits[i].second])) {
+        // With the [prefix][padding][rest] layout a job's padding is its own (its rows' longest
+        // prompt), as when it is decoded alone: only jobs of one prompt length share a pass.
         while (k < admits.size() && admits[k].first == admits[k - 1].first + 1 &&
-               last_position_only(jobs_[admits[k].second])) {
+               last_position_only(jobs_[admits[k].second]) &&
+               (!prefix_layout_ || prompt_len(jobs_[admits[k].second]) == lmax)) {
           const int64_t l = std::max(lmax, prompt_len(jobs_[admits[k].second]));
           if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * l > kPrefillTokens) break;
           lmax = l;
@@ -306,8 +390,21 @@ class Scheduler {
     return lmax;
   }
 
+  // A row's reusable prefix: RowPlan::shared_prefix as far as the mask is plain causal, leaving
+  // the row's last token and first-logit positions to the prefill. 0 where prefixes are not
+  // reusable. A property of the row alone, so its layout does not depend on what shares its batch.
+  int64_t row_prefix(const RowPlan& row) const {
+    if (!prefix_layout_) return 0;
+    int64_t limit = std::min<int64_t>(row.shared_prefix, static_cast<int64_t>(row.tokens.size()) - 1);
+    for (int64_t f : row.first_logit_positions) limit = std::min(limit, f);
+    return causal_prefix(row.mask, std::max<int64_t>(limit, 0));
+  }
+
   // Prefills the jobs of consecutive slots in one forward pass and samples their first tokens.
   // Rows of a slot beyond its job's rows are fed one padding token under the idle mask.
+  // Each row's cache slots: [its first P tokens][padding][the rest of its prompt] with P its
+  // reusable prefix (0: the row left-padded). With the KV store on and every row's prefix in it,
+  // the prefix K/V are copied in and the forward pass runs on slots [min P, lmax) only.
   void admit_group(const std::vector<std::pair<int64_t, size_t>>& group) {
     const auto t0 = Clock::now();
     int64_t lmax = 0;
@@ -320,6 +417,8 @@ class Scheduler {
     at::Tensor tokens = at::full({B, lmax}, cfg_.pad_id, at::kLong);
     at::Tensor positions = at::zeros({B, lmax}, at::kLong);
     std::vector<int64_t> pads(static_cast<size_t>(B), lmax - 1);
+    std::vector<const RowPlan*> plans(static_cast<size_t>(B), nullptr);
+    std::vector<int64_t> prefix(static_cast<size_t>(B), 0);
     auto tok = tokens.accessor<int64_t, 2>();
     auto pos = positions.accessor<int64_t, 2>();
     for (const auto& [slot, job] : group) {
@@ -334,20 +433,50 @@ class Scheduler {
         const RowPlan& row = j.rows[r];
         const int64_t b = a.r0 - first_row + r;  // row within this forward pass
         const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
+        const int64_t P = row_prefix(row);
         pads[b] = pad;
-        masks[b] = pad_mask(row.mask, pad);
+        plans[b] = &row;
+        prefix[b] = P;
+        masks[b] = pad_mask(row.mask, pad, P);
         std::vector<int64_t> ids(static_cast<size_t>(lmax + cfg_.max_new_tokens), 0);
-        for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[pad + i] = row.position_ids[i];
+        for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[i < P ? i : pad + i] = row.position_ids[i];
         for (int64_t i = 0; i < len; ++i) {
-          tok[b][pad + i] = row.tokens[i];
-          pos[b][pad + i] = ids[pad + i];
+          const int64_t at = i < P ? i : pad + i;
+          tok[b][at] = row.tokens[i];
+          pos[b][at] = ids[at];
         }
         a.positions.push_back(std::move(ids));
       }
     }
+    // The run-level KV store: every row's prefix there (then the pass starts at the shortest),
+    // or compute them all (and keep them).
+    std::vector<std::string> keys(static_cast<size_t>(B));
+    std::vector<const KVStore::Entry*> entries(static_cast<size_t>(B), nullptr);
+    int64_t start = std::numeric_limits<int64_t>::max();
+    bool all_stored = store_ != nullptr;
+    for (int64_t b = 0; b < B && store_; ++b) {
+      if (!plans[b]) continue;
+      start = std::min(start, prefix[b]);
+      if (prefix[b] == 0) continue;
+      keys[b] = KVStore::key(*plans[b], prefix[b], cfg_.block_size);
+      entries[b] = store_->find(keys[b]);
+      all_stored = all_stored && entries[b] != nullptr;
+    }
+    if (!all_stored || start == std::numeric_limits<int64_t>::max()) start = 0;
+    if (start > 0)
+      for (int64_t b = 0; b < B; ++b)
+        if (plans[b])
+          state_->write_prefix(first_row + b, entries[b]->k.narrow(2, 0, start), entries[b]->v.narrow(2, 0, start));
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
-    at::Tensor logits =
-        state_->prefill(first_row, tokens, positions, std::move(masks), all_last ? LogitsMode::Last : LogitsMode::All);
+    at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, lmax - start).contiguous(),
+                                        positions.narrow(1, start, lmax - start).contiguous(), std::move(masks),
+                                        all_last ? LogitsMode::Last : LogitsMode::All, start);
+    if (store_)
+      for (int64_t b = 0; b < B; ++b)
+        if (plans[b] && prefix[b] > 0 && store_->find(keys[b]) == nullptr) {
+          auto [k, v] = state_->read_prefix(first_row + b, prefix[b]);
+          if (store_->insert(keys[b], KVStore::Entry{std::move(k), std::move(v)}) && stats_) ++stats_->kv_store_entries;
+        }
     at::Tensor row_logits;
     if (all_last) {
       row_logits = logits.select(1, logits.size(1) - 1);
@@ -357,7 +486,7 @@ class Scheduler {
       for (int64_t r = 0; r < B; ++r) {
         std::vector<int64_t> at_pos = j.rows[r].first_logit_positions;
         if (at_pos.empty()) at_pos.push_back(static_cast<int64_t>(j.rows[r].tokens.size()) - 1);
-        for (int64_t& p : at_pos) p += pads[r];
+        for (int64_t& p : at_pos) p = (p < prefix[r] ? p : p + pads[r]) - start;
         const at::Tensor idx = at::tensor(at_pos, at::kLong).to(logits.device());
         picked.push_back(logits[r].index_select(0, idx).mean(0));
       }
@@ -367,7 +496,11 @@ class Scheduler {
     if (stats_) {
       stats_->prefill_seconds += seconds_since(t0);
       for (const auto& g : group)
-        for (const RowPlan& r : jobs_[g.second].rows) stats_->prefill_tokens += static_cast<int64_t>(r.tokens.size());
+        for (const RowPlan& r : jobs_[g.second].rows) {
+          stats_->prefill_tokens += static_cast<int64_t>(r.tokens.size());
+          stats_->prefill_tokens_reused += start;
+        }
+      if (store_) stats_->kv_store_peak_bytes = std::max(stats_->kv_store_peak_bytes, store_->peak_bytes());
     }
     const auto t1 = Clock::now();
     for (const auto& [slot, job] : group) {
@@ -446,6 +579,8 @@ class Scheduler {
   int64_t slots_ = 0, rows_per_slot_ = 1, R_ = 0, slots_len_ = 0;
   DecodeOptions text_options_;
   std::unique_ptr<DecodeState> state_;
+  bool prefix_layout_ = false;     // rows laid out [prefix][padding][rest] (row_prefix)
+  std::unique_ptr<KVStore> store_;  // the run-level KV store (null: off)
   std::vector<int64_t> slot_job_;
   std::vector<ActiveJob> active_;
 };

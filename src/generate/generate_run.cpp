@@ -191,6 +191,18 @@ PreparedSample SamplePreparer::prepare(const Sample& sample, uint64_t seed) cons
     t.paraphrases.push_back(split ? with_chat(encode(p.prompts.parts[i]), false, true)
                                   : with_chat(encode(p.prompts.full(i)), true, true));
   }
+  if (!split && !p.prompts.shared.empty()) {
+    // The instruction + few-shot block every paraphrase starts with (the same for each sample of
+    // the run): as many leading ids as all paraphrases share with its own encoding.
+    const std::vector<int32_t> shared = with_chat(encode(p.prompts.shared), true, false);
+    size_t common = shared.size();
+    for (const std::vector<int32_t>& para : t.paraphrases) {
+      size_t n = 0;
+      while (n < common && n < para.size() && para[n] == shared[n]) ++n;
+      common = n;
+    }
+    t.common_prefix = static_cast<int64_t>(common);
+  }
   t.separator = separator_ids_;
   if (is_weighted(options_.method.method)) {
     auto row = weights_.find(sample.uuid);

@@ -17,6 +17,8 @@ RowPlan single_prompt_row(const SampleTokens& s, size_t i, int64_t max_new) {
   const int64_t total = static_cast<int64_t>(row.tokens.size()) + max_new;
   row.mask = causal_mask(total);
   row.block_sparse = true;  // causal is a block mask too; the kernel beats dense masking
+  row.shared_prefix = (s.bos ? 1 : 0) + static_cast<int64_t>(s.shared_context.size()) +
+                      (s.shared_context.empty() ? s.common_prefix : 0);
   row.position_ids.resize(static_cast<size_t>(total));
   for (int64_t p = 0; p < total; ++p) row.position_ids[p] = p;
   return row;
@@ -45,6 +47,9 @@ SamplePlan plan_sample(const SampleTokens& s, const MethodOptions& o, uint64_t s
       row.mask = make_attention_mask(c.layout, default_mask_spec(c.layout));
       row.position_ids = c.layout.position_ids(o.positions);
       row.block_sparse = true;
+      // BOS and the shared context (or paraphrase 1's instruction + few-shot): causal among themselves.
+      row.shared_prefix = (s.bos ? 1 : 0) + (s.shared_context.empty() ? s.common_prefix
+                                                                      : static_cast<int64_t>(s.shared_context.size()));
       if (o.fusion == Fusion::SegmentLogits) {
         for (size_t i = 0; i < n; ++i) row.first_logit_positions.push_back(c.layout.paraphrase_span(i).end - 1);
       }

@@ -49,18 +49,37 @@ bool DecodeState::logits_on_device() const { return cuda_ != nullptr; }
 bool DecodeState::grouped_prefill_is_invariant() const { return cuda_ == nullptr; }
 
 at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
-                                std::vector<std::optional<AttentionMask>> masks, LogitsMode mode) {
+                                std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start) {
   const int64_t n = static_cast<int64_t>(masks.size());
   if (first < 0 || n < 1 || first + n > options_.rows || tokens.dim() != 2 || tokens.size(0) != n)
     throw std::invalid_argument("decode state: prefill of rows [" + std::to_string(first) + ", " +
                                 std::to_string(first + n) + ") of " + std::to_string(options_.rows));
+  if (start < 0 || start + tokens.size(1) > options_.length)
+    throw std::invalid_argument("decode state: a prefill chunk at slot " + std::to_string(start) + " does not fit");
   std::vector<RowMask> rows(static_cast<size_t>(n));
   for (int64_t b = 0; b < n; ++b) rows[b] = masks[b] ? row_mask(std::move(*masks[b])) : idle_;
   KVCache part = kv_cache_rows(cache_, first, n);
+  part.length = start;
   at::Tensor logits = llama_forward(model_, part, tokens, positions, BatchMask::rows(rows), mode);
   for (int64_t b = 0; b < n; ++b)
     if (masks[b]) masks_[first + b] = std::move(rows[b]);
   return logits;
+}
+
+bool DecodeState::prefix_reuse_is_exact() const { return cuda_ == nullptr; }
+
+std::pair<at::Tensor, at::Tensor> DecodeState::read_prefix(int64_t row, int64_t length) const {
+  if (row < 0 || row >= options_.rows || length < 1 || length > options_.length)
+    throw std::invalid_argument("decode state: no prefix of " + std::to_string(length) + " slots in row " +
+                                std::to_string(row));
+  return {cache_.k.select(1, row).narrow(2, 0, length).clone(), cache_.v.select(1, row).narrow(2, 0, length).clone()};
+}
+
+void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v) {
+  if (row < 0 || row >= options_.rows || k.dim() != 4 || k.sizes() != v.sizes() || k.size(2) > options_.length)
+    throw std::invalid_argument("decode state: a prefix that does not fit row " + std::to_string(row));
+  cache_.k.select(1, row).narrow(2, 0, k.size(2)).copy_(k);
+  cache_.v.select(1, row).narrow(2, 0, v.size(2)).copy_(v);
 }
 
 void DecodeState::release(int64_t first, int64_t count) {

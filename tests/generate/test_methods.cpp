@@ -294,6 +294,80 @@ TEST_F(Methods, BatchSizeAndCpuPathDoNotChangeAnyBit) {
   }
 }
 
+// The run-level KV store (DecodeConfig::kv_reuse): every job's top-5 probabilities are bitwise those
+// of the run without it, for every method and layout, 1 or 3 jobs in flight, block sizes that cut
+// the prefix anywhere, fp32 and bf16; and it does reuse. 3 in flight gives 1 in flight's bits.
+TEST_F(Methods, KvStoreChangesNoBit) {
+  const std::string instruction = "Answer the question based on general world knowledge.\n\n";
+  const std::vector<std::pair<Method, std::vector<size_t>>> specs = {
+      {Method::Flex, {0, 1, 2}}, {Method::Avg, {0, 2, 3, 4}}, {Method::Max, {1, 3}}, {Method::PerPrompt, {0, 4}},
+      {Method::Flex, {0, 1, 2, 3, 4}}, {Method::Origin, {2}}, {Method::Flex, {4, 3}}, {Method::Avg, {0, 1, 2, 3, 4}}};
+  std::vector<DecodeJob> jobs;
+  for (size_t i = 0; i < 2 * specs.size(); ++i) {
+    const auto& spec = specs[i % specs.size()];
+    std::vector<std::string> qs;
+    for (size_t q : spec.second) qs.push_back(questions_[q]);
+    MethodOptions o = opts(spec.first, 6);
+    o.positions = i % 2 ? PositionMode::Restart : PositionMode::Sequential;
+    if (spec.first == Method::Flex && i >= specs.size()) o.fusion = Fusion::SegmentLogits;
+    const bool shared = i % 3 == 0;
+    SampleTokens st = sample(qs, shared);
+    if (!shared) {
+      const std::vector<int32_t> head = tokenizer_->encode(instruction);
+      size_t n = 0;
+      while (n < head.size() && head[n] == st.paraphrases[0][n]) ++n;
+      ASSERT_GT(n, 20u);
+      st.common_prefix = static_cast<int64_t>(n);
+    }
+    const SamplePlan plan = plan_sample(st, o, 500 + i);
+    EXPECT_GT(plan.rows[0].shared_prefix, 20);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const LlamaModel m = make_tiny_model(5, dtype);
+    for (const int64_t block : {int64_t{7}, int64_t{16}, int64_t{128}}) {
+      std::vector<std::vector<StreamResult>> alone;  // 1 in flight, with the store
+      for (const int64_t in_flight : {int64_t{1}, int64_t{3}}) {
+        DecodeConfig cfg;
+        cfg.max_new_tokens = 6;
+        cfg.stops.eos = cfg.stops.newline = false;
+        cfg.trace_top = 5;
+        cfg.block_size = block;
+        auto run_all = [&](bool reuse, DecodeStats* stats) {
+          cfg.kv_reuse = reuse;
+          std::vector<std::vector<StreamResult>> out(jobs.size());
+          decode_jobs(m, *tokenizer_, jobs, cfg, in_flight,
+                      [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); }, stats);
+          return out;
+        };
+        DecodeStats with, without;
+        const auto a = run_all(true, &with), b = run_all(false, &without);
+        const std::string what = std::string(dtype == at::kFloat ? "fp32" : "bf16") + ", block " +
+                                 std::to_string(block) + ", " + std::to_string(in_flight) + " in flight";
+        EXPECT_GT(with.prefill_tokens_reused, with.prefill_tokens / 3) << what;
+        EXPECT_EQ(without.prefill_tokens_reused, 0) << what;
+        EXPECT_EQ(with.prefill_tokens, without.prefill_tokens) << what;
+        ASSERT_EQ(a.size(), b.size());
+        for (size_t j = 0; j < a.size(); ++j) {
+          ASSERT_EQ(a[j].size(), b[j].size());
+          for (size_t s = 0; s < a[j].size(); ++s) {
+            EXPECT_EQ(a[j][s].ids, b[j][s].ids) << what << ": job " << j << " stream " << s;
+            ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size());
+            for (size_t t = 0; t < a[j][s].trace.size(); ++t)
+              EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << what << ": job " << j << " step " << t;
+          }
+        }
+        // Nor does the batch: jobs of different prompt lengths are prefilled apart.
+        if (in_flight == 1) alone = a;
+        for (size_t j = 0; j < a.size(); ++j)
+          for (size_t s = 0; s < a[j].size(); ++s)
+            for (size_t t = 0; t < a[j][s].trace.size(); ++t)
+              EXPECT_EQ(a[j][s].trace[t].top, alone[j][s].trace[t].top) << what << " vs 1: job " << j << " step " << t;
+      }
+    }
+  }
+}
+
 TEST_F(Methods, BadPlansAreRejected) {
   SampleTokens s = sample(questions_);
   s.paraphrases[1].clear();
