@@ -62,13 +62,7 @@ FLEXGEN_AVX2 void widen(const uint16_t* src, int64_t n, float* dst, bool swap_pa
     if (swap_pairs) h = _mm_or_si128(_mm_slli_epi32(h, 16), _mm_srli_epi32(h, 16));
     _mm256_storeu_ps(dst + i, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
   }
-  for (; i < n; ++i) {
-    const uint16_t h = swap_pairs ? src[i ^ 1] : src[i];
-    const uint32_t u = static_cast<uint32_t>(h) << 16;
-    float f;
-    __builtin_memcpy(&f, &u, sizeof f);
-    dst[i] = f;
-  }
+  if (i < n) attention_kernels_portable().widen(src + i, n - i, dst + i, swap_pairs);  // i is even
 }
 
 FLEXGEN_AVX2 void scores(int64_t n, int64_t d, const float* K, int64_t ldk, const float* QT, int64_t ldq, float* ST,

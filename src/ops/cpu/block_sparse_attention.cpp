@@ -26,7 +26,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -150,8 +149,6 @@ void collect_runs(const BlockMask& bm, int64_t qb, int64_t kv_lo, int64_t kv_hi,
   }
 }
 
-inline float to_float(float x) { return x; }
-inline float to_float(c10::BFloat16 x) { return static_cast<float>(x); }
 inline void store_row(const float* src, float* dst, int64_t n, float mul) {
   for (int64_t c = 0; c < n; ++c) dst[c] = src[c] * mul;
 }
@@ -282,8 +279,6 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
     const int64_t n = c1 - c0, kfirst = ks + c0 - rm.k_offset;
 
     // S^T = K . Q^T
-    const float* kp;
-    int64_t ldk;
     if constexpr (is_bf16) {
       const uint16_t* kraw = reinterpret_cast<const uint16_t*>(kbase + kfirst * V.ks2);
       if (bf16_dot) {
@@ -293,9 +288,7 @@ void run_tile(const Problem& P, const Views<T>& V, const WorkItem& w, Scratch& S
         K.scores(n, d, S.kbuf.data(), d, qt, Mp, st, ch0, ch1);
       }
     } else {
-      kp = kbase + kfirst * V.ks2;
-      ldk = V.ks2;
-      K.scores(n, d, kp, ldk, qt, Mp, st, ch0, ch1);
+      K.scores(n, d, kbase + kfirst * V.ks2, V.ks2, qt, Mp, st, ch0, ch1);
     }
 
     K.softmax(n, P.qmul, st, Mp, run.any_partial ? km + c0 * nch : nullptr, nch, mlane, llane, ot, d, ch0, ch1);

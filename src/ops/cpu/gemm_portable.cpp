@@ -4,18 +4,9 @@
 #include <cstring>
 
 #include "cpu/gemm_kernels.h"
+#include "cpu/vec_math.h"
 
 namespace flexgen::cpu {
-namespace {
-
-inline float widen(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-}  // namespace
 
 void block_portable(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                     float* out, int64_t ldo) {
@@ -27,8 +18,8 @@ void block_portable(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t l
       for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
         for (int i = 0; i < kLanes; ++i) {
           const int64_t e = k0 + 2 * i, o = e + 1;
-          const float xo = o < K ? widen(xr[o]) : 0.f, wo = o < K ? widen(wr[o]) : 0.f;
-          const float xe = e < K ? widen(xr[e]) : 0.f, we = e < K ? widen(wr[e]) : 0.f;
+          const float xo = o < K ? widen_bf16(xr[o]) : 0.f, wo = o < K ? widen_bf16(wr[o]) : 0.f;
+          const float xe = e < K ? widen_bf16(xr[e]) : 0.f, we = e < K ? widen_bf16(wr[e]) : 0.f;
           lanes[i] = std::fma(xo, wo, lanes[i]);
           lanes[i] = std::fma(xe, we, lanes[i]);
         }

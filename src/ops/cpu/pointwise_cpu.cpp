@@ -5,12 +5,12 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "cpu/gemm_kernels.h"
 #include "cpu/pointwise_kernels.h"
+#include "cpu/vec_math.h"
 #include "flexgen/cpu_isa.h"
 
 namespace flexgen {
@@ -19,15 +19,6 @@ namespace {
 void check(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument(what);
 }
-
-inline float widen(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-inline uint16_t bits_of(c10::BFloat16 x) { return x.x; }
 
 }  // namespace
 
@@ -53,8 +44,8 @@ at::Tensor rms_norm_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, dou
         dot(xr, N, xr, N, N, 1, 1, &sumsq, 1);
         const float inv = 1.0f / std::sqrt(sumsq / nf + epsf);
         for (int64_t c = 0; c < N; ++c) {
-          const float y = widen(bits_of(c10::BFloat16(widen(xr[c]) * inv)));
-          op[r * N + c] = c10::BFloat16(widen(wp[c]) * y);
+          const float y = cpu::widen_bf16(cpu::round_bf16(cpu::widen_bf16(xr[c]) * inv));
+          op[r * N + c] = c10::BFloat16(cpu::widen_bf16(wp[c]) * y);
         }
       }
     });
