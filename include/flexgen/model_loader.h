@@ -48,7 +48,10 @@ NamedTensors read_safetensors_directory(const std::filesystem::path& dir,
 // views of it): what the CUDA forward pass uses. Done by assemble_llama for CUDA models.
 void fuse_projections(LlamaModel& model);
 
-// Compute dtype by name: "bf16"/"bfloat16" or "fp32"/"float32"/"float"; ModelError otherwise.
+// Compute dtype by name: "bf16"/"bfloat16", "fp16"/"float16"/"half" or "fp32"/"float32"/"float";
+// ModelError otherwise. The CPU computes in bf16 or fp32, CUDA in bf16 or fp16 (assemble_llama).
 at::ScalarType parse_dtype(const std::string& name);
+// The short name of a compute dtype: "bf16", "fp16", "fp32".
+std::string dtype_name(at::ScalarType dtype);
 
 }  // namespace flexgen

@@ -38,7 +38,7 @@ struct GenerateArgs {
 
 // Where the run computed: the device, and on the CPU the kernel path and threads.
 nlohmann::json compute_json(const LlamaModel& m) {
-  nlohmann::json j = {{"device", m.device.str()}, {"dtype", m.dtype == at::kBFloat16 ? "bf16" : "fp32"}};
+  nlohmann::json j = {{"device", m.device.str()}, {"dtype", dtype_name(m.dtype)}};
   if (m.device.is_cpu()) {
     j["cpu_kernels"] = to_string(cpu_isa());
     j["threads"] = cpu_threads();
@@ -53,7 +53,7 @@ nlohmann::json provenance_json(const ModelArgs& args, const LlamaModel& m, const
   return {{"flexgen_version", FLEXGEN_VERSION},
           {"model", args.model},
           {"model_fingerprint", m.fingerprint},
-          {"dtype", m.dtype == at::kBFloat16 ? "bf16" : "fp32"},
+          {"dtype", dtype_name(m.dtype)},
           {"device_kind", m.device.is_cuda() ? "cuda" : "cpu"},
           {"batch_invariant", m.device.is_cpu() || o.decode.batch_invariant},
           {"seed", o.seed},

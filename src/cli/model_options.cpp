@@ -21,7 +21,7 @@ void add_model_options(CLI::App& app, ModelArgs& a) {
   app.add_option("--tokenizer", a.tokenizer, "tokenizer.json, tokenizer.model or a folder (default: the model's)");
   app.add_option("--config", a.config, "config.json for a TorchScript archive without one beside it");
   app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  app.add_option("--dtype", a.dtype, "auto (bf16), bf16 or fp32 (CPU only)")->capture_default_str();
+  app.add_option("--dtype", a.dtype, "auto (bf16), bf16, fp16 (CUDA only) or fp32 (CPU only)")->capture_default_str();
   app.add_option("--threads", a.threads, "CPU threads (0 = all cores)")->capture_default_str();
 }
 
@@ -48,8 +48,6 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   const at::Device device = choice.device;
   if (device.is_cuda()) spdlog::info("device {} ({})", device.str(), choice.reason);
   at::ScalarType dtype = at::kBFloat16;
-  if (a.dtype == "fp16" || a.dtype == "float16")
-    throw UsageError("--dtype fp16: not supported (use bf16" + std::string(device.is_cpu() ? " or fp32)" : ")"));
   if (a.dtype != "auto") {
     try {
       dtype = parse_dtype(a.dtype);
@@ -57,8 +55,10 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
       throw UsageError(std::string("--dtype: ") + e.what());
     }
   }
-  if (device.is_cuda() && dtype != at::kBFloat16)
-    throw UsageError("--dtype " + a.dtype + ": the CUDA kernels take bf16 (use --dtype bf16 or --device cpu)");
+  if (device.is_cuda() && dtype == at::kFloat)
+    throw UsageError("--dtype " + a.dtype + ": the CUDA kernels take bf16 or fp16 (use --device cpu for fp32)");
+  if (device.is_cpu() && dtype == at::kHalf)
+    throw UsageError("--dtype " + a.dtype + ": the CPU kernels take bf16 or fp32 (fp16 runs on CUDA: --device cuda)");
   if (a.threads < 0) throw UsageError("--threads: must be >= 0");
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   set_cpu_threads(threads);
@@ -79,7 +79,7 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on {}{}", where.path.string(),
                out.model.config.num_layers, out.model.config.hidden_size, out.model.config.vocab_size, secs,
-               dtype == at::kBFloat16 ? "bf16" : "fp32", device.str(),
+               dtype_name(dtype), device.str(),
                device.is_cpu() ? " with " + std::to_string(threads) + " threads" : std::string());
   if (out.tokenizer->vocab_size() > out.model.config.vocab_size)
     throw std::runtime_error(tok_path + ": the tokenizer has " + std::to_string(out.tokenizer->vocab_size()) +

@@ -49,7 +49,7 @@ struct CpuLayerOps {
 };
 
 struct CudaLayerOps {
-  // The CUDA kernels take bf16 weights with q|k|v and gate|up fused (fuse_projections).
+  // The CUDA kernels take bf16 or fp16 weights with q|k|v and gate|up fused (fuse_projections).
   static void check(const LlamaModel& m);
   static std::pair<at::Tensor, at::Tensor> rope(const LlamaModel& m, const at::Tensor& positions);
   static at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, double eps);

@@ -10,8 +10,10 @@
 namespace flexgen {
 
 void CudaLayerOps::check(const LlamaModel& m) {
-  if (m.dtype != at::kBFloat16 || m.weights.layers.empty() || !m.weights.layers.front().qkv_proj.defined())
-    throw std::invalid_argument("llama_forward: a CUDA model must be bf16 with fused projections (fuse_projections)");
+  if ((m.dtype != at::kBFloat16 && m.dtype != at::kHalf) || m.weights.layers.empty() ||
+      !m.weights.layers.front().qkv_proj.defined())
+    throw std::invalid_argument(
+        "llama_forward: a CUDA model must be bf16 or fp16 with fused projections (fuse_projections)");
 }
 
 // RoPE tables on the device, in fp32 like transformers.

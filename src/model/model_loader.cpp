@@ -151,14 +151,28 @@ void fuse_projections(LlamaModel& model) {
 
 at::ScalarType parse_dtype(const std::string& name) {
   if (name == "bf16" || name == "bfloat16") return at::kBFloat16;
+  if (name == "fp16" || name == "float16" || name == "half") return at::kHalf;
   if (name == "fp32" || name == "float32" || name == "float") return at::kFloat;
-  throw ModelError("unsupported compute dtype \"" + name + "\" (supported: bf16, fp32)");
+  throw ModelError("unsupported compute dtype \"" + name + "\" (supported: bf16, fp16, fp32)");
+}
+
+std::string dtype_name(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kBFloat16: return "bf16";
+    case at::kHalf: return "fp16";
+    case at::kFloat: return "fp32";
+    default: return c10::toString(dtype);
+  }
 }
 
 LlamaModel assemble_llama(const ModelConfig& config, const NamedTensors& named, const LoadOptions& options) {
-  if (options.dtype != at::kFloat && options.dtype != at::kBFloat16)
-    throw ModelError(std::string("unsupported compute dtype ") + c10::toString(options.dtype) +
-                     " (supported: fp32, bf16)");
+  if (options.dtype != at::kFloat && options.dtype != at::kBFloat16 && options.dtype != at::kHalf)
+    throw ModelError("unsupported compute dtype " + dtype_name(options.dtype) + " (supported: bf16, fp16, fp32)");
+  // Each backend's kernels: the CPU ones take bf16 and fp32, the CUDA ones bf16 and fp16.
+  if (options.device.is_cpu() && options.dtype == at::kHalf)
+    throw ModelError("fp16 compute runs on CUDA only (the CPU kernels take bf16 or fp32)");
+  if (options.device.is_cuda() && options.dtype == at::kFloat)
+    throw ModelError("fp32 compute runs on the CPU only (the CUDA kernels take bf16 or fp16)");
   config.validate();
   LlamaModel m;
   m.config = config;

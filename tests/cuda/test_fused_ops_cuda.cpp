@@ -1,6 +1,7 @@
-// The fused CUDA kernels of the forward pass against the libtorch ops they replace (skipped
-// without a GPU). bf16 results may differ from libtorch's by the last bit where the fp32
-// summation order differs (reductions, GEMV); elementwise chains agree bit for bit.
+// The fused CUDA kernels of the forward pass against the libtorch ops they replace, in bf16 and
+// in fp16 (skipped without a GPU). Results may differ from libtorch's by the last bit of the
+// dtype where the fp32 summation order differs (reductions, GEMV); elementwise chains agree bit
+// for bit.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -12,56 +13,59 @@ using namespace flexgen;
 
 namespace {
 
-class FusedOpsCuda : public ::testing::Test {
+class FusedOpsCuda : public ::testing::TestWithParam<at::ScalarType> {
  protected:
   void SetUp() override {
     if (!cuda_block_sparse_attention_available()) GTEST_SKIP() << "no CUDA device";
     at::manual_seed(3);
   }
-  static at::TensorOptions bf16() { return at::TensorOptions().dtype(at::kBFloat16).device(at::kCUDA); }
+  static at::ScalarType dtype() { return GetParam(); }
+  static at::TensorOptions opts() { return at::TensorOptions().dtype(dtype()).device(at::kCUDA); }
   static at::Tensor randn(std::vector<int64_t> shape, double scale = 1.0) {
-    return (at::randn(shape, at::TensorOptions().device(at::kCUDA)) * scale).to(at::kBFloat16);
+    return (at::randn(shape, at::TensorOptions().device(at::kCUDA)) * scale).to(dtype());
   }
-  // |a - b| <= ulps bf16 steps of |b| (+ a floor), elementwise.
-  static void near_bf16(const at::Tensor& a, const at::Tensor& b, double ulps, double floor, const char* what) {
+  // |a - b| <= ulps steps of the dtype at |b| (+ a floor), elementwise: a step is 2^-7 of the
+  // value in bf16 (8 significant bits), 2^-10 in fp16 (11).
+  static void near(const at::Tensor& a, const at::Tensor& b, double ulps, double floor, const char* what) {
     const at::Tensor af = a.to(at::kFloat).cpu(), bf = b.to(at::kFloat).cpu();
     ASSERT_EQ(af.sizes(), bf.sizes()) << what;
+    const double step = dtype() == at::kBFloat16 ? 1.0 / 128.0 : 1.0 / 1024.0;
     const at::Tensor err = (af - bf).abs();
-    const at::Tensor bound = bf.abs() * (ulps / 128.0) + floor;
+    const at::Tensor bound = bf.abs() * (ulps * step) + floor;
     EXPECT_TRUE(err.le(bound).all().item<bool>())
         << what << ": max error " << err.max().item<float>() << ", max |ref| " << bf.abs().max().item<float>();
   }
   static at::Tensor rms_ref(const at::Tensor& x, const at::Tensor& w, double eps) {
     const at::Tensor xf = x.to(at::kFloat);
     const at::Tensor r = at::rsqrt(xf.pow(2).mean(-1, true) + eps);
-    return w * (xf * r).to(at::kBFloat16);
+    return w * (xf * r).to(dtype());
   }
 };
 
-TEST_F(FusedOpsCuda, RmsNormAndResidualAdd) {
+TEST_P(FusedOpsCuda, RmsNormAndResidualAdd) {
   const at::Tensor x = randn({5, 3, 384}, 2.0), d = randn({5, 3, 384}), w = randn({384}, 0.5);
-  near_bf16(rms_norm_cuda(x, w, 1e-5), rms_ref(x, w, 1e-5), 1, 1e-6, "rms_norm");
+  near(rms_norm_cuda(x, w, 1e-5), rms_ref(x, w, 1e-5), 1, 1e-6, "rms_norm");
   at::Tensor h = x.clone();
   const at::Tensor out = add_rms_norm_cuda(h, d, w, 1e-5);
   EXPECT_TRUE(h.equal(x + d));  // the residual add: one bf16 rounding
-  near_bf16(out, rms_ref(x + d, w, 1e-5), 1, 1e-6, "add_rms_norm");
+  near(out, rms_ref(x + d, w, 1e-5), 1, 1e-6, "add_rms_norm");
 }
 
-TEST_F(FusedOpsCuda, SiluMul) {
+TEST_P(FusedOpsCuda, SiluMul) {
   const at::Tensor gu = randn({4, 2, 2 * 200}, 3.0);
   const at::Tensor ref = at::silu(gu.narrow(-1, 0, 200)) * gu.narrow(-1, 200, 200);
-  near_bf16(silu_mul_cuda(gu), ref, 1, 1e-6, "silu_mul");
+  near(silu_mul_cuda(gu), ref, 1, 1e-6, "silu_mul");
 }
 
-TEST_F(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
+TEST_P(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
   const int64_t B = 3, L = 5, H = 4, Hkv = 2, D = 64, T = 16;
   const at::Tensor qkv = randn({B, L, (H + 2 * Hkv) * D});
   const at::Tensor pos = at::randint(0, 1000, {B, L}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
   const at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::TensorOptions().device(at::kCUDA)) / D);
   const at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv;
   const at::Tensor emb = at::cat({freqs, freqs}, -1);
-  const at::Tensor cos = emb.cos().to(at::kBFloat16).unsqueeze(1), sin = emb.sin().to(at::kBFloat16).unsqueeze(1);
-  at::Tensor kc = at::zeros({B, Hkv, T, D}, bf16()), vc = at::zeros({B, Hkv, T, D}, bf16());
+  const at::Tensor cos = emb.cos().to(dtype()).unsqueeze(1), sin = emb.sin().to(dtype()).unsqueeze(1);
+  at::Tensor kc = at::zeros({B, Hkv, T, D}, opts()), vc = at::zeros({B, Hkv, T, D}, opts());
   const at::Tensor first = at::tensor({0, 7, 11}, at::kLong).to(at::kCUDA);
   const at::Tensor q = rope_qkv_cuda(qkv, cos, sin, H, Hkv, kc, vc, first);
   auto rot = [&](const at::Tensor& x) {  // [B, heads, L, D]
@@ -71,10 +75,10 @@ TEST_F(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
   const at::Tensor qr = qkv.narrow(2, 0, H * D).view({B, L, H, D}).transpose(1, 2);
   const at::Tensor kr = qkv.narrow(2, H * D, Hkv * D).view({B, L, Hkv, D}).transpose(1, 2);
   const at::Tensor vr = qkv.narrow(2, (H + Hkv) * D, Hkv * D).view({B, L, Hkv, D}).transpose(1, 2);
-  near_bf16(q, rot(qr), 1, 1e-6, "q");
+  near(q, rot(qr), 1, 1e-6, "q");
   const std::vector<int64_t> firsts = {0, 7, 11};
   for (int64_t b = 0; b < B; ++b) {
-    near_bf16(kc[b].narrow(1, firsts[b], L), rot(kr)[b], 1, 1e-6, "k cache");
+    near(kc[b].narrow(1, firsts[b], L), rot(kr)[b], 1, 1e-6, "k cache");
     EXPECT_TRUE(vc[b].narrow(1, firsts[b], L).equal(vr[b]));
     for (const at::Tensor* c : {&kc, &vc}) {
       at::Tensor rest = (*c)[b].clone();
@@ -84,17 +88,31 @@ TEST_F(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
   }
 }
 
-TEST_F(FusedOpsCuda, LinearGemvRowsAndCublasBeyond) {
+TEST_P(FusedOpsCuda, LinearGemvRowsAndCublasBeyond) {
   const int64_t K = 256, N = 520;  // N not a multiple of 8: a partial last block
   const at::Tensor w = randn({N, K}, 0.1);
   for (int64_t rows : {1, 2, 3, 5, 8}) {
     const at::Tensor x = randn({rows, 1, K});
-    // fp32 reference of the same bf16 inputs; the GEMV result is rounded once to bf16.
+    // fp32 reference of the same inputs; the GEMV result is rounded once to the dtype.
     const at::Tensor ref = at::matmul(x.to(at::kFloat), w.to(at::kFloat).t());
-    near_bf16(linear_cuda(x, w), ref, 1.5, 1e-3 * ref.abs().max().item<double>(), "linear_cuda (GEMV)");
+    near(linear_cuda(x, w), ref, 1.5, 1e-3 * ref.abs().max().item<double>(), "linear_cuda (GEMV)");
   }
   const at::Tensor many = randn({9, K});  // more than 8 rows: cuBLAS
   EXPECT_TRUE(linear_cuda(many, w).equal(at::linear(many, w)));
 }
+
+// The kernels refuse mixed dtypes and fp32 with a message, never convert silently.
+TEST_P(FusedOpsCuda, MixedOrFp32InputsAreRefused) {
+  const at::Tensor x = randn({2, 64}), w = randn({64});
+  const at::ScalarType other = dtype() == at::kBFloat16 ? at::kHalf : at::kBFloat16;
+  EXPECT_THROW(rms_norm_cuda(x, w.to(other), 1e-5), std::invalid_argument);
+  EXPECT_THROW(rms_norm_cuda(x.to(at::kFloat), w.to(at::kFloat), 1e-5), std::invalid_argument);
+  EXPECT_THROW(silu_mul_cuda(x.to(at::kFloat)), std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, FusedOpsCuda, ::testing::Values(at::kBFloat16, at::kHalf),
+                         [](const ::testing::TestParamInfo<at::ScalarType>& i) {
+                           return std::string(i.param == at::kBFloat16 ? "bf16" : "fp16");
+                         });
 
 }  // namespace

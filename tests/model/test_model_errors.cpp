@@ -166,6 +166,21 @@ TEST(ModelLoading, MissingAndUnexpectedTensors) {
   EXPECT_NE(msg.find("unexpected tensor 'model.layers.7.extra'"), std::string::npos) << msg;
 }
 
+// Compute dtypes by backend: fp16 on CUDA only, fp32 on the CPU only; named, never converted.
+TEST(ModelLoading, DtypesEachBackendLacksAreRefused) {
+  EXPECT_EQ(parse_dtype("fp16"), at::kHalf);
+  EXPECT_EQ(parse_dtype("float16"), at::kHalf);
+  EXPECT_EQ(dtype_name(at::kHalf), "fp16");
+  EXPECT_EQ(dtype_name(at::kBFloat16), "bf16");
+  EXPECT_NE(error_of([] { parse_dtype("fp8"); }).find("bf16, fp16, fp32"), std::string::npos);
+  TempDir t;
+  const fs::path dir = edited_model(t, [](auto&) {});
+  const std::string msg = error_of([&] { load_llama_from_directory(dir, {at::kHalf}); });
+  EXPECT_NE(msg.find("fp16 compute runs on CUDA only"), std::string::npos) << msg;
+  EXPECT_NE(error_of([&] { load_llama_from_directory(dir, {at::kDouble}); }).find("unsupported compute dtype"),
+            std::string::npos);
+}
+
 TEST(ModelLoading, ShardedDirectory) {
   TempDir t;
   const fs::path src = test::model_data_dir() / "tiny_headdim";

@@ -22,9 +22,18 @@ void need(bool ok, const char* who, const std::string& what) {
   if (!ok) throw std::invalid_argument(std::string(who) + ": " + what);
 }
 
-void bf16_cuda(const at::Tensor& t, const char* who, const char* name) {
-  need(t.defined() && t.is_cuda() && t.scalar_type() == at::kBFloat16 && t.is_contiguous(), who,
-       std::string(name) + " must be a contiguous bf16 CUDA tensor");
+// The kernels' element type of a call: bf16 or fp16, the same for every tensor of the call.
+bool half_type(at::ScalarType t) { return t == at::kBFloat16 || t == at::kHalf; }
+
+cuda_fused::DType dtype_of(const at::Tensor& t) {
+  return t.scalar_type() == at::kBFloat16 ? cuda_fused::DType::BF16 : cuda_fused::DType::FP16;
+}
+
+// `t` is a contiguous CUDA tensor of `like`'s dtype (bf16 or fp16); without `like`, of either.
+void half_cuda(const at::Tensor& t, const char* who, const char* name, const at::Tensor* like = nullptr) {
+  need(t.defined() && t.is_cuda() && half_type(t.scalar_type()) && t.is_contiguous(), who,
+       std::string(name) + " must be a contiguous bf16 or fp16 CUDA tensor");
+  if (like) need(t.scalar_type() == like->scalar_type(), who, std::string(name) + " has another dtype than the input");
 }
 
 void launched(int err, const char* who) {
@@ -46,19 +55,19 @@ void* stream() {
 }
 
 at::Tensor norm(at::Tensor& h, const at::Tensor* delta, const at::Tensor& weight, double eps, const char* who) {
-  bf16_cuda(h, who, "x");
-  bf16_cuda(weight, who, "weight");
+  half_cuda(h, who, "x");
+  half_cuda(weight, who, "weight", &h);
   const int64_t n = h.size(-1);
   need(weight.dim() == 1 && weight.size(0) == n, who, "weight must be [" + std::to_string(n) + "]");
   if (delta) {
-    bf16_cuda(*delta, who, "delta");
+    half_cuda(*delta, who, "delta", &h);
     need(delta->sizes() == h.sizes(), who, "delta and h differ in shape");
   }
   c10::cuda::CUDAGuard guard(h.device());
   at::Tensor out = at::empty_like(h);
   const int64_t rows = n > 0 ? h.numel() / n : 0;
   if (rows == 0) return out;
-  launched(cuda_fused::rms_norm(h.data_ptr(), delta ? delta->data_ptr() : nullptr, weight.data_ptr(),
+  launched(cuda_fused::rms_norm(dtype_of(h), h.data_ptr(), delta ? delta->data_ptr() : nullptr, weight.data_ptr(),
                                 out.data_ptr(), rows, static_cast<int>(n), static_cast<float>(eps), stream()),
            who);
   return out;
@@ -77,7 +86,7 @@ at::Tensor add_rms_norm_cuda(at::Tensor& h, const at::Tensor& delta, const at::T
 
 at::Tensor silu_mul_cuda(const at::Tensor& gu) {
   const char* who = "silu_mul_cuda";
-  bf16_cuda(gu, who, "gu");
+  half_cuda(gu, who, "gu");
   need(gu.size(-1) % 2 == 0, who, "last dimension must be even (gate | up)");
   const int64_t inter = gu.size(-1) / 2;
   std::vector<int64_t> shape = gu.sizes().vec();
@@ -86,7 +95,7 @@ at::Tensor silu_mul_cuda(const at::Tensor& gu) {
   at::Tensor out = at::empty(shape, gu.options());
   const int64_t rows = inter > 0 ? gu.numel() / (2 * inter) : 0;
   if (rows == 0) return out;
-  launched(cuda_fused::silu_mul(gu.data_ptr(), out.data_ptr(), rows, static_cast<int>(inter), stream()), who);
+  launched(cuda_fused::silu_mul(dtype_of(gu), gu.data_ptr(), out.data_ptr(), rows, static_cast<int>(inter), stream()), who);
   return out;
 }
 
@@ -94,9 +103,9 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
                          int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
                          const at::Tensor& first_slot) {
   const char* who = "rope_qkv_cuda";
-  bf16_cuda(qkv, who, "qkv");
-  bf16_cuda(cos, who, "cos");
-  bf16_cuda(sin, who, "sin");
+  half_cuda(qkv, who, "qkv");
+  half_cuda(cos, who, "cos", &qkv);
+  half_cuda(sin, who, "sin", &qkv);
   need(qkv.dim() == 3, who, "qkv must be [B, L, (H + 2 Hkv) D]");
   const int64_t B = qkv.size(0), L = qkv.size(1);
   need(heads > 0 && kv_heads > 0 && qkv.size(2) % (heads + 2 * kv_heads) == 0, who, "qkv width vs heads");
@@ -104,9 +113,9 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   need(D % 2 == 0 && D <= 2048, who, "head_dim must be even");
   need(cos.numel() == B * L * D && sin.numel() == B * L * D, who, "cos/sin must be [B, 1, L, head_dim]");
   for (const at::Tensor* c : {&k_cache, &v_cache})
-    need(c->is_cuda() && c->scalar_type() == at::kBFloat16 && c->dim() == 4 && c->size(0) == B &&
+    need(c->is_cuda() && c->scalar_type() == qkv.scalar_type() && c->dim() == 4 && c->size(0) == B &&
              c->size(1) == kv_heads && c->size(3) == D && c->stride(3) == 1,
-         who, "k/v cache must be bf16 [B, Hkv, T, head_dim] with a contiguous last dimension");
+         who, "k/v cache must be [B, Hkv, T, head_dim] of qkv's dtype with a contiguous last dimension");
   need(k_cache.strides() == v_cache.strides(), who, "k and v caches must have the same strides");
   need(first_slot.is_cuda() && first_slot.scalar_type() == at::kLong && first_slot.numel() == B &&
            first_slot.is_contiguous(),
@@ -120,7 +129,7 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   p.cs0 = k_cache.stride(0), p.cs1 = k_cache.stride(1), p.cs2 = k_cache.stride(2);
   p.B = static_cast<int>(B), p.L = static_cast<int>(L), p.H = static_cast<int>(heads);
   p.Hkv = static_cast<int>(kv_heads), p.D = static_cast<int>(D);
-  launched(cuda_fused::rope_qkv(p, stream()), who);
+  launched(cuda_fused::rope_qkv(dtype_of(qkv), p, stream()), who);
   return q;
 }
 
@@ -135,7 +144,7 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
     shape.back() = weight.size(0);
     return at::cat(parts, 0).view(shape);
   }
-  const bool gemv = x.is_cuda() && x.scalar_type() == at::kBFloat16 && weight.scalar_type() == at::kBFloat16 &&
+  const bool gemv = x.is_cuda() && half_type(x.scalar_type()) && weight.scalar_type() == x.scalar_type() &&
                     x.is_contiguous() && weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K &&
                     rows >= 1 && rows <= 8 && K % 8 == 0 && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 &&
                     reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30);
@@ -144,7 +153,7 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = weight.size(0);
   at::Tensor y = at::empty(shape, x.options());
-  launched(cuda_fused::gemv(x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
+  launched(cuda_fused::gemv(dtype_of(x), x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
                             static_cast<int>(weight.size(0)), static_cast<int>(K), stream()),
            "linear_cuda");
   return bias.defined() ? y + bias : y;

@@ -1,7 +1,8 @@
-// Fused CUDA kernels for the LLaMA forward pass on bf16 tensors: each does in one launch what
-// several libtorch ops do, with the same bf16 rounding points as transformers' modules, so the
-// CUDA forward needs ~9 launches per layer instead of ~40. Built only with CUDA (stubs throw
-// otherwise); inputs must be contiguous bf16 CUDA tensors.
+// Fused CUDA kernels for the LLaMA forward pass on bf16 or fp16 tensors: each does in one launch
+// what several libtorch ops do, with the same rounding points (to the tensors' dtype) as
+// transformers' modules, so the CUDA forward needs ~9 launches per layer instead of ~40. Built
+// only with CUDA (stubs throw otherwise); inputs must be contiguous CUDA tensors, all bf16 or all
+// fp16. "bf16(...)" below means rounded to that dtype.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -1,6 +1,8 @@
 // Fused elementwise / row kernels of the LLaMA forward pass (see flexgen/fused_ops_cuda.h).
-// bf16 in and out; every intermediate that libtorch would round to bf16 is rounded here too.
+// bf16 or fp16 in and out (one element type per call); every intermediate that libtorch would
+// round to that type is rounded here too.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -28,8 +30,23 @@ __device__ __forceinline__ void pdl_trigger() {
 #endif
 }
 
+// The element types: T one value, T2 a pair (what a 16-byte load holds four of).
 __device__ __forceinline__ float f(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ __nv_bfloat16 bf(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ float f(__half x) { return __half2float(x); }
+__device__ __forceinline__ float2 f2(__nv_bfloat162 x) { return __bfloat1622float2(x); }
+__device__ __forceinline__ float2 f2(__half2 x) { return __half22float2(x); }
+template <typename T>
+__device__ __forceinline__ T to(float x);
+template <>
+__device__ __forceinline__ __nv_bfloat16 to<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <>
+__device__ __forceinline__ __half to<__half>(float x) { return __float2half_rn(x); }
+template <typename T>
+struct Pair;
+template <>
+struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
+template <>
+struct Pair<__half> { using type = __half2; };
 
 // Block-wide sum (blockDim.x a multiple of 32, at most 1024).
 __device__ float block_sum(float v) {
@@ -49,17 +66,16 @@ __device__ float block_sum(float v) {
 }
 
 // One block per row. ADD: h = bf16(h + delta) first (written back).
-template <bool ADD>
-__global__ void rms_norm_kernel(__nv_bfloat16* h, const __nv_bfloat16* delta, const __nv_bfloat16* w,
-                                __nv_bfloat16* out, int n, float eps) {
+template <typename T, bool ADD>
+__global__ void rms_norm_kernel(T* h, const T* delta, const T* w, T* out, int n, float eps) {
   const int64_t row = blockIdx.x;
-  __nv_bfloat16* x = h + row * n;
+  T* x = h + row * n;
   pdl_wait();
   float ss = 0.f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     float v = f(x[i]);
     if (ADD) {
-      const __nv_bfloat16 s = bf(v + f(delta[row * n + i]));
+      const T s = to<T>(v + f(delta[row * n + i]));
       x[i] = s;
       v = f(s);
     }
@@ -67,10 +83,11 @@ __global__ void rms_norm_kernel(__nv_bfloat16* h, const __nv_bfloat16* delta, co
   }
   const float r = rsqrtf(block_sum(ss) / static_cast<float>(n) + eps);
   pdl_trigger();
-  for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = bf(f(w[i]) * f(bf(f(x[i]) * r)));
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = to<T>(f(w[i]) * f(to<T>(f(x[i]) * r)));
 }
 
-__global__ void silu_mul_kernel(const __nv_bfloat16* gu, __nv_bfloat16* out, int64_t rows, int inter) {
+template <typename T>
+__global__ void silu_mul_kernel(const T* gu, T* out, int64_t rows, int inter) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   pdl_wait();
   pdl_trigger();
@@ -78,38 +95,39 @@ __global__ void silu_mul_kernel(const __nv_bfloat16* gu, __nv_bfloat16* out, int
   const int64_t r = i / inter;
   const int c = static_cast<int>(i - r * inter);
   const float g = f(gu[r * 2 * inter + c]);
-  const __nv_bfloat16 s = bf(g / (1.f + __expf(-g)));
-  out[i] = bf(f(s) * f(gu[r * 2 * inter + inter + c]));
+  const T s = to<T>(g / (1.f + __expf(-g)));
+  out[i] = to<T>(f(s) * f(gu[r * 2 * inter + inter + c]));
 }
 
 // grid (B * L, H + 2 Hkv), block D / 2: pair (i, i + D/2) of one head of one token.
+template <typename T>
 __global__ void rope_qkv_kernel(RopeParams p) {
   const int64_t tok = blockIdx.x;  // b * L + l
   const int64_t b = tok / p.L, l = tok - b * p.L;
   const int head = blockIdx.y, i = threadIdx.x, half = p.D / 2;
   pdl_wait();
   pdl_trigger();
-  const auto* qkv = static_cast<const __nv_bfloat16*>(p.qkv);
-  auto* k_cache = static_cast<__nv_bfloat16*>(p.k_cache);
-  auto* v_cache = static_cast<__nv_bfloat16*>(p.v_cache);
-  const __nv_bfloat16* src = qkv + tok * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
+  const auto* qkv = static_cast<const T*>(p.qkv);
+  auto* k_cache = static_cast<T*>(p.k_cache);
+  auto* v_cache = static_cast<T*>(p.v_cache);
+  const T* src = qkv + tok * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
   const int64_t slot = p.first_slot[b] + l;
   if (head >= p.H + p.Hkv) {  // v: copied to the cache as is
     const int kvh = head - p.H - p.Hkv;
-    __nv_bfloat16* dst = v_cache + b * p.cs0 + kvh * p.cs1 + slot * p.cs2;
+    T* dst = v_cache + b * p.cs0 + kvh * p.cs1 + slot * p.cs2;
     dst[i] = src[i];
     dst[i + half] = src[i + half];
     return;
   }
-  const __nv_bfloat16* cs = static_cast<const __nv_bfloat16*>(p.cos) + tok * p.D;
-  const __nv_bfloat16* sn = static_cast<const __nv_bfloat16*>(p.sin) + tok * p.D;
+  const T* cs = static_cast<const T*>(p.cos) + tok * p.D;
+  const T* sn = static_cast<const T*>(p.sin) + tok * p.D;
   const float x1 = f(src[i]), x2 = f(src[i + half]);
   // q * cos + rotate_half(q) * sin, rounded after each op like the libtorch ops.
-  const __nv_bfloat16 o1 = bf(f(bf(x1 * f(cs[i]))) + f(bf(-x2 * f(sn[i]))));
-  const __nv_bfloat16 o2 = bf(f(bf(x2 * f(cs[i + half]))) + f(bf(x1 * f(sn[i + half]))));
-  __nv_bfloat16* dst;
+  const T o1 = to<T>(f(to<T>(x1 * f(cs[i]))) + f(to<T>(-x2 * f(sn[i]))));
+  const T o2 = to<T>(f(to<T>(x2 * f(cs[i + half]))) + f(to<T>(x1 * f(sn[i + half]))));
+  T* dst;
   if (head < p.H) {
-    dst = static_cast<__nv_bfloat16*>(p.q_out) + ((b * p.H + head) * static_cast<int64_t>(p.L) + l) * p.D;
+    dst = static_cast<T*>(p.q_out) + ((b * p.H + head) * static_cast<int64_t>(p.L) + l) * p.D;
   } else {
     const int kvh = head - p.H;
     dst = k_cache + b * p.cs0 + kvh * p.cs1 + slot * p.cs2;
@@ -120,10 +138,10 @@ __global__ void rope_qkv_kernel(RopeParams p) {
 
 // y[m, n] = sum_k x[m, k] w[n, k] for M rows of x (decode steps): one warp per output column n,
 // 16-byte weight loads streamed once (not kept in L1), fp32 accumulation, bf16 result.
-template <int M>
-__global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restrict__ x,
-                                                   const __nv_bfloat16* __restrict__ w, __nv_bfloat16* __restrict__ y,
+template <typename T, int M>
+__global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
                                                    int N, int K) {
+  using T2 = typename Pair<T>::type;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int n = blockIdx.x * 8 + warp;
   if (n >= N) return;
@@ -141,17 +159,17 @@ __global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restri
     asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                  : "=r"(wv.x), "=r"(wv.y), "=r"(wv.z), "=r"(wv.w)
                  : "l"(wr + c));
-    const __nv_bfloat162* wp = reinterpret_cast<const __nv_bfloat162*>(&wv);
+    const T2* wp = reinterpret_cast<const T2*>(&wv);
     float2 wf[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) wf[j] = __bfloat1622float2(wp[j]);
+    for (int j = 0; j < 4; ++j) wf[j] = f2(wp[j]);
 #pragma unroll
     for (int m = 0; m < M; ++m) {
       const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
-      const __nv_bfloat162* xp = reinterpret_cast<const __nv_bfloat162*>(&xv);
+      const T2* xp = reinterpret_cast<const T2*>(&xv);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const float2 xf = __bfloat1622float2(xp[j]);
+        const float2 xf = f2(xp[j]);
         acc[m] = fmaf(xf.x, wf[j].x, fmaf(xf.y, wf[j].y, acc[m]));
       }
     }
@@ -161,7 +179,7 @@ __global__ void __launch_bounds__(256) gemv_kernel(const __nv_bfloat16* __restri
   for (int m = 0; m < M; ++m) {
     float v = acc[m];
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) y[static_cast<int64_t>(m) * N + n] = bf(v);
+    if (lane == 0) y[static_cast<int64_t>(m) * N + n] = to<T>(v);
   }
 }
 
@@ -189,53 +207,75 @@ int threads_for(int n) {
   return t;
 }
 
+// The host entry points: one template per kernel, instantiated for each element type.
+template <typename T>
+int rms_norm_t(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, cudaStream_t st) {
+  auto* hp = static_cast<T*>(h);
+  const auto* dp = static_cast<const T*>(delta);
+  const auto* wp = static_cast<const T*>(w);
+  auto* op = static_cast<T*>(out);
+  const dim3 grid(static_cast<unsigned>(rows)), block(threads_for(n));
+  if (delta != nullptr) return launch(rms_norm_kernel<T, true>, grid, block, st, hp, dp, wp, op, n, eps);
+  return launch(rms_norm_kernel<T, false>, grid, block, st, hp, dp, wp, op, n, eps);
+}
+
+template <typename T>
+int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t st) {
+  const int64_t total = rows * inter;
+  const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
+  return launch(silu_mul_kernel<T>, dim3(blocks), dim3(256), st, static_cast<const T*>(gu), static_cast<T*>(out), rows,
+                inter);
+}
+
+template <typename T>
+int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, cudaStream_t st) {
+  const auto* xp = static_cast<const T*>(x);
+  const auto* wp = static_cast<const T*>(w);
+  auto* yp = static_cast<T*>(y);
+  const dim3 grid(static_cast<unsigned>((N + 7) / 8)), block(256);
+  switch (rows) {
+    case 1: return launch(gemv_kernel<T, 1>, grid, block, st, xp, wp, yp, N, K);
+    case 2: return launch(gemv_kernel<T, 2>, grid, block, st, xp, wp, yp, N, K);
+    case 3: return launch(gemv_kernel<T, 3>, grid, block, st, xp, wp, yp, N, K);
+    case 4: return launch(gemv_kernel<T, 4>, grid, block, st, xp, wp, yp, N, K);
+    case 5: return launch(gemv_kernel<T, 5>, grid, block, st, xp, wp, yp, N, K);
+    case 6: return launch(gemv_kernel<T, 6>, grid, block, st, xp, wp, yp, N, K);
+    case 7: return launch(gemv_kernel<T, 7>, grid, block, st, xp, wp, yp, N, K);
+    case 8: return launch(gemv_kernel<T, 8>, grid, block, st, xp, wp, yp, N, K);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+template <typename T>
+int rope_qkv_t(const RopeParams& p, cudaStream_t st) {
+  const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>(p.H + 2 * p.Hkv));
+  return launch(rope_qkv_kernel<T>, grid, dim3(p.D / 2), st, p);
+}
+
 }  // namespace
 
 void set_pdl(bool on) { g_pdl = on; }
 
-int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream) {
+int rms_norm(DType t, void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps,
+             void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
-  auto* hp = static_cast<__nv_bfloat16*>(h);
-  const auto* dp = static_cast<const __nv_bfloat16*>(delta);
-  const auto* wp = static_cast<const __nv_bfloat16*>(w);
-  auto* op = static_cast<__nv_bfloat16*>(out);
-  if (delta != nullptr)
-    return launch(rms_norm_kernel<true>, dim3(static_cast<unsigned>(rows)), dim3(threads_for(n)), st, hp, dp, wp, op, n, eps);
-  else
-    return launch(rms_norm_kernel<false>, dim3(static_cast<unsigned>(rows)), dim3(threads_for(n)), st, hp, dp, wp, op, n, eps);
-  return static_cast<int>(cudaGetLastError());
+  return t == DType::BF16 ? rms_norm_t<__nv_bfloat16>(h, delta, w, out, rows, n, eps, st)
+                          : rms_norm_t<__half>(h, delta, w, out, rows, n, eps, st);
 }
 
-int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream) {
-  const int64_t total = rows * inter;
-  const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
-  return launch(silu_mul_kernel, dim3(blocks), dim3(256), static_cast<cudaStream_t>(stream),
-                static_cast<const __nv_bfloat16*>(gu), static_cast<__nv_bfloat16*>(out), rows, inter);
-}
-
-int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* stream) {
+int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
-  const auto* xp = static_cast<const __nv_bfloat16*>(x);
-  const auto* wp = static_cast<const __nv_bfloat16*>(w);
-  auto* yp = static_cast<__nv_bfloat16*>(y);
-  const unsigned blocks = static_cast<unsigned>((N + 7) / 8);
-  switch (rows) {
-    case 1: return launch(gemv_kernel<1>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 2: return launch(gemv_kernel<2>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 3: return launch(gemv_kernel<3>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 4: return launch(gemv_kernel<4>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 5: return launch(gemv_kernel<5>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 6: return launch(gemv_kernel<6>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 7: return launch(gemv_kernel<7>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    case 8: return launch(gemv_kernel<8>, dim3(blocks), dim3(256), st, xp, wp, yp, N, K);
-    default: return static_cast<int>(cudaErrorInvalidValue);
-  }
-  return static_cast<int>(cudaGetLastError());
+  return t == DType::BF16 ? silu_mul_t<__nv_bfloat16>(gu, out, rows, inter, st) : silu_mul_t<__half>(gu, out, rows, inter, st);
 }
 
-int rope_qkv(const RopeParams& p, void* stream) {
-  const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>(p.H + 2 * p.Hkv));
-  return launch(rope_qkv_kernel, grid, dim3(p.D / 2), static_cast<cudaStream_t>(stream), p);
+int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream) {
+  const auto st = static_cast<cudaStream_t>(stream);
+  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, st) : gemv_t<__half>(x, w, y, rows, N, K, st);
+}
+
+int rope_qkv(DType t, const RopeParams& p, void* stream) {
+  const auto st = static_cast<cudaStream_t>(stream);
+  return t == DType::BF16 ? rope_qkv_t<__nv_bfloat16>(p, st) : rope_qkv_t<__half>(p, st);
 }
 
 }  // namespace cuda_fused

@@ -6,8 +6,11 @@
 namespace flexgen {
 namespace cuda_fused {
 
+// The element type of every buffer of one call.
+enum class DType { BF16, FP16 };
+
 struct RopeParams {
-  // bf16 device buffers
+  // device buffers of the call's element type
   const void* qkv;      // [B, L, (H + 2 Hkv) D]
   const void* cos;      // [B, L, D]
   const void* sin;
@@ -22,13 +25,14 @@ struct RopeParams {
 // Launch the kernels below with programmatic dependent launch (Hopper and later) or not.
 void set_pdl(bool on);
 
-// Each returns a cudaError_t value (0 = success). Pointers are bf16 device buffers.
+// Each returns a cudaError_t value (0 = success). Pointers are device buffers of element type t.
 // h [rows, n]; delta null: out = rms_norm(h); else h = h + delta, out = rms_norm(h).
-int rms_norm(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, void* stream);
-int silu_mul(const void* gu, void* out, int64_t rows, int inter, void* stream);
-int rope_qkv(const RopeParams& p, void* stream);
+int rms_norm(DType t, void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps,
+             void* stream);
+int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream);
+int rope_qkv(DType t, const RopeParams& p, void* stream);
 // y [rows, N] = x [rows, K] . w [N, K]^T; rows 1..8; K % 8 == 0; 16-byte aligned rows.
-int gemv(const void* x, const void* w, void* y, int rows, int N, int K, void* stream);
+int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream);
 
 }  // namespace cuda_fused
 }  // namespace flexgen
