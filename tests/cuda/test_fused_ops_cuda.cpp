@@ -101,6 +101,21 @@ TEST_P(FusedOpsCuda, LinearGemvRowsAndCublasBeyond) {
   EXPECT_TRUE(linear_cuda(many, w).equal(at::linear(many, w)));
 }
 
+// The GEMV's arithmetic per output depends on K and the shape-chosen warps per column only: each
+// row of a multi-row call equals that row alone, bitwise, for shapes that take 1, 2, 4 and 8 warps
+// per column (N = 8200, 4096, 2048, 520); and it is the fp32 dot product rounded once.
+TEST_P(FusedOpsCuda, GemvRowsAreBatchInvariantForEveryWarpSplit) {
+  const int64_t K = 1024;
+  for (int64_t N : {8200, 4096, 2048, 520}) {
+    const at::Tensor w = randn({N, K}, 0.05);
+    const at::Tensor x = randn({8, 1, K});
+    const at::Tensor all = linear_cuda(x, w);
+    for (int64_t r = 0; r < 8; ++r) EXPECT_TRUE(linear_cuda(x.narrow(0, r, 1), w).equal(all.narrow(0, r, 1))) << "N " << N << " row " << r;
+    const at::Tensor ref = at::matmul(x.to(at::kFloat), w.to(at::kFloat).t());
+    near(all, ref, 1.5, 1e-3 * ref.abs().max().item<double>(), "linear_cuda (GEMV)");
+  }
+}
+
 // The kernels refuse mixed dtypes and fp32 with a message, never convert silently.
 TEST_P(FusedOpsCuda, MixedOrFp32InputsAreRefused) {
   const at::Tensor x = randn({2, 64}), w = randn({64});

@@ -68,7 +68,8 @@ TEST(CliGenerateModels, Llama2SentencePieceModelMatchesTransformersGreedy) {
   EXPECT_EQ(nlohmann::json(prompt), golden["prompt_ids"]);
   // The flex ensemble and bf16 compute run on it too.
   const auto flex = run_flexgen("generate -q --model '" + model.string() + "' --dataset '" + data +
-                                    "' --num-paraphrases 2 --few-shot 0 --max-new-tokens 4 --shared-context",
+                                    "' --num-paraphrases 2 --few-shot 0 --max-new-tokens 4 --shared-context"
+                                    " --device cpu",  // head_dim 16: the CPU kernel (CUDA's takes 64/128)
                                 tmp("llama2_flex"));
   ASSERT_EQ(flex.exit_code, 0) << flex.err;
   EXPECT_EQ(jsonl(flex.out).size(), 1u);
@@ -78,6 +79,34 @@ TEST(CliGenerateModels, Llama2SentencePieceModelMatchesTransformersGreedy) {
                                 tmp("llama2_chat"));
   EXPECT_NE(chat.exit_code, 0);
   EXPECT_NE(chat.err.find("no chat format"), std::string::npos) << chat.err;
+}
+
+// Issue 17 item 2, end to end: a Qwen2 model directory made by transformers with a Qwen2-style
+// byte-level tokenizer.json and Qwen2.5's chat template (tools/reference: tiny_qwen2_chat).
+// `--chat` builds exactly the ids transformers' apply_chat_template gives for the prompt as one
+// user turn (default system turn, no BOS), and the 12 greedy ids are transformers'.
+TEST(CliGenerateModels, Qwen2ChatModelMatchesTransformersGreedy) {
+  const fs::path model = data_dir() / "tiny_qwen2_chat";
+  const auto golden = read_json(model / "golden.json")["e2e"];
+  const std::string data = write_dataset("qwen2chat", golden["question"].get<std::string>());
+  const std::string tokens = tmp("qwen2chat_tokens.jsonl");
+  const auto r = run_flexgen("generate -q --model '" + model.string() + "' --dataset '" + data +
+                                 "' --method origin --num-paraphrases 1 --few-shot 0 --max-new-tokens 12 --stop none"
+                                 " --chat --dtype fp32 --threads 1 --save-tokens '" + tokens + "'",
+                             tmp("qwen2chat"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto records = jsonl(r.out);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["generated_ids"], golden["greedy_ids"]);
+  const auto saved = jsonl(slurp(tokens));
+  ASSERT_EQ(saved.size(), 1u);
+  EXPECT_TRUE(saved[0]["bos"].is_null());
+  std::vector<int32_t> prompt;
+  if (saved[0].contains("shared_context") && saved[0]["shared_context"].is_array())
+    for (int32_t id : saved[0]["shared_context"].get<std::vector<int32_t>>()) prompt.push_back(id);
+  for (int32_t id : saved[0]["paraphrases"][0].get<std::vector<int32_t>>()) prompt.push_back(id);
+  EXPECT_EQ(nlohmann::json(prompt), golden["prompt_ids"]);
+  EXPECT_EQ(records[0]["prompt_tokens"].get<size_t>(), golden["prompt_ids"].size());
 }
 
 // A Qwen2-style byte-level tokenizer.json: 256 byte tokens and <|endoftext|>, <|im_start|>,

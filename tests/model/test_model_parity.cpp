@@ -118,7 +118,9 @@ INSTANTIATE_TEST_SUITE_P(TinyModels, Parity,
                                            // issue 17: Qwen2 (q/k/v bias, theta 1e6, untied and tied),
                                            // LLaMA with attention_bias + mlp_bias, LLaMA-2 style (fp16 file)
                                            Case{"tiny_qwen2"}, Case{"tiny_qwen2_tied_bf16"},
-                                           Case{"tiny_llama_bias"}, Case{"tiny_llama2"}),
+                                           Case{"tiny_llama_bias"}, Case{"tiny_llama2"},
+                                           // Qwen2 with the special tokens' rows (vocab 259; chat golden)
+                                           Case{"tiny_qwen2_chat"}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 class ParityBf16 : public ::testing::TestWithParam<Case> {};

@@ -67,7 +67,65 @@ MODELS = [
     dict(name="tiny_llama2", hidden=64, heads=4, kv=4, head_dim=16, inter=172, layers=2,
          vocab=None, tied=False, rope="default", theta=10000.0, style="v4", dtype=torch.float16,
          eos=2, bos=1, seed=4545, spm=True),
+    # Qwen2 with a Qwen2-style byte-level tokenizer.json (256 byte tokens + <|endoftext|>,
+    # <|im_start|>, <|im_end|> at 256..258, Qwen2's split pattern, NFC, no merges, no BOS) and
+    # Qwen2.5's chat template: the e2e golden is `--chat` through transformers' apply_chat_template.
+    dict(name="tiny_qwen2_chat", family="qwen2", hidden=64, heads=4, kv=2, head_dim=16, inter=160,
+         layers=2, vocab=259, tied=False, rope="default", theta=1000000.0, style="v4",
+         dtype=torch.float32, eos=[258, 256], bos=256, seed=4646, chat=True, max_pos=4096),
 ]
+QWEN_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+              r"\s*[\r\n]+|\s+(?!\S)|\s+")
+# Qwen2.5's chat template without its tools branch (what flexgen's --chat writes: a user turn).
+QWEN_CHAT_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{{- '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or (message.role == 'assistant') %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+
+def bytes_to_unicode():
+    """GPT-2's byte -> printable character map (the ByteLevel pre-tokenizer's alphabet)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
+        list(range(ord("\xae"), ord("\xff") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def write_qwen_tokenizer(d):
+    chars = bytes_to_unicode()
+    vocab = {chars[b]: b for b in range(256)}
+    added = [dict(id=256 + i, content=c, single_word=False, lstrip=False, rstrip=False, normalized=False,
+                  special=True) for i, c in enumerate(["<|endoftext|>", "<|im_start|>", "<|im_end|>"])]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    tok = {"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+           "normalizer": {"type": "NFC"},
+           "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+               {"type": "Split", "pattern": {"Regex": QWEN_SPLIT}, "behavior": "Isolated", "invert": False},
+               byte_level]},
+           "post_processor": byte_level, "decoder": byte_level,
+           "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": "",
+                     "end_of_word_suffix": "", "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                     "vocab": vocab, "merges": []}}
+    with open(os.path.join(d, "tokenizer.json"), "w") as f:
+        json.dump(tok, f, ensure_ascii=False)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "Qwen2Tokenizer", "bos_token": None, "eos_token": "<|im_end|>",
+                   "pad_token": "<|endoftext|>", "unk_token": None, "add_prefix_space": False,
+                   "model_max_length": 4096, "chat_template": QWEN_CHAT_TEMPLATE}, f)
 E2E_QUESTION = "what is the capital of australia?"
 E2E_INSTRUCTION = ("Answer the question based on general world knowledge. Provide a short and "
                    "direct answer.")
@@ -82,7 +140,7 @@ def family(m):
 def make_config(m):
     kw = dict(vocab_size=m["vocab"], hidden_size=m["hidden"], intermediate_size=m["inter"],
               num_hidden_layers=m["layers"], num_attention_heads=m["heads"],
-              num_key_value_heads=m["kv"], max_position_embeddings=256,
+              num_key_value_heads=m["kv"], max_position_embeddings=m.get("max_pos", 256),
               rms_norm_eps=1e-5 if family(m) == "llama" else 1e-6, tie_word_embeddings=m["tied"],
               bos_token_id=m.get("bos", 0), eos_token_id=m["eos"])
     if family(m) == "llama":
@@ -351,6 +409,31 @@ def main():
                 e2e = dict(question=E2E_QUESTION, prompt_text=text, prompt_ids=ids,
                            greedy_ids=e2e_ids, greedy_margins=e2e_margins,
                            greedy_text=sp.decode(e2e_ids))
+                print(m["name"], "e2e:", e2e)
+            elif m.get("chat"):
+                # What `flexgen generate --chat --method origin --few-shot 0` feeds the model: the
+                # whole prompt as one user turn of the chat template, tokenized by the `tokenizers`
+                # library (no BOS).
+                write_qwen_tokenizer(d)
+                tok = transformers.AutoTokenizer.from_pretrained(d)
+                text = E2E_INSTRUCTION + "\n\n" + "Q: " + E2E_QUESTION + "\nA:"
+                msgs = [{"role": "user", "content": text}]
+                chat_text = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+                ids = tok(chat_text, add_special_tokens=False)["input_ids"]
+                direct = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
+                if not isinstance(direct, list):
+                    direct = direct["input_ids"]
+                assert list(direct) == ids, (direct, ids)
+                cur = torch.tensor([ids])
+                e2e_ids, e2e_margins = [], []
+                for _ in range(12):
+                    lg = model32(cur).logits[0, -1].float()
+                    top = torch.topk(lg, 2)
+                    e2e_ids.append(int(top.indices[0]))
+                    e2e_margins.append(float(top.values[0] - top.values[1]))
+                    cur = torch.cat([cur, top.indices[:1].view(1, 1)], 1)
+                e2e = dict(question=E2E_QUESTION, prompt_text=chat_text, prompt_ids=ids,
+                           greedy_ids=e2e_ids, greedy_margins=e2e_margins)
                 print(m["name"], "e2e:", e2e)
         d_prompt = (plogits - pref).abs().max().item()
         d_mask = (mlogits - mref).abs().max().item()

@@ -54,6 +54,21 @@ void* stream() {
   return at::cuda::getCurrentCUDAStream().stream();
 }
 
+// Warps per output column of the GEMV for N outputs: from the shape (cuda_fused), or fixed by
+// FLEXGEN_CUDA_GEMV_WPC=1|2|4|8 for kernel benchmarks (a fixed value changes the summation order,
+// so results differ in the last bits from the default's; bench/decode_cuda compares them).
+int gemv_wpc(int64_t N) {
+  static const int forced = [] {
+    const char* env = std::getenv("FLEXGEN_CUDA_GEMV_WPC");
+    if (!env || !*env) return 0;
+    const std::string v(env);
+    if (v != "1" && v != "2" && v != "4" && v != "8")
+      throw std::invalid_argument("FLEXGEN_CUDA_GEMV_WPC must be 1, 2, 4 or 8, got '" + v + "'");
+    return std::stoi(v);
+  }();
+  return forced ? forced : cuda_fused::gemv_warps_per_column(static_cast<int>(N));
+}
+
 at::Tensor norm(at::Tensor& h, const at::Tensor* delta, const at::Tensor& weight, double eps, const char* who) {
   half_cuda(h, who, "x");
   half_cuda(weight, who, "weight", &h);
@@ -154,7 +169,7 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
   shape.back() = weight.size(0);
   at::Tensor y = at::empty(shape, x.options());
   launched(cuda_fused::gemv(dtype_of(x), x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
-                            static_cast<int>(weight.size(0)), static_cast<int>(K), stream()),
+                            static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), stream()),
            "linear_cuda");
   return bias.defined() ? y + bias : y;
 }

@@ -136,50 +136,88 @@ __global__ void rope_qkv_kernel(RopeParams p) {
   dst[i + half] = o2;
 }
 
-// y[m, n] = sum_k x[m, k] w[n, k] for M rows of x (decode steps): one warp per output column n,
-// 16-byte weight loads streamed once (not kept in L1), fp32 accumulation, bf16 result.
-template <typename T, int M>
+// y[m, n] = sum_k x[m, k] w[n, k] for M rows of x (decode steps): WPC warps per output column n
+// (8 / WPC columns per 256-thread block), 16-byte weight loads streamed once (not kept in L1),
+// issued U at a time before their FMAs, fp32 accumulation, result rounded once to T.
+// Arithmetic of one output: lane l of the column's warp p sums, in increasing order, the 8-element
+// chunks c = 32 p + l + 32 WPC i (one FMA chain over the chunk's pairs); each warp sums its lanes by
+// a butterfly; the WPC warp sums are added in warp order. It depends on K and WPC only, never on M
+// or on the other rows, so each row's result is the same alone or in a batch (batch invariance);
+// WPC is chosen from N alone (gemv_warps_per_column).
+template <typename T, int M, int WPC>
 __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
                                                    int N, int K) {
   using T2 = typename Pair<T>::type;
+  constexpr int U = 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int n = blockIdx.x * 8 + warp;
-  if (n >= N) return;
-  const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * K);
+  const int part = warp % WPC;
+  const int n = blockIdx.x * (8 / WPC) + warp / WPC;
+  const bool valid = n < N;
+  const int chunks = K / 8, stride = 32 * WPC, first = 32 * part + lane;
+  const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(valid ? n : 0) * K);
   // The weights do not depend on the previous kernel: start fetching them into L2 first.
-  for (int c = lane; c < K / 8 && c < lane + 64; c += 32) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + c));
+  if (valid)
+    for (int c = first, i = 0; c < chunks && i < U; c += stride, ++i) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + c));
   pdl_wait();
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
-  const int chunks = K / 8;
-#pragma unroll 4
-  for (int c = lane; c < chunks; c += 32) {
-    uint4 wv;
-    asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                 : "=r"(wv.x), "=r"(wv.y), "=r"(wv.z), "=r"(wv.w)
-                 : "l"(wr + c));
-    const T2* wp = reinterpret_cast<const T2*>(&wv);
-    float2 wf[4];
+  if (valid) {
+    for (int c0 = first; c0 < chunks; c0 += U * stride) {
+      uint4 wv[U];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) wf[j] = f2(wp[j]);
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * stride;
+        if (c < chunks)
+          asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                       : "=r"(wv[u].x), "=r"(wv[u].y), "=r"(wv[u].z), "=r"(wv[u].w)
+                       : "l"(wr + c));
+      }
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
-      const T2* xp = reinterpret_cast<const T2*>(&xv);
+      for (int u = 0; u < U; ++u) {
+        const int c = c0 + u * stride;
+        if (c >= chunks) break;
+        const T2* wp = reinterpret_cast<const T2*>(&wv[u]);
+        float2 wf[4];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const float2 xf = f2(xp[j]);
-        acc[m] = fmaf(xf.x, wf[j].x, fmaf(xf.y, wf[j].y, acc[m]));
+        for (int j = 0; j < 4; ++j) wf[j] = f2(wp[j]);
+#pragma unroll
+        for (int m = 0; m < M; ++m) {
+          const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
+          const T2* xp = reinterpret_cast<const T2*>(&xv);
+#pragma unroll
+          for (int j = 0; j < 4; ++j) {
+            const float2 xf = f2(xp[j]);
+            acc[m] = fmaf(xf.x, wf[j].x, fmaf(xf.y, wf[j].y, acc[m]));
+          }
+        }
       }
     }
   }
   pdl_trigger();
 #pragma unroll
-  for (int m = 0; m < M; ++m) {
-    float v = acc[m];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) y[static_cast<int64_t>(m) * N + n] = to<T>(v);
+  for (int m = 0; m < M; ++m)
+    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+  if (WPC == 1) {
+    if (valid && lane == 0) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) y[static_cast<int64_t>(m) * N + n] = to<T>(acc[m]);
+    }
+    return;
+  }
+  __shared__ float part_sum[8][M];
+  if (lane == 0) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) part_sum[warp][m] = acc[m];
+  }
+  __syncthreads();
+  if (valid && part == 0 && lane == 0) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      float v = part_sum[warp][m];
+      for (int p = 1; p < WPC; ++p) v += part_sum[warp + p][m];
+      y[static_cast<int64_t>(m) * N + n] = to<T>(v);
+    }
   }
 }
 
@@ -227,21 +265,32 @@ int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t 
                 inter);
 }
 
+template <typename T, int WPC>
+int gemv_rows(const T* x, const T* w, T* y, int rows, int N, int K, cudaStream_t st) {
+  const dim3 grid(static_cast<unsigned>((N + 8 / WPC - 1) / (8 / WPC))), block(256);
+  switch (rows) {
+    case 1: return launch(gemv_kernel<T, 1, WPC>, grid, block, st, x, w, y, N, K);
+    case 2: return launch(gemv_kernel<T, 2, WPC>, grid, block, st, x, w, y, N, K);
+    case 3: return launch(gemv_kernel<T, 3, WPC>, grid, block, st, x, w, y, N, K);
+    case 4: return launch(gemv_kernel<T, 4, WPC>, grid, block, st, x, w, y, N, K);
+    case 5: return launch(gemv_kernel<T, 5, WPC>, grid, block, st, x, w, y, N, K);
+    case 6: return launch(gemv_kernel<T, 6, WPC>, grid, block, st, x, w, y, N, K);
+    case 7: return launch(gemv_kernel<T, 7, WPC>, grid, block, st, x, w, y, N, K);
+    case 8: return launch(gemv_kernel<T, 8, WPC>, grid, block, st, x, w, y, N, K);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
 template <typename T>
-int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, cudaStream_t st) {
+int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wpc, cudaStream_t st) {
   const auto* xp = static_cast<const T*>(x);
   const auto* wp = static_cast<const T*>(w);
   auto* yp = static_cast<T*>(y);
-  const dim3 grid(static_cast<unsigned>((N + 7) / 8)), block(256);
-  switch (rows) {
-    case 1: return launch(gemv_kernel<T, 1>, grid, block, st, xp, wp, yp, N, K);
-    case 2: return launch(gemv_kernel<T, 2>, grid, block, st, xp, wp, yp, N, K);
-    case 3: return launch(gemv_kernel<T, 3>, grid, block, st, xp, wp, yp, N, K);
-    case 4: return launch(gemv_kernel<T, 4>, grid, block, st, xp, wp, yp, N, K);
-    case 5: return launch(gemv_kernel<T, 5>, grid, block, st, xp, wp, yp, N, K);
-    case 6: return launch(gemv_kernel<T, 6>, grid, block, st, xp, wp, yp, N, K);
-    case 7: return launch(gemv_kernel<T, 7>, grid, block, st, xp, wp, yp, N, K);
-    case 8: return launch(gemv_kernel<T, 8>, grid, block, st, xp, wp, yp, N, K);
+  switch (wpc) {
+    case 1: return gemv_rows<T, 1>(xp, wp, yp, rows, N, K, st);
+    case 2: return gemv_rows<T, 2>(xp, wp, yp, rows, N, K, st);
+    case 4: return gemv_rows<T, 4>(xp, wp, yp, rows, N, K, st);
+    case 8: return gemv_rows<T, 8>(xp, wp, yp, rows, N, K, st);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
@@ -268,9 +317,16 @@ int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* 
   return t == DType::BF16 ? silu_mul_t<__nv_bfloat16>(gu, out, rows, inter, st) : silu_mul_t<__half>(gu, out, rows, inter, st);
 }
 
-int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream) {
+int gemv_warps_per_column(int N) {
+  int wpc = 1;
+  while (wpc < 8 && N * wpc < 8192) wpc *= 2;
+  return wpc;
+}
+
+int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int wpc, void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, st) : gemv_t<__half>(x, w, y, rows, N, K, st);
+  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, wpc, st)
+                          : gemv_t<__half>(x, w, y, rows, N, K, wpc, st);
 }
 
 int rope_qkv(DType t, const RopeParams& p, void* stream) {
