@@ -23,12 +23,15 @@
 #include "cuda/block_sparse_attention_cuda.h"
 #include "flexgen/build_info.h"
 #include "flexgen/compute_device.h"
+#include "flexgen/decode_state.h"
 #include "flexgen/model_config.h"
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
 #include "gpu_name.h"
+#include "kernels.h"
 #include "progress.h"
 #include "random_llama.h"
+#include "step.h"
 
 namespace {
 
@@ -163,13 +166,80 @@ int main(int argc, char** argv) {
              " GB of weights read per step)");
     out["config"] = config_json(config);
 
-    out["setup"] = {{"context", o.context}, {"reps", o.reps}, {"steps", o.steps}, {"batch", 1}, {"seed", kSeed}};
+    const flexgen::DecodeStateOptions defaults;
+    bench_decode::StepSetup step_setup;
+    step_setup.context = o.context;
+    step_setup.steps = o.steps;
+    step_setup.block_size = kBlockSize;
+    step_setup.seed = kSeed;
+    bench_decode::KernelSetup kernel_setup;
+    kernel_setup.context = o.context;
+    kernel_setup.cache_length = bench_decode::step_cache_length(step_setup);
+    kernel_setup.block_size = kBlockSize;
+    kernel_setup.batch_invariant = defaults.batch_invariant;
+    kernel_setup.reps = o.reps;
+    out["setup"] = {{"context", o.context},
+                    {"cache_length", kernel_setup.cache_length},
+                    {"reps", o.reps},
+                    {"steps", o.steps},
+                    {"warmup_steps", bench_decode::kWarmupSteps},
+                    {"block_size", kBlockSize},
+                    {"batch_invariant", defaults.batch_invariant},
+                    {"batch", 1},
+                    {"seed", kSeed}};
     out["limits"] = limits.to_json();
+
+    t = bench_decode::Clock::now();
+    const std::vector<bench_decode::KernelResult> kernels = bench_decode::measure_kernels(model, kernel_setup);
+    const double kernels_s = bench_decode::seconds_since(t);
+    json kernel_rows = json::array();
+    double sum_us = 0;
+    for (const auto& k : kernels) {
+      kernel_rows.push_back(k.to_json(limits));
+      sum_us += k.us * static_cast<double>(k.launches_per_step);
+      progress(k.name + ": " + std::to_string(k.us) + " us per launch");
+    }
+    out["kernels"] = kernel_rows;
+
+    t = bench_decode::Clock::now();
+    progress("decode steps with CUDA graphs");
+    const bench_decode::StepTiming with_graphs = bench_decode::time_decode_steps(model, step_setup, true);
+    progress("decode steps without CUDA graphs");
+    const bench_decode::StepTiming without_graphs = bench_decode::time_decode_steps(model, step_setup, false);
+    const double steps_s = bench_decode::seconds_since(t);
+
+    const double step_ms = with_graphs.median_ms, sum_ms = sum_us / 1e3;
+    // K and V of the keys a step's attention may see (slots 0 .. context), every layer.
+    const double kv_bytes = 2.0 * static_cast<double>((o.context + 1) * config.num_kv_heads * config.head_dim *
+                                                      config.num_layers) *
+                            static_cast<double>(at::elementSize(dtype));
     const double ideal_ms = weight_bytes / (limits.read_gbps * 1e9) * 1e3;
-    out["step"] = {{"weight_bytes", weight_bytes}, {"ideal_ms", ideal_ms}};
+    const double ideal_kv_ms = (weight_bytes + kv_bytes) / (limits.read_gbps * 1e9) * 1e3;
+    out["step"] = {
+        {"step_ms", step_ms},
+        {"step_ms_min", with_graphs.min_ms},
+        {"step_ms_max", with_graphs.max_ms},
+        {"tokens_per_s", 1e3 / step_ms},
+        {"step_ms_no_graphs", without_graphs.median_ms},
+        {"step_ms_no_graphs_min", without_graphs.min_ms},
+        {"sum_of_kernels_ms", sum_ms},
+        {"kernels_over_step", sum_ms / step_ms},
+        {"rest_ms", step_ms - sum_ms},
+        {"weight_bytes", weight_bytes},
+        {"ideal_ms", ideal_ms},
+        {"fraction", ideal_ms / step_ms},
+        {"kv_bytes", kv_bytes},
+        {"ideal_with_kv_ms", ideal_kv_ms},
+        {"fraction_with_kv", ideal_kv_ms / step_ms},
+        {"steps_ms", with_graphs.ms},
+        {"steps_ms_no_graphs", without_graphs.ms}};
     out["seconds"] = {{"limits", limits_s},
                       {"model", model_s},
+                      {"kernels", kernels_s},
+                      {"steps", steps_s},
                       {"total", bench_decode::seconds_since(t_start)}};
+    progress("step " + std::to_string(step_ms) + " ms (no graphs " + std::to_string(without_graphs.median_ms) +
+             " ms), kernels alone " + std::to_string(sum_ms) + " ms, ideal " + std::to_string(ideal_ms) + " ms");
     std::cout << out.dump(2) << std::endl;
   } catch (const std::exception& e) {
     std::cerr << "bench_decode_cuda: error: " << e.what() << "\n";
