@@ -4,7 +4,7 @@
 # Usage (repo root, GPU machine): TOKENIZER_DIR=DIR bench/e2e_gpu/run_e2e.sh BUILD_DIR OUT_DIR [SAMPLES]
 #   TOKENIZER_DIR  folder with tokenizer.json + tokenizer_config.json (LLaMA-3)
 #   SAMPLES        flexgen samples per configuration (default 46 = the bundled WebQA sample)
-# Optional env: PYTHON (python3), E2E_SHAPE (3b|tiny), E2E_MODEL (/tmp/e2e-model-$E2E_SHAPE),
+# Optional env: PYTHON (python3), E2E_SHAPE (3b|1b|tiny), E2E_MODEL (/tmp/e2e-model-$E2E_SHAPE),
 #   REF_SAMPLES (10), E2E_DEADLINE_S (560: the whole script's wall budget; steps get what is left),
 #   FLEXGEN_TIMEOUT_S (300 per flexgen run), E2E_SKIP_REFERENCE (set: flexgen rows only).
 # Writes OUT_DIR/{flexgen_NAME.{jsonl,summary.json,log,error}, tokens.jsonl, reference.json, table.md, e2e.json}.
