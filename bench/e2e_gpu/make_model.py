@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes a random-weight Llama-3.2-3B-shaped (or tiny) LlamaForCausalLM in bf16 safetensors, plus the
-tokenizer files copied from --tokenizer-dir. Does nothing when OUT/config.json and a *.safetensors exist.
+"""Writes a random-weight Llama-3.2-3B-shaped (or -1B-shaped, or tiny) LlamaForCausalLM in bf16 safetensors,
+plus the tokenizer files copied from --tokenizer-dir. Does nothing when OUT/config.json and a *.safetensors
+exist.
 
-Usage: make_model.py --out DIR --tokenizer-dir TOKDIR [--shape 3b|tiny] [--seed 0]"""
+Usage: make_model.py --out DIR --tokenizer-dir TOKDIR [--shape 3b|1b|tiny] [--seed 0]"""
 import argparse
 import glob
 import json
@@ -42,6 +43,7 @@ BASE = {  # the hub's config.json of Llama-3.2-3B (transformers 4.x layout; 5.x 
     "use_cache": True,
     "torch_dtype": "bfloat16",
 }
+ONE_B = {"hidden_size": 2048, "num_hidden_layers": 16, "num_attention_heads": 32, "head_dim": 64}  # Llama-3.2-1B
 TINY = {"hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
         "num_key_value_heads": 2, "head_dim": 64}
 
@@ -67,7 +69,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer-dir", required=True)
-    ap.add_argument("--shape", choices=["3b", "tiny"], default="3b")
+    ap.add_argument("--shape", choices=["3b", "1b", "tiny"], default="3b")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     out = os.path.abspath(a.out)
@@ -88,8 +90,7 @@ def main():
 
     t0 = time.time()
     cfg_dict = dict(BASE)
-    if a.shape == "tiny":
-        cfg_dict.update(TINY)
+    cfg_dict.update({"1b": ONE_B, "tiny": TINY}.get(a.shape, {}))
     try:
         cfg = LlamaConfig.from_dict(cfg_dict)
     except Exception as e:  # noqa: BLE001

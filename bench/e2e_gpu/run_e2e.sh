@@ -4,10 +4,13 @@
 # Usage (repo root, GPU machine): TOKENIZER_DIR=DIR bench/e2e_gpu/run_e2e.sh BUILD_DIR OUT_DIR [SAMPLES]
 #   TOKENIZER_DIR  folder with tokenizer.json + tokenizer_config.json (LLaMA-3)
 #   SAMPLES        flexgen samples per configuration (default 46 = the bundled WebQA sample)
-# Optional env: PYTHON (python3), E2E_SHAPE (3b|tiny), E2E_MODEL (/tmp/e2e-model-$E2E_SHAPE),
+# Optional env: PYTHON (python3), E2E_SHAPE (3b|1b|tiny), E2E_MODEL (/tmp/e2e-model-$E2E_SHAPE),
 #   REF_SAMPLES (10), E2E_DEADLINE_S (560: the whole script's wall budget; steps get what is left),
-#   FLEXGEN_TIMEOUT_S (300 per flexgen run), E2E_SKIP_REFERENCE (set: flexgen rows only).
-# Writes OUT_DIR/{flexgen_NAME.{jsonl,summary.json,log,error}, tokens.jsonl, reference.json, table.md, e2e.json}.
+#   FLEXGEN_TIMEOUT_S (300 per flexgen run), E2E_SKIP_REFERENCE (set: flexgen rows only),
+#   E2E_DECODE_BENCH (1: run BUILD_DIR/bin/bench_decode_cuda --shape 1b and 3b last, when it exists; 0: not),
+#   DECODE_TIMEOUT_S (240 per bench_decode_cuda run).
+# Writes OUT_DIR/{flexgen_NAME.{jsonl,summary.json,log,error}, tokens.jsonl, reference.json,
+#   decode_{1b,3b}.{json,log,error}, table.md, e2e.json}.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:?usage: run_e2e.sh BUILD_DIR OUT_DIR [SAMPLES]}
@@ -131,6 +134,45 @@ samples=322
 run_flexgen flex_shared_b32_x7 --method flex --shared-context --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
 run_flexgen flex_b32_x7 --method flex --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
 samples=$samples_saved
+
+# One decode step kernel by kernel (bench/decode_cuda), both shapes, on random weights it builds itself:
+# run_decode_bench SHAPE writes OUT/decode_SHAPE.json (stdout), .log (stderr) or .error.
+decode_bin=$build/bin/bench_decode_cuda
+decode_timeout=${DECODE_TIMEOUT_S:-240}
+run_decode_bench() {
+  local base=$out/decode_$1
+  if (( $(left) < 60 )); then
+    echo "skipped: $(left) s left before the deadline (E2E_DEADLINE_S)" >"$base.error"
+    echo "bench_decode_cuda $1: $(cat "$base.error")"
+    return
+  fi
+  local t; t=$(budget "$decode_timeout" 15)
+  local s0; s0=$(date +%s)
+  timeout -k 10 "$t" "$decode_bin" --shape "$1" >"$base.json.part" 2>"$base.log"
+  local rc=$?
+  local took=$(( $(date +%s) - s0 ))
+  if (( rc == 0 )) && [[ -s $base.json.part ]]; then
+    mv "$base.json.part" "$base.json"
+    echo "bench_decode_cuda $1: ok ($took s): $(tr -d '\n ' <"$base.json" | grep -oE '"(step_ms|ideal_ms|fraction)":[0-9.e+-]+' | tr '\n' ' ')"
+  else
+    rm -f "$base.json.part"
+    if (( rc == 124 || rc == 137 )); then
+      printf 'timed out after %s s: %s\n' "$t" "$(tail -2 "$base.log" | tr '\n' ' ')" >"$base.error"
+    else
+      printf 'rc=%s: %s\n' "$rc" "$(tail -3 "$base.log" | tr '\n' ' ')" >"$base.error"
+    fi
+    echo "bench_decode_cuda $1: ERROR ($took s): $(cat "$base.error")"
+  fi
+}
+rm -f "$out"/decode_{1b,3b}.{json,json.part,log,error}
+if [[ ${E2E_DECODE_BENCH:-1} != 1 ]]; then
+  echo "E2E_DECODE_BENCH=${E2E_DECODE_BENCH}: bench_decode_cuda not run"
+elif [[ ! -x $decode_bin ]]; then
+  echo "run_e2e: $decode_bin not found or not executable; bench_decode_cuda not run"
+else
+  run_decode_bench 1b
+  run_decode_bench 3b
+fi
 
 "$py" "$here/summarize.py" "$out" >"$out/table.md"
 rc=$?

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Table of bench/e2e_gpu/run_e2e.sh's results. Usage: summarize.py OUT_DIR > OUT_DIR/table.md
 Reads OUT_DIR/flexgen_NAME.summary.json (or .error), reference.json (or reference.error); prints a markdown
-table and writes OUT_DIR/e2e.json ({"rows": [...]}). A row that failed shows "error" and the message."""
+table and writes OUT_DIR/e2e.json ({"rows": [...]}). A row that failed shows "error" and the message.
+Then, for each OUT_DIR/decode_SHAPE.json that bench_decode_cuda wrote (or decode_SHAPE.error), a per-kernel
+table of one decode step: time per launch, GB/s, fraction of the measured bandwidth, and the step's line."""
 import glob
 import json
 import os
@@ -93,6 +95,59 @@ def fmt(x, spec):
     return "" if x is None else format(x, spec)
 
 
+def fmt_bytes(b):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if b >= scale:
+            return f"{b / scale:.3g} {unit}"
+    return f"{b:.0f} B"
+
+
+def pct(x):
+    return f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%"
+
+
+def decode_names(out):
+    """SHAPE of every decode_SHAPE.json / .error in OUT (bench_decode_cuda's runs), in name order."""
+    names = set()
+    for p in glob.glob(os.path.join(out, "decode_*.json")) + glob.glob(os.path.join(out, "decode_*.error")):
+        names.add(os.path.basename(p)[len("decode_"):].rsplit(".", 1)[0])
+    return sorted(names)
+
+
+def decode_section(out, name):
+    """Markdown lines for one bench_decode_cuda run (bench/decode_cuda/README.md says what the fields mean)."""
+    err = read_text(os.path.join(out, f"decode_{name}.error"))
+    d, jerr = read_json(os.path.join(out, f"decode_{name}.json"))
+    if err or d is None:
+        return [f"### Decode step kernel by kernel: {name}", "", f"error: {' '.join(str(err or jerr).split())[:300]}"]
+    try:
+        lim, step, setup = d["limits"], d["step"], d.get("setup", {})
+        lines = [f"### Decode step kernel by kernel: {d.get('shape', name)}, {d.get('dtype', '?')}, batch 1, "
+                 f"context {setup.get('context', '?')} (bench_decode_cuda{', ' + d['device'] if d.get('device') else ''})",
+                 "",
+                 f"Measured limits: copy {lim['copy_gbps']:.0f} GB/s, read {lim['read_gbps']:.0f} GB/s. "
+                 f"Step {step['step_ms']:.3f} ms with CUDA graphs ({step['step_ms_no_graphs']:.3f} ms without); "
+                 f"kernels alone {step['sum_of_kernels_ms']:.3f} ms ({100 * step['kernels_over_step']:.0f}% of the step); "
+                 f"ideal {step['ideal_ms']:.3f} ms ({fmt_bytes(step['weight_bytes'])} of weights at the read bandwidth): "
+                 f"the step runs at {100 * step['fraction']:.0f}% of the bandwidth limit.",
+                 "",
+                 "| kernel | launches/step | us/launch | bytes/launch | GB/s | of copy bw | of read bw | ms/step |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for k in d["kernels"]:
+            lines.append(f"| {k['name']} | {k['launches_per_step']} | {k['us']:.2f} | {fmt_bytes(k['bytes'])} | "
+                         f"{k['gbps']:.0f} | {pct(k['frac_copy_bw'])} | {pct(k['frac_read_bw'])} | "
+                         f"{k['us'] * k['launches_per_step'] / 1e3:.3f} |")
+        lines.append(f"| all kernels alone | | | | | | | {step['sum_of_kernels_ms']:.3f} |")
+        lines.append(f"| step (CUDA graphs), weights only | | | {fmt_bytes(step['weight_bytes'])} | "
+                     f"{step['weight_bytes'] / step['step_ms'] / 1e6:.0f} | "
+                     f"{pct(step['weight_bytes'] / step['step_ms'] / 1e6 / lim['copy_gbps'])} | "
+                     f"{pct(step['fraction'])} | {step['step_ms']:.3f} |")
+        return lines
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+        return [f"### Decode step kernel by kernel: {name}", "",
+                f"error: decode_{name}.json lacks a usable field: {type(e).__name__}: {e}"]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: summarize.py OUT_DIR")
@@ -148,6 +203,9 @@ def main():
         print(f"| {r['name']} | {r['samples']} | {r['seconds_per_sample']:.4f} | {r['samples_per_second']:.2f} | "
               f"{fmt(sp, '.1f') + 'x' if sp is not None else 'n/a'} | {fmt(r.get('prompt_tokens_per_sample'), '.0f')} | "
               f"{'; '.join(notes).replace('|', chr(92) + '|')} |")
+    for name in decode_names(out):
+        print()
+        print("\n".join(decode_section(out, name)))
 
 
 if __name__ == "__main__":

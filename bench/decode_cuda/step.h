@@ -1,0 +1,38 @@
+// bench_decode_cuda's whole step: the model's own decode path (flexgen::DecodeState, batch 1), a prompt
+// of `context` random tokens prefilled under a causal mask, then one-token steps timed on the host.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "flexgen/llama.h"
+
+namespace bench_decode {
+
+struct StepSetup {
+  int64_t context = 600;  // prompt tokens prefilled before the steps
+  int64_t steps = 64;     // timed steps
+  int64_t block_size = 128;
+  uint64_t seed = 0;      // the prompt's and the fed tokens' ids
+};
+
+// Steps run before the timed ones: the first captures the CUDA graph (with graphs on), the second is
+// its first replay.
+constexpr int64_t kWarmupSteps = 2;
+
+// The DecodeState's cache length: context + steps + 8 (room for the warm-up steps).
+int64_t step_cache_length(const StepSetup& setup);
+
+struct StepTiming {
+  bool graphs = true;
+  std::vector<double> ms;  // each timed step: DecodeState::step() (it returns once the logits are computed)
+  double median_ms = 0;
+  double min_ms = 0;
+  double max_ms = 0;
+};
+
+// A fresh DecodeState (rows 1, default options but `graphs`) over `model`: prefill, kWarmupSteps
+// untimed steps, then `steps` timed ones, each feeding a random token at the next slot.
+StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& setup, bool graphs);
+
+}  // namespace bench_decode
