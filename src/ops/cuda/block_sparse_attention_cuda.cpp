@@ -1,6 +1,7 @@
 // Host side of the CUDA block-sparse attention: block-mask upload, argument checks, launch.
 // Kernels: block_sparse_attention_kernel.cu (see there for the algorithm).
 #include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/cuda_device.h"
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
@@ -213,7 +214,7 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
     p.b0 = static_cast<int32_t>(b0);
     set_masks(b0, nb);
     const int err = decode ? cuda_bsa::launch_decode(p, dt, static_cast<int>(d), static_cast<int>(nb), splits,
-                                                     ws.data_ptr<float>(), stream)
+                                                     ws.data_ptr<float>(), cuda_pdl_enabled(), stream)
                            : cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
     if (err != 0)
       throw std::runtime_error(std::string("block_sparse_attention_cuda: launch failed: ") +

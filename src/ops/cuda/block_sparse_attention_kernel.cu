@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "bsa_params.h"
+#include "pdl.cuh"
 
 namespace flexgen {
 namespace cuda_bsa {
@@ -582,6 +583,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
   const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
 
+  // Above: the mask only (uploaded before the step). Below: q and the cache, which the previous
+  // kernel (RoPE + cache write) wrote.
+  cuda_pdl::pdl_wait();
+  cuda_pdl::pdl_trigger();  // the combine may launch now (it waits for this kernel's end)
   for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
     const int j = idx / D, c = idx % D;
     const T* qp = static_cast<const T*>(p.q) + b * p.qs0 + (kvh * g + j) * p.qs1;
@@ -733,6 +738,8 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const MaskDesc& M = row_mask(p, bl);
   const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
   __shared__ float wm[64], wl[64];  // splits <= 64
+  cuda_pdl::pdl_wait();
+  cuda_pdl::pdl_trigger();  // the next kernel (o_proj's GEMV) may launch and fetch its weights
   __shared__ float red[2];
   if (c < splits) wm[c] = src[c * (D + 2) + D], wl[c] = src[c * (D + 2) + D + 1];
   __syncthreads();
@@ -763,31 +770,22 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
 }
 
 template <typename T, int D>
-int launch_decode_impl(const Params& p, int nb, int splits, float* ws, cudaStream_t stream) {
-  const dim3 grid(splits, p.Hkv, nb);
+int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl, cudaStream_t stream) {
+  const dim3 grid(splits, p.Hkv, nb), block(kDecodeWarps * 32);
+  auto go = [&](auto kernel) { return cuda_pdl::launch(kernel, grid, block, 0, stream, pdl, p, splits, ws); };
+  cudaError_t e;
   switch (p.g) {
-    case 1:
-      bsa_decode_kernel<T, D, 1, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
-      break;
-    case 2:
-      bsa_decode_kernel<T, D, 2, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
-      break;
-    case 3:
-      bsa_decode_kernel<T, D, 3, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
-      break;
-    case 4:
-      bsa_decode_kernel<T, D, 4, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
-      break;
-    case 8:
-      bsa_decode_kernel<T, D, 8, true><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
-      break;
-    default:
-      bsa_decode_kernel<T, D, kDecodeMaxG, false><<<grid, kDecodeWarps * 32, 0, stream>>>(p, splits, ws);
+    case 1: e = go(bsa_decode_kernel<T, D, 1, true>); break;
+    case 2: e = go(bsa_decode_kernel<T, D, 2, true>); break;
+    case 3: e = go(bsa_decode_kernel<T, D, 3, true>); break;
+    case 4: e = go(bsa_decode_kernel<T, D, 4, true>); break;
+    case 8: e = go(bsa_decode_kernel<T, D, 8, true>); break;
+    default: e = go(bsa_decode_kernel<T, D, kDecodeMaxG, false>);
   }
-  cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return static_cast<int>(e);
-  bsa_decode_combine<T, D><<<dim3(p.H, nb), D, 0, stream>>>(p, splits, ws);
-  return static_cast<int>(cudaGetLastError());
+  const float* cws = ws;
+  return static_cast<int>(
+      cuda_pdl::launch(bsa_decode_combine<T, D>, dim3(p.H, nb), dim3(D), 0, stream, pdl, p, splits, cws));
 }
 
 }  // namespace
@@ -816,14 +814,14 @@ int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void
 
 int decode_max_group() { return kDecodeMaxG; }
 
-int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, void* stream) {
+int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, bool pdl, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (dtype == DType::BF16) {
-    if (head_dim == 64) return launch_decode_impl<__nv_bfloat16, 64>(p, nb, splits, ws, st);
-    if (head_dim == 128) return launch_decode_impl<__nv_bfloat16, 128>(p, nb, splits, ws, st);
+    if (head_dim == 64) return launch_decode_impl<__nv_bfloat16, 64>(p, nb, splits, ws, pdl, st);
+    if (head_dim == 128) return launch_decode_impl<__nv_bfloat16, 128>(p, nb, splits, ws, pdl, st);
   } else {
-    if (head_dim == 64) return launch_decode_impl<__half, 64>(p, nb, splits, ws, st);
-    if (head_dim == 128) return launch_decode_impl<__half, 128>(p, nb, splits, ws, st);
+    if (head_dim == 64) return launch_decode_impl<__half, 64>(p, nb, splits, ws, pdl, st);
+    if (head_dim == 128) return launch_decode_impl<__half, 128>(p, nb, splits, ws, pdl, st);
   }
   return static_cast<int>(cudaErrorInvalidValue);
 }

@@ -58,9 +58,10 @@ int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void
 
 // Decode path (Lq == 1, g = H / Hkv <= decode_max_group()): split-K over the listed key blocks,
 // `splits` CTAs per (KV head, batch row), then a combine kernel. `ws` holds
-// B * H * splits * (head_dim + 2) floats (rows b0 .. b0 + nb - 1 are used).
+// B * H * splits * (head_dim + 2) floats (rows b0 .. b0 + nb - 1 are used). With `pdl` both are
+// launched with programmatic dependent launch (cuda_pdl_enabled()).
 int decode_max_group();
-int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, void* stream);
+int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, bool pdl, void* stream);
 
 }  // namespace cuda_bsa
 }  // namespace flexgen

@@ -10,4 +10,8 @@ namespace flexgen {
 // there too. Throws std::runtime_error when built without CUDA.
 void bind_cuda_device(const at::Device& device);
 
+// Whether the decode-step kernels launch with programmatic dependent launch: on GPUs of compute
+// capability 9.0+ (the current device's), unless FLEXGEN_CUDA_PDL=0. Decided once per process.
+bool cuda_pdl_enabled();
+
 }  // namespace flexgen

@@ -12,6 +12,7 @@
 #include <vector>
 #include <string>
 
+#include "cuda/cuda_device.h"
 #include "fused_ops_params.h"
 
 namespace flexgen {
@@ -41,14 +42,12 @@ void launched(int err, const char* who) {
     throw std::runtime_error(std::string(who) + ": launch failed: " + cudaGetErrorString(static_cast<cudaError_t>(err)));
 }
 
-// The stream to launch on; on first use also decides whether the fused kernels use programmatic
-// dependent launch: on GPUs of compute capability 9.0+ unless FLEXGEN_CUDA_PDL=0.
+// The stream to launch on; on first use also tells the fused kernels whether to use programmatic
+// dependent launch (cuda_pdl_enabled).
 void* stream() {
   static const bool pdl = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_PDL");
-    const bool on = at::cuda::getCurrentDeviceProperties()->major >= 9 && !(env && std::string(env) == "0");
-    cuda_fused::set_pdl(on);
-    return on;
+    cuda_fused::set_pdl(cuda_pdl_enabled());
+    return true;
   }();
   (void)pdl;
   return at::cuda::getCurrentCUDAStream().stream();
@@ -74,6 +73,7 @@ at::Tensor norm(at::Tensor& h, const at::Tensor* delta, const at::Tensor& weight
   half_cuda(weight, who, "weight", &h);
   const int64_t n = h.size(-1);
   need(weight.dim() == 1 && weight.size(0) == n, who, "weight must be [" + std::to_string(n) + "]");
+  need(n <= 32768, who, "rows longer than 32768 elements are not supported");
   if (delta) {
     half_cuda(*delta, who, "delta", &h);
     need(delta->sizes() == h.sizes(), who, "delta and h differ in shape");

@@ -8,27 +8,15 @@
 #include <cstdint>
 
 #include "fused_ops_params.h"
+#include "pdl.cuh"
 
 namespace flexgen {
 namespace cuda_fused {
 
 namespace {
 
-// Programmatic dependent launch (Hopper): kernels launched with the PDL attribute may start
-// while the previous kernel of the stream finishes; pdl_wait() blocks until that kernel has
-// completed and its writes are visible, so it comes before the first read of any input made by
-// an earlier kernel (weights are not: they may be prefetched before it). pdl_trigger() lets the
-// next kernel launch once every block of this one has called it (or exited).
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_trigger() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
+using cuda_pdl::pdl_trigger;
+using cuda_pdl::pdl_wait;
 
 // The element types: T one value, T2 a pair (what a 16-byte load holds four of).
 __device__ __forceinline__ float f(__nv_bfloat16 x) { return __bfloat162float(x); }
@@ -65,25 +53,77 @@ __device__ float block_sum(float v) {
   return total;
 }
 
-// One block per row. ADD: h = bf16(h + delta) first (written back).
-template <typename T, bool ADD>
-__global__ void rms_norm_kernel(T* h, const T* delta, const T* w, T* out, int n, float eps) {
+// 8 consecutive elements of a row (one 16-byte load when the row is 16-byte aligned and the chunk
+// is whole; element loads otherwise), as floats; elements past n read as 0.
+template <typename T>
+__device__ __forceinline__ void load8(const T* __restrict__ p, int i0, int n, bool vec, float (&v)[8]) {
+  if (vec && i0 + 8 <= n) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(p + i0);
+    const T* e = reinterpret_cast<const T*>(&raw);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) v[k] = f(e[k]);
+  } else {
+#pragma unroll
+    for (int k = 0; k < 8; ++k) v[k] = i0 + k < n ? f(p[i0 + k]) : 0.f;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void store8(T* __restrict__ p, int i0, int n, bool vec, const float (&v)[8]) {
+  if (vec && i0 + 8 <= n) {
+    uint4 raw;
+    T* e = reinterpret_cast<T*>(&raw);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) e[k] = to<T>(v[k]);
+    *reinterpret_cast<uint4*>(p + i0) = raw;
+  } else {
+#pragma unroll
+    for (int k = 0; k < 8; ++k)
+      if (i0 + k < n) p[i0 + k] = to<T>(v[k]);
+  }
+}
+
+// One block per row; thread t holds chunks c = t + blockDim.x i (i < C) of 8 elements in registers,
+// every load issued before the first use (the norm weight even before waiting for the previous
+// kernel). ADD: h = T(h + delta) first (written back). Sum of squares: each thread's elements in
+// order, then block_sum; the arithmetic depends on n and the block size (a function of n) only.
+template <typename T, bool ADD, int C>
+__global__ void rms_norm_kernel(T* __restrict__ h, const T* __restrict__ delta, const T* __restrict__ w,
+                                T* __restrict__ out, int n, float eps) {
   const int64_t row = blockIdx.x;
   T* x = h + row * n;
+  const bool vec = n % 8 == 0;
+  float wv[C][8], xv[C][8];
+#pragma unroll
+  for (int i = 0; i < C; ++i) load8(w, 8 * (threadIdx.x + blockDim.x * i), n, vec, wv[i]);
   pdl_wait();
-  float ss = 0.f;
-  for (int i = threadIdx.x; i < n; i += blockDim.x) {
-    float v = f(x[i]);
-    if (ADD) {
-      const T s = to<T>(v + f(delta[row * n + i]));
-      x[i] = s;
-      v = f(s);
+  pdl_trigger();  // the next kernel (a GEMV) may launch and fetch its weights meanwhile
+#pragma unroll
+  for (int i = 0; i < C; ++i) load8(x, 8 * (threadIdx.x + blockDim.x * i), n, vec, xv[i]);
+  if (ADD) {
+    float dv[C][8];
+#pragma unroll
+    for (int i = 0; i < C; ++i) load8(delta + row * n, 8 * (threadIdx.x + blockDim.x * i), n, vec, dv[i]);
+#pragma unroll
+    for (int i = 0; i < C; ++i) {
+#pragma unroll
+      for (int k = 0; k < 8; ++k) xv[i][k] = f(to<T>(xv[i][k] + dv[i][k]));
+      store8(x, 8 * (threadIdx.x + blockDim.x * i), n, vec, xv[i]);
     }
-    ss += v * v;
   }
+  float ss = 0.f;
+#pragma unroll
+  for (int i = 0; i < C; ++i)
+#pragma unroll
+    for (int k = 0; k < 8; ++k) ss = fmaf(xv[i][k], xv[i][k], ss);
   const float r = rsqrtf(block_sum(ss) / static_cast<float>(n) + eps);
-  pdl_trigger();
-  for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * n + i] = to<T>(f(w[i]) * f(to<T>(f(x[i]) * r)));
+#pragma unroll
+  for (int i = 0; i < C; ++i) {
+    float ov[8];
+#pragma unroll
+    for (int k = 0; k < 8; ++k) ov[k] = f(to<T>(wv[i][k] * f(to<T>(xv[i][k] * r))));
+    store8(out + row * n, 8 * (threadIdx.x + blockDim.x * i), n, vec, ov);
+  }
 }
 
 template <typename T>
@@ -226,35 +266,32 @@ bool g_pdl = false;
 
 template <typename... Params, typename... Args>
 int launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t st, Args... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.dynamicSmemBytes = 0;
-  cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = g_pdl ? 1 : 0;
-  return static_cast<int>(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
-}
-
-int threads_for(int n) {
-  int t = 128;
-  while (t < 1024 && t * 8 < n) t *= 2;
-  return t;
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, 0, st, g_pdl, args...));
 }
 
 // The host entry points: one template per kernel, instantiated for each element type.
+// Threads and chunks per thread of the norm for rows of n: one 8-element chunk per thread up to
+// 1024 threads (n <= 8192), then up to 4 chunks per thread (n <= 32768).
+template <typename T, bool ADD>
+int rms_norm_launch(T* h, const T* delta, const T* w, T* out, int64_t rows, int n, float eps, cudaStream_t st) {
+  const int chunks = (n + 7) / 8;
+  const dim3 grid(static_cast<unsigned>(rows));
+  if (chunks <= 1024) {
+    const dim3 block((chunks + 31) / 32 * 32);
+    return launch(rms_norm_kernel<T, ADD, 1>, grid, block, st, h, delta, w, out, n, eps);
+  }
+  if (chunks <= 4096) return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, h, delta, w, out, n, eps);
+  return static_cast<int>(cudaErrorInvalidValue);
+}
+
 template <typename T>
 int rms_norm_t(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, cudaStream_t st) {
   auto* hp = static_cast<T*>(h);
   const auto* dp = static_cast<const T*>(delta);
   const auto* wp = static_cast<const T*>(w);
   auto* op = static_cast<T*>(out);
-  const dim3 grid(static_cast<unsigned>(rows)), block(threads_for(n));
-  if (delta != nullptr) return launch(rms_norm_kernel<T, true>, grid, block, st, hp, dp, wp, op, n, eps);
-  return launch(rms_norm_kernel<T, false>, grid, block, st, hp, dp, wp, op, n, eps);
+  if (delta != nullptr) return rms_norm_launch<T, true>(hp, dp, wp, op, rows, n, eps, st);
+  return rms_norm_launch<T, false>(hp, dp, wp, op, rows, n, eps, st);
 }
 
 template <typename T>

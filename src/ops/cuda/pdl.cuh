@@ -1,0 +1,45 @@
+// Programmatic dependent launch (Hopper and later), shared by the CUDA kernels of ops/cuda.
+// A kernel launched with the PDL attribute may start while the previous kernel of its stream
+// finishes: pdl_wait() blocks until that kernel has completed and its writes are visible, so it
+// comes before the first read of anything an earlier kernel wrote (weights and masks uploaded
+// before the step are not: they may be read before it). pdl_trigger() lets the next kernel launch
+// once every block of this one has called it (or exited). Without the attribute both are no-ops.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace flexgen {
+namespace cuda_pdl {
+
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Launches kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute when `pdl`.
+// Returns the cudaError_t of the launch.
+template <typename... Params, typename... Args>
+cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
+                   Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+}
+
+}  // namespace cuda_pdl
+}  // namespace flexgen
