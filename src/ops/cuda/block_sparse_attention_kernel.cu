@@ -551,6 +551,26 @@ __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return _
 template <>
 __device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
 
+// Keys [ks, ke) of the e-th listed key block of query block qb for the query at qpos (nf full
+// blocks are listed first, then the partial ones with their column ranges), clipped to the keys
+// present [klo, khi) and, for causal partial blocks, to keys <= qpos.
+__device__ __forceinline__ void decode_key_range(const MaskDesc& M, int e, int nf, int qb, int qpos, int klo, int khi,
+                                                 int& ks, int& ke) {
+  const bool partial = e >= nf;
+  const int kb = partial ? __ldg(M.part_idx + __ldg(M.part_off + qb) + (e - nf))
+                         : __ldg(M.full_idx + __ldg(M.full_off + qb) + e);
+  ks = kb * M.block_size;
+  ke = ks + M.block_size;
+  if (partial) {
+    const int2 r = __ldg(reinterpret_cast<const int2*>(M.part_cols) + __ldg(M.part_off + qb) + (e - nf));
+    ke = ks + r.y;
+    ks += r.x;
+    if (M.causal) ke = min(ke, qpos + 1);
+  }
+  ks = max(ks, klo);
+  ke = min(ke, khi);
+}
+
 // G: query heads per KV head handled in registers; EXACT: p.g == G (no predication on the head).
 template <typename T, int D, int G, bool EXACT>
 __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __grid_constant__ Params p, int splits,
@@ -610,17 +630,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   int gi = 0;
   for (int e = e0; e < e1; ++e) {
     const bool partial = e >= nf;
-    const int kb = partial ? __ldg(M.part_idx + __ldg(M.part_off + qb) + (e - nf))
-                           : __ldg(M.full_idx + __ldg(M.full_off + qb) + e);
-    int ks = kb * M.block_size, ke = ks + M.block_size;
-    if (partial) {
-      const int2 r = __ldg(reinterpret_cast<const int2*>(M.part_cols) + __ldg(M.part_off + qb) + (e - nf));
-      ke = ks + r.y;
-      ks += r.x;
-      if (M.causal) ke = min(ke, qpos + 1);
-    }
-    ks = max(ks, klo);
-    ke = min(ke, khi);
+    int ks, ke;
+    decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
     for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
       if (gi % kDecodeWarps != warp) continue;
       const int kpos = k0 + lane;

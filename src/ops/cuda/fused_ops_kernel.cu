@@ -199,6 +199,10 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
   if (valid)
     for (int c = first, i = 0; c < chunks && i < U; c += stride, ++i) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + c));
   pdl_wait();
+  // Weights are read once per step: they go into L2 as the first to evict, so that they do not
+  // push out what the step reads again (the KV cache, activations, masks).
+  uint64_t evict_first;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(evict_first));
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
@@ -209,9 +213,9 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
       for (int u = 0; u < U; ++u) {
         const int c = c0 + u * stride;
         if (c < chunks)
-          asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+          asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
                        : "=r"(wv[u].x), "=r"(wv[u].y), "=r"(wv[u].z), "=r"(wv[u].w)
-                       : "l"(wr + c));
+                       : "l"(wr + c), "l"(evict_first));
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
