@@ -578,8 +578,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   constexpr int E = D / 32;  // head_dim elements per lane in P.V
   __shared__ float sq[G][D];
   __shared__ float sm[kDecodeWarps][G], sl[kDecodeWarps][G];
-  // Per warp: the V rows of its current 32 keys (staged with independent 16-byte loads, so the
-  // P.V loop does not wait on one global load per key); reused for the final merge of the warps.
+  // Per warp: the V rows of its current 32 keys (cp.async, in flight with the K loads and the
+  // scores, so the P.V loop does not wait on one global load per key); reused for the final merge
+  // of the warps.
   constexpr size_t kStage = sizeof(T) * kDecodeWarps * 32 * D;
   constexpr size_t kMerge = sizeof(float) * kDecodeWarps * G * D;
   __shared__ __align__(16) unsigned char sbuf[kStage > kMerge ? kStage : kMerge];
@@ -635,7 +636,28 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
     for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
       if (gi % kDecodeWarps != warp) continue;
       const int kpos = k0 + lane;
-      bool ok = kpos < ke;
+      const bool in_range = kpos < ke;
+      const int nk = min(32, ke - k0);
+      // Every load of the group is issued before the first use: the group's V rows into this
+      // warp's shared buffer (cp.async; rows past nk zero-filled), this lane's K row into registers
+      // (keys the mask hides too: their scores are discarded), and the mask's visibility.
+      {
+        constexpr int kPer = D / 8;  // 16-byte pieces per lane (32 rows x D / 8 pieces / 32 lanes)
+#pragma unroll
+        for (int i = 0; i < kPer; ++i) {
+          const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
+          const T* src = vbase + static_cast<int64_t>(min(k0 + row, ke - 1) - klo) * p.vs2 + c * 8;
+          cp_async16(smem_u32(&sv[warp][row][c * 8]), src, row < nk);
+        }
+        cp_async_commit();
+      }
+      uint4 kraw[D / 8];
+      if (in_range) {
+        const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
+#pragma unroll
+        for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
+      }
+      bool ok = in_range;
       if (ok && partial) {
         ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
       }
@@ -643,10 +665,6 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
 #pragma unroll
       for (int j = 0; j < G; ++j) s[j] = 0.f;
       if (ok) {
-        const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
-        uint4 kraw[D / 8];  // all loads in flight before the first use
-#pragma unroll
-        for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
 #pragma unroll
         for (int c = 0; c < D; c += 8) {
           const T* kv = reinterpret_cast<const T*>(&kraw[c / 8]);
@@ -681,22 +699,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
         pj[j] = pv;
       }
       // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
-      const int nk = min(32, ke - k0);
-      {
-        constexpr int kPer = D / 8;  // 16-byte pieces per lane (32 rows x D / 8 pieces / 32 lanes)
-        uint4 vraw[kPer];
-#pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-          const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
-          if (row < nk)
-            vraw[i] = *reinterpret_cast<const uint4*>(vbase + static_cast<int64_t>(k0 + row - klo) * p.vs2 + c * 8);
-        }
-#pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-          const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
-          if (row < nk) *reinterpret_cast<uint4*>(&sv[warp][row][c * 8]) = vraw[i];
-        }
-      }
+      cp_async_wait<0>();
       __syncwarp();
       for (int t = 0; t < nk; ++t) {
         if (!__shfl_sync(0xffffffffu, ok, t)) continue;

@@ -148,13 +148,18 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   return q;
 }
 
-at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool rows_apart) {
+namespace {
+
+// linear_cuda; read_once: the last (or only) launch that reads `weight` in this step.
+at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool read_once,
+                          bool rows_apart = false) {
   const int64_t K = x.size(-1);
   const int64_t rows = K > 0 ? x.numel() / K : 0;
   if (rows_apart && rows > 8 && x.is_contiguous()) {
     const at::Tensor x2 = x.reshape({rows, K});
     std::vector<at::Tensor> parts;
-    for (int64_t r = 0; r < rows; r += 8) parts.push_back(linear_cuda(x2.narrow(0, r, std::min<int64_t>(8, rows - r)), weight, bias));
+    for (int64_t r = 0; r < rows; r += 8)
+      parts.push_back(gemv_or_linear(x2.narrow(0, r, std::min<int64_t>(8, rows - r)), weight, bias, r + 8 >= rows));
     std::vector<int64_t> shape = x.sizes().vec();
     shape.back() = weight.size(0);
     return at::cat(parts, 0).view(shape);
@@ -169,9 +174,15 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
   shape.back() = weight.size(0);
   at::Tensor y = at::empty(shape, x.options());
   launched(cuda_fused::gemv(dtype_of(x), x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
-                            static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), stream()),
+                            static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), read_once, stream()),
            "linear_cuda");
   return bias.defined() ? y + bias : y;
+}
+
+}  // namespace
+
+at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool rows_apart) {
+  return gemv_or_linear(x, weight, bias, true, rows_apart);
 }
 
 }  // namespace flexgen

@@ -186,7 +186,7 @@ __global__ void rope_qkv_kernel(RopeParams p) {
 // WPC is chosen from N alone (gemv_warps_per_column).
 template <typename T, int M, int WPC>
 __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, const T* __restrict__ w, T* __restrict__ y,
-                                                   int N, int K) {
+                                                   int N, int K, bool read_once) {
   using T2 = typename Pair<T>::type;
   constexpr int U = 4;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -199,10 +199,14 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
   if (valid)
     for (int c = first, i = 0; c < chunks && i < U; c += stride, ++i) asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + c));
   pdl_wait();
-  // Weights are read once per step: they go into L2 as the first to evict, so that they do not
-  // push out what the step reads again (the KV cache, activations, masks).
-  uint64_t evict_first;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(evict_first));
+  // Weights read once per step (one launch for all rows) go into L2 as the first to evict, so that
+  // they do not push out what the step reads again (the KV cache, activations, masks); weights that
+  // the next launch reads again (rows in chunks of 8) are cached as usual.
+  uint64_t policy;
+  if (read_once)
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  else
+    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
@@ -215,7 +219,7 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
         if (c < chunks)
           asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
                        : "=r"(wv[u].x), "=r"(wv[u].y), "=r"(wv[u].z), "=r"(wv[u].w)
-                       : "l"(wr + c), "l"(evict_first));
+                       : "l"(wr + c), "l"(policy));
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -307,31 +311,31 @@ int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t 
 }
 
 template <typename T, int WPC>
-int gemv_rows(const T* x, const T* w, T* y, int rows, int N, int K, cudaStream_t st) {
+int gemv_rows(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, cudaStream_t st) {
   const dim3 grid(static_cast<unsigned>((N + 8 / WPC - 1) / (8 / WPC))), block(256);
   switch (rows) {
-    case 1: return launch(gemv_kernel<T, 1, WPC>, grid, block, st, x, w, y, N, K);
-    case 2: return launch(gemv_kernel<T, 2, WPC>, grid, block, st, x, w, y, N, K);
-    case 3: return launch(gemv_kernel<T, 3, WPC>, grid, block, st, x, w, y, N, K);
-    case 4: return launch(gemv_kernel<T, 4, WPC>, grid, block, st, x, w, y, N, K);
-    case 5: return launch(gemv_kernel<T, 5, WPC>, grid, block, st, x, w, y, N, K);
-    case 6: return launch(gemv_kernel<T, 6, WPC>, grid, block, st, x, w, y, N, K);
-    case 7: return launch(gemv_kernel<T, 7, WPC>, grid, block, st, x, w, y, N, K);
-    case 8: return launch(gemv_kernel<T, 8, WPC>, grid, block, st, x, w, y, N, K);
+    case 1: return launch(gemv_kernel<T, 1, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 2: return launch(gemv_kernel<T, 2, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 3: return launch(gemv_kernel<T, 3, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 4: return launch(gemv_kernel<T, 4, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 5: return launch(gemv_kernel<T, 5, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 6: return launch(gemv_kernel<T, 6, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 7: return launch(gemv_kernel<T, 7, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 8: return launch(gemv_kernel<T, 8, WPC>, grid, block, st, x, w, y, N, K, read_once);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
 
 template <typename T>
-int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wpc, cudaStream_t st) {
+int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wpc, bool read_once, cudaStream_t st) {
   const auto* xp = static_cast<const T*>(x);
   const auto* wp = static_cast<const T*>(w);
   auto* yp = static_cast<T*>(y);
   switch (wpc) {
-    case 1: return gemv_rows<T, 1>(xp, wp, yp, rows, N, K, st);
-    case 2: return gemv_rows<T, 2>(xp, wp, yp, rows, N, K, st);
-    case 4: return gemv_rows<T, 4>(xp, wp, yp, rows, N, K, st);
-    case 8: return gemv_rows<T, 8>(xp, wp, yp, rows, N, K, st);
+    case 1: return gemv_rows<T, 1>(xp, wp, yp, rows, N, K, read_once, st);
+    case 2: return gemv_rows<T, 2>(xp, wp, yp, rows, N, K, read_once, st);
+    case 4: return gemv_rows<T, 4>(xp, wp, yp, rows, N, K, read_once, st);
+    case 8: return gemv_rows<T, 8>(xp, wp, yp, rows, N, K, read_once, st);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
@@ -364,10 +368,11 @@ int gemv_warps_per_column(int N) {
   return wpc;
 }
 
-int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int wpc, void* stream) {
+int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int wpc, bool read_once,
+         void* stream) {
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, wpc, st)
-                          : gemv_t<__half>(x, w, y, rows, N, K, wpc, st);
+  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, wpc, read_once, st)
+                          : gemv_t<__half>(x, w, y, rows, N, K, wpc, read_once, st);
 }
 
 int rope_qkv(DType t, const RopeParams& p, void* stream) {
