@@ -184,6 +184,19 @@ def init_weights(model, m):
                 p.copy_(torch.randn(p.shape, generator=g) * (1.2 / math.sqrt(fan_in)))
 
 
+def greedy_continuation(model, ids, steps):
+    """Greedy ids after the prompt `ids` (full recompute each step) and each step's top-1/top-2 margin."""
+    cur = torch.tensor([ids])
+    out, margins = [], []
+    for _ in range(steps):
+        lg = model(cur).logits[0, -1].float()
+        top = torch.topk(lg, 2)
+        out.append(int(top.indices[0]))
+        margins.append(float(top.values[0] - top.values[1]))
+        cur = torch.cat([cur, top.indices[:1].view(1, 1)], 1)
+    return out, margins
+
+
 def ref_forward(model, cfg, ids, allowed, pos):
     """Independent plain-torch LLaMA forward (for checking what transformers did with the mask)."""
     sd = {k: v.float() for k, v in model.state_dict().items()}
@@ -394,14 +407,7 @@ def main():
                 # record whose question is E2E_QUESTION: BOS + the whole prompt, encoded at once.
                 text = E2E_INSTRUCTION + "\n\n" + "Q: " + E2E_QUESTION + "\nA:"
                 ids = [sp.bos_id()] + sp.encode(text)
-                cur = torch.tensor([ids])
-                e2e_ids, e2e_margins = [], []
-                for _ in range(12):
-                    lg = model32(cur).logits[0, -1].float()
-                    top = torch.topk(lg, 2)
-                    e2e_ids.append(int(top.indices[0]))
-                    e2e_margins.append(float(top.values[0] - top.values[1]))
-                    cur = torch.cat([cur, top.indices[:1].view(1, 1)], 1)
+                e2e_ids, e2e_margins = greedy_continuation(model32, ids, 12)
                 # transformers' own generate (KV cache) agrees up to its eos stop.
                 hf = model32.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
                                       pad_token_id=0)[0, len(ids):].tolist()
@@ -424,14 +430,7 @@ def main():
                 if not isinstance(direct, list):
                     direct = direct["input_ids"]
                 assert list(direct) == ids, (direct, ids)
-                cur = torch.tensor([ids])
-                e2e_ids, e2e_margins = [], []
-                for _ in range(12):
-                    lg = model32(cur).logits[0, -1].float()
-                    top = torch.topk(lg, 2)
-                    e2e_ids.append(int(top.indices[0]))
-                    e2e_margins.append(float(top.values[0] - top.values[1]))
-                    cur = torch.cat([cur, top.indices[:1].view(1, 1)], 1)
+                e2e_ids, e2e_margins = greedy_continuation(model32, ids, 12)
                 e2e = dict(question=E2E_QUESTION, prompt_text=chat_text, prompt_ids=ids,
                            greedy_ids=e2e_ids, greedy_margins=e2e_margins)
                 print(m["name"], "e2e:", e2e)
