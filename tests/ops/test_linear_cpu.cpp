@@ -11,22 +11,15 @@
 #include <vector>
 
 #include "cpu/linear_cpu.h"
+#include "cpu_path_test.h"
 #include "flexgen/cpu_isa.h"
 
 namespace flexgen {
 namespace {
 
 // Restores the kernel path and thread count a test changed.
-class LinearCpu : public ::testing::Test {
+class LinearCpu : public testing::CpuPathTest {
  protected:
-  void SetUp() override {
-    isa_ = cpu_isa();
-    threads_ = at::get_num_threads();
-  }
-  void TearDown() override {
-    set_cpu_isa(isa_);
-    at::set_num_threads(threads_);
-  }
   // Values spread over several binades, so that roundings actually happen at different places.
   static at::Tensor values(std::vector<int64_t> shape, uint64_t seed) {
     at::Generator g = at::detail::createCPUGenerator(seed);
@@ -34,8 +27,6 @@ class LinearCpu : public ::testing::Test {
     at::Tensor scale = at::pow(2.0, at::randint(-4, 5, shape, g).to(at::kFloat));
     return (base * scale).to(at::kBFloat16);
   }
-  CpuIsa isa_ = CpuIsa::Portable;
-  int threads_ = 1;
 };
 
 const std::vector<std::pair<int64_t, int64_t>> kShapes = {{37, 64}, {64, 2048}, {130, 100}, {7, 16}, {9, 1},

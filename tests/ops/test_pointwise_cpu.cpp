@@ -15,21 +15,15 @@
 
 #include "cpu/pointwise_cpu.h"
 #include "cpu/rope_cpu.h"
+#include "cpu_path_test.h"
 #include "flexgen/cpu_isa.h"
 
 namespace flexgen {
 namespace {
 
-class PointwiseCpu : public ::testing::Test {
+// Restores the kernel path and thread count a test changed.
+class PointwiseCpu : public testing::CpuPathTest {
  protected:
-  void SetUp() override {
-    isa_ = cpu_isa();
-    threads_ = at::get_num_threads();
-  }
-  void TearDown() override {
-    set_cpu_isa(isa_);
-    at::set_num_threads(threads_);
-  }
   // Values over many binades plus the edge cases, n of them.
   static at::Tensor values(int64_t rows, int64_t n, uint64_t seed, bool edges) {
     at::Generator g = at::detail::createCPUGenerator(seed);
@@ -43,8 +37,6 @@ class PointwiseCpu : public ::testing::Test {
     }
     return x;
   }
-  CpuIsa isa_ = CpuIsa::Portable;
-  int threads_ = 1;
 };
 
 // Bitwise equality that counts NaN == NaN (same bit pattern).
