@@ -35,7 +35,7 @@ Check check_threads() {
 
 Check check_cpu_kernels() {
   try {
-    return {"cpu kernels", true, cpu_kernels_text()};
+    return {"cpu kernels", true, cpu_kernels_text() + "; compute dtypes bf16, fp32"};
   } catch (const std::exception& e) {
     return {"cpu kernels", false, e.what()};
   }
@@ -49,7 +49,8 @@ Check check_blas() {
 Check check_cuda() {
   if (!FLEXGEN_CUDA_BUILT) return {"cuda", true, "not built in (CPU only)"};
   const int n = cuda_device_count();
-  return {"cuda", true, std::to_string(n) + " device(s) seen" + (n == 0 ? " (generate runs on the CPU)" : "")};
+  return {"cuda", true,
+          std::to_string(n) + " device(s) seen" + (n == 0 ? " (generate runs on the CPU)" : "; compute dtypes bf16, fp16")};
 }
 
 Check check_data() {
