@@ -55,7 +55,7 @@ TEST(CliDoctor, AllChecksPassInTheBuildTree) {
   const auto lines = lines_of(r.out);
   expect_doctor_shape(lines);
   for (const auto& l : lines) EXPECT_EQ(l.rfind("ok   ", 0), 0u) << l;
-  EXPECT_TRUE(std::regex_match(lines[1], std::regex("ok   cpu kernels: " + kKernels))) << lines[1];
+  EXPECT_TRUE(std::regex_match(lines[1], std::regex("ok   cpu kernels: " + kKernels + "; compute dtypes bf16, fp32"))) << lines[1];
   EXPECT_TRUE(std::regex_match(lines[4], std::regex("ok   data: /.+"))) << lines[4];
 }
 
