@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 #include <typeinfo>
+#include <vector>
 
 namespace flexgen::fuzz {
 
@@ -37,6 +38,19 @@ inline std::map<std::string, TargetFn>& registry() {
 struct Registration {
   Registration(const char* name, TargetFn fn) { registry()[name] = fn; }
 };
+
+// The pieces of text between the `sep` bytes (n separators: n + 1 pieces, empty ones kept): how
+// targets cut one input into records or fields.
+inline std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    const size_t at = text.find(sep, start);
+    out.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos) return out;
+    start = at + 1;
+  }
+}
 
 [[noreturn]] inline void fail(const char* check, const std::string& detail, const char* file, int line) {
   std::fprintf(stderr, "\n%s:%d: fuzz property failed: %s\n  %s\n", file, line, check, detail.c_str());
