@@ -15,6 +15,21 @@ using namespace flexgen::testing;
 
 namespace {
 
+// Every job's streams: the same ids and, step by step, the same top tokens and probabilities (bitwise).
+void expect_same_streams(const std::vector<std::vector<StreamResult>>& a,
+                         const std::vector<std::vector<StreamResult>>& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t j = 0; j < a.size(); ++j) {
+    ASSERT_EQ(a[j].size(), b[j].size()) << what;
+    for (size_t s = 0; s < a[j].size(); ++s) {
+      EXPECT_EQ(a[j][s].ids, b[j][s].ids) << what << ": job " << j << " stream " << s;
+      ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size()) << what;
+      for (size_t t = 0; t < a[j][s].trace.size(); ++t)
+        EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << what << ": job " << j << " step " << t;
+    }
+  }
+}
+
 class Methods : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -266,29 +281,16 @@ TEST_F(Methods, BatchSizeAndCpuPathDoNotChangeAnyBit) {
     decode_jobs(m, *tokenizer_, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
     return out;
   };
-  auto same = [](const std::vector<std::vector<StreamResult>>& a, const std::vector<std::vector<StreamResult>>& b,
-                 const std::string& what) {
-    ASSERT_EQ(a.size(), b.size());
-    for (size_t j = 0; j < a.size(); ++j) {
-      ASSERT_EQ(a[j].size(), b[j].size());
-      for (size_t s = 0; s < a[j].size(); ++s) {
-        EXPECT_EQ(a[j][s].ids, b[j][s].ids) << what << ": job " << j << " stream " << s;
-        ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size());
-        for (size_t t = 0; t < a[j][s].trace.size(); ++t)
-          EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << what << ": job " << j << " step " << t;
-      }
-    }
-  };
   const CpuIsa isa = cpu_isa();
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const LlamaModel m = make_tiny_model(7, dtype);
     const std::string name = dtype == at::kFloat ? "fp32" : "bf16";
     const auto alone = run_all(m, 1);
-    for (int64_t in_flight : {3, 8}) same(run_all(m, in_flight), alone, name + ", " + std::to_string(in_flight) + " in flight");
+    for (int64_t in_flight : {3, 8}) expect_same_streams(run_all(m, in_flight), alone, name + ", " + std::to_string(in_flight) + " in flight");
     if (dtype == at::kBFloat16)
       for (CpuIsa path : runnable_cpu_isas()) {
         set_cpu_isa(path);
-        same(run_all(m, 8), alone, name + " on the " + to_string(path) + " path");
+        expect_same_streams(run_all(m, 8), alone, name + " on the " + to_string(path) + " path");
       }
     set_cpu_isa(isa);
   }
@@ -347,16 +349,8 @@ TEST_F(Methods, KvStoreChangesNoBit) {
         EXPECT_GT(with.prefill_tokens_reused, with.prefill_tokens / 3) << what;
         EXPECT_EQ(without.prefill_tokens_reused, 0) << what;
         EXPECT_EQ(with.prefill_tokens, without.prefill_tokens) << what;
-        ASSERT_EQ(a.size(), b.size());
-        for (size_t j = 0; j < a.size(); ++j) {
-          ASSERT_EQ(a[j].size(), b[j].size());
-          for (size_t s = 0; s < a[j].size(); ++s) {
-            EXPECT_EQ(a[j][s].ids, b[j][s].ids) << what << ": job " << j << " stream " << s;
-            ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size());
-            for (size_t t = 0; t < a[j][s].trace.size(); ++t)
-              EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << what << ": job " << j << " step " << t;
-          }
-        }
+        expect_same_streams(a, b, what);
+        if (::testing::Test::HasFatalFailure()) return;
         // Nor does the batch: jobs of different prompt lengths are prefilled apart.
         if (in_flight == 1) alone = a;
         for (size_t j = 0; j < a.size(); ++j)
