@@ -108,21 +108,24 @@ TEST_F(CudaModel, FlexPrefillLogitsMatchCpu) {
   const at::Tensor pos = at::tensor(std::vector<int64_t>(row.position_ids.begin(), row.position_ids.begin() + L),
                                     at::kLong).view({1, L});
   const std::vector<AttentionMask> masks = {row.mask};
-  for (const LlamaModel* gpu : {gpu_, gpu16_})
+  const at::Tensor causal = llama_forward_full(*cpu_, tokens, pos, BatchMask::causal());
   for (int64_t bs : {16, 64, 128}) {
+    // The CPU references of this block size, once for both GPU dtypes.
     const std::vector<BlockMask> blocks = {build_block_mask(row.mask, bs)};
-    const BatchMask ref = BatchMask::rows({make_row_mask(row.mask, bs, gpu->device)});
     const at::Tensor want = llama_forward_full(*cpu_, tokens, pos, BatchMask::rows(masks, blocks));
-    const at::Tensor got = llama_forward_full(*gpu, tokens, pos, ref).cpu();
     const at::Tensor cpu16 = llama_forward_full(*cpu16_, tokens, pos, BatchMask::rows(masks, blocks));
-    const at::Tensor causal = llama_forward_full(*cpu_, tokens, pos, BatchMask::causal());
-    // As close to fp32 as the CPU's own bf16 forward (bf16 weights and activations), and far
-    // closer than the same model with the wrong (causal) mask.
-    const double e_gpu = rel_err(got, want), e_cpu16 = rel_err(cpu16, want), e_causal = rel_err(causal, want);
-    std::cout << "block size " << bs << ": rel. error vs fp32 CPU: cuda " << dtype_name(gpu->dtype) << " " << e_gpu
-              << ", cpu bf16 " << e_cpu16 << ", causal mask " << e_causal << "\n";
-    EXPECT_LT(e_gpu, bound_for(*gpu, e_cpu16)) << "block size " << bs << " " << dtype_name(gpu->dtype);
-    EXPECT_GT(e_causal, 5 * e_gpu);
+    const double e_cpu16 = rel_err(cpu16, want), e_causal = rel_err(causal, want);
+    for (const LlamaModel* gpu : {gpu_, gpu16_}) {
+      const BatchMask ref = BatchMask::rows({make_row_mask(row.mask, bs, gpu->device)});
+      const at::Tensor got = llama_forward_full(*gpu, tokens, pos, ref).cpu();
+      // As close to fp32 as the CPU's own bf16 forward (bf16 weights and activations), and far
+      // closer than the same model with the wrong (causal) mask.
+      const double e_gpu = rel_err(got, want);
+      std::cout << "block size " << bs << ": rel. error vs fp32 CPU: cuda " << dtype_name(gpu->dtype) << " " << e_gpu
+                << ", cpu bf16 " << e_cpu16 << ", causal mask " << e_causal << "\n";
+      EXPECT_LT(e_gpu, bound_for(*gpu, e_cpu16)) << "block size " << bs << " " << dtype_name(gpu->dtype);
+      EXPECT_GT(e_causal, 5 * e_gpu);
+    }
   }
 }
 
@@ -141,28 +144,29 @@ TEST_F(CudaModel, DecodeStepMatchesFullForward) {
                                     at::kLong).view({1, L + 1});
   const std::vector<AttentionMask> masks = {row.mask};
   const std::vector<BlockMask> blocks = {build_block_mask(row.mask, 64)};
-  for (const LlamaModel* gpu : {gpu_, gpu16_}) {
-  const RowMask dev = make_row_mask(row.mask, 64, gpu->device);
-  const BatchMask ref = BatchMask::rows({dev});
-  KVCache cache = make_kv_cache(*gpu, 1, L + 4);
-  llama_forward(*gpu, cache, all.narrow(1, 0, L), pos.narrow(1, 0, L), ref, LogitsMode::Last);
-  DeviceMaskTable table = make_device_mask_table(1, 64, gpu->device);
-  update_device_mask_table(table, {DeviceMaskRef{dev.device.get(), L, 0}});
-  const BatchMask step_ref = BatchMask::decode_table(table);
-  StepInputs in;
-  const auto opts = at::TensorOptions().dtype(at::kLong).device(gpu->device);
-  in.tokens = all.narrow(1, L, 1).to(gpu->device);
-  in.positions = pos.narrow(1, L, 1).to(gpu->device);
-  in.slots = at::full({1}, L, opts);
-  in.rows = at::zeros({1}, opts);
-  const at::Tensor got = llama_step(*gpu, cache, in, step_ref).cpu();
   const BatchMask cpu_ref = BatchMask::rows(masks, blocks);
   const at::Tensor want = llama_forward_full(*cpu_, all, pos, cpu_ref).select(1, L);
   const at::Tensor cpu16 = llama_forward_full(*cpu16_, all, pos, cpu_ref).select(1, L);
-  const double e_gpu = rel_err(got, want), e_cpu16 = rel_err(cpu16, want);
-  std::cout << "decode step: rel. error vs fp32 CPU: cuda " << dtype_name(gpu->dtype) << " " << e_gpu << ", cpu bf16 "
-            << e_cpu16 << "\n";
-  EXPECT_LT(e_gpu, bound_for(*gpu, e_cpu16)) << dtype_name(gpu->dtype);
+  const double e_cpu16 = rel_err(cpu16, want);
+  for (const LlamaModel* gpu : {gpu_, gpu16_}) {
+    const RowMask dev = make_row_mask(row.mask, 64, gpu->device);
+    const BatchMask ref = BatchMask::rows({dev});
+    KVCache cache = make_kv_cache(*gpu, 1, L + 4);
+    llama_forward(*gpu, cache, all.narrow(1, 0, L), pos.narrow(1, 0, L), ref, LogitsMode::Last);
+    DeviceMaskTable table = make_device_mask_table(1, 64, gpu->device);
+    update_device_mask_table(table, {DeviceMaskRef{dev.device.get(), L, 0}});
+    const BatchMask step_ref = BatchMask::decode_table(table);
+    StepInputs in;
+    const auto opts = at::TensorOptions().dtype(at::kLong).device(gpu->device);
+    in.tokens = all.narrow(1, L, 1).to(gpu->device);
+    in.positions = pos.narrow(1, L, 1).to(gpu->device);
+    in.slots = at::full({1}, L, opts);
+    in.rows = at::zeros({1}, opts);
+    const at::Tensor got = llama_step(*gpu, cache, in, step_ref).cpu();
+    const double e_gpu = rel_err(got, want);
+    std::cout << "decode step: rel. error vs fp32 CPU: cuda " << dtype_name(gpu->dtype) << " " << e_gpu
+              << ", cpu bf16 " << e_cpu16 << "\n";
+    EXPECT_LT(e_gpu, bound_for(*gpu, e_cpu16)) << dtype_name(gpu->dtype);
   }
 }
 
@@ -289,7 +293,8 @@ TEST_F(CudaModel, BatchSizeDoesNotChangeAnyBit) {
       const auto together = run(in_flight);
       for (size_t j = 0; j < jobs.size(); ++j)
         for (size_t s = 0; s < alone[j].size(); ++s) {
-          EXPECT_EQ(together[j][s].ids, alone[j][s].ids) << "job " << j << " stream " << s << ", " << in_flight << " in flight";
+          EXPECT_EQ(together[j][s].ids, alone[j][s].ids)
+              << dtype_name(gpu->dtype) << " job " << j << " stream " << s << ", " << in_flight << " in flight";
           ASSERT_EQ(together[j][s].trace.size(), alone[j][s].trace.size());
           for (size_t t = 0; t < alone[j][s].trace.size(); ++t)
             EXPECT_EQ(together[j][s].trace[t].top, alone[j][s].trace[t].top) << "job " << j << " step " << t;
@@ -316,34 +321,38 @@ TEST_P(CudaGoldenModels, LogitsCloseToTransformers) {
   const auto dir = test::model_data_dir() / GetParam();
   if (!std::filesystem::exists(dir / "golden.json")) GTEST_SKIP() << dir << " has no goldens";
   LlamaModel cpu16 = load_model(dir.string(), {at::kBFloat16});
+  std::vector<LlamaModel> gpus;  // bf16 and fp16
   for (const at::ScalarType dtype : {at::kBFloat16, at::kHalf}) {
-  LoadOptions gpu_opts;
-  gpu_opts.dtype = dtype;
-  gpu_opts.device = at::Device(at::kCUDA, 0);
-  LlamaModel gpu = load_model(dir.string(), gpu_opts);
+    LoadOptions gpu_opts;
+    gpu_opts.dtype = dtype;
+    gpu_opts.device = at::Device(at::kCUDA, 0);
+    gpus.push_back(load_model(dir.string(), gpu_opts));
+  }
   const auto g = test::read_json(dir / "golden.json");
   auto golden = SafetensorsFile::open(dir / "golden.safetensors");
   // The CUDA block-sparse kernel takes head_dim 64 or 128 (real Qwen2.5 / LLaMA-2 sizes); these tiny
   // models have 16, so their masked rows are checked on the CPU only (test_model's parity tests).
-  const bool kernel_fits = gpu.config.head_dim == 64 || gpu.config.head_dim == 128;
+  const bool kernel_fits = cpu16.config.head_dim == 64 || cpu16.config.head_dim == 128;
   for (bool masked : {false, true}) {
     if (masked && !kernel_fits) continue;
     const at::Tensor ids = test::ids_tensor(masked ? g["mask_ids"] : g["prompt_ids"]);
     const at::Tensor pos = masked ? test::golden_positions(g["mask_rows"])
                                   : test::sequential_positions(ids.size(0), ids.size(1));
     const std::vector<AttentionMask> masks = test::golden_masks(g["mask_rows"]);
-    std::vector<RowMask> rows;
-    for (const AttentionMask& m : masks) rows.push_back(make_row_mask(m, 16, gpu.device));
     const at::Tensor want = golden->tensor(masked ? "mask_logits" : "prompt_logits");
-    const at::Tensor got =
-        llama_forward_full(gpu, ids, pos, masked ? BatchMask::rows(rows) : BatchMask::causal()).cpu();
     const at::Tensor ref16 = llama_forward_full(cpu16, ids, pos, masked ? BatchMask::rows(masks) : BatchMask::causal());
-    const double e_gpu = rel_err(got, want), e_cpu16 = rel_err(ref16, want);
-    std::cout << "[cuda golden] " << GetParam() << (masked ? " masked" : " causal")
-              << ": rel. error vs transformers fp32: cuda " << dtype_name(dtype) << " " << e_gpu << ", cpu bf16 "
-              << e_cpu16 << "\n";
-    EXPECT_LT(e_gpu, bound_for(gpu, e_cpu16)) << dtype_name(dtype);
-  }
+    const double e_cpu16 = rel_err(ref16, want);
+    for (const LlamaModel& gpu : gpus) {
+      std::vector<RowMask> rows;
+      for (const AttentionMask& m : masks) rows.push_back(make_row_mask(m, 16, gpu.device));
+      const at::Tensor got =
+          llama_forward_full(gpu, ids, pos, masked ? BatchMask::rows(rows) : BatchMask::causal()).cpu();
+      const double e_gpu = rel_err(got, want);
+      std::cout << "[cuda golden] " << GetParam() << (masked ? " masked" : " causal")
+                << ": rel. error vs transformers fp32: cuda " << dtype_name(gpu.dtype) << " " << e_gpu << ", cpu bf16 "
+                << e_cpu16 << "\n";
+      EXPECT_LT(e_gpu, bound_for(gpu, e_cpu16)) << dtype_name(gpu.dtype);
+    }
   }
 }
 
