@@ -23,12 +23,15 @@
 #include <type_traits>
 
 #include "bsa_params.h"
+#include "half_math.cuh"
 #include "pdl.cuh"
 
 namespace flexgen {
 namespace cuda_bsa {
 
 namespace {
+
+using cuda_half::Mma;
 
 constexpr float kNegInf = -INFINITY;
 
@@ -61,39 +64,6 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t add
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(addr));
 }
-
-template <typename T>
-struct Mma;
-
-template <>
-struct Mma<__nv_bfloat16> {
-  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-        "{%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-};
-
-template <>
-struct Mma<__half> {
-  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-        "{%8, %9}, {%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t*>(&v);
-  }
-};
 
 __device__ __forceinline__ float fast_exp2(float x) {
   float y;
@@ -544,13 +514,6 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeMaxG = 8;
 
-template <typename T>
-__device__ __forceinline__ float to_f(T x);
-template <>
-__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
-template <>
-__device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
-
 // Keys [ks, ke) of the e-th listed key block of query block qb for the query at qpos (nf full
 // blocks are listed first, then the partial ones with their column ranges), clipped to the keys
 // present [klo, khi) and, for causal partial blocks, to keys <= qpos.
@@ -611,7 +574,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
     const int j = idx / D, c = idx % D;
     const T* qp = static_cast<const T*>(p.q) + b * p.qs0 + (kvh * g + j) * p.qs1;
-    sq[j][c] = to_f(qp[c]);
+    sq[j][c] = cuda_half::f(qp[c]);
   }
   __syncthreads();
 
@@ -670,7 +633,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
           const T* kv = reinterpret_cast<const T*>(&kraw[c / 8]);
 #pragma unroll
           for (int t = 0; t < 8; ++t) {
-            const float kf = to_f(kv[t]);
+            const float kf = cuda_half::f(kv[t]);
 #pragma unroll
             for (int j = 0; j < G; ++j)
               if (j < g) s[j] = fmaf(sq[j][c + t], kf, s[j]);
@@ -705,7 +668,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
         if (!__shfl_sync(0xffffffffu, ok, t)) continue;
         float vf[E];
 #pragma unroll
-        for (int e2 = 0; e2 < E; ++e2) vf[e2] = to_f(sv[warp][t][lane * E + e2]);
+        for (int e2 = 0; e2 < E; ++e2) vf[e2] = cuda_half::f(sv[warp][t][lane * E + e2]);
 #pragma unroll
         for (int j = 0; j < G; ++j) {
           if (j >= g) break;
@@ -775,10 +738,7 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const bool any = ll > 0.f && M.q_offset < M.q_len;
   T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
   const float val = any ? oo / ll : 0.f;
-  if constexpr (std::is_same<T, __nv_bfloat16>::value)
-    out[c] = __float2bfloat16_rn(val);
-  else
-    out[c] = __float2half_rn(val);
+  out[c] = cuda_half::to<T>(val);
   if (p.lse != nullptr && c == 0)
     p.lse[static_cast<int64_t>(b) * p.H + h] = any ? (mm + __log2f(ll)) * 0.6931471805599453f : kNegInf;
 }

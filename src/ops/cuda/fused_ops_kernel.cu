@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "fused_ops_params.h"
+#include "half_math.cuh"
 #include "pdl.cuh"
 
 namespace flexgen {
@@ -18,23 +19,10 @@ namespace {
 using cuda_pdl::pdl_trigger;
 using cuda_pdl::pdl_wait;
 
-// The element types: T one value, T2 a pair (what a 16-byte load holds four of).
-__device__ __forceinline__ float f(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float f(__half x) { return __half2float(x); }
-__device__ __forceinline__ float2 f2(__nv_bfloat162 x) { return __bfloat1622float2(x); }
-__device__ __forceinline__ float2 f2(__half2 x) { return __half22float2(x); }
-template <typename T>
-__device__ __forceinline__ T to(float x);
-template <>
-__device__ __forceinline__ __nv_bfloat16 to<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-template <>
-__device__ __forceinline__ __half to<__half>(float x) { return __float2half_rn(x); }
-template <typename T>
-struct Pair;
-template <>
-struct Pair<__nv_bfloat16> { using type = __nv_bfloat162; };
-template <>
-struct Pair<__half> { using type = __half2; };
+using cuda_half::f;
+using cuda_half::f2;
+using cuda_half::Pair;
+using cuda_half::to;
 
 // Block-wide sum (blockDim.x a multiple of 32, at most 1024).
 __device__ float block_sum(float v) {
