@@ -86,8 +86,8 @@ struct StepInputs {
   at::Tensor positions;  // [R, 1] int64 RoPE position ids
   at::Tensor slots;      // [R] int64 cache slot of each row's new token
   at::Tensor rows;       // [R] int64: 0 .. R-1
-  // No arithmetic shared between rows, so a row's logits do not depend on the others (CUDA: the
-  // per-row GEMV for every linear, 8 rows at a time; the CPU kernels always are).
+  // Each row computed as alone, so a row's logits do not depend on the others (CUDA: the
+  // row-invariant tensor-core linear for every projection; the CPU kernels always are).
   bool batch_invariant = false;
 };
 // Returns logits fp32 [R, vocab].

@@ -20,7 +20,7 @@ struct CacheWrite {
   at::Tensor first_slot;  // int64 [B] on the device: slot of each row's first new token
   at::Tensor rows;        // int64 [B] 0 .. B-1 (decode steps on the CPU)
   // Decode steps whose rows must not share arithmetic (batch invariance): CUDA keeps them on the
-  // per-row GEMV (8 rows at a time) instead of a batched GEMM. The CPU kernels always are.
+  // row-invariant tensor-core linear instead of a batched GEMM. The CPU kernels always are.
   bool rows_apart = false;
 };
 

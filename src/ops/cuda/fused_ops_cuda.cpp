@@ -14,6 +14,7 @@
 
 #include "cuda/cuda_device.h"
 #include "fused_ops_params.h"
+#include "mma_linear_params.h"
 
 namespace flexgen {
 
@@ -150,29 +151,66 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 
 namespace {
 
+// The kernel of the row-invariant decode linears: the tensor-core kernel (mma_linear, default) or
+// the per-row GEMV 8 rows a launch (FLEXGEN_CUDA_DECODE_LINEAR=gemv, for kernel benchmarks: its
+// summation order differs, so results differ from the default's in the last bits).
+bool decode_linear_gemv() {
+  static const bool gemv = [] {
+    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_LINEAR");
+    const std::string v = env ? env : "";
+    if (!v.empty() && v != "mma" && v != "gemv")
+      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_LINEAR must be mma or gemv, got '" + v + "'");
+    return v == "gemv";
+  }();
+  return gemv;
+}
+
+bool kernel_shapes(const at::Tensor& x, const at::Tensor& weight, int64_t K) {
+  return x.is_cuda() && half_type(x.scalar_type()) && weight.scalar_type() == x.scalar_type() &&
+         weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K && K % 8 == 0 &&
+         reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30) && K < (1 << 30);
+}
+
+std::vector<int64_t> out_shape(const at::Tensor& x, const at::Tensor& weight) {
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0);
+  return shape;
+}
+
 // linear_cuda; read_once: the last (or only) launch that reads `weight` in this step.
 at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool read_once,
                           bool rows_apart = false) {
   const int64_t K = x.size(-1);
   const int64_t rows = K > 0 ? x.numel() / K : 0;
+  if (rows_apart && !decode_linear_gemv()) {
+    // Every row through the row-invariant kernel: any other path would make a row's bits depend
+    // on the batch, so shapes it cannot take are refused, not sent elsewhere.
+    need(kernel_shapes(x, weight, K), "linear_cuda",
+         "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
+    const at::Tensor xc = x.contiguous();
+    need(reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 == 0, "linear_cuda", "x must be 16-byte aligned");
+    c10::cuda::CUDAGuard guard(x.device());
+    at::Tensor y = at::empty(out_shape(x, weight), x.options());
+    if (rows == 0) return y;
+    const int N = static_cast<int>(weight.size(0));
+    launched(cuda_fused::mma_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows, N,
+                                    static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), read_once,
+                                    cuda_pdl_enabled(), stream()),
+             "linear_cuda");
+    return bias.defined() ? y + bias : y;
+  }
   if (rows_apart && rows > 8 && x.is_contiguous()) {
     const at::Tensor x2 = x.reshape({rows, K});
     std::vector<at::Tensor> parts;
     for (int64_t r = 0; r < rows; r += 8)
       parts.push_back(gemv_or_linear(x2.narrow(0, r, std::min<int64_t>(8, rows - r)), weight, bias, r + 8 >= rows));
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = weight.size(0);
-    return at::cat(parts, 0).view(shape);
+    return at::cat(parts, 0).view(out_shape(x, weight));
   }
-  const bool gemv = x.is_cuda() && half_type(x.scalar_type()) && weight.scalar_type() == x.scalar_type() &&
-                    x.is_contiguous() && weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K &&
-                    rows >= 1 && rows <= 8 && K % 8 == 0 && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0 &&
-                    reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30);
+  const bool gemv = kernel_shapes(x, weight, K) && x.is_contiguous() && rows >= 1 && rows <= 8 &&
+                    reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
   if (!gemv) return at::linear(x, weight, bias);
   c10::cuda::CUDAGuard guard(x.device());
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = weight.size(0);
-  at::Tensor y = at::empty(shape, x.options());
+  at::Tensor y = at::empty(out_shape(x, weight), x.options());
   launched(cuda_fused::gemv(dtype_of(x), x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
                             static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), read_once, stream()),
            "linear_cuda");

@@ -27,11 +27,12 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
                          int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
                          const at::Tensor& first_slot);
 
-// The model's linear layer on CUDA: x [..., K] . weight [N, K]^T (+ bias). Up to 8 rows (decode
-// steps) go through a GEMV kernel that streams the weights at close to memory bandwidth; more
-// rows through at::linear (cuBLAS).
-// With rows_apart, any number of rows goes through the GEMV kernel, 8 rows per launch, so a row's
-// result does not depend on the other rows (its arithmetic is the same as alone).
+// The model's linear layer on CUDA: x [..., K] . weight [N, K]^T (+ bias). Up to 8 rows go through
+// a GEMV kernel that streams the weights at close to memory bandwidth; more rows through
+// at::linear (cuBLAS).
+// With rows_apart (batch-invariant decode steps), any number of rows goes through the tensor-core
+// kernel that reads the weights once per 64 rows and computes each row's result as it would alone
+// (the same bits in a batch of any size, on any GPU); shapes it cannot take are refused.
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},
                        bool rows_apart = false);
 

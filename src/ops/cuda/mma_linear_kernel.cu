@@ -1,0 +1,267 @@
+// Row-invariant tensor-core linear y = x . w^T (contract: mma_linear_params.h), the decode-step
+// projections of any number of rows.
+//
+// The weights are the MMA's A operand (16 output columns a warp), the rows its B operand (8 rows an
+// n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp streams its 16
+// weight rows through its own ring of shared-memory stages by cp.async (64 elements of K a stage;
+// loads in flight hold no registers, so many are), then lane (g, t) reads 16 bytes of rows g and
+// g + 8 at elements 8 t .. 8 t + 7 of each 32-element chunk, loads the same elements of row 8 j + g
+// of x, and feeds them to two m16n8k16 MMAs. The MMA's k index is a relabelling of K (logical k 2t,
+// 2t+1, 2t+8, 2t+9 of a step are 4 consecutive elements), the same for A and B, so each product
+// is a true x . w product.
+//
+// Arithmetic of one output (row r, column n): split p (one warp) accumulates, in fp32 through the
+// MMA, the 64-element groups p, p + S, p + 2S, ... in increasing order (four k16 steps a group);
+// the S partial sums are added in split order; rounded once to T. Rows are MMA columns: a row's
+// dot products never mix with another row's, rows past `rows` are zeros, and nothing depends on
+// NT, on the warps a CTA, the stages or how many rows are valid. S comes from N alone. So each row
+// gets the same bits in any batch, on any GPU.
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "half_math.cuh"
+#include "mma_linear_params.h"
+#include "pdl.cuh"
+
+namespace flexgen {
+namespace cuda_fused {
+
+namespace {
+
+using cuda_half::Mma;
+using cuda_pdl::pdl_trigger;
+using cuda_pdl::pdl_wait;
+
+constexpr int kMaxTiles = 8;    // n8 row tiles a launch: 64 rows
+
+constexpr int kMaxSplits = 8;   // K splits (warps of one CTA)
+
+// One stage: 16 weight rows x 64 elements (128 bytes a row), 16-byte units XOR-swizzled by bit 0
+// of the row into the other half of the row (conflict-free 16-byte reads by lane quads).
+constexpr int kStageBytes = 16 * 128;
+__device__ __forceinline__ int unit_offset(int row, int unit) { return row * 128 + ((unit ^ ((row & 1) << 2)) << 4); }
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global -> shared, not through L1, L2 eviction by `policy`; zero-filled when !valid.
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid, uint64_t policy) {
+  const int n = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src), "r"(n),
+               "l"(policy));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+template <int W, int NT, int ST>
+constexpr int smem_bytes() {
+  return W * ST * kStageBytes > W * NT * 32 * 16 ? W * ST * kStageBytes : W * NT * 32 * 16;
+}
+
+// CTA: W warps = (W / S) column tiles of 16 x S splits of K. NT: n8 row tiles (rows <= 8 NT).
+// Each warp streams its tile's weights through its own ring of ST stages (cp.async, no
+// registers held by loads in flight); split p takes the 64-element groups p, p + S, p + 2S, ...
+template <typename T, int NT, int S, int W, int ST>
+__global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                                            T* __restrict__ y, int rows, int N, int K,
+                                                            bool read_once) {
+  static_assert(W % S == 0, "splits per CTA");
+  constexpr int CT = W / S;
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int part = warp % S;
+  const int n0 = (blockIdx.x * CT + warp / S) * 16;
+  const int groups = (K + 63) / 64;
+  const int mine = part < groups ? (groups - part + S - 1) / S : 0;  // groups of this split
+  unsigned char* ring = smem + warp * ST * kStageBytes;
+  const uint32_t ring_s = smem_u32(ring);
+
+  uint64_t policy;
+  if (read_once)
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  else
+    asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
+  // Lane l copies units q = l + 32 i (i < 4) of a stage: row q / 8 (columns past N read column
+  // N - 1, whose results are not written), 16-byte unit q % 8: 4 rows x 128 bytes an instruction.
+  const T* src[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int q = lane + 32 * i;
+    src[i] = w + static_cast<int64_t>(min(n0 + (q >> 3), N - 1)) * K + 8 * (q & 7);
+  }
+  auto load_stage = [&](int i) {  // the split's i-th group into slot i % ST
+    const int k0 = 64 * (part + S * i);
+    const uint32_t dst = ring_s + (i % ST) * kStageBytes;
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int q = lane + 32 * u;
+      cp_async16(dst + unit_offset(q >> 3, q & 7), src[u] + k0, k0 + 8 * (q & 7) < K, policy);
+    }
+  };
+  // The weights do not depend on the previous kernel: the first stages are in flight before
+  // waiting for it.
+#pragma unroll
+  for (int i = 0; i < ST - 1; ++i) {
+    if (i < mine) load_stage(i);
+    cp_async_commit();
+  }
+  pdl_wait();
+
+  const T* xr[NT];
+  bool row_ok[NT];
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    row_ok[j] = 8 * j + g < rows;
+    xr[j] = x + static_cast<int64_t>(row_ok[j] ? 8 * j + g : 0) * K + 8 * t;
+  }
+  float acc[NT][4];
+#pragma unroll
+  for (int j = 0; j < NT; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
+
+  const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+  for (int i = 0; i < mine; ++i) {
+    cp_async_wait<ST - 2>();
+    __syncwarp();
+    if (i + ST - 1 < mine) load_stage(i + ST - 1);
+    cp_async_commit();
+    const unsigned char* stage = ring + (i % ST) * kStageBytes;
+    const int k0 = 64 * (part + S * i);
+#pragma unroll
+    for (int ch = 0; ch < 2; ++ch) {  // two 32-element chunks: lane (g, t) holds elements 8 t .. 8 t + 7
+      const int kc = k0 + 32 * ch + 8 * t;
+      const uint4 ra = *reinterpret_cast<const uint4*>(stage + unit_offset(g, 4 * ch + t));
+      const uint4 rb = *reinterpret_cast<const uint4*>(stage + unit_offset(g + 8, 4 * ch + t));
+      uint4 xv[NT];
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+        xv[j] = kc < K && row_ok[j] ? __ldg(reinterpret_cast<const uint4*>(xr[j] + k0 + 32 * ch)) : zero;
+      const uint32_t a0[4] = {ra.x, rb.x, ra.y, rb.y};
+      const uint32_t a1[4] = {ra.z, rb.z, ra.w, rb.w};
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        Mma<T>::run(acc[j], a0, xv[j].x, xv[j].y);
+        Mma<T>::run(acc[j], a1, xv[j].z, xv[j].w);
+      }
+    }
+  }
+  cp_async_wait<0>();
+  pdl_trigger();
+
+  if constexpr (S > 1) {
+    __syncthreads();  // every warp is done with its ring: the partial sums reuse the memory
+    float4* partial = reinterpret_cast<float4*>(smem);  // [W][NT][32]
+    if (part != 0) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+        partial[(warp * NT + j) * 32 + lane] = make_float4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+    }
+    __syncthreads();
+    if (part != 0) return;
+    for (int p = 1; p < S; ++p) {
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const float4 v = partial[((warp + p) * NT + j) * 32 + lane];
+        acc[j][0] += v.x;
+        acc[j][1] += v.y;
+        acc[j][2] += v.z;
+        acc[j][3] += v.w;
+      }
+    }
+  }
+  // Accumulator (j, e): row 8 j + 2 t + (e & 1), column n0 + g + 8 (e >> 1).
+  const int na = n0 + g, nb = n0 + g + 8;
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const int r0 = 8 * j + 2 * t, r1 = r0 + 1;
+    if (na < N) {
+      if (r0 < rows) y[static_cast<int64_t>(r0) * N + na] = cuda_half::to<T>(acc[j][0]);
+      if (r1 < rows) y[static_cast<int64_t>(r1) * N + na] = cuda_half::to<T>(acc[j][1]);
+    }
+    if (nb < N) {
+      if (r0 < rows) y[static_cast<int64_t>(r0) * N + nb] = cuda_half::to<T>(acc[j][2]);
+      if (r1 < rows) y[static_cast<int64_t>(r1) * N + nb] = cuda_half::to<T>(acc[j][3]);
+    }
+  }
+}
+
+// Launches one instantiation with its dynamic shared memory (the attribute set once per kernel and
+// device).
+template <typename T, int NT, int S, int W, int ST>
+int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
+  constexpr int bytes = smem_bytes<W, NT, ST>();
+  auto kernel = mma_linear_kernel<T, NT, S, W, ST>;
+  static std::atomic<uint64_t> set_on{0};  // bit d: done on device d
+  int device = 0;
+  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return static_cast<int>(e);
+  const uint64_t bit = uint64_t{1} << (device & 63);
+  if ((set_on.load(std::memory_order_acquire) & bit) == 0) {
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+        e != cudaSuccess)
+      return static_cast<int>(e);
+    set_on.fetch_or(bit, std::memory_order_acq_rel);
+  }
+  const int tiles = (N + 15) / 16;
+  const dim3 grid(static_cast<unsigned>((tiles + W / S - 1) / (W / S))), block(W * 32);
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once));
+}
+
+// Warps a CTA (W) and stages a warp (ST) by row tiles: they set the speed, not the bits (those
+// depend on S). Chosen on an H200 by a sweep over the Llama-3.2 1B/3B matrices at 1-64 rows.
+template <typename T, int S>
+int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
+  if (rows <= 8) return launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4>(x, w, y, rows, N, K, read_once, pdl, st);
+  if (rows <= 16) return launch_kernel<T, 2, S, 8, 4>(x, w, y, rows, N, K, read_once, pdl, st);
+  if (rows <= 32) return launch_kernel<T, 4, S, 8, 4>(x, w, y, rows, N, K, read_once, pdl, st);
+  return launch_kernel<T, 8, S, 16, 2>(x, w, y, rows, N, K, read_once, pdl, st);
+}
+
+template <typename T>
+int mma_linear_t(const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits, bool read_once,
+                 bool pdl, cudaStream_t st) {
+  constexpr int64_t kRows = 8 * kMaxTiles;
+  const auto* wp = static_cast<const T*>(w);
+  for (int64_t r = 0; r < rows; r += kRows) {
+    const int n = static_cast<int>(rows - r < kRows ? rows - r : kRows);
+    const T* xp = static_cast<const T*>(x) + r * K;
+    T* yp = static_cast<T*>(y) + r * N;
+    const bool last = r + kRows >= rows;
+    int err;
+    switch (k_splits) {
+      case 1: err = launch_tiles<T, 1>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
+      case 2: err = launch_tiles<T, 2>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
+      case 4: err = launch_tiles<T, 4>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
+      case 8: err = launch_tiles<T, 8>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
+      default: return static_cast<int>(cudaErrorInvalidValue);
+    }
+    if (err != 0) return err;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int mma_linear_k_splits(int N) {
+  const int tiles = (N + 15) / 16;
+  int s = 1;
+  while (s < kMaxSplits && tiles * s < 2048) s *= 2;
+  return s;
+}
+
+int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
+               bool read_once, bool pdl, void* stream) {
+  if (rows < 0 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  const auto st = static_cast<cudaStream_t>(stream);
+  return t == DType::BF16 ? mma_linear_t<__nv_bfloat16>(x, w, y, rows, N, K, k_splits, read_once, pdl, st)
+                          : mma_linear_t<__half>(x, w, y, rows, N, K, k_splits, read_once, pdl, st);
+}
+
+}  // namespace cuda_fused
+}  // namespace flexgen
