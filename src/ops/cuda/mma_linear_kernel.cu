@@ -2,8 +2,8 @@
 // projections of any number of rows.
 //
 // The weights are the MMA's A operand (16 output columns a warp), the rows its B operand (8 rows an
-// n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp streams its 16
-// weight rows through its own ring of shared-memory stages by cp.async (64 elements of K a stage;
+// n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp streams its 16 or
+// 32 weight rows through its own ring of shared-memory stages by cp.async (64 elements of K a stage;
 // loads in flight hold no registers, so many are), then lane (g, t) reads 16 bytes of rows g and
 // g + 8 at elements 8 t .. 8 t + 7 of each 32-element chunk, loads the same elements of row 8 j + g
 // of x, and feeds them to two m16n8k16 MMAs. The MMA's k index is a relabelling of K (logical k 2t,
@@ -59,15 +59,16 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-template <int W, int NT, int ST>
+template <int W, int NT, int ST, int CW>
 constexpr int smem_bytes() {
-  return W * ST * kStageBytes > W * NT * 32 * 16 ? W * ST * kStageBytes : W * NT * 32 * 16;
+  return W * ST * CW * kStageBytes > W * CW * NT * 32 * 16 ? W * ST * CW * kStageBytes : W * CW * NT * 32 * 16;
 }
 
-// CTA: W warps = (W / S) column tiles of 16 x S splits of K. NT: n8 row tiles (rows <= 8 NT).
-// Each warp streams its tile's weights through its own ring of ST stages (cp.async, no
-// registers held by loads in flight); split p takes the 64-element groups p, p + S, p + 2S, ...
-template <typename T, int NT, int S, int W, int ST>
+// CTA: W warps = (W / S) warp columns x S splits of K; a warp column is CW tiles of 16 output
+// columns (each x load serves CW tiles). NT: n8 row tiles (rows <= 8 NT). Each warp streams its
+// tiles' weights through its own ring of ST stages (cp.async, no registers held by loads in
+// flight); split p takes the 64-element groups p, p + S, p + 2S, ...
+template <typename T, int NT, int S, int W, int ST, int CW>
 __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                             T* __restrict__ y, int rows, int N, int K,
                                                             bool read_once) {
@@ -76,10 +77,11 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   extern __shared__ __align__(16) unsigned char smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int part = warp % S;
-  const int n0 = (blockIdx.x * CT + warp / S) * 16;
+  const int n0 = (blockIdx.x * CT + warp / S) * 16 * CW;
   const int groups = (K + 63) / 64;
   const int mine = part < groups ? (groups - part + S - 1) / S : 0;  // groups of this split
-  unsigned char* ring = smem + warp * ST * kStageBytes;
+  constexpr int kStage = CW * kStageBytes;
+  unsigned char* ring = smem + warp * ST * kStage;
   const uint32_t ring_s = smem_u32(ring);
 
   uint64_t policy;
@@ -87,19 +89,19 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
   else
     asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
-  // Lane l copies units q = l + 32 i (i < 4) of a stage: row q / 8 (columns past N read column
+  // Lane l copies units q = l + 32 i (i < 4 CW) of a stage: row q / 8 (columns past N read column
   // N - 1, whose results are not written), 16-byte unit q % 8: 4 rows x 128 bytes an instruction.
-  const T* src[4];
+  const T* src[4 * CW];
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 4 * CW; ++i) {
     const int q = lane + 32 * i;
     src[i] = w + static_cast<int64_t>(min(n0 + (q >> 3), N - 1)) * K + 8 * (q & 7);
   }
   auto load_stage = [&](int i) {  // the split's i-th group into slot i % ST
     const int k0 = 64 * (part + S * i);
-    const uint32_t dst = ring_s + (i % ST) * kStageBytes;
+    const uint32_t dst = ring_s + (i % ST) * kStage;
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
+    for (int u = 0; u < 4 * CW; ++u) {
       const int q = lane + 32 * u;
       cp_async16(dst + unit_offset(q >> 3, q & 7), src[u] + k0, k0 + 8 * (q & 7) < K, policy);
     }
@@ -120,11 +122,13 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     row_ok[j] = 8 * j + g < rows;
     xr[j] = x + static_cast<int64_t>(row_ok[j] ? 8 * j + g : 0) * K + 8 * t;
   }
-  float acc[NT][4];
+  float acc[CW][NT][4];
 #pragma unroll
-  for (int j = 0; j < NT; ++j)
+  for (int c = 0; c < CW; ++c)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[c][j][e] = 0.f;
 
   const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
   for (int i = 0; i < mine; ++i) {
@@ -132,23 +136,26 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     __syncwarp();
     if (i + ST - 1 < mine) load_stage(i + ST - 1);
     cp_async_commit();
-    const unsigned char* stage = ring + (i % ST) * kStageBytes;
+    const unsigned char* stage = ring + (i % ST) * kStage;
     const int k0 = 64 * (part + S * i);
 #pragma unroll
     for (int ch = 0; ch < 2; ++ch) {  // two 32-element chunks: lane (g, t) holds elements 8 t .. 8 t + 7
       const int kc = k0 + 32 * ch + 8 * t;
-      const uint4 ra = *reinterpret_cast<const uint4*>(stage + unit_offset(g, 4 * ch + t));
-      const uint4 rb = *reinterpret_cast<const uint4*>(stage + unit_offset(g + 8, 4 * ch + t));
       uint4 xv[NT];
 #pragma unroll
       for (int j = 0; j < NT; ++j)
         xv[j] = kc < K && row_ok[j] ? __ldg(reinterpret_cast<const uint4*>(xr[j] + k0 + 32 * ch)) : zero;
-      const uint32_t a0[4] = {ra.x, rb.x, ra.y, rb.y};
-      const uint32_t a1[4] = {ra.z, rb.z, ra.w, rb.w};
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        Mma<T>::run(acc[j], a0, xv[j].x, xv[j].y);
-        Mma<T>::run(acc[j], a1, xv[j].z, xv[j].w);
+      for (int c = 0; c < CW; ++c) {
+        const uint4 ra = *reinterpret_cast<const uint4*>(stage + unit_offset(16 * c + g, 4 * ch + t));
+        const uint4 rb = *reinterpret_cast<const uint4*>(stage + unit_offset(16 * c + g + 8, 4 * ch + t));
+        const uint32_t a0[4] = {ra.x, rb.x, ra.y, rb.y};
+        const uint32_t a1[4] = {ra.z, rb.z, ra.w, rb.w};
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          Mma<T>::run(acc[c][j], a0, xv[j].x, xv[j].y);
+          Mma<T>::run(acc[c][j], a1, xv[j].z, xv[j].w);
+        }
       }
     }
   }
@@ -157,47 +164,55 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 
   if constexpr (S > 1) {
     __syncthreads();  // every warp is done with its ring: the partial sums reuse the memory
-    float4* partial = reinterpret_cast<float4*>(smem);  // [W][NT][32]
+    float4* partial = reinterpret_cast<float4*>(smem);  // [W][CW][NT][32]
     if (part != 0) {
 #pragma unroll
-      for (int j = 0; j < NT; ++j)
-        partial[(warp * NT + j) * 32 + lane] = make_float4(acc[j][0], acc[j][1], acc[j][2], acc[j][3]);
+      for (int c = 0; c < CW; ++c)
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+          partial[((warp * CW + c) * NT + j) * 32 + lane] =
+              make_float4(acc[c][j][0], acc[c][j][1], acc[c][j][2], acc[c][j][3]);
     }
     __syncthreads();
     if (part != 0) return;
     for (int p = 1; p < S; ++p) {
 #pragma unroll
-      for (int j = 0; j < NT; ++j) {
-        const float4 v = partial[((warp + p) * NT + j) * 32 + lane];
-        acc[j][0] += v.x;
-        acc[j][1] += v.y;
-        acc[j][2] += v.z;
-        acc[j][3] += v.w;
-      }
+      for (int c = 0; c < CW; ++c)
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+          const float4 v = partial[(((warp + p) * CW + c) * NT + j) * 32 + lane];
+          acc[c][j][0] += v.x;
+          acc[c][j][1] += v.y;
+          acc[c][j][2] += v.z;
+          acc[c][j][3] += v.w;
+        }
     }
   }
-  // Accumulator (j, e): row 8 j + 2 t + (e & 1), column n0 + g + 8 (e >> 1).
-  const int na = n0 + g, nb = n0 + g + 8;
+  // Accumulator (c, j, e): row 8 j + 2 t + (e & 1), column n0 + 16 c + g + 8 (e >> 1).
 #pragma unroll
-  for (int j = 0; j < NT; ++j) {
-    const int r0 = 8 * j + 2 * t, r1 = r0 + 1;
-    if (na < N) {
-      if (r0 < rows) y[static_cast<int64_t>(r0) * N + na] = cuda_half::to<T>(acc[j][0]);
-      if (r1 < rows) y[static_cast<int64_t>(r1) * N + na] = cuda_half::to<T>(acc[j][1]);
-    }
-    if (nb < N) {
-      if (r0 < rows) y[static_cast<int64_t>(r0) * N + nb] = cuda_half::to<T>(acc[j][2]);
-      if (r1 < rows) y[static_cast<int64_t>(r1) * N + nb] = cuda_half::to<T>(acc[j][3]);
+  for (int c = 0; c < CW; ++c) {
+    const int na = n0 + 16 * c + g, nb = na + 8;
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+      const int r0 = 8 * j + 2 * t, r1 = r0 + 1;
+      if (na < N) {
+        if (r0 < rows) y[static_cast<int64_t>(r0) * N + na] = cuda_half::to<T>(acc[c][j][0]);
+        if (r1 < rows) y[static_cast<int64_t>(r1) * N + na] = cuda_half::to<T>(acc[c][j][1]);
+      }
+      if (nb < N) {
+        if (r0 < rows) y[static_cast<int64_t>(r0) * N + nb] = cuda_half::to<T>(acc[c][j][2]);
+        if (r1 < rows) y[static_cast<int64_t>(r1) * N + nb] = cuda_half::to<T>(acc[c][j][3]);
+      }
     }
   }
 }
 
 // Launches one instantiation with its dynamic shared memory (the attribute set once per kernel and
 // device).
-template <typename T, int NT, int S, int W, int ST>
+template <typename T, int NT, int S, int W, int ST, int CW>
 int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
-  constexpr int bytes = smem_bytes<W, NT, ST>();
-  auto kernel = mma_linear_kernel<T, NT, S, W, ST>;
+  constexpr int bytes = smem_bytes<W, NT, ST, CW>();
+  auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW>;
   static std::atomic<uint64_t> set_on{0};  // bit d: done on device d
   int device = 0;
   if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return static_cast<int>(e);
@@ -209,18 +224,20 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
     set_on.fetch_or(bit, std::memory_order_acq_rel);
   }
   const int tiles = (N + 15) / 16;
-  const dim3 grid(static_cast<unsigned>((tiles + W / S - 1) / (W / S))), block(W * 32);
+  constexpr int per_cta = W / S * CW;
+  const dim3 grid(static_cast<unsigned>((tiles + per_cta - 1) / per_cta)), block(W * 32);
   return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once));
 }
 
-// Warps a CTA (W) and stages a warp (ST) by row tiles: they set the speed, not the bits (those
-// depend on S). Chosen on an H200 by a sweep over the Llama-3.2 1B/3B matrices at 1-64 rows.
+// Warps a CTA (W), stages a warp (ST) and 16-column tiles a warp (CW) by row tiles: they set the
+// speed, not the bits (those depend on S). Chosen on an H200 by a sweep over the Llama-3.2 1B/3B
+// matrices at 1-64 rows (two tiles a warp halve the x loads, which pays from 16 rows on).
 template <typename T, int S>
 int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
-  if (rows <= 8) return launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4>(x, w, y, rows, N, K, read_once, pdl, st);
-  if (rows <= 16) return launch_kernel<T, 2, S, 8, 4>(x, w, y, rows, N, K, read_once, pdl, st);
-  if (rows <= 32) return launch_kernel<T, 4, S, 8, 4>(x, w, y, rows, N, K, read_once, pdl, st);
-  return launch_kernel<T, 8, S, 16, 2>(x, w, y, rows, N, K, read_once, pdl, st);
+  if (rows <= 8) return launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4, 1>(x, w, y, rows, N, K, read_once, pdl, st);
+  if (rows <= 16) return launch_kernel<T, 2, S, 8, 4, 2>(x, w, y, rows, N, K, read_once, pdl, st);
+  if (rows <= 32) return launch_kernel<T, 4, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, pdl, st);
+  return launch_kernel<T, 8, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, pdl, st);
 }
 
 template <typename T>
