@@ -43,16 +43,8 @@ void launched(int err, const char* who) {
     throw std::runtime_error(std::string(who) + ": launch failed: " + cudaGetErrorString(static_cast<cudaError_t>(err)));
 }
 
-// The stream to launch on; on first use also tells the fused kernels whether to use programmatic
-// dependent launch (cuda_pdl_enabled).
-void* stream() {
-  static const bool pdl = [] {
-    cuda_fused::set_pdl(cuda_pdl_enabled());
-    return true;
-  }();
-  (void)pdl;
-  return at::cuda::getCurrentCUDAStream().stream();
-}
+// The stream to launch on.
+void* stream() { return at::cuda::getCurrentCUDAStream().stream(); }
 
 // Warps per output column of the GEMV for N outputs: from the shape (cuda_fused), or fixed by
 // FLEXGEN_CUDA_GEMV_WPC=1|2|4|8 for kernel benchmarks (a fixed value changes the summation order,
@@ -84,7 +76,8 @@ at::Tensor norm(at::Tensor& h, const at::Tensor* delta, const at::Tensor& weight
   const int64_t rows = n > 0 ? h.numel() / n : 0;
   if (rows == 0) return out;
   launched(cuda_fused::rms_norm(dtype_of(h), h.data_ptr(), delta ? delta->data_ptr() : nullptr, weight.data_ptr(),
-                                out.data_ptr(), rows, static_cast<int>(n), static_cast<float>(eps), stream()),
+                                out.data_ptr(), rows, static_cast<int>(n), static_cast<float>(eps), stream(),
+                                cuda_pdl_enabled()),
            who);
   return out;
 }
@@ -111,7 +104,9 @@ at::Tensor silu_mul_cuda(const at::Tensor& gu) {
   at::Tensor out = at::empty(shape, gu.options());
   const int64_t rows = inter > 0 ? gu.numel() / (2 * inter) : 0;
   if (rows == 0) return out;
-  launched(cuda_fused::silu_mul(dtype_of(gu), gu.data_ptr(), out.data_ptr(), rows, static_cast<int>(inter), stream()), who);
+  launched(cuda_fused::silu_mul(dtype_of(gu), gu.data_ptr(), out.data_ptr(), rows, static_cast<int>(inter), stream(),
+                                cuda_pdl_enabled()),
+           who);
   return out;
 }
 
@@ -145,7 +140,7 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   p.cs0 = k_cache.stride(0), p.cs1 = k_cache.stride(1), p.cs2 = k_cache.stride(2);
   p.B = static_cast<int>(B), p.L = static_cast<int>(L), p.H = static_cast<int>(heads);
   p.Hkv = static_cast<int>(kv_heads), p.D = static_cast<int>(D);
-  launched(cuda_fused::rope_qkv(dtype_of(qkv), p, stream()), who);
+  launched(cuda_fused::rope_qkv(dtype_of(qkv), p, stream(), cuda_pdl_enabled()), who);
   return q;
 }
 
@@ -194,8 +189,8 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     if (rows == 0) return y;
     const int N = static_cast<int>(weight.size(0));
     launched(cuda_fused::mma_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows, N,
-                                    static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), read_once,
-                                    cuda_pdl_enabled(), stream()),
+                                    static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), read_once, stream(),
+                                    cuda_pdl_enabled()),
              "linear_cuda");
     return bias.defined() ? y + bias : y;
   }
@@ -212,7 +207,8 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
   c10::cuda::CUDAGuard guard(x.device());
   at::Tensor y = at::empty(out_shape(x, weight), x.options());
   launched(cuda_fused::gemv(dtype_of(x), x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
-                            static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), read_once, stream()),
+                            static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), read_once, stream(),
+                            cuda_pdl_enabled()),
            "linear_cuda");
   return bias.defined() ? y + bias : y;
 }

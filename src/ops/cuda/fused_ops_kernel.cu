@@ -257,97 +257,97 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
   }
 }
 
-// Launch with the PDL attribute when enabled (set_pdl), else a plain launch.
-bool g_pdl = false;
-
+// Launch with the PDL attribute when `pdl`, else a plain launch.
 template <typename... Params, typename... Args>
-int launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t st, Args... args) {
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, 0, st, g_pdl, args...));
+int launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t st, bool pdl, Args... args) {
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, 0, st, pdl, args...));
 }
 
 // The host entry points: one template per kernel, instantiated for each element type.
 // Threads and chunks per thread of the norm for rows of n: one 8-element chunk per thread up to
 // 1024 threads (n <= 8192), then up to 4 chunks per thread (n <= 32768).
 template <typename T, bool ADD>
-int rms_norm_launch(T* h, const T* delta, const T* w, T* out, int64_t rows, int n, float eps, cudaStream_t st) {
+int rms_norm_launch(T* h, const T* delta, const T* w, T* out, int64_t rows, int n, float eps, cudaStream_t st,
+                    bool pdl) {
   const int chunks = (n + 7) / 8;
   const dim3 grid(static_cast<unsigned>(rows));
   if (chunks <= 1024) {
     const dim3 block((chunks + 31) / 32 * 32);
-    return launch(rms_norm_kernel<T, ADD, 1>, grid, block, st, h, delta, w, out, n, eps);
+    return launch(rms_norm_kernel<T, ADD, 1>, grid, block, st, pdl, h, delta, w, out, n, eps);
   }
-  if (chunks <= 4096) return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, h, delta, w, out, n, eps);
+  if (chunks <= 4096) return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, pdl, h, delta, w, out, n, eps);
   return static_cast<int>(cudaErrorInvalidValue);
 }
 
 template <typename T>
-int rms_norm_t(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, cudaStream_t st) {
+int rms_norm_t(void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps, cudaStream_t st,
+               bool pdl) {
   auto* hp = static_cast<T*>(h);
   const auto* dp = static_cast<const T*>(delta);
   const auto* wp = static_cast<const T*>(w);
   auto* op = static_cast<T*>(out);
-  if (delta != nullptr) return rms_norm_launch<T, true>(hp, dp, wp, op, rows, n, eps, st);
-  return rms_norm_launch<T, false>(hp, dp, wp, op, rows, n, eps, st);
+  if (delta != nullptr) return rms_norm_launch<T, true>(hp, dp, wp, op, rows, n, eps, st, pdl);
+  return rms_norm_launch<T, false>(hp, dp, wp, op, rows, n, eps, st, pdl);
 }
 
 template <typename T>
-int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t st) {
+int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t st, bool pdl) {
   const int64_t total = rows * inter;
   const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
-  return launch(silu_mul_kernel<T>, dim3(blocks), dim3(256), st, static_cast<const T*>(gu), static_cast<T*>(out), rows,
+  return launch(silu_mul_kernel<T>, dim3(blocks), dim3(256), st, pdl, static_cast<const T*>(gu), static_cast<T*>(out), rows,
                 inter);
 }
 
 template <typename T, int WPC>
-int gemv_rows(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, cudaStream_t st) {
+int gemv_rows(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, cudaStream_t st, bool pdl) {
   const dim3 grid(static_cast<unsigned>((N + 8 / WPC - 1) / (8 / WPC))), block(256);
   switch (rows) {
-    case 1: return launch(gemv_kernel<T, 1, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 2: return launch(gemv_kernel<T, 2, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 3: return launch(gemv_kernel<T, 3, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 4: return launch(gemv_kernel<T, 4, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 5: return launch(gemv_kernel<T, 5, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 6: return launch(gemv_kernel<T, 6, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 7: return launch(gemv_kernel<T, 7, WPC>, grid, block, st, x, w, y, N, K, read_once);
-    case 8: return launch(gemv_kernel<T, 8, WPC>, grid, block, st, x, w, y, N, K, read_once);
+    case 1: return launch(gemv_kernel<T, 1, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 2: return launch(gemv_kernel<T, 2, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 3: return launch(gemv_kernel<T, 3, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 4: return launch(gemv_kernel<T, 4, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 5: return launch(gemv_kernel<T, 5, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 6: return launch(gemv_kernel<T, 6, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 7: return launch(gemv_kernel<T, 7, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
+    case 8: return launch(gemv_kernel<T, 8, WPC>, grid, block, st, pdl, x, w, y, N, K, read_once);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
 
 template <typename T>
-int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wpc, bool read_once, cudaStream_t st) {
+int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wpc, bool read_once, cudaStream_t st,
+           bool pdl) {
   const auto* xp = static_cast<const T*>(x);
   const auto* wp = static_cast<const T*>(w);
   auto* yp = static_cast<T*>(y);
   switch (wpc) {
-    case 1: return gemv_rows<T, 1>(xp, wp, yp, rows, N, K, read_once, st);
-    case 2: return gemv_rows<T, 2>(xp, wp, yp, rows, N, K, read_once, st);
-    case 4: return gemv_rows<T, 4>(xp, wp, yp, rows, N, K, read_once, st);
-    case 8: return gemv_rows<T, 8>(xp, wp, yp, rows, N, K, read_once, st);
+    case 1: return gemv_rows<T, 1>(xp, wp, yp, rows, N, K, read_once, st, pdl);
+    case 2: return gemv_rows<T, 2>(xp, wp, yp, rows, N, K, read_once, st, pdl);
+    case 4: return gemv_rows<T, 4>(xp, wp, yp, rows, N, K, read_once, st, pdl);
+    case 8: return gemv_rows<T, 8>(xp, wp, yp, rows, N, K, read_once, st, pdl);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
 
 template <typename T>
-int rope_qkv_t(const RopeParams& p, cudaStream_t st) {
+int rope_qkv_t(const RopeParams& p, cudaStream_t st, bool pdl) {
   const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>(p.H + 2 * p.Hkv));
-  return launch(rope_qkv_kernel<T>, grid, dim3(p.D / 2), st, p);
+  return launch(rope_qkv_kernel<T>, grid, dim3(p.D / 2), st, pdl, p);
 }
 
 }  // namespace
 
-void set_pdl(bool on) { g_pdl = on; }
-
 int rms_norm(DType t, void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps,
-             void* stream) {
+             void* stream, bool pdl) {
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? rms_norm_t<__nv_bfloat16>(h, delta, w, out, rows, n, eps, st)
-                          : rms_norm_t<__half>(h, delta, w, out, rows, n, eps, st);
+  return t == DType::BF16 ? rms_norm_t<__nv_bfloat16>(h, delta, w, out, rows, n, eps, st, pdl)
+                          : rms_norm_t<__half>(h, delta, w, out, rows, n, eps, st, pdl);
 }
 
-int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream) {
+int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream, bool pdl) {
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? silu_mul_t<__nv_bfloat16>(gu, out, rows, inter, st) : silu_mul_t<__half>(gu, out, rows, inter, st);
+  return t == DType::BF16 ? silu_mul_t<__nv_bfloat16>(gu, out, rows, inter, st, pdl)
+                          : silu_mul_t<__half>(gu, out, rows, inter, st, pdl);
 }
 
 int gemv_warps_per_column(int N) {
@@ -357,15 +357,15 @@ int gemv_warps_per_column(int N) {
 }
 
 int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int wpc, bool read_once,
-         void* stream) {
+         void* stream, bool pdl) {
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, wpc, read_once, st)
-                          : gemv_t<__half>(x, w, y, rows, N, K, wpc, read_once, st);
+  return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, wpc, read_once, st, pdl)
+                          : gemv_t<__half>(x, w, y, rows, N, K, wpc, read_once, st, pdl);
 }
 
-int rope_qkv(DType t, const RopeParams& p, void* stream) {
+int rope_qkv(DType t, const RopeParams& p, void* stream, bool pdl) {
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? rope_qkv_t<__nv_bfloat16>(p, st) : rope_qkv_t<__half>(p, st);
+  return t == DType::BF16 ? rope_qkv_t<__nv_bfloat16>(p, st, pdl) : rope_qkv_t<__half>(p, st, pdl);
 }
 
 }  // namespace cuda_fused

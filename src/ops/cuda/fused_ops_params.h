@@ -22,20 +22,18 @@ struct RopeParams {
   int B, L, H, Hkv, D;
 };
 
-// Launch the kernels below with programmatic dependent launch (Hopper and later) or not.
-void set_pdl(bool on);
-
 // Each returns a cudaError_t value (0 = success). Pointers are device buffers of element type t.
+// pdl: launched with programmatic dependent launch (Hopper and later; cuda_pdl_enabled()).
 // h [rows, n]; delta null: out = rms_norm(h); else h = h + delta, out = rms_norm(h).
 int rms_norm(DType t, void* h, const void* delta, const void* w, void* out, int64_t rows, int n, float eps,
-             void* stream);
-int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream);
-int rope_qkv(DType t, const RopeParams& p, void* stream);
+             void* stream, bool pdl = false);
+int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream, bool pdl = false);
+int rope_qkv(DType t, const RopeParams& p, void* stream, bool pdl = false);
 // y [rows, N] = x [rows, K] . w [N, K]^T; rows 1..8; K % 8 == 0; 16-byte aligned rows; wpc (1, 2,
 // 4 or 8) warps share one output column (the arithmetic of a column depends on it); read_once: no
 // later launch of this step reads w again (its lines are evicted from L2 first).
 int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int wpc, bool read_once,
-         void* stream);
+         void* stream, bool pdl = false);
 // The warps per column for N outputs: enough warps to fill the GPU (N * wpc >= 8192, at most 8), from
 // the matrix's shape alone so that every GPU and every batch computes the same bits.
 int gemv_warps_per_column(int N);

@@ -273,7 +273,7 @@ int mma_linear_k_splits(int N) {
 }
 
 int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
-               bool read_once, bool pdl, void* stream) {
+               bool read_once, void* stream, bool pdl) {
   if (rows < 0 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
   const auto st = static_cast<cudaStream_t>(stream);
   return t == DType::BF16 ? mma_linear_t<__nv_bfloat16>(x, w, y, rows, N, K, k_splits, read_once, pdl, st)

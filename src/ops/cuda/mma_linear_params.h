@@ -15,7 +15,7 @@ namespace cuda_fused {
 // of this step reads w again (its lines go into L2 as the first to evict). pdl: programmatic
 // dependent launch. Returns a cudaError_t value (0 = success).
 int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
-               bool read_once, bool pdl, void* stream);
+               bool read_once, void* stream, bool pdl = false);
 
 // The K splits for N outputs, from N alone (enough warps to fill any GPU: 16-column tiles x splits
 // >= 2048, at most 8), so that every GPU and every batch computes the same bits.
