@@ -73,11 +73,12 @@ struct DecodeConfig {
   // Asked between steps (none = never): true stops the run where it is; jobs not finished are
   // dropped (on_done is not called for them), finished ones have been handed over already.
   std::function<bool()> should_stop;
-  // Run-level KV store (CPU): the K/V of a row's shared prefix (RowPlan::shared_prefix, keyed by
-  // its token and position ids) are computed once per run and copied into each row's cache; the
-  // prefill then runs on the rest of the row only. Records are bitwise those without it. Where
-  // the prefix is reusable (the CPU) rows are laid out [prefix][padding][rest] whether the store
-  // is on or not; elsewhere (CUDA) [padding][row] and the store is never used.
+  // Run-level KV store: the K/V of a row's shared prefix (RowPlan::shared_prefix, keyed by its
+  // token and position ids) are computed once per run and copied into each row's cache; the
+  // prefill then runs on the rest of the row only. Records are bitwise those without it: rows are
+  // laid out [prefix][padding][rest] whether the store is on or not, and on CUDA (whose prefill
+  // GEMMs depend on a pass's rows) every prefix is computed in a pass of its own, store or not.
+  // CUDA with batch_invariant off keeps [padding][row] and never uses the store.
   bool kv_reuse = true;
   int64_t kv_store_bytes = int64_t{1024} << 20;  // the store's bound (least recently used out)
 };

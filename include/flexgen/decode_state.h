@@ -48,10 +48,14 @@ class DecodeState {
   at::Tensor prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                      std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start = 0);
 
-  // Run-level KV store support. True where a span's K/V computed in one row (and one forward
-  // pass) are bitwise those computed in any other with the same tokens, position ids and
-  // visibility at the same cache slots: the CPU kernels. On CUDA the prefill GEMMs do not promise it.
+  // Run-level KV store support. True where a plain causal prefix's K/V are bitwise the same in
+  // every row and pass with the same tokens and position ids at cache slots from 0, given
+  // prefix_needs_own_pass(): every backend.
   bool prefix_reuse_is_exact() const;
+  // True where that holds only for prefixes computed in a pass of their own (one row, the prefix
+  // alone): on CUDA the prefill GEMMs' bits depend on the rows of the pass. The CPU kernels compute
+  // a row's K/V the same in any pass (false).
+  bool prefix_needs_own_pass() const;
   // K and V of cache slots [0, length) of `row`, copied out: [layers, kv_heads, length, head_dim].
   std::pair<at::Tensor, at::Tensor> read_prefix(int64_t row, int64_t length) const;
   // Writes such a copy into cache slots [0, k.size(2)) of `row`.

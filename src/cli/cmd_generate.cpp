@@ -134,11 +134,13 @@ int run(GenerateArgs& a) {
   catch_interrupts();
   o.interrupted = [] { return interrupt_signal() != 0; };
   LoadedModel m = load_model_and_tokenizer(a.model);
-  // The KV store is exact on the CPU only (CUDA's prefill GEMMs depend on the number of rows).
-  if (m.model.device.is_cuda() && a.kv_reuse)
-    throw UsageError("--kv-reuse: the run-level KV store is CPU-only (on CUDA a reused prefix would not give "
-                     "bitwise the records of a run without it); leave --kv-reuse out");
-  o.decode.kv_reuse = m.model.device.is_cpu() && !a.no_kv_reuse;
+  // On CUDA, --fast-batching prefills samples of any prompt length together (left-padded), which
+  // the store's [prefix][padding][rest] layout would forbid: the store is off there.
+  const bool grouped_gpu = m.model.device.is_cuda() && a.fast_batching;
+  if (grouped_gpu && a.kv_reuse)
+    throw UsageError("--kv-reuse: not with --fast-batching on CUDA (its grouped prefill pads rows where the store "
+                     "needs the prefix at slot 0); give one of them");
+  o.decode.kv_reuse = !a.no_kv_reuse && !grouped_gpu;
   const nlohmann::json provenance = provenance_json(a.model, m.model, o);
   o.record_run = provenance.dump();
   Progress progress;
@@ -205,9 +207,9 @@ Command add_generate_command(CLI::App& parent) {
                 "GPU: prefill samples admitted together in one pass and batch the decode GEMMs (faster at large "
                 "batches; a sample's tokens may then depend on the batch). Off: results do not depend on the batch");
   app->add_flag("--kv-reuse", a->kv_reuse,
-                "CPU (the default there): compute the K/V of the prompt prefix all rows share (BOS + instruction + "
-                "few-shot) once per run and prefill only the rest; records are bitwise those without it. "
-                "Refused on CUDA");
+                "The default: compute the K/V of the prompt prefix rows share (BOS + instruction + few-shot) once "
+                "per run and prefill only the rest; records are bitwise those without it (on CUDA a prefix is "
+                "always computed in a pass of its own). Off with --fast-batching on CUDA");
   app->add_flag("--no-kv-reuse", a->no_kv_reuse, "Encode every row's whole prompt (no run-level KV store)");
   app->add_option("--kv-store-mb", a->kv_store_mb,
                   "Bound of the run-level KV store in MiB (least recently used prefixes out; 0 = store nothing)")

@@ -205,8 +205,11 @@ class Scheduler {
     options.batch_invariant = cfg_.batch_invariant;
     state_ = std::make_unique<DecodeState>(model_, options);
     // The [prefix][padding][rest] layout wherever a prefix's K/V are reusable bit for bit, whether
-    // the store is on or not (so the records do not depend on it); block-sparse rows only.
-    prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_;
+    // the store is on or not (so the records do not depend on it); block-sparse rows only. Not
+    // where prefixes need their own pass and batch invariance is off (CUDA --fast-batching: its
+    // grouped prefill left-pads rows of any length).
+    prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_ &&
+                     (!state_->prefix_needs_own_pass() || cfg_.batch_invariant);
     if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
@@ -400,6 +403,49 @@ class Scheduler {
     return causal_prefix(row.mask, std::max<int64_t>(limit, 0));
   }
 
+  // The prefixes of rows [first_row, first_row + B) of one pass, each computed in a pass of its
+  // own (one row, the prefix alone) where the backend needs that for exact reuse: found in the
+  // store, or computed into the row's cache and kept (in the store, and for the other rows of
+  // this call when the store is on). Each row's cache slots [0, P) get its prefix's K/V. Returns
+  // per row whether its prefix was computed for it here.
+  std::vector<bool> prefix_passes(int64_t first_row, const std::vector<const RowPlan*>& plans,
+                                  const std::vector<int64_t>& prefix,
+                                  const std::vector<std::optional<AttentionMask>>& masks) {
+    std::vector<bool> computed(plans.size(), false);
+    std::unordered_map<std::string, KVStore::Entry> here;  // prefixes computed in this call
+    for (size_t b = 0; b < plans.size(); ++b) {
+      if (!plans[b] || prefix[b] == 0) continue;
+      const RowPlan& row = *plans[b];
+      const int64_t P = prefix[b], r = first_row + static_cast<int64_t>(b);
+      const std::string key = KVStore::key(row, P, cfg_.block_size);
+      const KVStore::Entry* e = store_ ? store_->find(key) : nullptr;
+      if (!e && store_) {
+        const auto it = here.find(key);
+        if (it != here.end()) e = &it->second;
+      }
+      if (e) {
+        state_->write_prefix(r, e->k, e->v);
+        continue;
+      }
+      at::Tensor tokens = at::empty({1, P}, at::kLong), positions = at::empty({1, P}, at::kLong);
+      auto tok = tokens.accessor<int64_t, 2>();
+      auto pos = positions.accessor<int64_t, 2>();
+      for (int64_t i = 0; i < P; ++i) {
+        tok[0][i] = row.tokens[static_cast<size_t>(i)];
+        pos[0][i] = row.position_ids[static_cast<size_t>(i)];
+      }
+      std::vector<std::optional<AttentionMask>> one{masks[b]};
+      state_->prefill(r, tokens, positions, std::move(one), LogitsMode::Last, 0);
+      computed[b] = true;
+      if (!store_) continue;
+      auto [k, v] = state_->read_prefix(r, P);
+      KVStore::Entry entry{std::move(k), std::move(v)};
+      if (store_->insert(key, entry) && stats_) ++stats_->kv_store_entries;
+      here.emplace(key, std::move(entry));
+    }
+    return computed;
+  }
+
   // Prefills the jobs of consecutive slots in one forward pass and samples their first tokens.
   // Rows of a slot beyond its job's rows are fed one padding token under the idle mask.
   // Each row's cache slots: [its first P tokens][padding][the rest of its prompt] with P its
@@ -448,30 +494,41 @@ class Scheduler {
         a.positions.push_back(std::move(ids));
       }
     }
-    // The run-level KV store: every row's prefix there (then the pass starts at the shortest),
-    // or compute them all (and keep them).
+    // Reusable prefixes. Where the backend needs a prefix in a pass of its own (CUDA), every row's
+    // prefix comes from such a pass, store or no store, and this pass starts at the shortest.
+    // Elsewhere (CPU): every row's prefix in the store (then the pass starts at the shortest), or
+    // compute them all in this pass (and keep them).
     std::vector<std::string> keys(static_cast<size_t>(B));
     std::vector<const KVStore::Entry*> entries(static_cast<size_t>(B), nullptr);
+    std::vector<bool> computed(static_cast<size_t>(B), false);  // prefix computed in this call for the row
     int64_t start = std::numeric_limits<int64_t>::max();
-    bool all_stored = store_ != nullptr;
-    for (int64_t b = 0; b < B && store_; ++b) {
-      if (!plans[b]) continue;
-      start = std::min(start, prefix[b]);
-      if (prefix[b] == 0) continue;
-      keys[b] = KVStore::key(*plans[b], prefix[b], cfg_.block_size);
-      entries[b] = store_->find(keys[b]);
-      all_stored = all_stored && entries[b] != nullptr;
-    }
-    if (!all_stored || start == std::numeric_limits<int64_t>::max()) start = 0;
-    if (start > 0)
+    const bool own_pass = prefix_layout_ && state_->prefix_needs_own_pass();
+    if (own_pass) {
       for (int64_t b = 0; b < B; ++b)
-        if (plans[b])
-          state_->write_prefix(first_row + b, entries[b]->k.narrow(2, 0, start), entries[b]->v.narrow(2, 0, start));
+        if (plans[b]) start = std::min(start, prefix[b]);
+      if (start == std::numeric_limits<int64_t>::max()) start = 0;
+      if (start > 0) computed = prefix_passes(first_row, plans, prefix, masks);
+    } else {
+      bool all_stored = store_ != nullptr;
+      for (int64_t b = 0; b < B && store_; ++b) {
+        if (!plans[b]) continue;
+        start = std::min(start, prefix[b]);
+        if (prefix[b] == 0) continue;
+        keys[b] = KVStore::key(*plans[b], prefix[b], cfg_.block_size);
+        entries[b] = store_->find(keys[b]);
+        all_stored = all_stored && entries[b] != nullptr;
+      }
+      if (!all_stored || start == std::numeric_limits<int64_t>::max()) start = 0;
+      if (start > 0)
+        for (int64_t b = 0; b < B; ++b)
+          if (plans[b])
+            state_->write_prefix(first_row + b, entries[b]->k.narrow(2, 0, start), entries[b]->v.narrow(2, 0, start));
+    }
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, lmax - start).contiguous(),
                                         positions.narrow(1, start, lmax - start).contiguous(), std::move(masks),
                                         all_last ? LogitsMode::Last : LogitsMode::All, start);
-    if (store_)
+    if (store_ && !own_pass)
       for (int64_t b = 0; b < B; ++b)
         if (plans[b] && prefix[b] > 0 && store_->find(keys[b]) == nullptr) {
           auto [k, v] = state_->read_prefix(first_row + b, prefix[b]);
@@ -495,11 +552,14 @@ class Scheduler {
     row_logits = row_logits.to(at::kCPU).contiguous();
     if (stats_) {
       stats_->prefill_seconds += seconds_since(t0);
-      for (const auto& g : group)
-        for (const RowPlan& r : jobs_[g.second].rows) {
-          stats_->prefill_tokens += static_cast<int64_t>(r.tokens.size());
-          stats_->prefill_tokens_reused += start;
+      for (const auto& [slot, job] : group) {
+        const std::vector<RowPlan>& rows = jobs_[job].rows;
+        for (size_t r = 0; r < rows.size(); ++r) {
+          const size_t b = static_cast<size_t>(slot * rows_per_slot_ - first_row) + r;  // row of the pass
+          stats_->prefill_tokens += static_cast<int64_t>(rows[r].tokens.size());
+          stats_->prefill_tokens_reused += computed[b] ? 0 : start;
         }
+      }
       if (store_) stats_->kv_store_peak_bytes = std::max(stats_->kv_store_peak_bytes, store_->peak_bytes());
     }
     const auto t1 = Clock::now();
