@@ -11,6 +11,7 @@
 #include "cuda/cuda_device.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
+#include "cuda/mma_linear_params.h"
 
 using namespace flexgen;
 
@@ -47,4 +48,14 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
   says_no_cuda([&] { (void)linear_cuda(x, x); }, "linear_cuda");
   says_no_cuda([] { CudaGraph graph(at::Device(at::kCUDA, 0), [] {}); }, "CudaGraph");
   says_no_cuda([] { bind_cuda_device(at::Device(at::kCUDA, 1)); }, "bind_cuda_device");
+  // The raw launchers bench/decode_cuda calls directly.
+  using cuda_fused::DType;
+  says_no_cuda(
+      [] { (void)cuda_fused::gemv(DType::BF16, nullptr, nullptr, nullptr, 1, 8, 8, 1, false, nullptr, false); },
+      "cuda_fused::gemv");
+  says_no_cuda([] { (void)cuda_fused::gemv_warps_per_column(8); }, "cuda_fused::gemv_warps_per_column");
+  says_no_cuda(
+      [] { (void)cuda_fused::mma_linear(DType::BF16, nullptr, nullptr, nullptr, 1, 8, 8, 1, false, nullptr, false); },
+      "cuda_fused::mma_linear");
+  says_no_cuda([] { (void)cuda_fused::mma_linear_k_splits(8); }, "cuda_fused::mma_linear_k_splits");
 }

@@ -1,11 +1,13 @@
 // flexgen_ops_cuda for builds whose libtorch has no CUDA: every CUDA entry point (attention, mask
-// upload and table, fused model kernels, CUDA graphs) exists and fails clearly.
+// upload and table, fused model kernels, CUDA graphs, and the raw launchers of the linears that
+// bench/decode_cuda calls directly) exists and fails clearly.
 #include <stdexcept>
 
 #include "cuda/block_sparse_attention_cuda.h"
 #include "cuda/cuda_device.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
+#include "cuda/mma_linear_params.h"
 
 namespace flexgen {
 
@@ -54,6 +56,14 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { no_cuda("linear_cuda"); }
 
+namespace cuda_fused {
+int gemv(DType, const void*, const void*, void*, int, int, int, int, bool, void*, bool) { no_cuda("cuda_fused::gemv"); }
+int gemv_warps_per_column(int) { no_cuda("cuda_fused::gemv_warps_per_column"); }
+int mma_linear(DType, const void*, const void*, void*, int64_t, int, int, int, bool, void*, bool) {
+  no_cuda("cuda_fused::mma_linear");
+}
+int mma_linear_k_splits(int) { no_cuda("cuda_fused::mma_linear_k_splits"); }
+}  // namespace cuda_fused
 
 void bind_cuda_device(const at::Device&) { no_cuda("bind_cuda_device"); }
 
