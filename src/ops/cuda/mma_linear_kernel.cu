@@ -141,16 +141,20 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 #pragma unroll
     for (int ch = 0; ch < 2; ++ch) {  // two 32-element chunks: lane (g, t) holds elements 8 t .. 8 t + 7
       const int kc = k0 + 32 * ch + 8 * t;
+      uint4 ra[CW], rb[CW];
+#pragma unroll
+      for (int c = 0; c < CW; ++c) {
+        ra[c] = *reinterpret_cast<const uint4*>(stage + unit_offset(16 * c + g, 4 * ch + t));
+        rb[c] = *reinterpret_cast<const uint4*>(stage + unit_offset(16 * c + g + 8, 4 * ch + t));
+      }
       uint4 xv[NT];
 #pragma unroll
       for (int j = 0; j < NT; ++j)
         xv[j] = kc < K && row_ok[j] ? __ldg(reinterpret_cast<const uint4*>(xr[j] + k0 + 32 * ch)) : zero;
 #pragma unroll
       for (int c = 0; c < CW; ++c) {
-        const uint4 ra = *reinterpret_cast<const uint4*>(stage + unit_offset(16 * c + g, 4 * ch + t));
-        const uint4 rb = *reinterpret_cast<const uint4*>(stage + unit_offset(16 * c + g + 8, 4 * ch + t));
-        const uint32_t a0[4] = {ra.x, rb.x, ra.y, rb.y};
-        const uint32_t a1[4] = {ra.z, rb.z, ra.w, rb.w};
+        const uint32_t a0[4] = {ra[c].x, rb[c].x, ra[c].y, rb[c].y};
+        const uint32_t a1[4] = {ra[c].z, rb[c].z, ra[c].w, rb[c].w};
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
           Mma<T>::run(acc[c][j], a0, xv[j].x, xv[j].y);
