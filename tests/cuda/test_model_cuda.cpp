@@ -303,6 +303,52 @@ TEST_F(CudaModel, BatchSizeDoesNotChangeAnyBit) {
   }
 }
 
+// The run-level KV store on the GPU (issue 15): a reusable prefix is always computed in a pass of
+// its own, so every job's ids and top-3 probabilities are bitwise those of the run without the
+// store, with 1 or 3 jobs in flight, for flex (shared context or not), avg, max and origin; and the
+// store does reuse (prompt tokens reused > 1/4).
+TEST_F(CudaModel, KvStoreChangesNoBit) {
+  std::vector<DecodeJob> jobs;
+  const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::Flex, Method::Max, Method::Origin, Method::Avg};
+  const std::string instruction = "Answer the question based on general world knowledge.\n\n";
+  for (size_t i = 0; i < 2 * methods.size(); ++i) {
+    MethodOptions o;
+    o.method = methods[i % methods.size()];
+    o.max_new_tokens = 8;
+    const bool shared = i % 3 == 0;
+    SampleTokens st = sample(2 + i % 4, shared);
+    if (!shared) st.common_prefix = static_cast<int64_t>(tokenizer_->encode(instruction).size());
+    const SamplePlan plan = plan_sample(st, o, 70 + i);
+    ASSERT_GT(plan.rows[0].shared_prefix, 20);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  for (const int64_t in_flight : {int64_t{1}, int64_t{3}}) {
+    DecodeConfig cfg;
+    cfg.max_new_tokens = 8;
+    cfg.stops.eos = cfg.stops.newline = false;
+    cfg.trace_top = 3;
+    auto run = [&](bool reuse, DecodeStats* stats) {
+      cfg.kv_reuse = reuse;
+      std::vector<std::vector<StreamResult>> out(jobs.size());
+      decode_jobs(*gpu_, *tokenizer_, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); },
+                  stats);
+      return out;
+    };
+    DecodeStats with, without;
+    const auto a = run(true, &with), b = run(false, &without);
+    EXPECT_GT(with.prefill_tokens_reused, with.prefill_tokens / 4) << in_flight << " in flight";
+    EXPECT_EQ(without.prefill_tokens_reused, 0);
+    EXPECT_EQ(with.prefill_tokens, without.prefill_tokens);
+    for (size_t j = 0; j < jobs.size(); ++j)
+      for (size_t s = 0; s < a[j].size(); ++s) {
+        EXPECT_EQ(a[j][s].ids, b[j][s].ids) << "job " << j << " stream " << s << ", " << in_flight << " in flight";
+        ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size());
+        for (size_t t = 0; t < a[j][s].trace.size(); ++t)
+          EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << "job " << j << " step " << t;
+      }
+  }
+}
+
 }  // namespace
 
 // Issue 17: the committed transformers goldens of the Qwen2 (q/k/v bias), biased-LLaMA and
