@@ -19,6 +19,7 @@
 #include <string>
 
 #include "bandwidth.h"
+#include "bench_args.h"
 #include "clock.h"
 #include "cuda/block_sparse_attention_cuda.h"
 #include "flexgen/build_info.h"
@@ -35,6 +36,8 @@
 
 namespace {
 
+using bench_decode::no_cuda_reason;
+using bench_decode::parse_count;
 using bench_decode::progress;
 using json = nlohmann::ordered_json;
 
@@ -65,28 +68,7 @@ int usage(const std::string& msg) {
   return 2;
 }
 
-int64_t parse_count(const std::string& flag, const std::string& text) {
-  size_t used = 0;
-  int64_t n = 0;
-  try {
-    n = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) throw std::invalid_argument(flag + ": not a whole number: \"" + text + "\"");
-  if (n < 1) throw std::invalid_argument(flag + " must be at least 1, got " + text);
-  return n;
-}
 
-// Why there is no CUDA device, for the one error line.
-std::string no_cuda_reason() {
-  if (!FLEXGEN_CUDA_BUILT)
-    return "this build has no CUDA (libtorch " + flexgen::torch_version() +
-           " is a CPU build; the CUDA kernels are stubs); build flexgen against a CUDA libtorch";
-  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
-  return std::string("no CUDA GPU is visible to this process") +
-         (visible ? std::string(" (CUDA_VISIBLE_DEVICES=") + visible + ")" : std::string());
-}
 
 json config_json(const flexgen::ModelConfig& c) {
   return {{"hidden", c.hidden_size},   {"layers", c.num_layers},         {"heads", c.num_heads},

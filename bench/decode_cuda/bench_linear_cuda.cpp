@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bandwidth.h"
+#include "bench_args.h"
 #include "clock.h"
 #include "cuda/block_sparse_attention_cuda.h"
 #include "cuda/mma_linear_params.h"
@@ -34,6 +35,8 @@
 namespace {
 
 using bench_decode::Clock;
+using bench_decode::no_cuda_reason;
+using bench_decode::parse_count;
 using bench_decode::seconds_since;
 using bench_decode::wait_for;
 using json = nlohmann::ordered_json;
@@ -82,18 +85,6 @@ int usage(const std::string& msg) {
   return 2;
 }
 
-int64_t parse_count(const std::string& flag, const std::string& text) {
-  size_t used = 0;
-  int64_t n = 0;
-  try {
-    n = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size()) throw std::invalid_argument(flag + ": not a whole number: \"" + text + "\"");
-  if (n < 1) throw std::invalid_argument(flag + " must be at least 1, got " + text);
-  return n;
-}
 
 std::vector<int64_t> parse_rows(const std::string& text) {
   std::vector<int64_t> rows;
@@ -108,15 +99,6 @@ std::vector<int64_t> parse_rows(const std::string& text) {
   return rows;
 }
 
-// Why there is no CUDA device, for the one error line (as bench_decode_cuda).
-std::string no_cuda_reason() {
-  if (!FLEXGEN_CUDA_BUILT)
-    return "this build has no CUDA (libtorch " + flexgen::torch_version() +
-           " is a CPU build; the CUDA kernels are stubs); build flexgen against a CUDA libtorch";
-  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
-  return std::string("no CUDA GPU is visible to this process") +
-         (visible ? std::string(" (CUDA_VISIBLE_DEVICES=") + visible + ")" : std::string());
-}
 
 void launched(int err, const std::string& who) {
   if (err != 0) throw std::runtime_error(who + " failed: cudaError_t " + std::to_string(err));
