@@ -81,6 +81,9 @@ struct DecodeConfig {
   // CUDA with batch_invariant off keeps [padding][row] and never uses the store.
   bool kv_reuse = true;
   int64_t kv_store_bytes = int64_t{1024} << 20;  // the store's bound (least recently used out)
+  // Compute every reusable prefix in a pass of its own, as CUDA always does, on every backend (for
+  // tests of that path on the CPU; the CPU kernels do not need it).
+  bool prefix_own_pass = false;
 };
 
 struct DecodeStats {

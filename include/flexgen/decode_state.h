@@ -26,6 +26,7 @@ struct DecodeStateOptions {
                              // reference); CUDA always runs its block-sparse kernel
   bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
   bool batch_invariant = true;  // steps: a row's logits do not depend on the other rows
+  bool prefix_own_pass = false;  // prefix_needs_own_pass() on every backend (CUDA: always), for tests
 };
 
 class DecodeState {
@@ -54,7 +55,7 @@ class DecodeState {
   bool prefix_reuse_is_exact() const;
   // True where that holds only for prefixes computed in a pass of their own (one row, the prefix
   // alone): on CUDA the prefill GEMMs' bits depend on the rows of the pass. The CPU kernels compute
-  // a row's K/V the same in any pass (false).
+  // a row's K/V the same in any pass (false, unless DecodeStateOptions::prefix_own_pass).
   bool prefix_needs_own_pass() const;
   // K and V of cache slots [0, length) of `row`, copied out: [layers, kv_heads, length, head_dim].
   std::pair<at::Tensor, at::Tensor> read_prefix(int64_t row, int64_t length) const;

@@ -203,6 +203,7 @@ class Scheduler {
     options.block_sparse = block_sparse_;
     options.graphs = cfg_.cuda_graphs;
     options.batch_invariant = cfg_.batch_invariant;
+    options.prefix_own_pass = cfg_.prefix_own_pass;
     state_ = std::make_unique<DecodeState>(model_, options);
     // The [prefix][padding][rest] layout wherever a prefix's K/V are reusable bit for bit, whether
     // the store is on or not (so the records do not depend on it); block-sparse rows only. Not

@@ -68,7 +68,7 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
 
 bool DecodeState::prefix_reuse_is_exact() const { return true; }
 
-bool DecodeState::prefix_needs_own_pass() const { return cuda_ != nullptr; }
+bool DecodeState::prefix_needs_own_pass() const { return cuda_ != nullptr || options_.prefix_own_pass; }
 
 std::pair<at::Tensor, at::Tensor> DecodeState::read_prefix(int64_t row, int64_t length) const {
   if (row < 0 || row >= options_.rows || length < 1 || length > options_.length)

@@ -298,7 +298,8 @@ TEST_F(Methods, BatchSizeAndCpuPathDoNotChangeAnyBit) {
 
 // The run-level KV store (DecodeConfig::kv_reuse): every job's top-5 probabilities are bitwise those
 // of the run without it, for every method and layout, 1 or 3 jobs in flight, block sizes that cut
-// the prefix anywhere, fp32 and bf16; and it does reuse. 3 in flight gives 1 in flight's bits.
+// the prefix anywhere, fp32 and bf16, and with every prefix computed in a pass of its own (the
+// CUDA path, here on the CPU kernels); and it does reuse. 3 in flight gives 1 in flight's bits.
 TEST_F(Methods, KvStoreChangesNoBit) {
   const std::string instruction = "Answer the question based on general world knowledge.\n\n";
   const std::vector<std::pair<Method, std::vector<size_t>>> specs = {
@@ -325,12 +326,16 @@ TEST_F(Methods, KvStoreChangesNoBit) {
     EXPECT_GT(plan.rows[0].shared_prefix, 20);
     jobs.push_back(DecodeJob{plan.rows, plan.streams});
   }
+  // Own pass: every prefix computed in a pass of its own (what CUDA does), here on the CPU.
+  for (const bool own_pass : {false, true})
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    if (own_pass && dtype == at::kFloat) continue;
     const LlamaModel m = make_tiny_model(5, dtype);
     for (const int64_t block : {int64_t{7}, int64_t{16}, int64_t{128}}) {
       std::vector<std::vector<StreamResult>> alone;  // 1 in flight, with the store
       for (const int64_t in_flight : {int64_t{1}, int64_t{3}}) {
         DecodeConfig cfg;
+        cfg.prefix_own_pass = own_pass;
         cfg.max_new_tokens = 6;
         cfg.stops.eos = cfg.stops.newline = false;
         cfg.trace_top = 5;
@@ -345,7 +350,8 @@ TEST_F(Methods, KvStoreChangesNoBit) {
         DecodeStats with, without;
         const auto a = run_all(true, &with), b = run_all(false, &without);
         const std::string what = std::string(dtype == at::kFloat ? "fp32" : "bf16") + ", block " +
-                                 std::to_string(block) + ", " + std::to_string(in_flight) + " in flight";
+                                 std::to_string(block) + ", " + std::to_string(in_flight) + " in flight" +
+                                 (own_pass ? ", prefixes in their own pass" : "");
         EXPECT_GT(with.prefill_tokens_reused, with.prefill_tokens / 3) << what;
         EXPECT_EQ(without.prefill_tokens_reused, 0) << what;
         EXPECT_EQ(with.prefill_tokens, without.prefill_tokens) << what;
