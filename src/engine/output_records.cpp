@@ -214,6 +214,9 @@ size_t scan_jsonl(const std::string& text, const std::string& path, std::vector<
 // or a quoted field never closed) after a complete header is cut; any other text is refused.
 size_t scan_csv(const std::string& text, const std::string& path, std::vector<StoredRecord>& kept, size_t& width) {
   check_text(text, path);
+  // Blank lines only: the reader sees an empty file, so it resumes as one (they are cut, the header
+  // written); left in place they would stand before the header.
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return 0;
   std::istringstream in(text);
   csv::Reader reader(in);
   size_t keep = 0;
