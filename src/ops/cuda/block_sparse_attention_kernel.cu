@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "bsa_params.h"
+#include "cp_async.cuh"
 #include "half_math.cuh"
 #include "pdl.cuh"
 
@@ -31,6 +32,10 @@ namespace cuda_bsa {
 
 namespace {
 
+using cuda_async::cp_async16;
+using cuda_async::cp_async_commit;
+using cuda_async::cp_async_wait;
+using cuda_async::smem_u32;
 using cuda_half::Mma;
 
 constexpr float kNegInf = -INFINITY;
@@ -38,20 +43,6 @@ constexpr float kNegInf = -INFINITY;
 // The mask of launch row bl: from the device table (CUDA-graph decode steps) or the parameters.
 __device__ __forceinline__ const MaskDesc& row_mask(const Params& p, int bl) {
   return p.mtab != nullptr ? p.mtab[p.b0 + bl] : p.masks[p.nmasks == 1 ? 0 : bl];
-}
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  const int n = valid ? 16 : 0;  // 0: zero-fill the 16 bytes
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {

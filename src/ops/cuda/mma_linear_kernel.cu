@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "cp_async.cuh"
 #include "half_math.cuh"
 #include "mma_linear_params.h"
 #include "pdl.cuh"
@@ -30,6 +31,10 @@ namespace cuda_fused {
 
 namespace {
 
+using cuda_async::cp_async16;
+using cuda_async::cp_async_commit;
+using cuda_async::cp_async_wait;
+using cuda_async::smem_u32;
 using cuda_half::Mma;
 using cuda_pdl::pdl_trigger;
 using cuda_pdl::pdl_wait;
@@ -42,22 +47,6 @@ constexpr int kMaxSplits = 8;   // K splits (warps of one CTA)
 // of the row into the other half of the row (conflict-free 16-byte reads by lane quads).
 constexpr int kStageBytes = 16 * 128;
 __device__ __forceinline__ int unit_offset(int row, int unit) { return row * 128 + ((unit ^ ((row & 1) << 2)) << 4); }
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, not through L1, L2 eviction by `policy`; zero-filled when !valid.
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid, uint64_t policy) {
-  const int n = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(dst), "l"(src), "r"(n),
-               "l"(policy));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
 
 template <int W, int NT, int ST, int CW>
 constexpr int smem_bytes() {
