@@ -407,10 +407,12 @@ class Scheduler {
   // The prefixes of rows [first_row, first_row + B) of one pass, each computed in a pass of its
   // own (one row, the prefix alone) where the backend needs that for exact reuse: found in the
   // store, or computed into the row's cache and kept (in the store, and for the other rows of
-  // this call when the store is on). Each row's cache slots [0, P) get its prefix's K/V. Returns
-  // per row whether its prefix was computed for it here.
+  // this call when the store is on). `tokens`/`positions` [B, L]: the pass's, each row's prefix at
+  // slots [0, P). Each row's cache slots [0, P) get its prefix's K/V. Returns per row whether its
+  // prefix was computed for it here.
   std::vector<bool> prefix_passes(int64_t first_row, const std::vector<const RowPlan*>& plans,
-                                  const std::vector<int64_t>& prefix,
+                                  const std::vector<int64_t>& prefix, const at::Tensor& tokens,
+                                  const at::Tensor& positions,
                                   const std::vector<std::optional<AttentionMask>>& masks) {
     std::vector<bool> computed(plans.size(), false);
     std::unordered_map<std::string, KVStore::Entry> here;  // prefixes computed in this call
@@ -428,15 +430,10 @@ class Scheduler {
         state_->write_prefix(r, e->k, e->v);
         continue;
       }
-      at::Tensor tokens = at::empty({1, P}, at::kLong), positions = at::empty({1, P}, at::kLong);
-      auto tok = tokens.accessor<int64_t, 2>();
-      auto pos = positions.accessor<int64_t, 2>();
-      for (int64_t i = 0; i < P; ++i) {
-        tok[0][i] = row.tokens[static_cast<size_t>(i)];
-        pos[0][i] = row.position_ids[static_cast<size_t>(i)];
-      }
+      const int64_t bi = static_cast<int64_t>(b);
       std::vector<std::optional<AttentionMask>> one{masks[b]};
-      state_->prefill(r, tokens, positions, std::move(one), LogitsMode::Last, 0);
+      state_->prefill(r, tokens.narrow(0, bi, 1).narrow(1, 0, P).contiguous(),
+                      positions.narrow(0, bi, 1).narrow(1, 0, P).contiguous(), std::move(one), LogitsMode::Last, 0);
       computed[b] = true;
       if (!store_) continue;
       auto [k, v] = state_->read_prefix(r, P);
@@ -502,24 +499,22 @@ class Scheduler {
     std::vector<std::string> keys(static_cast<size_t>(B));
     std::vector<const KVStore::Entry*> entries(static_cast<size_t>(B), nullptr);
     std::vector<bool> computed(static_cast<size_t>(B), false);  // prefix computed in this call for the row
-    int64_t start = std::numeric_limits<int64_t>::max();
+    int64_t start = std::numeric_limits<int64_t>::max();  // the shortest prefix
+    for (int64_t b = 0; b < B; ++b)
+      if (plans[b]) start = std::min(start, prefix[b]);
+    if (start == std::numeric_limits<int64_t>::max()) start = 0;
     const bool own_pass = prefix_layout_ && state_->prefix_needs_own_pass();
     if (own_pass) {
-      for (int64_t b = 0; b < B; ++b)
-        if (plans[b]) start = std::min(start, prefix[b]);
-      if (start == std::numeric_limits<int64_t>::max()) start = 0;
-      if (start > 0) computed = prefix_passes(first_row, plans, prefix, masks);
+      if (start > 0) computed = prefix_passes(first_row, plans, prefix, tokens, positions, masks);
     } else {
       bool all_stored = store_ != nullptr;
       for (int64_t b = 0; b < B && store_; ++b) {
-        if (!plans[b]) continue;
-        start = std::min(start, prefix[b]);
-        if (prefix[b] == 0) continue;
+        if (!plans[b] || prefix[b] == 0) continue;
         keys[b] = KVStore::key(*plans[b], prefix[b], cfg_.block_size);
         entries[b] = store_->find(keys[b]);
         all_stored = all_stored && entries[b] != nullptr;
       }
-      if (!all_stored || start == std::numeric_limits<int64_t>::max()) start = 0;
+      if (!all_stored) start = 0;
       if (start > 0)
         for (int64_t b = 0; b < B; ++b)
           if (plans[b])
