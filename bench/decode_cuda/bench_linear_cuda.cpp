@@ -2,9 +2,12 @@
 // row-invariant tensor-core kernel (cuda_fused::mma_linear), the per-row GEMV 8 rows a launch (the
 // batch-invariant path before it) and cuBLAS through at::linear (not batch-invariant: the speed
 // anchor). Each matrix also checks mma and gemv against an fp32 reference and mma's row invariance.
+// The same matrices at prefill sizes (--prefill-rows, the tokens of a pass): the tiled row-invariant
+// kernel of batch-invariant prefill (cuda_fused::prefill_linear) against cuBLAS, in TFLOP/s.
 // Prints ONE JSON document on stdout; progress on stderr. See README.md here.
 //
-//   bench_linear_cuda [--shape 1b|3b|both] [--rows 1,8,16,32,64,128] [--reps 5]
+//   bench_linear_cuda [--shape 1b|3b|both] [--rows 1,8,16,32,64,128] [--prefill-rows 77,512,2464,8192]
+//                     [--reps 5]
 //
 // Exit status: 0 done; 2 usage error, or no CUDA device; 1 a failed check (after the JSON) or any
 // other failure.
@@ -27,6 +30,7 @@
 #include "clock.h"
 #include "cuda/block_sparse_attention_cuda.h"
 #include "cuda/mma_linear_params.h"
+#include "cuda/prefill_linear_params.h"
 #include "flexgen/build_info.h"
 #include "flexgen/compute_device.h"
 #include "flexgen/runtime_info.h"
@@ -43,14 +47,17 @@ using json = nlohmann::ordered_json;
 namespace cf = flexgen::cuda_fused;
 
 constexpr const char* kUsage =
-    "usage: bench_linear_cuda [--shape 1b|3b|both] [--rows LIST] [--reps N]\n"
+    "usage: bench_linear_cuda [--shape 1b|3b|both] [--rows LIST] [--prefill-rows LIST] [--reps N]\n"
     "  --shape  Llama-3.2 shape whose decode linears are measured (default both)\n"
     "  --rows   comma-separated row counts, each 1..1024 (default 1,8,16,32,64,128)\n"
+    "  --prefill-rows  comma-separated prefill row counts, each 1..16384 (default 77,512,2464,8192;\n"
+    "           0 measures none)\n"
     "  --reps   timed repetitions per (matrix, rows, kernel), median reported (default 5)\n";
 
 struct Options {
   std::string shape = "both";
   std::vector<int64_t> rows = {1, 8, 16, 32, 64, 128};
+  std::vector<int64_t> prefill_rows = {77, 512, 2464, 8192};
   int64_t reps = 5;
 };
 
@@ -73,6 +80,7 @@ constexpr double kRotationBytes = 512e6;  // weight bytes one pass over the copi
 constexpr double kProbeSeconds = 1e-3;    // calibration: calls are doubled until they take this long
 constexpr double kTimedSeconds = 2e-3;    // GPU work per timed repetition, at least
 constexpr int64_t kMaxRows = 1024;
+constexpr int64_t kMaxPrefillRows = 16384;
 constexpr int64_t kCheckRows = 8;
 constexpr int64_t kInvariantBatch = 64;
 constexpr int64_t kInvariantRows[] = {0, 37, 63};
@@ -86,16 +94,16 @@ int usage(const std::string& msg) {
 }
 
 
-std::vector<int64_t> parse_rows(const std::string& text) {
+std::vector<int64_t> parse_rows(const std::string& flag, const std::string& text, int64_t max_rows) {
   std::vector<int64_t> rows;
   std::stringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
-    rows.push_back(parse_count("--rows", item));
-    if (rows.back() > kMaxRows)
-      throw std::invalid_argument("--rows: at most " + std::to_string(kMaxRows) + " rows, got " + item);
+    rows.push_back(parse_count(flag, item));
+    if (rows.back() > max_rows)
+      throw std::invalid_argument(flag + ": at most " + std::to_string(max_rows) + " rows, got " + item);
   }
   if (rows.empty() || text.back() == ',')
-    throw std::invalid_argument("--rows: not a comma list of row counts: \"" + text + "\"");
+    throw std::invalid_argument(flag + ": not a comma list of row counts: \"" + text + "\"");
   return rows;
 }
 
@@ -110,6 +118,12 @@ at::Tensor linear(const std::string& kernel, const at::Tensor& x, const at::Tens
   const int64_t rows = x.size(0);
   const int N = static_cast<int>(w.size(0)), K = static_cast<int>(w.size(1));
   if (kernel == "cublas") return at::linear(x, w);
+  if (kernel == "prefill") {
+    launched(cf::prefill_linear(cf::DType::BF16, x.data_ptr(), w.data_ptr(), y.data_ptr(), rows, N, K,
+                                /*stream=*/nullptr, /*pdl=*/false),
+             "cuda_fused::prefill_linear");
+    return y;
+  }
   if (kernel == "mma") {
     launched(cf::mma_linear(cf::DType::BF16, x.data_ptr(), w.data_ptr(), y.data_ptr(), rows, N, K,
                             cf::mma_linear_k_splits(N), /*read_once=*/true, /*stream=*/nullptr, /*pdl=*/false),
@@ -176,6 +190,47 @@ json check_against(const at::Tensor& y, const at::Tensor& ref, double ref_max, b
           {"ok", pass}};
 }
 
+// The matrix at prefill sizes: the tiled row-invariant kernel against cuBLAS (checks: 8 rows
+// against fp32; rows of a 300-row call against the same rows alone and in a 77-row call, bitwise).
+json measure_prefill(const Matrix& m, const Options& o, const std::vector<at::Tensor>& w, int64_t copies, bool& ok) {
+  const auto opts = w[0].options();
+  const int64_t max_rows = std::max<int64_t>(300, *std::max_element(o.prefill_rows.begin(), o.prefill_rows.end()));
+  const at::Tensor x = at::empty({max_rows, m.K}, opts).normal_(0.0, 1.0);
+  const at::Tensor x8 = x.narrow(0, 0, kCheckRows);
+  const at::Tensor ref = at::matmul(x8.to(at::kFloat), w[0].to(at::kFloat).t());
+  json check = {{"rows", kCheckRows}, {"max_abs_ref", ref.abs().max().item<double>()}};
+  check["prefill"] = check_against(linear("prefill", x8, w[0], at::empty({kCheckRows, m.N}, opts)), ref,
+                                   ref.abs().max().item<double>(), ok);
+  const at::Tensor big = linear("prefill", x.narrow(0, 0, 300), w[0], at::empty({300, m.N}, opts));
+  const at::Tensor small = linear("prefill", x.narrow(0, 0, 77), w[0], at::empty({77, m.N}, opts));
+  bool same = at::equal(big.narrow(0, 0, 77).view(at::kShort), small.view(at::kShort));
+  for (const int64_t r : {0, 129, 299}) {
+    const at::Tensor alone = linear("prefill", x.narrow(0, r, 1), w[0], at::empty({1, m.N}, opts));
+    same = same && at::equal(big.narrow(0, r, 1).view(at::kShort), alone.view(at::kShort));
+  }
+  ok = ok && same && check["prefill"]["ok"].get<bool>();
+  check["row_invariant"] = {{"batch", 300}, {"rows", {0, 129, 299}}, {"prefix_rows", 77}, {"ok", same}};
+  if (!same || !check["prefill"]["ok"].get<bool>())
+    progress("CHECK FAILED for " + std::string(m.shape) + " " + m.name + " prefill: " + check.dump());
+  json entries = json::array();
+  for (const int64_t rows : o.prefill_rows) {
+    const at::Tensor xr = x.narrow(0, 0, rows);
+    at::Tensor y = at::empty({rows, m.N}, opts);
+    const double flop = 2.0 * static_cast<double>(rows) * static_cast<double>(m.N) * static_cast<double>(m.K);
+    json e = {{"rows", rows}};
+    std::string line = std::string(m.shape) + " " + m.name + " prefill rows " + std::to_string(rows) + ":";
+    for (const std::string k : {"prefill", "cublas"}) {
+      const Timing t = time_calls([&](int64_t i) { return linear(k, xr, w[i % copies], y); }, copies, o.reps);
+      e[k] = {{"us", t.us}, {"tflops", flop / t.us / 1e6}, {"calls", t.calls}, {"runs_us", t.runs_us}};
+      line += " " + k + " " + std::to_string(t.us) + " us (" + std::to_string(flop / t.us / 1e6) + " TFLOP/s)";
+    }
+    e["cublas_over_prefill"] = e["cublas"]["us"].get<double>() / e["prefill"]["us"].get<double>();
+    progress(line);
+    entries.push_back(e);
+  }
+  return {{"check", check}, {"entries", entries}};
+}
+
 // One matrix: its weight copies, the checks, and every (rows, kernel).
 json measure_matrix(const Matrix& m, const Options& o, const at::Device& device, double read_gbps, bool& ok) {
   const auto opts = at::TensorOptions().dtype(at::kBFloat16).device(device);
@@ -232,6 +287,8 @@ json measure_matrix(const Matrix& m, const Options& o, const at::Device& device,
     entries.push_back(e);
   }
   out["entries"] = entries;
+  // A prefill pass computes the LM head for each row's last position only: no prefill sizes.
+  if (!o.prefill_rows.empty() && std::string(m.name) != "lm_head") out["prefill"] = measure_prefill(m, o, w, copies, ok);
   return out;
 }
 
@@ -245,12 +302,14 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    if (a != "--shape" && a != "--rows" && a != "--reps") return usage("unknown argument \"" + a + "\"");
+    if (a != "--shape" && a != "--rows" && a != "--prefill-rows" && a != "--reps")
+      return usage("unknown argument \"" + a + "\"");
     if (i + 1 >= argc) return usage(a + " needs a value");
     const std::string v = argv[++i];
     try {
       if (a == "--shape") o.shape = v;
-      else if (a == "--rows") o.rows = parse_rows(v);
+      else if (a == "--rows") o.rows = parse_rows(a, v, kMaxRows);
+      else if (a == "--prefill-rows") o.prefill_rows = v == "0" ? std::vector<int64_t>{} : parse_rows(a, v, kMaxPrefillRows);
       else o.reps = parse_count(a, v);
     } catch (const std::exception& e) {
       return usage(e.what());
@@ -279,6 +338,7 @@ int main(int argc, char** argv) {
     out["torch"] = flexgen::torch_version();
     out["commit"] = FLEXGEN_GIT_COMMIT;
     out["setup"] = {{"rows", o.rows},
+                    {"prefill_rows", o.prefill_rows},
                     {"reps", o.reps},
                     {"min_rotation_bytes", kRotationBytes},
                     {"min_timed_ms", kTimedSeconds * 1e3},
@@ -288,6 +348,7 @@ int main(int argc, char** argv) {
                             "read_once=true, stream=nullptr, pdl=false)"},
                     {"gemv", "cuda_fused::gemv(BF16, ..., min(8, rows - r), N, K, gemv_warps_per_column(N), "
                              "read_once on the last launch, stream=nullptr, pdl=false) for r = 0, 8, ..."},
+                    {"prefill", "cuda_fused::prefill_linear(BF16, x, w, y, rows, N, K, stream=nullptr, pdl=false)"},
                     {"cublas", "at::linear(x, w)"}};
 
     progress("bandwidth limits (" + std::to_string(kLimitRuns) + " runs of " + std::to_string(kLimitOpsPerRun) +

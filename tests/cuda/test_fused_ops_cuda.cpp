@@ -142,6 +142,36 @@ TEST_P(FusedOpsCuda, RowInvariantLinearGivesEveryRowItsOwnBitsInAnyBatch) {
   EXPECT_THROW(linear_cuda(randn({2, 100}), randn({64, 100}), {}, true), std::invalid_argument);
 }
 
+// The tiled row-invariant linear of batch-invariant prefill passes: every row (token) gets the
+// same bits whatever else is in the pass (alone, any prefix, at another place in its tile, the
+// pass reversed or shuffled, passes of 1 to 1500 rows: both tile shapes), for N and K that are not
+// multiples of the tile (N odd: single-element stores), and it is the fp32 dot product rounded once.
+TEST_P(FusedOpsCuda, PrefillLinearGivesEveryTokenItsOwnBitsInAnyPass) {
+  for (const auto& [N, K] : std::vector<std::pair<int64_t, int64_t>>{{3072, 3072}, {4096, 1000}, {520, 8192}, {131, 264}, {257, 72}}) {
+    const int64_t M = 1500;
+    const at::Tensor w = randn({N, K}, 0.05);
+    const at::Tensor x = randn({M, K});
+    const at::Tensor all = linear_cuda(x.view({10, M / 10, K}), w, {}, true, true).view({M, N});
+    const at::Tensor ref = at::matmul(x.to(at::kFloat), w.to(at::kFloat).t());
+    const std::string what = "N " + std::to_string(N) + " K " + std::to_string(K);
+    near(all, ref, 1.5, 1e-3 * ref.abs().max().item<double>(), what.c_str());
+    for (int64_t rows : {1, 2, 77, 128, 129, 300, 1000})
+      EXPECT_TRUE(linear_cuda(x.narrow(0, 0, rows), w, {}, true, true).equal(all.narrow(0, 0, rows)))
+          << what << ", first " << rows << " rows";
+    for (int64_t r : {0, 5, 127, 128, M - 1})
+      EXPECT_TRUE(linear_cuda(x.narrow(0, r, 1), w, {}, true, true).equal(all.narrow(0, r, 1))) << what << ", row " << r << " alone";
+    EXPECT_TRUE(linear_cuda(x.narrow(0, 3, 500), w, {}, true, true).equal(all.narrow(0, 3, 500))) << what << ", shifted";
+    EXPECT_TRUE(linear_cuda(x.flip(0), w, {}, true, true).equal(all.flip(0))) << what << ", rows reversed";
+    const at::Tensor perm = at::randperm(M, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+    EXPECT_TRUE(linear_cuda(x.index_select(0, perm), w, {}, true, true).equal(all.index_select(0, perm)))
+        << what << ", rows shuffled";
+  }
+  const at::Tensor w = randn({300, 256}, 0.05), bias = randn({300});
+  const at::Tensor x = randn({3, 256});
+  EXPECT_TRUE(linear_cuda(x, w, bias, true, true).equal(linear_cuda(x, w, {}, true, true) + bias));
+  EXPECT_THROW(linear_cuda(randn({2, 100}), randn({64, 100}), {}, true, true), std::invalid_argument);
+}
+
 // The kernels refuse mixed dtypes and fp32 with a message, never convert silently.
 TEST_P(FusedOpsCuda, MixedOrFp32InputsAreRefused) {
   const at::Tensor x = randn({2, 64}), w = randn({64});

@@ -25,6 +25,7 @@
 #include "bsa_params.h"
 #include "cp_async.cuh"
 #include "half_math.cuh"
+#include "ldmatrix.cuh"
 #include "pdl.cuh"
 
 namespace flexgen {
@@ -35,6 +36,8 @@ namespace {
 using cuda_async::cp_async16;
 using cuda_async::cp_async_commit;
 using cuda_async::cp_async_wait;
+using cuda_async::ldmatrix_x4;
+using cuda_async::ldmatrix_x4_trans;
 using cuda_async::smem_u32;
 using cuda_half::Mma;
 
@@ -43,17 +46,6 @@ constexpr float kNegInf = -INFINITY;
 // The mask of launch row bl: from the device table (CUDA-graph decode steps) or the parameters.
 __device__ __forceinline__ const MaskDesc& row_mask(const Params& p, int bl) {
   return p.mtab != nullptr ? p.mtab[p.b0 + bl] : p.masks[p.nmasks == 1 ? 0 : bl];
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
 }
 
 __device__ __forceinline__ float fast_exp2(float x) {

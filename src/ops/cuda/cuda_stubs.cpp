@@ -8,6 +8,7 @@
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
 #include "cuda/mma_linear_params.h"
+#include "cuda/prefill_linear_params.h"
 
 namespace flexgen {
 
@@ -54,7 +55,7 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
   no_cuda("rope_qkv_cuda");
 }
 
-at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool) { no_cuda("linear_cuda"); }
+at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { no_cuda("linear_cuda"); }
 
 namespace cuda_fused {
 int gemv(DType, const void*, const void*, void*, int, int, int, int, bool, void*, bool) { no_cuda("cuda_fused::gemv"); }
@@ -63,6 +64,9 @@ int mma_linear(DType, const void*, const void*, void*, int64_t, int, int, int, b
   no_cuda("cuda_fused::mma_linear");
 }
 int mma_linear_k_splits(int) { no_cuda("cuda_fused::mma_linear_k_splits"); }
+int prefill_linear(DType, const void*, const void*, void*, int64_t, int, int, void*, bool) {
+  no_cuda("cuda_fused::prefill_linear");
+}
 }  // namespace cuda_fused
 
 void bind_cuda_device(const at::Device&) { no_cuda("bind_cuda_device"); }

@@ -15,6 +15,7 @@
 #include "cuda/cuda_device.h"
 #include "fused_ops_params.h"
 #include "mma_linear_params.h"
+#include "prefill_linear_params.h"
 
 namespace flexgen {
 
@@ -174,9 +175,24 @@ std::vector<int64_t> out_shape(const at::Tensor& x, const at::Tensor& weight) {
 
 // linear_cuda; read_once: the last (or only) launch that reads `weight` in this step.
 at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool read_once,
-                          bool rows_apart = false) {
+                          bool rows_apart = false, bool prefill = false) {
   const int64_t K = x.size(-1);
   const int64_t rows = K > 0 ? x.numel() / K : 0;
+  if (rows_apart && prefill) {
+    // Every token of a batch-invariant prefill through the row-invariant tiled kernel, whatever
+    // the pass holds; shapes it cannot take are refused, not sent elsewhere.
+    need(kernel_shapes(x, weight, K), "linear_cuda",
+         "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
+    const at::Tensor xc = x.contiguous();
+    need(reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 == 0, "linear_cuda", "x must be 16-byte aligned");
+    c10::cuda::CUDAGuard guard(x.device());
+    at::Tensor y = at::empty(out_shape(x, weight), x.options());
+    launched(cuda_fused::prefill_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
+                                        static_cast<int>(weight.size(0)), static_cast<int>(K), stream(),
+                                        cuda_pdl_enabled()),
+             "linear_cuda");
+    return bias.defined() ? y + bias : y;
+  }
   if (rows_apart && !decode_linear_gemv()) {
     // Every row through the row-invariant kernel: any other path would make a row's bits depend
     // on the batch, so shapes it cannot take are refused, not sent elsewhere.
@@ -215,8 +231,9 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
 
 }  // namespace
 
-at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool rows_apart) {
-  return gemv_or_linear(x, weight, bias, true, rows_apart);
+at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool rows_apart,
+                       bool prefill) {
+  return gemv_or_linear(x, weight, bias, true, rows_apart, prefill);
 }
 
 }  // namespace flexgen

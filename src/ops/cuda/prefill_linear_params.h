@@ -1,0 +1,21 @@
+// Launch interface of the row-invariant tiled tensor-core linear (prefill_linear_kernel.cu); plain
+// C++, no CUDA types.
+#pragma once
+
+#include <cstdint>
+
+#include "fused_ops_params.h"
+
+namespace flexgen {
+namespace cuda_fused {
+
+// y [rows, N] = x [rows, K] . w [N, K]^T for the many rows of a prefill pass, in tiles of 128 rows
+// x 128 columns. K % 8 == 0; x, w, y 16-byte aligned. Row r's result depends on x's row r, w and
+// K only: never on `rows`, on the other rows, on the row's place in its tile or on the GPU, so a
+// token's bits are the same in a pass of any size or composition. pdl: programmatic dependent
+// launch. Returns a cudaError_t value (0 = success).
+int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, void* stream,
+                   bool pdl = false);
+
+}  // namespace cuda_fused
+}  // namespace flexgen
