@@ -66,7 +66,12 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   extern __shared__ __align__(16) unsigned char smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int part = warp % S;
-  const int n0 = (blockIdx.x * CT + warp / S) * 16 * CW;
+  const int n0 = (blockIdx.y * CT + warp / S) * 16 * CW;
+  // Row group blockIdx.x: rows 64 x .. 64 x + 63 of the call (the CTAs of one column tile run
+  // together, so the weights come from memory once and from L2 for the other groups).
+  x += static_cast<int64_t>(blockIdx.x) * (8 * kMaxTiles) * K;
+  y += static_cast<int64_t>(blockIdx.x) * (8 * kMaxTiles) * N;
+  rows = min(rows - static_cast<int>(blockIdx.x) * 8 * kMaxTiles, 8 * kMaxTiles);
   const int groups = (K + 63) / 64;
   const int mine = part < groups ? (groups - part + S - 1) / S : 0;  // groups of this split
   constexpr int kStage = CW * kStageBytes;
@@ -218,7 +223,9 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
   }
   const int tiles = (N + 15) / 16;
   constexpr int per_cta = W / S * CW;
-  const dim3 grid(static_cast<unsigned>((tiles + per_cta - 1) / per_cta)), block(W * 32);
+  const dim3 grid(static_cast<unsigned>((rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles)),
+                  static_cast<unsigned>((tiles + per_cta - 1) / per_cta)),
+      block(W * 32);
   return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once));
 }
 
@@ -233,27 +240,24 @@ int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read
   return launch_kernel<T, 8, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, pdl, st);
 }
 
+// One launch: groups of 64 rows side by side in the grid. read_once only where one group reads
+// the weights (with several, the other groups' CTAs read the same lines from L2 just after).
 template <typename T>
 int mma_linear_t(const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits, bool read_once,
                  bool pdl, cudaStream_t st) {
-  constexpr int64_t kRows = 8 * kMaxTiles;
+  if (rows == 0) return 0;
+  const auto* xp = static_cast<const T*>(x);
   const auto* wp = static_cast<const T*>(w);
-  for (int64_t r = 0; r < rows; r += kRows) {
-    const int n = static_cast<int>(rows - r < kRows ? rows - r : kRows);
-    const T* xp = static_cast<const T*>(x) + r * K;
-    T* yp = static_cast<T*>(y) + r * N;
-    const bool last = r + kRows >= rows;
-    int err;
-    switch (k_splits) {
-      case 1: err = launch_tiles<T, 1>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
-      case 2: err = launch_tiles<T, 2>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
-      case 4: err = launch_tiles<T, 4>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
-      case 8: err = launch_tiles<T, 8>(xp, wp, yp, n, N, K, read_once && last, pdl, st); break;
-      default: return static_cast<int>(cudaErrorInvalidValue);
-    }
-    if (err != 0) return err;
+  auto* yp = static_cast<T*>(y);
+  const int n = static_cast<int>(rows);
+  const bool once = read_once && rows <= 8 * kMaxTiles;
+  switch (k_splits) {
+    case 1: return launch_tiles<T, 1>(xp, wp, yp, n, N, K, once, pdl, st);
+    case 2: return launch_tiles<T, 2>(xp, wp, yp, n, N, K, once, pdl, st);
+    case 4: return launch_tiles<T, 4>(xp, wp, yp, n, N, K, once, pdl, st);
+    case 8: return launch_tiles<T, 8>(xp, wp, yp, n, N, K, once, pdl, st);
+    default: return static_cast<int>(cudaErrorInvalidValue);
   }
-  return 0;
 }
 
 }  // namespace
@@ -267,7 +271,8 @@ int mma_linear_k_splits(int N) {
 
 int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                bool read_once, void* stream, bool pdl) {
-  if (rows < 0 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  if (rows < 0 || rows > (int64_t{1} << 30) || N <= 0 || K <= 0 || K % 8 != 0)
+    return static_cast<int>(cudaErrorInvalidValue);
   const auto st = static_cast<cudaStream_t>(stream);
   return t == DType::BF16 ? mma_linear_t<__nv_bfloat16>(x, w, y, rows, N, K, k_splits, read_once, pdl, st)
                           : mma_linear_t<__half>(x, w, y, rows, N, K, k_splits, read_once, pdl, st);
