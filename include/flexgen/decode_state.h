@@ -25,7 +25,7 @@ struct DecodeStateOptions {
   bool block_sparse = true;  // CPU: attend through the block-sparse kernel (else the dense
                              // reference); CUDA always runs its block-sparse kernel
   bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
-  bool batch_invariant = true;  // steps: a row's logits do not depend on the other rows
+  bool batch_invariant = true;  // steps and prefills: a row's logits do not depend on the other rows
   bool prefix_own_pass = false;  // prefix_needs_own_pass() on every backend (CUDA: always), for tests
 };
 
@@ -40,14 +40,16 @@ class DecodeState {
 
   // Prefills rows [first, first + masks.size()) with `tokens` and `positions` (int64 [n, L], host):
   // the prompts padded to one length, each row's mask over its padded positions (covering
-  // the tokens it will generate too). A row whose mask is nullopt is idle: it is fed padding and
-  // keeps the idle mask. Returns fp32 logits [n, L, V] (All) or [n, 1, V] (Last) on the model's
-  // device.
+  // the tokens it will generate too, and at least the L slots of the pass). A row whose mask is
+  // nullopt is idle: it is fed padding and keeps the idle mask. Returns fp32 logits [n, L, V] (All)
+  // or [n, 1, V] (Last) on the model's device.
+  // Last: row b's logits at column last[b] of the pass (empty: column L - 1 for every row).
   // With start > 0 the rows' cache slots [0, start) already hold their K/V (write_prefix) and
   // `tokens`/`positions` are slots [start, start + L) only (a prefill chunk at that offset); the
   // masks still cover every slot from 0.
   at::Tensor prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
-                     std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start = 0);
+                     std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start = 0,
+                     const std::vector<int64_t>& last = {});
 
   // Run-level KV store support. True where a plain causal prefix's K/V are bitwise the same in
   // every row and pass with the same tokens and position ids at cache slots from 0, given

@@ -73,9 +73,12 @@ enum class LogitsMode { All, Last };
 //   see attention.h). cache.length advances by L.
 // tokens and positions may be CPU tensors (they are moved to the model's device).
 // Returns logits fp32 [B, L, vocab] (All) or [B, 1, vocab] (Last), on the model's device.
+// Last: row b's logits at column last[b] (int64 [B], any device; undefined: column L - 1), bitwise
+// those of All at that column (the final norm and LM head are per row).
+// mask.batch_invariant(): each row computed as alone (CUDA: CacheWrite::rows_apart).
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens,
                          const at::Tensor& positions, const BatchMask& mask,
-                         LogitsMode logits = LogitsMode::All);
+                         LogitsMode logits = LogitsMode::All, const at::Tensor& last = {});
 
 // One decode step of rows that stand at different positions (continuous batching): row b's
 // token goes to cache slot slots[b] and attends to the cache under the row's causal mask

@@ -49,7 +49,8 @@ bool DecodeState::logits_on_device() const { return cuda_ != nullptr; }
 bool DecodeState::grouped_prefill_is_invariant() const { return cuda_ == nullptr; }
 
 at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
-                                std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start) {
+                                std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start,
+                                const std::vector<int64_t>& last) {
   const int64_t n = static_cast<int64_t>(masks.size());
   if (first < 0 || n < 1 || first + n > options_.rows || tokens.dim() != 2 || tokens.size(0) != n)
     throw std::invalid_argument("decode state: prefill of rows [" + std::to_string(first) + ", " +
@@ -60,7 +61,13 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
   for (int64_t b = 0; b < n; ++b) rows[b] = masks[b] ? row_mask(std::move(*masks[b])) : idle_;
   KVCache part = kv_cache_rows(cache_, first, n);
   part.length = start;
-  at::Tensor logits = llama_forward(model_, part, tokens, positions, BatchMask::rows(rows), mode);
+  if (!last.empty() && static_cast<int64_t>(last.size()) != n)
+    throw std::invalid_argument("decode state: a prefill of " + std::to_string(n) + " rows with " +
+                                std::to_string(last.size()) + " last columns");
+  BatchMask mask = BatchMask::rows(rows);
+  mask.with_batch_invariance(options_.batch_invariant);
+  const at::Tensor cols = last.empty() ? at::Tensor() : at::tensor(last, at::kLong);
+  at::Tensor logits = llama_forward(model_, part, tokens, positions, mask, mode, cols);
   for (int64_t b = 0; b < n; ++b)
     if (masks[b]) masks_[first + b] = std::move(rows[b]);
   return logits;

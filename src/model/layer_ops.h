@@ -19,8 +19,9 @@ struct CacheWrite {
   int64_t start = -1;     // >= 0: every row's L new tokens at slots start .. start+L-1 (prefill)
   at::Tensor first_slot;  // int64 [B] on the device: slot of each row's first new token
   at::Tensor rows;        // int64 [B] 0 .. B-1 (decode steps on the CPU)
-  // Decode steps whose rows must not share arithmetic (batch invariance): CUDA keeps them on the
-  // row-invariant tensor-core linear instead of a batched GEMM. The CPU kernels always are.
+  // Rows that must not share arithmetic (batch invariance), in decode steps and prefill passes
+  // alike: CUDA keeps them on its row-invariant linear instead of a batched GEMM. The CPU kernels
+  // always are.
   bool rows_apart = false;
 };
 

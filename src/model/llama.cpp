@@ -3,6 +3,7 @@
 #include "flexgen/llama.h"
 
 #include <ATen/ATen.h>
+#include <ATen/TensorIndexing.h>
 #include <c10/core/GradMode.h>
 
 #include <cmath>
@@ -87,7 +88,8 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
 }
 
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens_in,
-                         const at::Tensor& positions_in, const BatchMask& mask, LogitsMode logits_mode) {
+                         const at::Tensor& positions_in, const BatchMask& mask, LogitsMode logits_mode,
+                         const at::Tensor& last_in) {
   const ModelConfig& c = model.config;
   if (tokens_in.dim() != 2 || tokens_in.scalar_type() != at::kLong)
     throw std::invalid_argument("llama_forward: tokens must be int64 [B, L], got " + shape_str(tokens_in.sizes()));
@@ -103,6 +105,14 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   if (L == 0) throw std::invalid_argument("llama_forward: no tokens");
   if (tokens_in.min().item<int64_t>() < 0 || tokens_in.max().item<int64_t>() >= c.vocab_size)
     throw std::invalid_argument("llama_forward: token id outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+  const bool gather = logits_mode == LogitsMode::Last && last_in.defined();
+  if (gather) {
+    if (last_in.dim() != 1 || last_in.size(0) != B || last_in.scalar_type() != at::kLong)
+      throw std::invalid_argument("llama_forward: last must be int64 [" + std::to_string(B) + "], got " +
+                                  shape_str(last_in.sizes()));
+    if (last_in.min().item<int64_t>() < 0 || last_in.max().item<int64_t>() >= L)
+      throw std::invalid_argument("llama_forward: a last column outside the " + std::to_string(L) + " columns");
+  }
 
   c10::NoGradGuard no_grad;
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
@@ -110,6 +120,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   CacheWrite where;
   where.start = start;
   where.first_slot = at::full({B}, start, tokens.options());
+  where.rows_apart = mask.batch_invariant();
   at::Tensor logits = with_backend(model, [&](auto ops) {
     using Ops = decltype(ops);
     const auto [cos, sin] = Ops::rope(model, positions);
@@ -118,7 +129,11 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
         model, cache, h, cos, sin, where, [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
           return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale, start, 0);
         });
-    return Ops::logits(model, h, delta, logits_mode, where);
+    if (!gather) return Ops::logits(model, h, delta, logits_mode, where);
+    // Each row's column picked before the last residual add (exact copies): [B, 1, hidden].
+    const at::Tensor rows = at::arange(B, tokens.options()), cols = last_in.to(model.device);
+    at::Tensor h_last = h.index({rows, cols}).unsqueeze(1);
+    return Ops::logits(model, h_last, delta.index({rows, cols}).unsqueeze(1), LogitsMode::Last, where);
   });
   cache.length = start + L;
   return logits;

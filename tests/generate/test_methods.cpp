@@ -368,6 +368,45 @@ TEST_F(Methods, KvStoreChangesNoBit) {
   }
 }
 
+// Per-row last columns (LogitsMode::Last with `last`): each row's logits are bitwise those of
+// LogitsMode::All at its column, from slot 0 and for a chunk after a cached prefix, fp32 and bf16,
+// block-sparse and dense masks; a column outside the pass is refused.
+TEST_F(Methods, PerRowLastLogitsEqualAllLogitsAtThoseColumns) {
+  constexpr int64_t B = 3, L = 23, start = 5;
+  at::manual_seed(3);
+  const at::Tensor ids = at::randint(0, 256, {B, start + L}, at::kLong);
+  const at::Tensor pos = at::arange(start + L, at::kLong).repeat({B, 1});
+  const at::Tensor last = at::tensor(std::vector<int64_t>{4, L - 1, 0}, at::kLong);
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const LlamaModel m = make_tiny_model(7, dtype);
+    for (const bool blocks : {false, true}) {
+      const std::vector<AttentionMask> masks(B, causal_mask(start + L));
+      const std::vector<BlockMask> bms = blocks ? std::vector<BlockMask>(B, build_block_mask(masks[0], 8))
+                                                : std::vector<BlockMask>{};
+      const BatchMask mask = BatchMask::rows(masks, bms);
+      for (const int64_t s0 : {int64_t{0}, start}) {
+        auto run = [&](LogitsMode mode, const at::Tensor& cols) {
+          KVCache cache = make_kv_cache(m, B, start + L);
+          if (s0 > 0) llama_forward(m, cache, ids.narrow(1, 0, s0), pos.narrow(1, 0, s0), mask, LogitsMode::Last);
+          return llama_forward(m, cache, ids.narrow(1, s0, L), pos.narrow(1, s0, L), mask, mode, cols);
+        };
+        const at::Tensor all = run(LogitsMode::All, {});
+        const at::Tensor picked = run(LogitsMode::Last, last);
+        ASSERT_EQ(picked.sizes(), (std::vector<int64_t>{B, 1, all.size(2)}));
+        for (int64_t b = 0; b < B; ++b)
+          EXPECT_TRUE(at::equal(picked[b][0], all[b][last[b].item<int64_t>()]))
+              << (dtype == at::kFloat ? "fp32" : "bf16") << (blocks ? " blocks" : " dense") << " start " << s0
+              << " row " << b;
+        // No `last`: the last column, as before.
+        EXPECT_TRUE(at::equal(run(LogitsMode::Last, {}).select(1, 0), all.select(1, L - 1)));
+        EXPECT_THROW(run(LogitsMode::Last, at::tensor(std::vector<int64_t>{0, L, 1}, at::kLong)),
+                     std::invalid_argument);
+        EXPECT_THROW(run(LogitsMode::Last, at::tensor(std::vector<int64_t>{0, 1}, at::kLong)), std::invalid_argument);
+      }
+    }
+  }
+}
+
 TEST_F(Methods, BadPlansAreRejected) {
   SampleTokens s = sample(questions_);
   s.paraphrases[1].clear();
