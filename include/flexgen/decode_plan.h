@@ -88,6 +88,7 @@ struct DecodeConfig {
 
 struct DecodeStats {
   int64_t prefill_tokens = 0;  // real prompt tokens (padding not counted)
+  int64_t prefill_passes = 0;  // forward passes of admission: one per prefill group, one per own-pass prefix
   int64_t prefill_tokens_reused = 0;  // of them: K/V copied from the run-level KV store
   int64_t kv_store_entries = 0;       // prefixes computed into the store
   int64_t kv_store_peak_bytes = 0;

@@ -76,6 +76,7 @@ nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
           {"wall_seconds", s.wall_seconds},
           {"samples_per_second", s.wall_seconds > 0 ? s.samples / s.wall_seconds : 0},
           {"prefill_tokens", s.stats.prefill_tokens},
+          {"prefill_passes", s.stats.prefill_passes},
           {"prefill_tokens_per_second", prefill_tps},
           {"decode_tokens", s.stats.decode_tokens},
           {"decode_tokens_per_second", decode_tps},

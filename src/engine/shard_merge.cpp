@@ -257,7 +257,8 @@ void check_summaries(const std::map<int64_t, Summary>& by_shard, const std::vect
 std::string merged_summary(const std::map<int64_t, Summary>& summaries, const ScoreSummary& score,
                            std::vector<std::string>& notes) {
   const std::set<std::string> summed = {"samples",       "rows",          "skipped_done", "skipped_bad",
-                                        "prefill_tokens", "decode_tokens", "decode_steps"};
+                                        "prefill_tokens", "prefill_passes", "decode_tokens",
+                                        "decode_steps"};
   const std::set<std::string> largest = {"wall_seconds", "peak_rss_bytes"};
   const std::set<std::string> rates = {"prefill_tokens_per_second", "decode_tokens_per_second"};
   const std::set<std::string> same = {"method", "dataset"};

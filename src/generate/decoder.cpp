@@ -434,6 +434,7 @@ class Scheduler {
       std::vector<std::optional<AttentionMask>> one{masks[b]};
       state_->prefill(r, tokens.narrow(0, bi, 1).narrow(1, 0, P).contiguous(),
                       positions.narrow(0, bi, 1).narrow(1, 0, P).contiguous(), std::move(one), LogitsMode::Last, 0);
+      if (stats_) ++stats_->prefill_passes;
       computed[b] = true;
       if (!store_) continue;
       auto [k, v] = state_->read_prefix(r, P);
@@ -524,6 +525,7 @@ class Scheduler {
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, lmax - start).contiguous(),
                                         positions.narrow(1, start, lmax - start).contiguous(), std::move(masks),
                                         all_last ? LogitsMode::Last : LogitsMode::All, start);
+    if (stats_) ++stats_->prefill_passes;
     if (store_ && !own_pass)
       for (int64_t b = 0; b < B; ++b)
         if (plans[b] && prefix[b] > 0 && store_->find(keys[b]) == nullptr) {

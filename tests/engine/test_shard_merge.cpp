@@ -84,6 +84,7 @@ std::string summary(const std::string& name, const std::string& shard, int sampl
                               {"wall_seconds", wall},
                               {"samples_per_second", samples / wall},
                               {"prefill_tokens", 100 * samples},
+                              {"prefill_passes", samples / 2},
                               {"prefill_tokens_per_second", 1000.0},
                               {"decode_tokens", 3 * samples},
                               {"decode_tokens_per_second", 30.0},
@@ -144,6 +145,7 @@ TEST(ShardMerge, SummariesMergeIntoOne) {
   EXPECT_EQ(j["samples"], 7);
   EXPECT_EQ(j["rows"], 7);
   EXPECT_EQ(j["prefill_tokens"], 700);
+  EXPECT_EQ(j["prefill_passes"], 3);  // summed: 3 / 2 + 4 / 2
   EXPECT_EQ(j["decode_tokens"], 21);
   EXPECT_DOUBLE_EQ(j["wall_seconds"].get<double>(), 5.0);
   EXPECT_DOUBLE_EQ(j["samples_per_second"].get<double>(), 7 / 5.0);

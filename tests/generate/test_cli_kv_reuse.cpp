@@ -77,6 +77,11 @@ TEST_F(KvReuse, RecordsAreBitwiseThoseWithoutTheStore) {
       EXPECT_EQ(kv["prompt_tokens_reused"].get<int64_t>() + kv["prompt_tokens_computed"].get<int64_t>(),
                 j["prefill_tokens"].get<int64_t>());
       EXPECT_GE(kv["store_entries"].get<int64_t>(), 1);
+      // One prefill pass a sample at batch 1, no more at batch 3.
+      const int64_t passes = j["prefill_passes"].get<int64_t>(), samples = j["samples"].get<int64_t>();
+      if (std::string(batch) == "1") EXPECT_EQ(passes, samples);
+      EXPECT_GE(passes, 1);
+      EXPECT_LE(passes, samples);
     }
 }
 
