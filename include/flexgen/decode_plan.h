@@ -67,7 +67,7 @@ struct DecodeConfig {
   int32_t pad_id = 0;            // token fed to padding slots (never attended to)
   bool cuda_graphs = true;       // CUDA: replay decode steps from a captured CUDA graph
   // A sample's results do not depend on what else is decoded with it (on the CPU always). On CUDA
-  // this prefills each sample alone and keeps decode rows on per-row kernels; false allows grouped
+  // this keeps prefill and decode rows on row-invariant kernels; false allows left-padded grouped
   // prefill and batched GEMMs (faster at large batches; results may then depend on the batch).
   bool batch_invariant = true;
   // Asked between steps (none = never): true stops the run where it is; jobs not finished are
@@ -76,13 +76,13 @@ struct DecodeConfig {
   // Run-level KV store: the K/V of a row's shared prefix (RowPlan::shared_prefix, keyed by its
   // token and position ids) are computed once per run and copied into each row's cache; the
   // prefill then runs on the rest of the row only. Records are bitwise those without it: rows are
-  // laid out [prefix][padding][rest] whether the store is on or not, and on CUDA (whose prefill
-  // GEMMs depend on a pass's rows) every prefix is computed in a pass of its own, store or not.
-  // CUDA with batch_invariant off keeps [padding][row] and never uses the store.
+  // laid out [prefix][padding][rest] whether the store is on or not (a job's layout is its own,
+  // whatever shares its prefill pass). CUDA with batch_invariant off keeps [padding][row] and never
+  // uses the store.
   bool kv_reuse = true;
   int64_t kv_store_bytes = int64_t{1024} << 20;  // the store's bound (least recently used out)
-  // Compute every reusable prefix in a pass of its own, as CUDA always does, on every backend (for
-  // tests of that path on the CPU; the CPU kernels do not need it).
+  // Compute every reusable prefix in a pass of its own (one row, the prefix alone), on any backend;
+  // no backend needs it for exact reuse (tests keep the path working).
   bool prefix_own_pass = false;
 };
 

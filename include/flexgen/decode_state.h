@@ -26,7 +26,7 @@ struct DecodeStateOptions {
                              // reference); CUDA always runs its block-sparse kernel
   bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
   bool batch_invariant = true;  // steps and prefills: a row's logits do not depend on the other rows
-  bool prefix_own_pass = false;  // prefix_needs_own_pass() on every backend (CUDA: always), for tests
+  bool prefix_own_pass = false;  // prefix_needs_own_pass() (tests of the own-pass path on the CPU)
 };
 
 class DecodeState {
@@ -53,11 +53,12 @@ class DecodeState {
 
   // Run-level KV store support. True where a plain causal prefix's K/V are bitwise the same in
   // every row and pass with the same tokens and position ids at cache slots from 0, given
-  // prefix_needs_own_pass(): every backend.
+  // prefix_needs_own_pass(): the CPU; CUDA under batch invariance (its prefill is row-invariant)
+  // or with prefix_own_pass; not CUDA with batch_invariant off (its GEMMs depend on the pass's rows).
   bool prefix_reuse_is_exact() const;
-  // True where that holds only for prefixes computed in a pass of their own (one row, the prefix
-  // alone): on CUDA the prefill GEMMs' bits depend on the rows of the pass. The CPU kernels compute
-  // a row's K/V the same in any pass (false, unless DecodeStateOptions::prefix_own_pass).
+  // True where prefixes are computed in a pass of their own (one row, the prefix alone):
+  // DecodeStateOptions::prefix_own_pass only. No backend needs it for exact reuse (the CPU kernels
+  // and the batch-invariant CUDA prefill compute a row's K/V the same in any pass).
   bool prefix_needs_own_pass() const;
   // K and V of cache slots [0, length) of `row`, copied out: [layers, kv_heads, length, head_dim].
   std::pair<at::Tensor, at::Tensor> read_prefix(int64_t row, int64_t length) const;
@@ -77,8 +78,8 @@ class DecodeState {
   // [rows, V] logits to the host every step.
   bool logits_on_device() const;
 
-  // True where prefilling several samples in one pass gives each the same bits as alone (the CPU
-  // kernels); on CUDA the batched GEMMs of a grouped prefill do not.
+  // True where prefilling several samples in one pass gives each the same bits as alone: the CPU
+  // kernels; CUDA under batch_invariant (a row-invariant prefill GEMM), not with it off.
   bool grouped_prefill_is_invariant() const;
 
  private:

@@ -209,8 +209,8 @@ Command add_generate_command(CLI::App& parent) {
                 "batches; a sample's tokens may then depend on the batch). Off: results do not depend on the batch");
   app->add_flag("--kv-reuse", a->kv_reuse,
                 "The default: compute the K/V of the prompt prefix rows share (BOS + instruction + few-shot) once "
-                "per run and prefill only the rest; records are bitwise those without it (on CUDA a prefix is "
-                "always computed in a pass of its own). Off with --fast-batching on CUDA");
+                "per run and prefill only the rest; records are bitwise those without it. Off with "
+                "--fast-batching on CUDA");
   app->add_flag("--no-kv-reuse", a->no_kv_reuse, "Encode every row's whole prompt (no run-level KV store)");
   app->add_option("--kv-store-mb", a->kv_store_mb,
                   "Bound of the run-level KV store in MiB (least recently used prefixes out; 0 = store nothing)")

@@ -155,7 +155,7 @@ void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& s
 struct ActiveJob {
   size_t job = 0;
   int64_t r0 = 0, nrows = 0;      // cache rows [r0, r0 + nrows)
-  int64_t lmax = 0;               // prompt slots (rows padded to this)
+  int64_t lmax = 0;               // prompt slots (rows padded to this); decode token t at slot lmax + t
   int64_t step = 0;               // tokens sampled so far by every stream of the job
   std::vector<std::vector<int64_t>> positions;  // per row: RoPE ids of slots 0 .. lmax + max_new
   std::vector<StreamResult> results;
@@ -207,8 +207,8 @@ class Scheduler {
     state_ = std::make_unique<DecodeState>(model_, options);
     // The [prefix][padding][rest] layout wherever a prefix's K/V are reusable bit for bit, whether
     // the store is on or not (so the records do not depend on it); block-sparse rows only. Not
-    // where prefixes need their own pass and batch invariance is off (CUDA --fast-batching: its
-    // grouped prefill left-pads rows of any length).
+    // with batch invariance off on CUDA (--fast-batching: its grouped prefill left-pads rows of any
+    // length to one common layout, and it keeps no store).
     prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_ &&
                      (!state_->prefix_needs_own_pass() || cfg_.batch_invariant);
     if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
@@ -360,25 +360,28 @@ class Scheduler {
   }
 
   // Admits jobs into free slots (ascending): neighbouring slots whose jobs need only the last
-  // position's logits share one prefill forward pass (rows padded to one length), up to
+  // position's logits share one prefill forward pass of the group's longest prompt's slots, up to
   // kPrefillTokens tokens; the others are prefilled alone.
   void admit_all(const std::vector<std::pair<int64_t, size_t>>& admits) {
     constexpr int64_t kPrefillTokens = 16384;
     size_t i = 0;
     while (i < admits.size()) {
       size_t k = i + 1;
-      int64_t lmax = prompt_len(jobs_[admits[i].second]);
+      int64_t shortest = prompt_len(jobs_[admits[i].second]), longest = shortest;
       // Grouping is only for speed: where it would change a sample's bits, batch invariance says no.
       const bool group = !cfg_.batch_invariant || state_->grouped_prefill_is_invariant();
       if (group && last_position_only(jobs_[admits[i].second])) {
-        // With the [prefix][padding][rest] layout a job's padding is its own (its rows' longest
-        // prompt), as when it is decoded alone: only jobs of one prompt length share a pass.
         while (k < admits.size() && admits[k].first == admits[k - 1].first + 1 &&
-               last_position_only(jobs_[admits[k].second]) &&
-               (!prefix_layout_ || prompt_len(jobs_[admits[k].second]) == lmax)) {
-          const int64_t l = std::max(lmax, prompt_len(jobs_[admits[k].second]));
-          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * l > kPrefillTokens) break;
-          lmax = l;
+               last_position_only(jobs_[admits[k].second])) {
+          const int64_t l = prompt_len(jobs_[admits[k].second]);
+          const int64_t lo = std::min(shortest, l), hi = std::max(longest, l);
+          // With the [prefix][padding][rest] layout every job keeps its own (its layout alone) and
+          // a shorter job's rows are right-padded into the slots of its first decode tokens: only
+          // as far as its mask reaches (its prompt + max_new_tokens).
+          if (prefix_layout_ && hi > lo + cfg_.max_new_tokens) break;
+          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * hi > kPrefillTokens) break;
+          shortest = lo;
+          longest = hi;
           ++k;
         }
       }
@@ -445,23 +448,28 @@ class Scheduler {
     return computed;
   }
 
-  // Prefills the jobs of consecutive slots in one forward pass and samples their first tokens.
-  // Rows of a slot beyond its job's rows are fed one padding token under the idle mask.
-  // Each row's cache slots: [its first P tokens][padding][the rest of its prompt] with P its
-  // reusable prefix (0: the row left-padded). With the KV store on and every row's prefix in it,
-  // the prefix K/V are copied in and the forward pass runs on slots [min P, lmax) only.
+  // Prefills the jobs of consecutive slots in one forward pass over slots [0, L) (L: the longest
+  // job's prompt slots) and samples their first tokens. Rows of a slot beyond its job's rows are
+  // fed one padding token under the idle mask. Each row's cache slots: [its first P tokens]
+  // [padding][the rest of its prompt] with P its reusable prefix (0: the row left-padded), padded
+  // to its job's lmax: its longest row's prompt with the [prefix][padding][rest] layout (the
+  // layout it has alone; slots [lmax, L) then hold padding at the positions of its first decode
+  // tokens, whose K/V each decode step writes before anything reads them), else L. Each row's
+  // first logits are those of its slot lmax - 1. With the KV store on and every row's prefix in
+  // it, the prefix K/V are copied in and the forward pass runs on slots [min P, L) only.
   void admit_group(const std::vector<std::pair<int64_t, size_t>>& group) {
     const auto t0 = Clock::now();
-    int64_t lmax = 0;
-    for (const auto& g : group) lmax = std::max(lmax, prompt_len(jobs_[g.second]));
+    int64_t L = 0;
+    for (const auto& g : group) L = std::max(L, prompt_len(jobs_[g.second]));
     const bool single = group.size() == 1;
     const int64_t first_row = group.front().first * rows_per_slot_;
     const int64_t B = single ? static_cast<int64_t>(jobs_[group[0].second].rows.size())
                              : static_cast<int64_t>(group.size()) * rows_per_slot_;
     std::vector<std::optional<AttentionMask>> masks(static_cast<size_t>(B));
-    at::Tensor tokens = at::full({B, lmax}, cfg_.pad_id, at::kLong);
-    at::Tensor positions = at::zeros({B, lmax}, at::kLong);
-    std::vector<int64_t> pads(static_cast<size_t>(B), lmax - 1);
+    at::Tensor tokens = at::full({B, L}, cfg_.pad_id, at::kLong);
+    at::Tensor positions = at::zeros({B, L}, at::kLong);
+    std::vector<int64_t> pads(static_cast<size_t>(B), L - 1);
+    std::vector<int64_t> last(static_cast<size_t>(B), L - 1);  // each row's last prompt slot
     std::vector<const RowPlan*> plans(static_cast<size_t>(B), nullptr);
     std::vector<int64_t> prefix(static_cast<size_t>(B), 0);
     auto tok = tokens.accessor<int64_t, 2>();
@@ -473,29 +481,33 @@ class Scheduler {
       a.job = job;
       a.nrows = static_cast<int64_t>(j.rows.size());
       a.r0 = slot * rows_per_slot_;
-      a.lmax = lmax;
+      a.lmax = prefix_layout_ ? prompt_len(j) : L;
+      if (L > a.lmax + cfg_.max_new_tokens)
+        throw std::logic_error("decode: a prefill pass beyond a job's mask");  // admit_all's rule
       for (int64_t r = 0; r < a.nrows; ++r) {
         const RowPlan& row = j.rows[r];
         const int64_t b = a.r0 - first_row + r;  // row within this forward pass
-        const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = lmax - len;
+        const int64_t len = static_cast<int64_t>(row.tokens.size()), pad = a.lmax - len;
         const int64_t P = row_prefix(row);
         pads[b] = pad;
+        last[b] = a.lmax - 1;
         plans[b] = &row;
         prefix[b] = P;
         masks[b] = pad_mask(row.mask, pad, P);
-        std::vector<int64_t> ids(static_cast<size_t>(lmax + cfg_.max_new_tokens), 0);
+        std::vector<int64_t> ids(static_cast<size_t>(a.lmax + cfg_.max_new_tokens), 0);
         for (int64_t i = 0; i < len + cfg_.max_new_tokens; ++i) ids[i < P ? i : pad + i] = row.position_ids[i];
         for (int64_t i = 0; i < len; ++i) {
           const int64_t at = i < P ? i : pad + i;
           tok[b][at] = row.tokens[i];
           pos[b][at] = ids[at];
         }
+        for (int64_t at = a.lmax; at < L; ++at) pos[b][at] = ids[at];  // right padding (tokens: pad_id)
         a.positions.push_back(std::move(ids));
       }
     }
-    // Reusable prefixes. Where the backend needs a prefix in a pass of its own (CUDA), every row's
+    // Reusable prefixes. Where prefixes take a pass of their own (prefix_own_pass), every row's
     // prefix comes from such a pass, store or no store, and this pass starts at the shortest.
-    // Elsewhere (CPU): every row's prefix in the store (then the pass starts at the shortest), or
+    // Elsewhere: every row's prefix in the store (then the pass starts at the shortest), or
     // compute them all in this pass (and keep them).
     std::vector<std::string> keys(static_cast<size_t>(B));
     std::vector<const KVStore::Entry*> entries(static_cast<size_t>(B), nullptr);
@@ -522,9 +534,10 @@ class Scheduler {
             state_->write_prefix(first_row + b, entries[b]->k.narrow(2, 0, start), entries[b]->v.narrow(2, 0, start));
     }
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
-    at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, lmax - start).contiguous(),
-                                        positions.narrow(1, start, lmax - start).contiguous(), std::move(masks),
-                                        all_last ? LogitsMode::Last : LogitsMode::All, start);
+    for (int64_t& c : last) c -= start;  // columns of the pass
+    at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, L - start).contiguous(),
+                                        positions.narrow(1, start, L - start).contiguous(), std::move(masks),
+                                        all_last ? LogitsMode::Last : LogitsMode::All, start, last);
     if (stats_) ++stats_->prefill_passes;
     if (store_ && !own_pass)
       for (int64_t b = 0; b < B; ++b)

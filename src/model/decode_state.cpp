@@ -46,7 +46,7 @@ RowMask DecodeState::row_mask(AttentionMask mask) const {
 
 bool DecodeState::logits_on_device() const { return cuda_ != nullptr; }
 
-bool DecodeState::grouped_prefill_is_invariant() const { return cuda_ == nullptr; }
+bool DecodeState::grouped_prefill_is_invariant() const { return cuda_ == nullptr || options_.batch_invariant; }
 
 at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                                 std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start,
@@ -73,9 +73,11 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
   return logits;
 }
 
-bool DecodeState::prefix_reuse_is_exact() const { return true; }
+bool DecodeState::prefix_reuse_is_exact() const {
+  return cuda_ == nullptr || options_.batch_invariant || options_.prefix_own_pass;
+}
 
-bool DecodeState::prefix_needs_own_pass() const { return cuda_ != nullptr || options_.prefix_own_pass; }
+bool DecodeState::prefix_needs_own_pass() const { return options_.prefix_own_pass; }
 
 std::pair<at::Tensor, at::Tensor> DecodeState::read_prefix(int64_t row, int64_t length) const {
   if (row < 0 || row >= options_.rows || length < 1 || length > options_.length)

@@ -23,6 +23,8 @@ void expect_same_streams(const std::vector<std::vector<StreamResult>>& a,
     ASSERT_EQ(a[j].size(), b[j].size()) << what;
     for (size_t s = 0; s < a[j].size(); ++s) {
       EXPECT_EQ(a[j][s].ids, b[j][s].ids) << what << ": job " << j << " stream " << s;
+      EXPECT_EQ(a[j][s].text, b[j][s].text) << what << ": job " << j << " stream " << s;
+      EXPECT_EQ(a[j][s].stop, b[j][s].stop) << what << ": job " << j << " stream " << s;
       ASSERT_EQ(a[j][s].trace.size(), b[j][s].trace.size()) << what;
       for (size_t t = 0; t < a[j][s].trace.size(); ++t)
         EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << what << ": job " << j << " step " << t;
@@ -298,8 +300,8 @@ TEST_F(Methods, BatchSizeAndCpuPathDoNotChangeAnyBit) {
 
 // The run-level KV store (DecodeConfig::kv_reuse): every job's top-5 probabilities are bitwise those
 // of the run without it, for every method and layout, 1 or 3 jobs in flight, block sizes that cut
-// the prefix anywhere, fp32 and bf16, and with every prefix computed in a pass of its own (the
-// CUDA path, here on the CPU kernels); and it does reuse. 3 in flight gives 1 in flight's bits.
+// the prefix anywhere, fp32 and bf16, and with every prefix computed in a pass of its own
+// (DecodeConfig::prefix_own_pass); and it does reuse. 3 in flight gives 1 in flight's bits.
 TEST_F(Methods, KvStoreChangesNoBit) {
   const std::string instruction = "Answer the question based on general world knowledge.\n\n";
   const std::vector<std::pair<Method, std::vector<size_t>>> specs = {
@@ -326,7 +328,7 @@ TEST_F(Methods, KvStoreChangesNoBit) {
     EXPECT_GT(plan.rows[0].shared_prefix, 20);
     jobs.push_back(DecodeJob{plan.rows, plan.streams});
   }
-  // Own pass: every prefix computed in a pass of its own (what CUDA does), here on the CPU.
+  // Own pass: every prefix computed in a pass of its own (prefix_own_pass).
   for (const bool own_pass : {false, true})
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     if (own_pass && dtype == at::kFloat) continue;
@@ -357,13 +359,119 @@ TEST_F(Methods, KvStoreChangesNoBit) {
         EXPECT_EQ(with.prefill_tokens, without.prefill_tokens) << what;
         expect_same_streams(a, b, what);
         if (::testing::Test::HasFatalFailure()) return;
-        // Nor does the batch: jobs of different prompt lengths are prefilled apart.
+        // Nor does the batch (jobs of different prompt lengths share prefill passes, each in its own layout).
         if (in_flight == 1) alone = a;
         for (size_t j = 0; j < a.size(); ++j)
           for (size_t s = 0; s < a[j].size(); ++s)
             for (size_t t = 0; t < a[j][s].trace.size(); ++t)
               EXPECT_EQ(a[j][s].trace[t].top, alone[j][s].trace[t].top) << what << " vs 1: job " << j << " step " << t;
       }
+    }
+  }
+}
+
+// One prefill pass for jobs of different prompt lengths: each job keeps its own layout (as alone)
+// and a shorter job's rows are right-padded into the slots of its first decode tokens. Every job's
+// ids, texts and top-5 probabilities of every step are bitwise those of the job decoded alone, with
+// 1, 3 and 8 in flight, block sizes 7/16/128 (the right padding across block boundaries), the KV
+// store on and off, prefixes in their own pass or not, fp32 and bf16. Every job has a prompt length
+// of its own, so fewer prefill passes than with one job in flight means jobs of different lengths
+// shared a pass; neighbours further apart than max_new_tokens (and a job that needs other positions'
+// logits) take passes of their own.
+TEST_F(Methods, GroupedPrefillOfDifferentLengthsChangesNoBit) {
+  constexpr int64_t kNew = 8;
+  const std::string instruction = "Answer the question based on general world knowledge.\n\n";
+  struct Spec {
+    Method method;
+    std::vector<size_t> questions;
+    int64_t offset;  // the job's prompt length over the shortest possible
+  };
+  // Offsets of slot neighbours: 0..8 apart (one pass, 8 = the whole of a job's decode slots) or more.
+  const std::vector<Spec> specs = {
+      {Method::Origin, {2}, 0},          {Method::Avg, {0, 2, 3}, 3},   {Method::Flex, {0, 1}, 8},
+      {Method::Max, {1, 3}, 6},          {Method::PerPrompt, {0, 4}, 1}, {Method::Flex, {4}, 30},
+      {Method::Avg, {0, 1, 2, 3, 4}, 2}, {Method::Origin, {1}, 33},     {Method::Flex, {0, 2}, 5},
+      {Method::WeightedAvg, {1, 2}, 31}, {Method::Avg, {3, 4}, 70},     {Method::Origin, {4}, 9},
+      {Method::Flex, {1, 3, 4}, 13},     {Method::Max, {0, 4}, 10},     {Method::Flex, {2, 3}, 12},
+      {Method::Avg, {1, 4}, 40}};
+  auto plan_of = [&](size_t i, int64_t extra) {
+    const Spec& spec = specs[i];
+    std::vector<std::string> qs;
+    for (size_t q : spec.questions) qs.push_back(questions_[q]);
+    // Flex: one row of every paraphrase, longer by the first one's extra characters; the others:
+    // every row longer by them.
+    for (size_t k = 0; k < qs.size(); ++k)
+      if (spec.method != Method::Flex || k == 0) qs[k] += std::string(static_cast<size_t>(extra), 'x');
+    MethodOptions o = opts(spec.method, kNew);
+    o.positions = i % 2 ? PositionMode::Restart : PositionMode::Sequential;
+    if (spec.method == Method::Flex && i == 8) o.fusion = Fusion::SegmentLogits;  // other first positions
+    const bool shared = i % 3 == 0;
+    SampleTokens st = sample(qs, shared);
+    if (spec.method == Method::WeightedAvg) st.weights = {1.0, 2.5};
+    if (!shared) {
+      const std::vector<int32_t> head = tokenizer_->encode(instruction);
+      size_t n = 0;
+      while (n < head.size() && head[n] == st.paraphrases[0][n]) ++n;
+      st.common_prefix = static_cast<int64_t>(n);
+    }
+    return plan_sample(st, o, 700 + i);
+  };
+  auto prompt_len = [](const SamplePlan& p) {
+    size_t n = 0;
+    for (const RowPlan& r : p.rows) n = std::max(n, r.tokens.size());
+    return static_cast<int64_t>(n);
+  };
+  int64_t base = 0;
+  for (size_t i = 0; i < specs.size(); ++i) base = std::max(base, prompt_len(plan_of(i, 0)));
+  std::vector<DecodeJob> jobs;
+  std::set<int64_t> lengths;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    int64_t extra = 0;
+    while (prompt_len(plan_of(i, extra)) < base + specs[i].offset) ++extra;
+    const SamplePlan plan = plan_of(i, extra);
+    ASSERT_EQ(prompt_len(plan), base + specs[i].offset) << "job " << i;
+    ASSERT_TRUE(plan.rows[0].block_sparse || specs[i].method != Method::Flex);
+    lengths.insert(prompt_len(plan));
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  ASSERT_EQ(lengths.size(), jobs.size()) << "every job needs a prompt length of its own";
+
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const LlamaModel m = make_tiny_model(9, dtype);
+    for (const int64_t block : {int64_t{7}, int64_t{16}, int64_t{128}}) {
+      DecodeConfig cfg;
+      cfg.max_new_tokens = kNew;
+      cfg.stops.eos = cfg.stops.newline = false;
+      cfg.trace_top = 5;
+      cfg.block_size = block;
+      cfg.kv_reuse = false;
+      std::vector<std::vector<StreamResult>> alone;
+      for (const DecodeJob& j : jobs) alone.push_back(decode_streams(m, *tokenizer_, j.rows, j.streams, cfg));
+      for (const bool own_pass : {false, true})
+        for (const bool reuse : {false, true}) {
+          cfg.prefix_own_pass = own_pass;
+          cfg.kv_reuse = reuse;
+          int64_t passes_alone = 0;
+          for (const int64_t in_flight : {int64_t{1}, int64_t{3}, int64_t{8}}) {
+            const std::string what = std::string(dtype == at::kFloat ? "fp32" : "bf16") + ", block " +
+                                     std::to_string(block) + ", " + std::to_string(in_flight) + " in flight" +
+                                     (reuse ? ", store" : "") + (own_pass ? ", prefixes in their own pass" : "");
+            std::vector<std::vector<StreamResult>> out(jobs.size());
+            DecodeStats stats;
+            decode_jobs(m, *tokenizer_, jobs, cfg, in_flight,
+                        [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); }, &stats);
+            expect_same_streams(out, alone, what);
+            if (::testing::Test::HasFatalFailure()) return;
+            if (in_flight == 1) {
+              passes_alone = stats.prefill_passes;
+              if (!own_pass) EXPECT_EQ(stats.prefill_passes, static_cast<int64_t>(jobs.size())) << what;
+              if (own_pass) EXPECT_GT(stats.prefill_passes, static_cast<int64_t>(jobs.size())) << what;
+            } else {
+              EXPECT_LT(stats.prefill_passes, passes_alone) << what << ": no job shared a prefill pass";
+            }
+            if (reuse) EXPECT_GT(stats.prefill_tokens_reused, 0) << what;
+          }
+        }
     }
   }
 }
