@@ -277,6 +277,54 @@ TEST_F(BlockSparseAttentionCuda, BatchWithDifferentLayouts) {
   }
 }
 
+// A row's outputs do not depend on the pass around it, bit for bit (causal masks, as generation's):
+// either query tile (64 or 128 rows), a pass right-padded past the row's prompt (keys and queries there hold other data the
+// row's queries cannot see, as where a longer sample shares the pass), a second batch row with
+// another mask, and the queries from an offset on (a prefill chunk after a prefix already in the
+// cache). Batch-invariant prefill passes of samples of different lengths rely on it.
+TEST_F(BlockSparseAttentionCuda, ARowsBitsDoNotDependOnThePassAroundIt) {
+  std::mt19937 rng(11);
+  const int64_t blocks[] = {16, 64, 128};
+  for (int it = 0; it < 12; ++it) {
+    const SequenceLayout layout = random_layout(rng);
+    MaskSpec spec = random_spec(layout, rng, it % 3 == 0);
+    spec.causal = true;  // as every generation mask: no query sees a key after it (the padding)
+    const Case c = make_case(layout, spec, blocks[it % 3]);
+    const SequenceLayout other_layout = random_layout(rng);
+    const Case other = make_case(other_layout, random_spec(other_layout, rng, false), blocks[it % 3]);
+    const int64_t Lm = c.mask.length();
+    ASSERT_GE(Lm, 2);
+    const int64_t L = Lm - 1 - static_cast<int64_t>(rng() % std::min<int64_t>(Lm - 1, 40));  // the prompt
+    const int64_t Lpass = std::max(L + 1 + static_cast<int64_t>(rng() % (Lm - L)), other.mask.length());
+    const int64_t g = it % 2 ? 3 : 1, d = (it / 2) % 2 ? 128 : 64;
+    const at::ScalarType dt = (it / 4) % 2 ? at::kHalf : at::kBFloat16;
+    const at::Tensor q = randn({2, 2 * g, Lpass, d}, dt, gen_), k = randn({2, 2, Lpass, d}, dt, gen_),
+                     v = randn({2, 2, Lpass, d}, dt, gen_);
+    auto run = [&](const at::Tensor& qq, const at::Tensor& kk, const at::Tensor& vv, std::vector<DeviceMaskRef> m,
+                   int q_tile) {
+      BlockSparseAttentionOptions opt;
+      opt.q_tile = q_tile;
+      return block_sparse_attention_cuda(qq, kk, vv, m, opt).out;
+    };
+    const std::string what = "it " + std::to_string(it) + " L " + std::to_string(L) + " pass " + std::to_string(Lpass);
+    auto row0 = [&](int64_t n) { return std::vector<at::Tensor>{q[0].narrow(1, 0, n).unsqueeze(0).contiguous(),
+                                                               k[0].narrow(1, 0, n).unsqueeze(0).contiguous(),
+                                                               v[0].narrow(1, 0, n).unsqueeze(0).contiguous()}; };
+    const auto a = row0(L);
+    const at::Tensor alone = run(a[0], a[1], a[2], {DeviceMaskRef{&c.dm, 0, 0}}, 128);
+    EXPECT_TRUE(at::equal(run(a[0], a[1], a[2], {DeviceMaskRef{&c.dm, 0, 0}}, 64), alone)) << what << ": 64-row tiles";
+    const auto p = row0(Lpass);
+    for (int tile : {0, 64, 128})
+      EXPECT_TRUE(at::equal(run(p[0], p[1], p[2], {DeviceMaskRef{&c.dm, 0, 0}}, tile).narrow(2, 0, L), alone))
+          << what << ": right-padded pass, q_tile " << tile;
+    const at::Tensor both = run(q, k, v, {DeviceMaskRef{&c.dm, 0, 0}, DeviceMaskRef{&other.dm, 0, 0}}, 0);
+    EXPECT_TRUE(at::equal(both[0].narrow(1, 0, L).unsqueeze(0), alone)) << what << ": beside another row";
+    const int64_t s = static_cast<int64_t>(rng() % L);
+    const at::Tensor chunk = run(a[0].narrow(2, s, L - s).contiguous(), a[1], a[2], {DeviceMaskRef{&c.dm, s, 0}}, 0);
+    EXPECT_TRUE(at::equal(chunk, alone.narrow(2, s, L - s))) << what << ": queries from " << s;
+  }
+}
+
 // Many batch rows (more than one launch's worth of per-row masks).
 TEST_F(BlockSparseAttentionCuda, ManyBatchRows) {
   const SequenceLayout layout = layout_from_lengths({30, 41, 17}, true, 0, 1, 0);

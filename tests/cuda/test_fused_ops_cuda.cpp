@@ -158,7 +158,7 @@ TEST_P(FusedOpsCuda, PrefillLinearGivesEveryTokenItsOwnBitsInAnyPass) {
     for (int64_t rows : {1, 2, 77, 128, 129, 300, 1000})
       EXPECT_TRUE(linear_cuda(x.narrow(0, 0, rows), w, {}, true, true).equal(all.narrow(0, 0, rows)))
           << what << ", first " << rows << " rows";
-    for (int64_t r : {0, 5, 127, 128, M - 1})
+    for (int64_t r : std::vector<int64_t>{0, 5, 127, 128, M - 1})
       EXPECT_TRUE(linear_cuda(x.narrow(0, r, 1), w, {}, true, true).equal(all.narrow(0, r, 1))) << what << ", row " << r << " alone";
     EXPECT_TRUE(linear_cuda(x.narrow(0, 3, 500), w, {}, true, true).equal(all.narrow(0, 3, 500))) << what << ", shifted";
     EXPECT_TRUE(linear_cuda(x.flip(0), w, {}, true, true).equal(all.flip(0))) << what << ", rows reversed";
