@@ -123,15 +123,25 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     }
   };
   // The weights do not depend on the previous kernel: the first stages are in flight before
-  // waiting for it. Group i holds stage i's x (and group 0 the first stages' weights).
+  // waiting for it. Without x in the ring group i is stage i; with it, group i holds stage i's x
+  // (and group 0 the first stages' weights: x may only be read after the wait).
+  if constexpr (!kXRing) {
 #pragma unroll
-  for (int i = 0; i < ST - 1; ++i)
-    if (i < mine) load_w(i);
-  pdl_wait();
+    for (int i = 0; i < ST - 1; ++i) {
+      if (i < mine) load_w(i);
+      cp_async_commit();
+    }
+    pdl_wait();
+  } else {
 #pragma unroll
-  for (int i = 0; i < ST - 1; ++i) {
-    if (i < mine) load_x(i);
-    cp_async_commit();
+    for (int i = 0; i < ST - 1; ++i)
+      if (i < mine) load_w(i);
+    pdl_wait();
+#pragma unroll
+    for (int i = 0; i < ST - 1; ++i) {
+      if (i < mine) load_x(i);
+      cp_async_commit();
+    }
   }
 
   const T* xr[NT];
