@@ -74,12 +74,15 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   extern __shared__ __align__(16) unsigned char smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int part = warp % S;
-  const int n0 = (blockIdx.y * CT + warp / S) * 16 * CW;
-  // Row group blockIdx.x: rows 64 x .. 64 x + 63 of the call (the CTAs of one column tile run
-  // together, so the weights come from memory once and from L2 for the other groups).
-  x += static_cast<int64_t>(blockIdx.x) * (8 * kMaxTiles) * K;
-  y += static_cast<int64_t>(blockIdx.x) * (8 * kMaxTiles) * N;
-  rows = min(rows - static_cast<int>(blockIdx.x) * 8 * kMaxTiles, 8 * kMaxTiles);
+  // CTA b: column tile b / R, row group b % R (rows 64 g .. 64 g + 63 of the call) for R row
+  // groups: the CTAs of one column tile run together, so its weights come from memory once and
+  // from L2 for the other groups. A 1-D grid: one row group is the plain grid of column tiles.
+  const int row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
+  const int group = static_cast<int>(blockIdx.x) % row_groups;
+  const int n0 = (static_cast<int>(blockIdx.x) / row_groups * CT + warp / S) * 16 * CW;
+  x += static_cast<int64_t>(group) * (8 * kMaxTiles) * K;
+  y += static_cast<int64_t>(group) * (8 * kMaxTiles) * N;
+  rows = min(rows - group * 8 * kMaxTiles, 8 * kMaxTiles);
   const int groups = (K + 63) / 64;
   const int mine = part < groups ? (groups - part + S - 1) / S : 0;  // groups of this split
   constexpr int kStage = stage_bytes<NT, CW>();
@@ -265,9 +268,8 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
   }
   const int tiles = (N + 15) / 16;
   constexpr int per_cta = W / S * CW;
-  const dim3 grid(static_cast<unsigned>((rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles)),
-                  static_cast<unsigned>((tiles + per_cta - 1) / per_cta)),
-      block(W * 32);
+  const int64_t row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
+  const dim3 grid(static_cast<unsigned>(row_groups * ((tiles + per_cta - 1) / per_cta))), block(W * 32);
   return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once));
 }
 
