@@ -81,8 +81,9 @@ struct DecodeConfig {
   // uses the store.
   bool kv_reuse = true;
   int64_t kv_store_bytes = int64_t{1024} << 20;  // the store's bound (least recently used out)
-  // Compute every reusable prefix in a pass of its own (one row, the prefix alone), on any backend;
-  // no backend needs it for exact reuse (tests keep the path working).
+  // Compute every reusable prefix in a pass of its own (one row, the prefix alone) without the
+  // store too (with it, a prefix not yet stored always is); no backend needs it for exact reuse
+  // (tests keep the path working).
   bool prefix_own_pass = false;
 };
 

@@ -407,12 +407,11 @@ class Scheduler {
     return causal_prefix(row.mask, std::max<int64_t>(limit, 0));
   }
 
-  // The prefixes of rows [first_row, first_row + B) of one pass, each computed in a pass of its
-  // own (one row, the prefix alone) where the backend needs that for exact reuse: found in the
-  // store, or computed into the row's cache and kept (in the store, and for the other rows of
-  // this call when the store is on). `tokens`/`positions` [B, L]: the pass's, each row's prefix at
-  // slots [0, P). Each row's cache slots [0, P) get its prefix's K/V. Returns per row whether its
-  // prefix was computed for it here.
+  // The prefixes of rows [first_row, first_row + B) of one pass, each found in the store or
+  // computed in a pass of its own (one row, the prefix alone) into the row's cache and kept (in the
+  // store, and for the other rows of this call when the store is on). `tokens`/`positions` [B, L]:
+  // the pass's, each row's prefix at slots [0, P). Each row's cache slots [0, P) get its prefix's
+  // K/V. Returns per row whether its prefix was computed for it here.
   std::vector<bool> prefix_passes(int64_t first_row, const std::vector<const RowPlan*>& plans,
                                   const std::vector<int64_t>& prefix, const at::Tensor& tokens,
                                   const at::Tensor& positions,
@@ -505,46 +504,32 @@ class Scheduler {
         a.positions.push_back(std::move(ids));
       }
     }
-    // Reusable prefixes. Where prefixes take a pass of their own (prefix_own_pass), every row's
-    // prefix comes from such a pass, store or no store, and this pass starts at the shortest.
-    // Elsewhere: every row's prefix in the store (then the pass starts at the shortest), or
-    // compute them all in this pass (and keep them).
-    std::vector<std::string> keys(static_cast<size_t>(B));
-    std::vector<const KVStore::Entry*> entries(static_cast<size_t>(B), nullptr);
+    // Reusable prefixes. With the store on (or prefix_own_pass), every row's prefix comes from the
+    // store or from a pass of its own (each distinct prefix once, then stored), and this pass starts
+    // at the shortest, so a group's rows never recompute a prefix. Otherwise (or where a row has
+    // none) every row is computed from slot 0 here, and the store keeps the prefixes computed so.
     std::vector<bool> computed(static_cast<size_t>(B), false);  // prefix computed in this call for the row
     int64_t start = std::numeric_limits<int64_t>::max();  // the shortest prefix
     for (int64_t b = 0; b < B; ++b)
       if (plans[b]) start = std::min(start, prefix[b]);
     if (start == std::numeric_limits<int64_t>::max()) start = 0;
-    const bool own_pass = prefix_layout_ && state_->prefix_needs_own_pass();
-    if (own_pass) {
-      if (start > 0) computed = prefix_passes(first_row, plans, prefix, tokens, positions, masks);
-    } else {
-      bool all_stored = store_ != nullptr;
-      for (int64_t b = 0; b < B && store_; ++b) {
-        if (!plans[b] || prefix[b] == 0) continue;
-        keys[b] = KVStore::key(*plans[b], prefix[b], cfg_.block_size);
-        entries[b] = store_->find(keys[b]);
-        all_stored = all_stored && entries[b] != nullptr;
-      }
-      if (!all_stored) start = 0;
-      if (start > 0)
-        for (int64_t b = 0; b < B; ++b)
-          if (plans[b])
-            state_->write_prefix(first_row + b, entries[b]->k.narrow(2, 0, start), entries[b]->v.narrow(2, 0, start));
-    }
+    const bool own_pass = prefix_layout_ && (store_ || state_->prefix_needs_own_pass());
+    if (!own_pass) start = 0;
+    if (start > 0) computed = prefix_passes(first_row, plans, prefix, tokens, positions, masks);
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
     for (int64_t& c : last) c -= start;  // columns of the pass
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, L - start).contiguous(),
                                         positions.narrow(1, start, L - start).contiguous(), std::move(masks),
                                         all_last ? LogitsMode::Last : LogitsMode::All, start, last);
     if (stats_) ++stats_->prefill_passes;
-    if (store_ && !own_pass)
-      for (int64_t b = 0; b < B; ++b)
-        if (plans[b] && prefix[b] > 0 && store_->find(keys[b]) == nullptr) {
-          auto [k, v] = state_->read_prefix(first_row + b, prefix[b]);
-          if (store_->insert(keys[b], KVStore::Entry{std::move(k), std::move(v)}) && stats_) ++stats_->kv_store_entries;
-        }
+    if (store_ && start == 0 && !state_->prefix_needs_own_pass())
+      for (int64_t b = 0; b < B; ++b) {
+        if (!plans[b] || prefix[b] == 0) continue;
+        std::string key = KVStore::key(*plans[b], prefix[b], cfg_.block_size);
+        if (store_->find(key)) continue;
+        auto [k, v] = state_->read_prefix(first_row + b, prefix[b]);
+        if (store_->insert(key, KVStore::Entry{std::move(k), std::move(v)}) && stats_) ++stats_->kv_store_entries;
+      }
     at::Tensor row_logits;
     if (all_last) {
       row_logits = logits.select(1, logits.size(1) - 1);

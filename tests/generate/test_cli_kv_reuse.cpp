@@ -77,11 +77,12 @@ TEST_F(KvReuse, RecordsAreBitwiseThoseWithoutTheStore) {
       EXPECT_EQ(kv["prompt_tokens_reused"].get<int64_t>() + kv["prompt_tokens_computed"].get<int64_t>(),
                 j["prefill_tokens"].get<int64_t>());
       EXPECT_GE(kv["store_entries"].get<int64_t>(), 1);
-      // One prefill pass a sample at batch 1, no more at batch 3.
+      // A prefill pass a sample at batch 1 (no more at batch 3), and one for each stored prefix.
       const int64_t passes = j["prefill_passes"].get<int64_t>(), samples = j["samples"].get<int64_t>();
-      if (std::string(batch) == "1") EXPECT_EQ(passes, samples);
-      EXPECT_GE(passes, 1);
-      EXPECT_LE(passes, samples);
+      const int64_t stored = kv["store_entries"].get<int64_t>();
+      if (std::string(batch) == "1") EXPECT_EQ(passes, samples + stored);
+      EXPECT_GE(passes, 1 + stored);
+      EXPECT_LE(passes, samples + stored);
     }
 }
 
@@ -93,11 +94,18 @@ TEST_F(KvReuse, Bf16AndTheDefaultBlockSize) {
   }
 }
 
+// Nothing is kept from one admission to the next: each sample (batch 1) computes its prefix again,
+// once for its five rows.
 TEST_F(KvReuse, AStoreOfZeroMegabytesKeepsNothing) {
   const nlohmann::json j = same_records(base() + "--method avg --kv-store-mb 0", "zero");
-  EXPECT_EQ(j["kv_reuse"]["prompt_tokens_reused"].get<int64_t>(), 0);
+  const nlohmann::json kept = same_records(base() + "--method avg", "kept");
   EXPECT_EQ(j["kv_reuse"]["store_entries"].get<int64_t>(), 0);
+  EXPECT_EQ(j["kv_reuse"]["store_peak_bytes"].get<int64_t>(), 0);
   EXPECT_EQ(j["kv_reuse"]["store_limit_mb"].get<int64_t>(), 0);
+  EXPECT_EQ(j["prefill_passes"].get<int64_t>(), 2 * j["samples"].get<int64_t>());  // a prefix pass each
+  EXPECT_GT(j["kv_reuse"]["prompt_tokens_computed"].get<int64_t>(),
+            kept["kv_reuse"]["prompt_tokens_computed"].get<int64_t>());
+  EXPECT_EQ(kept["kv_reuse"]["store_entries"].get<int64_t>(), 1);
 }
 
 TEST_F(KvReuse, AskingForItOnTheCpuIsTheDefault) {
