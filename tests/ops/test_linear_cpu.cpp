@@ -85,6 +85,22 @@ TEST_F(LinearCpu, ARowsResultDoesNotDependOnTheOtherRowsOrTheThreads) {
   }
 }
 
+// Many rows (a long prefill pass) go through the kernels a chunk of rows at a time (about 2 MiB of
+// x: 128 bf16 or 64 fp32 rows of 8192): every row's sums and its bf16 rounding are bitwise those
+// of the row alone, on each side of every chunk boundary and in the partial last chunk.
+TEST_F(LinearCpu, ManyRowsGoInChunksWithEachRowsBitsAlone) {
+  const int64_t K = 8192, N = 24, M = 301;
+  const at::Tensor x = values({M, K}, 51), w = values({N, K}, 52);
+  const at::Tensor xf = x.to(at::kFloat), wf = w.to(at::kFloat);
+  at::set_num_threads(2);
+  const at::Tensor sums = linear_bf16(x, {w}, false)[0], f32 = linear_f32(xf, {wf})[0];
+  EXPECT_TRUE(at::equal(linear_bf16(x, {w})[0], sums.to(at::kBFloat16)));
+  for (int64_t m : {0, 1, 63, 64, 65, 127, 128, 129, 255, 256, 257, 299, 300}) {
+    EXPECT_TRUE(at::equal(linear_bf16(x.narrow(0, m, 1), {w}, false)[0], sums.narrow(0, m, 1))) << "row " << m;
+    EXPECT_TRUE(at::equal(linear_f32(xf.narrow(0, m, 1), {wf})[0], f32.narrow(0, m, 1))) << "fp32 row " << m;
+  }
+}
+
 TEST_F(LinearCpu, FusedWeightsEqualSeparateCallsAndBiasIsAddedInBf16) {
   at::Tensor x = values({1, 2, 96}, 21);
   std::vector<at::Tensor> ws = {values({40, 96}, 22), values({9, 96}, 23), values({64, 96}, 24)};
