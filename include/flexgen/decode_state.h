@@ -81,6 +81,11 @@ class DecodeState {
   // True where prefilling several samples in one pass gives each the same bits as alone: the CPU
   // kernels; CUDA under batch_invariant (a row-invariant prefill GEMM), not with it off.
   bool grouped_prefill_is_invariant() const;
+  // The most tokens (rows x slots) worth putting in one grouped prefill pass: 16384 on CUDA; on the
+  // CPU as many as keep the widest linear's output of a pass within 32 MiB (glibc's largest
+  // reused allocation: beyond it every call maps fresh pages, ~10% slower; 2048 for a 1B model in
+  // bf16), at most 16384. A CPU prefill is compute-bound, so smaller groups cost it nothing.
+  int64_t prefill_tokens_per_pass() const;
 
  private:
   struct Cuda;  // the CUDA step's buffers, mask table and graph

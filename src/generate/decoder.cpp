@@ -361,9 +361,9 @@ class Scheduler {
 
   // Admits jobs into free slots (ascending): neighbouring slots whose jobs need only the last
   // position's logits share one prefill forward pass of the group's longest prompt's slots, up to
-  // kPrefillTokens tokens; the others are prefilled alone.
+  // the backend's tokens per pass (rows x slots); the others are prefilled alone.
   void admit_all(const std::vector<std::pair<int64_t, size_t>>& admits) {
-    constexpr int64_t kPrefillTokens = 16384;
+    const int64_t most_tokens = state_->prefill_tokens_per_pass();
     size_t i = 0;
     while (i < admits.size()) {
       size_t k = i + 1;
@@ -379,7 +379,7 @@ class Scheduler {
           // a shorter job's rows are right-padded into the slots of its first decode tokens: only
           // as far as its mask reaches (its prompt + max_new_tokens).
           if (prefix_layout_ && hi > lo + cfg_.max_new_tokens) break;
-          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * hi > kPrefillTokens) break;
+          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * hi > most_tokens) break;
           shortest = lo;
           longest = hi;
           ++k;

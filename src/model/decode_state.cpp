@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <utility>
 
@@ -47,6 +48,15 @@ RowMask DecodeState::row_mask(AttentionMask mask) const {
 bool DecodeState::logits_on_device() const { return cuda_ != nullptr; }
 
 bool DecodeState::grouped_prefill_is_invariant() const { return cuda_ == nullptr || options_.batch_invariant; }
+
+int64_t DecodeState::prefill_tokens_per_pass() const {
+  constexpr int64_t kMost = 16384;
+  if (cuda_) return kMost;
+  const ModelConfig& c = model_.config;
+  const int64_t width = std::max({c.intermediate_size, c.hidden_size, c.q_dim(), c.kv_dim(), int64_t{1}});
+  const int64_t bytes = static_cast<int64_t>(c10::elementSize(model_.dtype)) * width;
+  return std::clamp<int64_t>((int64_t{32} << 20) / bytes, 1, kMost);
+}
 
 at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                                 std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start,

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "flexgen/decode_state.h"
 #include "flexgen/decoder.h"
 #include "flexgen/cpu_isa.h"
 #include "flexgen/methods.h"
@@ -520,6 +521,18 @@ TEST_F(Methods, PerRowLastLogitsEqualAllLogitsAtThoseColumns) {
         EXPECT_THROW(run(LogitsMode::Last, at::tensor(std::vector<int64_t>{0, 1}, at::kLong)), std::invalid_argument);
       }
     }
+  }
+}
+
+// A grouped CPU prefill pass holds at most as many tokens as keep the widest linear's output within
+// 32 MiB (beyond it the CPU linear runs ~10% slower); the tiny model's are far below that.
+TEST_F(Methods, CpuPrefillPassesKeepTheWidestLinearOutputWithin32MiB) {
+  DecodeStateOptions o;
+  for (const at::ScalarType dtype : {at::kBFloat16, at::kFloat}) {
+    LlamaModel m = make_tiny_model(7, dtype);
+    EXPECT_EQ(DecodeState(m, o).prefill_tokens_per_pass(), 16384);
+    m.config.intermediate_size = 8192;  // Llama-3.2-1B's MLP
+    EXPECT_EQ(DecodeState(m, o).prefill_tokens_per_pass(), dtype == at::kBFloat16 ? 2048 : 1024);
   }
 }
 
