@@ -454,8 +454,9 @@ class Scheduler {
   // to its job's lmax: its longest row's prompt with the [prefix][padding][rest] layout (the
   // layout it has alone; slots [lmax, L) then hold padding at the positions of its first decode
   // tokens, whose K/V each decode step writes before anything reads them), else L. Each row's
-  // first logits are those of its slot lmax - 1. With the KV store on and every row's prefix in
-  // it, the prefix K/V are copied in and the forward pass runs on slots [min P, L) only.
+  // first logits are those of its slot lmax - 1. With the KV store on (or prefix_own_pass) every
+  // row's prefix K/V are copied in (from the store, or from a pass of its own) and the forward pass
+  // runs on slots [min P, L) only.
   void admit_group(const std::vector<std::pair<int64_t, size_t>>& group) {
     const auto t0 = Clock::now();
     int64_t L = 0;
@@ -513,8 +514,8 @@ class Scheduler {
     for (int64_t b = 0; b < B; ++b)
       if (plans[b]) start = std::min(start, prefix[b]);
     if (start == std::numeric_limits<int64_t>::max()) start = 0;
-    const bool own_pass = prefix_layout_ && (store_ || state_->prefix_needs_own_pass());
-    if (!own_pass) start = 0;
+    const bool prefixes_first = prefix_layout_ && (store_ || state_->prefix_needs_own_pass());
+    if (!prefixes_first) start = 0;
     if (start > 0) computed = prefix_passes(first_row, plans, prefix, tokens, positions, masks);
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
     for (int64_t& c : last) c -= start;  // columns of the pass
