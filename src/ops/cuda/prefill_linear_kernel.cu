@@ -66,6 +66,76 @@ __device__ __forceinline__ uint32_t unit_offset(int r, int u) {
   return static_cast<uint32_t>(r * kRowBytes + ((u ^ (r & 7)) << 4));
 }
 
+// Copies a CTA's x and w tiles of K stages into shared memory by cp.async, for either kernel's
+// tile configuration C: thread tid copies units q = tid + threads * i of each tile (tile row q / 8,
+// 16-byte unit q % 8); rows past `rows` or N and elements past K are zero-filled. Stage kt goes to
+// slot kt % ST at `base`: the x tile, then the w tile.
+template <typename T, typename C>
+struct TileLoader {
+  const T* xs[C::kXUnits];
+  const T* ws[C::kWUnits];
+  bool xok[C::kXUnits], wok[C::kWUnits];
+  int tid, K, ktiles;
+  uint32_t base;
+
+  __device__ __forceinline__ TileLoader(const T* x, const T* w, int rows, int N, int K_, int m0, int n0,
+                                        uint32_t base_)
+      : tid(static_cast<int>(threadIdx.x)), K(K_), ktiles((K_ + kBK - 1) / kBK), base(base_) {
+#pragma unroll
+    for (int i = 0; i < C::kXUnits; ++i) {
+      const int q = tid + C::kThreads * i, r = q >> 3;
+      xok[i] = m0 + r < rows;
+      xs[i] = x + static_cast<int64_t>(xok[i] ? m0 + r : 0) * K + 8 * (q & 7);
+    }
+#pragma unroll
+    for (int i = 0; i < C::kWUnits; ++i) {
+      const int q = tid + C::kThreads * i, r = q >> 3;
+      wok[i] = n0 + r < N;
+      ws[i] = w + static_cast<int64_t>(wok[i] ? n0 + r : 0) * K + 8 * (q & 7);
+    }
+  }
+  __device__ __forceinline__ uint32_t slot(int kt) const { return base + (kt % C::ST) * C::kStageBytes; }
+  __device__ __forceinline__ void load_w(int kt) const {
+    const int k0 = kt * kBK;
+    const uint32_t dst = slot(kt) + C::BM * kRowBytes;
+#pragma unroll
+    for (int i = 0; i < C::kWUnits; ++i) {
+      const int q = tid + C::kThreads * i;
+      cp_async16(dst + unit_offset(q >> 3, q & 7), ws[i] + k0, wok[i] && k0 + 8 * (q & 7) < K);
+    }
+  }
+  __device__ __forceinline__ void load_x(int kt) const {
+    const int k0 = kt * kBK;
+    const uint32_t dst = slot(kt);
+#pragma unroll
+    for (int i = 0; i < C::kXUnits; ++i) {
+      const int q = tid + C::kThreads * i;
+      cp_async16(dst + unit_offset(q >> 3, q & 7), xs[i] + k0, xok[i] && k0 + 8 * (q & 7) < K);
+    }
+  }
+  // The first ST - 1 stages. The weights do not depend on the previous kernel: they are in flight
+  // before waiting for it. Group s holds stage s's x (and group 0 the first stages' weights).
+  __device__ __forceinline__ void prologue() const {
+#pragma unroll
+    for (int s = 0; s < C::ST - 1; ++s)
+      if (s < ktiles) load_w(s);
+    cuda_pdl::pdl_wait();
+#pragma unroll
+    for (int s = 0; s < C::ST - 1; ++s) {
+      if (s < ktiles) load_x(s);
+      cp_async_commit();
+    }
+  }
+  // Stage kt + ST - 1 into the slot the MMAs of stage kt - 1 read (call after they are done).
+  __device__ __forceinline__ void next(int kt) const {
+    if (kt + C::ST - 1 < ktiles) {
+      load_w(kt + C::ST - 1);
+      load_x(kt + C::ST - 1);
+    }
+    cp_async_commit();
+  }
+};
+
 template <typename T, typename C>
 __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(const T* __restrict__ x,
                                                                              const T* __restrict__ w,
@@ -77,52 +147,8 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
   const int ktiles = (K + kBK - 1) / kBK;
   const uint32_t base = smem_u32(smem);
 
-  // Thread copies units q = tid + threads * i of each tile: tile row q / 8, unit q % 8. Rows past
-  // `rows` or N and elements past K are zero-filled.
-  const T* xs[C::kXUnits];
-  const T* ws[C::kWUnits];
-  bool xok[C::kXUnits], wok[C::kWUnits];
-#pragma unroll
-  for (int i = 0; i < C::kXUnits; ++i) {
-    const int q = tid + C::kThreads * i, r = q >> 3;
-    xok[i] = m0 + r < rows;
-    xs[i] = x + static_cast<int64_t>(xok[i] ? m0 + r : 0) * K + 8 * (q & 7);
-  }
-#pragma unroll
-  for (int i = 0; i < C::kWUnits; ++i) {
-    const int q = tid + C::kThreads * i, r = q >> 3;
-    wok[i] = n0 + r < N;
-    ws[i] = w + static_cast<int64_t>(wok[i] ? n0 + r : 0) * K + 8 * (q & 7);
-  }
-  auto load_w = [&](int kt) {
-    const int k0 = kt * kBK;
-    const uint32_t dst = base + (kt % ST) * C::kStageBytes + C::BM * kRowBytes;
-#pragma unroll
-    for (int i = 0; i < C::kWUnits; ++i) {
-      const int q = tid + C::kThreads * i;
-      cp_async16(dst + unit_offset(q >> 3, q & 7), ws[i] + k0, wok[i] && k0 + 8 * (q & 7) < K);
-    }
-  };
-  auto load_x = [&](int kt) {
-    const int k0 = kt * kBK;
-    const uint32_t dst = base + (kt % ST) * C::kStageBytes;
-#pragma unroll
-    for (int i = 0; i < C::kXUnits; ++i) {
-      const int q = tid + C::kThreads * i;
-      cp_async16(dst + unit_offset(q >> 3, q & 7), xs[i] + k0, xok[i] && k0 + 8 * (q & 7) < K);
-    }
-  };
-  // The weights do not depend on the previous kernel: their first stages are in flight before
-  // waiting for it. Group s holds stage s's x (and group 0 the first stages' weights).
-#pragma unroll
-  for (int s = 0; s < ST - 1; ++s)
-    if (s < ktiles) load_w(s);
-  cuda_pdl::pdl_wait();
-#pragma unroll
-  for (int s = 0; s < ST - 1; ++s) {
-    if (s < ktiles) load_x(s);
-    cp_async_commit();
-  }
+  const TileLoader<T, C> ld(x, w, rows, N, K, m0, n0, base);
+  ld.prologue();
 
   const int wm = (warp % C::kWarpsM) * C::WM, wn = (warp / C::kWarpsM) * C::WN;
   float acc[MT][NT][4];
@@ -136,12 +162,8 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
   for (int kt = 0; kt < ktiles; ++kt) {
     cp_async_wait<ST - 2>();
     __syncthreads();  // stage kt is in; every warp is done with the slot the next load reuses
-    if (kt + ST - 1 < ktiles) {
-      load_w(kt + ST - 1);
-      load_x(kt + ST - 1);
-    }
-    cp_async_commit();
-    const uint32_t sx = base + (kt % ST) * C::kStageBytes, sw = sx + C::BM * kRowBytes;
+    ld.next(kt);
+    const uint32_t sx = ld.slot(kt), sw = sx + C::BM * kRowBytes;
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
       uint32_t a[MT][4], b[NT / 2][4];
@@ -220,48 +242,8 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_wgmma_ker
   const int tid = threadIdx.x;
   const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * C::BN;
   const int ktiles = (K + kBK - 1) / kBK;
-  const T* xs[C::kXUnits];
-  const T* ws[C::kWUnits];
-  bool xok[C::kXUnits], wok[C::kWUnits];
-#pragma unroll
-  for (int i = 0; i < C::kXUnits; ++i) {
-    const int q = tid + C::kThreads * i, r = q >> 3;
-    xok[i] = m0 + r < rows;
-    xs[i] = x + static_cast<int64_t>(xok[i] ? m0 + r : 0) * K + 8 * (q & 7);
-  }
-#pragma unroll
-  for (int i = 0; i < C::kWUnits; ++i) {
-    const int q = tid + C::kThreads * i, r = q >> 3;
-    wok[i] = n0 + r < N;
-    ws[i] = w + static_cast<int64_t>(wok[i] ? n0 + r : 0) * K + 8 * (q & 7);
-  }
-  auto load_w = [&](int kt) {
-    const int k0 = kt * kBK;
-    const uint32_t dst = base + (kt % ST) * C::kStageBytes + C::BM * kRowBytes;
-#pragma unroll
-    for (int i = 0; i < C::kWUnits; ++i) {
-      const int q = tid + C::kThreads * i;
-      cp_async16(dst + unit_offset(q >> 3, q & 7), ws[i] + k0, wok[i] && k0 + 8 * (q & 7) < K);
-    }
-  };
-  auto load_x = [&](int kt) {
-    const int k0 = kt * kBK;
-    const uint32_t dst = base + (kt % ST) * C::kStageBytes;
-#pragma unroll
-    for (int i = 0; i < C::kXUnits; ++i) {
-      const int q = tid + C::kThreads * i;
-      cp_async16(dst + unit_offset(q >> 3, q & 7), xs[i] + k0, xok[i] && k0 + 8 * (q & 7) < K);
-    }
-  };
-#pragma unroll
-  for (int s = 0; s < ST - 1; ++s)
-    if (s < ktiles) load_w(s);
-  cuda_pdl::pdl_wait();
-#pragma unroll
-  for (int s = 0; s < ST - 1; ++s) {
-    if (s < ktiles) load_x(s);
-    cp_async_commit();
-  }
+  const TileLoader<T, C> ld(x, w, rows, N, K, m0, n0, base);
+  ld.prologue();
 
   const int wg = tid >> 7;
   float d[64];
@@ -271,13 +253,8 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_wgmma_ker
     cp_async_wait<ST - 2>();
     cuda_wgmma::fence_proxy_async();
     __syncthreads();  // stage kt is in for every thread; the slot loaded next was read by finished wgmmas
-    if (kt + ST - 1 < ktiles) {
-      load_w(kt + ST - 1);
-      load_x(kt + ST - 1);
-    }
-    cp_async_commit();
-    const uint32_t sx = base + (kt % ST) * C::kStageBytes + wg * 64 * kRowBytes;
-    const uint32_t sw = base + (kt % ST) * C::kStageBytes + C::BM * kRowBytes;
+    ld.next(kt);
+    const uint32_t sx = ld.slot(kt) + wg * 64 * kRowBytes, sw = ld.slot(kt) + C::BM * kRowBytes;
     cuda_wgmma::fence();
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk)
