@@ -178,24 +178,10 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
                           bool rows_apart = false, bool prefill = false) {
   const int64_t K = x.size(-1);
   const int64_t rows = K > 0 ? x.numel() / K : 0;
-  if (rows_apart && prefill) {
-    // Every token of a batch-invariant prefill through the row-invariant tiled kernel, whatever
-    // the pass holds; shapes it cannot take are refused, not sent elsewhere.
-    need(kernel_shapes(x, weight, K), "linear_cuda",
-         "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
-    const at::Tensor xc = x.contiguous();
-    need(reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 == 0, "linear_cuda", "x must be 16-byte aligned");
-    c10::cuda::CUDAGuard guard(x.device());
-    at::Tensor y = at::empty(out_shape(x, weight), x.options());
-    launched(cuda_fused::prefill_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
-                                        static_cast<int>(weight.size(0)), static_cast<int>(K), stream(),
-                                        cuda_pdl_enabled()),
-             "linear_cuda");
-    return bias.defined() ? y + bias : y;
-  }
-  if (rows_apart && !decode_linear_gemv()) {
-    // Every row through the row-invariant kernel: any other path would make a row's bits depend
-    // on the batch, so shapes it cannot take are refused, not sent elsewhere.
+  if (rows_apart && (prefill || !decode_linear_gemv())) {
+    // Every row through a row-invariant kernel (a prefill pass's tokens: the tiled one; decode
+    // steps: the one that streams the weights): any other path would make a row's bits depend on
+    // the batch, so shapes they cannot take are refused, not sent elsewhere.
     need(kernel_shapes(x, weight, K), "linear_cuda",
          "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
     const at::Tensor xc = x.contiguous();
@@ -204,9 +190,11 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     at::Tensor y = at::empty(out_shape(x, weight), x.options());
     if (rows == 0) return y;
     const int N = static_cast<int>(weight.size(0));
-    launched(cuda_fused::mma_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows, N,
-                                    static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), read_once, stream(),
-                                    cuda_pdl_enabled()),
+    launched(prefill ? cuda_fused::prefill_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
+                                                  N, static_cast<int>(K), stream(), cuda_pdl_enabled())
+                     : cuda_fused::mma_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows, N,
+                                              static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), read_once,
+                                              stream(), cuda_pdl_enabled()),
              "linear_cuda");
     return bias.defined() ? y + bias : y;
   }
