@@ -34,25 +34,26 @@ at::Tensor CudaLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const 
 at::Tensor CudaLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                           const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                                           at::Tensor& v_cache, const CacheWrite& where) {
-  const at::Tensor qkv = linear_cuda(x, l.qkv_proj, l.qkv_bias, where.rows_apart, where.start >= 0);
+  const at::Tensor qkv = linear(x, l.qkv_proj, l.qkv_bias, where);
   return rope_qkv_cuda(qkv, cos, sin, m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
 }
 
 at::Tensor CudaLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                 const CacheWrite& where) {
+  // Rows kept apart: the row-invariant kernel of prefill passes (start >= 0) or of decode steps.
   return linear_cuda(x, weight, bias, where.rows_apart, where.start >= 0);
 }
 
 at::Tensor CudaLayerOps::mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where) {
-  const at::Tensor gu = linear_cuda(x, l.gate_up_proj, l.gate_up_bias, where.rows_apart, where.start >= 0);
-  return linear_cuda(silu_mul_cuda(gu), l.down_proj, l.down_bias, where.rows_apart, where.start >= 0);
+  const at::Tensor gu = linear(x, l.gate_up_proj, l.gate_up_bias, where);
+  return linear(silu_mul_cuda(gu), l.down_proj, l.down_bias, where);
 }
 
 at::Tensor CudaLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
                                 const CacheWrite& where) {
   at::Tensor x = add_rms_norm_cuda(h, delta, m.weights.final_norm, m.config.rms_norm_eps);
   if (mode == LogitsMode::Last) x = x.narrow(1, x.size(1) - 1, 1).contiguous();
-  return linear_cuda(x, m.weights.lm_head, {}, where.rows_apart, where.start >= 0).to(at::kFloat);
+  return linear(x, m.weights.lm_head, {}, where).to(at::kFloat);
 }
 
 }  // namespace flexgen

@@ -24,6 +24,7 @@
 
 #include "bsa_params.h"
 #include "cp_async.cuh"
+#include "dynamic_smem.cuh"
 #include "half_math.cuh"
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
@@ -449,14 +450,9 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
 template <typename T, int D, int NW, int MT, int BN, int MINB>
 int launch_impl(const Params& p, int nb, cudaStream_t stream) {
   using C = Cfg<T, D, NW, MT, BN>;
-  auto kernel = bsa_fwd_kernel<T, D, NW, MT, BN, MINB>;
-  static bool configured = false;  // per instantiation; benign race (idempotent call)
-  if (!configured) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(C::kSmem));
-    if (e != cudaSuccess) return static_cast<int>(e);
-    configured = true;
-  }
+  constexpr auto kernel = bsa_fwd_kernel<T, D, NW, MT, BN, MINB>;
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(static_cast<int>(C::kSmem)); e != cudaSuccess)
+    return static_cast<int>(e);
   int tiles = 0;
   if (p.mtab != nullptr) tiles = (p.table_block_size + C::BM - 1) / C::BM;  // Lq == 1
   for (int r = 0; p.mtab == nullptr && r < (p.nmasks == 1 ? 1 : nb); ++r) {

@@ -31,8 +31,8 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 // a GEMV kernel that streams the weights at close to memory bandwidth; more rows through
 // at::linear (cuBLAS).
 // With rows_apart (batch-invariant decode steps), any number of rows goes through the tensor-core
-// kernel that reads the weights once per 64 rows and computes each row's result as it would alone
-// (the same bits in a batch of any size, on any GPU); with prefill too (the tokens of a prefill
+// kernel that reads the weights from memory once for all rows and computes each row's result as
+// it would alone (the same bits in a batch of any size, on any GPU); with prefill too (the tokens of a prefill
 // pass), through the tiled row-invariant kernel instead (its own bits, the same in a pass of any
 // size or composition). Shapes they cannot take are refused.
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "cp_async.cuh"
+#include "dynamic_smem.cuh"
 #include "half_math.cuh"
 #include "mma_linear_params.h"
 #include "pdl.cuh"
@@ -255,17 +256,9 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 template <typename T, int NT, int S, int W, int ST, int CW>
 int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
   constexpr int bytes = smem_bytes<W, NT, ST, CW>();
-  auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW>;
-  static std::atomic<uint64_t> set_on{0};  // bit d: done on device d
-  int device = 0;
-  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return static_cast<int>(e);
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((set_on.load(std::memory_order_acquire) & bit) == 0) {
-    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-        e != cudaSuccess)
-      return static_cast<int>(e);
-    set_on.fetch_or(bit, std::memory_order_acq_rel);
-  }
+  constexpr auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW>;
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(bytes); e != cudaSuccess)
+    return static_cast<int>(e);
   const int tiles = (N + 15) / 16;
   constexpr int per_cta = W / S * CW;
   const int64_t row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);

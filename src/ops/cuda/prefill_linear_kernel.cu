@@ -23,6 +23,7 @@
 #include <cstdint>
 
 #include "cp_async.cuh"
+#include "dynamic_smem.cuh"
 #include "half_math.cuh"
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
@@ -294,27 +295,17 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_wgmma_ker
 
 template <typename T, typename C, bool kWgmma = false>
 int launch_tile(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
-  auto kernel = [] {
+  constexpr auto kernel = [] {
     if constexpr (kWgmma) return prefill_linear_wgmma_kernel<T, C>;
     else return prefill_linear_kernel<T, C>;
   }();
-  static std::atomic<uint64_t> set_on{0};  // bit d: the shared-memory attribute is set on device d
-  int device = 0;
-  if (const cudaError_t e = cudaGetDevice(&device); e != cudaSuccess) return static_cast<int>(e);
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((set_on.load(std::memory_order_acquire) & bit) == 0) {
-    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, C::kSmemBytes);
-        e != cudaSuccess)
-      return static_cast<int>(e);
-    set_on.fetch_or(bit, std::memory_order_acq_rel);
-  }
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
+    return static_cast<int>(e);
   // Row tiles vary fastest: the CTAs of one column tile run together and share its weights in L2.
   const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM), static_cast<unsigned>((N + C::BN - 1) / C::BN));
   return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, x, w, y, rows, N, K));
 }
 
-// The big tiles where they make at least two CTAs an SM on a 132-SM GPU, else the small ones (a
-// short pass in big tiles leaves most SMs idle). Either gives the same bits.
 // Compute capability 9.0 (Hopper, the sm_90a code): wgmma. Checked once per device.
 bool hopper() {
   static std::atomic<uint64_t> known{0}, is{0};  // bit d: device d checked / is 9.0
@@ -331,6 +322,8 @@ bool hopper() {
   return (is.load(std::memory_order_acquire) & bit) != 0;
 }
 
+// The big tiles for long passes, else the small ones (a short pass in big tiles leaves most SMs
+// idle): mma.sync where they make at least two CTAs an SM on a 132-SM GPU. Either gives the same bits.
 template <typename T>
 int launch(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
   if (hopper())  // 128-row tiles from 256 rows on (H200 sweep: faster from 512 rows, slower at 77)
