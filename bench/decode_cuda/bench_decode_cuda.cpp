@@ -1,11 +1,12 @@
 // bench_decode_cuda: where the time of one GPU decode step goes (issue 16, "GPU decode at the
 // memory-bandwidth limit"). On a random-weight Llama-3.2-1B or -3B built on the GPU, in one run: the
-// GPU's copy and read bandwidth, every kernel of a batch-1 decode step alone (time per launch, bytes,
+// GPU's copy and read bandwidth, every kernel of a decode step alone (batch 1, or --batch rows; time per launch, bytes,
 // fraction of the bandwidth), and the whole step through DecodeState against the sum of its kernels and
 // against the ideal step (the weights read once at the measured read bandwidth). Prints ONE JSON
 // document on stdout; progress on stderr. See README.md here.
 //
 //   bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context 600] [--reps 200] [--steps 64]
+//                     [--batch 1]
 //
 // Exit status: 0 done; 2 usage error, or no CUDA device; 1 any other failure (e.g. a dtype the library
 // refuses: its message is printed).
@@ -42,12 +43,13 @@ using bench_decode::progress;
 using json = nlohmann::ordered_json;
 
 constexpr const char* kUsage =
-    "usage: bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context N] [--reps N] [--steps N]\n"
+    "usage: bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context N] [--reps N] [--steps N] [--batch N]\n"
     "  --shape    Llama-3.2 shape of the random-weight model (default 1b)\n"
     "  --dtype    compute dtype (default bf16)\n"
     "  --context  tokens in the KV cache when a step runs (default 600)\n"
     "  --reps     CUDA-graph replays per kernel (default 200)\n"
-    "  --steps    timed decode steps (default 64)\n";
+    "  --steps    timed decode steps (default 64)\n"
+    "  --batch    rows decoded at once, each with its own cache (default 1)\n";
 
 struct Options {
   std::string shape = "1b";
@@ -55,6 +57,7 @@ struct Options {
   int64_t context = 600;
   int64_t reps = 200;
   int64_t steps = 64;
+  int64_t batch = 1;
 };
 
 constexpr int64_t kLimitBufferBytes = int64_t{2} << 30;  // 2 GiB per buffer
@@ -86,7 +89,8 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
-    if (a != "--shape" && a != "--dtype" && a != "--context" && a != "--reps" && a != "--steps")
+    if (a != "--shape" && a != "--dtype" && a != "--context" && a != "--reps" && a != "--steps" &&
+        a != "--batch")
       return usage("unknown argument \"" + a + "\"");
     if (i + 1 >= argc) return usage(a + " needs a value");
     const std::string v = argv[++i];
@@ -95,7 +99,8 @@ int main(int argc, char** argv) {
       else if (a == "--dtype") o.dtype = v;
       else if (a == "--context") o.context = parse_count(a, v);
       else if (a == "--reps") o.reps = parse_count(a, v);
-      else o.steps = parse_count(a, v);
+      else if (a == "--steps") o.steps = parse_count(a, v);
+      else o.batch = parse_count(a, v);
     } catch (const std::exception& e) {
       return usage(e.what());
     }
@@ -154,12 +159,14 @@ int main(int argc, char** argv) {
     step_setup.steps = o.steps;
     step_setup.block_size = kBlockSize;
     step_setup.seed = kSeed;
+    step_setup.rows = o.batch;
     bench_decode::KernelSetup kernel_setup;
     kernel_setup.context = o.context;
     kernel_setup.cache_length = bench_decode::step_cache_length(step_setup);
     kernel_setup.block_size = kBlockSize;
     kernel_setup.batch_invariant = defaults.batch_invariant;
     kernel_setup.reps = o.reps;
+    kernel_setup.rows = o.batch;
     out["setup"] = {{"context", o.context},
                     {"cache_length", kernel_setup.cache_length},
                     {"reps", o.reps},
@@ -167,7 +174,7 @@ int main(int argc, char** argv) {
                     {"warmup_steps", bench_decode::kWarmupSteps},
                     {"block_size", kBlockSize},
                     {"batch_invariant", defaults.batch_invariant},
-                    {"batch", 1},
+                    {"batch", o.batch},
                     {"seed", kSeed}};
     out["limits"] = limits.to_json();
 
@@ -191,8 +198,8 @@ int main(int argc, char** argv) {
     const double steps_s = bench_decode::seconds_since(t);
 
     const double step_ms = with_graphs.median_ms, sum_ms = sum_us / 1e3;
-    // K and V of the keys a step's attention may see (slots 0 .. context), every layer.
-    const double kv_bytes = 2.0 * static_cast<double>((o.context + 1) * config.num_kv_heads * config.head_dim *
+    // K and V of the keys a step's attention may see (slots 0 .. context), every row and layer.
+    const double kv_bytes = 2.0 * static_cast<double>(o.batch) * static_cast<double>((o.context + 1) * config.num_kv_heads * config.head_dim *
                                                       config.num_layers) *
                             static_cast<double>(at::elementSize(dtype));
     const double ideal_ms = weight_bytes / (limits.read_gbps * 1e9) * 1e3;

@@ -54,21 +54,24 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
   const auto opts = at::TensorOptions().dtype(model.dtype).device(model.device);
   auto random = [&](std::vector<int64_t> sizes) { return at::empty(sizes, opts).normal_(0.0, 1.0); };
 
-  // The activations of one decode step (batch 1, one token), random.
-  const at::Tensor x_hidden = random({1, 1, hid}), x_attn = random({1, 1, H * D}), x_inter = random({1, 1, inter});
-  const at::Tensor gate_up = random({1, 1, 2 * inter}), qkv = random({1, 1, qkv_width});
-  at::Tensor h = random({1, 1, hid});
-  const at::Tensor delta = random({1, 1, hid}).mul_(0.02);
-  const at::Tensor cos = at::empty({1, 1, 1, D}, opts).uniform_(-1.0, 1.0);
-  const at::Tensor sin = at::empty({1, 1, 1, D}, opts).uniform_(-1.0, 1.0);
-  const at::Tensor q = random({1, H, 1, D});
-  flexgen::KVCache cache = flexgen::make_kv_cache(model, 1, s.cache_length);
+  // The activations of one decode step (R rows, one token each), random.
+  const int64_t R = s.rows;
+  const double r = static_cast<double>(R);
+  const at::Tensor x_hidden = random({R, 1, hid}), x_attn = random({R, 1, H * D}), x_inter = random({R, 1, inter});
+  const at::Tensor gate_up = random({R, 1, 2 * inter}), qkv = random({R, 1, qkv_width});
+  at::Tensor h = random({R, 1, hid});
+  const at::Tensor delta = random({R, 1, hid}).mul_(0.02);
+  const at::Tensor cos = at::empty({R, 1, 1, D}, opts).uniform_(-1.0, 1.0);
+  const at::Tensor sin = at::empty({R, 1, 1, D}, opts).uniform_(-1.0, 1.0);
+  const at::Tensor q = random({R, H, 1, D});
+  flexgen::KVCache cache = flexgen::make_kv_cache(model, R, s.cache_length);
   cache.k.normal_(0.0, 1.0);
   cache.v.normal_(0.0, 1.0);
-  const at::Tensor first_slot = at::full({1}, s.context, at::TensorOptions().dtype(at::kLong).device(model.device));
+  const at::Tensor first_slot = at::full({R}, s.context, at::TensorOptions().dtype(at::kLong).device(model.device));
   // The decode step's mask: causal over the cache, the query row at slot `context`.
   const flexgen::RowMask row = flexgen::make_row_mask(flexgen::causal_mask(s.cache_length), s.block_size, model.device);
-  flexgen::BatchMask mask = flexgen::BatchMask::decode({row}, {s.context});
+  flexgen::BatchMask mask = flexgen::BatchMask::decode(std::vector<flexgen::RowMask>(static_cast<size_t>(R), row),
+                                                       std::vector<int64_t>(static_cast<size_t>(R), s.context));
   mask.with_batch_invariance(s.batch_invariant);
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
 
@@ -97,22 +100,22 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
     r.replays = t.replays;
     out.push_back(r);
   };
-  // x [1, 1, K] . w [N, K]^T -> [1, 1, N]: the weights, x and y.
+  // x [R, 1, K] . w [N, K]^T -> [R, 1, N]: the weights, x and y.
   auto linear = [&](const std::string& name, const at::Tensor& x, const at::Tensor& (*weight)(const flexgen::LayerWeights&)) {
     const at::Tensor& w0 = weight(layers.front());
     measure(name, "linear_cuda x " + shape(x) + " . " + name + " " + shape(w0) + "^T",
-            nbytes(w0) + nbytes(x) + static_cast<double>(w0.size(0)) * es, L, true,
+            nbytes(w0) + nbytes(x) + r * static_cast<double>(w0.size(0)) * es, L, true,
             [&, weight](int64_t i) { return flexgen::linear_cuda(x, weight(layers[i]), {}, s.batch_invariant); });
   };
 
   // The input norm of layer 0; every later norm is an add_rms_norm.
   measure("rms_norm", "rms_norm_cuda x " + shape(x_hidden) + ", weight [" + std::to_string(hid) + "]",
-          3 * hid * es, 1, true, [&](int64_t i) { return flexgen::rms_norm_cuda(x_hidden, layers[i].input_norm, eps); });
+          3 * r * hid * es, 1, true, [&](int64_t i) { return flexgen::rms_norm_cuda(x_hidden, layers[i].input_norm, eps); });
   linear("qkv_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.qkv_proj; });
   measure("rope_qkv",
           "rope_qkv_cuda qkv " + shape(qkv) + ", cos/sin " + shape(cos) + ", into the cache " +
               shape(cache.k.select(0, 0)) + " at slot " + std::to_string(s.context),
-          (qkv_width + 2 * D + H * D + 2 * Hkv * D) * es + 8, L, true, [&](int64_t i) {
+          r * ((qkv_width + 2 * D + H * D + 2 * Hkv * D) * es + 8), L, true, [&](int64_t i) {
             return flexgen::rope_qkv_cuda(qkv, cos, sin, H, Hkv, cache.k.select(0, i), cache.v.select(0, i), first_slot);
           });
   // Bytes: K and V of the keys the query may see (slots 0 .. context), q in, the output out.
@@ -120,22 +123,22 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
           "flexgen::attention q " + shape(q) + ", k/v " + shape(cache.k.select(0, 0)) +
               ", BatchMask::decode (causal, block " + std::to_string(s.block_size) + ", batch_invariant " +
               (s.batch_invariant ? "on" : "off") + ") at position " + std::to_string(s.context),
-          (2.0 * static_cast<double>(s.context + 1) * Hkv * D + 2.0 * H * D) * es, L, true, [&](int64_t i) {
+          r * (2.0 * static_cast<double>(s.context + 1) * Hkv * D + 2.0 * H * D) * es, L, true, [&](int64_t i) {
             return flexgen::attention(q, cache.k.select(0, i), cache.v.select(0, i), mask, scale, 0, 0);
           });
   linear("o_proj", x_attn, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.o_proj; });
   // Residual add + norm: h read and written, delta, the weight, the output (per step: every layer's
   // post-attention norm, the input norms of layers 1.., the final norm).
   measure("add_rms_norm", "add_rms_norm_cuda h/delta " + shape(h) + ", weight [" + std::to_string(hid) + "]",
-          5 * hid * es, 2 * L, true,
+          5 * r * hid * es, 2 * L, true,
           [&](int64_t i) { return flexgen::add_rms_norm_cuda(h, delta, layers[i].post_norm, eps); });
   linear("gate_up_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.gate_up_proj; });
-  measure("silu_mul", "silu_mul_cuda gu " + shape(gate_up), 3 * inter * es, L, true,
+  measure("silu_mul", "silu_mul_cuda gu " + shape(gate_up), 3 * r * inter * es, L, true,
           [&](int64_t) { return flexgen::silu_mul_cuda(gate_up); });
   linear("down_proj", x_inter, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.down_proj; });
   const at::Tensor& head = model.weights.lm_head;
   measure("lm_head", "linear_cuda x " + shape(x_hidden) + " . lm_head " + shape(head) + "^T",
-          nbytes(head) + nbytes(x_hidden) + static_cast<double>(head.size(0)) * es, 1, false,
+          nbytes(head) + nbytes(x_hidden) + r * static_cast<double>(head.size(0)) * es, 1, false,
           [&](int64_t) { return flexgen::linear_cuda(x_hidden, head, {}, s.batch_invariant); });
   return out;
 }

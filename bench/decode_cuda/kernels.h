@@ -1,4 +1,4 @@
-// bench_decode_cuda's kernels alone: each CUDA kernel of one decode step (batch 1) run through the
+// bench_decode_cuda's kernels alone: each CUDA kernel of one decode step (KernelSetup::rows rows) run through the
 // library's public CUDA functions (src/ops/cuda/fused_ops_cuda.h, flexgen::attention), once per layer
 // over all layers in sequence (so the weights stream from memory as in a step, not from the L2 cache),
 // captured as one CUDA graph and replayed; time per launch and the bytes it must move.
@@ -21,6 +21,7 @@ struct KernelSetup {
   int64_t block_size = 128;    // of the attention's block mask
   bool batch_invariant = true; // as DecodeStateOptions: the step's linears and attention take this path
   int64_t reps = 200;          // graph replays
+  int64_t rows = 1;            // rows decoded at once (each a token; the batch of the step)
 };
 
 struct KernelResult {

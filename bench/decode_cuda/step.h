@@ -1,4 +1,4 @@
-// bench_decode_cuda's whole step: the model's own decode path (flexgen::DecodeState, batch 1), a prompt
+// bench_decode_cuda's whole step: the model's own decode path (flexgen::DecodeState, StepSetup::rows rows), a prompt
 // of `context` random tokens prefilled under a causal mask, then one-token steps timed on the host.
 #pragma once
 
@@ -14,6 +14,7 @@ struct StepSetup {
   int64_t steps = 64;     // timed steps
   int64_t block_size = 128;
   uint64_t seed = 0;      // the prompt's and the fed tokens' ids
+  int64_t rows = 1;       // rows prefilled and stepped together (each its own random prompt)
 };
 
 // Steps run before the timed ones: the first captures the CUDA graph (with graphs on), the second is
@@ -31,7 +32,7 @@ struct StepTiming {
   double max_ms = 0;
 };
 
-// A fresh DecodeState (rows 1, default options but `graphs`) over `model`: prefill, kWarmupSteps
+// A fresh DecodeState (`rows` rows, default options but `graphs`) over `model`: prefill, kWarmupSteps
 // untimed steps, then `steps` timed ones, each feeding a random token at the next slot.
 StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& setup, bool graphs);
 
