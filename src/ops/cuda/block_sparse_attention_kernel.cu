@@ -493,6 +493,20 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeMaxG = 8;
 
+// The key blocks listed for the row's query (full ones, then partial ones): the split-K ranges are
+// cut from this count and the row's split count alone.
+__device__ __forceinline__ int decode_listed_blocks(const MaskDesc& M) {
+  const int qpos = M.q_offset, qb = qpos / M.block_size;
+  if (qpos >= M.q_len || qb >= M.num_q_blocks) return 0;
+  return __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) + __ldg(M.part_off + qb + 1) - __ldg(M.part_off + qb);
+}
+
+// Split `split` of `splits` takes the listed blocks [n split / splits, n (split + 1) / splits); an
+// empty range (a short row: fewer listed blocks than splits) computes and writes nothing.
+__device__ __forceinline__ int decode_split_begin(int n, int split, int splits) {
+  return static_cast<int>(static_cast<int64_t>(n) * split / splits);
+}
+
 // Keys [ks, ke) of the e-th listed key block of query block qb for the query at qpos (nf full
 // blocks are listed first, then the partial ones with their column ranges), clipped to the keys
 // present [klo, khi) and, for causal partial blocks, to keys <= qpos.
@@ -535,14 +549,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   const int g = EXACT ? G : p.g;
   const int qpos = M.q_offset;  // Lq == 1
   const int qb = qpos / M.block_size;
-  int nf = 0, np = 0;
-  if (qpos < M.q_len && qb < M.num_q_blocks) {
-    nf = __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb);
-    np = __ldg(M.part_off + qb + 1) - __ldg(M.part_off + qb);
-  }
-  const int n = nf + np;
-  const int e0 = static_cast<int>(static_cast<int64_t>(n) * split / splits);
-  const int e1 = static_cast<int>(static_cast<int64_t>(n) * (split + 1) / splits);
+  const int n = decode_listed_blocks(M);
+  const int nf = n > 0 ? __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) : 0;
+  const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
+  // An empty split: the combine skips it (its partial would be m = -inf, l = 0, o = 0, which adds
+  // exact zeros there), so it neither waits for q nor writes the workspace. Most splits of a short
+  // row are empty: with 16 splits and a 130-key cache, 14 of 16.
+  if (e0 == e1) return;
   const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
   const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
 
@@ -694,26 +707,37 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const MaskDesc& M = row_mask(p, bl);
   const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
   __shared__ float wm[64], wl[64];  // splits <= 64
+  __shared__ int live[64], nlive;     // the non-empty splits, in split order
   cuda_pdl::pdl_wait();
   cuda_pdl::pdl_trigger();  // the next kernel (o_proj's GEMV) may launch and fetch its weights
   __shared__ float red[2];
-  if (c < splits) wm[c] = src[c * (D + 2) + D], wl[c] = src[c * (D + 2) + D + 1];
+  if (c == 0) {
+    // Only the non-empty splits wrote partials (an empty one's would add exact zeros below).
+    const int n = decode_listed_blocks(M);
+    int k = 0;
+    for (int s = 0; s < splits; ++s)
+      if (decode_split_begin(n, s + 1, splits) > decode_split_begin(n, s, splits)) live[k++] = s;
+    nlive = k;
+  }
+  __syncthreads();
+  const int ns = nlive;
+  if (c < ns) wm[c] = src[live[c] * (D + 2) + D], wl[c] = src[live[c] * (D + 2) + D + 1];
   __syncthreads();
   if (c == 0) {
     float m0 = kNegInf;
-    for (int s = 0; s < splits; ++s) m0 = fmaxf(m0, wm[s]);
+    for (int s = 0; s < ns; ++s) m0 = fmaxf(m0, wm[s]);
     const float mu = m0 == kNegInf ? 0.f : m0;
     float l0 = 0.f;
-    for (int s = 0; s < splits; ++s) l0 += wl[s] * fast_exp2(wm[s] - mu);
+    for (int s = 0; s < ns; ++s) l0 += wl[s] * fast_exp2(wm[s] - mu);
     red[0] = m0, red[1] = l0;
   }
   __syncthreads();
-  if (c < splits) wm[c] = fast_exp2(wm[c] - (red[0] == kNegInf ? 0.f : red[0]));  // split weights
+  if (c < ns) wm[c] = fast_exp2(wm[c] - (red[0] == kNegInf ? 0.f : red[0]));  // split weights
   __syncthreads();
   const float mm = red[0], ll = red[1];
   float oo = 0.f;
 #pragma unroll 8
-  for (int s = 0; s < splits; ++s) oo += src[s * (D + 2) + c] * wm[s];
+  for (int s = 0; s < ns; ++s) oo += src[live[s] * (D + 2) + c] * wm[s];
   const bool any = ll > 0.f && M.q_offset < M.q_len;
   T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
   const float val = any ? oo / ll : 0.f;
