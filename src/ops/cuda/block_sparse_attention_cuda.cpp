@@ -208,7 +208,9 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
                                      : static_cast<int>(std::clamp<int64_t>((2 * sms + per_split - 1) / per_split, 1, 64));
     ws = at::empty({B * H * splits * (d + 2)}, q_in.options().dtype(at::kFloat));
   }
-  const int64_t per = cuda_bsa::kMaxRowsPerLaunch;
+  // Masks from the device table (decode steps): every row in one launch; else as many as the
+  // parameters hold.
+  const int64_t per = p.mtab != nullptr ? B : cuda_bsa::kMaxRowsPerLaunch;
   for (int64_t b0 = 0; b0 < B; b0 += per) {
     const int64_t nb = std::min(per, B - b0);
     p.b0 = static_cast<int32_t>(b0);

@@ -543,7 +543,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   T(*sv)[32][D] = reinterpret_cast<T(*)[32][D]>(sbuf);
   float(*so)[G][D] = reinterpret_cast<float(*)[G][D]>(sbuf);
 
-  const int split = blockIdx.x, kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
+  const int kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const MaskDesc& M = row_mask(p, bl);
   const int g = EXACT ? G : p.g;
@@ -551,11 +551,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   const int qb = qpos / M.block_size;
   const int n = decode_listed_blocks(M);
   const int nf = n > 0 ? __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) : 0;
-  const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
-  // An empty split: the combine skips it (its partial would be m = -inf, l = 0, o = 0, which adds
-  // exact zeros there), so it neither waits for q nor writes the workspace. Most splits of a short
-  // row are empty: with 16 splits and a 130-key cache, 14 of 16.
-  if (e0 == e1) return;
+  // Only the row's non-empty splits are computed (an empty one's partial, m = -inf, l = 0, o = 0,
+  // would add exact zeros in the combine): min(n, splits) of them, the x-th in split order into
+  // workspace slot x, by CTA x mod gridDim.x (the grid is sized for the usual count; a CTA with
+  // none returns at once: it neither waits for q nor writes).
+  const int live = min(n, splits);
+  if (static_cast<int>(blockIdx.x) >= live) return;
   const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
   const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
 
@@ -570,134 +571,142 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   }
   __syncthreads();
 
-  const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
-  const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
-  const float sc = p.scale_log2;
-  float m[G], l[G], o[G][E];
-#pragma unroll
-  for (int j = 0; j < G; ++j) {
-    m[j] = kNegInf;
-    l[j] = 0.f;
-#pragma unroll
-    for (int e = 0; e < E; ++e) o[j][e] = 0.f;
-  }
+  for (int x = blockIdx.x; x < live; x += gridDim.x) {
+    // The x-th non-empty split: split x when every split has blocks (n >= splits), else the one
+    // holding listed block x (each then holds one block or none).
+    const int split = n >= splits ? x : ((x + 1) * splits + n - 1) / n - 1;
+    const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
 
-  // Key groups of 32 over this split's listed blocks, dealt round-robin to the warps.
-  int gi = 0;
-  for (int e = e0; e < e1; ++e) {
-    const bool partial = e >= nf;
-    int ks, ke;
-    decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
-    for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
-      if (gi % kDecodeWarps != warp) continue;
-      const int kpos = k0 + lane;
-      const bool in_range = kpos < ke;
-      const int nk = min(32, ke - k0);
-      // Every load of the group is issued before the first use: the group's V rows into this
-      // warp's shared buffer (cp.async; rows past nk zero-filled), this lane's K row into registers
-      // (keys the mask hides too: their scores are discarded), and the mask's visibility.
-      {
-        constexpr int kPer = D / 8;  // 16-byte pieces per lane (32 rows x D / 8 pieces / 32 lanes)
+    const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
+    const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
+    const float sc = p.scale_log2;
+    float m[G], l[G], o[G][E];
 #pragma unroll
-        for (int i = 0; i < kPer; ++i) {
-          const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
-          const T* src = vbase + static_cast<int64_t>(min(k0 + row, ke - 1) - klo) * p.vs2 + c * 8;
-          cp_async16(smem_u32(&sv[warp][row][c * 8]), src, row < nk);
+    for (int j = 0; j < G; ++j) {
+      m[j] = kNegInf;
+      l[j] = 0.f;
+#pragma unroll
+      for (int e = 0; e < E; ++e) o[j][e] = 0.f;
+    }
+
+    // Key groups of 32 over this split's listed blocks, dealt round-robin to the warps.
+    int gi = 0;
+    for (int e = e0; e < e1; ++e) {
+      const bool partial = e >= nf;
+      int ks, ke;
+      decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
+      for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
+        if (gi % kDecodeWarps != warp) continue;
+        const int kpos = k0 + lane;
+        const bool in_range = kpos < ke;
+        const int nk = min(32, ke - k0);
+        // Every load of the group is issued before the first use: the group's V rows into this
+        // warp's shared buffer (cp.async; rows past nk zero-filled), this lane's K row into registers
+        // (keys the mask hides too: their scores are discarded), and the mask's visibility.
+        {
+          constexpr int kPer = D / 8;  // 16-byte pieces per lane (32 rows x D / 8 pieces / 32 lanes)
+#pragma unroll
+          for (int i = 0; i < kPer; ++i) {
+            const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
+            const T* src = vbase + static_cast<int64_t>(min(k0 + row, ke - 1) - klo) * p.vs2 + c * 8;
+            cp_async16(smem_u32(&sv[warp][row][c * 8]), src, row < nk);
+          }
+          cp_async_commit();
         }
-        cp_async_commit();
-      }
-      uint4 kraw[D / 8];
-      if (in_range) {
-        const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
+        uint4 kraw[D / 8];
+        if (in_range) {
+          const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
 #pragma unroll
-        for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
-      }
-      bool ok = in_range;
-      if (ok && partial) {
-        ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
-      }
-      float s[G];
+          for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
+        }
+        bool ok = in_range;
+        if (ok && partial) {
+          ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
+        }
+        float s[G];
 #pragma unroll
-      for (int j = 0; j < G; ++j) s[j] = 0.f;
-      if (ok) {
+        for (int j = 0; j < G; ++j) s[j] = 0.f;
+        if (ok) {
 #pragma unroll
-        for (int c = 0; c < D; c += 8) {
-          const T* kv = reinterpret_cast<const T*>(&kraw[c / 8]);
+          for (int c = 0; c < D; c += 8) {
+            const T* kv = reinterpret_cast<const T*>(&kraw[c / 8]);
 #pragma unroll
-          for (int t = 0; t < 8; ++t) {
-            const float kf = cuda_half::f(kv[t]);
+            for (int t = 0; t < 8; ++t) {
+              const float kf = cuda_half::f(kv[t]);
 #pragma unroll
-            for (int j = 0; j < G; ++j)
-              if (j < g) s[j] = fmaf(sq[j][c + t], kf, s[j]);
+              for (int j = 0; j < G; ++j)
+                if (j < g) s[j] = fmaf(sq[j][c + t], kf, s[j]);
+            }
           }
         }
-      }
-      float pj[G];
-#pragma unroll
-      for (int j = 0; j < G; ++j) {
-        if (j >= g) break;
-        const float x = ok ? s[j] * sc : kNegInf;
-        float mx = x;
-#pragma unroll
-        for (int w = 16; w >= 1; w /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, w));
-        const float mnew = fmaxf(m[j], mx);
-        const float muse = mnew == kNegInf ? 0.f : mnew;
-        const float alpha = fast_exp2(m[j] - muse);
-        const float pv = fast_exp2(x - muse);
-        float sum = pv;
-#pragma unroll
-        for (int w = 16; w >= 1; w /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, w);
-        m[j] = mnew;
-        l[j] = l[j] * alpha + sum;
-#pragma unroll
-        for (int e2 = 0; e2 < E; ++e2) o[j][e2] *= alpha;
-        pj[j] = pv;
-      }
-      // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
-      cp_async_wait<0>();
-      __syncwarp();
-      for (int t = 0; t < nk; ++t) {
-        if (!__shfl_sync(0xffffffffu, ok, t)) continue;
-        float vf[E];
-#pragma unroll
-        for (int e2 = 0; e2 < E; ++e2) vf[e2] = cuda_half::f(sv[warp][t][lane * E + e2]);
+        float pj[G];
 #pragma unroll
         for (int j = 0; j < G; ++j) {
           if (j >= g) break;
-          const float pt = __shfl_sync(0xffffffffu, pj[j], t);
+          const float x = ok ? s[j] * sc : kNegInf;
+          float mx = x;
 #pragma unroll
-          for (int e2 = 0; e2 < E; ++e2) o[j][e2] = fmaf(pt, vf[e2], o[j][e2]);
+          for (int w = 16; w >= 1; w /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, w));
+          const float mnew = fmaxf(m[j], mx);
+          const float muse = mnew == kNegInf ? 0.f : mnew;
+          const float alpha = fast_exp2(m[j] - muse);
+          const float pv = fast_exp2(x - muse);
+          float sum = pv;
+#pragma unroll
+          for (int w = 16; w >= 1; w /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, w);
+          m[j] = mnew;
+          l[j] = l[j] * alpha + sum;
+#pragma unroll
+          for (int e2 = 0; e2 < E; ++e2) o[j][e2] *= alpha;
+          pj[j] = pv;
         }
+        // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
+        cp_async_wait<0>();
+        __syncwarp();
+        for (int t = 0; t < nk; ++t) {
+          if (!__shfl_sync(0xffffffffu, ok, t)) continue;
+          float vf[E];
+#pragma unroll
+          for (int e2 = 0; e2 < E; ++e2) vf[e2] = cuda_half::f(sv[warp][t][lane * E + e2]);
+#pragma unroll
+          for (int j = 0; j < G; ++j) {
+            if (j >= g) break;
+            const float pt = __shfl_sync(0xffffffffu, pj[j], t);
+#pragma unroll
+            for (int e2 = 0; e2 < E; ++e2) o[j][e2] = fmaf(pt, vf[e2], o[j][e2]);
+          }
+        }
+        __syncwarp();  // sv is restaged for the next key group
       }
-      __syncwarp();  // sv is restaged for the next key group
     }
-  }
-  __syncthreads();  // every warp done with sv before it becomes the merge buffer
+    __syncthreads();  // every warp done with sv before it becomes the merge buffer
 
-  // Merge the warps, write this split's partial result: ws[((b*H + h) * splits + split) * (D + 2)].
+    // Merge the warps, write this split's partial result: ws[((b*H + h) * splits + split) * (D + 2)].
 #pragma unroll
-  for (int j = 0; j < G; ++j) {
-    if (j >= g) break;
-    if (lane == 0) sm[warp][j] = m[j], sl[warp][j] = l[j];
+    for (int j = 0; j < G; ++j) {
+      if (j >= g) break;
+      if (lane == 0) sm[warp][j] = m[j], sl[warp][j] = l[j];
 #pragma unroll
-    for (int e2 = 0; e2 < E; ++e2) so[warp][j][lane * E + e2] = o[j][e2];
-  }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
-    const int j = idx / D, c = idx % D;
-    float mm = kNegInf;
-    for (int w = 0; w < kDecodeWarps; ++w) mm = fmaxf(mm, sm[w][j]);
-    const float muse = mm == kNegInf ? 0.f : mm;
-    float ll = 0.f, oo = 0.f;
-    for (int w = 0; w < kDecodeWarps; ++w) {
-      const float a = fast_exp2(sm[w][j] - muse);
-      ll += sl[w][j] * a;
-      oo += so[w][j][c] * a;
+      for (int e2 = 0; e2 < E; ++e2) so[warp][j][lane * E + e2] = o[j][e2];
     }
-    const int h = kvh * g + j;
-    float* dst = ws + ((static_cast<int64_t>(b) * p.H + h) * splits + split) * (D + 2);
-    dst[c] = oo;
-    if (c == 0) dst[D] = mm, dst[D + 1] = ll;
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
+      const int j = idx / D, c = idx % D;
+      float mm = kNegInf;
+      for (int w = 0; w < kDecodeWarps; ++w) mm = fmaxf(mm, sm[w][j]);
+      const float muse = mm == kNegInf ? 0.f : mm;
+      float ll = 0.f, oo = 0.f;
+      for (int w = 0; w < kDecodeWarps; ++w) {
+        const float a = fast_exp2(sm[w][j] - muse);
+        ll += sl[w][j] * a;
+        oo += so[w][j][c] * a;
+      }
+      const int h = kvh * g + j;
+      float* dst = ws + ((static_cast<int64_t>(b) * p.H + h) * splits + x) * (D + 2);
+      dst[c] = oo;
+      if (c == 0) dst[D] = mm, dst[D + 1] = ll;
+    }
+    __syncthreads();  // sm / so are rewritten by the next split of this CTA
   }
 }
 
@@ -707,21 +716,12 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const MaskDesc& M = row_mask(p, bl);
   const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
   __shared__ float wm[64], wl[64];  // splits <= 64
-  __shared__ int live[64], nlive;     // the non-empty splits, in split order
   cuda_pdl::pdl_wait();
   cuda_pdl::pdl_trigger();  // the next kernel (o_proj's GEMV) may launch and fetch its weights
   __shared__ float red[2];
-  if (c == 0) {
-    // Only the non-empty splits wrote partials (an empty one's would add exact zeros below).
-    const int n = decode_listed_blocks(M);
-    int k = 0;
-    for (int s = 0; s < splits; ++s)
-      if (decode_split_begin(n, s + 1, splits) > decode_split_begin(n, s, splits)) live[k++] = s;
-    nlive = k;
-  }
-  __syncthreads();
-  const int ns = nlive;
-  if (c < ns) wm[c] = src[live[c] * (D + 2) + D], wl[c] = src[live[c] * (D + 2) + D + 1];
+  // The non-empty splits' partials, in split order, at slots 0 .. ns - 1 (bsa_decode_kernel).
+  const int ns = min(decode_listed_blocks(M), splits);
+  if (c < ns) wm[c] = src[c * (D + 2) + D], wl[c] = src[c * (D + 2) + D + 1];
   __syncthreads();
   if (c == 0) {
     float m0 = kNegInf;
@@ -737,7 +737,7 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const float mm = red[0], ll = red[1];
   float oo = 0.f;
 #pragma unroll 8
-  for (int s = 0; s < ns; ++s) oo += src[live[s] * (D + 2) + c] * wm[s];
+  for (int s = 0; s < ns; ++s) oo += src[s * (D + 2) + c] * wm[s];
   const bool any = ll > 0.f && M.q_offset < M.q_len;
   T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
   const float val = any ? oo / ll : 0.f;
@@ -748,7 +748,10 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
 
 template <typename T, int D>
 int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl, cudaStream_t stream) {
-  const dim3 grid(splits, p.Hkv, nb), block(kDecodeWarps * 32);
+  // CTAs per (KV head, row): enough for the key blocks of the cache (a row listing more loops).
+  const int bs = p.mtab != nullptr ? p.table_block_size : p.masks[0].block_size;
+  const int per_row = bs > 0 ? std::max(1, std::min(splits, (p.Lk + bs - 1) / bs)) : splits;
+  const dim3 grid(per_row, p.Hkv, nb), block(kDecodeWarps * 32);
   auto go = [&](auto kernel) { return cuda_pdl::launch(kernel, grid, block, 0, stream, pdl, p, splits, ws); };
   cudaError_t e;
   switch (p.g) {
