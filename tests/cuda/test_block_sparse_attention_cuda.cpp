@@ -325,6 +325,58 @@ TEST_F(BlockSparseAttentionCuda, ARowsBitsDoNotDependOnThePassAroundIt) {
   }
 }
 
+// Batch-invariant decode steps: a row's output is bitwise the same computed alone (its mask in the
+// parameters, the cache up to its query) and as one of 70 rows of a device mask table (one launch), whatever the other rows'
+// masks and positions; rows listing 1 to 22 key blocks (more than the 16 splits), GQA 3, bf16 and
+// fp16; and the reference holds, also where a key window (k_offset) leaves a row listing more
+// blocks than the window has (its splits then share CTAs).
+TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
+  std::mt19937 rng(29);
+  constexpr int64_t kBlock = 64, R = 70, g = 3;
+  std::vector<Case> cases;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int64_t> lengths(2 + rng() % 3);
+    for (auto& n : lengths) n = 60 + rng() % (i == 0 ? 60 : 500);
+    const SequenceLayout layout = layout_from_lengths(lengths, rng() % 2, rng() % 50, rng() % 3, rng() % 20);
+    MaskSpec spec = random_spec(layout, rng, i == 1);
+    spec.causal = true;  // decode masks are causal
+    cases.push_back(make_case(layout, spec, kBlock));
+  }
+  int64_t Lk = 0;
+  for (const Case& c : cases) Lk = std::max(Lk, c.mask.length());
+  std::vector<RowRef> rows;
+  for (int64_t r = 0; r < R; ++r) {
+    const Case& c = cases[static_cast<size_t>(r % 3)];
+    rows.push_back(RowRef{&c, 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(c.mask.length() - 1)), 0});
+  }
+  BlockSparseAttentionOptions opt;
+  opt.batch_invariant = true;
+  for (auto dt : {at::kBFloat16, at::kHalf}) {
+    const at::Tensor q = randn({R, 2 * g, 1, 128}, dt, gen_), k = randn({R, 2, Lk, 128}, dt, gen_),
+                     v = randn({R, 2, Lk, 128}, dt, gen_);
+    DeviceMaskTable table = make_device_mask_table(R, kBlock, q.device());
+    update_device_mask_table(table, refs(rows));
+    const at::Tensor all = block_sparse_attention_cuda_table(q, k, v, table, opt).out;
+    for (int64_t r = 0; r < R; ++r) {
+      const RowRef& row = rows[static_cast<size_t>(r)];
+      // Alone: the cache up to the row's query only (another grid, the same arithmetic).
+      const int64_t n = row.q_offset + 1;
+      const at::Tensor qr = q.narrow(0, r, 1), kr = k.narrow(0, r, 1).narrow(2, 0, n), vr = v.narrow(0, r, 1).narrow(2, 0, n);
+      const at::Tensor alone = block_sparse_attention_cuda(qr, kr, vr, {DeviceMaskRef{&row.c->dm, row.q_offset, 0}}, opt).out;
+      EXPECT_TRUE(at::equal(alone, all.narrow(0, r, 1))) << "row " << r << " at " << row.q_offset;
+      if (r < 6) expect_close(qr, kr, vr, {row}, opt, "decode row " + std::to_string(r));
+    }
+    // A key window: the cache from k_offset on, fewer key blocks than the row lists.
+    for (int64_t r = 0; r < 6; ++r) {
+      const RowRef& row = rows[static_cast<size_t>(r)];
+      const int64_t k0 = std::min<int64_t>(row.q_offset, 3 * kBlock + 5);
+      expect_close(q.narrow(0, r, 1), k.narrow(0, r, 1).narrow(2, k0, row.q_offset + 1 - k0),
+                   v.narrow(0, r, 1).narrow(2, k0, row.q_offset + 1 - k0), {RowRef{row.c, row.q_offset, k0}}, opt,
+                   "decode row " + std::to_string(r) + " from key " + std::to_string(k0));
+    }
+  }
+}
+
 // Many batch rows (more than one launch's worth of per-row masks).
 TEST_F(BlockSparseAttentionCuda, ManyBatchRows) {
   const SequenceLayout layout = layout_from_lengths({30, 41, 17}, true, 0, 1, 0);
