@@ -716,11 +716,13 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
   const MaskDesc& M = row_mask(p, bl);
   const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
   __shared__ float wm[64], wl[64];  // splits <= 64
+  // The non-empty splits' partials are at slots 0 .. ns - 1, in split order (bsa_decode_kernel).
+  // Their count comes from the mask (uploaded before the step): read before waiting for the
+  // decode kernel, so its chain of loads overlaps that kernel's tail.
+  const int ns = min(decode_listed_blocks(M), splits);
   cuda_pdl::pdl_wait();
   cuda_pdl::pdl_trigger();  // the next kernel (o_proj's GEMV) may launch and fetch its weights
   __shared__ float red[2];
-  // The non-empty splits' partials, in split order, at slots 0 .. ns - 1 (bsa_decode_kernel).
-  const int ns = min(decode_listed_blocks(M), splits);
   if (c < ns) wm[c] = src[c * (D + 2) + D], wl[c] = src[c * (D + 2) + D + 1];
   __syncthreads();
   if (c == 0) {
