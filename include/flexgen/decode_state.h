@@ -27,6 +27,9 @@ struct DecodeStateOptions {
   bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
   bool batch_invariant = true;  // steps and prefills: a row's logits do not depend on the other rows
   bool prefix_own_pass = false;  // prefix_needs_own_pass() (tests of the own-pass path on the CPU)
+  // CPU: a prefill's norms, linears and MLP run on the columns that hold tokens only (prefill's
+  // `real`; the same bits). Not on CUDA yet (not measured there). Off: every column (tests).
+  bool pack_prefill = true;
 };
 
 class DecodeState {
@@ -47,9 +50,12 @@ class DecodeState {
   // With start > 0 the rows' cache slots [0, start) already hold their K/V (write_prefix) and
   // `tokens`/`positions` are slots [start, start + L) only (a prefill chunk at that offset); the
   // masks still cover every slot from 0.
+  // real: the columns b * L + c of the pass that hold tokens, ascending (empty: all); the others
+  // are padding no row attends to, or slots a decode step writes before anything reads them
+  // (llama_forward's `real`: packed where pack_prefill is on).
   at::Tensor prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                      std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start = 0,
-                     const std::vector<int64_t>& last = {});
+                     const std::vector<int64_t>& last = {}, const std::vector<int64_t>& real = {});
 
   // Run-level KV store support. True where a plain causal prefix's K/V are bitwise the same in
   // every row and pass with the same tokens and position ids at cache slots from 0, given
@@ -81,10 +87,12 @@ class DecodeState {
   // True where prefilling several samples in one pass gives each the same bits as alone: the CPU
   // kernels; CUDA under batch_invariant (a row-invariant prefill GEMM), not with it off.
   bool grouped_prefill_is_invariant() const;
-  // The most tokens (rows x slots) worth putting in one grouped prefill pass: 16384 on CUDA; on the
-  // CPU as many as keep the widest linear's output of a pass within 32 MiB (glibc's largest
-  // reused allocation: beyond it every call maps fresh pages, ~10% slower; 2048 for a 1B model in
-  // bf16), at most 16384. A CPU prefill is compute-bound, so smaller groups cost it nothing.
+  // The most tokens (rows x the slots the pass computes) worth putting in one grouped prefill
+  // pass: 16384 on CUDA; on the CPU as many as keep the widest linear's output of a pass within
+  // 32 MiB (glibc's largest reused allocation: beyond it every call maps fresh pages, ~10% slower;
+  // 2048 for a 1B model in bf16), at most 16384. Counting computed slots, not whole prompts,
+  // matters with reused prefixes: a pass then computes a few slots a row (1B demo model, `avg`, 16
+  // samples on 2 cores: 7 passes -> 2, prefill 7.6 -> 5.7 s).
   int64_t prefill_tokens_per_pass() const;
 
  private:

@@ -76,9 +76,17 @@ enum class LogitsMode { All, Last };
 // Last: row b's logits at column last[b] (int64 [B], any device; undefined: column L - 1), bitwise
 // those of All at that column (the final norm and LM head are per row).
 // mask.batch_invariant(): each row computed as alone (CUDA: CacheWrite::rows_apart).
+// real (int64 [T], any device; undefined: every column): the columns b * L + c that hold tokens,
+// ascending. The others are padding that no query attends to or that is overwritten before it is
+// read: they get zero hidden states (zero keys and values in the cache) and the norms, linears and
+// MLP run on the listed tokens only, packed, so padding costs only the q|k|v projection and the
+// attention. A listed column gets the bits it gets without `real` where the kernels are
+// row-invariant (the CPU's; CUDA's prefill linear under batch invariance). Last logits must be at
+// listed columns; All logits at unlisted ones are unspecified.
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens,
                          const at::Tensor& positions, const BatchMask& mask,
-                         LogitsMode logits = LogitsMode::All, const at::Tensor& last = {});
+                         LogitsMode logits = LogitsMode::All, const at::Tensor& last = {},
+                         const at::Tensor& real = {});
 
 // One decode step of rows that stand at different positions (continuous batching): row b's
 // token goes to cache slot slots[b] and attends to the cache under the row's causal mask

@@ -204,6 +204,7 @@ class Scheduler {
     options.graphs = cfg_.cuda_graphs;
     options.batch_invariant = cfg_.batch_invariant;
     options.prefix_own_pass = cfg_.prefix_own_pass;
+    options.pack_prefill = cfg_.pack_prefill;
     state_ = std::make_unique<DecodeState>(model_, options);
     // The [prefix][padding][rest] layout wherever a prefix's K/V are reusable bit for bit, whether
     // the store is on or not (so the records do not depend on it); block-sparse rows only. Not
@@ -361,13 +362,15 @@ class Scheduler {
 
   // Admits jobs into free slots (ascending): neighbouring slots whose jobs need only the last
   // position's logits share one prefill forward pass of the group's longest prompt's slots, up to
-  // the backend's tokens per pass (rows x slots); the others are prefilled alone.
+  // the backend's tokens per pass (rows x the slots the pass computes: from the shortest reusable
+  // prefix on where prefixes come first); the others are prefilled alone.
   void admit_all(const std::vector<std::pair<int64_t, size_t>>& admits) {
     const int64_t most_tokens = state_->prefill_tokens_per_pass();
     size_t i = 0;
     while (i < admits.size()) {
       size_t k = i + 1;
       int64_t shortest = prompt_len(jobs_[admits[i].second]), longest = shortest;
+      int64_t from = pass_start(jobs_[admits[i].second]);
       // Grouping is only for speed: where it would change a sample's bits, batch invariance says no.
       const bool group = !cfg_.batch_invariant || state_->grouped_prefill_is_invariant();
       if (group && last_position_only(jobs_[admits[i].second])) {
@@ -379,9 +382,11 @@ class Scheduler {
           // a shorter job's rows are right-padded into the slots of its first decode tokens: only
           // as far as its mask reaches (its prompt + max_new_tokens).
           if (prefix_layout_ && hi > lo + cfg_.max_new_tokens) break;
-          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * hi > most_tokens) break;
+          const int64_t f = std::min(from, pass_start(jobs_[admits[k].second]));
+          if (static_cast<int64_t>(k - i + 1) * rows_per_slot_ * (hi - f) > most_tokens) break;
           shortest = lo;
           longest = hi;
+          from = f;
           ++k;
         }
       }
@@ -395,6 +400,18 @@ class Scheduler {
     int64_t lmax = 0;
     for (const RowPlan& r : j.rows) lmax = std::max<int64_t>(lmax, static_cast<int64_t>(r.tokens.size()));
     return lmax;
+  }
+
+  // Whether every row's reusable prefix comes into its cache before its prefill pass (from the
+  // store or a pass of its own), so that the pass starts at the shortest one.
+  bool prefixes_first() const { return prefix_layout_ && (store_ || state_->prefix_needs_own_pass()); }
+
+  // The first slot a prefill pass of this job alone computes.
+  int64_t pass_start(const DecodeJob& j) const {
+    if (!prefixes_first() || j.rows.empty()) return 0;
+    int64_t p = std::numeric_limits<int64_t>::max();
+    for (const RowPlan& r : j.rows) p = std::min(p, row_prefix(r));
+    return p;
   }
 
   // A row's reusable prefix: RowPlan::shared_prefix as far as the mask is plain causal, leaving
@@ -514,14 +531,27 @@ class Scheduler {
     for (int64_t b = 0; b < B; ++b)
       if (plans[b]) start = std::min(start, prefix[b]);
     if (start == std::numeric_limits<int64_t>::max()) start = 0;
-    const bool prefixes_first = prefix_layout_ && (store_ || state_->prefix_needs_own_pass());
-    if (!prefixes_first) start = 0;
+    if (!prefixes_first()) start = 0;
     if (start > 0) computed = prefix_passes(first_row, plans, prefix, tokens, positions, masks);
     const bool all_last = single ? last_position_only(jobs_[group[0].second]) : true;
     for (int64_t& c : last) c -= start;  // columns of the pass
+    // The pass's columns that hold tokens: each row's [start, P) (a prefix longer than the pass's
+    // start) and [P + pad, lmax) (the rest of its prompt); not the padding between them nor the
+    // right padding past its job's prompt. Ascending (rows in order, columns in order).
+    std::vector<int64_t> real;
+    const int64_t W = L - start;
+    for (int64_t b = 0; b < B; ++b) {
+      if (!plans[b]) {  // an idle row: its last column (its logits are not used)
+        real.push_back(b * W + W - 1);
+        continue;
+      }
+      const int64_t P = prefix[b], lmax = last[b] + start + 1;  // its job's prompt slots
+      for (int64_t slot = start; slot < L; ++slot)
+        if (slot < P || (slot >= P + pads[b] && slot < lmax)) real.push_back(b * W + slot - start);
+    }
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, L - start).contiguous(),
                                         positions.narrow(1, start, L - start).contiguous(), std::move(masks),
-                                        all_last ? LogitsMode::Last : LogitsMode::All, start, last);
+                                        all_last ? LogitsMode::Last : LogitsMode::All, start, last, real);
     if (stats_) ++stats_->prefill_passes;
     if (store_ && start == 0 && !state_->prefix_needs_own_pass())
       for (int64_t b = 0; b < B; ++b) {

@@ -16,23 +16,38 @@
 namespace flexgen {
 namespace {
 
+// Packed tokens: the listed columns of a [B, L, ...] tensor as [1, T, ...] and back (zeros at the
+// columns not listed).
+at::Tensor pack_columns(const at::Tensor& x, const at::Tensor& real) {
+  return x.reshape({x.size(0) * x.size(1), x.size(2)}).index_select(0, real).unsqueeze(0);
+}
+at::Tensor unpack_columns(const at::Tensor& x, const at::Tensor& real, int64_t B, int64_t L) {
+  return at::zeros({B * L, x.size(2)}, x.options()).index_copy_(0, real, x.select(0, 0)).view({B, L, x.size(2)});
+}
+
 // The decoder layers over hidden states h [B, L, hidden] (updated in place to the residual stream
 // before the last layer's MLP output, which is returned as `delta`): each layer's new K/V go to
 // the cache as `where` says; attend(q, k_cache, v_cache) returns the attention output [B, H, L, D].
+// With `real` (llama_forward) h comes packed [1, T, hidden] and stays so, as does `delta`: only
+// the q|k|v projections and the attention see the [B, L] layout (zeros at the padding).
 template <class Ops, class Attend>
 at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h, const at::Tensor& cos,
-                          const at::Tensor& sin, const CacheWrite& where, Attend&& attend) {
+                          const at::Tensor& sin, const CacheWrite& where, Attend&& attend, int64_t B, int64_t L,
+                          const at::Tensor& real = {}) {
   const ModelConfig& c = model.config;
-  const int64_t B = h.size(0), L = h.size(1), H = c.num_heads, D = c.head_dim;
+  const int64_t H = c.num_heads, D = c.head_dim;
   const double eps = c.rms_norm_eps;
+  const bool packed = real.defined();
   at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = model.weights.layers[i];
     at::Tensor x = i == 0 ? Ops::norm(h, l.input_norm, eps) : Ops::add_norm(h, delta, l.input_norm, eps);
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
-    const at::Tensor q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where);
-    const at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
+    const at::Tensor q = Ops::attention_inputs(model, l, packed ? unpack_columns(x, real, B, L) : x, cos, sin, kc, vc,
+                                               where);
+    at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
+    if (packed) a = pack_columns(a, real);
     x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
     delta = Ops::mlp(l, x, where);
   }
@@ -89,7 +104,7 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
 
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens_in,
                          const at::Tensor& positions_in, const BatchMask& mask, LogitsMode logits_mode,
-                         const at::Tensor& last_in) {
+                         const at::Tensor& last_in, const at::Tensor& real_in) {
   const ModelConfig& c = model.config;
   if (tokens_in.dim() != 2 || tokens_in.scalar_type() != at::kLong)
     throw std::invalid_argument("llama_forward: tokens must be int64 [B, L], got " + shape_str(tokens_in.sizes()));
@@ -113,6 +128,22 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     if (last_in.min().item<int64_t>() < 0 || last_in.max().item<int64_t>() >= L)
       throw std::invalid_argument("llama_forward: a last column outside the " + std::to_string(L) + " columns");
   }
+  // Packed columns: their position in the packed order for every column (-1: padding).
+  at::Tensor packed_at;
+  if (real_in.defined()) {
+    const at::Tensor r = real_in.to(at::kCPU);
+    if (r.dim() != 1 || r.scalar_type() != at::kLong || r.size(0) < 1 || r.size(0) > B * L ||
+        r.min().item<int64_t>() < 0 || r.max().item<int64_t>() >= B * L ||
+        (r.size(0) > 1 && (r.narrow(0, 1, r.size(0) - 1) <= r.narrow(0, 0, r.size(0) - 1)).any().item<bool>()))
+      throw std::invalid_argument("llama_forward: real must list ascending columns of the " + std::to_string(B * L) +
+                                  " of the pass, got " + shape_str(real_in.sizes()));
+    packed_at = at::full({B * L}, -1, at::kLong).index_copy_(0, r, at::arange(r.size(0), at::kLong));
+    if (logits_mode == LogitsMode::Last) {
+      const at::Tensor cols = gather ? last_in.to(at::kCPU) : at::full({B}, L - 1, at::kLong);
+      if ((packed_at.index_select(0, at::arange(B, at::kLong) * L + cols) < 0).any().item<bool>())
+        throw std::invalid_argument("llama_forward: a last column that real does not list");
+    }
+  }
 
   c10::NoGradGuard no_grad;
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
@@ -124,16 +155,32 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
   at::Tensor logits = with_backend(model, [&](auto ops) {
     using Ops = decltype(ops);
     const auto [cos, sin] = Ops::rope(model, positions);
-    at::Tensor h = at::embedding(model.weights.embed, tokens);
-    const at::Tensor delta = decoder_layers<Ops>(
-        model, cache, h, cos, sin, where, [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
+    const at::Tensor real = real_in.defined() ? real_in.to(model.device) : at::Tensor();
+    at::Tensor h = at::embedding(model.weights.embed, real.defined() ? tokens.reshape({1, B * L}).index_select(1, real)
+                                                                     : tokens);
+    at::Tensor delta = decoder_layers<Ops>(
+        model, cache, h, cos, sin, where,
+        [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
           return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale, start, 0);
-        });
-    if (!gather) return Ops::logits(model, h, delta, logits_mode, where);
+        },
+        B, L, real);
+    if (!gather) {
+      if (real.defined()) h = unpack_columns(h, real, B, L), delta = unpack_columns(delta, real, B, L);
+      return Ops::logits(model, h, delta, logits_mode, where);
+    }
     // Each row's column picked before the last residual add (exact copies): [B, 1, hidden].
-    const at::Tensor rows = at::arange(B, tokens.options()), cols = last_in.to(model.device);
-    at::Tensor h_last = h.index({rows, cols}).unsqueeze(1);
-    return Ops::logits(model, h_last, delta.index({rows, cols}).unsqueeze(1), LogitsMode::Last, where);
+    at::Tensor h_last, d_last;
+    if (real.defined()) {
+      const at::Tensor at_packed =
+          packed_at.index_select(0, at::arange(B, at::kLong) * L + last_in.to(at::kCPU)).to(model.device);
+      h_last = h.select(0, 0).index_select(0, at_packed).unsqueeze(1);
+      d_last = delta.select(0, 0).index_select(0, at_packed).unsqueeze(1);
+    } else {
+      const at::Tensor rows = at::arange(B, tokens.options()), cols = last_in.to(model.device);
+      h_last = h.index({rows, cols}).unsqueeze(1);
+      d_last = delta.index({rows, cols}).unsqueeze(1);
+    }
+    return Ops::logits(model, h_last, d_last, LogitsMode::Last, where);
   });
   cache.length = start + L;
   return logits;
@@ -158,7 +205,8 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
     at::Tensor h = at::embedding(model.weights.embed, in.tokens);
     const at::Tensor delta = decoder_layers<Ops>(
         model, cache, h, cos, sin, where,
-        [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) { return attention(q, kc, vc, mask, scale, 0, 0); });
+        [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) { return attention(q, kc, vc, mask, scale, 0, 0); },
+        R, 1);
     at::Tensor last = h.select(1, 0);
     return Ops::logits(model, last, delta.select(1, 0), LogitsMode::All, where);
   });

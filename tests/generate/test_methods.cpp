@@ -372,8 +372,10 @@ TEST_F(Methods, KvStoreChangesNoBit) {
 }
 
 // One prefill pass for jobs of different prompt lengths: each job keeps its own layout (as alone)
-// and a shorter job's rows are right-padded into the slots of its first decode tokens. Every job's
-// ids, texts and top-5 probabilities of every step are bitwise those of the job decoded alone, with
+// and a shorter job's rows are right-padded into the slots of its first decode tokens; the passes
+// compute their tokens only (packed: norms, linears and MLP skip the padding). Every job's
+// ids, texts and top-5 probabilities of every step are bitwise those of the job decoded alone
+// with every slot computed, with
 // 1, 3 and 8 in flight, block sizes 7/16/128 (the right padding across block boundaries), the KV
 // store on and off, prefixes in their own pass or not, fp32 and bf16. Every job has a prompt length
 // of its own, so fewer prefill passes than with one job in flight means jobs of different lengths
@@ -446,8 +448,11 @@ TEST_F(Methods, GroupedPrefillOfDifferentLengthsChangesNoBit) {
       cfg.trace_top = 5;
       cfg.block_size = block;
       cfg.kv_reuse = false;
+      // Alone, and every slot of a pass computed (no packing): the reference for the packed passes.
+      cfg.pack_prefill = false;
       std::vector<std::vector<StreamResult>> alone;
       for (const DecodeJob& j : jobs) alone.push_back(decode_streams(m, *tokenizer_, j.rows, j.streams, cfg));
+      cfg.pack_prefill = true;
       for (const bool own_pass : {false, true})
         for (const bool reuse : {false, true}) {
           cfg.prefix_own_pass = own_pass;
@@ -519,6 +524,65 @@ TEST_F(Methods, PerRowLastLogitsEqualAllLogitsAtThoseColumns) {
         EXPECT_THROW(run(LogitsMode::Last, at::tensor(std::vector<int64_t>{0, L, 1}, at::kLong)),
                      std::invalid_argument);
         EXPECT_THROW(run(LogitsMode::Last, at::tensor(std::vector<int64_t>{0, 1}, at::kLong)), std::invalid_argument);
+      }
+    }
+  }
+}
+
+// A packed pass (llama_forward's `real`: norms, linears and MLP on the listed columns only) gives
+// every listed column the logits and cache K/V of the full pass, bit for bit: rows right-padded to
+// different lengths (causal: no token sees the padding after it), from slot 0 and after a prefix
+// in the cache, fp32 and bf16, dense and block-sparse attention. Bad lists are refused.
+TEST_F(Methods, PackedPassesGiveTheirTokensTheBitsOfTheFullPass) {
+  constexpr int64_t B = 3, L = 23, start = 5;
+  const std::vector<int64_t> len = {23, 9, 16};  // tokens of each row in the pass
+  at::manual_seed(5);
+  const at::Tensor ids = at::randint(0, 256, {B, start + L}, at::kLong);
+  const at::Tensor pos = at::arange(start + L, at::kLong).repeat({B, 1});
+  std::vector<int64_t> real, lastv;
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t c = 0; c < len[b]; ++c) real.push_back(b * L + c);
+    lastv.push_back(len[b] - 1);
+  }
+  const at::Tensor real_t = at::tensor(real, at::kLong), last = at::tensor(lastv, at::kLong);
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    const LlamaModel m = make_tiny_model(7, dtype);
+    for (const bool blocks : {false, true}) {
+      const std::vector<AttentionMask> masks(B, causal_mask(start + L));
+      const std::vector<BlockMask> bms = blocks ? std::vector<BlockMask>(B, build_block_mask(masks[0], 8))
+                                                : std::vector<BlockMask>{};
+      const BatchMask mask = BatchMask::rows(masks, bms);
+      for (const int64_t s0 : {int64_t{0}, start}) {
+        const std::string what = std::string(dtype == at::kFloat ? "fp32" : "bf16") + (blocks ? " blocks" : " dense") +
+                                 " start " + std::to_string(s0);
+        auto run = [&](LogitsMode mode, const at::Tensor& cols, const at::Tensor& r, KVCache* keep = nullptr) {
+          KVCache cache = make_kv_cache(m, B, start + L);
+          if (s0 > 0) llama_forward(m, cache, ids.narrow(1, 0, s0), pos.narrow(1, 0, s0), mask, LogitsMode::Last);
+          at::Tensor out = llama_forward(m, cache, ids.narrow(1, s0, L), pos.narrow(1, s0, L), mask, mode, cols, r);
+          if (keep) *keep = cache;
+          return out;
+        };
+        KVCache full_cache, packed_cache;
+        const at::Tensor all = run(LogitsMode::All, {}, {}, &full_cache);
+        const at::Tensor packed_all = run(LogitsMode::All, {}, real_t, &packed_cache);
+        const at::Tensor picked = run(LogitsMode::Last, last, real_t);
+        for (int64_t b = 0; b < B; ++b) {
+          EXPECT_TRUE(at::equal(picked[b][0], all[b][len[b] - 1])) << what << " row " << b;
+          EXPECT_TRUE(at::equal(packed_all[b].narrow(0, 0, len[b]), all[b].narrow(0, 0, len[b]))) << what << " row " << b;
+          // The cache: every slot before the pass and every listed slot of it.
+          const int64_t n = s0 + len[b];
+          EXPECT_TRUE(at::equal(packed_cache.k.select(1, b).narrow(2, 0, n), full_cache.k.select(1, b).narrow(2, 0, n)))
+              << what << " keys of row " << b;
+          EXPECT_TRUE(at::equal(packed_cache.v.select(1, b).narrow(2, 0, n), full_cache.v.select(1, b).narrow(2, 0, n)))
+              << what << " values of row " << b;
+        }
+        // A last column the list leaves out; the same column twice; a column past the pass.
+        EXPECT_THROW(run(LogitsMode::Last, at::tensor(std::vector<int64_t>{4, L - 1, 0}, at::kLong), real_t),
+                     std::invalid_argument);
+        EXPECT_THROW(run(LogitsMode::Last, last, at::tensor(std::vector<int64_t>{0, 0, 1}, at::kLong)),
+                     std::invalid_argument);
+        EXPECT_THROW(run(LogitsMode::Last, last, at::tensor(std::vector<int64_t>{0, B * L}, at::kLong)),
+                     std::invalid_argument);
       }
     }
   }
