@@ -588,6 +588,47 @@ TEST_F(Methods, PackedPassesGiveTheirTokensTheBitsOfTheFullPass) {
   }
 }
 
+// With reused prefixes a prefill pass is sized by the slots it computes, not by whole prompts: on
+// a model whose widest linear caps a CPU pass at 256 tokens, `avg` samples of two ~95-token rows
+// (59 of them the shared BOS + instruction) go one a pass without the store (2 x 95 slots) and
+// three a pass with it (2 x 36 slots each), with the same records.
+TEST_F(Methods, ReusedPrefixesLetMoreSamplesShareAPass) {
+  const LlamaModel m = make_tiny_model(13, at::kFloat, kTinyVocab, 16, at::kCPU, 32768);
+  ASSERT_EQ(DecodeState(m, DecodeStateOptions()).prefill_tokens_per_pass(), 256);
+  const std::vector<int32_t> head = tokenizer_->encode("Answer the question based on general world knowledge.\n\n");
+  auto fixed = [](std::string q) {  // every prompt of one length
+    q.resize(32, '?');
+    return q;
+  };
+  std::vector<DecodeJob> jobs;
+  for (size_t i = 0; i < 6; ++i) {
+    SampleTokens st = sample({fixed(questions_[i % 5]), fixed(questions_[(i + 2) % 5])});
+    size_t n = 0;
+    while (n < head.size() && head[n] == st.paraphrases[0][n]) ++n;
+    st.common_prefix = static_cast<int64_t>(n);
+    const SamplePlan plan = plan_sample(st, opts(Method::Avg, 4), 900 + i);
+    ASSERT_EQ(plan.rows.size(), 2u);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 4;
+  cfg.stops.eos = cfg.stops.newline = false;
+  cfg.trace_top = 3;
+  auto run_all = [&](bool reuse, DecodeStats* stats) {
+    cfg.kv_reuse = reuse;
+    std::vector<std::vector<StreamResult>> out(jobs.size());
+    decode_jobs(m, *tokenizer_, jobs, cfg, 6, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); },
+                stats);
+    return out;
+  };
+  DecodeStats with, without;
+  const auto a = run_all(true, &with), b = run_all(false, &without);
+  EXPECT_EQ(without.prefill_passes, 6);
+  EXPECT_EQ(with.prefill_passes, 3) << "the prefix's own pass, then two passes of three samples";
+  EXPECT_GT(with.prefill_tokens_reused, 0);
+  expect_same_streams(a, b, "store on / off");
+}
+
 // A grouped CPU prefill pass holds at most as many tokens as keep the widest linear's output within
 // 32 MiB (beyond it the CPU linear runs ~10% slower); the tiny model's are far below that.
 TEST_F(Methods, CpuPrefillPassesKeepTheWidestLinearOutputWithin32MiB) {

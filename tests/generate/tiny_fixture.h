@@ -20,12 +20,13 @@ namespace flexgen::testing {
 
 // A random LLaMA model (GQA 2:1, llama3 RoPE) with weights scaled so greedy outputs vary.
 // head_dim 64 suits the CUDA kernel (64/128); device: where the weights go.
+// intermediate: the MLP's width (a wide one makes the CPU's prefill passes small).
 inline LlamaModel make_tiny_model(uint64_t seed, at::ScalarType dtype = at::kFloat, int64_t vocab = kTinyVocab,
-                                  int64_t head_dim = 16, at::Device device = at::kCPU) {
+                                  int64_t head_dim = 16, at::Device device = at::kCPU, int64_t intermediate = 128) {
   ModelConfig c;
   c.vocab_size = vocab;
   c.hidden_size = 64;
-  c.intermediate_size = 128;
+  c.intermediate_size = intermediate;
   c.num_layers = 2;
   c.num_heads = 4;
   c.num_kv_heads = 2;
