@@ -64,6 +64,13 @@ class Methods : public ::testing::Test {
     return decode_streams(*model_, *tokenizer_, plan.rows, plan.streams, cfg);
   }
 
+  // B plain causal rows over n positions: block masks of 8 (the block-sparse kernel) or none (dense).
+  static BatchMask causal_rows(int64_t B, int64_t n, bool blocks) {
+    const std::vector<AttentionMask> masks(static_cast<size_t>(B), causal_mask(n));
+    return BatchMask::rows(masks, blocks ? std::vector<BlockMask>(static_cast<size_t>(B), build_block_mask(masks[0], 8))
+                                         : std::vector<BlockMask>{});
+  }
+
   static MethodOptions opts(Method m, int64_t n = 8) {
     MethodOptions o;
     o.method = m;
@@ -502,10 +509,7 @@ TEST_F(Methods, PerRowLastLogitsEqualAllLogitsAtThoseColumns) {
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const LlamaModel m = make_tiny_model(7, dtype);
     for (const bool blocks : {false, true}) {
-      const std::vector<AttentionMask> masks(B, causal_mask(start + L));
-      const std::vector<BlockMask> bms = blocks ? std::vector<BlockMask>(B, build_block_mask(masks[0], 8))
-                                                : std::vector<BlockMask>{};
-      const BatchMask mask = BatchMask::rows(masks, bms);
+      const BatchMask mask = causal_rows(B, start + L, blocks);
       for (const int64_t s0 : {int64_t{0}, start}) {
         auto run = [&](LogitsMode mode, const at::Tensor& cols) {
           KVCache cache = make_kv_cache(m, B, start + L);
@@ -548,10 +552,7 @@ TEST_F(Methods, PackedPassesGiveTheirTokensTheBitsOfTheFullPass) {
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const LlamaModel m = make_tiny_model(7, dtype);
     for (const bool blocks : {false, true}) {
-      const std::vector<AttentionMask> masks(B, causal_mask(start + L));
-      const std::vector<BlockMask> bms = blocks ? std::vector<BlockMask>(B, build_block_mask(masks[0], 8))
-                                                : std::vector<BlockMask>{};
-      const BatchMask mask = BatchMask::rows(masks, bms);
+      const BatchMask mask = causal_rows(B, start + L, blocks);
       for (const int64_t s0 : {int64_t{0}, start}) {
         const std::string what = std::string(dtype == at::kFloat ? "fp32" : "bf16") + (blocks ? " blocks" : " dense") +
                                  " start " + std::to_string(s0);
