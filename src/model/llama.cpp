@@ -21,8 +21,11 @@ namespace {
 at::Tensor pack_columns(const at::Tensor& x, const at::Tensor& real) {
   return x.reshape({x.size(0) * x.size(1), x.size(2)}).index_select(0, real).unsqueeze(0);
 }
-at::Tensor unpack_columns(const at::Tensor& x, const at::Tensor& real, int64_t B, int64_t L) {
-  return at::zeros({B * L, x.size(2)}, x.options()).index_copy_(0, real, x.select(0, 0)).view({B, L, x.size(2)});
+// `into`: [B * L, width], zeros where nothing is listed; allocated on first use, then reused (only
+// listed rows are ever written, so its padding stays zero).
+at::Tensor unpack_columns(const at::Tensor& x, const at::Tensor& real, int64_t B, int64_t L, at::Tensor& into) {
+  if (!into.defined()) into = at::zeros({B * L, x.size(2)}, x.options());
+  return into.index_copy_(0, real, x.select(0, 0)).view({B, L, x.size(2)});
 }
 
 // The decoder layers over hidden states h [B, L, hidden] (updated in place to the residual stream
@@ -38,14 +41,15 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
   const int64_t H = c.num_heads, D = c.head_dim;
   const double eps = c.rms_norm_eps;
   const bool packed = real.defined();
+  at::Tensor x_unpacked;  // packed: every layer's q|k|v input in the [B, L] layout
   at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = model.weights.layers[i];
     at::Tensor x = i == 0 ? Ops::norm(h, l.input_norm, eps) : Ops::add_norm(h, delta, l.input_norm, eps);
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
-    const at::Tensor q = Ops::attention_inputs(model, l, packed ? unpack_columns(x, real, B, L) : x, cos, sin, kc, vc,
-                                               where);
+    const at::Tensor q = Ops::attention_inputs(model, l, packed ? unpack_columns(x, real, B, L, x_unpacked) : x, cos,
+                                               sin, kc, vc, where);
     at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
     if (packed) a = pack_columns(a, real);
     x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
@@ -128,8 +132,8 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     if (last_in.min().item<int64_t>() < 0 || last_in.max().item<int64_t>() >= L)
       throw std::invalid_argument("llama_forward: a last column outside the " + std::to_string(L) + " columns");
   }
-  // Packed columns: their position in the packed order for every column (-1: padding).
-  at::Tensor packed_at;
+  // Packed: each row's last column's place in the packed order (Last logits).
+  at::Tensor last_packed;
   if (real_in.defined()) {
     const at::Tensor r = real_in.to(at::kCPU);
     if (r.dim() != 1 || r.scalar_type() != at::kLong || r.size(0) < 1 || r.size(0) > B * L ||
@@ -137,10 +141,12 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
         (r.size(0) > 1 && (r.narrow(0, 1, r.size(0) - 1) <= r.narrow(0, 0, r.size(0) - 1)).any().item<bool>()))
       throw std::invalid_argument("llama_forward: real must list ascending columns of the " + std::to_string(B * L) +
                                   " of the pass, got " + shape_str(real_in.sizes()));
-    packed_at = at::full({B * L}, -1, at::kLong).index_copy_(0, r, at::arange(r.size(0), at::kLong));
+    // Every column's place in the packed order (-1: not listed).
+    const at::Tensor packed_at = at::full({B * L}, -1, at::kLong).index_copy_(0, r, at::arange(r.size(0), at::kLong));
     if (logits_mode == LogitsMode::Last) {
       const at::Tensor cols = gather ? last_in.to(at::kCPU) : at::full({B}, L - 1, at::kLong);
-      if ((packed_at.index_select(0, at::arange(B, at::kLong) * L + cols) < 0).any().item<bool>())
+      last_packed = packed_at.index_select(0, at::arange(B, at::kLong) * L + cols);
+      if ((last_packed < 0).any().item<bool>())
         throw std::invalid_argument("llama_forward: a last column that real does not list");
     }
   }
@@ -165,14 +171,17 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
         },
         B, L, real);
     if (!gather) {
-      if (real.defined()) h = unpack_columns(h, real, B, L), delta = unpack_columns(delta, real, B, L);
+      if (real.defined()) {
+        at::Tensor h_full, delta_full;
+        h = unpack_columns(h, real, B, L, h_full);
+        delta = unpack_columns(delta, real, B, L, delta_full);
+      }
       return Ops::logits(model, h, delta, logits_mode, where);
     }
     // Each row's column picked before the last residual add (exact copies): [B, 1, hidden].
     at::Tensor h_last, d_last;
     if (real.defined()) {
-      const at::Tensor at_packed =
-          packed_at.index_select(0, at::arange(B, at::kLong) * L + last_in.to(at::kCPU)).to(model.device);
+      const at::Tensor at_packed = last_packed.to(model.device);
       h_last = h.select(0, 0).index_select(0, at_packed).unsqueeze(1);
       d_last = delta.select(0, 0).index_select(0, at_packed).unsqueeze(1);
     } else {

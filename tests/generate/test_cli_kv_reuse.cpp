@@ -80,7 +80,9 @@ TEST_F(KvReuse, RecordsAreBitwiseThoseWithoutTheStore) {
       // A prefill pass a sample at batch 1 (no more at batch 3), and one for each stored prefix.
       const int64_t passes = j["prefill_passes"].get<int64_t>(), samples = j["samples"].get<int64_t>();
       const int64_t stored = kv["store_entries"].get<int64_t>();
-      if (std::string(batch) == "1") EXPECT_EQ(passes, samples + stored);
+      if (std::string(batch) == "1") {
+        EXPECT_EQ(passes, samples + stored);
+      }
       EXPECT_GE(passes, 1 + stored);
       EXPECT_LE(passes, samples + stored);
     }
