@@ -47,6 +47,23 @@ at::Tensor usable(const at::Tensor& t) {
   return t.contiguous();
 }
 
+// How decode steps merge their split partials: inside the decode kernel's thread-block clusters
+// (GPUs of compute capability 9.0+, the default there) or by a second, combine kernel
+// (FLEXGEN_CUDA_DECODE_MERGE=kernel; older GPUs). The same bits either way. Decided once.
+bool decode_cluster_merge() {
+  static const bool cluster = [] {
+    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_MERGE");
+    const std::string v = env ? env : "";
+    if (!v.empty() && v != "cluster" && v != "kernel")
+      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_MERGE must be cluster or kernel, got '" + v + "'");
+    const bool sm90 = at::cuda::getCurrentDeviceProperties()->major >= 9;
+    if (v == "cluster" && !sm90)
+      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_MERGE=cluster needs a GPU of compute capability 9.0 or later");
+    return sm90 && v != "kernel";
+  }();
+  return cluster;
+}
+
 int env_variant() {
   const char* s = std::getenv("FLEXGEN_CUDA_BSA_VARIANT");
   if (s == nullptr || *s == 0) return -1;
@@ -216,7 +233,7 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
     p.b0 = static_cast<int32_t>(b0);
     set_masks(b0, nb);
     const int err = decode ? cuda_bsa::launch_decode(p, dt, static_cast<int>(d), static_cast<int>(nb), splits,
-                                                     ws.data_ptr<float>(), cuda_pdl_enabled(), stream)
+                                                     ws.data_ptr<float>(), cuda_pdl_enabled(), decode_cluster_merge(), stream)
                            : cuda_bsa::launch(p, dt, static_cast<int>(d), variant, static_cast<int>(nb), stream);
     if (err != 0)
       throw std::runtime_error(std::string("block_sparse_attention_cuda: launch failed: ") +

@@ -489,9 +489,12 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
 // Decode path (Lq = 1): split-K over the listed key blocks. CTA = (split, KV head, batch row),
 // 4 warps; the g query heads of the KV head are handled together so K/V are read once. Lane =
 // key for the scores (q . k from registers/shared), lane = head_dim slice for P.V. Each split
-// writes a partial (m, l, o) to the workspace; bsa_decode_combine merges the splits.
+// writes a partial (m, l, o) to the workspace; they are merged in split order by bsa_decode_combine
+// or, launched as clusters (launches of few rows on sm_90), by the CTAs of the row's cluster.
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeMaxG = 8;
+constexpr int kDecodePrefetchRows = 8;  // launches of at most this many rows prefetch K/V before waiting
+constexpr int kDecodeClusterRows = 8;   // launches of at most this many rows merge in clusters
 
 // The key blocks listed for the row's query (full ones, then partial ones): the split-K ranges are
 // cut from this count and the row's split count alone.
@@ -527,10 +530,77 @@ __device__ __forceinline__ void decode_key_range(const MaskDesc& M, int e, int n
   ke = min(ke, khi);
 }
 
+// Merges the ns split partials of one (row, head) at output element c: src points at slot 0's
+// [o (D floats), m, l], slots D + 2 floats apart, in split order. Sets the merged max m0 and sum l0
+// and returns the merged (unnormalised) output; every thread that merges computes the same m0 and
+// l0 in the same order. Used by bsa_decode_combine and by the decode kernel's cluster merge, so
+// both give the same bits.
+template <int D>
+__device__ __forceinline__ float merge_splits(const float* src, int ns, int c, float& m0, float& l0) {
+  constexpr int kPre = 16;  // partials held in registers (all loads issued at once); more are re-read
+  float pm[kPre], pl[kPre], po[kPre];
+#pragma unroll
+  for (int s = 0; s < kPre; ++s) {
+    pm[s] = s < ns ? src[s * (D + 2) + D] : kNegInf;
+    pl[s] = s < ns ? src[s * (D + 2) + D + 1] : 0.f;
+    po[s] = s < ns ? src[s * (D + 2) + c] : 0.f;
+  }
+  m0 = kNegInf;
+#pragma unroll
+  for (int s = 0; s < kPre; ++s) m0 = fmaxf(m0, pm[s]);
+  for (int s = kPre; s < ns; ++s) m0 = fmaxf(m0, src[s * (D + 2) + D]);
+  const float mu = m0 == kNegInf ? 0.f : m0;
+  l0 = 0.f;
+  float oo = 0.f;
+#pragma unroll
+  for (int s = 0; s < kPre; ++s) {
+    if (s < ns) {
+      const float w = fast_exp2(pm[s] - mu);  // split weight
+      l0 += pl[s] * w;
+      oo += po[s] * w;
+    }
+  }
+  for (int s = kPre; s < ns; ++s) {
+    const float w = fast_exp2(src[s * (D + 2) + D] - mu);
+    l0 += src[s * (D + 2) + D + 1] * w;
+    oo += src[s * (D + 2) + c] * w;
+  }
+  return oo;
+}
+
+// Writes head h's merged output element c of batch row b (and its lse from element 0).
+template <typename T>
+__device__ __forceinline__ void store_merged(const Params& p, const MaskDesc& M, int b, int h, int c, float oo,
+                                             float m0, float l0) {
+  const bool any = l0 > 0.f && M.q_offset < M.q_len;
+  T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
+  out[c] = cuda_half::to<T>(any ? oo / l0 : 0.f);
+  if (p.lse != nullptr && c == 0)
+    p.lse[static_cast<int64_t>(b) * p.H + h] = any ? (m0 + __log2f(l0)) * 0.6931471805599453f : kNegInf;
+}
+
+// Thread-block-cluster barrier (sm_90): the arrive releases this thread's writes (to global memory
+// too) to the threads of the cluster that then wait (acquire). Every thread of the cluster arrives
+// (CTAs with nothing to do arrive, then return).
+__device__ __forceinline__ void cluster_arrive() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.arrive.release;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void cluster_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("barrier.cluster.wait.acquire;\n" ::: "memory");
+#endif
+}
+
 // G: query heads per KV head handled in registers; EXACT: p.g == G (no predication on the head).
-template <typename T, int D, int G, bool EXACT>
+// MERGE (sm_90, launched as clusters of gridDim.x CTAs, one cluster per (KV head, row)): the CTAs
+// merge their partials themselves after a cluster barrier, and no combine kernel runs. prefetch:
+// pull the first split's K/V rows into L2 before waiting for the previous kernel (worth it when
+// few rows run: with many, the extra requests cost more than the latency they hide).
+template <typename T, int D, int G, bool EXACT, bool MERGE>
 __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __grid_constant__ Params p, int splits,
-                                                                        float* ws) {
+                                                                        float* ws, bool prefetch) {
   constexpr int E = D / 32;  // head_dim elements per lane in P.V
   __shared__ float sq[G][D];
   __shared__ float sm[kDecodeWarps][G], sl[kDecodeWarps][G];
@@ -556,9 +626,49 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   // workspace slot x, by CTA x mod gridDim.x (the grid is sized for the usual count; a CTA with
   // none returns at once: it neither waits for q nor writes).
   const int live = min(n, splits);
-  if (static_cast<int>(blockIdx.x) >= live) return;
+  // With MERGE, CTA 0 also stays when nothing is listed: it writes the row's zeros.
+  if (static_cast<int>(blockIdx.x) >= (MERGE ? max(live, 1) : live)) {
+    if constexpr (MERGE) cluster_arrive();
+    return;
+  }
   const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
   const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
+  const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
+  const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
+  // Whether a key of a listed block may be attended (causality and the groups' visibility for the
+  // partial blocks; full blocks allow every key present).
+  auto visible = [&](bool partial, int kpos, bool in_range) {
+    bool ok = in_range;
+    if (ok && partial) ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
+    return ok;
+  };
+
+  // Before waiting (the mask was uploaded before the step; prefetches change no result): the
+  // first key group this warp computes, with its lane's visibility, and this CTA's first split's
+  // K and V rows pulled into L2 (its first two listed blocks), so the loads after the wait do not
+  // start with a trip to DRAM.
+  bool pre_ok = false, pre_found = false;
+  if (live > 0) {
+    const int x = blockIdx.x;
+    const int split = n >= splits ? x : ((x + 1) * splits + n - 1) / n - 1;
+    const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
+    int gi = 0;
+    for (int e = e0; e < min(e1, e0 + 2); ++e) {
+      int ks, ke;
+      decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
+      constexpr int kLines = D * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines per key row
+      for (int i = threadIdx.x; prefetch && i < (ke - ks) * kLines; i += blockDim.x) {
+        const int64_t r = ks + i / kLines - klo, c = (i % kLines) * (128 / sizeof(T));
+        cuda_async::prefetch_l2(kbase + r * p.ks2 + c);
+        cuda_async::prefetch_l2(vbase + r * p.vs2 + c);
+      }
+      for (int k0 = ks; !pre_found && k0 < ke; k0 += 32, ++gi) {
+        if (gi != warp) continue;
+        pre_ok = visible(e >= nf, k0 + lane, k0 + lane < ke);
+        pre_found = true;
+      }
+    }
+  }
 
   // Above: the mask only (uploaded before the step). Below: q and the cache, which the previous
   // kernel (RoPE + cache write) wrote.
@@ -577,8 +687,6 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
     const int split = n >= splits ? x : ((x + 1) * splits + n - 1) / n - 1;
     const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
 
-    const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
-    const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
     const float sc = p.scale_log2;
     float m[G], l[G], o[G][E];
 #pragma unroll
@@ -619,10 +727,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
 #pragma unroll
           for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
         }
-        bool ok = in_range;
-        if (ok && partial) {
-          ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
-        }
+        // The warp's first group of the CTA's first split had its visibility read before the wait.
+        const bool ok = (pre_found && x == static_cast<int>(blockIdx.x) && gi == warp) ? pre_ok : visible(partial, kpos, in_range);
         float s[G];
 #pragma unroll
         for (int j = 0; j < G; ++j) s[j] = 0.f;
@@ -663,8 +769,10 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
         // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
         cp_async_wait<0>();
         __syncwarp();
+        const unsigned okm = __ballot_sync(0xffffffffu, ok);  // keys past nk are never ok
+#pragma unroll 4
         for (int t = 0; t < nk; ++t) {
-          if (!__shfl_sync(0xffffffffu, ok, t)) continue;
+          if (!((okm >> t) & 1u)) continue;
           float vf[E];
 #pragma unroll
           for (int e2 = 0; e2 < E; ++e2) vf[e2] = cuda_half::f(sv[warp][t][lane * E + e2]);
@@ -708,66 +816,97 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
     }
     __syncthreads();  // sm / so are rewritten by the next split of this CTA
   }
+
+  if constexpr (MERGE) {
+    // Every partial of this (row, KV head) is written once all the cluster's CTAs have arrived;
+    // the live CTAs then share the g x D outputs (the same merge as bsa_decode_combine).
+    cluster_arrive();
+    cluster_wait();
+    const int active = min(max(live, 1), static_cast<int>(gridDim.x));
+    for (int idx = blockIdx.x * blockDim.x + threadIdx.x; idx < g * D; idx += active * blockDim.x) {
+      const int j = idx / D, c = idx % D, h = kvh * g + j;
+      float m0, l0;
+      const float oo = merge_splits<D>(ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2), live, c, m0, l0);
+      store_merged<T>(p, M, b, h, c, oo, m0, l0);
+    }
+  }
 }
 
 template <typename T, int D>
 __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits, const float* ws) {
   const int h = blockIdx.x, bl = blockIdx.y, b = p.b0 + bl, c = threadIdx.x;
   const MaskDesc& M = row_mask(p, bl);
-  const float* src = ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2);
-  __shared__ float wm[64], wl[64];  // splits <= 64
   // The non-empty splits' partials are at slots 0 .. ns - 1, in split order (bsa_decode_kernel).
   // Their count comes from the mask (uploaded before the step): read before waiting for the
   // decode kernel, so its chain of loads overlaps that kernel's tail.
   const int ns = min(decode_listed_blocks(M), splits);
   cuda_pdl::pdl_wait();
   cuda_pdl::pdl_trigger();  // the next kernel (o_proj's GEMV) may launch and fetch its weights
-  __shared__ float red[2];
-  if (c < ns) wm[c] = src[c * (D + 2) + D], wl[c] = src[c * (D + 2) + D + 1];
-  __syncthreads();
-  if (c == 0) {
-    float m0 = kNegInf;
-    for (int s = 0; s < ns; ++s) m0 = fmaxf(m0, wm[s]);
-    const float mu = m0 == kNegInf ? 0.f : m0;
-    float l0 = 0.f;
-    for (int s = 0; s < ns; ++s) l0 += wl[s] * fast_exp2(wm[s] - mu);
-    red[0] = m0, red[1] = l0;
-  }
-  __syncthreads();
-  if (c < ns) wm[c] = fast_exp2(wm[c] - (red[0] == kNegInf ? 0.f : red[0]));  // split weights
-  __syncthreads();
-  const float mm = red[0], ll = red[1];
-  float oo = 0.f;
-#pragma unroll 8
-  for (int s = 0; s < ns; ++s) oo += src[s * (D + 2) + c] * wm[s];
-  const bool any = ll > 0.f && M.q_offset < M.q_len;
-  T* out = static_cast<T*>(p.o) + b * p.os0 + h * p.os1;
-  const float val = any ? oo / ll : 0.f;
-  out[c] = cuda_half::to<T>(val);
-  if (p.lse != nullptr && c == 0)
-    p.lse[static_cast<int64_t>(b) * p.H + h] = any ? (mm + __log2f(ll)) * 0.6931471805599453f : kNegInf;
+  float m0, l0;
+  const float oo = merge_splits<D>(ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2), ns, c, m0, l0);
+  store_merged<T>(p, M, b, h, c, oo, m0, l0);
 }
 
-template <typename T, int D>
+// Launches the decode kernel on `grid`; with `cluster`, as clusters of grid.x CTAs (at most 16:
+// sizes above 8 are allowed once per kernel).
+template <typename... Args>
+cudaError_t launch_decode_kernel(void (*kernel)(Args...), dim3 grid, dim3 block, cudaStream_t stream, bool pdl,
+                                 bool cluster, const Params& p, int splits, float* ws, bool prefetch) {
+  if (!cluster) return cuda_pdl::launch(kernel, grid, block, 0, stream, pdl, p, splits, ws, prefetch);
+  if (grid.x > 8) {
+    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+        e != cudaSuccess)
+      return e;
+  }
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[2];
+  attr[0].id = cudaLaunchAttributeClusterDimension;
+  attr[0].val.clusterDim.x = grid.x;
+  attr[0].val.clusterDim.y = 1;
+  attr[0].val.clusterDim.z = 1;
+  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 2 : 1;
+  return cudaLaunchKernelEx(&cfg, kernel, p, splits, ws, prefetch);
+}
+
+template <typename T, int D, bool MERGE>
 int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl, cudaStream_t stream) {
   // CTAs per (KV head, row): enough for the key blocks of the cache (a row listing more loops).
   const int bs = p.mtab != nullptr ? p.table_block_size : p.masks[0].block_size;
   const int per_row = bs > 0 ? std::max(1, std::min(splits, (p.Lk + bs - 1) / bs)) : splits;
   const dim3 grid(per_row, p.Hkv, nb), block(kDecodeWarps * 32);
-  auto go = [&](auto kernel) { return cuda_pdl::launch(kernel, grid, block, 0, stream, pdl, p, splits, ws); };
+  const bool prefetch = nb <= kDecodePrefetchRows;
+  auto go = [&](auto kernel) { return launch_decode_kernel(kernel, grid, block, stream, pdl, MERGE, p, splits, ws, prefetch); };
   cudaError_t e;
   switch (p.g) {
-    case 1: e = go(bsa_decode_kernel<T, D, 1, true>); break;
-    case 2: e = go(bsa_decode_kernel<T, D, 2, true>); break;
-    case 3: e = go(bsa_decode_kernel<T, D, 3, true>); break;
-    case 4: e = go(bsa_decode_kernel<T, D, 4, true>); break;
-    case 8: e = go(bsa_decode_kernel<T, D, 8, true>); break;
-    default: e = go(bsa_decode_kernel<T, D, kDecodeMaxG, false>);
+    case 1: e = go(bsa_decode_kernel<T, D, 1, true, MERGE>); break;
+    case 2: e = go(bsa_decode_kernel<T, D, 2, true, MERGE>); break;
+    case 3: e = go(bsa_decode_kernel<T, D, 3, true, MERGE>); break;
+    case 4: e = go(bsa_decode_kernel<T, D, 4, true, MERGE>); break;
+    case 8: e = go(bsa_decode_kernel<T, D, 8, true, MERGE>); break;
+    default: e = go(bsa_decode_kernel<T, D, kDecodeMaxG, false, MERGE>);
   }
-  if (e != cudaSuccess) return static_cast<int>(e);
+  if (e != cudaSuccess || MERGE) return static_cast<int>(e);
   const float* cws = ws;
   return static_cast<int>(
       cuda_pdl::launch(bsa_decode_combine<T, D>, dim3(p.H, nb), dim3(D), 0, stream, pdl, p, splits, cws));
+}
+
+// The cluster merge pays for launches of few rows (an H200, 3B shape: 10.6 -> 9.1 us a layer at
+// one row); with many rows the clusters' co-scheduling costs more than the combine launch (106 ->
+// 149 us at 160 rows), so those merge through the combine kernel, as do more than 16 CTAs a row
+// (clusters hold at most 16; more splits never come with batch invariance). Same bits either way.
+template <typename T, int D>
+int launch_decode_merge(const Params& p, int nb, int splits, float* ws, bool pdl, bool cluster_merge,
+                        cudaStream_t stream) {
+  return cluster_merge && splits <= 16 && nb <= kDecodeClusterRows
+             ? launch_decode_impl<T, D, true>(p, nb, splits, ws, pdl, stream)
+             : launch_decode_impl<T, D, false>(p, nb, splits, ws, pdl, stream);
 }
 
 }  // namespace
@@ -796,14 +935,15 @@ int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void
 
 int decode_max_group() { return kDecodeMaxG; }
 
-int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, bool pdl, void* stream) {
+int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, bool pdl,
+                  bool cluster_merge, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (dtype == DType::BF16) {
-    if (head_dim == 64) return launch_decode_impl<__nv_bfloat16, 64>(p, nb, splits, ws, pdl, st);
-    if (head_dim == 128) return launch_decode_impl<__nv_bfloat16, 128>(p, nb, splits, ws, pdl, st);
+    if (head_dim == 64) return launch_decode_merge<__nv_bfloat16, 64>(p, nb, splits, ws, pdl, cluster_merge, st);
+    if (head_dim == 128) return launch_decode_merge<__nv_bfloat16, 128>(p, nb, splits, ws, pdl, cluster_merge, st);
   } else {
-    if (head_dim == 64) return launch_decode_impl<__half, 64>(p, nb, splits, ws, pdl, st);
-    if (head_dim == 128) return launch_decode_impl<__half, 128>(p, nb, splits, ws, pdl, st);
+    if (head_dim == 64) return launch_decode_merge<__half, 64>(p, nb, splits, ws, pdl, cluster_merge, st);
+    if (head_dim == 128) return launch_decode_merge<__half, 128>(p, nb, splits, ws, pdl, cluster_merge, st);
   }
   return static_cast<int>(cudaErrorInvalidValue);
 }

@@ -1,4 +1,4 @@
-// Asynchronous global -> shared copies (cp.async, sm_80+), shared by ops/cuda's kernels.
+// Asynchronous global -> shared copies (cp.async, sm_80+) and L2 prefetches, shared by ops/cuda's kernels.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -33,6 +33,9 @@ template <int N>
 __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
+
+// Asks L2 to fetch the 128-byte line holding `p` (no register result, no effect on any value read).
+__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
 
 }  // namespace cuda_async
 }  // namespace flexgen
