@@ -329,7 +329,9 @@ TEST_F(BlockSparseAttentionCuda, ARowsBitsDoNotDependOnThePassAroundIt) {
 // parameters, the cache up to its query) and as one of 70 rows of a device mask table (one launch), whatever the other rows'
 // masks and positions; rows listing 1 to 22 key blocks (more than the 16 splits), GQA 3, bf16 and
 // fp16; and the reference holds, also where a key window (k_offset) leaves a row listing more
-// blocks than the window has (its splits then share CTAs).
+// blocks than the window has (its splits then share CTAs). On sm_90 the row alone merges its
+// splits in a thread-block cluster and the 70-row launch with the combine kernel (more than 8
+// rows), so this also holds the two merges to the same bits.
 TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   std::mt19937 rng(29);
   constexpr int64_t kBlock = 64, R = 70, g = 3;
