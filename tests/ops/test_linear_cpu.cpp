@@ -30,7 +30,7 @@ class LinearCpu : public testing::CpuPathTest {
 };
 
 const std::vector<std::pair<int64_t, int64_t>> kShapes = {{37, 64}, {64, 2048}, {130, 100}, {7, 16}, {9, 1},
-                                                          {5, 31}, {12, 33}, {21, 257}};
+                                                          {5, 31}, {12, 33}, {21, 257}, {14, 40}, {70, 8192}};
 
 TEST_F(LinearCpu, EveryPathEqualsThePortableKernelBitwise) {
   for (const auto& [N, K] : kShapes)

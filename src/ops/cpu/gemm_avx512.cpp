@@ -119,8 +119,22 @@ void block_avx512(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw
   FLEXGEN_BLOCK_DISPATCH(kernel_avx512)
 }
 
+// Up to kMaxColsWide outputs a call (block_cols): 5 and 6 columns here, 1-4 as the other paths.
 void block_avx512bf16(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t K, int rows, int cols,
                       float* out, int64_t ldo) {
+  if (cols > kMaxCols) {
+    switch (rows * 8 + cols) {
+      case 13: return kernel_avx512bf16<1, 5>(x, ldx, w, ldw, K, out, ldo);
+      case 14: return kernel_avx512bf16<1, 6>(x, ldx, w, ldw, K, out, ldo);
+      case 21: return kernel_avx512bf16<2, 5>(x, ldx, w, ldw, K, out, ldo);
+      case 22: return kernel_avx512bf16<2, 6>(x, ldx, w, ldw, K, out, ldo);
+      case 29: return kernel_avx512bf16<3, 5>(x, ldx, w, ldw, K, out, ldo);
+      case 30: return kernel_avx512bf16<3, 6>(x, ldx, w, ldw, K, out, ldo);
+      case 37: return kernel_avx512bf16<4, 5>(x, ldx, w, ldw, K, out, ldo);
+      case 38: return kernel_avx512bf16<4, 6>(x, ldx, w, ldw, K, out, ldo);
+      default: return;
+    }
+  }
   FLEXGEN_BLOCK_DISPATCH(kernel_avx512bf16)
 }
 

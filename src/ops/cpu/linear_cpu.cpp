@@ -27,6 +27,8 @@ BlockKernel block_kernel(CpuIsa isa) {
   return block_portable;
 }
 
+int block_cols(CpuIsa isa) { return isa == CpuIsa::Avx512Bf16 ? kMaxColsWide : kMaxCols; }
+
 BlockKernelF32 block_kernel_f32(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::Avx512Bf16:
@@ -44,9 +46,9 @@ namespace {
 std::atomic<bool> g_kernels{true};
 
 // Weight rows per tile: about 256 KiB of bf16 (half a typical L2), a multiple of the block width.
-int64_t tile_rows(int64_t K) {
+int64_t tile_rows(int64_t K, int64_t cols) {
   const int64_t rows = (256 * 1024) / std::max<int64_t>(1, 2 * K);
-  return std::max<int64_t>(cpu::kMaxCols, rows / cpu::kMaxCols * cpu::kMaxCols);
+  return std::max<int64_t>(cols, rows / cols * cols);
 }
 
 }  // namespace
@@ -71,12 +73,12 @@ int64_t x_chunk_rows(int64_t row_bytes) {
 // when x and the fp32 sums were whole (x out of cache, sums beyond malloc's reuse: page faults).
 template <class T, class Kernel>
 std::vector<at::Tensor> products(const at::Tensor& x, const std::vector<at::Tensor>& weights, Kernel kernel,
-                                 at::ScalarType out_dtype) {
+                                 int max_cols, at::ScalarType out_dtype) {
   const int64_t K = x.size(-1);
   const at::Tensor x2 = x.reshape({-1, K}).contiguous();
   const int64_t M = x2.size(0);
   const T* xp = reinterpret_cast<const T*>(x2.data_ptr());
-  const int64_t tile = tile_rows(K * static_cast<int64_t>(sizeof(T)) / 2);
+  const int64_t tile = tile_rows(K * static_cast<int64_t>(sizeof(T)) / 2, max_cols);
   const int64_t chunk = std::min(M, x_chunk_rows(K * static_cast<int64_t>(sizeof(T))));
   const bool direct = out_dtype == at::kFloat;  // sums written in place
   std::vector<at::Tensor> outs, sums;
@@ -97,8 +99,8 @@ std::vector<at::Tensor> products(const at::Tensor& x, const std::vector<at::Tens
         float* out = direct ? outs[i].data_ptr<float>() + m0 * N : sums[i].data_ptr<float>();
         for (int64_t m = m0; m < m1; m += cpu::kMaxRows) {
           const int rows = static_cast<int>(std::min<int64_t>(cpu::kMaxRows, m1 - m));
-          for (int64_t n = n0; n < n1; n += cpu::kMaxCols) {
-            const int cols = static_cast<int>(std::min<int64_t>(cpu::kMaxCols, n1 - n));
+          for (int64_t n = n0; n < n1; n += max_cols) {
+            const int cols = static_cast<int>(std::min<int64_t>(max_cols, n1 - n));
             kernel(xp + m * K, K, wp + n * K, K, K, rows, cols, out + (m - m0) * N + n, N);
           }
         }
@@ -127,12 +129,14 @@ void check_inputs(const at::Tensor& x, const std::vector<at::Tensor>& weights, a
 
 std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::Tensor>& weights, bool round_to_bf16) {
   check_inputs(x, weights, at::kBFloat16, "linear_bf16");
-  return products<uint16_t>(x, weights, cpu::block_kernel(cpu_isa()), round_to_bf16 ? at::kBFloat16 : at::kFloat);
+  const CpuIsa isa = cpu_isa();
+  return products<uint16_t>(x, weights, cpu::block_kernel(isa), cpu::block_cols(isa),
+                            round_to_bf16 ? at::kBFloat16 : at::kFloat);
 }
 
 std::vector<at::Tensor> linear_f32(const at::Tensor& x, const std::vector<at::Tensor>& weights) {
   check_inputs(x, weights, at::kFloat, "linear_f32");
-  return products<float>(x, weights, cpu::block_kernel_f32(cpu_isa()), at::kFloat);
+  return products<float>(x, weights, cpu::block_kernel_f32(cpu_isa()), cpu::kMaxCols, at::kFloat);
 }
 
 namespace {
