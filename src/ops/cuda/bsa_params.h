@@ -60,9 +60,8 @@ int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void
 // up to `splits` CTAs per (KV head, batch row), then the partials are merged in split order: by a
 // combine kernel, or with cluster_merge (sm_90+; launches of up to 8 rows) by the same CTAs,
 // launched as one thread-block cluster per (KV head, row), after a cluster barrier (one launch;
-// the same bits). `ws` holds
-// B * H * splits * (head_dim + 2) floats (rows b0 .. b0 + nb - 1 are used). With `pdl` the
-// kernels launch with programmatic dependent launch (cuda_pdl_enabled()).
+// the same bits). `ws` holds B * H * splits * (head_dim + 2) floats (rows b0 .. b0 + nb - 1 are
+// used). With `pdl` the kernels launch with programmatic dependent launch (cuda_pdl_enabled()).
 int decode_max_group();
 int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, bool pdl,
                   bool cluster_merge, void* stream);
