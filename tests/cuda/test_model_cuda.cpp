@@ -187,9 +187,7 @@ TEST_F(CudaModel, GraphDecodeEqualsEagerAndContinuousBatchingEqualsAlone) {
   auto run = [&](const LlamaModel& m, int64_t in_flight, bool graphs) {
     DecodeConfig c = cfg;
     c.cuda_graphs = graphs;
-    std::vector<std::vector<StreamResult>> out(jobs.size());
-    decode_jobs(m, *tokenizer_, jobs, c, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
-    return out;
+    return decode_all(m, *tokenizer_, jobs, c, in_flight);
   };
   const auto eager = run(*gpu_, 3, false);
   // Without traces, greedy streams pick their token on the device (weighted mean + argmax there).
@@ -244,11 +242,7 @@ TEST_F(CudaModel, SecondGpuDecodesExactlyAsTheFirst) {
       cfg.stops.eos = cfg.stops.newline = false;
       cfg.trace_top = trace;
       cfg.cuda_graphs = graphs;
-      auto run = [&](const LlamaModel& m) {
-        std::vector<std::vector<StreamResult>> out(jobs.size());
-        decode_jobs(m, *tokenizer_, jobs, cfg, 2, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
-        return out;
-      };
+      auto run = [&](const LlamaModel& m) { return decode_all(m, *tokenizer_, jobs, cfg, 2); };
       const auto on0 = run(*gpu_), on1 = run(gpu1);
       for (size_t j = 0; j < jobs.size(); ++j)
         for (size_t s = 0; s < on0[j].size(); ++s) {
@@ -283,11 +277,7 @@ TEST_F(CudaModel, BatchSizeDoesNotChangeAnyBit) {
     cfg.max_new_tokens = 12;
     cfg.stops.eos = cfg.stops.newline = false;
     cfg.trace_top = trace;
-    auto run = [&](int64_t in_flight) {
-      std::vector<std::vector<StreamResult>> out(jobs.size());
-      decode_jobs(*gpu, *tokenizer_, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
-      return out;
-    };
+    auto run = [&](int64_t in_flight) { return decode_all(*gpu, *tokenizer_, jobs, cfg, in_flight); };
     const auto alone = run(1);
     for (const int64_t in_flight : {int64_t{3}, int64_t{8}}) {
       const auto together = run(in_flight);
@@ -329,10 +319,7 @@ TEST_F(CudaModel, KvStoreChangesNoBit) {
     cfg.trace_top = 3;
     auto run = [&](bool reuse, DecodeStats* stats) {
       cfg.kv_reuse = reuse;
-      std::vector<std::vector<StreamResult>> out(jobs.size());
-      decode_jobs(*gpu_, *tokenizer_, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); },
-                  stats);
-      return out;
+      return decode_all(*gpu_, *tokenizer_, jobs, cfg, in_flight, stats);
     };
     DecodeStats with, without;
     const auto a = run(true, &with), b = run(false, &without);

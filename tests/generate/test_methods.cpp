@@ -286,11 +286,7 @@ TEST_F(Methods, BatchSizeAndCpuPathDoNotChangeAnyBit) {
     const SamplePlan plan = plan_sample(st, o, 300 + i);
     jobs.push_back(DecodeJob{plan.rows, plan.streams});
   }
-  auto run_all = [&](const LlamaModel& m, int64_t in_flight) {
-    std::vector<std::vector<StreamResult>> out(jobs.size());
-    decode_jobs(m, *tokenizer_, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); });
-    return out;
-  };
+  auto run_all = [&](const LlamaModel& m, int64_t in_flight) { return decode_all(m, *tokenizer_, jobs, cfg, in_flight); };
   const CpuIsa isa = cpu_isa();
   for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const LlamaModel m = make_tiny_model(7, dtype);
@@ -352,10 +348,7 @@ TEST_F(Methods, KvStoreChangesNoBit) {
         cfg.block_size = block;
         auto run_all = [&](bool reuse, DecodeStats* stats) {
           cfg.kv_reuse = reuse;
-          std::vector<std::vector<StreamResult>> out(jobs.size());
-          decode_jobs(m, *tokenizer_, jobs, cfg, in_flight,
-                      [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); }, stats);
-          return out;
+          return decode_all(m, *tokenizer_, jobs, cfg, in_flight, stats);
         };
         DecodeStats with, without;
         const auto a = run_all(true, &with), b = run_all(false, &without);
@@ -469,10 +462,8 @@ TEST_F(Methods, GroupedPrefillOfDifferentLengthsChangesNoBit) {
             const std::string what = std::string(dtype == at::kFloat ? "fp32" : "bf16") + ", block " +
                                      std::to_string(block) + ", " + std::to_string(in_flight) + " in flight" +
                                      (reuse ? ", store" : "") + (own_pass ? ", prefixes in their own pass" : "");
-            std::vector<std::vector<StreamResult>> out(jobs.size());
             DecodeStats stats;
-            decode_jobs(m, *tokenizer_, jobs, cfg, in_flight,
-                        [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); }, &stats);
+            const auto out = decode_all(m, *tokenizer_, jobs, cfg, in_flight, &stats);
             expect_same_streams(out, alone, what);
             if (::testing::Test::HasFatalFailure()) return;
             const int64_t computed = stats.prefill_tokens - stats.prefill_tokens_reused;
@@ -481,16 +472,22 @@ TEST_F(Methods, GroupedPrefillOfDifferentLengthsChangesNoBit) {
               computed_alone = computed;
               const int64_t n = static_cast<int64_t>(jobs.size());
               // One pass a job, and one for each prefix put into the store (or each row's prefix).
-              if (reuse) EXPECT_EQ(stats.prefill_passes, n + stats.kv_store_entries) << what;
-              if (!reuse && !own_pass) EXPECT_EQ(stats.prefill_passes, n) << what;
-              if (!reuse && own_pass) EXPECT_GT(stats.prefill_passes, n) << what;
+              if (reuse) {
+                EXPECT_EQ(stats.prefill_passes, n + stats.kv_store_entries) << what;
+              } else if (own_pass) {
+                EXPECT_GT(stats.prefill_passes, n) << what;
+              } else {
+                EXPECT_EQ(stats.prefill_passes, n) << what;
+              }
             } else {
               EXPECT_LT(stats.prefill_passes, passes_alone) << what << ": no job shared a prefill pass";
               // Every job's prefix is the same one here: a group's rows take it from the store as
               // each job alone does (none is computed again in the group's pass).
               EXPECT_EQ(computed, computed_alone) << what;
             }
-            if (reuse) EXPECT_GT(stats.prefill_tokens_reused, stats.prefill_tokens / 4) << what;
+            if (reuse) {
+              EXPECT_GT(stats.prefill_tokens_reused, stats.prefill_tokens / 4) << what;
+            }
           }
         }
     }
@@ -617,10 +614,7 @@ TEST_F(Methods, ReusedPrefixesLetMoreSamplesShareAPass) {
   cfg.trace_top = 3;
   auto run_all = [&](bool reuse, DecodeStats* stats) {
     cfg.kv_reuse = reuse;
-    std::vector<std::vector<StreamResult>> out(jobs.size());
-    decode_jobs(m, *tokenizer_, jobs, cfg, 6, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); },
-                stats);
-    return out;
+    return decode_all(m, *tokenizer_, jobs, cfg, 6, stats);
   };
   DecodeStats with, without;
   const auto a = run_all(true, &with), b = run_all(false, &without);

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
+#include "flexgen/decoder.h"
 #include "flexgen/llama.h"
 #include "flexgen/model_loader.h"
 #include "flexgen/tokenizer.h"
@@ -70,6 +72,16 @@ inline LlamaModel make_tiny_model(uint64_t seed, at::ScalarType dtype = at::kFlo
   o.dtype = dtype;
   o.device = device;
   return assemble_llama(c, named, o);
+}
+
+// decode_jobs with every job's stream results kept, in job order.
+inline std::vector<std::vector<StreamResult>> decode_all(const LlamaModel& model, const Tokenizer& tokenizer,
+                                                         const std::vector<DecodeJob>& jobs, const DecodeConfig& cfg,
+                                                         int64_t in_flight, DecodeStats* stats = nullptr) {
+  std::vector<std::vector<StreamResult>> out(jobs.size());
+  decode_jobs(model, tokenizer, jobs, cfg, in_flight, [&](size_t i, std::vector<StreamResult> r) { out[i] = std::move(r); },
+              stats);
+  return out;
 }
 
 }  // namespace flexgen::testing
