@@ -487,9 +487,8 @@ int launch_dtype_dim(const Params& p, int variant, int nb, cudaStream_t stream) 
 
 // ---------------------------------------------------------------------------------------------
 // Decode path (Lq = 1): split-K over the listed key blocks. CTA = (split, KV head, batch row),
-// 4 warps; the g query heads of the KV head are handled together so K/V are read once. Lane =
-// key for the scores (q . k from registers/shared), lane = head_dim slice for P.V. Each split
-// writes a partial (m, l, o) to the workspace; they are merged in split order by bsa_decode_combine
+// 4 warps; the g query heads of the KV head (at most 8) are handled together so K/V are read once,
+// by tensor-core MMAs (below). Each split writes a partial (m, l, o) to the workspace; they are merged in split order by bsa_decode_combine
 // or, launched as clusters (launches of few rows on sm_90), by the CTAs of the row's cluster.
 constexpr int kDecodeWarps = 4;
 constexpr int kDecodeMaxG = 8;
@@ -593,30 +592,45 @@ __device__ __forceinline__ void cluster_wait() {
 #endif
 }
 
-// G: query heads per KV head handled in registers; EXACT: p.g == G (no predication on the head).
+// The decode kernel computes a split with tensor cores (mma.sync m16n8k16, 16-bit operands, fp32
+// accumulation), one key group of 32 keys per warp at a time:
+//   S = Q K^T: A = the KV head's query heads (rows 0 .. g - 1 of 16; lane l holds head l / 4),
+//     B = the group's K rows (n8 tiles of 8 keys), k = head_dim. The k order is a relabelling of
+//     head_dim (the same for both operands): within 32 dims, k16 step 2i takes dims 8t + 0..3 of
+//     lane quad position t, step 2i + 1 dims 8t + 4..7, so each lane's 16-byte loads of q and of
+//     its key's row are B and A fragments as they are.
+//   O^T += V^T P^T: A = V^T (head_dim x keys, ldmatrix.trans from the swizzled V rows in shared
+//     memory), B = P^T (keys x heads), which the S fragments hold as they are (P rounded to T,
+//     as in the prefill kernel), k = the group's keys; O^T's columns are the heads.
+// Online softmax per head over the group (a quad's 8 scores a lane, two shuffles), in base 2.
+// Each output's arithmetic depends on its row's keys and the split count only: nothing about
+// the other rows of the launch.
+//
 // MERGE (sm_90, launched as clusters of gridDim.x CTAs, one cluster per (KV head, row)): the CTAs
 // merge their partials themselves after a cluster barrier, and no combine kernel runs. prefetch:
 // pull the first split's K/V rows into L2 before waiting for the previous kernel (worth it when
 // few rows run: with many, the extra requests cost more than the latency they hide).
-template <typename T, int D, int G, bool EXACT, bool MERGE>
+template <typename T, int D, bool MERGE>
 __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __grid_constant__ Params p, int splits,
                                                                         float* ws, bool prefetch) {
-  constexpr int E = D / 32;  // head_dim elements per lane in P.V
-  __shared__ float sq[G][D];
+  constexpr int G = kDecodeMaxG;  // heads a CTA can hold: the n8 columns of O^T
+  constexpr int KP = D / 32;      // 16-byte pieces of q and of a key row a lane holds (k16 step pairs)
+  constexpr int MT = D / 16;      // m16 tiles of head_dim in O^T
   __shared__ float sm[kDecodeWarps][G], sl[kDecodeWarps][G];
   // Per warp: the V rows of its current 32 keys (cp.async, in flight with the K loads and the
-  // scores, so the P.V loop does not wait on one global load per key); reused for the final merge
-  // of the warps.
+  // scores; 16-byte columns XOR-swizzled by row for conflict-free ldmatrix); reused for the final
+  // merge of the warps.
   constexpr size_t kStage = sizeof(T) * kDecodeWarps * 32 * D;
   constexpr size_t kMerge = sizeof(float) * kDecodeWarps * G * D;
   __shared__ __align__(16) unsigned char sbuf[kStage > kMerge ? kStage : kMerge];
-  T(*sv)[32][D] = reinterpret_cast<T(*)[32][D]>(sbuf);
   float(*so)[G][D] = reinterpret_cast<float(*)[G][D]>(sbuf);
 
   const int kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int quad = lane >> 2, t4 = lane & 3;  // MMA fragment row (group id) and column pair
+  T* sv = reinterpret_cast<T*>(sbuf) + warp * 32 * D;
   const MaskDesc& M = row_mask(p, bl);
-  const int g = EXACT ? G : p.g;
+  const int g = p.g;
   const int qpos = M.q_offset;  // Lq == 1
   const int qb = qpos / M.block_size;
   const int n = decode_listed_blocks(M);
@@ -674,12 +688,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
   // kernel (RoPE + cache write) wrote.
   cuda_pdl::pdl_wait();
   cuda_pdl::pdl_trigger();  // the combine may launch now (it waits for this kernel's end)
-  for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
-    const int j = idx / D, c = idx % D;
-    const T* qp = static_cast<const T*>(p.q) + b * p.qs0 + (kvh * g + j) * p.qs1;
-    sq[j][c] = cuda_half::f(qp[c]);
+  // This lane's A fragments of Q: head `quad` (zeros past g), pieces 32 i + 8 t4 of head_dim.
+  uint4 qf[KP];
+  {
+    const T* qp = static_cast<const T*>(p.q) + b * p.qs0 + (kvh * g + quad) * p.qs1 + 8 * t4;
+#pragma unroll
+    for (int i = 0; i < KP; ++i) qf[i] = quad < g ? *reinterpret_cast<const uint4*>(qp + 32 * i) : make_uint4(0, 0, 0, 0);
   }
-  __syncthreads();
 
   for (int x = blockIdx.x; x < live; x += gridDim.x) {
     // The x-th non-empty split: split x when every split has blocks (n >= splits), else the one
@@ -688,14 +703,12 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
     const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
 
     const float sc = p.scale_log2;
-    float m[G], l[G], o[G][E];
+    // Head `quad`'s running max and sum (the quad's four lanes hold the same), and O^T: o[mt] =
+    // rows 16 mt + quad (+ 8) of head_dim, columns heads 2 t4, 2 t4 + 1.
+    float m = kNegInf, l = 0.f;
+    float o[MT][4];
 #pragma unroll
-    for (int j = 0; j < G; ++j) {
-      m[j] = kNegInf;
-      l[j] = 0.f;
-#pragma unroll
-      for (int e = 0; e < E; ++e) o[j][e] = 0.f;
-    }
+    for (int mt = 0; mt < MT; ++mt) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.f;
 
     // Key groups of 32 over this split's listed blocks, dealt round-robin to the warps.
     int gi = 0;
@@ -705,83 +718,105 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
       decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
       for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
         if (gi % kDecodeWarps != warp) continue;
-        const int kpos = k0 + lane;
-        const bool in_range = kpos < ke;
         const int nk = min(32, ke - k0);
         // Every load of the group is issued before the first use: the group's V rows into this
-        // warp's shared buffer (cp.async; rows past nk zero-filled), this lane's K row into registers
-        // (keys the mask hides too: their scores are discarded), and the mask's visibility.
+        // warp's shared buffer (cp.async; rows past nk zero-filled), K rows into registers (keys
+        // past nk read the last key's row; keys the mask hides too: their scores are discarded),
+        // and the mask's visibility (lane = key).
         {
           constexpr int kPer = D / 8;  // 16-byte pieces per lane (32 rows x D / 8 pieces / 32 lanes)
 #pragma unroll
           for (int i = 0; i < kPer; ++i) {
             const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
             const T* src = vbase + static_cast<int64_t>(min(k0 + row, ke - 1) - klo) * p.vs2 + c * 8;
-            cp_async16(smem_u32(&sv[warp][row][c * 8]), src, row < nk);
+            cp_async16(smem_u32(sv + swz<D>(row, c * 8)), src, row < nk);
           }
           cp_async_commit();
         }
-        uint4 kraw[D / 8];
-        if (in_range) {
-          const T* kr = kbase + static_cast<int64_t>(kpos - klo) * p.ks2;
+        uint4 kf[4][KP];  // n8 tile nt: key k0 + 8 nt + quad, pieces 32 i + 8 t4
 #pragma unroll
-          for (int c = 0; c < D / 8; ++c) kraw[c] = *reinterpret_cast<const uint4*>(kr + c * 8);
+        for (int nt = 0; nt < 4; ++nt) {
+          const T* kr = kbase + static_cast<int64_t>(min(k0 + 8 * nt + quad, ke - 1) - klo) * p.ks2 + 8 * t4;
+#pragma unroll
+          for (int i = 0; i < KP; ++i) kf[nt][i] = *reinterpret_cast<const uint4*>(kr + 32 * i);
         }
         // The warp's first group of the CTA's first split had its visibility read before the wait.
-        const bool ok = (pre_found && x == static_cast<int>(blockIdx.x) && gi == warp) ? pre_ok : visible(partial, kpos, in_range);
-        float s[G];
+        const bool ok = (pre_found && x == static_cast<int>(blockIdx.x) && gi == warp)
+                            ? pre_ok
+                            : visible(partial, k0 + lane, k0 + lane < ke);
+        const unsigned okm = __ballot_sync(0xffffffffu, ok);  // keys past nk are never ok
+
+        // S: s[nt][c] = head quad, key 8 nt + 2 t4 + c (c < 2; c = 2, 3 are the zero rows 8..15).
+        float s[4][4];
 #pragma unroll
-        for (int j = 0; j < G; ++j) s[j] = 0.f;
-        if (ok) {
+        for (int nt = 0; nt < 4; ++nt) {
+          s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.f;
 #pragma unroll
-          for (int c = 0; c < D; c += 8) {
-            const T* kv = reinterpret_cast<const T*>(&kraw[c / 8]);
-#pragma unroll
-            for (int t = 0; t < 8; ++t) {
-              const float kf = cuda_half::f(kv[t]);
-#pragma unroll
-              for (int j = 0; j < G; ++j)
-                if (j < g) s[j] = fmaf(sq[j][c + t], kf, s[j]);
-            }
+          for (int i = 0; i < KP; ++i) {
+            const uint32_t a0[4] = {qf[i].x, 0u, qf[i].y, 0u}, a1[4] = {qf[i].z, 0u, qf[i].w, 0u};
+            Mma<T>::run(s[nt], a0, kf[nt][i].x, kf[nt][i].y);
+            Mma<T>::run(s[nt], a1, kf[nt][i].z, kf[nt][i].w);
           }
         }
-        float pj[G];
+        // Online softmax of head quad over the group's 32 keys.
+        float mx = kNegInf;
 #pragma unroll
-        for (int j = 0; j < G; ++j) {
-          if (j >= g) break;
-          const float x = ok ? s[j] * sc : kNegInf;
-          float mx = x;
+        for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
-          for (int w = 16; w >= 1; w /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, w));
-          const float mnew = fmaxf(m[j], mx);
-          const float muse = mnew == kNegInf ? 0.f : mnew;
-          const float alpha = fast_exp2(m[j] - muse);
-          const float pv = fast_exp2(x - muse);
-          float sum = pv;
-#pragma unroll
-          for (int w = 16; w >= 1; w /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, w);
-          m[j] = mnew;
-          l[j] = l[j] * alpha + sum;
-#pragma unroll
-          for (int e2 = 0; e2 < E; ++e2) o[j][e2] *= alpha;
-          pj[j] = pv;
+          for (int c = 0; c < 2; ++c) {
+            const int key = 8 * nt + 2 * t4 + c;
+            s[nt][c] = (okm >> key) & 1u ? s[nt][c] * sc : kNegInf;
+            mx = fmaxf(mx, s[nt][c]);
+          }
         }
-        // O += P V: lane owns head_dim elements [lane * E, lane * E + E).
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float mnew = fmaxf(m, mx);
+        const float muse = mnew == kNegInf ? 0.f : mnew;
+        const float alpha = fast_exp2(m - muse);
+        float sum = 0.f;
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) {
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            s[nt][c] = fast_exp2(s[nt][c] - muse);
+            sum += s[nt][c];
+          }
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        m = mnew;
+        l = l * alpha + sum;
+        // O^T's columns are heads 2 t4 and 2 t4 + 1: their factors come from those heads' quads.
+        const float al0 = __shfl_sync(0xffffffffu, alpha, 8 * t4), al1 = __shfl_sync(0xffffffffu, alpha, 8 * t4 + 4);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          o[mt][0] *= al0;
+          o[mt][1] *= al1;
+          o[mt][2] *= al0;
+          o[mt][3] *= al1;
+        }
+        // O^T += V^T P^T over the group's keys, 16 at a time (the k steps past nk are all zeros).
         cp_async_wait<0>();
         __syncwarp();
-        const unsigned okm = __ballot_sync(0xffffffffu, ok);  // keys past nk are never ok
-#pragma unroll 4
-        for (int t = 0; t < nk; ++t) {
-          if (!((okm >> t) & 1u)) continue;
-          float vf[E];
+        // Rows of keys the mask hides get zeros: their P is 0, and 0 x a non-finite value in a
+        // cache slot the row may not see would not be.
+        for (unsigned hidden = ~okm & (nk == 32 ? 0xffffffffu : (1u << nk) - 1u); hidden != 0u; hidden &= hidden - 1u) {
+          const int row = __ffs(hidden) - 1;
+          if (lane < D / 8) *reinterpret_cast<uint4*>(sv + swz<D>(row, lane * 8)) = make_uint4(0, 0, 0, 0);
+        }
+        __syncwarp();
 #pragma unroll
-          for (int e2 = 0; e2 < E; ++e2) vf[e2] = cuda_half::f(sv[warp][t][lane * E + e2]);
+        for (int j = 0; j < 2; ++j) {
+          if (16 * j >= nk) break;
+          const uint32_t pb0 = Mma<T>::pack(s[2 * j][0], s[2 * j][1]);
+          const uint32_t pb1 = Mma<T>::pack(s[2 * j + 1][0], s[2 * j + 1][1]);
+          const int mi = lane >> 3, vr = 16 * j + (mi >> 1) * 8 + (lane & 7);
 #pragma unroll
-          for (int j = 0; j < G; ++j) {
-            if (j >= g) break;
-            const float pt = __shfl_sync(0xffffffffu, pj[j], t);
-#pragma unroll
-            for (int e2 = 0; e2 < E; ++e2) o[j][e2] = fmaf(pt, vf[e2], o[j][e2]);
+          for (int mt = 0; mt < MT; ++mt) {
+            uint32_t va[4];
+            ldmatrix_x4_trans(va, smem_u32(sv + swz<D>(vr, 16 * mt + (mi & 1) * 8)));
+            Mma<T>::run(o[mt], va, pb0, pb1);
           }
         }
         __syncwarp();  // sv is restaged for the next key group
@@ -790,12 +825,14 @@ __global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __g
     __syncthreads();  // every warp done with sv before it becomes the merge buffer
 
     // Merge the warps, write this split's partial result: ws[((b*H + h) * splits + split) * (D + 2)].
+    if (t4 == 0 && quad < g) sm[warp][quad] = m, sl[warp][quad] = l;
 #pragma unroll
-    for (int j = 0; j < G; ++j) {
-      if (j >= g) break;
-      if (lane == 0) sm[warp][j] = m[j], sl[warp][j] = l[j];
+    for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-      for (int e2 = 0; e2 < E; ++e2) so[warp][j][lane * E + e2] = o[j][e2];
+      for (int c = 0; c < 4; ++c) {
+        const int h = 2 * t4 + (c & 1), d = 16 * mt + quad + (c >> 1) * 8;
+        if (h < g) so[warp][h][d] = o[mt][c];
+      }
     }
     __syncthreads();
     for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
@@ -881,16 +918,8 @@ int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl,
   const int per_row = bs > 0 ? std::max(1, std::min(splits, (p.Lk + bs - 1) / bs)) : splits;
   const dim3 grid(per_row, p.Hkv, nb), block(kDecodeWarps * 32);
   const bool prefetch = nb <= kDecodePrefetchRows;
-  auto go = [&](auto kernel) { return launch_decode_kernel(kernel, grid, block, stream, pdl, MERGE, p, splits, ws, prefetch); };
-  cudaError_t e;
-  switch (p.g) {
-    case 1: e = go(bsa_decode_kernel<T, D, 1, true, MERGE>); break;
-    case 2: e = go(bsa_decode_kernel<T, D, 2, true, MERGE>); break;
-    case 3: e = go(bsa_decode_kernel<T, D, 3, true, MERGE>); break;
-    case 4: e = go(bsa_decode_kernel<T, D, 4, true, MERGE>); break;
-    case 8: e = go(bsa_decode_kernel<T, D, 8, true, MERGE>); break;
-    default: e = go(bsa_decode_kernel<T, D, kDecodeMaxG, false, MERGE>);
-  }
+  const cudaError_t e =
+      launch_decode_kernel(bsa_decode_kernel<T, D, MERGE>, grid, block, stream, pdl, MERGE, p, splits, ws, prefetch);
   if (e != cudaSuccess || MERGE) return static_cast<int>(e);
   const float* cws = ws;
   return static_cast<int>(
