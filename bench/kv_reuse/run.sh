@@ -7,7 +7,8 @@
 #   bench/kv_reuse/run.sh BUILD_DIR OUT_DIR [MODEL_DIR]
 #
 # MODEL_DIR defaults to `make demo-model`'s (BUILD_DIR/demo/random-llama3.2-1b). Environment (all
-# optional): METHODS ("avg shared flex": avg, flex --shared-context, flex), DATASET (webqa),
+# optional): METHODS ("avg shared flex": avg, flex --shared-context, flex; also restart: flex
+# --positions restart), DATASET (webqa),
 # SAMPLES (0 = all), BATCH (16), NEW (20 new tokens, --stop none), DEVICE (cpu), EXTRA (more generate
 # options). OUT_DIR gets each run's records, summary and log.
 set -euo pipefail
@@ -33,7 +34,8 @@ for m in ${METHODS:-avg shared flex}; do
     avg) args=(--method avg) ;;
     shared) args=(--method flex --shared-context) ;;
     flex) args=(--method flex) ;;
-    *) echo "$0: unknown method $m (avg, shared, flex)" >&2; exit 2 ;;
+    restart) args=(--method flex --positions restart) ;;
+    *) echo "$0: unknown method $m (avg, shared, flex, restart)" >&2; exit 2 ;;
   esac
   for store in on off; do
     flag=--kv-reuse

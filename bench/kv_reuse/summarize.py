@@ -26,6 +26,7 @@ def run(out, name, store):
         "wall_seconds": s["wall_seconds"],
         "prompt_tokens_computed": k["prompt_tokens_computed"],
         "prompt_tokens_reused": k["prompt_tokens_reused"],
+        "prompt_tokens_copied": k.get("prompt_tokens_copied", 0),
         "prefill_passes": s.get("prefill_passes"),
         "prefill_seconds": s["prefill_tokens"] / s["prefill_tokens_per_second"] if s["prefill_tokens_per_second"] else None,
         "decode_step_ms": s["decode_step_ms"],
@@ -36,7 +37,8 @@ def run(out, name, store):
 
 def main():
     out, methods, load_start, load_end = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
-    what = {"avg": "--method avg", "shared": "--method flex --shared-context", "flex": "--method flex"}
+    what = {"avg": "--method avg", "shared": "--method flex --shared-context", "flex": "--method flex",
+            "restart": "--method flex --positions restart"}
     rows = []
     for m in methods:
         on, off = run(out, m, "on"), run(out, m, "off")

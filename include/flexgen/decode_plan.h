@@ -11,6 +11,7 @@
 
 #include "flexgen/mask.h"
 #include "flexgen/sampler.h"
+#include "flexgen/span_copy.h"
 #include "flexgen/stop_criteria.h"
 
 namespace flexgen {
@@ -28,6 +29,12 @@ struct RowPlan {
   // plain causal (each position sees exactly the positions before it, nothing else), so their
   // keys and values depend on their tokens and position ids alone.
   int64_t shared_prefix = 0;
+  // Spans whose K/V are those of an earlier span of the row (flex under restart positions: each
+  // paraphrase's instruction + few-shot block is paraphrase 1's): the prefill computes the source
+  // and copies its K/V to them, layer by layer, instead of computing them. They must be exact
+  // (span_copies_are_exact: the scheduler checks); a row's records are the same with the KV store
+  // or without it, alone or in any batch.
+  std::vector<SpanCopy> copies;
 };
 
 // How a stream turns its rows' logits into one distribution.
@@ -94,6 +101,7 @@ struct DecodeStats {
   int64_t prefill_tokens = 0;  // real prompt tokens (padding not counted)
   int64_t prefill_passes = 0;  // forward passes of admission: one per prefill group, one per own-pass prefix
   int64_t prefill_tokens_reused = 0;  // of them: K/V copied from the run-level KV store
+  int64_t prefill_tokens_copied = 0;  // of them: K/V copied from an earlier span of the row (RowPlan::copies)
   int64_t kv_store_entries = 0;       // prefixes computed into the store
   int64_t kv_store_peak_bytes = 0;
   double prefill_seconds = 0;

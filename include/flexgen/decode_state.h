@@ -53,9 +53,11 @@ class DecodeState {
   // real: the columns b * L + c of the pass that hold tokens, ascending (empty: all); the others
   // are padding no row attends to, or slots a decode step writes before anything reads them
   // (llama_forward's `real`: packed where pack_prefill is on).
+  // copies: llama_forward's, rows counted from `first`.
   at::Tensor prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                      std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start = 0,
-                     const std::vector<int64_t>& last = {}, const std::vector<int64_t>& real = {});
+                     const std::vector<int64_t>& last = {}, const std::vector<int64_t>& real = {},
+                     const KvSlotCopies& copies = {});
 
   // Run-level KV store support. True where a plain causal prefix's K/V are bitwise the same in
   // every row and pass with the same tokens and position ids at cache slots from 0, given

@@ -66,6 +66,12 @@ at::Tensor rope_inv_freq(const ModelConfig& config);
 // What the forward pass should return.
 enum class LogitsMode { All, Last };
 
+// K/V copies between cache slots of a pass's rows (llama_forward's `copies`), one entry per slot.
+struct KvSlotCopies {
+  std::vector<int64_t> rows, src, dst;
+  bool empty() const { return rows.empty(); }
+};
+
 // One forward step over the cache.
 //   tokens    [B, L] int64; positions [B, L] int64 (RoPE position ids, arbitrary)
 //   the new tokens occupy cache slots cache.length .. cache.length+L-1 and
@@ -83,10 +89,14 @@ enum class LogitsMode { All, Last };
 // attention. A listed column gets the bits it gets without `real` where the kernels are
 // row-invariant (the CPU's; CUDA's prefill linear under batch invariance). Last logits must be at
 // listed columns; All logits at unlisted ones are unspecified.
+// copies: at every layer, once the pass has written its new K/V and before it attends, the K/V
+// of cache slot src[i] of row rows[i] are copied to slot dst[i] (dst in the pass's slots, src
+// before start + L, never itself a destination). For spans whose K/V equal an earlier span's
+// (span_copy.h): their columns may be left out of `real`.
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens,
                          const at::Tensor& positions, const BatchMask& mask,
                          LogitsMode logits = LogitsMode::All, const at::Tensor& last = {},
-                         const at::Tensor& real = {});
+                         const at::Tensor& real = {}, const KvSlotCopies& copies = {});
 
 // One decode step of rows that stand at different positions (continuous batching): row b's
 // token goes to cache slot slots[b] and attends to the cache under the row's causal mask

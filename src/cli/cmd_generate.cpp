@@ -85,8 +85,10 @@ nlohmann::json summary_json(const RunSummary& s, const RunOptions& o) {
           {"peak_rss_bytes", s.peak_rss_bytes},
           {"kv_reuse",
            {{"enabled", o.decode.kv_reuse},
-            {"prompt_tokens_computed", s.stats.prefill_tokens - s.stats.prefill_tokens_reused},
+            {"prompt_tokens_computed",
+             s.stats.prefill_tokens - s.stats.prefill_tokens_reused - s.stats.prefill_tokens_copied},
             {"prompt_tokens_reused", s.stats.prefill_tokens_reused},
+            {"prompt_tokens_copied", s.stats.prefill_tokens_copied},
             {"store_entries", s.stats.kv_store_entries},
             {"store_peak_bytes", s.stats.kv_store_peak_bytes},
             {"store_limit_mb", o.decode.kv_store_bytes >> 20}}}};

@@ -424,6 +424,30 @@ class Scheduler {
     return causal_prefix(row.mask, std::max<int64_t>(limit, 0));
   }
 
+  // Row b of a pass (laid out [its first P tokens][pad slots of padding][the rest]): the K/V copies
+  // of its RowPlan::copies that lie past its prefix, added to `copies` as slot pairs, and the slots
+  // they fill, ascending, to `filled`. Copies inside the prefix are computed (so the prefix's K/V
+  // are the same from the store, from a pass of its own or from this pass).
+  static void add_copies(const RowPlan& row, int64_t b, int64_t P, int64_t pad, KvSlotCopies& copies,
+                         std::vector<int64_t>& filled) {
+    if (row.copies.empty()) return;
+    if (!span_copies_are_exact(row.tokens, row.position_ids, row.mask, row.copies))
+      throw std::logic_error("decode: a row's span copies are not exact");
+    for (const SpanCopy& c : row.copies) {
+      for (int64_t f : row.first_logit_positions)
+        if (f >= c.dst && f < c.dst + c.length) throw std::logic_error("decode: first logits inside a span copy");
+      if (c.dst < P) continue;
+      for (int64_t j = 0; j < c.length; ++j) {
+        const int64_t src = c.src + j < P ? c.src + j : pad + c.src + j;
+        copies.rows.push_back(b);
+        copies.src.push_back(src);
+        copies.dst.push_back(pad + c.dst + j);
+        filled.push_back(pad + c.dst + j);
+      }
+    }
+    std::sort(filled.begin(), filled.end());
+  }
+
   // The prefixes of rows [first_row, first_row + B) of one pass, each found in the store or
   // computed in a pass of its own (one row, the prefix alone) into the row's cache and kept (in the
   // store, and for the other rows of this call when the store is on). `tokens`/`positions` [B, L]:
@@ -489,6 +513,8 @@ class Scheduler {
     std::vector<int64_t> last(static_cast<size_t>(B), L - 1);  // each row's last prompt slot
     std::vector<const RowPlan*> plans(static_cast<size_t>(B), nullptr);
     std::vector<int64_t> prefix(static_cast<size_t>(B), 0);
+    std::vector<std::vector<int64_t>> copied(static_cast<size_t>(B));  // per row: slots its copies fill
+    KvSlotCopies copies;
     auto tok = tokens.accessor<int64_t, 2>();
     auto pos = positions.accessor<int64_t, 2>();
     for (const auto& [slot, job] : group) {
@@ -520,6 +546,7 @@ class Scheduler {
         }
         for (int64_t at = a.lmax; at < L; ++at) pos[b][at] = ids[at];  // right padding (tokens: pad_id)
         a.positions.push_back(std::move(ids));
+        add_copies(row, b, P, pad, copies, copied[b]);
       }
     }
     // Reusable prefixes. With the store on (or prefix_own_pass), every row's prefix comes from the
@@ -546,12 +573,17 @@ class Scheduler {
         continue;
       }
       const int64_t P = prefix[b], lmax = last[b] + start + 1;  // its job's prompt slots
-      for (int64_t slot = start; slot < L; ++slot)
+      const std::vector<int64_t>& skip = copied[b];  // ascending
+      auto next = skip.begin();
+      for (int64_t slot = start; slot < L; ++slot) {
+        while (next != skip.end() && *next < slot) ++next;
+        if (next != skip.end() && *next == slot) continue;  // its K/V come from a copy
         if (slot < P || (slot >= P + pads[b] && slot < lmax)) real.push_back(b * W + slot - start);
+      }
     }
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, L - start).contiguous(),
                                         positions.narrow(1, start, L - start).contiguous(), std::move(masks),
-                                        all_last ? LogitsMode::Last : LogitsMode::All, start, last, real);
+                                        all_last ? LogitsMode::Last : LogitsMode::All, start, last, real, copies);
     if (stats_) ++stats_->prefill_passes;
     if (store_ && start == 0 && !state_->prefix_needs_own_pass())
       for (int64_t b = 0; b < B; ++b) {
@@ -585,6 +617,7 @@ class Scheduler {
           const size_t b = static_cast<size_t>(slot * rows_per_slot_ - first_row) + r;  // row of the pass
           stats_->prefill_tokens += static_cast<int64_t>(rows[r].tokens.size());
           stats_->prefill_tokens_reused += computed[b] ? 0 : start;
+          stats_->prefill_tokens_copied += static_cast<int64_t>(copied[b].size());
         }
       }
       if (store_) stats_->kv_store_peak_bytes = std::max(stats_->kv_store_peak_bytes, store_->peak_bytes());

@@ -1,5 +1,6 @@
 #include "flexgen/methods.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "flexgen/mask.h"
@@ -50,6 +51,17 @@ SamplePlan plan_sample(const SampleTokens& s, const MethodOptions& o, uint64_t s
       // BOS and the shared context (or paraphrase 1's instruction + few-shot): causal among themselves.
       row.shared_prefix = (s.bos ? 1 : 0) + (s.shared_context.empty() ? s.common_prefix
                                                                       : static_cast<int64_t>(s.shared_context.size()));
+      // Under restart positions every paraphrase prompt starts with the run's instruction +
+      // few-shot block at the same positions, seeing BOS and itself: paraphrase 1's K/V serve them
+      // all (the row's last token and each paraphrase's last one stay computed).
+      if (o.positions == PositionMode::Restart && s.shared_context.empty() && s.common_prefix > 0) {
+        const Span& first = c.layout.paraphrase_span(0);
+        for (size_t i = 1; i < n; ++i) {
+          const Span& p = c.layout.paraphrase_span(static_cast<int32_t>(i));
+          const int64_t len = std::min({s.common_prefix, first.length() - 1, p.length() - 1});
+          if (len > 0) row.copies.push_back(SpanCopy{first.start, p.start, len});
+        }
+      }
       if (o.fusion == Fusion::SegmentLogits) {
         for (size_t i = 0; i < n; ++i) row.first_logit_positions.push_back(c.layout.paraphrase_span(i).end - 1);
       }

@@ -60,7 +60,8 @@ int64_t DecodeState::prefill_tokens_per_pass() const {
 
 at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const at::Tensor& positions,
                                 std::vector<std::optional<AttentionMask>> masks, LogitsMode mode, int64_t start,
-                                const std::vector<int64_t>& last, const std::vector<int64_t>& real) {
+                                const std::vector<int64_t>& last, const std::vector<int64_t>& real,
+                                const KvSlotCopies& copies) {
   const int64_t n = static_cast<int64_t>(masks.size());
   if (first < 0 || n < 1 || first + n > options_.rows || tokens.dim() != 2 || tokens.size(0) != n)
     throw std::invalid_argument("decode state: prefill of rows [" + std::to_string(first) + ", " +
@@ -80,7 +81,8 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
   const bool pack = options_.pack_prefill && cuda_ == nullptr && !real.empty() &&
                     static_cast<int64_t>(real.size()) < tokens.numel();
   at::Tensor logits =
-      llama_forward(model_, part, tokens, positions, mask, mode, cols, pack ? at::tensor(real, at::kLong) : at::Tensor());
+      llama_forward(model_, part, tokens, positions, mask, mode, cols, pack ? at::tensor(real, at::kLong) : at::Tensor(),
+                    copies);
   for (int64_t b = 0; b < n; ++b)
     if (masks[b]) masks_[first + b] = std::move(rows[b]);
   return logits;

@@ -6,6 +6,7 @@
 #include <ATen/TensorIndexing.h>
 #include <c10/core/GradMode.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -33,10 +34,12 @@ at::Tensor unpack_columns(const at::Tensor& x, const at::Tensor& real, int64_t B
 // the cache as `where` says; attend(q, k_cache, v_cache) returns the attention output [B, H, L, D].
 // With `real` (llama_forward) h comes packed [1, T, hidden] and stays so, as does `delta`: only
 // the q|k|v projections and the attention see the [B, L] layout (zeros at the padding).
+// copy: the rows, source slots and destination slots (int64 [N] each, on the device) of
+// llama_forward's copies, applied to each layer's cache before it attends.
 template <class Ops, class Attend>
 at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h, const at::Tensor& cos,
                           const at::Tensor& sin, const CacheWrite& where, Attend&& attend, int64_t B, int64_t L,
-                          const at::Tensor& real = {}) {
+                          const at::Tensor& real = {}, const std::array<at::Tensor, 3>& copy = {}) {
   const ModelConfig& c = model.config;
   const int64_t H = c.num_heads, D = c.head_dim;
   const double eps = c.rms_norm_eps;
@@ -50,6 +53,11 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
     at::Tensor vc = cache.v.select(0, i);
     const at::Tensor q = Ops::attention_inputs(model, l, packed ? unpack_columns(x, real, B, L, x_unpacked) : x, cos,
                                                sin, kc, vc, where);
+    if (copy[0].defined()) {
+      using at::indexing::Slice;
+      kc.index_put_({copy[0], Slice(), copy[2]}, kc.index({copy[0], Slice(), copy[1]}));
+      vc.index_put_({copy[0], Slice(), copy[2]}, vc.index({copy[0], Slice(), copy[1]}));
+    }
     at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
     if (packed) a = pack_columns(a, real);
     x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
@@ -108,7 +116,7 @@ at::Tensor rope_inv_freq(const ModelConfig& c) {
 
 at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tensor& tokens_in,
                          const at::Tensor& positions_in, const BatchMask& mask, LogitsMode logits_mode,
-                         const at::Tensor& last_in, const at::Tensor& real_in) {
+                         const at::Tensor& last_in, const at::Tensor& real_in, const KvSlotCopies& copies) {
   const ModelConfig& c = model.config;
   if (tokens_in.dim() != 2 || tokens_in.scalar_type() != at::kLong)
     throw std::invalid_argument("llama_forward: tokens must be int64 [B, L], got " + shape_str(tokens_in.sizes()));
@@ -151,8 +159,24 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
     }
   }
 
+  const size_t nc = copies.rows.size();
+  if (copies.src.size() != nc || copies.dst.size() != nc)
+    throw std::invalid_argument("llama_forward: copies need a row, a source and a destination each");
+  for (size_t i = 0; i < nc; ++i)
+    if (copies.rows[i] < 0 || copies.rows[i] >= B || copies.dst[i] < start || copies.dst[i] >= start + L ||
+        copies.src[i] < 0 || copies.src[i] >= start + L || copies.src[i] == copies.dst[i])
+      throw std::invalid_argument("llama_forward: a copy from slot " + std::to_string(copies.src[i]) + " to slot " +
+                                  std::to_string(copies.dst[i]) + " of row " + std::to_string(copies.rows[i]) +
+                                  " outside the pass's " + std::to_string(B) + " rows and slots [" +
+                                  std::to_string(start) + ", " + std::to_string(start + L) + ")");
+
   c10::NoGradGuard no_grad;
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
+  std::array<at::Tensor, 3> copy;
+  if (nc > 0) {
+    copy = {at::tensor(copies.rows, at::kLong).to(model.device), at::tensor(copies.src, at::kLong).to(model.device),
+            at::tensor(copies.dst, at::kLong).to(model.device)};
+  }
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim));
   CacheWrite where;
   where.start = start;
@@ -169,7 +193,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
         [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) {
           return attention(q, kc.narrow(2, 0, start + L), vc.narrow(2, 0, start + L), mask, scale, start, 0);
         },
-        B, L, real);
+        B, L, real, copy);
     if (!gather) {
       if (real.defined()) {
         at::Tensor h_full, delta_full;

@@ -296,7 +296,8 @@ TEST_F(CudaModel, BatchSizeDoesNotChangeAnyBit) {
 // The run-level KV store on the GPU (issue 15): a reusable prefix is always computed in a pass of
 // its own, so every job's ids and top-3 probabilities are bitwise those of the run without the
 // store, with 1 or 3 jobs in flight, for flex (shared context or not), avg, max and origin; and the
-// store does reuse (prompt tokens reused > 1/4).
+// store does reuse (prompt tokens reused > 1/4). Flex under restart positions copies paraphrase 1's
+// instruction K/V into the other paraphrases' (span copies), with the store and without.
 TEST_F(CudaModel, KvStoreChangesNoBit) {
   std::vector<DecodeJob> jobs;
   const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::Flex, Method::Max, Method::Origin, Method::Avg};
@@ -305,6 +306,7 @@ TEST_F(CudaModel, KvStoreChangesNoBit) {
     MethodOptions o;
     o.method = methods[i % methods.size()];
     o.max_new_tokens = 8;
+    if (o.method == Method::Flex && i >= methods.size()) o.positions = PositionMode::Restart;  // span copies
     const bool shared = i % 3 == 0;
     SampleTokens st = sample(2 + i % 4, shared);
     if (!shared) st.common_prefix = static_cast<int64_t>(tokenizer_->encode(instruction).size());
@@ -326,6 +328,8 @@ TEST_F(CudaModel, KvStoreChangesNoBit) {
     EXPECT_GT(with.prefill_tokens_reused, with.prefill_tokens / 4) << in_flight << " in flight";
     EXPECT_EQ(without.prefill_tokens_reused, 0);
     EXPECT_EQ(with.prefill_tokens, without.prefill_tokens);
+    EXPECT_GT(with.prefill_tokens_copied, 0);
+    EXPECT_EQ(with.prefill_tokens_copied, without.prefill_tokens_copied);
     for (size_t j = 0; j < jobs.size(); ++j)
       for (size_t s = 0; s < a[j].size(); ++s) {
         EXPECT_EQ(a[j][s].ids, b[j][s].ids) << "job " << j << " stream " << s << ", " << in_flight << " in flight";

@@ -317,7 +317,9 @@ TEST_F(Methods, KvStoreChangesNoBit) {
     std::vector<std::string> qs;
     for (size_t q : spec.second) qs.push_back(questions_[q]);
     MethodOptions o = opts(spec.first, 6);
-    o.positions = i % 2 ? PositionMode::Restart : PositionMode::Sequential;
+    // Flex under restart positions (copies of paraphrase 1's instruction in the others) too.
+    const bool flex_restart = spec.first == Method::Flex && i >= specs.size();
+    o.positions = i % 2 || flex_restart ? PositionMode::Restart : PositionMode::Sequential;
     if (spec.first == Method::Flex && i >= specs.size()) o.fusion = Fusion::SegmentLogits;
     const bool shared = i % 3 == 0;
     SampleTokens st = sample(qs, shared);
@@ -358,6 +360,9 @@ TEST_F(Methods, KvStoreChangesNoBit) {
         EXPECT_GT(with.prefill_tokens_reused, with.prefill_tokens / 3) << what;
         EXPECT_EQ(without.prefill_tokens_reused, 0) << what;
         EXPECT_EQ(with.prefill_tokens, without.prefill_tokens) << what;
+        // The restart flex jobs' paraphrases 2.. take paraphrase 1's instruction K/V, store or not.
+        EXPECT_GT(with.prefill_tokens_copied, 0) << what;
+        EXPECT_EQ(with.prefill_tokens_copied, without.prefill_tokens_copied) << what;
         expect_same_streams(a, b, what);
         if (::testing::Test::HasFatalFailure()) return;
         // Nor does the batch (jobs of different prompt lengths share prefill passes, each in its own layout).
@@ -752,4 +757,51 @@ TEST_F(Methods, RestartInvariantHoldsUnderFewShotSharing) {
   const int64_t q1 = 1 + split.instruction;
   EXPECT_FALSE(m.allowed(a2, q1));
   EXPECT_TRUE(m.allowed(a2, a2 - 1));
+}
+
+// Flex under restart positions: paraphrases 2.. start with paraphrase 1's instruction at the same
+// positions, seeing BOS and themselves, so the plan marks them as copies and the prefill copies
+// paraphrase 1's K/V there instead of computing them: the records are those of computing every
+// span (fp32: the same ids, first-step probabilities within 1e-5; the copies' K/V are the same
+// numbers up to the kernels' summation order), with (P - 1) x the instruction's tokens copied.
+// Sequential positions and a shared context make no copies.
+TEST_F(Methods, RestartFlexCopiesTheFirstInstructionInsteadOfComputingIt) {
+  SampleTokens st = sample(questions_);
+  const std::vector<int32_t> head = tokenizer_->encode("Answer the question based on general world knowledge.\n\n");
+  size_t n = 0;
+  while (n < head.size() && head[n] == st.paraphrases[0][n]) ++n;
+  ASSERT_GT(n, 20u);
+  st.common_prefix = static_cast<int64_t>(n);
+  MethodOptions o = opts(Method::Flex, 6);
+  o.positions = PositionMode::Restart;
+  const SamplePlan plan = plan_sample(st, o, 3);
+  ASSERT_EQ(plan.rows[0].copies.size(), questions_.size() - 1);
+  for (const SpanCopy& c : plan.rows[0].copies) EXPECT_EQ(c.length, static_cast<int64_t>(n));
+  EXPECT_TRUE(plan_sample(st, opts(Method::Flex, 6), 3).rows[0].copies.empty());
+  EXPECT_TRUE(plan_sample(sample(questions_, true), o, 3).rows[0].copies.empty());
+
+  DecodeJob copied{plan.rows, plan.streams}, full = copied;
+  full.rows[0].copies.clear();
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 6;
+  cfg.stops.eos = cfg.stops.newline = false;
+  cfg.trace_top = 5;
+  for (const bool reuse : {false, true}) {
+    cfg.kv_reuse = reuse;
+    DecodeStats with, without;
+    const auto a = decode_all(*model_, *tokenizer_, {copied}, cfg, 1, &with);
+    const auto b = decode_all(*model_, *tokenizer_, {full}, cfg, 1, &without);
+    EXPECT_EQ(with.prefill_tokens_copied, static_cast<int64_t>((questions_.size() - 1) * n));
+    EXPECT_EQ(without.prefill_tokens_copied, 0);
+    EXPECT_EQ(a[0][0].ids, b[0][0].ids);
+    ASSERT_EQ(a[0][0].trace.size(), b[0][0].trace.size());
+    for (size_t i = 0; i < a[0][0].trace[0].top.size(); ++i) {
+      EXPECT_EQ(a[0][0].trace[0].top[i].first, b[0][0].trace[0].top[i].first);
+      EXPECT_NEAR(a[0][0].trace[0].top[i].second, b[0][0].trace[0].top[i].second, 1e-5);
+    }
+  }
+  // A hint that is not a copy is refused.
+  DecodeJob wrong = copied;
+  wrong.rows[0].copies[0].src += 1;  // one position later: other position ids
+  EXPECT_THROW(decode_all(*model_, *tokenizer_, {wrong}, cfg, 1), std::logic_error);
 }
