@@ -133,6 +133,8 @@ samples_saved=$samples
 samples=322
 run_flexgen flex_shared_b32_x7 --method flex --shared-context --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
 run_flexgen flex_b32_x7 --method flex --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
+run_flexgen flex_restart_b32_x7 --method flex --positions restart --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
+run_flexgen avg_b32_x7 --method avg --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
 samples=$samples_saved
 
 # One decode step kernel by kernel (bench/decode_cuda), both shapes, on random weights it builds itself:

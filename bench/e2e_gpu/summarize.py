@@ -18,6 +18,8 @@ FLEXGEN = {  # name -> what it runs (flexgen generate ... --stop none --max-new-
     "avg_b1": "--method avg --batch-size 1",
     "flex_shared_b32_x7": "--method flex --shared-context --batch-size 32 (WebQA x7: 322 samples)",
     "flex_b32_x7": "--method flex --batch-size 32 (WebQA x7: 322 samples)",
+    "flex_restart_b32_x7": "--method flex --positions restart --batch-size 32 (WebQA x7: 322 samples)",
+    "avg_b32_x7": "--method avg --batch-size 32 (WebQA x7: 322 samples)",
 }
 REFERENCE = ["reference_nocache_sdpa", "reference_flex_loop", "hf_kv_cache"]
 BASELINE = "reference_nocache_sdpa"

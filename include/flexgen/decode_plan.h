@@ -92,8 +92,9 @@ struct DecodeConfig {
   // store too (with it, a prefix not yet stored always is); no backend needs it for exact reuse
   // (tests keep the path working).
   bool prefix_own_pass = false;
-  // CPU prefill passes compute the norms, linears and MLP of their tokens only, not of their
-  // padding (DecodeStateOptions::pack_prefill; the same bits). Off: every slot of a pass (tests).
+  // Prefill passes compute the norms, linears and MLP of their tokens only, not of their padding
+  // or span copies (DecodeStateOptions::pack_prefill: the CPU, CUDA under batch invariance; the
+  // same bits). Off: every slot of a pass (tests).
   bool pack_prefill = true;
 };
 

@@ -27,8 +27,9 @@ struct DecodeStateOptions {
   bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
   bool batch_invariant = true;  // steps and prefills: a row's logits do not depend on the other rows
   bool prefix_own_pass = false;  // prefix_needs_own_pass() (tests of the own-pass path on the CPU)
-  // CPU: a prefill's norms, linears and MLP run on the columns that hold tokens only (prefill's
-  // `real`; the same bits). Not on CUDA yet (not measured there). Off: every column (tests).
+  // A prefill's norms, linears and MLP run on the columns that hold tokens only (prefill's `real`;
+  // the same bits): on the CPU, and on CUDA under batch invariance (its row-invariant prefill
+  // linear). Off: every column (tests).
   bool pack_prefill = true;
 };
 

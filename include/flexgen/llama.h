@@ -84,9 +84,8 @@ struct KvSlotCopies {
 // mask.batch_invariant(): each row computed as alone (CUDA: CacheWrite::rows_apart).
 // real (int64 [T], any device; undefined: every column): the columns b * L + c that hold tokens,
 // ascending. The others are padding that no query attends to or that is overwritten before it is
-// read: they get zero hidden states (zero keys and values in the cache) and the norms, linears and
-// MLP run on the listed tokens only, packed, so padding costs only the q|k|v projection and the
-// attention. A listed column gets the bits it gets without `real` where the kernels are
+// read: they get zero keys and values in the cache and the norms, linears and MLP run on the
+// listed tokens only, packed, so padding costs only the attention. A listed column gets the bits it gets without `real` where the kernels are
 // row-invariant (the CPU's; CUDA's prefill linear under batch invariance). Last logits must be at
 // listed columns; All logits at unlisted ones are unspecified.
 // copies: at every layer, once the pass has written its new K/V and before it attends, the K/V

@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <utility>
 
@@ -25,6 +26,19 @@ struct CacheWrite {
   bool rows_apart = false;
 };
 
+// Packed tokens (llama_forward's `real`): the listed columns b * L + c of a [B, L] pass, on the
+// model's device (undefined: not packed).
+struct PackedColumns {
+  at::Tensor real;
+  int64_t B = 0, L = 0;
+  bool on() const { return real.defined(); }
+  // The rows of x [1, T, width] (one per listed column) laid out [B, L, width], zeros elsewhere,
+  // in buffer `slot` (0-2; allocated on first use, then reused: every layer lists the same
+  // columns, so the others stay zero). The result is valid until the slot's next unpack.
+  at::Tensor unpack(const at::Tensor& x, int slot = 0) const;
+  mutable std::array<at::Tensor, 3> into;
+};
+
 struct CpuLayerOps {
   static void check(const LlamaModel&) {}
   // RoPE tables for position ids [B, L]: cos and sin [B, 1, L, head_dim] in the compute dtype
@@ -35,10 +49,12 @@ struct CpuLayerOps {
   // h = h + delta (the residual, rounded like at::add), then norm(h).
   static at::Tensor add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);
   // q|k|v projections of x [B, L, hidden] and RoPE (cos/sin [B, 1, L, D]); the new keys and values
-  // written into the layer's cache [B, Hkv, T, D]. Returns q [B, H, L, D] contiguous.
+  // written into the layer's cache [B, Hkv, T, D]. Returns q [B, H, L, D] contiguous. With `packed`
+  // (llama_forward's `real`) x is [1, T, hidden], the listed columns of the [B, L] layout: the
+  // projections run on them, and the other columns get zero q, k and v.
   static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                      const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
-                                     at::Tensor& v_cache, const CacheWrite& where);
+                                     at::Tensor& v_cache, const CacheWrite& where, const PackedColumns& packed);
   static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            const CacheWrite& where);
   // down(silu(gate(x)) * up(x)).
@@ -57,7 +73,7 @@ struct CudaLayerOps {
   static at::Tensor add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);
   static at::Tensor attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                      const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
-                                     at::Tensor& v_cache, const CacheWrite& where);
+                                     at::Tensor& v_cache, const CacheWrite& where, const PackedColumns& packed);
   static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            const CacheWrite& where);
   static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where);

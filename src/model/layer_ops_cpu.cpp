@@ -33,10 +33,13 @@ at::Tensor CpuLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const a
 
 at::Tensor CpuLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                          const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
-                                         at::Tensor& v_cache, const CacheWrite& where) {
+                                         at::Tensor& v_cache, const CacheWrite& where, const PackedColumns& packed) {
   const ModelConfig& c = m.config;
-  const int64_t B = x.size(0), L = x.size(1), H = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
+  const int64_t B = packed.on() ? packed.B : x.size(0), L = packed.on() ? packed.L : x.size(1);
+  const int64_t H = c.num_heads, Hkv = c.num_kv_heads, D = c.head_dim;
   std::vector<at::Tensor> qkv = linear_layers(x, {l.q_proj, l.k_proj, l.v_proj}, {l.q_bias, l.k_bias, l.v_bias});
+  if (packed.on())
+    for (int i = 0; i < 3; ++i) qkv[i] = packed.unpack(qkv[i], i);
   at::Tensor q = qkv[0].view({B, L, H, D}).transpose(1, 2);
   at::Tensor k = qkv[1].view({B, L, Hkv, D}).transpose(1, 2);
   at::Tensor v = qkv[2].view({B, L, Hkv, D}).transpose(1, 2);

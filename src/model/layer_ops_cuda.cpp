@@ -33,8 +33,9 @@ at::Tensor CudaLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const 
 
 at::Tensor CudaLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                           const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
-                                          at::Tensor& v_cache, const CacheWrite& where) {
-  const at::Tensor qkv = linear(x, l.qkv_proj, l.qkv_bias, where);
+                                          at::Tensor& v_cache, const CacheWrite& where, const PackedColumns& packed) {
+  at::Tensor qkv = linear(x, l.qkv_proj, l.qkv_bias, where);
+  if (packed.on()) qkv = packed.unpack(qkv);
   return rope_qkv_cuda(qkv, cos, sin, m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
 }
 

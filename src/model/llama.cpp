@@ -29,11 +29,21 @@ at::Tensor unpack_columns(const at::Tensor& x, const at::Tensor& real, int64_t B
   return into.index_copy_(0, real, x.select(0, 0)).view({B, L, x.size(2)});
 }
 
+}  // namespace
+
+at::Tensor PackedColumns::unpack(const at::Tensor& x, int slot) const {
+  at::Tensor& buffer = into.at(static_cast<size_t>(slot));
+  if (buffer.defined() && buffer.size(1) != x.size(2)) buffer = at::Tensor();
+  return unpack_columns(x, real, B, L, buffer);
+}
+
+namespace {
+
 // The decoder layers over hidden states h [B, L, hidden] (updated in place to the residual stream
 // before the last layer's MLP output, which is returned as `delta`): each layer's new K/V go to
 // the cache as `where` says; attend(q, k_cache, v_cache) returns the attention output [B, H, L, D].
 // With `real` (llama_forward) h comes packed [1, T, hidden] and stays so, as does `delta`: only
-// the q|k|v projections and the attention see the [B, L] layout (zeros at the padding).
+// the q|k|v projections' outputs and the attention see the [B, L] layout (zeros at the padding).
 // copy: the rows, source slots and destination slots (int64 [N] each, on the device) of
 // llama_forward's copies, applied to each layer's cache before it attends.
 template <class Ops, class Attend>
@@ -43,23 +53,21 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
   const ModelConfig& c = model.config;
   const int64_t H = c.num_heads, D = c.head_dim;
   const double eps = c.rms_norm_eps;
-  const bool packed = real.defined();
-  at::Tensor x_unpacked;  // packed: every layer's q|k|v input in the [B, L] layout
+  const PackedColumns packed{real, B, L};
   at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = model.weights.layers[i];
     at::Tensor x = i == 0 ? Ops::norm(h, l.input_norm, eps) : Ops::add_norm(h, delta, l.input_norm, eps);
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
-    const at::Tensor q = Ops::attention_inputs(model, l, packed ? unpack_columns(x, real, B, L, x_unpacked) : x, cos,
-                                               sin, kc, vc, where);
+    const at::Tensor q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where, packed);
     if (copy[0].defined()) {
       using at::indexing::Slice;
       kc.index_put_({copy[0], Slice(), copy[2]}, kc.index({copy[0], Slice(), copy[1]}));
       vc.index_put_({copy[0], Slice(), copy[2]}, vc.index({copy[0], Slice(), copy[1]}));
     }
     at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
-    if (packed) a = pack_columns(a, real);
+    if (packed.on()) a = pack_columns(a, real);
     x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
     delta = Ops::mlp(l, x, where);
   }

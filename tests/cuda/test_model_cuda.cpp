@@ -260,24 +260,36 @@ TEST_F(CudaModel, SecondGpuDecodesExactlyAsTheFirst) {
 // per-step top-3 probabilities are bitwise those of the job decoded alone, with 3 or 8 jobs in
 // flight (up to 40 rows a step: the per-row GEMV 8 rows at a time, the decode attention kernel
 // split by keys alone, each sample prefilled alone), for greedy picks on the device and traces.
+// Alone every column of a prefill is computed; in flight passes are packed (padding and span
+// copies left out of the linears), and two flex jobs under restart positions copy paraphrase 1's
+// instruction K/V into the other paraphrases'.
 TEST_F(CudaModel, BatchSizeDoesNotChangeAnyBit) {
   std::vector<DecodeJob> jobs;
   const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::Flex, Method::Max, Method::PerPrompt,
                                        Method::Flex, Method::Avg, Method::Flex, Method::Flex};
+  const int64_t instruction =
+      static_cast<int64_t>(tokenizer_->encode("Answer the question based on general world knowledge.\n\n").size());
   for (size_t i = 0; i < methods.size(); ++i) {
     MethodOptions o;
     o.method = methods[i];
     o.max_new_tokens = 12;
-    const SamplePlan plan = plan_sample(sample(2 + i % 4, i % 2 == 0), o, 40 + i);
+    if (o.method == Method::Flex && i >= 5) o.positions = PositionMode::Restart;
+    SampleTokens st = sample(2 + i % 4, i % 2 == 0);
+    if (i % 2 != 0) st.common_prefix = instruction;
+    const SamplePlan plan = plan_sample(st, o, 40 + i);
     jobs.push_back(DecodeJob{plan.rows, plan.streams});
   }
+  EXPECT_FALSE(jobs[5].rows[0].copies.empty());
   for (const LlamaModel* gpu : {gpu_, gpu16_})
   for (const int64_t trace : {int64_t{0}, int64_t{3}}) {
     DecodeConfig cfg;
     cfg.max_new_tokens = 12;
     cfg.stops.eos = cfg.stops.newline = false;
     cfg.trace_top = trace;
-    auto run = [&](int64_t in_flight) { return decode_all(*gpu, *tokenizer_, jobs, cfg, in_flight); };
+    auto run = [&](int64_t in_flight) {
+      cfg.pack_prefill = in_flight > 1;
+      return decode_all(*gpu, *tokenizer_, jobs, cfg, in_flight);
+    };
     const auto alone = run(1);
     for (const int64_t in_flight : {int64_t{3}, int64_t{8}}) {
       const auto together = run(in_flight);
