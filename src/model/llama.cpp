@@ -6,6 +6,7 @@
 #include <ATen/TensorIndexing.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
@@ -177,6 +178,15 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
                                   std::to_string(copies.dst[i]) + " of row " + std::to_string(copies.rows[i]) +
                                   " outside the pass's " + std::to_string(B) + " rows and slots [" +
                                   std::to_string(start) + ", " + std::to_string(start + L) + ")");
+  {
+    std::vector<std::pair<int64_t, int64_t>> dsts;
+    for (size_t i = 0; i < nc; ++i) dsts.emplace_back(copies.rows[i], copies.dst[i]);
+    std::sort(dsts.begin(), dsts.end());
+    for (size_t i = 0; i < nc; ++i)
+      if (std::binary_search(dsts.begin(), dsts.end(), std::make_pair(copies.rows[i], copies.src[i])))
+        throw std::invalid_argument("llama_forward: copy source slot " + std::to_string(copies.src[i]) + " of row " +
+                                    std::to_string(copies.rows[i]) + " is itself a copy's destination");
+  }
 
   c10::NoGradGuard no_grad;
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);

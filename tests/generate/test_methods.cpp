@@ -805,3 +805,35 @@ TEST_F(Methods, RestartFlexCopiesTheFirstInstructionInsteadOfComputingIt) {
   wrong.rows[0].copies[0].src += 1;  // one position later: other position ids
   EXPECT_THROW(decode_all(*model_, *tokenizer_, {wrong}, cfg, 1), std::logic_error);
 }
+
+// llama_forward's K/V copies: after the pass, every layer's K and V at each destination slot are
+// bitwise those at its source; copies outside the pass's rows and slots, or from a slot that is
+// itself a destination, are refused.
+TEST_F(Methods, KvSlotCopiesPutTheSourceKeysAndValuesAtTheDestination) {
+  const int64_t L = 9;
+  const at::Tensor ids = at::tensor(std::vector<int64_t>{kTinyBos, 40, 41, 42, 43, 40, 41, 42, 44}, at::kLong).view({1, L});
+  const at::Tensor pos = at::arange(L, at::kLong).view({1, L});
+  KvSlotCopies copies;
+  for (int64_t j = 0; j < 3; ++j) {
+    copies.rows.push_back(0);
+    copies.src.push_back(1 + j);
+    copies.dst.push_back(5 + j);
+  }
+  KVCache cache = make_kv_cache(*model_, 1, L);
+  llama_forward(*model_, cache, ids, pos, BatchMask::causal(), LogitsMode::Last, {}, {}, copies);
+  for (int64_t j = 0; j < 3; ++j) {
+    EXPECT_TRUE(at::equal(cache.k.select(3, 5 + j), cache.k.select(3, 1 + j))) << "K, slot " << 5 + j;
+    EXPECT_TRUE(at::equal(cache.v.select(3, 5 + j), cache.v.select(3, 1 + j))) << "V, slot " << 5 + j;
+  }
+  EXPECT_FALSE(at::equal(cache.k.select(3, 4), cache.k.select(3, 8)));
+  auto refused = [&](KvSlotCopies c) {
+    KVCache fresh = make_kv_cache(*model_, 1, L);
+    EXPECT_THROW(llama_forward(*model_, fresh, ids, pos, BatchMask::causal(), LogitsMode::Last, {}, {}, c),
+                 std::invalid_argument);
+  };
+  refused(KvSlotCopies{{1}, {1}, {5}});       // no such row
+  refused(KvSlotCopies{{0}, {1}, {9}});       // past the pass
+  refused(KvSlotCopies{{0}, {1}, {1}});       // onto itself
+  refused(KvSlotCopies{{0, 0}, {1, 5}, {5, 6}});  // from a destination
+  refused(KvSlotCopies{{0, 0}, {1}, {5}});    // sizes differ
+}
