@@ -24,7 +24,7 @@
 
 #include "bsa_params.h"
 #include "cp_async.cuh"
-#include "dynamic_smem.cuh"
+#include "kernel_attribute.cuh"
 #include "half_math.cuh"
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
@@ -885,30 +885,16 @@ __global__ void bsa_decode_combine(const __grid_constant__ Params p, int splits,
 }
 
 // Launches the decode kernel on `grid`; with `cluster`, as clusters of grid.x CTAs (at most 16:
-// sizes above 8 are allowed once per kernel).
-template <typename... Args>
-cudaError_t launch_decode_kernel(void (*kernel)(Args...), dim3 grid, dim3 block, cudaStream_t stream, bool pdl,
-                                 bool cluster, const Params& p, int splits, float* ws, bool prefetch) {
-  if (!cluster) return cuda_pdl::launch(kernel, grid, block, 0, stream, pdl, p, splits, ws, prefetch);
-  if (grid.x > 8) {
-    if (const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+// sizes above 8 are allowed once per kernel and device).
+template <auto Kernel>
+cudaError_t launch_decode_kernel(dim3 grid, dim3 block, cudaStream_t stream, bool pdl, bool cluster, const Params& p,
+                                 int splits, float* ws, bool prefetch) {
+  if (cluster && grid.x > 8) {
+    if (const cudaError_t e = cuda_launch::set_once<Kernel, cudaFuncAttributeNonPortableClusterSizeAllowed>(1);
         e != cudaSuccess)
       return e;
   }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = block;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = grid.x;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 2 : 1;
-  return cudaLaunchKernelEx(&cfg, kernel, p, splits, ws, prefetch);
+  return cuda_pdl::launch_clusters(cluster ? grid.x : 0u, Kernel, grid, block, 0, stream, pdl, p, splits, ws, prefetch);
 }
 
 template <typename T, int D, bool MERGE>
@@ -919,7 +905,7 @@ int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl,
   const dim3 grid(per_row, p.Hkv, nb), block(kDecodeWarps * 32);
   const bool prefetch = nb <= kDecodePrefetchRows;
   const cudaError_t e =
-      launch_decode_kernel(bsa_decode_kernel<T, D, MERGE>, grid, block, stream, pdl, MERGE, p, splits, ws, prefetch);
+      launch_decode_kernel<bsa_decode_kernel<T, D, MERGE>>(grid, block, stream, pdl, MERGE, p, splits, ws, prefetch);
   if (e != cudaSuccess || MERGE) return static_cast<int>(e);
   const float* cws = ws;
   return static_cast<int>(

@@ -22,7 +22,7 @@
 #include <cstdint>
 
 #include "cp_async.cuh"
-#include "dynamic_smem.cuh"
+#include "kernel_attribute.cuh"
 #include "half_math.cuh"
 #include "mma_linear_params.h"
 #include "pdl.cuh"

@@ -23,22 +23,39 @@ __device__ __forceinline__ void pdl_trigger() {
 #endif
 }
 
-// Launches kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute when `pdl`.
-// Returns the cudaError_t of the launch.
+// Launches kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute when `pdl` and,
+// when cluster_x > 0, as thread-block clusters of cluster_x x 1 x 1 CTAs (sm_90; sizes above 8 need
+// the kernel's NonPortableClusterSizeAllowed attribute). Returns the cudaError_t of the launch.
 template <typename... Params, typename... Args>
-cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
-                   Args... args) {
+cudaError_t launch_clusters(unsigned cluster_x, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                            cudaStream_t stream, bool pdl, Args... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (pdl) {
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster_x > 0) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster_x;
+    attr[n].val.clusterDim.y = 1;
+    attr[n++].val.clusterDim.z = 1;
+  }
   cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
+  cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
+}
+
+// The same without clusters.
+template <typename... Params, typename... Args>
+cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
+                   Args... args) {
+  return launch_clusters(0, kernel, grid, block, smem, stream, pdl, args...);
 }
 
 }  // namespace cuda_pdl

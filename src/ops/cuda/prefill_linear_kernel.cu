@@ -23,7 +23,7 @@
 #include <cstdint>
 
 #include "cp_async.cuh"
-#include "dynamic_smem.cuh"
+#include "kernel_attribute.cuh"
 #include "half_math.cuh"
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
