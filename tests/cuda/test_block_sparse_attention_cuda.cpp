@@ -331,7 +331,8 @@ TEST_F(BlockSparseAttentionCuda, ARowsBitsDoNotDependOnThePassAroundIt) {
 // fp16; and the reference holds, also where a key window (k_offset) leaves a row listing more
 // blocks than the window has (its splits then share CTAs). On sm_90 the row alone merges its
 // splits in a thread-block cluster and the 70-row launch with the combine kernel (more than 8
-// rows), so this also holds the two merges to the same bits.
+// rows), so this also holds the two merges to the same bits. NaN at the keys a row may not see
+// changes none of its bits.
 TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   std::mt19937 rng(29);
   constexpr int64_t kBlock = 64, R = 70, g = 3;
@@ -359,6 +360,22 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
     DeviceMaskTable table = make_device_mask_table(R, kBlock, q.device());
     update_device_mask_table(table, refs(rows));
     const at::Tensor all = block_sparse_attention_cuda_table(q, k, v, table, opt).out;
+    // What a row may not see never reaches its output: NaN in K and V at every slot hidden from its
+    // query (other groups, later positions, past its mask) leaves every row's bits as they were.
+    {
+      at::Tensor hidden = at::zeros({R, 1, Lk, 1}, at::kBool);
+      auto h = hidden.accessor<bool, 4>();
+      for (int64_t r = 0; r < R; ++r) {
+        const RowRef& row = rows[static_cast<size_t>(r)];
+        for (int64_t key = 0; key < Lk; ++key)
+          h[r][0][key][0] = key >= row.c->mask.length() || !row.c->mask.allowed(row.q_offset, key);
+      }
+      hidden = hidden.to(q.device());
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      const at::Tensor poisoned =
+          block_sparse_attention_cuda_table(q, k.masked_fill(hidden, nan), v.masked_fill(hidden, nan), table, opt).out;
+      EXPECT_TRUE(at::equal(poisoned, all)) << "NaN at hidden keys changed a row";
+    }
     for (int64_t r = 0; r < R; ++r) {
       const RowRef& row = rows[static_cast<size_t>(r)];
       // Alone: the cache up to the row's query only (another grid, the same arithmetic).
