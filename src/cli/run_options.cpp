@@ -27,7 +27,7 @@ void add_run_options(CLI::App& app, RunArgs& a) {
   app.add_flag("--chat", o.chat,
                "Wrap prompts in the model's instruct chat format: LLaMA-3 headers, or ChatML for Qwen2 "
                "(<|im_start|>user ... <|im_end|>, with Qwen2.5's default system turn when its template has one)");
-  app.add_option("--positions", a.positions, "flex position ids: sequential or restart")->capture_default_str();
+  app.add_option("--positions", a.positions, "flex position ids: sequential or restart (restart: paraphrases 2.. take paraphrase 1's instruction K/V)")->capture_default_str();
   app.add_option("--fusion", a.fusion, "flex first token: generated or segment-logits")->capture_default_str();
   app.add_option("--block-size", o.decode.block_size, "Block size of the block mask (at most the model's context)")
       ->check(at_least(1))
