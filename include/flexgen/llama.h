@@ -69,7 +69,6 @@ enum class LogitsMode { All, Last };
 // K/V copies between cache slots of a pass's rows (llama_forward's `copies`), one entry per slot.
 struct KvSlotCopies {
   std::vector<int64_t> rows, src, dst;
-  bool empty() const { return rows.empty(); }
 };
 
 // One forward step over the cache.
@@ -85,9 +84,10 @@ struct KvSlotCopies {
 // real (int64 [T], any device; undefined: every column): the columns b * L + c that hold tokens,
 // ascending. The others are padding that no query attends to or that is overwritten before it is
 // read: they get zero keys and values in the cache and the norms, linears and MLP run on the
-// listed tokens only, packed, so padding costs only the attention. A listed column gets the bits it gets without `real` where the kernels are
-// row-invariant (the CPU's; CUDA's prefill linear under batch invariance). Last logits must be at
-// listed columns; All logits at unlisted ones are unspecified.
+// listed tokens only, packed, so padding costs only the attention. A listed column gets the bits
+// it gets without `real` where the kernels are row-invariant (the CPU's; CUDA's prefill linear
+// under batch invariance). Last logits must be at listed columns; All logits at unlisted ones are
+// unspecified.
 // copies: at every layer, once the pass has written its new K/V and before it attends, the K/V
 // of cache slot src[i] of row rows[i] are copied to slot dst[i] (dst in the pass's slots, src
 // before start + L, never itself a destination). For spans whose K/V equal an earlier span's

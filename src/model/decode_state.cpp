@@ -79,7 +79,7 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
   mask.with_batch_invariance(options_.batch_invariant);
   const at::Tensor cols = last.empty() ? at::Tensor() : at::tensor(last, at::kLong);
   // Packed where a token's bits do not depend on the pass (the CPU; CUDA's row-invariant prefill).
-  const bool pack = options_.pack_prefill && (cuda_ == nullptr || options_.batch_invariant) && !real.empty() &&
+  const bool pack = options_.pack_prefill && grouped_prefill_is_invariant() && !real.empty() &&
                     static_cast<int64_t>(real.size()) < tokens.numel();
   at::Tensor logits =
       llama_forward(model_, part, tokens, positions, mask, mode, cols, pack ? at::tensor(real, at::kLong) : at::Tensor(),

@@ -7,7 +7,6 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -40,17 +39,21 @@ at::Tensor PackedColumns::unpack(const at::Tensor& x, int slot) const {
 
 namespace {
 
+// llama_forward's copies as index tensors on the model's device (undefined: none).
+struct SlotCopyIndex {
+  at::Tensor rows, src, dst;
+};
+
 // The decoder layers over hidden states h [B, L, hidden] (updated in place to the residual stream
 // before the last layer's MLP output, which is returned as `delta`): each layer's new K/V go to
 // the cache as `where` says; attend(q, k_cache, v_cache) returns the attention output [B, H, L, D].
 // With `real` (llama_forward) h comes packed [1, T, hidden] and stays so, as does `delta`: only
 // the q|k|v projections' outputs and the attention see the [B, L] layout (zeros at the padding).
-// copy: the rows, source slots and destination slots (int64 [N] each, on the device) of
-// llama_forward's copies, applied to each layer's cache before it attends.
+// copy: llama_forward's copies, applied to each layer's cache before it attends.
 template <class Ops, class Attend>
 at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h, const at::Tensor& cos,
                           const at::Tensor& sin, const CacheWrite& where, Attend&& attend, int64_t B, int64_t L,
-                          const at::Tensor& real = {}, const std::array<at::Tensor, 3>& copy = {}) {
+                          const at::Tensor& real = {}, const SlotCopyIndex& copy = {}) {
   const ModelConfig& c = model.config;
   const int64_t H = c.num_heads, D = c.head_dim;
   const double eps = c.rms_norm_eps;
@@ -62,10 +65,10 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
     const at::Tensor q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where, packed);
-    if (copy[0].defined()) {
+    if (copy.rows.defined()) {
       using at::indexing::Slice;
-      kc.index_put_({copy[0], Slice(), copy[2]}, kc.index({copy[0], Slice(), copy[1]}));
-      vc.index_put_({copy[0], Slice(), copy[2]}, vc.index({copy[0], Slice(), copy[1]}));
+      kc.index_put_({copy.rows, Slice(), copy.dst}, kc.index({copy.rows, Slice(), copy.src}));
+      vc.index_put_({copy.rows, Slice(), copy.dst}, vc.index({copy.rows, Slice(), copy.src}));
     }
     at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
     if (packed.on()) a = pack_columns(a, real);
@@ -190,7 +193,7 @@ at::Tensor llama_forward(const LlamaModel& model, KVCache& cache, const at::Tens
 
   c10::NoGradGuard no_grad;
   const at::Tensor tokens = tokens_in.to(model.device), positions = positions_in.to(model.device);
-  std::array<at::Tensor, 3> copy;
+  SlotCopyIndex copy;
   if (nc > 0) {
     copy = {at::tensor(copies.rows, at::kLong).to(model.device), at::tensor(copies.src, at::kLong).to(model.device),
             at::tensor(copies.dst, at::kLong).to(model.device)};

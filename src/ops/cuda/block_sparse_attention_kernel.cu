@@ -598,7 +598,7 @@ __device__ __forceinline__ void cluster_wait() {
 //     B = the group's K rows (n8 tiles of 8 keys), k = head_dim. The k order is a relabelling of
 //     head_dim (the same for both operands): within 32 dims, k16 step 2i takes dims 8t + 0..3 of
 //     lane quad position t, step 2i + 1 dims 8t + 4..7, so each lane's 16-byte loads of q and of
-//     its key's row are B and A fragments as they are.
+//     its key's row are A and B fragments as they are.
 //   O^T += V^T P^T: A = V^T (head_dim x keys, ldmatrix.trans from the swizzled V rows in shared
 //     memory), B = P^T (keys x heads), which the S fragments hold as they are (P rounded to T,
 //     as in the prefill kernel), k = the group's keys; O^T's columns are the heads.
@@ -912,10 +912,12 @@ int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl,
       cuda_pdl::launch(bsa_decode_combine<T, D>, dim3(p.H, nb), dim3(D), 0, stream, pdl, p, splits, cws));
 }
 
-// The cluster merge pays for launches of few rows (an H200, 3B shape: 10.6 -> 9.1 us a layer at
-// one row); with many rows the clusters' co-scheduling costs more than the combine launch (106 ->
-// 149 us at 160 rows), so those merge through the combine kernel, as do more than 16 CTAs a row
-// (clusters hold at most 16; more splits never come with batch invariance). Same bits either way.
+// The cluster merge paid for launches of few rows with the CUDA-core kernel (an H200, 3B shape:
+// 10.6 -> 9.1 us a layer at one row); with the tensor-core kernel it no longer does (3B 6.80-6.91
+// vs 6.81-6.83 us, 1B 6.02-6.08 vs 5.87-5.92: bench/decode_cuda/results/h200-2026-11-30f/merge_ab).
+// With many rows the clusters' co-scheduling costs more than the combine launch (106 -> 149 us at
+// 160 rows), so those merge through the combine kernel, as do more than 16 CTAs a row (clusters
+// hold at most 16; more splits never come with batch invariance). Same bits either way.
 template <typename T, int D>
 int launch_decode_merge(const Params& p, int nb, int splits, float* ws, bool pdl, bool cluster_merge,
                         cudaStream_t stream) {
