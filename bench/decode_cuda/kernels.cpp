@@ -101,21 +101,37 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
     out.push_back(r);
   };
   // x [R, 1, K] . w [N, K]^T -> [R, 1, N]: the weights, x and y.
-  auto linear = [&](const std::string& name, const at::Tensor& x, const at::Tensor& (*weight)(const flexgen::LayerWeights&)) {
+  auto linear = [&](const std::string& name, const at::Tensor& x, const at::Tensor& (*weight)(const flexgen::LayerWeights&),
+                    int64_t per_step) {
     const at::Tensor& w0 = weight(layers.front());
     measure(name, "linear_cuda x " + shape(x) + " . " + name + " " + shape(w0) + "^T",
-            nbytes(w0) + nbytes(x) + r * static_cast<double>(w0.size(0)) * es, L, true,
+            nbytes(w0) + nbytes(x) + r * static_cast<double>(w0.size(0)) * es, per_step, true,
             [&, weight](int64_t i) { return flexgen::linear_cuda(x, weight(layers[i]), {}, s.batch_invariant); });
   };
 
   // The input norm of layer 0; every later norm is an add_rms_norm.
   measure("rms_norm", "rms_norm_cuda x " + shape(x_hidden) + ", weight [" + std::to_string(hid) + "]",
           3 * r * hid * es, 1, true, [&](int64_t i) { return flexgen::rms_norm_cuda(x_hidden, layers[i].input_norm, eps); });
-  linear("qkv_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.qkv_proj; });
+  // Decode steps fold RoPE (+ cache write) and SiLU x up into the q|k|v and gate|up projections'
+  // epilogues (batch-invariant steps, FLEXGEN_CUDA_DECODE_EPILOGUE not `separate`): both ways are
+  // timed, the step's way counted in the step.
+  const bool fused = s.batch_invariant && flexgen::cuda_decode_epilogues_fused();
+  const int64_t separate_per_step = fused ? 0 : L, fused_per_step = fused ? L : 0;
+  const at::Tensor& qkv_w = layers.front().qkv_proj;
+  measure("qkv_proj_rope",
+          "linear_rope_qkv_cuda x " + shape(x_hidden) + " . qkv_proj " + shape(qkv_w) + "^T, RoPE, into the cache at slot " +
+              std::to_string(s.context),
+          nbytes(qkv_w) + nbytes(x_hidden) + r * ((2 * D + H * D + 2 * Hkv * D) * es + 8), fused_per_step, true,
+          [&](int64_t i) {
+            return flexgen::linear_rope_qkv_cuda(x_hidden, layers[i].qkv_proj, {}, cos, sin, H, Hkv, cache.k.select(0, i),
+                                                 cache.v.select(0, i), first_slot);
+          });
+  linear("qkv_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.qkv_proj; },
+         separate_per_step);
   measure("rope_qkv",
           "rope_qkv_cuda qkv " + shape(qkv) + ", cos/sin " + shape(cos) + ", into the cache " +
               shape(cache.k.select(0, 0)) + " at slot " + std::to_string(s.context),
-          r * ((qkv_width + 2 * D + H * D + 2 * Hkv * D) * es + 8), L, true, [&](int64_t i) {
+          r * ((qkv_width + 2 * D + H * D + 2 * Hkv * D) * es + 8), separate_per_step, true, [&](int64_t i) {
             return flexgen::rope_qkv_cuda(qkv, cos, sin, H, Hkv, cache.k.select(0, i), cache.v.select(0, i), first_slot);
           });
   // Bytes: K and V of the keys the query may see (slots 0 .. context), q in, the output out.
@@ -126,16 +142,21 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
           r * (2.0 * static_cast<double>(s.context + 1) * Hkv * D + 2.0 * H * D) * es, L, true, [&](int64_t i) {
             return flexgen::attention(q, cache.k.select(0, i), cache.v.select(0, i), mask, scale, 0, 0);
           });
-  linear("o_proj", x_attn, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.o_proj; });
+  linear("o_proj", x_attn, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.o_proj; }, L);
   // Residual add + norm: h read and written, delta, the weight, the output (per step: every layer's
   // post-attention norm, the input norms of layers 1.., the final norm).
   measure("add_rms_norm", "add_rms_norm_cuda h/delta " + shape(h) + ", weight [" + std::to_string(hid) + "]",
           5 * r * hid * es, 2 * L, true,
           [&](int64_t i) { return flexgen::add_rms_norm_cuda(h, delta, layers[i].post_norm, eps); });
-  linear("gate_up_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.gate_up_proj; });
-  measure("silu_mul", "silu_mul_cuda gu " + shape(gate_up), 3 * r * inter * es, L, true,
+  const at::Tensor& gate_up_w = layers.front().gate_up_proj;
+  measure("gate_up_proj_silu", "linear_silu_mul_cuda x " + shape(x_hidden) + " . gate_up_proj " + shape(gate_up_w) + "^T",
+          nbytes(gate_up_w) + nbytes(x_hidden) + r * static_cast<double>(inter) * es, fused_per_step, true,
+          [&](int64_t i) { return flexgen::linear_silu_mul_cuda(x_hidden, layers[i].gate_up_proj); });
+  linear("gate_up_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.gate_up_proj; },
+         separate_per_step);
+  measure("silu_mul", "silu_mul_cuda gu " + shape(gate_up), 3 * r * inter * es, separate_per_step, true,
           [&](int64_t) { return flexgen::silu_mul_cuda(gate_up); });
-  linear("down_proj", x_inter, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.down_proj; });
+  linear("down_proj", x_inter, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.down_proj; }, L);
   const at::Tensor& head = model.weights.lm_head;
   measure("lm_head", "linear_cuda x " + shape(x_hidden) + " . lm_head " + shape(head) + "^T",
           nbytes(head) + nbytes(x_hidden) + r * static_cast<double>(head.size(0)) * es, 1, false,

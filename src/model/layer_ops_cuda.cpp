@@ -9,6 +9,12 @@
 
 namespace flexgen {
 
+namespace {
+// A batch-invariant decode step: its linears run on the row-invariant decode kernel, whose
+// epilogues take the step's RoPE and SiLU.
+bool decode_step(const CacheWrite& where) { return where.rows_apart && where.start < 0; }
+}  // namespace
+
 void CudaLayerOps::check(const LlamaModel& m) {
   if ((m.dtype != at::kBFloat16 && m.dtype != at::kHalf) || m.weights.layers.empty() ||
       !m.weights.layers.front().qkv_proj.defined())
@@ -34,6 +40,10 @@ at::Tensor CudaLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const 
 at::Tensor CudaLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                           const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                                           at::Tensor& v_cache, const CacheWrite& where, const PackedColumns& packed) {
+  // Decode steps (rows apart): RoPE and the cache write in the projection's epilogue, same bits.
+  if (decode_step(where))
+    return linear_rope_qkv_cuda(x, l.qkv_proj, l.qkv_bias, cos, sin, m.config.num_heads, m.config.num_kv_heads,
+                                k_cache, v_cache, where.first_slot);
   at::Tensor qkv = linear(x, l.qkv_proj, l.qkv_bias, where);
   if (packed.on()) qkv = packed.unpack(qkv);
   return rope_qkv_cuda(qkv, cos, sin, m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
@@ -46,8 +56,9 @@ at::Tensor CudaLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, c
 }
 
 at::Tensor CudaLayerOps::mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where) {
-  const at::Tensor gu = linear(x, l.gate_up_proj, l.gate_up_bias, where);
-  return linear(silu_mul_cuda(gu), l.down_proj, l.down_bias, where);
+  const at::Tensor act = decode_step(where) ? linear_silu_mul_cuda(x, l.gate_up_proj, l.gate_up_bias)
+                                             : silu_mul_cuda(linear(x, l.gate_up_proj, l.gate_up_bias, where));
+  return linear(act, l.down_proj, l.down_bias, where);
 }
 
 at::Tensor CudaLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,

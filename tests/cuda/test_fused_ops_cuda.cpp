@@ -172,6 +172,57 @@ TEST_P(FusedOpsCuda, PrefillLinearGivesEveryTokenItsOwnBitsInAnyPass) {
   EXPECT_THROW(linear_cuda(randn({2, 100}), randn({64, 100}), {}, true, true), std::invalid_argument);
 }
 
+// Decode steps fold SiLU x up into the gate|up projection's epilogue: the same bits as the
+// row-invariant linear followed by silu_mul_cuda, for any row count (1 to 70: every row-tile
+// shape, two launches' worth of row groups), with and without a bias, for K splits 8 and 2.
+TEST_P(FusedOpsCuda, SiluEpilogueGivesTheSeparateKernelsBits) {
+  for (const auto& [I, K] : std::vector<std::pair<int64_t, int64_t>>{{200, 264}, {8192, 512}}) {
+    const at::Tensor w = randn({2 * I, K}, 0.1), bias = randn({2 * I});
+    for (int64_t rows : {1, 3, 8, 9, 17, 33, 70}) {
+      const at::Tensor x = randn({rows, 1, K});
+      for (const at::Tensor* b : {static_cast<const at::Tensor*>(nullptr), &bias}) {
+        const at::Tensor bb = b ? *b : at::Tensor();
+        const at::Tensor fused = linear_silu_mul_cuda(x, w, bb);
+        const at::Tensor separate = silu_mul_cuda(linear_cuda(x, w, bb, true));
+        ASSERT_EQ(fused.sizes(), separate.sizes());
+        EXPECT_TRUE(fused.equal(separate)) << "I " << I << ", " << rows << " rows" << (b ? ", bias" : "");
+      }
+    }
+  }
+}
+
+// Decode steps fold RoPE and the cache write into the q|k|v projection's epilogue: q and both
+// caches (every slot: the new token's and the untouched rest) are the separate kernels' bits, for
+// head dims 48, 64 and 128, each row at its own position and slot, 1 to 70 rows, with a bias.
+TEST_P(FusedOpsCuda, RopeEpilogueGivesTheSeparateKernelsBits) {
+  const int64_t H = 6, Hkv = 2, K = 320, T = 24;
+  for (int64_t D : {48, 64, 128}) {
+    const at::Tensor w = randn({(H + 2 * Hkv) * D, K}, 0.1), bias = randn({(H + 2 * Hkv) * D});
+    const at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::TensorOptions().device(at::kCUDA)) / D);
+    for (int64_t B : {1, 5, 70}) {
+      const at::Tensor x = randn({B, 1, K});
+      const at::Tensor pos = at::randint(0, 4000, {B, 1}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+      const at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv;
+      const at::Tensor emb = at::cat({freqs, freqs}, -1);
+      const at::Tensor cos = emb.cos().to(dtype()).unsqueeze(1), sin = emb.sin().to(dtype()).unsqueeze(1);
+      const at::Tensor first = at::randint(0, T, {B}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+      for (const at::Tensor* b : {static_cast<const at::Tensor*>(nullptr), &bias}) {
+        const at::Tensor bb = b ? *b : at::Tensor();
+        const at::Tensor kc0 = randn({B, Hkv, T, D}), vc0 = randn({B, Hkv, T, D});
+        at::Tensor kc1 = kc0.clone(), vc1 = vc0.clone(), kc2 = kc0.clone(), vc2 = vc0.clone();
+        const at::Tensor fused = linear_rope_qkv_cuda(x, w, bb, cos, sin, H, Hkv, kc1, vc1, first);
+        const at::Tensor separate = rope_qkv_cuda(linear_cuda(x, w, bb, true), cos, sin, H, Hkv, kc2, vc2, first);
+        const std::string what = "D " + std::to_string(D) + ", " + std::to_string(B) + " rows" + (b ? ", bias" : "");
+        ASSERT_EQ(fused.sizes(), separate.sizes()) << what;
+        EXPECT_TRUE(fused.equal(separate)) << what << ": q";
+        EXPECT_TRUE(kc1.equal(kc2)) << what << ": k cache";
+        EXPECT_TRUE(vc1.equal(vc2)) << what << ": v cache";
+        EXPECT_FALSE(kc1.equal(kc0)) << what << ": the new tokens' keys were written";
+      }
+    }
+  }
+}
+
 // The kernels refuse mixed dtypes and fp32 with a message, never convert silently.
 TEST_P(FusedOpsCuda, MixedOrFp32InputsAreRefused) {
   const at::Tensor x = randn({2, 64}), w = randn({64});

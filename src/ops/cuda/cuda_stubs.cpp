@@ -56,6 +56,15 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 }
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { no_cuda("linear_cuda"); }
+bool cuda_decode_epilogues_fused() { no_cuda("cuda_decode_epilogues_fused"); }
+at::Tensor linear_rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                const at::Tensor&, int64_t, int64_t, const at::Tensor&, const at::Tensor&,
+                                const at::Tensor&) {
+  no_cuda("linear_rope_qkv_cuda");
+}
+at::Tensor linear_silu_mul_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  no_cuda("linear_silu_mul_cuda");
+}
 
 namespace cuda_fused {
 int gemv(DType, const void*, const void*, void*, int, int, int, int, bool, void*, bool) { no_cuda("cuda_fused::gemv"); }
@@ -64,6 +73,10 @@ int mma_linear(DType, const void*, const void*, void*, int64_t, int, int, int, b
   no_cuda("cuda_fused::mma_linear");
 }
 int mma_linear_k_splits(int) { no_cuda("cuda_fused::mma_linear_k_splits"); }
+int mma_linear_epilogue(DType, const void*, const void*, void*, int64_t, int, int, int, bool, const MmaEpilogue&, void*,
+                        bool) {
+  no_cuda("cuda_fused::mma_linear_epilogue");
+}
 int prefill_linear(DType, const void*, const void*, void*, int64_t, int, int, void*, bool) {
   no_cuda("cuda_fused::prefill_linear");
 }

@@ -111,27 +111,40 @@ at::Tensor silu_mul_cuda(const at::Tensor& gu) {
   return out;
 }
 
-at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t heads,
-                         int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                         const at::Tensor& first_slot) {
-  const char* who = "rope_qkv_cuda";
-  half_cuda(qkv, who, "qkv");
-  half_cuda(cos, who, "cos", &qkv);
-  half_cuda(sin, who, "sin", &qkv);
-  need(qkv.dim() == 3, who, "qkv must be [B, L, (H + 2 Hkv) D]");
-  const int64_t B = qkv.size(0), L = qkv.size(1);
-  need(heads > 0 && kv_heads > 0 && qkv.size(2) % (heads + 2 * kv_heads) == 0, who, "qkv width vs heads");
-  const int64_t D = qkv.size(2) / (heads + 2 * kv_heads);
+namespace {
+
+// rope_qkv_cuda's inputs for tokens [B, L] of `like`'s dtype with q|k|v `width` wide: returns D.
+int64_t check_rope_inputs(const at::Tensor& like, int64_t width, const at::Tensor& cos, const at::Tensor& sin,
+                          int64_t heads, int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                          const at::Tensor& first_slot, const char* who) {
+  half_cuda(cos, who, "cos", &like);
+  half_cuda(sin, who, "sin", &like);
+  const int64_t B = like.size(0), L = like.size(1);
+  need(heads > 0 && kv_heads > 0 && width % (heads + 2 * kv_heads) == 0, who, "qkv width vs heads");
+  const int64_t D = width / (heads + 2 * kv_heads);
   need(D % 2 == 0 && D <= 2048, who, "head_dim must be even");
   need(cos.numel() == B * L * D && sin.numel() == B * L * D, who, "cos/sin must be [B, 1, L, head_dim]");
   for (const at::Tensor* c : {&k_cache, &v_cache})
-    need(c->is_cuda() && c->scalar_type() == qkv.scalar_type() && c->dim() == 4 && c->size(0) == B &&
+    need(c->is_cuda() && c->scalar_type() == like.scalar_type() && c->dim() == 4 && c->size(0) == B &&
              c->size(1) == kv_heads && c->size(3) == D && c->stride(3) == 1,
          who, "k/v cache must be [B, Hkv, T, head_dim] of qkv's dtype with a contiguous last dimension");
   need(k_cache.strides() == v_cache.strides(), who, "k and v caches must have the same strides");
   need(first_slot.is_cuda() && first_slot.scalar_type() == at::kLong && first_slot.numel() == B &&
            first_slot.is_contiguous(),
        who, "first_slot must be int64 [B] on the device");
+  return D;
+}
+
+}  // namespace
+
+at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t heads,
+                         int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                         const at::Tensor& first_slot) {
+  const char* who = "rope_qkv_cuda";
+  half_cuda(qkv, who, "qkv");
+  need(qkv.dim() == 3, who, "qkv must be [B, L, (H + 2 Hkv) D]");
+  const int64_t B = qkv.size(0), L = qkv.size(1);
+  const int64_t D = check_rope_inputs(qkv, qkv.size(2), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
   c10::cuda::CUDAGuard guard(qkv.device());
   at::Tensor q = at::empty({B, heads, L, D}, qkv.options());
   if (B == 0 || L == 0) return q;
@@ -222,6 +235,78 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool rows_apart,
                        bool prefill) {
   return gemv_or_linear(x, weight, bias, true, rows_apart, prefill);
+}
+
+bool cuda_decode_epilogues_fused() {
+  static const bool fused = [] {
+    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_EPILOGUE");
+    const std::string v = env ? env : "";
+    if (!v.empty() && v != "fused" && v != "separate")
+      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_EPILOGUE must be fused or separate, got '" + v + "'");
+    return v != "separate";
+  }();
+  return fused && !decode_linear_gemv();
+}
+
+namespace {
+
+// The row-invariant decode linear with `ep` (its kind, bias and buffers set but for x, w, y).
+void linear_epilogue(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, void* y,
+                     cuda_fused::MmaEpilogue ep, const char* who) {
+  const int64_t K = x.size(-1), rows = K > 0 ? x.numel() / K : 0;
+  need(kernel_shapes(x, weight, K) && x.is_contiguous() && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0, who,
+       "rows kept apart need contiguous, 16-byte aligned bf16/fp16 CUDA x and a contiguous [N, K] weight of its "
+       "dtype, K a multiple of 8");
+  const int N = static_cast<int>(weight.size(0));
+  if (bias.defined()) {
+    half_cuda(bias, who, "bias", &x);
+    need(bias.numel() == N, who, "bias must be [" + std::to_string(N) + "]");
+    ep.bias = bias.data_ptr();
+  }
+  if (rows == 0) return;
+  launched(cuda_fused::mma_linear_epilogue(dtype_of(x), x.data_ptr(), weight.data_ptr(), y, rows, N,
+                                           static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), true, ep,
+                                           stream(), cuda_pdl_enabled()),
+           who);
+}
+
+}  // namespace
+
+at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot) {
+  const char* who = "linear_rope_qkv_cuda";
+  half_cuda(x, who, "x");
+  need(x.dim() == 3 && weight.dim() == 2, who, "x must be [B, L, hidden] and the weight [(H + 2 Hkv) D, hidden]");
+  const int64_t D = check_rope_inputs(x, weight.size(0), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
+  if (!cuda_decode_epilogues_fused() || x.size(1) != 1 || D % 16 != 0)
+    return rope_qkv_cuda(linear_cuda(x, weight, bias, true), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot);
+  c10::cuda::CUDAGuard guard(x.device());
+  const int64_t B = x.size(0);
+  at::Tensor q = at::empty({B, heads, 1, D}, x.options());
+  cuda_fused::MmaEpilogue ep;
+  ep.kind = cuda_fused::MmaEpilogue::Kind::RopeCache;
+  ep.cos = cos.data_ptr(), ep.sin = sin.data_ptr(), ep.q_out = q.data_ptr();
+  ep.k_cache = k_cache.data_ptr(), ep.v_cache = v_cache.data_ptr(), ep.first_slot = first_slot.data_ptr<int64_t>();
+  ep.cs0 = k_cache.stride(0), ep.cs1 = k_cache.stride(1), ep.cs2 = k_cache.stride(2);
+  ep.H = static_cast<int>(heads), ep.Hkv = static_cast<int>(kv_heads), ep.D = static_cast<int>(D);
+  linear_epilogue(x, weight, bias, nullptr, ep, who);
+  return q;
+}
+
+at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const char* who = "linear_silu_mul_cuda";
+  half_cuda(x, who, "x");
+  need(weight.dim() == 2 && weight.size(0) % 2 == 0, who, "the weight must be [2 I, K] (gate | up)");
+  if (!cuda_decode_epilogues_fused() || weight.size(0) % 16 != 0) return silu_mul_cuda(linear_cuda(x, weight, bias, true));
+  c10::cuda::CUDAGuard guard(x.device());
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = weight.size(0) / 2;
+  at::Tensor y = at::empty(shape, x.options());
+  cuda_fused::MmaEpilogue ep;
+  ep.kind = cuda_fused::MmaEpilogue::Kind::SiluMul;
+  linear_epilogue(x, weight, bias, y.data_ptr(), ep, who);
+  return y;
 }
 
 }  // namespace flexgen

@@ -38,4 +38,20 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},
                        bool rows_apart = false, bool prefill = false);
 
+// Whether the two calls below fold their elementwise step into the linear (the default) or run
+// the separate kernels (FLEXGEN_CUDA_DECODE_EPILOGUE=separate, or the GEMV decode linear of
+// FLEXGEN_CUDA_DECODE_LINEAR=gemv): the same bits either way; a switch for benchmarks.
+bool cuda_decode_epilogues_fused();
+
+// Decode steps (rows kept apart, one new token a row): the q|k|v projection with RoPE and the
+// cache write folded into its epilogue; the same bits as rope_qkv_cuda(linear_cuda(x, weight,
+// bias, true), cos, sin, ...). x [B, 1, hidden] (other L: the two calls, as written).
+at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot);
+
+// Decode steps: the gate|up projection with SiLU x up folded into its epilogue; the same bits as
+// silu_mul_cuda(linear_cuda(x, weight, bias, true)).
+at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+
 }  // namespace flexgen

@@ -9,6 +9,7 @@
 
 #include "fused_ops_params.h"
 #include "half_math.cuh"
+#include "llama_elementwise.cuh"
 #include "pdl.cuh"
 
 namespace flexgen {
@@ -122,9 +123,7 @@ __global__ void silu_mul_kernel(const T* gu, T* out, int64_t rows, int inter) {
   if (i >= rows * inter) return;
   const int64_t r = i / inter;
   const int c = static_cast<int>(i - r * inter);
-  const float g = f(gu[r * 2 * inter + c]);
-  const T s = to<T>(g / (1.f + __expf(-g)));
-  out[i] = to<T>(f(s) * f(gu[r * 2 * inter + inter + c]));
+  out[i] = cuda_half::silu_times(gu[r * 2 * inter + c], gu[r * 2 * inter + inter + c]);
 }
 
 // grid (B * L, H + 2 Hkv), block D / 2: pair (i, i + D/2) of one head of one token.
@@ -149,10 +148,8 @@ __global__ void rope_qkv_kernel(RopeParams p) {
   }
   const T* cs = static_cast<const T*>(p.cos) + tok * p.D;
   const T* sn = static_cast<const T*>(p.sin) + tok * p.D;
-  const float x1 = f(src[i]), x2 = f(src[i + half]);
-  // q * cos + rotate_half(q) * sin, rounded after each op like the libtorch ops.
-  const T o1 = to<T>(f(to<T>(x1 * f(cs[i]))) + f(to<T>(-x2 * f(sn[i]))));
-  const T o2 = to<T>(f(to<T>(x2 * f(cs[i + half]))) + f(to<T>(x1 * f(sn[i + half]))));
+  T o1, o2;
+  cuda_half::rope_pair(f(src[i]), f(src[i + half]), cs[i], sn[i], cs[i + half], sn[i + half], o1, o2);
   T* dst;
   if (head < p.H) {
     dst = static_cast<T*>(p.q_out) + ((b * p.H + head) * static_cast<int64_t>(p.L) + l) * p.D;

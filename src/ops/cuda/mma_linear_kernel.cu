@@ -24,6 +24,7 @@
 #include "cp_async.cuh"
 #include "kernel_attribute.cuh"
 #include "half_math.cuh"
+#include "llama_elementwise.cuh"
 #include "mma_linear_params.h"
 #include "pdl.cuh"
 
@@ -43,6 +44,57 @@ using cuda_pdl::pdl_wait;
 constexpr int kMaxTiles = 8;    // n8 row tiles a launch: 64 rows
 
 constexpr int kMaxSplits = 8;   // K splits (warps of one CTA)
+
+using Kind = MmaEpilogue::Kind;
+
+// The weight row of tile column n (tiles of 16 columns): itself for a plain linear; with a pair
+// epilogue, columns 0..7 of a tile are 8 outputs and 8..15 their partners (SiluMul: gate rows 8 t ..
+// 8 t + 7 and the same up rows, I = N / 2 further on; RopeCache: within each q and k head, dims
+// 8 u .. 8 u + 7 and the same + D / 2, the rotation's pairs; the v rows stay in order).
+__device__ __forceinline__ int weight_row(const MmaEpilogue& ep, int n, int N) {
+  const int c = n & 15;
+  if (ep.kind == Kind::SiluMul) return c < 8 ? (n >> 4) * 8 + c : N / 2 + (n >> 4) * 8 + c - 8;
+  if (ep.kind == Kind::RopeCache && n < (ep.H + ep.Hkv) * ep.D) {
+    const int head = n / ep.D, u = (n - head * ep.D) >> 4;
+    return head * ep.D + (c < 8 ? 8 * u + c : ep.D / 2 + 8 * u + c - 8);
+  }
+  return n;
+}
+
+// A pair epilogue's outputs for one row r (of the call) from tile column na (columns 0..7 of its
+// tile) and its partner na + 8: a0, a1 the fp32 sums of their weight rows.
+template <typename T>
+__device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restrict__ y, int r, int na, int N,
+                                              float a0, float a1) {
+  const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
+  // The linear's output as libtorch would hold it: rounded once, then the bias added (at::add).
+  const T* bias = static_cast<const T*>(ep.bias);
+  using cuda_half::f;
+  using cuda_half::to;
+  const T x0 = bias ? to<T>(f(to<T>(a0)) + f(bias[w0])) : to<T>(a0);
+  const T x1 = bias ? to<T>(f(to<T>(a1)) + f(bias[w1])) : to<T>(a1);
+  if (ep.kind == Kind::SiluMul) {
+    y[static_cast<int64_t>(r) * (N / 2) + w0] = cuda_half::silu_times(x0, x1);
+    return;
+  }
+  // RopeCache: q or k (w0 = head * D + d, d < D / 2, w1 = w0 + D / 2), or two v elements.
+  const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
+  const int64_t slot = head < ep.H ? 0 : ep.first_slot[r];
+  if (head < ep.H + ep.Hkv) {
+    const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
+    const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
+    T o0, o1;
+    cuda_half::rope_pair(f(x0), f(x1), cs[d0], sn[d0], cs[d1], sn[d1], o0, o1);
+    T* dst = head < ep.H ? static_cast<T*>(ep.q_out) + (static_cast<int64_t>(r) * ep.H + head) * D
+                         : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + slot * ep.cs2;
+    dst[d0] = o0;
+    dst[d1] = o1;
+  } else {
+    T* dst = static_cast<T*>(ep.v_cache) + r * ep.cs0 + (head - ep.H - ep.Hkv) * ep.cs1 + slot * ep.cs2;
+    dst[d0] = x0;
+    dst[d1] = x1;
+  }
+}
 
 // One stage: 16 weight rows x 64 elements (128 bytes a row), 16-byte units XOR-swizzled by bit 0
 // of the row into the other half of the row (conflict-free 16-byte reads by lane quads).
@@ -69,7 +121,7 @@ constexpr int smem_bytes() {
 template <typename T, int NT, int S, int W, int ST, int CW>
 __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                             T* __restrict__ y, int rows, int N, int K,
-                                                            bool read_once) {
+                                                            bool read_once, const __grid_constant__ MmaEpilogue ep) {
   static_assert(W % S == 0, "splits per CTA");
   constexpr int CT = W / S;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -81,9 +133,10 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   const int row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
   const int group = static_cast<int>(blockIdx.x) % row_groups;
   const int n0 = (static_cast<int>(blockIdx.x) / row_groups * CT + warp / S) * 16 * CW;
-  x += static_cast<int64_t>(group) * (8 * kMaxTiles) * K;
-  y += static_cast<int64_t>(group) * (8 * kMaxTiles) * N;
-  rows = min(rows - group * 8 * kMaxTiles, 8 * kMaxTiles);
+  const int row0 = group * 8 * kMaxTiles;  // the call's row of this CTA's row 0
+  x += static_cast<int64_t>(row0) * K;
+  if (ep.kind == Kind::Plain) y += static_cast<int64_t>(row0) * N;
+  rows = min(rows - row0, 8 * kMaxTiles);
   const int groups = (K + 63) / 64;
   const int mine = part < groups ? (groups - part + S - 1) / S : 0;  // groups of this split
   constexpr int kStage = stage_bytes<NT, CW>();
@@ -102,7 +155,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 #pragma unroll
   for (int i = 0; i < 4 * CW; ++i) {
     const int q = lane + 32 * i;
-    src[i] = w + static_cast<int64_t>(min(n0 + (q >> 3), N - 1)) * K + 8 * (q & 7);
+    src[i] = w + static_cast<int64_t>(weight_row(ep, min(n0 + (q >> 3), N - 1), N)) * K + 8 * (q & 7);
   }
   auto load_w = [&](int i) {  // the split's i-th group of weights into slot i % ST
     const int k0 = 64 * (part + S * i);
@@ -233,6 +286,20 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     }
   }
   // Accumulator (c, j, e): row 8 j + 2 t + (e & 1), column n0 + 16 c + g + 8 (e >> 1).
+  if (ep.kind != Kind::Plain) {
+#pragma unroll
+    for (int c = 0; c < CW; ++c) {
+      const int na = n0 + 16 * c + g;
+      if (na >= N) continue;
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const int r0 = 8 * j + 2 * t, r1 = r0 + 1;
+        if (r0 < rows) pair_epilogue<T>(ep, y, row0 + r0, na, N, acc[c][j][0], acc[c][j][2]);
+        if (r1 < rows) pair_epilogue<T>(ep, y, row0 + r1, na, N, acc[c][j][1], acc[c][j][3]);
+      }
+    }
+    return;
+  }
 #pragma unroll
   for (int c = 0; c < CW; ++c) {
     const int na = n0 + 16 * c + g, nb = na + 8;
@@ -254,7 +321,8 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 // Launches one instantiation with its dynamic shared memory (the attribute set once per kernel and
 // device).
 template <typename T, int NT, int S, int W, int ST, int CW>
-int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
+int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
+                  bool pdl, cudaStream_t st) {
   constexpr int bytes = smem_bytes<W, NT, ST, CW>();
   constexpr auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW>;
   if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(bytes); e != cudaSuccess)
@@ -263,7 +331,7 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
   constexpr int per_cta = W / S * CW;
   const int64_t row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
   const dim3 grid(static_cast<unsigned>(row_groups * ((tiles + per_cta - 1) / per_cta))), block(W * 32);
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once));
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once, ep));
 }
 
 // Warps a CTA (W), stages a warp (ST) and 16-column tiles a warp (CW) by row tiles: they set the
@@ -271,18 +339,19 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
 // matrices at 1-256 rows (two tiles a warp halve the x loads, which pays from 16 rows on; x through
 // the ring made 16-256 rows 10-35% faster than x loaded from L2 per chunk, same bits).
 template <typename T, int S>
-int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, bool pdl, cudaStream_t st) {
-  if (rows <= 8) return launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4, 1>(x, w, y, rows, N, K, read_once, pdl, st);
-  if (rows <= 16) return launch_kernel<T, 2, S, 8, 4, 2>(x, w, y, rows, N, K, read_once, pdl, st);
-  if (rows <= 32) return launch_kernel<T, 4, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, pdl, st);
-  return launch_kernel<T, 8, S, 8, 2, 2>(x, w, y, rows, N, K, read_once, pdl, st);
+int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
+                 bool pdl, cudaStream_t st) {
+  if (rows <= 8) return launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4, 1>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+  if (rows <= 16) return launch_kernel<T, 2, S, 8, 4, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+  if (rows <= 32) return launch_kernel<T, 4, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+  return launch_kernel<T, 8, S, 8, 2, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
 }
 
 // One launch: groups of 64 rows side by side in the grid. read_once only where one group reads
 // the weights (with several, the other groups' CTAs read the same lines from L2 just after).
 template <typename T>
 int mma_linear_t(const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits, bool read_once,
-                 bool pdl, cudaStream_t st) {
+                 const MmaEpilogue& ep, bool pdl, cudaStream_t st) {
   if (rows == 0) return 0;
   const auto* xp = static_cast<const T*>(x);
   const auto* wp = static_cast<const T*>(w);
@@ -290,10 +359,10 @@ int mma_linear_t(const void* x, const void* w, void* y, int64_t rows, int N, int
   const int n = static_cast<int>(rows);
   const bool once = read_once && rows <= 8 * kMaxTiles;
   switch (k_splits) {
-    case 1: return launch_tiles<T, 1>(xp, wp, yp, n, N, K, once, pdl, st);
-    case 2: return launch_tiles<T, 2>(xp, wp, yp, n, N, K, once, pdl, st);
-    case 4: return launch_tiles<T, 4>(xp, wp, yp, n, N, K, once, pdl, st);
-    case 8: return launch_tiles<T, 8>(xp, wp, yp, n, N, K, once, pdl, st);
+    case 1: return launch_tiles<T, 1>(xp, wp, yp, n, N, K, once, ep, pdl, st);
+    case 2: return launch_tiles<T, 2>(xp, wp, yp, n, N, K, once, ep, pdl, st);
+    case 4: return launch_tiles<T, 4>(xp, wp, yp, n, N, K, once, ep, pdl, st);
+    case 8: return launch_tiles<T, 8>(xp, wp, yp, n, N, K, once, ep, pdl, st);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
@@ -307,13 +376,23 @@ int mma_linear_k_splits(int N) {
   return s;
 }
 
-int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
-               bool read_once, void* stream, bool pdl) {
+int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
+                        bool read_once, const MmaEpilogue& ep, void* stream, bool pdl) {
   if (rows < 0 || rows > (int64_t{1} << 30) || N <= 0 || K <= 0 || K % 8 != 0)
     return static_cast<int>(cudaErrorInvalidValue);
+  // Pair epilogues need whole tiles of pairs.
+  if ((ep.kind == Kind::SiluMul && N % 16 != 0) ||
+      (ep.kind == Kind::RopeCache && (ep.D <= 0 || ep.D % 16 != 0 || ep.H <= 0 || ep.Hkv <= 0 ||
+                                      N != (ep.H + 2 * ep.Hkv) * ep.D)))
+    return static_cast<int>(cudaErrorInvalidValue);
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? mma_linear_t<__nv_bfloat16>(x, w, y, rows, N, K, k_splits, read_once, pdl, st)
-                          : mma_linear_t<__half>(x, w, y, rows, N, K, k_splits, read_once, pdl, st);
+  return t == DType::BF16 ? mma_linear_t<__nv_bfloat16>(x, w, y, rows, N, K, k_splits, read_once, ep, pdl, st)
+                          : mma_linear_t<__half>(x, w, y, rows, N, K, k_splits, read_once, ep, pdl, st);
+}
+
+int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
+               bool read_once, void* stream, bool pdl) {
+  return mma_linear_epilogue(t, x, w, y, rows, N, K, k_splits, read_once, MmaEpilogue{}, stream, pdl);
 }
 
 }  // namespace cuda_fused

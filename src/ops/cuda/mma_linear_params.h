@@ -2,6 +2,8 @@
 // CUDA types.
 #pragma once
 
+#include <cstdint>
+
 #include "fused_ops_params.h"
 
 namespace flexgen {
@@ -16,6 +18,34 @@ namespace cuda_fused {
 // dependent launch. Returns a cudaError_t value (0 = success).
 int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                bool read_once, void* stream, bool pdl = false);
+
+// What a decode step's projection does with its outputs instead of writing y [rows, N] (the
+// step's next elementwise kernel, folded into the linear's last instructions; each output the
+// same bits as the linear's rounded output put through that kernel). The kernel then computes
+// the two outputs of a pair in one lane: 16-column tiles are 8 columns and their 8 partners.
+struct MmaEpilogue {
+  enum class Kind { Plain, SiluMul, RopeCache };
+  Kind kind = Kind::Plain;
+  // [N] of the element type or null: added to each output (rounded like at::add) first.
+  const void* bias = nullptr;
+  // SiluMul: w = [gate | up] (N = 2 I, I % 8 == 0): y [rows, I] = silu_times(gate, up).
+  // RopeCache: w = [q | k | v] ((H + 2 Hkv) D rows, D % 16 == 0), one new token per row r at
+  // position cos/sin[r]: RoPE'd q into q_out [rows, H, D], RoPE'd k and plain v into the caches
+  // at slot first_slot[r] (strides cs0 row, cs1 KV head, cs2 slot; y is not written).
+  const void* cos = nullptr;  // [rows, D]
+  const void* sin = nullptr;
+  void* q_out = nullptr;
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
+  const int64_t* first_slot = nullptr;
+  int64_t cs0 = 0, cs1 = 0, cs2 = 0;
+  int H = 0, Hkv = 0, D = 0;
+};
+
+// mma_linear with an epilogue (Kind::Plain: mma_linear itself, bias not added). The products and
+// their sums are mma_linear's: only the columns' order within a warp's tile differs.
+int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
+                        bool read_once, const MmaEpilogue& epilogue, void* stream, bool pdl = false);
 
 // The K splits for N outputs, from N alone (enough warps to fill any GPU: 16-column tiles x splits
 // >= 2048, at most 8), so that every GPU and every batch computes the same bits.
