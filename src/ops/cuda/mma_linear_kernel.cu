@@ -117,8 +117,9 @@ constexpr int smem_bytes() {
 // CTA: W warps = (W / S) warp columns x S splits of K; a warp column is CW tiles of 16 output
 // columns (each x load serves CW tiles). NT: n8 row tiles (rows <= 8 NT). Each warp streams its
 // tiles' weights through its own ring of ST stages (cp.async, no registers held by loads in
-// flight); split p takes the 64-element groups p, p + S, p + 2S, ...
-template <typename T, int NT, int S, int W, int ST, int CW>
+// flight); split p takes the 64-element groups p, p + S, p + 2S, ... XP (x from L2, NT == 1):
+// each group's x is loaded while the group before computes. ep: the epilogue (Plain: y written).
+template <typename T, int NT, int S, int W, int ST, int CW, bool XP>
 __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                             T* __restrict__ y, int rows, int N, int K,
                                                             bool read_once, const __grid_constant__ MmaEpilogue ep) {
@@ -217,6 +218,20 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       for (int e = 0; e < 4; ++e) acc[c][j][e] = 0.f;
 
   const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+  // x from L2 (no ring), XP: group i + 1's x loaded while group i computes (it arrives with one
+  // group's time to spare instead of each group waiting for its own round trip).
+  uint4 xcur[2][NT], xnext[2][NT];
+  auto load_xg = [&](int i, uint4(&dst)[2][NT]) {
+    const int k0 = 64 * (part + S * i);
+#pragma unroll
+    for (int ch = 0; ch < 2; ++ch)
+#pragma unroll
+      for (int j = 0; j < NT; ++j)
+        dst[ch][j] = i < mine && k0 + 32 * ch + 8 * t < K && row_ok[j]
+                         ? __ldg(reinterpret_cast<const uint4*>(xr[j] + k0 + 32 * ch))
+                         : zero;
+  };
+  if constexpr (!kXRing && XP) load_xg(0, xcur);
   for (int i = 0; i < mine; ++i) {
     cp_async_wait<ST - 2>();
     __syncwarp();
@@ -225,6 +240,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       load_x(i + ST - 1);
     }
     cp_async_commit();
+    if constexpr (!kXRing && XP) load_xg(i + 1, xnext);
     const unsigned char* stage = ring + (i % ST) * kStage;
     const int k0 = 64 * (part + S * i);
 #pragma unroll
@@ -241,6 +257,8 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       for (int j = 0; j < NT; ++j) {
         if constexpr (kXRing)
           xv[j] = *reinterpret_cast<const uint4*>(stage + CW * kStageBytes + unit_offset(8 * j + g, 4 * ch + t));
+        else if constexpr (XP)
+          xv[j] = xcur[ch][j];
         else
           xv[j] = kc < K && row_ok[j] ? __ldg(reinterpret_cast<const uint4*>(xr[j] + k0 + 32 * ch)) : zero;
       }
@@ -254,6 +272,12 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
           Mma<T>::run(acc[c][j], a1, xv[j].z, xv[j].w);
         }
       }
+    }
+    if constexpr (!kXRing && XP) {
+#pragma unroll
+      for (int ch = 0; ch < 2; ++ch)
+#pragma unroll
+        for (int j = 0; j < NT; ++j) xcur[ch][j] = xnext[ch][j];
     }
   }
   cp_async_wait<0>();
@@ -320,11 +344,11 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 
 // Launches one instantiation with its dynamic shared memory (the attribute set once per kernel and
 // device).
-template <typename T, int NT, int S, int W, int ST, int CW>
+template <typename T, int NT, int S, int W, int ST, int CW, bool XP = false>
 int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
                   bool pdl, cudaStream_t st) {
   constexpr int bytes = smem_bytes<W, NT, ST, CW>();
-  constexpr auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW>;
+  constexpr auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW, XP>;
   if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(bytes); e != cudaSuccess)
     return static_cast<int>(e);
   const int tiles = (N + 15) / 16;
@@ -341,7 +365,14 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
 template <typename T, int S>
 int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
                  bool pdl, cudaStream_t st) {
-  if (rows <= 8) return launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4, 1>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+  if (rows <= 8) {
+    // x one group ahead where a warp computes at least 6 groups (an H200, every 1B/3B decode
+    // matrix at one row: 3B o 7.51 -> 7.14 us, down 15.84 -> 15.31, gate|up 26.47 -> 25.86, 1B down
+    // 13.85 -> 13.36; 1B q|k|v (4 groups a warp) 6.35 -> 6.93, so not there).
+    const bool xp = ((K + 63) / 64 + S - 1) / S >= 6;
+    return xp ? launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4, 1, true>(x, w, y, rows, N, K, read_once, ep, pdl, st)
+              : launch_kernel<T, 1, S, S == 1 ? 16 : 8, 4, 1, false>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+  }
   if (rows <= 16) return launch_kernel<T, 2, S, 8, 4, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
   if (rows <= 32) return launch_kernel<T, 4, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
   return launch_kernel<T, 8, S, 8, 2, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
