@@ -115,7 +115,7 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
   // Decode steps fold RoPE (+ cache write) and SiLU x up into the q|k|v and gate|up projections'
   // epilogues (batch-invariant steps, FLEXGEN_CUDA_DECODE_EPILOGUE not `separate`): both ways are
   // timed, the step's way counted in the step.
-  const bool fused = s.batch_invariant && flexgen::cuda_decode_epilogues_fused();
+  const bool fused = s.batch_invariant && flexgen::cuda_decode_epilogues_fused(R);
   const int64_t separate_per_step = fused ? 0 : L, fused_per_step = fused ? L : 0;
   const at::Tensor& qkv_w = layers.front().qkv_proj;
   measure("qkv_proj_rope",

@@ -172,9 +172,10 @@ TEST_P(FusedOpsCuda, PrefillLinearGivesEveryTokenItsOwnBitsInAnyPass) {
   EXPECT_THROW(linear_cuda(randn({2, 100}), randn({64, 100}), {}, true, true), std::invalid_argument);
 }
 
-// Decode steps fold SiLU x up into the gate|up projection's epilogue: the same bits as the
-// row-invariant linear followed by silu_mul_cuda, for any row count (1 to 70: every row-tile
-// shape, two launches' worth of row groups), with and without a bias, for K splits 8 and 2.
+// Decode steps of 1 to 8 rows fold SiLU x up into the gate|up projection's epilogue: the same bits
+// as the row-invariant linear followed by silu_mul_cuda, with and without a bias, for K splits 8
+// and 2; more rows run the two kernels (the same bits by construction: checked up to 70 rows, and
+// with FLEXGEN_CUDA_DECODE_EPILOGUE=all the epilogue itself at every row-tile shape).
 TEST_P(FusedOpsCuda, SiluEpilogueGivesTheSeparateKernelsBits) {
   for (const auto& [I, K] : std::vector<std::pair<int64_t, int64_t>>{{200, 264}, {8192, 512}}) {
     const at::Tensor w = randn({2 * I, K}, 0.1), bias = randn({2 * I});
@@ -191,9 +192,10 @@ TEST_P(FusedOpsCuda, SiluEpilogueGivesTheSeparateKernelsBits) {
   }
 }
 
-// Decode steps fold RoPE and the cache write into the q|k|v projection's epilogue: q and both
-// caches (every slot: the new token's and the untouched rest) are the separate kernels' bits, for
-// head dims 48, 64 and 128, each row at its own position and slot, 1 to 70 rows, with a bias.
+// Decode steps of 1 to 8 rows fold RoPE and the cache write into the q|k|v projection's epilogue:
+// q and both caches (every slot: the new token's and the untouched rest) are the separate
+// kernels' bits, for head dims 48, 64 and 128, each row at its own position and slot, with a bias
+// (70 rows: the separate kernels; with FLEXGEN_CUDA_DECODE_EPILOGUE=all, the epilogue).
 TEST_P(FusedOpsCuda, RopeEpilogueGivesTheSeparateKernelsBits) {
   const int64_t H = 6, Hkv = 2, K = 320, T = 24;
   for (int64_t D : {48, 64, 128}) {

@@ -56,7 +56,7 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 }
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { no_cuda("linear_cuda"); }
-bool cuda_decode_epilogues_fused() { no_cuda("cuda_decode_epilogues_fused"); }
+bool cuda_decode_epilogues_fused(int64_t) { no_cuda("cuda_decode_epilogues_fused"); }
 at::Tensor linear_rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                 const at::Tensor&, int64_t, int64_t, const at::Tensor&, const at::Tensor&,
                                 const at::Tensor&) {

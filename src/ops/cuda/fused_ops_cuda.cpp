@@ -237,15 +237,27 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
   return gemv_or_linear(x, weight, bias, true, rows_apart, prefill);
 }
 
-bool cuda_decode_epilogues_fused() {
-  static const bool fused = [] {
+namespace {
+// FLEXGEN_CUDA_DECODE_EPILOGUE: "" / fused (1-8 rows), separate, all (any rows; A/B only).
+const std::string& epilogue_mode() {
+  static const std::string mode = [] {
     const char* env = std::getenv("FLEXGEN_CUDA_DECODE_EPILOGUE");
     const std::string v = env ? env : "";
-    if (!v.empty() && v != "fused" && v != "separate")
+    if (!v.empty() && v != "fused" && v != "separate" && v != "all")
       throw std::invalid_argument("FLEXGEN_CUDA_DECODE_EPILOGUE must be fused or separate, got '" + v + "'");
-    return v != "separate";
+    return v;
   }();
-  return fused && !decode_linear_gemv();
+  return mode;
+}
+
+int64_t rows_of(const at::Tensor& x) {
+  const int64_t K = x.size(-1);
+  return K > 0 ? x.numel() / K : 0;
+}
+}  // namespace
+
+bool cuda_decode_epilogues_fused(int64_t rows) {
+  return epilogue_mode() != "separate" && !decode_linear_gemv() && (rows <= 8 || epilogue_mode() == "all");
 }
 
 namespace {
@@ -279,7 +291,7 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, c
   half_cuda(x, who, "x");
   need(x.dim() == 3 && weight.dim() == 2, who, "x must be [B, L, hidden] and the weight [(H + 2 Hkv) D, hidden]");
   const int64_t D = check_rope_inputs(x, weight.size(0), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
-  if (!cuda_decode_epilogues_fused() || x.size(1) != 1 || D % 16 != 0)
+  if (!cuda_decode_epilogues_fused(rows_of(x)) || x.size(1) != 1 || D % 16 != 0)
     return rope_qkv_cuda(linear_cuda(x, weight, bias, true), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot);
   c10::cuda::CUDAGuard guard(x.device());
   const int64_t B = x.size(0);
@@ -298,7 +310,7 @@ at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, c
   const char* who = "linear_silu_mul_cuda";
   half_cuda(x, who, "x");
   need(weight.dim() == 2 && weight.size(0) % 2 == 0, who, "the weight must be [2 I, K] (gate | up)");
-  if (!cuda_decode_epilogues_fused() || weight.size(0) % 16 != 0) return silu_mul_cuda(linear_cuda(x, weight, bias, true));
+  if (!cuda_decode_epilogues_fused(rows_of(x)) || weight.size(0) % 16 != 0) return silu_mul_cuda(linear_cuda(x, weight, bias, true));
   c10::cuda::CUDAGuard guard(x.device());
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = weight.size(0) / 2;

@@ -38,10 +38,11 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},
                        bool rows_apart = false, bool prefill = false);
 
-// Whether the two calls below fold their elementwise step into the linear (the default) or run
-// the separate kernels (FLEXGEN_CUDA_DECODE_EPILOGUE=separate, or the GEMV decode linear of
+// Whether the two calls below, for `rows` rows, fold their elementwise step into the linear (the
+// default for 1-8 rows) or run the separate kernels (more rows: there the separate kernels were
+// faster; FLEXGEN_CUDA_DECODE_EPILOGUE=separate; the GEMV decode linear of
 // FLEXGEN_CUDA_DECODE_LINEAR=gemv): the same bits either way; a switch for benchmarks.
-bool cuda_decode_epilogues_fused();
+bool cuda_decode_epilogues_fused(int64_t rows);
 
 // Decode steps (rows kept apart, one new token a row): the q|k|v projection with RoPE and the
 // cache write folded into its epilogue; the same bits as rope_qkv_cuda(linear_cuda(x, weight,

@@ -68,23 +68,26 @@ __device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restri
                                               float a0, float a1) {
   const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
   // The linear's output as libtorch would hold it: rounded once, then the bias added (at::add).
+  // Read-only inputs go through __ldg: the compiler may then issue them before this thread's
+  // earlier stores (plain loads would wait for them: they might alias).
   const T* bias = static_cast<const T*>(ep.bias);
   using cuda_half::f;
   using cuda_half::to;
-  const T x0 = bias ? to<T>(f(to<T>(a0)) + f(bias[w0])) : to<T>(a0);
-  const T x1 = bias ? to<T>(f(to<T>(a1)) + f(bias[w1])) : to<T>(a1);
+  const T x0 = bias ? to<T>(f(to<T>(a0)) + f(__ldg(bias + w0))) : to<T>(a0);
+  const T x1 = bias ? to<T>(f(to<T>(a1)) + f(__ldg(bias + w1))) : to<T>(a1);
   if (ep.kind == Kind::SiluMul) {
     y[static_cast<int64_t>(r) * (N / 2) + w0] = cuda_half::silu_times(x0, x1);
     return;
   }
   // RopeCache: q or k (w0 = head * D + d, d < D / 2, w1 = w0 + D / 2), or two v elements.
   const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
-  const int64_t slot = head < ep.H ? 0 : ep.first_slot[r];
+  const int64_t slot =
+      head < ep.H ? 0 : static_cast<int64_t>(__ldg(reinterpret_cast<const long long*>(ep.first_slot) + r));
   if (head < ep.H + ep.Hkv) {
     const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
     const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
     T o0, o1;
-    cuda_half::rope_pair(f(x0), f(x1), cs[d0], sn[d0], cs[d1], sn[d1], o0, o1);
+    cuda_half::rope_pair(f(x0), f(x1), __ldg(cs + d0), __ldg(sn + d0), __ldg(cs + d1), __ldg(sn + d1), o0, o1);
     T* dst = head < ep.H ? static_cast<T*>(ep.q_out) + (static_cast<int64_t>(r) * ep.H + head) * D
                          : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + slot * ep.cs2;
     dst[d0] = o0;
