@@ -238,13 +238,14 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
 }
 
 namespace {
-// FLEXGEN_CUDA_DECODE_EPILOGUE: "" / fused (1-8 rows), separate, all (any rows; A/B only).
+// FLEXGEN_CUDA_DECODE_EPILOGUE: unset or `fused` (launches of 1-8 rows fold), `separate` (none
+// does), `all` (every launch folds, slower above 8 rows: for A/B runs).
 const std::string& epilogue_mode() {
   static const std::string mode = [] {
     const char* env = std::getenv("FLEXGEN_CUDA_DECODE_EPILOGUE");
     const std::string v = env ? env : "";
     if (!v.empty() && v != "fused" && v != "separate" && v != "all")
-      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_EPILOGUE must be fused or separate, got '" + v + "'");
+      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_EPILOGUE must be fused, separate or all, got '" + v + "'");
     return v;
   }();
   return mode;
@@ -265,7 +266,7 @@ namespace {
 // The row-invariant decode linear with `ep` (its kind, bias and buffers set but for x, w, y).
 void linear_epilogue(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, void* y,
                      cuda_fused::MmaEpilogue ep, const char* who) {
-  const int64_t K = x.size(-1), rows = K > 0 ? x.numel() / K : 0;
+  const int64_t K = x.size(-1), rows = rows_of(x);
   need(kernel_shapes(x, weight, K) && x.is_contiguous() && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0, who,
        "rows kept apart need contiguous, 16-byte aligned bf16/fp16 CUDA x and a contiguous [N, K] weight of its "
        "dtype, K a multiple of 8");
@@ -310,7 +311,8 @@ at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, c
   const char* who = "linear_silu_mul_cuda";
   half_cuda(x, who, "x");
   need(weight.dim() == 2 && weight.size(0) % 2 == 0, who, "the weight must be [2 I, K] (gate | up)");
-  if (!cuda_decode_epilogues_fused(rows_of(x)) || weight.size(0) % 16 != 0) return silu_mul_cuda(linear_cuda(x, weight, bias, true));
+  if (!cuda_decode_epilogues_fused(rows_of(x)) || weight.size(0) % 16 != 0)
+    return silu_mul_cuda(linear_cuda(x, weight, bias, true));
   c10::cuda::CUDAGuard guard(x.device());
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = weight.size(0) / 2;

@@ -41,7 +41,8 @@ at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::
 // Whether the two calls below, for `rows` rows, fold their elementwise step into the linear (the
 // default for 1-8 rows) or run the separate kernels (more rows: there the separate kernels were
 // faster; FLEXGEN_CUDA_DECODE_EPILOGUE=separate; the GEMV decode linear of
-// FLEXGEN_CUDA_DECODE_LINEAR=gemv): the same bits either way; a switch for benchmarks.
+// FLEXGEN_CUDA_DECODE_LINEAR=gemv; FLEXGEN_CUDA_DECODE_EPILOGUE=all folds at every row count): the
+// same bits either way; switches for benchmarks.
 bool cuda_decode_epilogues_fused(int64_t rows);
 
 // Decode steps (rows kept apart, one new token a row): the q|k|v projection with RoPE and the
