@@ -316,6 +316,16 @@ class Scheduler {
     return true;
   }
 
+  // The first tokens of a prefill group on the device too (device_pick's conditions, and every
+  // stream one row of weight 1: its logits as they are, so the ids are the CPU pick's).
+  bool device_first_pick(const std::vector<std::pair<int64_t, size_t>>& group) const {
+    if (!state_->logits_on_device() || !cfg_.sampling.greedy() || cfg_.trace_top > 0) return false;
+    for (const auto& entry : group)
+      for (const StreamPlan& st : jobs_[entry.second].streams)
+        if (st.combine != Combine::Mean || st.rows.size() != 1) return false;
+    return true;
+  }
+
   void pick_on_device(const at::Tensor& logits) {
     std::vector<std::pair<int64_t, size_t>> picks;  // (slot, stream) of every live stream
     std::vector<std::vector<int64_t>> rows;         // each stream's rows in the batch
@@ -608,7 +618,8 @@ class Scheduler {
       }
       row_logits = at::stack(picked);
     }
-    row_logits = row_logits.to(at::kCPU).contiguous();
+    const bool first_on_device = device_first_pick(group);
+    if (!first_on_device) row_logits = row_logits.to(at::kCPU).contiguous();
     if (stats_) {
       stats_->prefill_seconds += seconds_since(t0);
       for (const auto& [slot, job] : group) {
@@ -634,8 +645,33 @@ class Scheduler {
       }
       a.done.assign(j.streams.size(), false);
       a.next.assign(static_cast<size_t>(a.nrows), cfg_.pad_id);
-      sample(a, row_logits.narrow(0, a.r0 - first_row, a.nrows));
+      if (!first_on_device) sample(a, row_logits.narrow(0, a.r0 - first_row, a.nrows));
       slot_job_[slot] = static_cast<int64_t>(job);
+    }
+    if (first_on_device) {
+      // One argmax launch and one copy back for the group's streams (rows of the pass).
+      std::vector<std::pair<int64_t, size_t>> picks;
+      std::vector<std::vector<int64_t>> rows;
+      for (const auto& [slot, job] : group)
+        for (size_t k = 0; k < jobs_[job].streams.size(); ++k) {
+          picks.emplace_back(slot, k);
+          rows.push_back({active_[slot].r0 - first_row + jobs_[job].streams[k].rows[0]});
+        }
+      const std::vector<std::vector<float>> weights(rows.size(), std::vector<float>{1.f});
+      const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, row_logits);
+      for (size_t i = 0; i < picks.size(); ++i) {
+        ActiveJob& a = active_[picks[i].first];
+        if (!std::isfinite(best[i].second))
+          throw JobError(a.job, "the model's logits are not finite (NaN or infinite)");
+        try {  // as sample(): a failure is the job's
+          accept(a, picks[i].second, best[i].first, StepTrace());
+        } catch (const JobError&) {
+          throw;
+        } catch (const std::exception& e) {
+          throw JobError(a.job, e.what());
+        }
+      }
+      for (const auto& entry : group) ++active_[entry.first].step;
     }
     if (stats_) stats_->decode_seconds += seconds_since(t1);
   }

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <cmath>
 #include <limits>
 
@@ -83,25 +84,44 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
                                                        const at::Tensor& logits) {
   const int64_t n = static_cast<int64_t>(rows.size());
   size_t most = 1;
-  for (const auto& r : rows) most = std::max(most, r.size());
-  // [n, most] row indices and weights; a stream with fewer rows is padded with weight 0 (adds +0).
-  std::vector<int64_t> idx(static_cast<size_t>(n) * most, 0);
-  std::vector<float> w(static_cast<size_t>(n) * most, 0.f);
-  for (int64_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < rows[i].size(); ++j) {
-      idx[i * most + j] = rows[i][j];
-      w[i * most + j] = weights[i][j];
+  bool single = true;  // every stream one row of weight 1 (flex, restart, origin, ...)
+  for (size_t i = 0; i < rows.size(); ++i) {
+    most = std::max(most, rows[i].size());
+    single = single && rows[i].size() == 1 && weights[i][0] == 1.f;
+  }
+  at::Tensor mixed;
+  if (single) {
+    // A row's logits times 1, summed alone, are its logits: no gather of weights, no sum (the
+    // rows themselves when the streams are rows 0 .. n - 1 in order).
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    bool in_order = n == logits.size(0);
+    for (int64_t i = 0; i < n; ++i) {
+      idx[i] = rows[i][0];
+      in_order = in_order && idx[i] == i;
     }
-  const int64_t m = static_cast<int64_t>(most);
-  const at::Tensor index = at::tensor(idx, at::kLong).to(logits.device());
-  const at::Tensor wt = at::tensor(w, at::kFloat).to(logits.device()).view({n, m, 1});
-  const at::Tensor mixed = (logits.index_select(0, index).view({n, m, logits.size(1)}) * wt).sum(1);
+    mixed = in_order ? logits : logits.index_select(0, at::tensor(idx, at::kLong).to(logits.device()));
+  } else {
+    // [n, most] row indices and weights; a stream with fewer rows is padded with weight 0 (adds +0).
+    std::vector<int64_t> idx(static_cast<size_t>(n) * most, 0);
+    std::vector<float> w(static_cast<size_t>(n) * most, 0.f);
+    for (int64_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < rows[i].size(); ++j) {
+        idx[i * most + j] = rows[i][j];
+        w[i * most + j] = weights[i][j];
+      }
+    const int64_t m = static_cast<int64_t>(most);
+    const at::Tensor index = at::tensor(idx, at::kLong).to(logits.device());
+    const at::Tensor wt = at::tensor(w, at::kFloat).to(logits.device()).view({n, m, 1});
+    mixed = (logits.index_select(0, index).view({n, m, logits.size(1)}) * wt).sum(1);
+  }
   const auto best = mixed.max(1);
-  const at::Tensor values = std::get<0>(best).cpu(), ids = std::get<1>(best).cpu();
   std::vector<std::pair<int32_t, float>> out;
   out.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    out.emplace_back(static_cast<int32_t>(ids[i].item<int64_t>()), values[i].item<float>());
+  // One copy back: the values and the ids side by side (ids below 2^24 are exact in fp32).
+  if (logits.size(1) > (int64_t{1} << 24)) throw std::invalid_argument("weighted_argmax: vocabulary above 2^24 ids");
+  const at::Tensor both = at::stack({std::get<0>(best).to(at::kFloat), std::get<1>(best).to(at::kFloat)}).cpu();
+  const float* v = both.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) out.emplace_back(static_cast<int32_t>(v[n + i]), v[i]);
   return out;
 }
 

@@ -28,7 +28,8 @@ int32_t pick(Sampler& sampler, std::vector<float>& dist);
 
 // Greedy picks of Mean streams where the logits [R, V] are: stream i's weighted sum of its rows'
 // logits, summed in its rows' order (so it does not depend on the other streams or rows), and
-// its argmax id and value.
+// its argmax id (the lowest on ties) and value; a stream of one row of weight 1 takes that row's
+// logits as they are. One copy back to the host for all streams.
 std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
                                                        const std::vector<std::vector<float>>& weights,
                                                        const at::Tensor& logits);

@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <ATen/ATen.h>
+
+#include <limits>
 #include <map>
 
 #include "flexgen/sampler.h"
 #include "flexgen/stop_criteria.h"
+#include "stream_combine.h"
 
 using namespace flexgen;
 
@@ -86,4 +90,52 @@ TEST(StopCriteria, ParsesAndMatchesOnDecodedText) {
   EXPECT_THROW(parse_stop_criteria("none,eos"), std::invalid_argument);
   EXPECT_THROW(parse_stop_criteria(""), std::invalid_argument);
   EXPECT_THROW(parse_stop_criteria("eos,,newline"), std::invalid_argument);
+}
+
+// The greedy pick of Mean streams (device logits on CUDA; the same code on CPU tensors): each
+// stream's weighted sum of its rows' logits and its argmax. Streams of one row of weight 1 take
+// the row's logits as they are (no weights, no sum): the same ids and values as a reference that
+// sums every stream's rows in order, for random logits with planted ties (the lowest id wins),
+// for streams in row order and out of it, and for streams of several rows.
+TEST(WeightedArgmax, OneRowStreamsAndWeightedStreamsMatchAReferenceSum) {
+  at::manual_seed(11);
+  const int64_t R = 9, V = 1000;
+  at::Tensor logits = at::randn({R, V});
+  logits.index_put_({3, 7}, 50.f);
+  logits.index_put_({3, 9}, 50.f);  // a tie: id 7 wins
+  auto reference = [&](const std::vector<std::vector<int64_t>>& rows, const std::vector<std::vector<float>>& w) {
+    std::vector<std::pair<int32_t, float>> out;
+    const float* l = logits.data_ptr<float>();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      int32_t best = 0;
+      float bv = -std::numeric_limits<float>::infinity();
+      for (int64_t v = 0; v < V; ++v) {
+        float x = 0.f;
+        for (size_t j = 0; j < rows[i].size(); ++j) x += l[rows[i][j] * V + v] * w[i][j];
+        if (x > bv) bv = x, best = static_cast<int32_t>(v);
+      }
+      out.emplace_back(best, bv);
+    }
+    return out;
+  };
+  const std::vector<std::vector<std::vector<int64_t>>> cases = {
+      {{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}},  // every row, in order
+      {{4}, {3}, {8}},                                 // some rows, out of order
+      {{0, 1, 2}, {3}, {5, 8}},                        // weighted streams
+  };
+  for (const auto& rows : cases) {
+    std::vector<std::vector<float>> w;
+    for (const auto& r : rows) w.emplace_back(r.size(), 1.f / static_cast<float>(r.size()));
+    const auto got = weighted_argmax(rows, w, logits);
+    const auto want = reference(rows, w);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].first, want[i].first) << "stream " << i;
+      EXPECT_NEAR(got[i].second, want[i].second, 1e-5f) << "stream " << i;
+      if (rows[i].size() == 1) {
+        EXPECT_EQ(got[i].second, want[i].second) << "one row: its own logit";
+      }
+    }
+  }
+  EXPECT_EQ(weighted_argmax({{3}}, {{1.f}}, logits)[0].first, 7);
 }
