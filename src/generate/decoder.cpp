@@ -260,15 +260,21 @@ class Scheduler {
     on_done_(job, std::move(results));
   }
 
-  // Samples one token for every live stream of the job from its rows' logits [nrows, V] (CPU).
-  void sample(ActiveJob& a, const at::Tensor& row_logits) {
+  // Runs f; a failure inside it is job a's (a JobError naming the job).
+  template <class F>
+  void as_job(const ActiveJob& a, F&& f) {
     try {
-      sample_streams(a, row_logits);
+      f();
     } catch (const JobError&) {
       throw;
     } catch (const std::exception& e) {
       throw JobError(a.job, e.what());
     }
+  }
+
+  // Samples one token for every live stream of the job from its rows' logits [nrows, V] (CPU).
+  void sample(ActiveJob& a, const at::Tensor& row_logits) {
+    as_job(a, [&] { sample_streams(a, row_logits); });
   }
 
   void sample_streams(ActiveJob& a, const at::Tensor& row_logits) {
@@ -306,8 +312,11 @@ class Scheduler {
 
   // Greedy decoding without traces, all streams Mean, logits in device memory: each stream's
   // weighted mean of its rows' logits and its argmax are computed there; only the ids come back.
+  bool greedy_on_device() const {
+    return state_->logits_on_device() && cfg_.sampling.greedy() && cfg_.trace_top == 0;
+  }
   bool device_pick() const {
-    if (!state_->logits_on_device() || !cfg_.sampling.greedy() || cfg_.trace_top > 0) return false;
+    if (!greedy_on_device()) return false;
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
       for (const StreamPlan& st : jobs_[active_[s].job].streams)
@@ -319,11 +328,17 @@ class Scheduler {
   // The first tokens of a prefill group on the device too (device_pick's conditions, and every
   // stream one row of weight 1: its logits as they are, so the ids are the CPU pick's).
   bool device_first_pick(const std::vector<std::pair<int64_t, size_t>>& group) const {
-    if (!state_->logits_on_device() || !cfg_.sampling.greedy() || cfg_.trace_top > 0) return false;
+    if (!greedy_on_device()) return false;
     for (const auto& entry : group)
       for (const StreamPlan& st : jobs_[entry.second].streams)
         if (st.combine != Combine::Mean || st.rows.size() != 1) return false;
     return true;
+  }
+
+  // Stream s of job a takes a device pick (its id and logit; a non-finite logit is the job's error).
+  void accept_device_pick(ActiveJob& a, size_t s, const std::pair<int32_t, float>& best) {
+    if (!std::isfinite(best.second)) throw JobError(a.job, "the model's logits are not finite (NaN or infinite)");
+    accept(a, s, best.first, StepTrace());
   }
 
   void pick_on_device(const at::Tensor& logits) {
@@ -349,11 +364,7 @@ class Scheduler {
     }
     const int64_t n = static_cast<int64_t>(picks.size());
     const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, logits);
-    for (int64_t i = 0; i < n; ++i) {
-      if (!std::isfinite(best[i].second))
-        throw JobError(active_[picks[i].first].job, "the model's logits are not finite (NaN or infinite)");
-      accept(active_[picks[i].first], picks[i].second, best[i].first, StepTrace());
-    }
+    for (int64_t i = 0; i < n; ++i) accept_device_pick(active_[picks[i].first], picks[i].second, best[i]);
     for (int64_t s = 0; s < slots_; ++s)
       if (slot_job_[s] >= 0) ++active_[s].step;
   }
@@ -661,15 +672,7 @@ class Scheduler {
       const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, row_logits);
       for (size_t i = 0; i < picks.size(); ++i) {
         ActiveJob& a = active_[picks[i].first];
-        if (!std::isfinite(best[i].second))
-          throw JobError(a.job, "the model's logits are not finite (NaN or infinite)");
-        try {  // as sample(): a failure is the job's
-          accept(a, picks[i].second, best[i].first, StepTrace());
-        } catch (const JobError&) {
-          throw;
-        } catch (const std::exception& e) {
-          throw JobError(a.job, e.what());
-        }
+        as_job(a, [&] { accept_device_pick(a, picks[i].second, best[i]); });  // as sample()
       }
       for (const auto& entry : group) ++active_[entry.first].step;
     }

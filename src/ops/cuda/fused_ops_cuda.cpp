@@ -180,6 +180,15 @@ bool kernel_shapes(const at::Tensor& x, const at::Tensor& weight, int64_t K) {
          reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30) && K < (1 << 30);
 }
 
+// The row-invariant kernels' inputs: x (and its contiguous copy xc) and a [N, K] weight they can
+// take; shapes they cannot take are refused, not sent elsewhere.
+void need_row_invariant_inputs(const at::Tensor& x, const at::Tensor& xc, const at::Tensor& weight, int64_t K,
+                               const char* who) {
+  need(kernel_shapes(x, weight, K), who,
+       "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
+  need(reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 == 0, who, "x must be 16-byte aligned");
+}
+
 std::vector<int64_t> out_shape(const at::Tensor& x, const at::Tensor& weight) {
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = weight.size(0);
@@ -195,10 +204,8 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     // Every row through a row-invariant kernel (a prefill pass's tokens: the tiled one; decode
     // steps: the one that streams the weights): any other path would make a row's bits depend on
     // the batch, so shapes they cannot take are refused, not sent elsewhere.
-    need(kernel_shapes(x, weight, K), "linear_cuda",
-         "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
     const at::Tensor xc = x.contiguous();
-    need(reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 == 0, "linear_cuda", "x must be 16-byte aligned");
+    need_row_invariant_inputs(x, xc, weight, K, "linear_cuda");
     c10::cuda::CUDAGuard guard(x.device());
     at::Tensor y = at::empty(out_shape(x, weight), x.options());
     if (rows == 0) return y;
@@ -267,9 +274,8 @@ namespace {
 void linear_epilogue(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, void* y,
                      cuda_fused::MmaEpilogue ep, const char* who) {
   const int64_t K = x.size(-1), rows = rows_of(x);
-  need(kernel_shapes(x, weight, K) && x.is_contiguous() && reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0, who,
-       "rows kept apart need contiguous, 16-byte aligned bf16/fp16 CUDA x and a contiguous [N, K] weight of its "
-       "dtype, K a multiple of 8");
+  need(x.is_contiguous(), who, "x must be contiguous");
+  need_row_invariant_inputs(x, x, weight, K, who);
   const int N = static_cast<int>(weight.size(0));
   if (bias.defined()) {
     half_cuda(bias, who, "bias", &x);
