@@ -78,15 +78,18 @@ __device__ __forceinline__ void store8(T* __restrict__ p, int i0, int n, bool ve
 // order, then block_sum; the arithmetic depends on n and the block size (a function of n) only.
 template <typename T, bool ADD, int C>
 __global__ void rms_norm_kernel(T* __restrict__ h, const T* __restrict__ delta, const T* __restrict__ w,
-                                T* __restrict__ out, int n, float eps) {
+                                T* __restrict__ out, int n, float eps, bool early) {
   const int64_t row = blockIdx.x;
   T* x = h + row * n;
   const bool vec = n % 8 == 0;
   float wv[C][8], xv[C][8];
 #pragma unroll
   for (int i = 0; i < C; ++i) load8(w, 8 * (threadIdx.x + blockDim.x * i), n, vec, wv[i]);
+  // The next kernel (a projection) may launch and fetch its weights meanwhile: with `early`
+  // (cuda_pdl::trigger_early) while the kernel before this one still runs.
+  if (early) pdl_trigger();
   pdl_wait();
-  pdl_trigger();  // the next kernel (a GEMV) may launch and fetch its weights meanwhile
+  if (!early) pdl_trigger();
 #pragma unroll
   for (int i = 0; i < C; ++i) load8(x, 8 * (threadIdx.x + blockDim.x * i), n, vec, xv[i]);
   if (ADD) {
@@ -267,12 +270,13 @@ template <typename T, bool ADD>
 int rms_norm_launch(T* h, const T* delta, const T* w, T* out, int64_t rows, int n, float eps, cudaStream_t st,
                     bool pdl) {
   const int chunks = (n + 7) / 8;
+  const bool early = cuda_pdl::trigger_early(pdl, rows);
   const dim3 grid(static_cast<unsigned>(rows));
   if (chunks <= 1024) {
     const dim3 block((chunks + 31) / 32 * 32);
-    return launch(rms_norm_kernel<T, ADD, 1>, grid, block, st, pdl, h, delta, w, out, n, eps);
+    return launch(rms_norm_kernel<T, ADD, 1>, grid, block, st, pdl, h, delta, w, out, n, eps, early);
   }
-  if (chunks <= 4096) return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, pdl, h, delta, w, out, n, eps);
+  if (chunks <= 4096) return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, pdl, h, delta, w, out, n, eps, early);
   return static_cast<int>(cudaErrorInvalidValue);
 }
 

@@ -125,7 +125,8 @@ constexpr int smem_bytes() {
 template <typename T, int NT, int S, int W, int ST, int CW, bool XP>
 __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                             T* __restrict__ y, int rows, int N, int K,
-                                                            bool read_once, const __grid_constant__ MmaEpilogue ep) {
+                                                            bool read_once, const __grid_constant__ MmaEpilogue ep,
+                                                            bool early) {
   static_assert(W % S == 0, "splits per CTA");
   constexpr int CT = W / S;
   extern __shared__ __align__(16) unsigned char smem[];
@@ -141,6 +142,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   x += static_cast<int64_t>(row0) * K;
   if (ep.kind == Kind::Plain) y += static_cast<int64_t>(row0) * N;
   rows = min(rows - row0, 8 * kMaxTiles);
+  const int nt = (rows + 7) / 8;  // row tiles holding a row of the call: the others are skipped
   const int groups = (K + 63) / 64;
   const int mine = part < groups ? (groups - part + S - 1) / S : 0;  // groups of this split
   constexpr int kStage = stage_bytes<NT, CW>();
@@ -183,6 +185,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       }
     }
   };
+  if (early) pdl_trigger();  // cuda_pdl::trigger_early
   // The weights do not depend on the previous kernel: the first stages are in flight before
   // waiting for it. Without x in the ring group i is stage i; with it, group i holds stage i's x
   // (and group 0 the first stages' weights: x may only be read after the wait).
@@ -258,6 +261,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       uint4 xv[NT];
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
+        if (j >= nt) break;
         if constexpr (kXRing)
           xv[j] = *reinterpret_cast<const uint4*>(stage + CW * kStageBytes + unit_offset(8 * j + g, 4 * ch + t));
         else if constexpr (XP)
@@ -271,6 +275,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
         const uint32_t a1[4] = {ra[c].z, rb[c].z, ra[c].w, rb[c].w};
 #pragma unroll
         for (int j = 0; j < NT; ++j) {
+          if (j >= nt) break;
           Mma<T>::run(acc[c][j], a0, xv[j].x, xv[j].y);
           Mma<T>::run(acc[c][j], a1, xv[j].z, xv[j].w);
         }
@@ -284,7 +289,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     }
   }
   cp_async_wait<0>();
-  pdl_trigger();
+  if (!early) pdl_trigger();
 
   if constexpr (S > 1) {
     __syncthreads();  // every warp is done with its ring: the partial sums reuse the memory
@@ -358,7 +363,8 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
   constexpr int per_cta = W / S * CW;
   const int64_t row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
   const dim3 grid(static_cast<unsigned>(row_groups * ((tiles + per_cta - 1) / per_cta))), block(W * 32);
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once, ep));
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once, ep,
+                                           cuda_pdl::trigger_early(pdl, rows)));
 }
 
 // Warps a CTA (W), stages a warp (ST) and 16-column tiles a warp (CW) by row tiles: they set the
