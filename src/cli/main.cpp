@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "memory_reuse.h"
 #include "version_info.h"
 
 namespace {
@@ -24,6 +25,7 @@ void setup_logging(const std::string& level, bool quiet) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  flexgen::cli::keep_freed_memory_for_reuse();
   CLI::App app{"flexgen: paraphrase-ensemble QA with LLaMA-family models and block-sparse attention"};
   app.require_subcommand(1);
   app.fallthrough();  // global options (-q, --log-level) may follow the subcommand
