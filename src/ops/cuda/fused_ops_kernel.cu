@@ -276,7 +276,8 @@ int rms_norm_launch(T* h, const T* delta, const T* w, T* out, int64_t rows, int 
     const dim3 block((chunks + 31) / 32 * 32);
     return launch(rms_norm_kernel<T, ADD, 1>, grid, block, st, pdl, h, delta, w, out, n, eps, early);
   }
-  if (chunks <= 4096) return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, pdl, h, delta, w, out, n, eps, early);
+  if (chunks <= 4096)
+    return launch(rms_norm_kernel<T, ADD, 4>, grid, dim3(1024), st, pdl, h, delta, w, out, n, eps, early);
   return static_cast<int>(cudaErrorInvalidValue);
 }
 

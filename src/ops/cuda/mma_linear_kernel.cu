@@ -14,8 +14,8 @@
 // MMA, the 64-element groups p, p + S, p + 2S, ... in increasing order (four k16 steps a group);
 // the S partial sums are added in split order; rounded once to T. Rows are MMA columns: a row's
 // dot products never mix with another row's, rows past `rows` are zeros, and nothing depends on
-// NT, on the warps a CTA, the stages or how many rows are valid. S comes from N alone. So each row
-// gets the same bits in any batch, on any GPU.
+// NT, on the warps a CTA, the stages or how many rows are valid (row tiles without a row of the
+// call are skipped). S comes from N alone. So each row gets the same bits in any batch, on any GPU.
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -185,7 +185,9 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       }
     }
   };
-  if (early) pdl_trigger();  // cuda_pdl::trigger_early
+  // A launch of few rows lets the next kernel launch now (cuda_pdl::trigger_early): its blocks
+  // fetch their first weights while this one streams; else once this one's main loop is done.
+  if (early) pdl_trigger();
   // The weights do not depend on the previous kernel: the first stages are in flight before
   // waiting for it. Without x in the ring group i is stage i; with it, group i holds stage i's x
   // (and group 0 the first stages' weights: x may only be read after the wait).

@@ -15,7 +15,8 @@ namespace cuda_fused {
 // the GPU, so a row decoded alone and in a batch of any size gets the same bits. k_splits (1, 2, 4
 // or 8): warps that share an output column's K (mma_linear_k_splits). read_once: no later launch
 // of this step reads w again (its lines go into L2 as the first to evict). pdl: programmatic
-// dependent launch. Returns a cudaError_t value (0 = success).
+// dependent launch (launches of up to 8 rows let the next kernel launch as they start:
+// cuda_pdl::trigger_early). Returns a cudaError_t value (0 = success).
 int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                bool read_once, void* stream, bool pdl = false);
 

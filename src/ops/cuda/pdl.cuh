@@ -28,8 +28,8 @@ __device__ __forceinline__ void pdl_trigger() {
 
 // Decode launches of at most this many rows trigger their dependents as they start (before their
 // own wait), so the next kernel's blocks are resident and fetching their weights while this one
-// streams (an H200, batch 1: 3B step 2.21 -> 2.17 ms, 1B 0.99 -> 0.95). With more rows that cost
-// 1% (the dependents' blocks take the slots and bandwidth of this kernel's), so those trigger late.
+// streams (an H200, batch 1, one call: 3B step 2.275 -> 2.222 ms, 1B 1.038 -> 1.011). With more
+// rows it cost 1% (32 and 160 rows), so those trigger late.
 constexpr long long kEarlyTriggerRows = 8;
 
 // Whether launches of few rows trigger early: yes unless FLEXGEN_CUDA_EARLY_TRIGGER=0 (A/B runs;
