@@ -82,6 +82,8 @@ int32_t pick(Sampler& sampler, std::vector<float>& dist) {
 std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
                                                        const std::vector<std::vector<float>>& weights,
                                                        const at::Tensor& logits) {
+  // The ids come back as fp32 beside the values (one copy): exact below 2^24.
+  if (logits.size(1) > (int64_t{1} << 24)) throw std::invalid_argument("weighted_argmax: vocabulary above 2^24 ids");
   const int64_t n = static_cast<int64_t>(rows.size());
   size_t most = 1;
   bool single = true;  // every stream one row of weight 1 (flex, restart, origin, ...)
@@ -117,8 +119,7 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
   const auto best = mixed.max(1);
   std::vector<std::pair<int32_t, float>> out;
   out.reserve(static_cast<size_t>(n));
-  // One copy back: the values and the ids side by side (ids below 2^24 are exact in fp32).
-  if (logits.size(1) > (int64_t{1} << 24)) throw std::invalid_argument("weighted_argmax: vocabulary above 2^24 ids");
+  // One copy back: the values and the ids side by side.
   const at::Tensor both = at::stack({std::get<0>(best).to(at::kFloat), std::get<1>(best).to(at::kFloat)}).cpu();
   const float* v = both.data_ptr<float>();
   for (int64_t i = 0; i < n; ++i) out.emplace_back(static_cast<int32_t>(v[n + i]), v[i]);
