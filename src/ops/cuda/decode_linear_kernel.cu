@@ -2,9 +2,8 @@
 //
 // The arithmetic is prefill_linear's (prefill_linear_kernel.cu): the rows are the MMA's A operand
 // (m16 tiles), the weights its B operand (n8 tiles), both loaded by ldmatrix from 64-element
-// stages of K in the same swizzled layout; chain c, one fp32 accumulator from 0, takes the k16
-// steps of K[1024 c, 1024 c + 1024) in increasing order through mma.sync m16n8k16; the chains are
-// added to 0 in order; rounded once. An MMA's output element
+// stages of K in the same swizzled layout, and one fp32 accumulator per output takes the k16
+// steps of K in increasing order through mma.sync m16n8k16; rounded once. An MMA's output element
 // depends on its own row of A and column of B only, so a row's bits are the same here, alone or
 // among any rows, and in a prefill pass of either kernel there (the tests compare them bitwise).
 //
@@ -12,15 +11,12 @@
 // weights (and its rows' x) through its own ring of ST shared-memory stages by cp.async, so the
 // loads in flight hold no registers and a warp keeps many of them; W warps a CTA share nothing
 // but the launch. With at most 8 rows a stage holds 8 x rows and the A fragment's rows 8..15 are
-// zeros (ldmatrix of rows 0..7 only). A warp runs all chains of its outputs side by side (their
-// MMAs are independent: a chain of 1024 elements is 64 dependent MMAs, whose latency, ~100 cycles
-// each on an H200, made one chain over all of K (512 MMAs for K = 8192) 1.6x slower than the
-// split-K kernel before it at one row). Launches of more rows take row groups side by side in the grid (the CTAs of one
+// zeros (ldmatrix of rows 0..7 only). No K split: one warp walks all of K for its columns, in the
+// order above. Launches of more rows take row groups side by side in the grid (the CTAs of one
 // column tile together, so its weights come from memory once and from L2 for the other groups),
 // or prefill_linear itself (the same bits) where that is faster.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -56,30 +52,22 @@ __device__ __forceinline__ uint32_t unit_offset(int r, int u) {
 }
 
 // XR: x rows a stage and rows a row group (8, or 16 MT); CN: n8 column tiles a warp (even: pairs
-// of tiles are the 16-column tiles of the pair epilogues); W warps a CTA; ST stages a warp; SC:
-// chains a warp can hold (at least ceil(K / kLinearChainK)).
-template <int MT, int XR, int CN, int W, int ST, int SC>
+// of tiles are the 16-column tiles of the pair epilogues); W warps a CTA; ST stages a warp.
+template <int MT, int XR, int CN, int W, int ST>
 struct Shape {
-  static_assert(CN % 2 == 0 && (XR == 8 ? MT == 1 : XR == 16 * MT) && ST >= 2, "decode linear shape");
+  static_assert(CN % 2 == 0 && (XR == 8 ? MT == 1 : XR == 16 * MT) && ST >= 3, "decode linear shape");
   static constexpr int kWRows = 8 * CN;
-  static constexpr int kBlockBytes = (kWRows + XR) * 128;  // one chain's part of a stage
-  static int smem_bytes(int chains) { return W * ST * chains * kBlockBytes; }
+  static constexpr int kStageBytes = (kWRows + XR) * 128;
+  static constexpr int kSmemBytes = W * ST * kStageBytes;
 };
 
-constexpr int kChainStages = kLinearChainK / 64;
-constexpr int kMaxSmemBytes = 227 * 1024;  // dynamic shared memory a CTA may have (sm_90)
-
-// A warp computes all chains of its outputs side by side: stage i holds, for each chain c, the
-// 64 elements 1024 c + 64 i .. (weights, then x), so chain c's MMAs take its k16 steps in order
-// while the other chains' MMAs (independent) fill the tensor pipe; a chain's MMAs wait only for
-// each other. At the end the chains are added to 0 in order: prefill_linear's arithmetic.
-template <typename T, int MT, int XR, int CN, int W, int ST, int SC>
+template <typename T, int MT, int XR, int CN, int W, int ST>
 __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                                T* __restrict__ y, int rows, int N, int K,
                                                                bool read_once, const __grid_constant__ MmaEpilogue ep,
                                                                bool early) {
-  using S = Shape<MT, XR, CN, W, ST, SC>;
-  constexpr int kBlock = S::kBlockBytes, kWRows = S::kWRows;
+  using S = Shape<MT, XR, CN, W, ST>;
+  constexpr int kStage = S::kStageBytes, kWRows = S::kWRows;
   extern __shared__ __align__(128) unsigned char smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   // CTA b: column tile b / R, row group b % R (rows XR g .. XR g + XR - 1 of the call).
@@ -93,17 +81,14 @@ __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restri
   if (ep.kind == Kind::Plain) y += static_cast<int64_t>(row0) * N;
   rows = min(rows - row0, XR);
   const int ktiles = (K + 63) / 64;
-  const int chains = (ktiles + kChainStages - 1) / kChainStages;
-  const int steps = chains > 1 ? kChainStages : ktiles;  // stages: chain 0 has the most
-  const int stage_bytes = chains * kBlock;
-  const uint32_t ring = smem_u32(smem) + warp * ST * stage_bytes;
+  const uint32_t ring = smem_u32(smem) + warp * ST * kStage;
 
   uint64_t policy;
   if (read_once)
     asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
   else
     asm volatile("createpolicy.fractional.L2::evict_normal.b64 %0, 1.0;" : "=l"(policy));
-  // Lane l copies weight units q = l + 32 i of each block: tile column q / 8 (columns past N read
+  // Lane l copies weight units q = l + 32 i of a stage: tile column q / 8 (columns past N read
   // column N - 1, whose results are not written), 16-byte unit q % 8.
   const T* src[kWRows / 4];
 #pragma unroll
@@ -111,114 +96,100 @@ __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restri
     const int q = lane + 32 * i;
     src[i] = w + static_cast<int64_t>(weight_row(ep, min(n0 + (q >> 3), N - 1), N)) * K + 8 * (q & 7);
   }
-  auto load_w = [&](int i) {
-    const uint32_t slot = ring + (i % ST) * stage_bytes;
+  auto load_w = [&](int kt) {
+    const int k0 = 64 * kt;
+    const uint32_t dst = ring + (kt % ST) * kStage;
 #pragma unroll
-    for (int c = 0; c < SC; ++c) {
-      if (c >= chains) break;
-      const int k0 = kLinearChainK * c + 64 * i;
-#pragma unroll
-      for (int u = 0; u < kWRows / 4; ++u) {
-        const int q = lane + 32 * u;
-        cp_async16(slot + c * kBlock + unit_offset(q >> 3, q & 7), src[u] + k0, k0 + 8 * (q & 7) < K, policy);
-      }
+    for (int i = 0; i < kWRows / 4; ++i) {
+      const int q = lane + 32 * i;
+      cp_async16(dst + unit_offset(q >> 3, q & 7), src[i] + k0, k0 + 8 * (q & 7) < K, policy);
     }
   };
   // x: units q = lane + 32 u, row q / 8, unit q % 8; rows past `rows` and elements past K are zeros.
-  auto load_x = [&](int i) {
-    const uint32_t slot = ring + (i % ST) * stage_bytes + kWRows * 128;
+  auto load_x = [&](int kt) {
+    const int k0 = 64 * kt;
+    const uint32_t dst = ring + (kt % ST) * kStage + kWRows * 128;
 #pragma unroll
-    for (int c = 0; c < SC; ++c) {
-      if (c >= chains) break;
-      const int k0 = kLinearChainK * c + 64 * i;
-#pragma unroll
-      for (int u = 0; u < XR / 4; ++u) {
-        const int q = lane + 32 * u, r = q >> 3, e = k0 + 8 * (q & 7);
-        cp_async16(slot + c * kBlock + unit_offset(r, q & 7), x + static_cast<int64_t>(r < rows ? r : 0) * K + e,
-                   r < rows && e < K);
-      }
+    for (int u = 0; u < XR / 4; ++u) {
+      const int q = lane + 32 * u, r = q >> 3, e = k0 + 8 * (q & 7);
+      cp_async16(dst + unit_offset(r, q & 7), x + static_cast<int64_t>(r < rows ? r : 0) * K + e, r < rows && e < K);
     }
   };
   // The weights do not depend on the previous kernel: the first stages are in flight before
   // waiting for it. Group s holds stage s's x (and group 0 the first stages' weights).
 #pragma unroll
   for (int s = 0; s < ST - 1; ++s)
-    if (s < steps) load_w(s);
+    if (s < ktiles) load_w(s);
   cuda_pdl::pdl_wait();
 #pragma unroll
   for (int s = 0; s < ST - 1; ++s) {
-    if (s < steps) load_x(s);
+    if (s < ktiles) load_x(s);
     cp_async_commit();
   }
 
   const int mts = (rows + 15) / 16;  // m16 tiles holding a row of the call: the others are skipped
-  float acc[SC][MT][CN][4];
-#pragma unroll
-  for (int c = 0; c < SC; ++c)
-#pragma unroll
-    for (int a = 0; a < MT; ++a)
-#pragma unroll
-      for (int b = 0; b < CN; ++b)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[c][a][b][e] = 0.f;
-
-  for (int i = 0; i < steps; ++i) {
-    cp_async_wait<ST - 2>();
-    __syncwarp();  // every lane's copies of stage i are visible; the slot loaded next is free
-    if (i + ST - 1 < steps) {
-      load_w(i + ST - 1);
-      load_x(i + ST - 1);
-    }
-    cp_async_commit();
-    const uint32_t slot = ring + (i % ST) * stage_bytes;
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
-#pragma unroll
-      for (int c = 0; c < SC; ++c) {
-        if (c >= chains) break;
-        if (kChainStages * c + i >= ktiles) continue;  // past K: the chain has ended
-        const uint32_t sw = slot + c * kBlock, sx = sw + kWRows * 128;
-        // A: prefill_linear's fragments (matrices: rows 0-7 / 8-15 x k 0-7 / 8-15 of the step).
-        uint32_t a[MT][4];
-        if constexpr (XR == 8) {
-          uint32_t h[2];
-          ldmatrix_x2(h, sx + unit_offset(lane & 7, 2 * kk + ((lane >> 3) & 1)));
-          a[0][0] = h[0], a[0][1] = 0u, a[0][2] = h[1], a[0][3] = 0u;
-        } else {
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            if (mt >= mts) break;
-            ldmatrix_x4(a[mt], sx + unit_offset(mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * kk + (lane >> 4)));
-          }
-        }
-        uint32_t b[CN / 2][4];
-#pragma unroll
-        for (int nn = 0; nn < CN / 2; ++nn)
-          ldmatrix_x4(b[nn], sw + unit_offset(nn * 16 + (lane & 7) + (lane >> 4) * 8, 2 * kk + ((lane >> 3) & 1)));
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          if (mt >= mts) break;
-#pragma unroll
-          for (int nt = 0; nt < CN; ++nt)
-            Mma<T>::run(acc[c][mt][nt], a[mt], b[nt >> 1][2 * (nt & 1)], b[nt >> 1][2 * (nt & 1) + 1]);
-        }
-      }
-  }
-  cp_async_wait<0>();
-  if (!early) cuda_pdl::pdl_trigger();
-  // The chains added to 0 in order (into chain 0's registers).
+  float acc[MT][CN][4];
 #pragma unroll
   for (int a = 0; a < MT; ++a)
 #pragma unroll
     for (int b = 0; b < CN; ++b)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float sum = 0.f;
+      for (int e = 0; e < 4; ++e) acc[a][b][e] = 0.f;
+
+  // Fragments of a whole stage (4 k16 steps) go to registers one stage ahead: stage kt + 1's are
+  // loaded before stage kt's MMAs, so the MMAs wait only for each other (one accumulator chain per
+  // output is the contract) and not for shared memory. A: prefill_linear's fragments (matrices:
+  // rows 0-7 / 8-15 x k 0-7 / 8-15 of a step); with 8 x rows a stage, rows 8..15 are zeros.
+  struct Frags {
+    uint32_t a[4][MT][4];
+    uint32_t b[4][CN / 2][4];
+  };
+  auto load_frags = [&](int kt, Frags& f) {
+    const uint32_t sw = ring + (kt % ST) * kStage, sx = sw + kWRows * 128;
 #pragma unroll
-        for (int c = 0; c < SC; ++c)
-          if (c < chains) sum += acc[c][a][b][e];
-        acc[0][a][b][e] = sum;
+    for (int kk = 0; kk < 4; ++kk) {
+      if constexpr (XR == 8) {
+        uint32_t h[2];
+        ldmatrix_x2(h, sx + unit_offset(lane & 7, 2 * kk + ((lane >> 3) & 1)));
+        f.a[kk][0][0] = h[0], f.a[kk][0][1] = 0u, f.a[kk][0][2] = h[1], f.a[kk][0][3] = 0u;
+      } else {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          if (mt >= mts) break;
+          ldmatrix_x4(f.a[kk][mt], sx + unit_offset(mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * kk + (lane >> 4)));
+        }
       }
+#pragma unroll
+      for (int nn = 0; nn < CN / 2; ++nn)
+        ldmatrix_x4(f.b[kk][nn], sw + unit_offset(nn * 16 + (lane & 7) + (lane >> 4) * 8, 2 * kk + ((lane >> 3) & 1)));
+    }
+  };
+  Frags cur, nxt;
+  cp_async_wait<ST - 2>();  // stage 0
+  __syncwarp();
+  load_frags(0, cur);
+  for (int kt = 0; kt < ktiles; ++kt) {
+    cp_async_wait<ST - 3>();  // stage kt + 1
+    __syncwarp();  // every lane's copies are visible; the slot loaded next was read two stages ago
+    if (kt + ST - 1 < ktiles) {
+      load_w(kt + ST - 1);
+      load_x(kt + ST - 1);
+    }
+    cp_async_commit();
+    if (kt + 1 < ktiles) load_frags(kt + 1, nxt);
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt) {
+        if (mt >= mts) break;
+#pragma unroll
+        for (int nt = 0; nt < CN; ++nt)
+          Mma<T>::run(acc[mt][nt], cur.a[kk][mt], cur.b[kk][nt >> 1][2 * (nt & 1)], cur.b[kk][nt >> 1][2 * (nt & 1) + 1]);
+      }
+    cur = nxt;
+  }
+  cp_async_wait<0>();
+  if (!early) cuda_pdl::pdl_trigger();
 
   // Accumulator (mt, nt, e): row 16 mt + g + 8 (e >> 1), column n0 + 8 nt + 2 t + (e & 1).
   if (ep.kind != Kind::Plain) {  // tiles 2p and 2p + 1: 8 outputs and their partners
@@ -233,8 +204,7 @@ __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restri
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
             const int na = n0 + 16 * p + 2 * t + e;
-            if (na < N)
-              pair_epilogue<T>(ep, y, row0 + r, na, N, acc[0][mt][2 * p][2 * h + e], acc[0][mt][2 * p + 1][2 * h + e]);
+            if (na < N) pair_epilogue<T>(ep, y, row0 + r, na, N, acc[mt][2 * p][2 * h + e], acc[mt][2 * p + 1][2 * h + e]);
           }
       }
     return;
@@ -251,7 +221,7 @@ __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restri
 #pragma unroll
       for (int nt = 0; nt < CN; ++nt) {
         const int c = n0 + 8 * nt + 2 * t;
-        const float lo = acc[0][mt][nt][2 * h], hi = acc[0][mt][nt][2 * h + 1];
+        const float lo = acc[mt][nt][2 * h], hi = acc[mt][nt][2 * h + 1];
         if (pairs && c + 1 < N) {
           const uint32_t v = Mma<T>::pack(lo, hi);
           *reinterpret_cast<T2*>(yr + c) = *reinterpret_cast<const T2*>(&v);
@@ -263,36 +233,19 @@ __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restri
     }
 }
 
-template <typename T, int MT, int XR, int CN, int W, int ST, int SC>
-int launch_chains(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
-                  bool pdl, cudaStream_t st) {
-  using S = Shape<MT, XR, CN, W, ST, SC>;
-  constexpr auto kernel = decode_linear_kernel<T, MT, XR, CN, W, ST, SC>;
-  const int chains = ((K + 63) / 64 + kChainStages - 1) / kChainStages;
-  const int bytes = S::smem_bytes(chains);
-  if (bytes > kMaxSmemBytes) return static_cast<int>(cudaErrorInvalidValue);
-  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(std::min(S::smem_bytes(SC), kMaxSmemBytes));
-      e != cudaSuccess)
+template <typename T, int MT, int XR, int CN, int W, int ST>
+int launch_shape(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
+                 bool pdl, cudaStream_t st) {
+  using S = Shape<MT, XR, CN, W, ST>;
+  constexpr auto kernel = decode_linear_kernel<T, MT, XR, CN, W, ST>;
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(S::kSmemBytes); e != cudaSuccess)
     return static_cast<int>(e);
   const int64_t row_groups = (rows + XR - 1) / XR;
   const int64_t warps = (N + S::kWRows - 1) / S::kWRows;
   const dim3 grid(static_cast<unsigned>(row_groups * ((warps + W - 1) / W))), block(W * 32);
   // With several row groups the other groups read the weights from L2 just after the first.
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K,
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, block, S::kSmemBytes, st, pdl, x, w, y, rows, N, K,
                                            read_once && row_groups == 1, ep, cuda_pdl::trigger_early(pdl, rows)));
-}
-
-// One shape for any K up to 16 chains (16384): the chain registers a warp holds by K.
-template <typename T, int MT, int XR, int CN, int W, int ST>
-int launch_shape(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
-                 bool pdl, cudaStream_t st) {
-  const int chains = ((K + 63) / 64 + kChainStages - 1) / kChainStages;
-  if (chains <= 1) return launch_chains<T, MT, XR, CN, W, ST, 1>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-  if (chains <= 2) return launch_chains<T, MT, XR, CN, W, ST, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-  if (chains <= 4) return launch_chains<T, MT, XR, CN, W, ST, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-  if (chains <= 8) return launch_chains<T, MT, XR, CN, W, ST, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-  if (chains <= 16) return launch_chains<T, MT, XR, CN, W, ST, 16>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-  return static_cast<int>(cudaErrorInvalidValue);
 }
 
 // The launch shapes: those of 8 x rows serve launches of up to 8 rows, the others any number
@@ -301,9 +254,10 @@ struct ShapeInfo {
   const char* name;
   bool few;  // up to 8 rows only
 };
-constexpr ShapeInfo kShapes[] = {{"x8 cn2 w1 st3", true},  {"x8 cn2 w1 st4", true},  {"x8 cn2 w2 st3", true},
-                                 {"x16 cn2 w1 st3", false}, {"x16 cn2 w1 st4", false}, {"x16 cn4 w1 st3", false},
-                                 {"prefill_linear", false}};
+constexpr ShapeInfo kShapes[] = {
+    {"x8 cn2 w1 st8", true},  {"x8 cn2 w1 st16", true},  {"x8 cn2 w2 st8", true},   {"x8 cn2 w2 st12", true},
+    {"x16 cn2 w1 st8", false}, {"x16 cn2 w2 st8", false}, {"x16 cn4 w1 st6", false}, {"x32 cn2 w1 st6", false},
+    {"x32 cn4 w1 st4", false}, {"x16 cn2 w4 st8", false}, {"prefill_linear", false}};
 constexpr int kShapeCount = sizeof(kShapes) / sizeof(kShapes[0]);
 constexpr int kPrefillShape = kShapeCount - 1;
 
@@ -322,24 +276,27 @@ int shapes_for(int64_t rows) {
 }
 
 // The shape decode_linear picks (speed only).
-int default_shape(int64_t rows, int K, const MmaEpilogue& ep) {
-  if (rows <= 8) return 1;
+int default_shape(int64_t rows, int N, const MmaEpilogue& ep) {
+  if (rows <= 8) return (N + 15) / 16 >= 1024 ? 2 : 1;
   if (rows > 64 && ep.kind == Kind::Plain) return kPrefillShape;
-  const int chains = ((K + 63) / 64 + kChainStages - 1) / kChainStages;
-  return 4 * chains * (32 * 128) <= kMaxSmemBytes ? 4 : 3;  // 4 stages where they fit
+  return 4;
 }
 
 template <typename T>
 int launch_t(int i, const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
              bool pdl, cudaStream_t st) {
-  const int c = i < 0 ? default_shape(rows, K, ep) : shape_index(rows, i);
+  const int c = i < 0 ? default_shape(rows, N, ep) : shape_index(rows, i);
   switch (c) {
-    case 0: return launch_shape<T, 1, 8, 2, 1, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 1: return launch_shape<T, 1, 8, 2, 1, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 2: return launch_shape<T, 1, 8, 2, 2, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 3: return launch_shape<T, 1, 16, 2, 1, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 4: return launch_shape<T, 1, 16, 2, 1, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 5: return launch_shape<T, 1, 16, 4, 1, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 0: return launch_shape<T, 1, 8, 2, 1, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 1: return launch_shape<T, 1, 8, 2, 1, 16>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 2: return launch_shape<T, 1, 8, 2, 2, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 3: return launch_shape<T, 1, 8, 2, 2, 12>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 4: return launch_shape<T, 1, 16, 2, 1, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 5: return launch_shape<T, 1, 16, 2, 2, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 6: return launch_shape<T, 1, 16, 4, 1, 6>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 7: return launch_shape<T, 2, 32, 2, 1, 6>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 8: return launch_shape<T, 2, 32, 4, 1, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 9: return launch_shape<T, 1, 16, 2, 4, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
     case kPrefillShape:
       if (ep.kind != Kind::Plain) return static_cast<int>(cudaErrorInvalidValue);
       return prefill_linear(std::is_same_v<T, __half> ? DType::FP16 : DType::BF16, x, w, y, rows, N, K, st, pdl);

@@ -9,10 +9,9 @@
 // column tile are launched together (x varies fastest) so each weight tile is read from memory
 // about once while the x tiles stay in L2.
 //
-// Arithmetic of one output (row r, column n): chain c, one fp32 accumulator from 0, takes the k16
-// steps of K[1024 c, 1024 c + 1024) (kLinearChainK) in increasing order, each an MMA of
-// x[r, k .. k+15] with w[n, k .. k+15] in the PTX fragment layout (elements past K are zeros);
-// the chains are added to 0 in chain order in fp32; rounded once to T. An MMA's output element depends
+// Arithmetic of one output (row r, column n): one fp32 accumulator takes the k16 steps 0, 16, 32,
+// ... of K in increasing order, each an MMA of x[r, k .. k+15] with w[n, k .. k+15] in the PTX
+// fragment layout; elements past K are zeros; rounded once to T. An MMA's output element depends
 // on its own row of A and column of B only, and nothing else (rows, tile shape, warps) changes the
 // order, so each row gets the same bits in any pass, in either tile shape.
 //
@@ -45,8 +44,6 @@ using cuda_half::Mma;
 
 constexpr int kBK = 64;        // K elements a stage
 constexpr int kRowBytes = kBK * 2;  // 128 bytes a tile row a stage
-constexpr int kChainStages = kLinearChainK / kBK;  // stages a chain
-static_assert(kLinearChainK % kBK == 0, "chains of whole stages");
 
 // A tile configuration: BM x BN tile of y a CTA, warps of WM x WN, ST shared-memory stages,
 // MINB CTAs an SM. It sets the speed, never the bits.
@@ -62,7 +59,7 @@ struct Tile {
 };
 // Chosen on an H200 by a sweep over the Llama-3.2-3B matrices at 77-8192 rows (a 128 x 256 tile with
 // 64 x 64 warps was as fast at 2464 rows, 5% faster at 8192, slower below).
-using BigTile = Tile<128, 128, 32, 64, 3, 1>;   // 8 warps, 96 KB: passes of many tokens
+using BigTile = Tile<128, 128, 32, 64, 3, 2>;   // 8 warps, 96 KB: passes of many tokens
 using SmallTile = Tile<64, 64, 32, 32, 4, 3>;   // 4 warps, 64 KB: short passes (more CTAs)
 
 // Byte offset of 16-byte unit u (0..7) of tile row r.
@@ -163,25 +160,10 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[a][b][e] = 0.f;
 
-  float total[MT][NT][4];
-#pragma unroll
-  for (int a = 0; a < MT; ++a)
-#pragma unroll
-    for (int b = 0; b < NT; ++b)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) total[a][b][e] = 0.f;
   for (int kt = 0; kt < ktiles; ++kt) {
     cp_async_wait<ST - 2>();
     __syncthreads();  // stage kt is in; every warp is done with the slot the next load reuses
     ld.next(kt);
-    if (kt > 0 && kt % kChainStages == 0) {  // a chain ends: into the total, the next from 0
-#pragma unroll
-      for (int a = 0; a < MT; ++a)
-#pragma unroll
-        for (int b = 0; b < NT; ++b)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) total[a][b][e] += acc[a][b][e], acc[a][b][e] = 0.f;
-    }
     const uint32_t sx = ld.slot(kt), sw = sx + C::BM * kRowBytes;
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
@@ -205,12 +187,6 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
   }
   cp_async_wait<0>();
   cuda_pdl::pdl_trigger();
-#pragma unroll
-  for (int a = 0; a < MT; ++a)
-#pragma unroll
-    for (int b = 0; b < NT; ++b)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[a][b][e] = total[a][b][e] + acc[a][b][e];
 
   // Accumulator (mt, nt, e): row wm + 16 mt + g + 8 (e >> 1), column wn + 8 nt + 2 t + (e & 1).
   using T2 = typename cuda_half::Pair<T>::type;
@@ -239,8 +215,8 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
 
 // Hopper: the same arithmetic contract through wgmma (warpgroup MMA m64n128k16 reading both
 // operands from the shared-memory stages, whose swizzled layout is wgmma's 128-byte K-major one).
-// A CTA: WG warpgroups of 64 rows x 128 columns. One output's chains and their sum as in the
-// mma.sync kernel. A GPU runs one of the two kernels for every
+// A CTA: WG warpgroups of 64 rows x 128 columns. One output is one fp32 accumulator over the k16
+// steps of K in order, as in the mma.sync kernel. A GPU runs one of the two kernels for every
 // prefill (an H200 sweep over the 3B matrices at 1-8192 rows found their outputs identical, but
 // nothing here relies on that). 1.4-1.5x the mma.sync kernel's speed from 512 rows on (H200: 445-565
 // TFLOP/s at 2464-8192 rows; cuBLAS 720-800).
@@ -252,7 +228,7 @@ struct WgTile {
   static constexpr int kXUnits = BM * 8 / kThreads, kWUnits = BN * 8 / kThreads;
   static_assert(kXUnits * kThreads == BM * 8 && kWUnits * kThreads == BN * 8, "tile shape");
 };
-using WgBigTile = WgTile<2, 3, 1>;    // 128 x 128, 97 KB (the chains' totals: 190 registers)
+using WgBigTile = WgTile<2, 3, 2>;    // 128 x 128, 97 KB
 using WgSmallTile = WgTile<1, 4, 2>;  // 64 x 128, 97 KB
 
 template <typename T, typename C>
@@ -271,18 +247,14 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_wgmma_ker
   ld.prologue();
 
   const int wg = tid >> 7;
-  float d[64], total[64];
+  float d[64];
 #pragma unroll
-  for (int i = 0; i < 64; ++i) d[i] = 0.f, total[i] = 0.f;
+  for (int i = 0; i < 64; ++i) d[i] = 0.f;
   for (int kt = 0; kt < ktiles; ++kt) {
     cp_async_wait<ST - 2>();
     cuda_wgmma::fence_proxy_async();
     __syncthreads();  // stage kt is in for every thread; the slot loaded next was read by finished wgmmas
     ld.next(kt);
-    if (kt > 0 && kt % kChainStages == 0) {  // a chain ends (its wgmmas are done): into the total
-#pragma unroll
-      for (int i = 0; i < 64; ++i) total[i] += d[i], d[i] = 0.f;
-    }
     const uint32_t sx = ld.slot(kt) + wg * 64 * kRowBytes, sw = ld.slot(kt) + C::BM * kRowBytes;
     cuda_wgmma::fence();
 #pragma unroll
@@ -293,8 +265,6 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_wgmma_ker
   }
   cp_async_wait<0>();
   cuda_pdl::pdl_trigger();
-#pragma unroll
-  for (int i = 0; i < 64; ++i) d[i] = total[i] + d[i];
 
   // d[4 j + e]: row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column 8 j + 2 t + (e & 1).
   using T2 = typename cuda_half::Pair<T>::type;

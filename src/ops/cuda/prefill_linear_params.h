@@ -9,13 +9,8 @@
 namespace flexgen {
 namespace cuda_fused {
 
-// Elements of K one accumulator chain takes (a multiple of the kernels' 64-element stages).
-constexpr int kLinearChainK = 1024;
-
 // y [rows, N] = x [rows, K] . w [N, K]^T for the many rows of a prefill pass, in tiles of up to
-// 128 rows x 128 columns (wgmma on Hopper, mma.sync elsewhere). K % 8 == 0; x, w, y 16-byte aligned. One output: chain c (one fp32
-// accumulator from 0) takes the k16 steps of K[kLinearChainK c, kLinearChainK (c + 1)) in order
-// through the tensor-core MMA; the chains are added in order to 0 in fp32; rounded once. Row r's result depends on x's row r, w and
+// 128 rows x 128 columns (wgmma on Hopper, mma.sync elsewhere). K % 8 == 0; x, w, y 16-byte aligned. Row r's result depends on x's row r, w and
 // K only: never on `rows`, on the other rows, on the row's place in its tile or on the GPU, so a
 // token's bits are the same in a pass of any size or composition. pdl: programmatic dependent
 // launch. Returns a cudaError_t value (0 = success).
