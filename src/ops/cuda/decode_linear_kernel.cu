@@ -55,7 +55,7 @@ __device__ __forceinline__ uint32_t unit_offset(int r, int u) {
 // of tiles are the 16-column tiles of the pair epilogues); W warps a CTA; ST stages a warp.
 template <int MT, int XR, int CN, int W, int ST>
 struct Shape {
-  static_assert(CN % 2 == 0 && (XR == 8 ? MT == 1 : XR == 16 * MT) && ST >= 3, "decode linear shape");
+  static_assert(CN % 2 == 0 && (XR == 8 ? MT == 1 : XR == 16 * MT), "decode linear shape");
   static constexpr int kWRows = 8 * CN;
   static constexpr int kStageBytes = (kWRows + XR) * 128;
   static constexpr int kSmemBytes = W * ST * kStageBytes;
@@ -136,57 +136,42 @@ __global__ void __launch_bounds__(W * 32) decode_linear_kernel(const T* __restri
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[a][b][e] = 0.f;
 
-  // Fragments of a whole stage (4 k16 steps) go to registers one stage ahead: stage kt + 1's are
-  // loaded before stage kt's MMAs, so the MMAs wait only for each other (one accumulator chain per
-  // output is the contract) and not for shared memory. A: prefill_linear's fragments (matrices:
-  // rows 0-7 / 8-15 x k 0-7 / 8-15 of a step); with 8 x rows a stage, rows 8..15 are zeros.
-  struct Frags {
-    uint32_t a[4][MT][4];
-    uint32_t b[4][CN / 2][4];
-  };
-  auto load_frags = [&](int kt, Frags& f) {
-    const uint32_t sw = ring + (kt % ST) * kStage, sx = sw + kWRows * 128;
-#pragma unroll
-    for (int kk = 0; kk < 4; ++kk) {
-      if constexpr (XR == 8) {
-        uint32_t h[2];
-        ldmatrix_x2(h, sx + unit_offset(lane & 7, 2 * kk + ((lane >> 3) & 1)));
-        f.a[kk][0][0] = h[0], f.a[kk][0][1] = 0u, f.a[kk][0][2] = h[1], f.a[kk][0][3] = 0u;
-      } else {
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          if (mt >= mts) break;
-          ldmatrix_x4(f.a[kk][mt], sx + unit_offset(mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * kk + (lane >> 4)));
-        }
-      }
-#pragma unroll
-      for (int nn = 0; nn < CN / 2; ++nn)
-        ldmatrix_x4(f.b[kk][nn], sw + unit_offset(nn * 16 + (lane & 7) + (lane >> 4) * 8, 2 * kk + ((lane >> 3) & 1)));
-    }
-  };
-  Frags cur, nxt;
-  cp_async_wait<ST - 2>();  // stage 0
-  __syncwarp();
-  load_frags(0, cur);
   for (int kt = 0; kt < ktiles; ++kt) {
-    cp_async_wait<ST - 3>();  // stage kt + 1
-    __syncwarp();  // every lane's copies are visible; the slot loaded next was read two stages ago
+    cp_async_wait<ST - 2>();
+    __syncwarp();  // every lane's copies of stage kt are visible; the slot loaded next is free
     if (kt + ST - 1 < ktiles) {
       load_w(kt + ST - 1);
       load_x(kt + ST - 1);
     }
     cp_async_commit();
-    if (kt + 1 < ktiles) load_frags(kt + 1, nxt);
+    const uint32_t sw = ring + (kt % ST) * kStage, sx = sw + kWRows * 128;
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk)
+    for (int kk = 0; kk < 4; ++kk) {
+      // A: prefill_linear's fragments (matrices: rows 0-7 / 8-15 x k 0-7 / 8-15 of the step).
+      uint32_t a[MT][4];
+      if constexpr (XR == 8) {
+        uint32_t h[2];
+        ldmatrix_x2(h, sx + unit_offset(lane & 7, 2 * kk + ((lane >> 3) & 1)));
+        a[0][0] = h[0], a[0][1] = 0u, a[0][2] = h[1], a[0][3] = 0u;
+      } else {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          if (mt >= mts) break;
+          ldmatrix_x4(a[mt], sx + unit_offset(mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * kk + (lane >> 4)));
+        }
+      }
+      uint32_t b[CN / 2][4];
+#pragma unroll
+      for (int nn = 0; nn < CN / 2; ++nn)
+        ldmatrix_x4(b[nn], sw + unit_offset(nn * 16 + (lane & 7) + (lane >> 4) * 8, 2 * kk + ((lane >> 3) & 1)));
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
         if (mt >= mts) break;
 #pragma unroll
         for (int nt = 0; nt < CN; ++nt)
-          Mma<T>::run(acc[mt][nt], cur.a[kk][mt], cur.b[kk][nt >> 1][2 * (nt & 1)], cur.b[kk][nt >> 1][2 * (nt & 1) + 1]);
+          Mma<T>::run(acc[mt][nt], a[mt], b[nt >> 1][2 * (nt & 1)], b[nt >> 1][2 * (nt & 1) + 1]);
       }
-    cur = nxt;
+    }
   }
   cp_async_wait<0>();
   if (!early) cuda_pdl::pdl_trigger();
@@ -248,56 +233,51 @@ int launch_shape(const T* x, const T* w, T* y, int rows, int N, int K, bool read
                                            read_once && row_groups == 1, ep, cuda_pdl::trigger_early(pdl, rows)));
 }
 
-// The launch shapes: those of 8 x rows serve launches of up to 8 rows, the others any number
-// (row groups side by side); the last, prefill_linear, plain launches of more than 8 rows.
+// The launch shapes by rows: band 0 up to 8 rows, 1 up to 16, 2 up to 32, 3 more (row groups of
+// 64; its last shape is prefill_linear, for plain launches). Names as "MT x XR / CN / W / ST".
 struct ShapeInfo {
   const char* name;
-  bool few;  // up to 8 rows only
 };
-constexpr ShapeInfo kShapes[] = {
-    {"x8 cn2 w1 st8", true},  {"x8 cn2 w1 st16", true},  {"x8 cn2 w2 st8", true},   {"x8 cn2 w2 st12", true},
-    {"x16 cn2 w1 st8", false}, {"x16 cn2 w2 st8", false}, {"x16 cn4 w1 st6", false}, {"x32 cn2 w1 st6", false},
-    {"x32 cn4 w1 st4", false}, {"x16 cn2 w4 st8", false}, {"prefill_linear", false}};
-constexpr int kShapeCount = sizeof(kShapes) / sizeof(kShapes[0]);
-constexpr int kPrefillShape = kShapeCount - 1;
+constexpr ShapeInfo kBand0[] = {{"x8 cn2 w1 st8"}, {"x8 cn2 w1 st16"}, {"x8 cn2 w2 st8"}, {"x8 cn2 w2 st12"}, {"x8 cn2 w4 st6"}};
+constexpr ShapeInfo kBand1[] = {{"x16 cn2 w2 st8"}, {"x16 cn4 w2 st6"}, {"x16 cn4 w4 st4"}};
+constexpr ShapeInfo kBand2[] = {{"x32 cn4 w2 st4"}, {"x32 cn4 w4 st3"}, {"x32 cn2 w4 st4"}};
+constexpr ShapeInfo kBand3[] = {{"x64 cn4 w2 st3"}, {"x64 cn4 w4 st2"}, {"x64 cn2 w4 st3"}, {"prefill_linear"}};
+constexpr int kBandSize[] = {5, 3, 3, 4};
 
-// Shape c's index among those serving `rows` rows, and back.
-int shape_index(int64_t rows, int i) {
-  for (int c = 0; c < kShapeCount; ++c) {
-    const bool serves = rows <= 8 ? c != kPrefillShape : !kShapes[c].few;
-    if (serves && i-- == 0) return c;
-  }
-  return -1;
-}
-int shapes_for(int64_t rows) {
-  int n = 0;
-  while (shape_index(rows, n) >= 0) ++n;
-  return n;
-}
+int band_of(int64_t rows) { return rows <= 8 ? 0 : rows <= 16 ? 1 : rows <= 32 ? 2 : 3; }
 
 // The shape decode_linear picks (speed only).
 int default_shape(int64_t rows, int N, const MmaEpilogue& ep) {
-  if (rows <= 8) return (N + 15) / 16 >= 1024 ? 2 : 1;
-  if (rows > 64 && ep.kind == Kind::Plain) return kPrefillShape;
-  return 4;
+  switch (band_of(rows)) {
+    case 0: return (N + 15) / 16 >= 1024 ? 2 : 1;
+    case 1: return 1;
+    case 2: return 0;
+    default: return rows > 64 && ep.kind == Kind::Plain ? 3 : 0;
+  }
 }
 
 template <typename T>
-int launch_t(int i, const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
+int launch_t(int c, const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
              bool pdl, cudaStream_t st) {
-  const int c = i < 0 ? default_shape(rows, N, ep) : shape_index(rows, i);
-  switch (c) {
+  const int band = band_of(rows);
+  if (c < 0) c = default_shape(rows, N, ep);
+  if (c >= kBandSize[band]) return static_cast<int>(cudaErrorInvalidValue);
+  switch (band * 8 + c) {
     case 0: return launch_shape<T, 1, 8, 2, 1, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
     case 1: return launch_shape<T, 1, 8, 2, 1, 16>(x, w, y, rows, N, K, read_once, ep, pdl, st);
     case 2: return launch_shape<T, 1, 8, 2, 2, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
     case 3: return launch_shape<T, 1, 8, 2, 2, 12>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 4: return launch_shape<T, 1, 16, 2, 1, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 5: return launch_shape<T, 1, 16, 2, 2, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 6: return launch_shape<T, 1, 16, 4, 1, 6>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 7: return launch_shape<T, 2, 32, 2, 1, 6>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 8: return launch_shape<T, 2, 32, 4, 1, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case 9: return launch_shape<T, 1, 16, 2, 4, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
-    case kPrefillShape:
+    case 4: return launch_shape<T, 1, 8, 2, 4, 6>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 8: return launch_shape<T, 1, 16, 2, 2, 8>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 9: return launch_shape<T, 1, 16, 4, 2, 6>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 10: return launch_shape<T, 1, 16, 4, 4, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 16: return launch_shape<T, 2, 32, 4, 2, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 17: return launch_shape<T, 2, 32, 4, 4, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 18: return launch_shape<T, 2, 32, 2, 4, 4>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 24: return launch_shape<T, 4, 64, 4, 2, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 25: return launch_shape<T, 4, 64, 4, 4, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 26: return launch_shape<T, 4, 64, 2, 4, 3>(x, w, y, rows, N, K, read_once, ep, pdl, st);
+    case 27:
       if (ep.kind != Kind::Plain) return static_cast<int>(cudaErrorInvalidValue);
       return prefill_linear(std::is_same_v<T, __half> ? DType::FP16 : DType::BF16, x, w, y, rows, N, K, st, pdl);
     default: return static_cast<int>(cudaErrorInvalidValue);
@@ -306,11 +286,13 @@ int launch_t(int i, const T* x, const T* w, T* y, int rows, int N, int K, bool r
 
 }  // namespace
 
-int decode_linear_shapes(int64_t rows) { return rows <= 0 ? 0 : shapes_for(rows); }
+int decode_linear_shapes(int64_t rows) { return rows <= 0 ? 0 : kBandSize[band_of(rows)]; }
 
-const char* decode_linear_shape_name(int64_t rows, int i) {
-  const int c = rows <= 0 || i < 0 ? -1 : shape_index(rows, i);
-  return c < 0 ? "" : kShapes[c].name;
+const char* decode_linear_shape_name(int64_t rows, int c) {
+  const int band = band_of(rows);
+  if (rows <= 0 || c < 0 || c >= kBandSize[band]) return "";
+  const ShapeInfo* names[] = {kBand0, kBand1, kBand2, kBand3};
+  return names[band][c].name;
 }
 
 int decode_linear_with_shape(int c, DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K,
