@@ -26,15 +26,6 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool v
                "l"(policy));
 }
 
-// 16 bytes global -> shared, always in range (no size operand to compute), with and without an
-// L2 eviction policy.
-__device__ __forceinline__ void cp_async16_full(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
-}
-__device__ __forceinline__ void cp_async16_full(uint32_t dst, const void* src, uint64_t policy) {
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "l"(policy));
-}
-
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 
 // Waits until at most N committed groups of this thread are still in flight.
