@@ -1,9 +1,7 @@
-// bench_linear_cuda: the decode-step linears of Llama-3.2-1B and -3B at 1..128 rows, four ways: the
-// decode linear that gives each row its prefill bits (cuda_fused::decode_linear, the default; and
-// each of its launch shapes), the split-K row-invariant tensor-core kernel before it
-// (cuda_fused::mma_linear), the per-row GEMV 8 rows a launch and cuBLAS through at::linear (not
-// batch-invariant: the speed anchor). Each matrix also checks token, mma and gemv against an fp32
-// reference, mma's row invariance, and token == prefill_linear bitwise in every shape.
+// bench_linear_cuda: the decode-step linears of Llama-3.2-1B and -3B at 1..128 rows, three ways: the
+// row-invariant tensor-core kernel (cuda_fused::mma_linear), the per-row GEMV 8 rows a launch (the
+// batch-invariant path before it) and cuBLAS through at::linear (not batch-invariant: the speed
+// anchor). Each matrix also checks mma and gemv against an fp32 reference and mma's row invariance.
 // The same matrices at prefill sizes (--prefill-rows, the tokens of a pass): the tiled row-invariant
 // kernel of batch-invariant prefill (cuda_fused::prefill_linear) against cuBLAS, in TFLOP/s.
 // Prints ONE JSON document on stdout; progress on stderr. See README.md here.
@@ -31,7 +29,6 @@
 #include "bench_args.h"
 #include "clock.h"
 #include "cuda/block_sparse_attention_cuda.h"
-#include "cuda/decode_linear_params.h"
 #include "cuda/mma_linear_params.h"
 #include "cuda/prefill_linear_params.h"
 #include "flexgen/build_info.h"
@@ -74,7 +71,7 @@ constexpr Matrix kMatrices[] = {
     {"1b", "down_proj", 2048, 8192}, {"1b", "lm_head", 128256, 2048}, {"3b", "qkv_proj", 5120, 3072},
     {"3b", "o_proj", 3072, 3072},    {"3b", "gate_up_proj", 16384, 3072}, {"3b", "down_proj", 3072, 8192},
     {"3b", "lm_head", 128256, 3072}};
-const char* const kKernels[] = {"token", "mma", "gemv", "cublas"};
+const char* const kKernels[] = {"mma", "gemv", "cublas"};
 
 constexpr int64_t kLimitBufferBytes = int64_t{2} << 30;  // as bench_decode_cuda
 constexpr int kLimitRuns = 7;
@@ -125,13 +122,6 @@ at::Tensor linear(const std::string& kernel, const at::Tensor& x, const at::Tens
     launched(cf::prefill_linear(cf::DType::BF16, x.data_ptr(), w.data_ptr(), y.data_ptr(), rows, N, K,
                                 /*stream=*/nullptr, /*pdl=*/false),
              "cuda_fused::prefill_linear");
-    return y;
-  }
-  if (kernel.rfind("token", 0) == 0) {  // "token" (decode_linear's pick) or "token:c" (launch shape c)
-    const int c = kernel == "token" ? -1 : std::stoi(kernel.substr(6));
-    launched(cf::decode_linear_with_shape(c, cf::DType::BF16, x.data_ptr(), w.data_ptr(), y.data_ptr(), rows, N, K,
-                                          /*read_once=*/true, cf::MmaEpilogue{}, /*stream=*/nullptr, /*pdl=*/false),
-             "cuda_fused::decode_linear");
     return y;
   }
   if (kernel == "mma") {
@@ -262,19 +252,8 @@ json measure_matrix(const Matrix& m, const Options& o, const at::Device& device,
   const at::Tensor ref = at::matmul(x8.to(at::kFloat), w[0].to(at::kFloat).t());
   const double ref_max = ref.abs().max().item<double>();
   json check = {{"rows", kCheckRows}, {"max_abs_ref", ref_max}};
-  for (const std::string k : {"token", "mma", "gemv"})
+  for (const std::string k : {"mma", "gemv"})
     check[k] = check_against(linear(k, x8, w[0], at::empty({kCheckRows, m.N}, opts)), ref, ref_max, ok);
-  // token: each row the bits prefill_linear gives it, in every launch shape.
-  const at::Tensor pre = linear("prefill", x.narrow(0, 0, kInvariantBatch), w[0], at::empty({kInvariantBatch, m.N}, opts));
-  bool token_same = true;
-  for (const int64_t rows : {int64_t{1}, int64_t{8}, int64_t{13}, int64_t{30}, kInvariantBatch})
-    for (int c = -1; c < cf::decode_linear_shapes(rows); ++c) {
-      const std::string k = c < 0 ? "token" : "token:" + std::to_string(c);
-      const at::Tensor yt = linear(k, x.narrow(0, 0, rows), w[0], at::empty({rows, m.N}, opts));
-      token_same = token_same && at::equal(yt.view(at::kShort), pre.narrow(0, 0, rows).view(at::kShort));
-    }
-  ok = ok && token_same;
-  check["token_is_prefill"] = {{"rows", {1, 8, 13, 30, kInvariantBatch}}, {"every_shape", true}, {"ok", token_same}};
   const at::Tensor batch =
       linear("mma", x.narrow(0, 0, kInvariantBatch), w[0], at::empty({kInvariantBatch, m.N}, opts));
   bool same = true;
@@ -285,8 +264,7 @@ json measure_matrix(const Matrix& m, const Options& o, const at::Device& device,
   ok = ok && same;
   check["row_invariant"] = {{"batch", kInvariantBatch}, {"rows", kInvariantRows}, {"ok", same}};
   out["check"] = check;
-  if (!check["mma"]["ok"].get<bool>() || !check["gemv"]["ok"].get<bool>() || !check["token"]["ok"].get<bool>() ||
-      !same || !token_same)
+  if (!check["mma"]["ok"].get<bool>() || !check["gemv"]["ok"].get<bool>() || !same)
     progress("CHECK FAILED for " + std::string(m.shape) + " " + m.name + ": " + check.dump());
 
   json entries = json::array();
@@ -302,19 +280,9 @@ json measure_matrix(const Matrix& m, const Options& o, const at::Device& device,
               {"frac_read_bw", read_gbps > 0 ? gbps / read_gbps : 0}, {"calls", t.calls}, {"runs_us", t.runs_us}};
       line += " " + k + " " + std::to_string(t.us) + " us";
     }
-    json shapes = json::array();
-    for (int c = 0; c < cf::decode_linear_shapes(rows); ++c) {
-      const std::string k = "token:" + std::to_string(c);
-      const Timing t = time_calls([&](int64_t i) { return linear(k, xr, w[i % copies], y); }, copies, o.reps);
-      shapes.push_back({{"shape", cf::decode_linear_shape_name(rows, c)}, {"us", t.us}});
-      line += " [" + std::string(cf::decode_linear_shape_name(rows, c)) + " " + std::to_string(t.us) + "]";
-    }
-    e["token_shapes"] = shapes;
-    const double mma_us = e["mma"]["us"].get<double>(), token_us = e["token"]["us"].get<double>();
+    const double mma_us = e["mma"]["us"].get<double>();
     e["gemv_over_mma"] = e["gemv"]["us"].get<double>() / mma_us;
     e["cublas_over_mma"] = e["cublas"]["us"].get<double>() / mma_us;
-    e["mma_over_token"] = mma_us / token_us;
-    e["cublas_over_token"] = e["cublas"]["us"].get<double>() / token_us;
     progress(line);
     entries.push_back(e);
   }
@@ -376,8 +344,6 @@ int main(int argc, char** argv) {
                     {"min_timed_ms", kTimedSeconds * 1e3},
                     {"seed", kSeed},
                     {"stream", "legacy default stream (nullptr); libtorch's ops on its default stream"},
-                    {"token", "cuda_fused::decode_linear(BF16, x, w, y, rows, N, K, read_once=true, Plain, "
-                              "stream=nullptr, pdl=false); token_shapes: decode_linear_with_shape(c, ...)"},
                     {"mma", "cuda_fused::mma_linear(BF16, x, w, y, rows, N, K, mma_linear_k_splits(N), "
                             "read_once=true, stream=nullptr, pdl=false)"},
                     {"gemv", "cuda_fused::gemv(BF16, ..., min(8, rows - r), N, K, gemv_warps_per_column(N), "

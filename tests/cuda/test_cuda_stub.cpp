@@ -11,7 +11,6 @@
 #include "cuda/cuda_device.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
-#include "cuda/decode_linear_params.h"
 #include "cuda/mma_linear_params.h"
 
 using namespace flexgen;
@@ -62,10 +61,4 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
       [] { (void)cuda_fused::mma_linear(DType::BF16, nullptr, nullptr, nullptr, 1, 8, 8, 1, false, nullptr, false); },
       "cuda_fused::mma_linear");
   says_no_cuda([] { (void)cuda_fused::mma_linear_k_splits(8); }, "cuda_fused::mma_linear_k_splits");
-  says_no_cuda(
-      [] {
-        (void)cuda_fused::decode_linear(DType::BF16, nullptr, nullptr, nullptr, 1, 8, 8, false, {}, nullptr, false);
-      },
-      "cuda_fused::decode_linear");
-  says_no_cuda([] { (void)cuda_fused::decode_linear_shapes(1); }, "cuda_fused::decode_linear_shapes");
 }

@@ -7,7 +7,6 @@
 #include "cuda/cuda_device.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
-#include "cuda/decode_linear_params.h"
 #include "cuda/mma_linear_params.h"
 #include "cuda/prefill_linear_params.h"
 
@@ -77,15 +76,6 @@ int mma_linear_k_splits(int) { no_cuda("cuda_fused::mma_linear_k_splits"); }
 int mma_linear_epilogue(DType, const void*, const void*, void*, int64_t, int, int, int, bool, const MmaEpilogue&, void*,
                         bool) {
   no_cuda("cuda_fused::mma_linear_epilogue");
-}
-int decode_linear(DType, const void*, const void*, void*, int64_t, int, int, bool, const MmaEpilogue&, void*, bool) {
-  no_cuda("cuda_fused::decode_linear");
-}
-int decode_linear_shapes(int64_t) { no_cuda("cuda_fused::decode_linear_shapes"); }
-const char* decode_linear_shape_name(int64_t, int) { no_cuda("cuda_fused::decode_linear_shape_name"); }
-int decode_linear_with_shape(int, DType, const void*, const void*, void*, int64_t, int, int, bool, const MmaEpilogue&,
-                             void*, bool) {
-  no_cuda("cuda_fused::decode_linear_with_shape");
 }
 int prefill_linear(DType, const void*, const void*, void*, int64_t, int, int, void*, bool) {
   no_cuda("cuda_fused::prefill_linear");

@@ -14,7 +14,6 @@
 
 #include "cuda/cuda_device.h"
 #include "fused_ops_params.h"
-#include "decode_linear_params.h"
 #include "mma_linear_params.h"
 #include "prefill_linear_params.h"
 
@@ -161,32 +160,18 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 
 namespace {
 
-// The kernel of the row-invariant decode linears: the one that gives each row its prefill bits
-// (decode_linear, default), the split-K tensor-core kernel (FLEXGEN_CUDA_DECODE_LINEAR=mma) or the
-// per-row GEMV 8 rows a launch (=gemv); the last two are for A/B runs: their summation orders
-// differ, so their results differ from the default's in the last bits.
-enum class DecodeLinear { Token, Mma, Gemv };
-DecodeLinear decode_linear_kind() {
-  static const DecodeLinear kind = [] {
+// The kernel of the row-invariant decode linears: the tensor-core kernel (mma_linear, default) or
+// the per-row GEMV 8 rows a launch (FLEXGEN_CUDA_DECODE_LINEAR=gemv, for kernel benchmarks: its
+// summation order differs, so results differ from the default's in the last bits).
+bool decode_linear_gemv() {
+  static const bool gemv = [] {
     const char* env = std::getenv("FLEXGEN_CUDA_DECODE_LINEAR");
     const std::string v = env ? env : "";
-    if (!v.empty() && v != "token" && v != "mma" && v != "gemv")
-      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_LINEAR must be token, mma or gemv, got '" + v + "'");
-    return v == "mma" ? DecodeLinear::Mma : v == "gemv" ? DecodeLinear::Gemv : DecodeLinear::Token;
+    if (!v.empty() && v != "mma" && v != "gemv")
+      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_LINEAR must be mma or gemv, got '" + v + "'");
+    return v == "gemv";
   }();
-  return kind;
-}
-bool decode_linear_gemv() { return decode_linear_kind() == DecodeLinear::Gemv; }
-
-// A decode step's row-invariant linear (with an epilogue, or Plain) through the chosen kernel.
-int decode_linear_launch(const at::Tensor& x, const at::Tensor& weight, void* y, int64_t rows, int N, int K,
-                         bool read_once, const cuda_fused::MmaEpilogue& ep) {
-  if (decode_linear_kind() == DecodeLinear::Mma)
-    return cuda_fused::mma_linear_epilogue(dtype_of(x), x.data_ptr(), weight.data_ptr(), y, rows, N, K,
-                                           cuda_fused::mma_linear_k_splits(N), read_once, ep, stream(),
-                                           cuda_pdl_enabled());
-  return cuda_fused::decode_linear(dtype_of(x), x.data_ptr(), weight.data_ptr(), y, rows, N, K, read_once, ep,
-                                   stream(), cuda_pdl_enabled());
+  return gemv;
 }
 
 bool kernel_shapes(const at::Tensor& x, const at::Tensor& weight, int64_t K) {
@@ -227,8 +212,9 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     const int N = static_cast<int>(weight.size(0));
     launched(prefill ? cuda_fused::prefill_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
                                                   N, static_cast<int>(K), stream(), cuda_pdl_enabled())
-                     : decode_linear_launch(xc, weight, y.data_ptr(), rows, N, static_cast<int>(K), read_once,
-                                            cuda_fused::MmaEpilogue{}),
+                     : cuda_fused::mma_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows, N,
+                                              static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), read_once,
+                                              stream(), cuda_pdl_enabled()),
              "linear_cuda");
     return bias.defined() ? y + bias : y;
   }
@@ -297,7 +283,10 @@ void linear_epilogue(const at::Tensor& x, const at::Tensor& weight, const at::Te
     ep.bias = bias.data_ptr();
   }
   if (rows == 0) return;
-  launched(decode_linear_launch(x, weight, y, rows, N, static_cast<int>(K), true, ep), who);
+  launched(cuda_fused::mma_linear_epilogue(dtype_of(x), x.data_ptr(), weight.data_ptr(), y, rows, N,
+                                           static_cast<int>(K), cuda_fused::mma_linear_k_splits(N), true, ep,
+                                           stream(), cuda_pdl_enabled()),
+           who);
 }
 
 }  // namespace
