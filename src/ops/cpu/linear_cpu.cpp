@@ -97,10 +97,14 @@ std::vector<at::Tensor> products(const at::Tensor& x, const std::vector<at::Tens
         const int64_t n0 = (t - first_tile[i]) * tile, n1 = std::min(N, n0 + tile);
         const T* wp = reinterpret_cast<const T*>(weights[i].data_ptr());
         float* out = direct ? outs[i].data_ptr<float>() + m0 * N : sums[i].data_ptr<float>();
-        for (int64_t m = m0; m < m1; m += cpu::kMaxRows) {
-          const int rows = static_cast<int>(std::min<int64_t>(cpu::kMaxRows, m1 - m));
-          for (int64_t n = n0; n < n1; n += max_cols) {
-            const int cols = static_cast<int>(std::min<int64_t>(max_cols, n1 - n));
+        // A block of weight rows (one kernel call's columns) meets every row block of the chunk
+        // before the next: it stays in L1 (6 rows of K = 2048: 24 KB) while x comes from L2
+        // (the other order read both from L2; a Zen 5 VM's 80-row decode step ~5% faster, the
+        // same bits: each call is the same).
+        for (int64_t n = n0; n < n1; n += max_cols) {
+          const int cols = static_cast<int>(std::min<int64_t>(max_cols, n1 - n));
+          for (int64_t m = m0; m < m1; m += cpu::kMaxRows) {
+            const int rows = static_cast<int>(std::min<int64_t>(cpu::kMaxRows, m1 - m));
             kernel(xp + m * K, K, wp + n * K, K, K, rows, cols, out + (m - m0) * N + n, N);
           }
         }
