@@ -35,6 +35,10 @@ struct DecodeStateOptions {
 
 class DecodeState {
  public:
+  // Row counts of the CUDA step graphs: multiples of this (the tail of a run, when the last
+  // samples leave rows free, steps over fewer rows; few graphs are captured).
+  static constexpr int64_t kStepRowBucket = 32;
+
   DecodeState(const LlamaModel& model, const DecodeStateOptions& options);
   ~DecodeState();
   DecodeState(const DecodeState&) = delete;
@@ -77,9 +81,12 @@ class DecodeState {
   // Rows [first, first + count) serve nothing from now on (idle mask; their cache is reused).
   void release(int64_t first, int64_t count);
 
-  // One decode step of every row: the token each row feeds, its RoPE position id and the cache
-  // slot it goes to (one entry per row). Idle rows are fed anything at slot 0. Returns fp32
-  // logits [rows, V] on the model's device, finished computing.
+  // One decode step: the token each row feeds, its RoPE position id and the cache slot it goes
+  // to (one entry per row). Idle rows are fed anything at slot 0; those past the last row in use
+  // (prefilled, not released) are not computed. Returns fp32 logits [n, V] of rows [0, n) on the
+  // model's device, finished computing: n = the last row in use + 1 (with CUDA graphs rounded up
+  // to a multiple of kStepRowBucket, at most rows: one graph per size). A row's logits do not
+  // depend on n (the kernels are row-invariant).
   at::Tensor step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
                   const std::vector<int64_t>& slots);
 
@@ -102,12 +109,15 @@ class DecodeState {
   struct Cuda;  // the CUDA step's buffers, mask table and graph
 
   RowMask row_mask(AttentionMask mask) const;
+  // The rows a step computes (see step()).
+  int64_t step_rows() const;
 
   const LlamaModel& model_;
   DecodeStateOptions options_;
   int64_t block_size_ = 0;  // of the row masks (0 = dense reference)
   KVCache cache_;
   RowMask idle_;
+  std::vector<char> busy_;  // per row: prefilled and not released since
   std::vector<RowMask> masks_;  // per row
   std::unique_ptr<Cuda> cuda_;
 };

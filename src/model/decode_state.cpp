@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <map>
 #include <stdexcept>
 #include <utility>
 
@@ -17,10 +18,16 @@ namespace flexgen {
 struct DecodeState::Cuda {
   at::Tensor static_in;  // int64 [3, rows] on the device: tokens | positions | slots
   at::Tensor staging;    // the same in pinned host memory
-  StepInputs in;         // views of static_in
   DeviceMaskTable table;
-  std::unique_ptr<CudaGraph> graph;
-  at::Tensor graph_out;
+  // A step over rows [0, n): its inputs (views of static_in), its mask table (a prefix of
+  // table's), and its graph with the logits it leaves.
+  struct Step {
+    StepInputs in;
+    DeviceMaskTable table;
+    std::unique_ptr<CudaGraph> graph;
+    at::Tensor graph_out;
+  };
+  std::map<int64_t, Step> steps;
 };
 
 DecodeState::DecodeState(const LlamaModel& model, const DecodeStateOptions& options)
@@ -33,6 +40,7 @@ DecodeState::DecodeState(const LlamaModel& model, const DecodeStateOptions& opti
   // Rows without a sample attend under a one-group causal mask at slot 0 (results unused).
   idle_ = row_mask(causal_mask(options.length));
   masks_.assign(static_cast<size_t>(options.rows), idle_);
+  busy_.assign(static_cast<size_t>(options.rows), 0);
   if (cuda) {
     cuda_ = std::make_unique<Cuda>();
     cuda_->table = make_device_mask_table(options.rows, options.block_size, model.device);
@@ -85,7 +93,10 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
       llama_forward(model_, part, tokens, positions, mask, mode, cols, pack ? at::tensor(real, at::kLong) : at::Tensor(),
                     copies);
   for (int64_t b = 0; b < n; ++b)
-    if (masks[b]) masks_[first + b] = std::move(rows[b]);
+    if (masks[b]) {
+      masks_[first + b] = std::move(rows[b]);
+      busy_[first + b] = 1;
+    }
   return logits;
 }
 
@@ -110,7 +121,17 @@ void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tenso
 }
 
 void DecodeState::release(int64_t first, int64_t count) {
-  for (int64_t r = first; r < first + count; ++r) masks_.at(static_cast<size_t>(r)) = idle_;
+  for (int64_t r = first; r < first + count; ++r) {
+    masks_.at(static_cast<size_t>(r)) = idle_;
+    busy_[r] = 0;
+  }
+}
+
+int64_t DecodeState::step_rows() const {
+  int64_t n = options_.rows;
+  while (n > 1 && !busy_[n - 1]) --n;
+  if (cuda_ && options_.graphs) n = std::min(options_.rows, (n + kStepRowBucket - 1) / kStepRowBucket * kStepRowBucket);
+  return n;
 }
 
 at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
@@ -120,28 +141,36 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
       static_cast<int64_t>(slots.size()) != R)
     throw std::invalid_argument("decode state: a step needs a token, position and slot for each of the " +
                                 std::to_string(R) + " rows");
+  const int64_t n = step_rows();
   if (!cuda_) {
-    std::vector<int64_t> host(tokens);
-    host.insert(host.end(), positions.begin(), positions.end());
-    host.insert(host.end(), slots.begin(), slots.end());
-    const at::Tensor all = at::tensor(host, at::kLong).view({3, R});
+    std::vector<int64_t> host(tokens.begin(), tokens.begin() + n);
+    host.insert(host.end(), positions.begin(), positions.begin() + n);
+    host.insert(host.end(), slots.begin(), slots.begin() + n);
+    const at::Tensor all = at::tensor(host, at::kLong).view({3, n});
     StepInputs in;
-    in.tokens = all[0].view({R, 1});
-    in.positions = all[1].view({R, 1});
+    in.tokens = all[0].view({n, 1});
+    in.positions = all[1].view({n, 1});
     in.slots = all[2];
-    in.rows = at::arange(R, at::kLong);
+    in.rows = at::arange(n, at::kLong);
     in.batch_invariant = options_.batch_invariant;
-    return llama_step(model_, cache_, in, BatchMask::decode(masks_, slots));
+    KVCache part = kv_cache_rows(cache_, 0, n);
+    const std::vector<RowMask> masks(masks_.begin(), masks_.begin() + n);
+    const std::vector<int64_t> row_slots(slots.begin(), slots.begin() + n);
+    return llama_step(model_, part, in, BatchMask::decode(masks, row_slots));
   }
   Cuda& c = *cuda_;
   if (!c.static_in.defined()) {
     c.static_in = at::zeros({3, R}, at::TensorOptions().dtype(at::kLong).device(model_.device));
     c.staging = at::empty({3, R}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
-    c.in.tokens = c.static_in[0].view({R, 1});
-    c.in.positions = c.static_in[1].view({R, 1});
-    c.in.slots = c.static_in[2];
-    c.in.rows = at::arange(R, at::TensorOptions().dtype(at::kLong).device(model_.device));
-    c.in.batch_invariant = options_.batch_invariant;
+  }
+  Cuda::Step& st = c.steps[n];
+  if (!st.in.tokens.defined()) {
+    st.in.tokens = c.static_in[0].narrow(0, 0, n).view({n, 1});
+    st.in.positions = c.static_in[1].narrow(0, 0, n).view({n, 1});
+    st.in.slots = c.static_in[2].narrow(0, 0, n);
+    st.in.rows = at::arange(n, at::TensorOptions().dtype(at::kLong).device(model_.device));
+    st.in.batch_invariant = options_.batch_invariant;
+    st.table = device_mask_table_rows(c.table, n);
   }
   // The previous step's copy has finished: its logits were waited for before this call.
   int64_t* staged = c.staging.data_ptr<int64_t>();
@@ -152,16 +181,17 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
   std::vector<DeviceMaskRef> refs(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
   update_device_mask_table(c.table, refs);
-  BatchMask mask = BatchMask::decode_table(c.table);
+  BatchMask mask = BatchMask::decode_table(st.table);
   mask.with_batch_invariance(options_.batch_invariant);
+  KVCache part = kv_cache_rows(cache_, 0, n);
   at::Tensor logits;
   if (!options_.graphs) {
-    logits = llama_step(model_, cache_, c.in, mask);
+    logits = llama_step(model_, part, st.in, mask);
   } else {
-    if (!c.graph)
-      c.graph = std::make_unique<CudaGraph>(model_.device, [&] { c.graph_out = llama_step(model_, cache_, c.in, mask); });
-    c.graph->replay();
-    logits = c.graph_out;
+    if (!st.graph)
+      st.graph = std::make_unique<CudaGraph>(model_.device, [&] { st.graph_out = llama_step(model_, part, st.in, mask); });
+    st.graph->replay();
+    logits = st.graph_out;
   }
   (void)logits.reshape({-1}).narrow(0, 0, 1).cpu();  // waits for the step's work on the device
   return logits;

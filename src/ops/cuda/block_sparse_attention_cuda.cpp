@@ -342,6 +342,18 @@ DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const a
   return t;
 }
 
+DeviceMaskTable device_mask_table_rows(const DeviceMaskTable& table, int64_t rows) {
+  if (!table.device.defined() || rows < 1 || rows > table.rows)
+    throw std::invalid_argument("device_mask_table_rows: " + std::to_string(rows) + " rows of a table of " +
+                                std::to_string(table.rows));
+  const int64_t bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::MaskDesc));
+  DeviceMaskTable t = table;
+  t.device = table.device.narrow(0, 0, bytes);
+  t.staging = table.staging.narrow(0, 0, bytes);
+  t.rows = rows;
+  return t;
+}
+
 void update_device_mask_table(DeviceMaskTable& t, const std::vector<DeviceMaskRef>& refs) {
   if (!t.device.defined()) throw std::invalid_argument("update_device_mask_table: empty table");
   if (static_cast<int64_t>(refs.size()) != t.rows)

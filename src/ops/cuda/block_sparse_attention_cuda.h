@@ -88,6 +88,10 @@ struct DeviceMaskTable {
 
 DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device);
 
+// The table's first `rows` rows (1 <= rows <= table.rows) as a table of their own: a view of the
+// same device memory, so every update of the whole table is what it reads.
+DeviceMaskTable device_mask_table_rows(const DeviceMaskTable& table, int64_t rows);
+
 // Writes one descriptor per row (refs.size() == rows; k_offset 0; q_offset = the row's query
 // position; each mask's block size == the table's) and copies them to the device on the current
 // stream. The DeviceBlockMasks must stay alive while calls read the table.

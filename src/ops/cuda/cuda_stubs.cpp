@@ -31,6 +31,8 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor&, const 
 
 DeviceMaskTable make_device_mask_table(int64_t, int64_t, const at::Device&) { no_cuda("make_device_mask_table"); }
 
+DeviceMaskTable device_mask_table_rows(const DeviceMaskTable&, int64_t) { no_cuda("device_mask_table_rows"); }
+
 void update_device_mask_table(DeviceMaskTable&, const std::vector<DeviceMaskRef>&) {
   no_cuda("update_device_mask_table");
 }
