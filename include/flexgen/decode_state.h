@@ -37,9 +37,9 @@ class DecodeState {
  public:
   // Row counts of the CUDA step graphs: multiples of this (the tail of a run, when the last
   // samples leave rows free, steps over fewer rows; few graphs are captured). The decode linear
-  // takes rows 64 at a time, so a step of 66 rows costs about what one of 128 does: an H200,
-  // buckets of 32, `flex --shared-context` at batch 128 got 1% slower (a graph captured for 96
-  // rows), `avg` at batch 32 (160 rows, 10 in the last wave) 6% faster a step.
+  // takes rows 64 at a time, so a step of 66 rows costs about what one of 128 does (an H200:
+  // with multiples of 32, `flex --shared-context` at batch 128 got 1% slower, a graph captured
+  // for 96 rows; with 64, `avg` at batch 32, 10 rows in the last wave, 5% less a step).
   static constexpr int64_t kStepRowBucket = 64;
 
   DecodeState(const LlamaModel& model, const DecodeStateOptions& options);

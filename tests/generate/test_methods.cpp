@@ -629,6 +629,30 @@ TEST_F(Methods, ReusedPrefixesLetMoreSamplesShareAPass) {
   expect_same_streams(a, b, "store on / off");
 }
 
+// A decode step computes the rows up to the last one in use only (rows past it were never
+// prefilled or were released), and a row's logits are the same bits whatever the step's size: a
+// row alone (1 row computed) against the same row beside a busy row 2 (3 rows computed).
+TEST_F(Methods, DecodeStepsComputeRowsUpToTheLastInUse) {
+  DecodeStateOptions o;
+  o.rows = 4;
+  o.length = 16;
+  DecodeState both(*model_, o), alone(*model_, o);
+  const at::Tensor tokens = at::tensor(std::vector<int64_t>{5, 9, 12, 3, 7, 11, 2, 8}, at::kLong).view({2, 4});
+  const at::Tensor positions = at::arange(4, at::kLong).repeat({2, 1});
+  both.prefill(0, tokens.narrow(0, 0, 1), positions.narrow(0, 0, 1), {causal_mask(16)}, LogitsMode::Last);
+  both.prefill(2, tokens.narrow(0, 1, 1), positions.narrow(0, 1, 1), {causal_mask(16)}, LogitsMode::Last);
+  alone.prefill(0, tokens.narrow(0, 0, 1), positions.narrow(0, 0, 1), {causal_mask(16)}, LogitsMode::Last);
+  for (int64_t step = 0; step < 3; ++step) {
+    const std::vector<int64_t> feed = {4 + step, 0, 6 + step, 0}, pos = {4 + step, 0, 4 + step, 0},
+                               slot = {4 + step, 0, 4 + step, 0};
+    const at::Tensor a = both.step(feed, pos, slot), b = alone.step(feed, pos, slot);
+    ASSERT_EQ(a.size(0), step < 2 ? 3 : 1) << "step " << step;
+    ASSERT_EQ(b.size(0), 1);
+    EXPECT_TRUE(a[0].equal(b[0])) << "step " << step << ": row 0 beside row 2 vs alone";
+    if (step == 1) both.release(2, 1);
+  }
+}
+
 // A grouped CPU prefill pass holds at most as many tokens as keep the widest linear's output within
 // 32 MiB (beyond it the CPU linear runs ~10% slower); the tiny model's are far below that.
 TEST_F(Methods, CpuPrefillPassesKeepTheWidestLinearOutputWithin32MiB) {
