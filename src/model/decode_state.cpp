@@ -1,6 +1,7 @@
 // DecodeState (decode_state.h): prefill and decode steps of a fixed set of cache rows, on the
 // model's backend. The CUDA step keeps its inputs in static device buffers and the rows' masks
-// and positions in a device table, so one captured CUDA graph serves every step.
+// and positions in a device table, so one captured CUDA graph serves every step over the same
+// rows (a step computes the rows up to the last one in use: one graph per such count).
 #include "flexgen/decode_state.h"
 
 #include <ATen/ATen.h>
