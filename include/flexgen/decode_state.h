@@ -120,7 +120,6 @@ class DecodeState {
   int64_t block_size_ = 0;  // of the row masks (0 = dense reference)
   KVCache cache_;
   RowMask idle_;
-  std::vector<char> busy_;  // per row: prefilled and not released since
   std::vector<RowMask> masks_;  // per row
   std::unique_ptr<Cuda> cuda_;
 };

@@ -41,7 +41,6 @@ DecodeState::DecodeState(const LlamaModel& model, const DecodeStateOptions& opti
   // Rows without a sample attend under a one-group causal mask at slot 0 (results unused).
   idle_ = row_mask(causal_mask(options.length));
   masks_.assign(static_cast<size_t>(options.rows), idle_);
-  busy_.assign(static_cast<size_t>(options.rows), 0);
   if (cuda) {
     cuda_ = std::make_unique<Cuda>();
     cuda_->table = make_device_mask_table(options.rows, options.block_size, model.device);
@@ -94,10 +93,7 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
       llama_forward(model_, part, tokens, positions, mask, mode, cols, pack ? at::tensor(real, at::kLong) : at::Tensor(),
                     copies);
   for (int64_t b = 0; b < n; ++b)
-    if (masks[b]) {
-      masks_[first + b] = std::move(rows[b]);
-      busy_[first + b] = 1;
-    }
+    if (masks[b]) masks_[first + b] = std::move(rows[b]);
   return logits;
 }
 
@@ -122,15 +118,13 @@ void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tenso
 }
 
 void DecodeState::release(int64_t first, int64_t count) {
-  for (int64_t r = first; r < first + count; ++r) {
-    masks_.at(static_cast<size_t>(r)) = idle_;
-    busy_[r] = 0;
-  }
+  for (int64_t r = first; r < first + count; ++r) masks_.at(static_cast<size_t>(r)) = idle_;
 }
 
 int64_t DecodeState::step_rows() const {
+  // A row is in use while it holds a mask of its own (prefill gives one; release puts idle_ back).
   int64_t n = options_.rows;
-  while (n > 1 && !busy_[n - 1]) --n;
+  while (n > 1 && masks_[n - 1].groups == idle_.groups) --n;
   if (cuda_ && options_.graphs) n = std::min(options_.rows, (n + kStepRowBucket - 1) / kStepRowBucket * kStepRowBucket);
   return n;
 }
@@ -155,9 +149,9 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
     in.rows = at::arange(n, at::kLong);
     in.batch_invariant = options_.batch_invariant;
     KVCache part = kv_cache_rows(cache_, 0, n);
-    const std::vector<RowMask> masks(masks_.begin(), masks_.begin() + n);
-    const std::vector<int64_t> row_slots(slots.begin(), slots.begin() + n);
-    return llama_step(model_, part, in, BatchMask::decode(masks, row_slots));
+    return llama_step(model_, part, in,
+                      BatchMask::decode(std::vector<RowMask>(masks_.begin(), masks_.begin() + n),
+                                        std::vector<int64_t>(slots.begin(), slots.begin() + n)));
   }
   Cuda& c = *cuda_;
   if (!c.static_in.defined()) {
@@ -184,13 +178,16 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
   update_device_mask_table(c.table, refs);
   BatchMask mask = BatchMask::decode_table(st.table);
   mask.with_batch_invariance(options_.batch_invariant);
-  KVCache part = kv_cache_rows(cache_, 0, n);
+  // The cache views of rows [0, n) are only needed where the step is run or captured.
+  auto run = [&] {
+    KVCache part = kv_cache_rows(cache_, 0, n);
+    return llama_step(model_, part, st.in, mask);
+  };
   at::Tensor logits;
   if (!options_.graphs) {
-    logits = llama_step(model_, part, st.in, mask);
+    logits = run();
   } else {
-    if (!st.graph)
-      st.graph = std::make_unique<CudaGraph>(model_.device, [&] { st.graph_out = llama_step(model_, part, st.in, mask); });
+    if (!st.graph) st.graph = std::make_unique<CudaGraph>(model_.device, [&] { st.graph_out = run(); });
     st.graph->replay();
     logits = st.graph_out;
   }
