@@ -57,18 +57,13 @@ void set_bf16_linear_kernels(bool enabled) { g_kernels = enabled; }
 
 namespace {
 
-// Rows of x per chunk: about 2 MiB, which stays in cache while a thread's weight tiles pass over
-// it, and whose fp32 sums stay in reused memory. A multiple of the micro-kernel's rows, so the
-// kernel calls are those of one chunk.
-int64_t x_chunk_rows(int64_t row_bytes) {
-  const int64_t rows = (2 * 1024 * 1024) / std::max<int64_t>(1, row_bytes);
-  return std::max<int64_t>(cpu::kMaxRows, rows / cpu::kMaxRows * cpu::kMaxRows);
-}
-
-// Rows of x a weight block meets in turn: about 512 KiB (with a weight tile, within a 1 MiB
-// L2), a multiple of the micro-kernel's rows.
-int64_t x_group_rows(int64_t row_bytes) {
-  const int64_t rows = (512 * 1024) / std::max<int64_t>(1, row_bytes);
+// Rows of x within `bytes` (at least one micro-kernel's rows, a multiple of them, so the kernel
+// calls are those of one chunk or group). Chunks: about 2 MiB, which stays in cache while a
+// thread's weight tiles pass over it, and whose fp32 sums stay in reused memory. Groups (the rows
+// a weight block meets in turn): about 512 KiB, within a 1 MiB L2 beside a weight tile.
+constexpr int64_t kChunkBytes = 2 * 1024 * 1024, kGroupBytes = 512 * 1024;
+int64_t x_rows_within(int64_t bytes, int64_t row_bytes) {
+  const int64_t rows = bytes / std::max<int64_t>(1, row_bytes);
   return std::max<int64_t>(cpu::kMaxRows, rows / cpu::kMaxRows * cpu::kMaxRows);
 }
 
@@ -86,8 +81,9 @@ std::vector<at::Tensor> products(const at::Tensor& x, const std::vector<at::Tens
   const int64_t M = x2.size(0);
   const T* xp = reinterpret_cast<const T*>(x2.data_ptr());
   const int64_t tile = tile_rows(K * static_cast<int64_t>(sizeof(T)) / 2, max_cols);
-  const int64_t chunk = std::min(M, x_chunk_rows(K * static_cast<int64_t>(sizeof(T))));
-  const int64_t group = x_group_rows(K * static_cast<int64_t>(sizeof(T)));
+  const int64_t row_bytes = K * static_cast<int64_t>(sizeof(T));
+  const int64_t chunk = std::min(M, x_rows_within(kChunkBytes, row_bytes));
+  const int64_t group = x_rows_within(kGroupBytes, row_bytes);
   const bool direct = out_dtype == at::kFloat;  // sums written in place
   std::vector<at::Tensor> outs, sums;
   std::vector<int64_t> first_tile = {0};
