@@ -26,6 +26,7 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/fused_ops_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_cuda.cpp
     ${_flexgen_cuda_src}/mma_linear_kernel.cu
+    ${_flexgen_cuda_src}/mma_linear_wgmma_kernel.cu
     ${_flexgen_cuda_src}/prefill_linear_kernel.cu)
   set_target_properties(flexgen_ops_cuda PROPERTIES
     CUDA_ARCHITECTURES OFF

@@ -118,7 +118,8 @@ TEST_P(FusedOpsCuda, GemvRowsAreBatchInvariantForEveryWarpSplit) {
 
 // The row-invariant tensor-core linear (rows_apart, the batch-invariant decode steps): each row's
 // result is the same bits whatever else is in the call (alone, any prefix of the batch, the batch
-// reversed, more than 64 rows = several launches), for shapes that take 1, 2, 4 and 8 K splits
+// reversed; on Hopper launches of 33+ rows run the wgmma kernel, so rows alone and short prefixes
+// (mma.sync) are compared with the 130-row call (wgmma)), for shapes that take 1, 2, 4 and 8 K splits
 // (N = 40000, 16400, 8200, 4096), N not a multiple of 16 and K not a multiple of 32; and it is the
 // fp32 dot product rounded once (plus the bias, rounded like at::add).
 TEST_P(FusedOpsCuda, RowInvariantLinearGivesEveryRowItsOwnBitsInAnyBatch) {
@@ -129,7 +130,7 @@ TEST_P(FusedOpsCuda, RowInvariantLinearGivesEveryRowItsOwnBitsInAnyBatch) {
     const at::Tensor ref = at::matmul(x.to(at::kFloat), w.to(at::kFloat).t());
     const std::string what = "N " + std::to_string(N) + " K " + std::to_string(K);
     near(all, ref, 1.5, 1e-3 * ref.abs().max().item<double>(), what.c_str());
-    for (int64_t rows : {1, 2, 7, 8, 9, 16, 17, 33, 64, 65})
+    for (int64_t rows : {1, 2, 7, 8, 9, 16, 17, 33, 64, 65, 100, 129})
       EXPECT_TRUE(linear_cuda(x.narrow(0, 0, rows), w, {}, true).equal(all.narrow(0, 0, rows))) << what << ", first " << rows << " rows";
     for (int64_t r : {0, 5, 63, 64, 129})
       EXPECT_TRUE(linear_cuda(x.narrow(0, r, 1), w, {}, true).equal(all.narrow(0, r, 1))) << what << ", row " << r << " alone";

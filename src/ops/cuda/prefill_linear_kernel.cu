@@ -19,7 +19,6 @@
 // same stages and the same contract; elsewhere (sm_80+ through the PTX) this one.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 
 #include "cp_async.cuh"
@@ -28,6 +27,7 @@
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
 #include "prefill_linear_params.h"
+#include "tile_stages.cuh"
 #include "wgmma.cuh"
 
 namespace flexgen {
@@ -42,8 +42,11 @@ using cuda_async::ldmatrix_x4;
 using cuda_async::smem_u32;
 using cuda_half::Mma;
 
-constexpr int kBK = 64;        // K elements a stage
-constexpr int kRowBytes = kBK * 2;  // 128 bytes a tile row a stage
+using tile_stages::kBK;
+using tile_stages::kRowBytes;
+using tile_stages::TileLoader;
+using tile_stages::unit_offset;
+using tile_stages::WgTile;
 
 // A tile configuration: BM x BN tile of y a CTA, warps of WM x WN, ST shared-memory stages,
 // MINB CTAs an SM. It sets the speed, never the bits.
@@ -61,81 +64,6 @@ struct Tile {
 // 64 x 64 warps was as fast at 2464 rows, 5% faster at 8192, slower below).
 using BigTile = Tile<128, 128, 32, 64, 3, 2>;   // 8 warps, 96 KB: passes of many tokens
 using SmallTile = Tile<64, 64, 32, 32, 4, 3>;   // 4 warps, 64 KB: short passes (more CTAs)
-
-// Byte offset of 16-byte unit u (0..7) of tile row r.
-__device__ __forceinline__ uint32_t unit_offset(int r, int u) {
-  return static_cast<uint32_t>(r * kRowBytes + ((u ^ (r & 7)) << 4));
-}
-
-// Copies a CTA's x and w tiles of K stages into shared memory by cp.async, for either kernel's
-// tile configuration C: thread tid copies units q = tid + threads * i of each tile (tile row q / 8,
-// 16-byte unit q % 8); rows past `rows` or N and elements past K are zero-filled. Stage kt goes to
-// slot kt % ST at `base`: the x tile, then the w tile.
-template <typename T, typename C>
-struct TileLoader {
-  const T* xs[C::kXUnits];
-  const T* ws[C::kWUnits];
-  bool xok[C::kXUnits], wok[C::kWUnits];
-  int tid, K, ktiles;
-  uint32_t base;
-
-  __device__ __forceinline__ TileLoader(const T* x, const T* w, int rows, int N, int K_, int m0, int n0,
-                                        uint32_t base_)
-      : tid(static_cast<int>(threadIdx.x)), K(K_), ktiles((K_ + kBK - 1) / kBK), base(base_) {
-#pragma unroll
-    for (int i = 0; i < C::kXUnits; ++i) {
-      const int q = tid + C::kThreads * i, r = q >> 3;
-      xok[i] = m0 + r < rows;
-      xs[i] = x + static_cast<int64_t>(xok[i] ? m0 + r : 0) * K + 8 * (q & 7);
-    }
-#pragma unroll
-    for (int i = 0; i < C::kWUnits; ++i) {
-      const int q = tid + C::kThreads * i, r = q >> 3;
-      wok[i] = n0 + r < N;
-      ws[i] = w + static_cast<int64_t>(wok[i] ? n0 + r : 0) * K + 8 * (q & 7);
-    }
-  }
-  __device__ __forceinline__ uint32_t slot(int kt) const { return base + (kt % C::ST) * C::kStageBytes; }
-  __device__ __forceinline__ void load_w(int kt) const {
-    const int k0 = kt * kBK;
-    const uint32_t dst = slot(kt) + C::BM * kRowBytes;
-#pragma unroll
-    for (int i = 0; i < C::kWUnits; ++i) {
-      const int q = tid + C::kThreads * i;
-      cp_async16(dst + unit_offset(q >> 3, q & 7), ws[i] + k0, wok[i] && k0 + 8 * (q & 7) < K);
-    }
-  }
-  __device__ __forceinline__ void load_x(int kt) const {
-    const int k0 = kt * kBK;
-    const uint32_t dst = slot(kt);
-#pragma unroll
-    for (int i = 0; i < C::kXUnits; ++i) {
-      const int q = tid + C::kThreads * i;
-      cp_async16(dst + unit_offset(q >> 3, q & 7), xs[i] + k0, xok[i] && k0 + 8 * (q & 7) < K);
-    }
-  }
-  // The first ST - 1 stages. The weights do not depend on the previous kernel: they are in flight
-  // before waiting for it. Group s holds stage s's x (and group 0 the first stages' weights).
-  __device__ __forceinline__ void prologue() const {
-#pragma unroll
-    for (int s = 0; s < C::ST - 1; ++s)
-      if (s < ktiles) load_w(s);
-    cuda_pdl::pdl_wait();
-#pragma unroll
-    for (int s = 0; s < C::ST - 1; ++s) {
-      if (s < ktiles) load_x(s);
-      cp_async_commit();
-    }
-  }
-  // Stage kt + ST - 1 into the slot the MMAs of stage kt - 1 read (call after they are done).
-  __device__ __forceinline__ void next(int kt) const {
-    if (kt + C::ST - 1 < ktiles) {
-      load_w(kt + C::ST - 1);
-      load_x(kt + C::ST - 1);
-    }
-    cp_async_commit();
-  }
-};
 
 template <typename T, typename C>
 __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(const T* __restrict__ x,
@@ -220,14 +148,6 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
 // prefill (an H200 sweep over the 3B matrices at 1-8192 rows found their outputs identical, but
 // nothing here relies on that). 1.4-1.5x the mma.sync kernel's speed from 512 rows on (H200: 445-565
 // TFLOP/s at 2464-8192 rows; cuBLAS 720-800).
-template <int WG_, int ST_, int MINB_>
-struct WgTile {
-  static constexpr int BM = 64 * WG_, BN = 128, ST = ST_, MINB = MINB_, kThreads = 128 * WG_;
-  static constexpr int kStageBytes = (BM + BN) * kRowBytes;
-  static constexpr int kSmemBytes = ST * kStageBytes + 1024;  // + room to align the stages to 1024 bytes
-  static constexpr int kXUnits = BM * 8 / kThreads, kWUnits = BN * 8 / kThreads;
-  static_assert(kXUnits * kThreads == BM * 8 && kWUnits * kThreads == BN * 8, "tile shape");
-};
 using WgBigTile = WgTile<2, 3, 2>;    // 128 x 128, 97 KB
 using WgSmallTile = WgTile<1, 4, 2>;  // 64 x 128, 97 KB
 
@@ -306,27 +226,11 @@ int launch_tile(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, 
   return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, x, w, y, rows, N, K));
 }
 
-// Compute capability 9.0 (Hopper, the sm_90a code): wgmma. Checked once per device.
-bool hopper() {
-  static std::atomic<uint64_t> known{0}, is{0};  // bit d: device d checked / is 9.0
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return false;
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((known.load(std::memory_order_acquire) & bit) == 0) {
-    int major = 0, minor = 0;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-    if (major == 9 && minor == 0) is.fetch_or(bit, std::memory_order_acq_rel);
-    known.fetch_or(bit, std::memory_order_acq_rel);
-  }
-  return (is.load(std::memory_order_acquire) & bit) != 0;
-}
-
 // The big tiles for long passes, else the small ones (a short pass in big tiles leaves most SMs
 // idle): mma.sync where they make at least two CTAs an SM on a 132-SM GPU. Either gives the same bits.
 template <typename T>
 int launch(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
-  if (hopper())  // 128-row tiles from 256 rows on (H200 sweep: faster from 512 rows, slower at 77)
+  if (tile_stages::hopper())  // 128-row tiles from 256 rows on (H200 sweep: faster from 512 rows, slower at 77)
     return rows >= 256 ? launch_tile<T, WgBigTile, true>(x, w, y, rows, N, K, pdl, st)
                        : launch_tile<T, WgSmallTile, true>(x, w, y, rows, N, K, pdl, st);
   const int64_t big_ctas = static_cast<int64_t>((rows + BigTile::BM - 1) / BigTile::BM) * ((N + BigTile::BN - 1) / BigTile::BN);

@@ -1,0 +1,25 @@
+// mma_linear's arithmetic through Hopper's wgmma for launches of many rows (private to the CUDA
+// backend; mma_linear_kernel.cu's launcher calls it). Plain C++, no CUDA types.
+#pragma once
+
+#include <cstdint>
+
+#include "fused_ops_params.h"
+
+namespace flexgen {
+namespace cuda_fused {
+
+// Whether the current device runs mma_linear_wgmma (compute capability 9.0, the sm_90a code).
+bool mma_linear_wgmma_available();
+
+// y [rows, N] = x [rows, K] . w [N, K]^T with exactly mma_linear's arithmetic for k_splits splits
+// (mma_linear_params.h): each output's split sums over the 64-element groups p, p + S, ... in
+// order, four k16 steps a group, added in split order and rounded once. So a row's bits are the
+// same as through mma_linear, in any launch. Tiles of 64 or 128 rows x 128 columns, one CTA a split
+// of a tile, the S CTAs of a tile a thread-block cluster that adds the partial sums in shared
+// memory. K % 8 == 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
+int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
+                     void* stream, bool pdl);
+
+}  // namespace cuda_fused
+}  // namespace flexgen

@@ -1,0 +1,225 @@
+// mma_linear's arithmetic for many rows through wgmma (contract: mma_linear_wgmma.h).
+//
+// mma_linear gives each output S fp32 chains (split p: the 64-element groups p, p + S, ... of K,
+// four k16 steps a group), added in split order. Here a CTA computes one split of a tile of 64 or
+// 128 rows x 128 columns: the prefill linear's wgmma main loop (tile_stages.cuh's swizzled stages,
+// wgmma m64n128k16, rows as the A operand and weights as B: an output element is still the MMA of
+// its own row and column over the same K elements in the same fragment order) over its split's
+// groups only. The S CTAs of a tile are a thread-block cluster: each puts its partial sums into its
+// shared memory, and after a cluster barrier CTA p adds, for 1/S of the tile's rows, split 0's sum
+// and then splits 1 .. S-1's in order (distributed shared memory), rounds once and writes y.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cp_async.cuh"
+#include "half_math.cuh"
+#include "kernel_attribute.cuh"
+#include "mma_linear_wgmma.h"
+#include "pdl.cuh"
+#include "tile_stages.cuh"
+#include "wgmma.cuh"
+
+namespace flexgen {
+namespace cuda_fused {
+
+namespace {
+
+using cuda_async::cp_async_wait;
+using cuda_async::smem_u32;
+using tile_stages::kBK;
+using tile_stages::kRowBytes;
+using tile_stages::TileLoader;
+using tile_stages::WgTile;
+
+using SmallTile = WgTile<1, 4, 2>;  // 64 x 128, 4 stages, 97 KB
+using BigTile = WgTile<2, 3, 2>;    // 128 x 128, 3 stages, 97 KB
+
+// The partial sums of a tile in shared memory: BM rows of BN fp32, 4 floats of padding a row (a
+// warp's float2 stores of 8 rows x 8 columns land in 32 different banks).
+template <typename C>
+constexpr int partial_pitch() {
+  return C::BN + 4;
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
+// 16 bytes at shared address `addr` of this CTA, read from the same address of cluster CTA `rank`.
+__device__ __forceinline__ float4 ld_cluster(uint32_t addr, int rank) {
+  float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+  uint32_t remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(addr), "r"(rank));
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(remote)
+               : "memory");
+  return v;
+}
+#endif
+
+// y's elements (r, c .. c + 3) of the 4 values (those past N are not written).
+template <typename T>
+__device__ __forceinline__ void store4(T* __restrict__ yr, int c, int N, float4 v) {
+  using T2 = typename cuda_half::Pair<T>::type;
+  if ((N & 1) == 0 && c + 3 < N) {
+    const uint32_t lo = cuda_half::Mma<T>::pack(v.x, v.y), hi = cuda_half::Mma<T>::pack(v.z, v.w);
+    *reinterpret_cast<T2*>(yr + c) = *reinterpret_cast<const T2*>(&lo);
+    *reinterpret_cast<T2*>(yr + c + 2) = *reinterpret_cast<const T2*>(&hi);
+    return;
+  }
+  const float e[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    if (c + i < N) yr[c + i] = cuda_half::to<T>(e[i]);
+}
+
+// CTA (blockIdx.x = S x row tile + p, blockIdx.y = column tile): split p of its tile. Launched as
+// clusters of S x 1 x 1 when S > 1 (the splits of one tile), so p is the CTA's cluster rank.
+template <typename T, typename C, int S>
+__global__ void __launch_bounds__(C::kThreads, C::MINB) mma_linear_wgmma_kernel(const T* __restrict__ x,
+                                                                               const T* __restrict__ w,
+                                                                               T* __restrict__ y, int rows, int N,
+                                                                               int K) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  constexpr int ST = C::ST;
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
+  const int tid = threadIdx.x;
+  const int p = static_cast<int>(blockIdx.x) % S;
+  const int m0 = static_cast<int>(blockIdx.x) / S * C::BM, n0 = blockIdx.y * C::BN;
+  const TileLoader<T, C> ld(x, w, rows, N, K, m0, n0, base, p, S);
+  ld.prologue();
+
+  const int wg = tid >> 7;
+  float d[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) d[i] = 0.f;
+  for (int kt = 0; kt < ld.ktiles; ++kt) {
+    cp_async_wait<ST - 2>();
+    cuda_wgmma::fence_proxy_async();
+    __syncthreads();  // stage kt is in for every thread; the slot loaded next was read by finished wgmmas
+    ld.next(kt);
+    const uint32_t sx = ld.slot(kt) + wg * 64 * kRowBytes, sw = ld.slot(kt) + C::BM * kRowBytes;
+    cuda_wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk)
+      cuda_wgmma::Wgmma<T>::run(d, cuda_wgmma::smem_desc(sx + 32 * kk), cuda_wgmma::smem_desc(sw + 32 * kk), 1);
+    cuda_wgmma::commit();
+    cuda_wgmma::wait<0>();
+  }
+  cp_async_wait<0>();
+  cuda_pdl::pdl_trigger();
+
+  // d[4 j + e]: tile row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column 8 j + 2 t + (e & 1).
+  const int lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int r_lo = 64 * wg + 16 * ((tid >> 5) & 3) + g;
+  if constexpr (S == 1) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = m0 + r_lo + 8 * h;
+      if (r >= rows) continue;
+      T* yr = y + static_cast<int64_t>(r) * N;
+      using T2 = typename cuda_half::Pair<T>::type;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const int c = n0 + 8 * j + 2 * t;
+        const float lo = d[4 * j + 2 * h], hi = d[4 * j + 2 * h + 1];
+        if ((N & 1) == 0 && c + 1 < N) {
+          const uint32_t v = cuda_half::Mma<T>::pack(lo, hi);
+          *reinterpret_cast<T2*>(yr + c) = *reinterpret_cast<const T2*>(&v);
+        } else {
+          if (c < N) yr[c] = cuda_half::to<T>(lo);
+          if (c + 1 < N) yr[c + 1] = cuda_half::to<T>(hi);
+        }
+      }
+    }
+  } else {
+    constexpr int P = partial_pitch<C>();
+    __syncthreads();  // every thread is done with the stages: the partial sums reuse them
+    float* part = reinterpret_cast<float*>(smem_raw + (base - smem_u32(smem_raw)));
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int j = 0; j < 16; ++j)
+        *reinterpret_cast<float2*>(part + (r_lo + 8 * h) * P + 8 * j + 2 * t) =
+            make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
+    cluster_sync();  // every split's sums are in its CTA's shared memory
+    constexpr int kRows = C::BM / S, kQuads = C::BN / 4;
+    for (int q = tid; q < kRows * kQuads; q += C::kThreads) {
+      const int r = p * kRows + q / kQuads, c = 4 * (q % kQuads);
+      const uint32_t addr = base + static_cast<uint32_t>((r * P + c) * 4);
+      float4 s = ld_cluster(addr, 0);
+#pragma unroll
+      for (int u = 1; u < S; ++u) {
+        const float4 v = ld_cluster(addr, u);
+        s.x += v.x;
+        s.y += v.y;
+        s.z += v.z;
+        s.w += v.w;
+      }
+      if (m0 + r < rows && n0 + c < N) store4<T>(y + static_cast<int64_t>(m0 + r) * N, n0 + c, N, s);
+    }
+    cluster_sync();  // no CTA leaves while another reads its shared memory
+  }
+#else
+  __trap();
+#endif
+}
+
+template <typename T, typename C, int S>
+int launch_tile(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
+  static_assert(C::BM * partial_pitch<C>() * 4 <= C::ST * C::kStageBytes, "partial sums fit in the stages");
+  static_assert(C::BM % S == 0, "rows a split merges");
+  constexpr auto kernel = mma_linear_wgmma_kernel<T, C, S>;
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
+    return static_cast<int>(e);
+  // Splits, then row tiles vary fastest: the CTAs of one column tile run together and share its
+  // weights in L2.
+  const dim3 grid(static_cast<unsigned>(S * ((rows + C::BM - 1) / C::BM)),
+                  static_cast<unsigned>((N + C::BN - 1) / C::BN));
+  return static_cast<int>(cuda_pdl::launch_clusters(S > 1 ? S : 0u, kernel, grid, dim3(C::kThreads), C::kSmemBytes,
+                                                    st, pdl, x, w, y, rows, N, K));
+}
+
+template <typename T, typename C>
+int launch_splits(const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
+  switch (k_splits) {
+    case 1: return launch_tile<T, C, 1>(x, w, y, rows, N, K, pdl, st);
+    case 2: return launch_tile<T, C, 2>(x, w, y, rows, N, K, pdl, st);
+    case 4: return launch_tile<T, C, 4>(x, w, y, rows, N, K, pdl, st);
+    case 8: return launch_tile<T, C, 8>(x, w, y, rows, N, K, pdl, st);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
+// 64-row tiles up to 64 rows, 128-row tiles above (an H200, 3B matrices: at 96-128 rows 10-25%
+// faster than 64-row tiles, as fast at 160; below 64 rows slower).
+template <typename T>
+int launch(const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
+  const bool big = rows > 64;
+  return big ? launch_splits<T, BigTile>(x, w, y, rows, N, K, k_splits, pdl, st)
+             : launch_splits<T, SmallTile>(x, w, y, rows, N, K, k_splits, pdl, st);
+}
+
+}  // namespace
+
+bool mma_linear_wgmma_available() { return tile_stages::hopper(); }
+
+int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
+                     void* stream, bool pdl) {
+  if (rows < 0 || rows > (int64_t{1} << 30) || N <= 0 || K <= 0 || K % 8 != 0)
+    return static_cast<int>(cudaErrorInvalidValue);
+  if (rows == 0) return 0;
+  const auto st = static_cast<cudaStream_t>(stream);
+  const int r = static_cast<int>(rows);
+  return t == DType::BF16 ? launch(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                                   static_cast<__nv_bfloat16*>(y), r, N, K, k_splits, pdl, st)
+                          : launch(static_cast<const __half*>(x), static_cast<const __half*>(w),
+                                   static_cast<__half*>(y), r, N, K, k_splits, pdl, st);
+}
+
+}  // namespace cuda_fused
+}  // namespace flexgen
