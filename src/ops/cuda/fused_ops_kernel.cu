@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
         for (int j = 0; j < 4; ++j) wf[j] = f2(wp[j]);
 #pragma unroll
         for (int m = 0; m < M; ++m) {
-          const uint4 xv = __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
+          const uint4 xv = cuda_pdl::load_after_wait(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * K) + c);
           const T2* xp = reinterpret_cast<const T2*>(&xv);
 #pragma unroll
           for (int j = 0; j < 4; ++j) {

@@ -20,6 +20,16 @@ __device__ __forceinline__ void pdl_wait() {
 #endif
 }
 
+// 16 bytes of what the previous kernel wrote, read after pdl_wait(): a plain ld.global in a
+// volatile asm, which the compiler keeps after the wait. Not __ldg or loads through a const
+// __restrict__ pointer (ld.global.nc): their data is taken not to change while the kernel runs,
+// so they may be issued before the wait, and with PDL the previous kernel may still be writing.
+__device__ __forceinline__ uint4 load_after_wait(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
 __device__ __forceinline__ void pdl_trigger() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
