@@ -29,6 +29,7 @@
 #include "prefill_linear_params.h"
 #include "tile_stages.cuh"
 #include "wgmma.cuh"
+#include "wgmma_tile.cuh"
 
 namespace flexgen {
 namespace cuda_fused {
@@ -157,57 +158,15 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_wgmma_ker
                                                                                    T* __restrict__ y, int rows, int N,
                                                                                    int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  constexpr int ST = C::ST;
   extern __shared__ unsigned char smem_raw[];
   const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
-  const int tid = threadIdx.x;
   const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * C::BN;
-  const int ktiles = (K + kBK - 1) / kBK;
   const TileLoader<T, C> ld(x, w, rows, N, K, m0, n0, base);
   ld.prologue();
 
-  const int wg = tid >> 7;
   float d[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) d[i] = 0.f;
-  for (int kt = 0; kt < ktiles; ++kt) {
-    cp_async_wait<ST - 2>();
-    cuda_wgmma::fence_proxy_async();
-    __syncthreads();  // stage kt is in for every thread; the slot loaded next was read by finished wgmmas
-    ld.next(kt);
-    const uint32_t sx = ld.slot(kt) + wg * 64 * kRowBytes, sw = ld.slot(kt) + C::BM * kRowBytes;
-    cuda_wgmma::fence();
-#pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk)
-      cuda_wgmma::Wgmma<T>::run(d, cuda_wgmma::smem_desc(sx + 32 * kk), cuda_wgmma::smem_desc(sw + 32 * kk), 1);
-    cuda_wgmma::commit();
-    cuda_wgmma::wait<0>();
-  }
-  cp_async_wait<0>();
-  cuda_pdl::pdl_trigger();
-
-  // d[4 j + e]: row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column 8 j + 2 t + (e & 1).
-  using T2 = typename cuda_half::Pair<T>::type;
-  const int lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const bool pairs = (N & 1) == 0;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int r = m0 + 64 * wg + 16 * ((tid >> 5) & 3) + g + 8 * h;
-    if (r >= rows) continue;
-    T* yr = y + static_cast<int64_t>(r) * N;
-#pragma unroll
-    for (int j = 0; j < 16; ++j) {
-      const int c = n0 + 8 * j + 2 * t;
-      const float lo = d[4 * j + 2 * h], hi = d[4 * j + 2 * h + 1];
-      if (pairs && c + 1 < N) {
-        const uint32_t v = Mma<T>::pack(lo, hi);
-        *reinterpret_cast<T2*>(yr + c) = *reinterpret_cast<const T2*>(&v);
-      } else {
-        if (c < N) yr[c] = cuda_half::to<T>(lo);
-        if (c + 1 < N) yr[c + 1] = cuda_half::to<T>(hi);
-      }
-    }
-  }
+  tile_stages::wgmma_tile_loop(ld, d);
+  tile_stages::wgmma_tile_store<T>(d, y, rows, N, m0, n0);
 #else
   __trap();
 #endif

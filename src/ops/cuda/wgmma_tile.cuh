@@ -1,0 +1,74 @@
+// The wgmma main loop and the plain store of the tiled linears (prefill_linear_kernel.cu,
+// mma_linear_wgmma_kernel.cu): a CTA of WG warpgroups, each 64 rows x 128 columns of fp32
+// accumulators, over the K stages its TileLoader holds (tile_stages.cuh). Hopper only (wgmma.cuh).
+#pragma once
+
+#include <cstdint>
+
+#include "cp_async.cuh"
+#include "half_math.cuh"
+#include "pdl.cuh"
+#include "tile_stages.cuh"
+#include "wgmma.cuh"
+
+namespace flexgen {
+namespace cuda_fused {
+namespace tile_stages {
+
+// d = the warpgroup's 64 x 128 tile of x . w^T over the loader's stages, one fp32 accumulator an
+// output over the k16 steps in stage order (after the loader's prologue). Lets the next kernel
+// launch once the stages are consumed. d[4 j + e]: tile row 64 wg + 16 (warp % 4) + g + 8 (e >> 1),
+// column 8 j + 2 t + (e & 1).
+template <typename T, typename C>
+__device__ __forceinline__ void wgmma_tile_loop(const TileLoader<T, C>& ld, float (&d)[64]) {
+  const int wg = static_cast<int>(threadIdx.x) >> 7;
+#pragma unroll
+  for (int i = 0; i < 64; ++i) d[i] = 0.f;
+  for (int kt = 0; kt < ld.ktiles; ++kt) {
+    cuda_async::cp_async_wait<C::ST - 2>();
+    cuda_wgmma::fence_proxy_async();
+    __syncthreads();  // stage kt is in for every thread; the slot loaded next was read by finished wgmmas
+    ld.next(kt);
+    const uint32_t sx = ld.slot(kt) + wg * 64 * kRowBytes, sw = ld.slot(kt) + C::BM * kRowBytes;
+    cuda_wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk)
+      cuda_wgmma::Wgmma<T>::run(d, cuda_wgmma::smem_desc(sx + 32 * kk), cuda_wgmma::smem_desc(sw + 32 * kk), 1);
+    cuda_wgmma::commit();
+    cuda_wgmma::wait<0>();
+  }
+  cuda_async::cp_async_wait<0>();
+  cuda_pdl::pdl_trigger();
+}
+
+// y's rows and columns of this thread's part of d (wgmma_tile_loop's layout) for the CTA's tile at
+// (m0, n0), rounded once; rows past `rows` and columns past N are not written.
+template <typename T>
+__device__ __forceinline__ void wgmma_tile_store(const float (&d)[64], T* __restrict__ y, int rows, int N, int m0,
+                                                 int n0) {
+  using T2 = typename cuda_half::Pair<T>::type;
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const bool pairs = (N & 1) == 0;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = m0 + 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g + 8 * h;
+    if (r >= rows) continue;
+    T* yr = y + static_cast<int64_t>(r) * N;
+#pragma unroll
+    for (int j = 0; j < 16; ++j) {
+      const int c = n0 + 8 * j + 2 * t;
+      const float lo = d[4 * j + 2 * h], hi = d[4 * j + 2 * h + 1];
+      if (pairs && c + 1 < N) {
+        const uint32_t v = cuda_half::Mma<T>::pack(lo, hi);
+        *reinterpret_cast<T2*>(yr + c) = *reinterpret_cast<const T2*>(&v);
+      } else {
+        if (c < N) yr[c] = cuda_half::to<T>(lo);
+        if (c + 1 < N) yr[c + 1] = cuda_half::to<T>(hi);
+      }
+    }
+  }
+}
+
+}  // namespace tile_stages
+}  // namespace cuda_fused
+}  // namespace flexgen
