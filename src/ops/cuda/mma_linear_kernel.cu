@@ -1,12 +1,11 @@
 // Row-invariant tensor-core linear y = x . w^T (contract: mma_linear_params.h), the decode-step
 // projections of any number of rows.
 //
-// The weights are the MMA's A operand (16 output columns a warp), the rows its B operand (8 rows an
-// n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp streams its 32
-// weight rows (two 16-column tiles) and the rows' x through its own ring of shared-memory stages by cp.async (64
-// elements of K a stage; loads in flight hold no registers, so many are); ldmatrix reads the
-// fragments of each k16 step (K elements k .. k + 15 in the PTX fragment layout, as the tiled
-// linears read them).
+// The weights are the MMA's A operand (two 16-column tiles a warp), the rows its B operand (8 rows
+// an n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp streams its 32
+// weight rows and the rows' x through its own ring of shared-memory stages by cp.async (64 elements
+// of K a stage; loads in flight hold no registers, so many are); ldmatrix reads the fragments of
+// each k16 step (K elements k .. k + 15 in the PTX fragment layout, as the tiled linears read them).
 //
 // Arithmetic of one output (row r, column n): split p (one warp) accumulates, in fp32 through the
 // MMA, the 64-element groups p, p + S, p + 2S, ... in increasing order (four k16 steps a group,
