@@ -129,6 +129,22 @@ int64_t DecodeState::step_rows() const {
   return n;
 }
 
+namespace {
+
+// The step inputs of rows [0, n) from an int64 table [3, >= n] (tokens | positions | slots), as
+// views of it, on its device.
+StepInputs step_inputs(const at::Tensor& table, int64_t n, bool batch_invariant) {
+  StepInputs in;
+  in.tokens = table[0].narrow(0, 0, n).view({n, 1});
+  in.positions = table[1].narrow(0, 0, n).view({n, 1});
+  in.slots = table[2].narrow(0, 0, n);
+  in.rows = at::arange(n, table.options());
+  in.batch_invariant = batch_invariant;
+  return in;
+}
+
+}  // namespace
+
 at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
                              const std::vector<int64_t>& slots) {
   const int64_t R = options_.rows;
@@ -138,16 +154,10 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
                                 std::to_string(R) + " rows");
   const int64_t n = step_rows();
   if (!cuda_) {
-    std::vector<int64_t> host(tokens.begin(), tokens.begin() + n);
-    host.insert(host.end(), positions.begin(), positions.begin() + n);
-    host.insert(host.end(), slots.begin(), slots.begin() + n);
-    const at::Tensor all = at::tensor(host, at::kLong).view({3, n});
-    StepInputs in;
-    in.tokens = all[0].view({n, 1});
-    in.positions = all[1].view({n, 1});
-    in.slots = all[2];
-    in.rows = at::arange(n, at::kLong);
-    in.batch_invariant = options_.batch_invariant;
+    std::vector<int64_t> host(tokens);
+    host.insert(host.end(), positions.begin(), positions.end());
+    host.insert(host.end(), slots.begin(), slots.end());
+    const StepInputs in = step_inputs(at::tensor(host, at::kLong).view({3, R}), n, options_.batch_invariant);
     KVCache part = kv_cache_rows(cache_, 0, n);
     return llama_step(model_, part, in,
                       BatchMask::decode(std::vector<RowMask>(masks_.begin(), masks_.begin() + n),
@@ -160,11 +170,7 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
   }
   Cuda::Step& st = c.steps[n];
   if (!st.in.tokens.defined()) {
-    st.in.tokens = c.static_in[0].narrow(0, 0, n).view({n, 1});
-    st.in.positions = c.static_in[1].narrow(0, 0, n).view({n, 1});
-    st.in.slots = c.static_in[2].narrow(0, 0, n);
-    st.in.rows = at::arange(n, at::TensorOptions().dtype(at::kLong).device(model_.device));
-    st.in.batch_invariant = options_.batch_invariant;
+    st.in = step_inputs(c.static_in, n, options_.batch_invariant);
     st.table = device_mask_table_rows(c.table, n);
   }
   // The previous step's copy has finished: its logits were waited for before this call.
