@@ -18,10 +18,11 @@
 // cluster that adds their sums in split order.
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "cp_async.cuh"
 #include "kernel_attribute.cuh"
@@ -368,7 +369,12 @@ int64_t wgmma_min_rows() {
     const char* env = std::getenv("FLEXGEN_CUDA_DECODE_WGMMA_ROWS");
     if (!env || !*env) return int64_t{33};
     if (std::strcmp(env, "off") == 0) return int64_t{1} << 40;
-    return static_cast<int64_t>(std::max(1L, std::strtol(env, nullptr, 10)));
+    char* end = nullptr;
+    const long long n = std::strtoll(env, &end, 10);
+    if (*end != '\0' || n < 1)
+      throw std::invalid_argument(std::string("FLEXGEN_CUDA_DECODE_WGMMA_ROWS must be a row count >= 1 or off, got '") +
+                                  env + "'");
+    return static_cast<int64_t>(n);
   }();
   return v;
 }
