@@ -27,7 +27,9 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/fused_ops_cuda.cpp
     ${_flexgen_cuda_src}/mma_linear_kernel.cu
     ${_flexgen_cuda_src}/mma_linear_wgmma_kernel.cu
-    ${_flexgen_cuda_src}/prefill_linear_kernel.cu)
+    ${_flexgen_cuda_src}/prefill_linear_kernel.cu
+    ${_flexgen_cuda_src}/prefill_linear_tma_kernel.cu
+    ${_flexgen_cuda_src}/tensor_map.cpp)
   set_target_properties(flexgen_ops_cuda PROPERTIES
     CUDA_ARCHITECTURES OFF
     CUDA_STANDARD 17

@@ -15,9 +15,9 @@ bool mma_linear_wgmma_available();
 // y [rows, N] = x [rows, K] . w [N, K]^T with exactly mma_linear's arithmetic for k_splits splits
 // (mma_linear_params.h): each output's split sums over the 64-element groups p, p + S, ... in
 // order, four k16 steps a group, added in split order and rounded once. So a row's bits are the
-// same as through mma_linear, in any launch. Tiles of 64 or 128 rows x 128 columns, one CTA a split
-// of a tile, the S CTAs of a tile a thread-block cluster that adds the partial sums in shared
-// memory. K % 8 == 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
+// same as through mma_linear, in any launch. Tiles of 64, 128 or 192 rows x 128 columns, one CTA a
+// split of a tile (its stages loaded by TMA), the S CTAs of a tile a thread-block cluster that adds
+// the partial sums in shared memory. K % 8 == 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
 int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                      void* stream, bool pdl);
 

@@ -1,24 +1,25 @@
 // mma_linear's arithmetic for many rows through wgmma (contract: mma_linear_wgmma.h).
 //
 // mma_linear gives each output S fp32 chains (split p: the 64-element groups p, p + S, ... of K,
-// four k16 steps a group), added in split order. Here a CTA computes one split of a tile of 64 or
-// 128 rows x 128 columns: the prefill linear's wgmma main loop (tile_stages.cuh's swizzled stages,
-// wgmma m64n128k16, rows as the A operand and weights as B: an output element is still the MMA of
-// its own row and column over the same K elements in the same fragment order) over its split's
-// groups only. The S CTAs of a tile are a thread-block cluster: each puts its partial sums into its
-// shared memory, and after a cluster barrier CTA p adds, for 1/S of the tile's rows, split 0's sum
-// and then splits 1 .. S-1's in order (distributed shared memory), rounds once and writes y.
+// four k16 steps a group), added in split order. Here a CTA computes one split of a tile of 64 WG
+// rows x 128 columns through tma_tile.cuh's warp-specialized pipeline (one producer warp loading
+// the split's groups by TMA into the 128-byte-swizzled stages, WG consumer warpgroups running
+// wgmma m64n128k16 with rows as the A operand and weights as B: an output element is still the MMA
+// of its own row and column over the same K elements in the same fragment order). The S CTAs of a
+// tile are a thread-block cluster: each puts its partial sums into its shared memory, and after a
+// cluster barrier CTA p adds, for 1/S of the tile's rows, split 0's sum and then splits 1 .. S-1's
+// in order (distributed shared memory), rounds once and writes y.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
-#include "cp_async.cuh"
 #include "half_math.cuh"
 #include "kernel_attribute.cuh"
 #include "mma_linear_wgmma.h"
 #include "pdl.cuh"
+#include "tensor_map.h"
 #include "tile_stages.cuh"
-#include "wgmma.cuh"
+#include "tma_tile.cuh"
 #include "wgmma_tile.cuh"
 
 namespace flexgen {
@@ -27,11 +28,7 @@ namespace cuda_fused {
 namespace {
 
 using cuda_async::smem_u32;
-using tile_stages::TileLoader;
-using tile_stages::WgTile;
-
-using SmallTile = WgTile<1, 4, 2>;  // 64 x 128, 4 stages, 97 KB
-using BigTile = WgTile<2, 3, 2>;    // 128 x 128, 3 stages, 97 KB
+using tile_stages::TmaTile;
 
 // The partial sums of a tile in shared memory: BM rows of BN fp32, 4 floats of padding a row (a
 // warp's float2 stores of 8 rows x 8 columns land in 32 different banks).
@@ -77,42 +74,53 @@ __device__ __forceinline__ void store4(T* __restrict__ yr, int c, int N, float4 
 // CTA (blockIdx.x = S x row tile + p, blockIdx.y = column tile): split p of its tile. Launched as
 // clusters of S x 1 x 1 when S > 1 (the splits of one tile), so p is the CTA's cluster rank.
 template <typename T, typename C, int S>
-__global__ void __launch_bounds__(C::kThreads, C::MINB) mma_linear_wgmma_kernel(const T* __restrict__ x,
-                                                                               const T* __restrict__ w,
-                                                                               T* __restrict__ y, int rows, int N,
-                                                                               int K) {
+__global__ void __launch_bounds__(C::kThreads, C::MINB)
+    mma_linear_wgmma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
+                            T* __restrict__ y, int rows, int N, int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  const uint32_t base = (smem_u32(smem_raw) + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
+  const tile_stages::TmaStages<C> st(smem_raw);
+  st.init();
+  __syncthreads();
   const int tid = threadIdx.x;
   const int p = static_cast<int>(blockIdx.x) % S;
   const int m0 = static_cast<int>(blockIdx.x) / S * C::BM, n0 = blockIdx.y * C::BN;
-  const TileLoader<T, C> ld(x, w, rows, N, K, m0, n0, base, p, S);
-  ld.prologue();
-
-  float d[64];
-  tile_stages::wgmma_tile_loop(ld, d);
+  const int groups = (K + tile_stages::kBK - 1) / tile_stages::kBK;
+  const int ktiles = p < groups ? (groups - p + S - 1) / S : 0;
+  const bool consumer = tid < C::kConsumers;
+  float d[C::kNB][64];
+  if (consumer) {
+    tile_stages::tma_consume<T>(st, ktiles, d);
+  } else if (tid == C::kConsumers) {
+    tile_stages::tma_produce(st, &xmap, &wmap, m0, n0, p, S, ktiles);
+  }
+  cuda_pdl::pdl_trigger();
 
   if constexpr (S == 1) {
-    tile_stages::wgmma_tile_store<T>(d, y, rows, N, m0, n0);
+    if (consumer)
+#pragma unroll
+      for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + 128 * b);
   } else {
-    // d[4 j + e]: tile row r_lo + 8 (e >> 1), column 8 j + 2 t + (e & 1) (wgmma_tile_loop).
+    // d[b][4 j + e]: tile row r_lo + 8 (e >> 1), column 128 b + 8 j + 2 t + (e & 1) (tma_consume).
     const int lane = tid & 31, g = lane >> 2, t = lane & 3;
     const int r_lo = 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g;
     constexpr int P = partial_pitch<C>();
-    __syncthreads();  // every thread is done with the stages: the partial sums reuse them
-    float* part = reinterpret_cast<float*>(smem_raw + (base - smem_u32(smem_raw)));
+    __syncthreads();  // every stage is consumed: the partial sums reuse them
+    float* part = reinterpret_cast<float*>(smem_raw + (st.base - smem_u32(smem_raw)));
+    if (consumer)
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+      for (int b = 0; b < C::kNB; ++b)
 #pragma unroll
-      for (int j = 0; j < 16; ++j)
-        *reinterpret_cast<float2*>(part + (r_lo + 8 * h) * P + 8 * j + 2 * t) =
-            make_float2(d[4 * j + 2 * h], d[4 * j + 2 * h + 1]);
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int j = 0; j < 16; ++j)
+            *reinterpret_cast<float2*>(part + (r_lo + 8 * h) * P + 128 * b + 8 * j + 2 * t) =
+                make_float2(d[b][4 * j + 2 * h], d[b][4 * j + 2 * h + 1]);
     cluster_sync();  // every split's sums are in its CTA's shared memory
     constexpr int kRows = C::BM / S, kQuads = C::BN / 4;
     for (int q = tid; q < kRows * kQuads; q += C::kThreads) {
       const int r = p * kRows + q / kQuads, c = 4 * (q % kQuads);
-      const uint32_t addr = base + static_cast<uint32_t>((r * P + c) * 4);
+      const uint32_t addr = st.base + static_cast<uint32_t>((r * P + c) * 4);
       float4 s = ld_cluster(addr, 0);
 #pragma unroll
       for (int u = 1; u < S; ++u) {
@@ -132,38 +140,47 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) mma_linear_wgmma_kernel(
 }
 
 template <typename T, typename C, int S>
-int launch_tile(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
+int launch_tile(DType t, const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
   static_assert(C::BM * partial_pitch<C>() * 4 <= C::ST * C::kStageBytes, "partial sums fit in the stages");
   static_assert(C::BM % S == 0, "rows a split merges");
   constexpr auto kernel = mma_linear_wgmma_kernel<T, C, S>;
   if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
     return static_cast<int>(e);
+  CUtensorMap xmap, wmap;
+  if (const int e = cuda_tma::encode_k_major(&xmap, t, x, rows, K, C::BM); e != 0) return e;
+  if (const int e = cuda_tma::encode_k_major(&wmap, t, w, N, K, C::BN); e != 0) return e;
   // Splits, then row tiles vary fastest: the CTAs of one column tile run together and share its
   // weights in L2.
   const dim3 grid(static_cast<unsigned>(S * ((rows + C::BM - 1) / C::BM)),
                   static_cast<unsigned>((N + C::BN - 1) / C::BN));
   return static_cast<int>(cuda_pdl::launch_clusters(S > 1 ? S : 0u, kernel, grid, dim3(C::kThreads), C::kSmemBytes,
-                                                    st, pdl, x, w, y, rows, N, K));
+                                                    st, pdl, xmap, wmap, y, rows, N, K));
 }
 
 template <typename T, typename C>
-int launch_splits(const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
+int launch_splits(DType t, const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl,
+                  cudaStream_t st) {
   switch (k_splits) {
-    case 1: return launch_tile<T, C, 1>(x, w, y, rows, N, K, pdl, st);
-    case 2: return launch_tile<T, C, 2>(x, w, y, rows, N, K, pdl, st);
-    case 4: return launch_tile<T, C, 4>(x, w, y, rows, N, K, pdl, st);
-    case 8: return launch_tile<T, C, 8>(x, w, y, rows, N, K, pdl, st);
+    case 1: return launch_tile<T, C, 1>(t, x, w, y, rows, N, K, pdl, st);
+    case 2: return launch_tile<T, C, 2>(t, x, w, y, rows, N, K, pdl, st);
+    case 4: return launch_tile<T, C, 4>(t, x, w, y, rows, N, K, pdl, st);
+    case 8: return launch_tile<T, C, 8>(t, x, w, y, rows, N, K, pdl, st);
     default: return static_cast<int>(cudaErrorInvalidValue);
   }
 }
 
-// 64-row tiles up to 64 rows, 128-row tiles above (an H200, 3B matrices: at 96-128 rows 10-25%
-// faster than 64-row tiles, as fast at 160; below 64 rows slower).
+// A tile a CTA: 64 rows up to 64 rows (3 CTAs an SM), 128 up to 128, 192 up to 192, 128-row tiles
+// above (an H200, 3B matrices: at 160-192 rows 5-13% faster than the cp.async version with
+// 128-row tiles it replaced, 0-6% slower at 33-128 rows).
+using Tile64 = TmaTile<1, 128, 3, 3>;   // 75 KB
+using Tile128 = TmaTile<2, 128, 3, 2>;  // 97 KB
+using Tile192 = TmaTile<3, 128, 3, 1>;  // 121 KB
+
 template <typename T>
-int launch(const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
-  const bool big = rows > 64;
-  return big ? launch_splits<T, BigTile>(x, w, y, rows, N, K, k_splits, pdl, st)
-             : launch_splits<T, SmallTile>(x, w, y, rows, N, K, k_splits, pdl, st);
+int launch(DType t, const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
+  if (rows <= 64) return launch_splits<T, Tile64>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  if (rows > 128 && rows <= 192) return launch_splits<T, Tile192>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  return launch_splits<T, Tile128>(t, x, w, y, rows, N, K, k_splits, pdl, st);
 }
 
 }  // namespace
@@ -177,9 +194,9 @@ int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t row
   if (rows == 0) return 0;
   const auto st = static_cast<cudaStream_t>(stream);
   const int r = static_cast<int>(rows);
-  return t == DType::BF16 ? launch(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+  return t == DType::BF16 ? launch(t, static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
                                    static_cast<__nv_bfloat16*>(y), r, N, K, k_splits, pdl, st)
-                          : launch(static_cast<const __half*>(x), static_cast<const __half*>(w),
+                          : launch(t, static_cast<const __half*>(x), static_cast<const __half*>(w),
                                    static_cast<__half*>(y), r, N, K, k_splits, pdl, st);
 }
 

@@ -15,8 +15,9 @@
 // on its own row of A and column of B only, and nothing else (rows, tile shape, warps) changes the
 // order, so each row gets the same bits in any pass, in either tile shape.
 //
-// On Hopper (compute capability 9.0) the launcher runs the wgmma kernel below instead, with the
-// same stages and the same contract; elsewhere (sm_80+ through the PTX) this one.
+// On Hopper (compute capability 9.0) the launcher runs the wgmma kernel below instead (passes of
+// fewer than 256 rows) or the warp-specialized TMA kernel (prefill_linear_tma_kernel.cu, 256+
+// rows), with the same contract; elsewhere (sm_80+ through the PTX) this one.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
 #include "prefill_linear_params.h"
+#include "prefill_linear_tma.h"
 #include "tile_stages.cuh"
 #include "wgmma.cuh"
 #include "wgmma_tile.cuh"
@@ -144,12 +146,11 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB) prefill_linear_kernel(co
 
 // Hopper: the same arithmetic contract through wgmma (warpgroup MMA m64n128k16 reading both
 // operands from the shared-memory stages, whose swizzled layout is wgmma's 128-byte K-major one).
-// A CTA: WG warpgroups of 64 rows x 128 columns. One output is one fp32 accumulator over the k16
-// steps of K in order, as in the mma.sync kernel. A GPU runs one of the two kernels for every
-// prefill (an H200 sweep over the 3B matrices at 1-8192 rows found their outputs identical, but
-// nothing here relies on that). 1.4-1.5x the mma.sync kernel's speed from 512 rows on (H200: 445-565
-// TFLOP/s at 2464-8192 rows; cuBLAS 720-800).
-using WgBigTile = WgTile<2, 3, 2>;    // 128 x 128, 97 KB
+// A CTA: a warpgroup of 64 rows x 128 columns. One output is one fp32 accumulator over the k16
+// steps of K in order, as in the mma.sync kernel. A Hopper GPU runs this kernel for passes of
+// fewer than 256 rows and the TMA one above that (the row invariance test compares them bitwise;
+// an H200 sweep over the 3B matrices at 1-8192 rows also found the mma.sync kernel's outputs
+// identical, but nothing here relies on that).
 using WgSmallTile = WgTile<1, 4, 2>;  // 64 x 128, 97 KB
 
 template <typename T, typename C>
@@ -185,13 +186,12 @@ int launch_tile(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, 
   return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, x, w, y, rows, N, K));
 }
 
-// The big tiles for long passes, else the small ones (a short pass in big tiles leaves most SMs
-// idle): mma.sync where they make at least two CTAs an SM on a 132-SM GPU. Either gives the same bits.
+// Hopper: 64 x 128 wgmma tiles (256+ rows go to the TMA kernel). Elsewhere mma.sync, the big tiles
+// for long passes, else the small ones (a short pass in big tiles leaves most SMs idle): big where
+// they make at least two CTAs an SM on a 132-SM GPU. Every kernel and tile gives the same bits.
 template <typename T>
 int launch(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
-  if (tile_stages::hopper())  // 128-row tiles from 256 rows on (H200 sweep: faster from 512 rows, slower at 77)
-    return rows >= 256 ? launch_tile<T, WgBigTile, true>(x, w, y, rows, N, K, pdl, st)
-                       : launch_tile<T, WgSmallTile, true>(x, w, y, rows, N, K, pdl, st);
+  if (tile_stages::hopper()) return launch_tile<T, WgSmallTile, true>(x, w, y, rows, N, K, pdl, st);
   const int64_t big_ctas = static_cast<int64_t>((rows + BigTile::BM - 1) / BigTile::BM) * ((N + BigTile::BN - 1) / BigTile::BN);
   return big_ctas >= 264 ? launch_tile<T, BigTile>(x, w, y, rows, N, K, pdl, st)
                          : launch_tile<T, SmallTile>(x, w, y, rows, N, K, pdl, st);
@@ -207,6 +207,9 @@ int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows,
   if (rows == 0) return 0;
   const auto st = static_cast<cudaStream_t>(stream);
   const int r = static_cast<int>(rows);
+  // Hopper, 256+ rows: the warp-specialized TMA kernel (H200, 3B matrices: 1.1-1.35x the kernels
+  // below from 2464 rows, 1.15-1.25x at 512).
+  if (r >= 256 && tile_stages::hopper()) return prefill_linear_tma(t, x, w, y, r, N, K, stream, pdl);
   return t == DType::BF16 ? launch(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
                                    static_cast<__nv_bfloat16*>(y), r, N, K, pdl, st)
                           : launch(static_cast<const __half*>(x), static_cast<const __half*>(w),

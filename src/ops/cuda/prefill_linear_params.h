@@ -10,7 +10,8 @@ namespace flexgen {
 namespace cuda_fused {
 
 // y [rows, N] = x [rows, K] . w [N, K]^T for the many rows of a prefill pass, in tiles of up to
-// 128 rows x 128 columns (wgmma on Hopper, mma.sync elsewhere). K % 8 == 0; x, w, y 16-byte aligned. Row r's result depends on x's row r, w and
+// 128 rows x 256 columns (wgmma on Hopper, with TMA from 256 rows; mma.sync elsewhere). K % 8 == 0;
+// x, w, y 16-byte aligned. Row r's result depends on x's row r, w and
 // K only: never on `rows`, on the other rows, on the row's place in its tile or on the GPU, so a
 // token's bits are the same in a pass of any size or composition. pdl: programmatic dependent
 // launch. Returns a cudaError_t value (0 = success).

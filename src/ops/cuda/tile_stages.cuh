@@ -1,7 +1,8 @@
-// Shared-memory stages of the tiled tensor-core linears (prefill_linear_kernel.cu,
-// mma_linear_wgmma_kernel.cu): x and w tiles of 64 elements of K a stage, rows of 128 bytes whose
-// 16-byte units are XOR-swizzled by row & 7 (conflict-free for ldmatrix; wgmma's 128-byte K-major
-// layout), copied by cp.async; and the Hopper tile shapes. The stages set the speed, never the bits.
+// Shared-memory stages of the tiled tensor-core linears: x and w tiles of 64 elements of K a stage,
+// rows of 128 bytes whose 16-byte units are XOR-swizzled by row & 7 (conflict-free for ldmatrix;
+// wgmma's 128-byte K-major layout, which TMA's 128-byte swizzle also writes: tma_tile.cuh), copied
+// by cp.async (prefill_linear_kernel.cu); the Hopper tile shapes of the cp.async stages; and the
+// device facts the launchers pick kernels and tiles by. The stages set the speed, never the bits.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -37,21 +38,18 @@ struct WgTile {
 // Copies a CTA's x and w tiles of K stages into shared memory by cp.async, for a tile
 // configuration C: thread tid copies units q = tid + threads * i of each tile (tile row q / 8,
 // 16-byte unit q % 8); rows past `rows` or N and elements past K are zero-filled. Stage kt holds
-// the 64-element group g0 + gs kt of K (all of K in order: g0 = 0, gs = 1; one split of several:
-// every gs-th group from g0) and goes to slot kt % ST at `base`: the x tile, then the w tile.
+// the 64-element group kt of K and goes to slot kt % ST at `base`: the x tile, then the w tile.
 template <typename T, typename C>
 struct TileLoader {
   const T* xs[C::kXUnits];
   const T* ws[C::kWUnits];
   bool xok[C::kXUnits], wok[C::kWUnits];
-  int tid, K, ktiles, g0, gs;
+  int tid, K, ktiles;
   uint32_t base;
 
   __device__ __forceinline__ TileLoader(const T* x, const T* w, int rows, int N, int K_, int m0, int n0,
-                                        uint32_t base_, int g0_ = 0, int gs_ = 1)
-      : tid(static_cast<int>(threadIdx.x)), K(K_), g0(g0_), gs(gs_), base(base_) {
-    const int groups = (K_ + kBK - 1) / kBK;
-    ktiles = g0_ < groups ? (groups - g0_ + gs_ - 1) / gs_ : 0;
+                                        uint32_t base_)
+      : tid(static_cast<int>(threadIdx.x)), K(K_), ktiles((K_ + kBK - 1) / kBK), base(base_) {
 #pragma unroll
     for (int i = 0; i < C::kXUnits; ++i) {
       const int q = tid + C::kThreads * i, r = q >> 3;
@@ -66,7 +64,7 @@ struct TileLoader {
     }
   }
   __device__ __forceinline__ uint32_t slot(int kt) const { return base + (kt % C::ST) * C::kStageBytes; }
-  __device__ __forceinline__ int k_of(int kt) const { return (g0 + gs * kt) * kBK; }
+  __device__ __forceinline__ int k_of(int kt) const { return kt * kBK; }
   __device__ __forceinline__ void load_w(int kt) const {
     const int k0 = k_of(kt);
     const uint32_t dst = slot(kt) + C::BM * kRowBytes;
@@ -123,6 +121,17 @@ inline bool hopper() {
     known.fetch_or(bit, std::memory_order_acq_rel);
   }
   return (is.load(std::memory_order_acquire) & bit) != 0;
+}
+
+// Streaming multiprocessors of the current device (0 if it cannot be read), read once per device.
+inline int sm_count() {
+  static std::atomic<int> count[64] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  int n = count[device & 63].load(std::memory_order_acquire);
+  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) == cudaSuccess)
+    count[device & 63].store(n, std::memory_order_release);
+  return n;
 }
 
 }  // namespace tile_stages

@@ -1,6 +1,7 @@
-// The wgmma main loop and the plain store of the tiled linears (prefill_linear_kernel.cu,
-// mma_linear_wgmma_kernel.cu): a CTA of WG warpgroups, each 64 rows x 128 columns of fp32
-// accumulators, over the K stages its TileLoader holds (tile_stages.cuh). Hopper only (wgmma.cuh).
+// The wgmma main loop over cp.async stages (prefill_linear_kernel.cu) and the plain store of every
+// wgmma linear's accumulators (also prefill_linear_tma_kernel.cu, mma_linear_wgmma_kernel.cu): a CTA
+// of WG warpgroups, each 64 rows x 128 columns of fp32 accumulators, over the K stages its
+// TileLoader holds (tile_stages.cuh). Hopper only (wgmma.cuh).
 #pragma once
 
 #include <cstdint>

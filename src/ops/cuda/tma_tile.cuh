@@ -1,0 +1,108 @@
+// The warp-specialized wgmma pipeline of the tiled linears (prefill_linear_tma_kernel.cu,
+// mma_linear_wgmma_kernel.cu): a CTA of WG consumer warpgroups (64 rows each) and one producer
+// warp. The producer streams x and w tiles of 64 elements of K into ST shared-memory stages by TMA
+// (128-byte swizzle: tile_stages.cuh's layout, so the same wgmma descriptors), each stage completing
+// on its "full" mbarrier; the consumers run wgmma m64n128k16 over a stage (BN / 128 of them a k16
+// step), keep one stage's wgmmas in flight while issuing the next, and hand a stage back through its
+// "empty" mbarrier once the wgmmas that read it are done. Hopper only (tma.cuh, wgmma.cuh).
+#pragma once
+
+#include <cuda.h>
+
+#include <cstdint>
+
+#include "cp_async.cuh"
+#include "pdl.cuh"
+#include "tile_stages.cuh"
+#include "tma.cuh"
+#include "wgmma.cuh"
+
+namespace flexgen {
+namespace cuda_fused {
+namespace tile_stages {
+
+// WG consumer warpgroups (BM = 64 WG rows), BN columns (a multiple of 128), ST stages, MINB CTAs an
+// SM. Sets the speed, never the bits.
+template <int WG_, int BN_, int ST_, int MINB_>
+struct TmaTile {
+  static constexpr int WG = WG_, BM = 64 * WG_, BN = BN_, ST = ST_, MINB = MINB_;
+  static constexpr int kConsumers = 128 * WG, kThreads = kConsumers + 32, kNB = BN / 128;
+  static constexpr int kXBytes = BM * kRowBytes, kStageBytes = (BM + BN) * kRowBytes;
+  static constexpr int kBarOffset = ST * kStageBytes;                 // full[ST], then empty[ST]
+  static constexpr int kSmemBytes = kBarOffset + 16 * ST + 1024;     // + room to align to 1024 bytes
+  static_assert(BN % 128 == 0 && BN <= 256 && BM <= 256, "tile shape");
+};
+
+// A CTA's stages (1024-byte aligned in its dynamic shared memory) and their mbarriers.
+template <typename C>
+struct TmaStages {
+  uint32_t base, full, empty;
+  __device__ __forceinline__ explicit TmaStages(const unsigned char* smem_raw)
+      : base((cuda_async::smem_u32(smem_raw) + 1023u) & ~1023u),
+        full(base + C::kBarOffset),
+        empty(base + C::kBarOffset + 8 * C::ST) {}
+  __device__ __forceinline__ uint32_t stage(int kt) const { return base + (kt % C::ST) * C::kStageBytes; }
+  // Thread 0 sets the barriers up; __syncthreads() before any use.
+  __device__ __forceinline__ void init() const {
+    if (threadIdx.x != 0) return;
+    for (int s = 0; s < C::ST; ++s) {
+      cuda_tma::mbar_init(full + 8 * s, 1);
+      cuda_tma::mbar_init(empty + 8 * s, C::kConsumers / 32);
+    }
+  }
+};
+
+// The producer (one thread): stage kt holds K's 64-element group g0 + gs kt, kt < ktiles, of the
+// x rows m0 .. m0 + BM - 1 and the w rows n0 .. n0 + BN - 1. The weights of the first stages do
+// not depend on the previous kernel and are in flight before waiting for it (PDL).
+template <typename C>
+__device__ __forceinline__ void tma_produce(const TmaStages<C>& st, const CUtensorMap* xmap, const CUtensorMap* wmap,
+                                            int m0, int n0, int g0, int gs, int ktiles) {
+  const int first = ktiles < C::ST ? ktiles : C::ST;
+  for (int kt = 0; kt < first; ++kt) {
+    cuda_tma::mbar_arrive_expect_tx(st.full + 8 * kt, C::kStageBytes);
+    cuda_tma::tma_load_2d(st.stage(kt) + C::kXBytes, wmap, st.full + 8 * kt, (g0 + gs * kt) * kBK, n0);
+  }
+  cuda_pdl::pdl_wait();
+  for (int kt = 0; kt < first; ++kt)
+    cuda_tma::tma_load_2d(st.stage(kt), xmap, st.full + 8 * kt, (g0 + gs * kt) * kBK, m0);
+  for (int kt = C::ST; kt < ktiles; ++kt) {
+    const uint32_t s = 8 * (kt % C::ST);
+    cuda_tma::mbar_wait(st.empty + s, ((kt / C::ST) - 1) & 1);
+    cuda_tma::mbar_arrive_expect_tx(st.full + s, C::kStageBytes);
+    cuda_tma::tma_load_2d(st.stage(kt) + C::kXBytes, wmap, st.full + s, (g0 + gs * kt) * kBK, n0);
+    cuda_tma::tma_load_2d(st.stage(kt), xmap, st.full + s, (g0 + gs * kt) * kBK, m0);
+  }
+}
+
+// A consumer warpgroup (threads 0 .. kConsumers - 1): d[b] = its 64 x 128 part b of the tile's
+// x . w^T over the ktiles stages, one fp32 accumulator an output over the k16 steps in stage order
+// from zero. d[b][4 j + e]: tile row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column 128 b + 8 j +
+// 2 t + (e & 1) (wgmma_tile_store's layout).
+template <typename T, typename C>
+__device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, float (&d)[C::kNB][64]) {
+  const int tid = static_cast<int>(threadIdx.x), wg = tid >> 7;
+#pragma unroll
+  for (int b = 0; b < C::kNB; ++b)
+#pragma unroll
+    for (int i = 0; i < 64; ++i) d[b][i] = 0.f;
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const uint32_t sx = st.stage(kt) + wg * 64 * kRowBytes, sw = st.stage(kt) + C::kXBytes;
+    cuda_tma::mbar_wait(st.full + 8 * (kt % C::ST), (kt / C::ST) & 1);
+    cuda_wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < kBK / 16; ++kk)
+#pragma unroll
+      for (int b = 0; b < C::kNB; ++b)
+        cuda_wgmma::Wgmma<T>::run(d[b], cuda_wgmma::smem_desc(sx + 32 * kk),
+                                  cuda_wgmma::smem_desc(sw + b * 128 * kRowBytes + 32 * kk), 1);
+    cuda_wgmma::commit();
+    cuda_wgmma::wait<1>();  // the previous stage's wgmmas are done: hand its slot back
+    if (kt > 0 && (tid & 31) == 0) cuda_tma::mbar_arrive(st.empty + 8 * ((kt - 1) % C::ST));
+  }
+  cuda_wgmma::wait<0>();
+}
+
+}  // namespace tile_stages
+}  // namespace cuda_fused
+}  // namespace flexgen
