@@ -610,9 +610,14 @@ __device__ __forceinline__ void cluster_wait() {
 // merge their partials themselves after a cluster barrier, and no combine kernel runs. prefetch:
 // pull the first split's K/V rows into L2 before waiting for the previous kernel (worth it when
 // few rows run: with many, the extra requests cost more than the latency they hide).
+//
+// Launches of many rows (no MERGE) ask for 3 CTAs an SM (168 registers, a few bytes spilled, instead
+// of 240 and 2 CTAs): each CTA computes one 128-key block and waits on its loads, so resident CTAs
+// are what hides the latency (an H200, 3B, 160 rows: attention 178 -> 164 us a layer in
+// bench_decode_cuda; 4 CTAs spilled more and were slower). The same arithmetic either way.
 template <typename T, int D, bool MERGE>
-__global__ void __launch_bounds__(kDecodeWarps * 32) bsa_decode_kernel(const __grid_constant__ Params p, int splits,
-                                                                        float* ws, bool prefetch) {
+__global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
+    bsa_decode_kernel(const __grid_constant__ Params p, int splits, float* ws, bool prefetch) {
   constexpr int G = kDecodeMaxG;  // heads a CTA can hold: the n8 columns of O^T
   constexpr int KP = D / 32;      // 16-byte pieces of q and of a key row a lane holds (k16 step pairs)
   constexpr int MT = D / 16;      // m16 tiles of head_dim in O^T
