@@ -79,9 +79,6 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
                             T* __restrict__ y, int rows, int N, int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  const tile_stages::TmaStages<C> st(smem_raw);
-  st.init();
-  __syncthreads();
   const int tid = threadIdx.x;
   const int p = static_cast<int>(blockIdx.x) % S;
   const int m0 = static_cast<int>(blockIdx.x) / S * C::BM, n0 = blockIdx.y * C::BN;
@@ -89,12 +86,7 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
   const int ktiles = p < groups ? (groups - p + S - 1) / S : 0;
   const bool consumer = tid < C::kConsumers;
   float d[C::kNB][64];
-  if (consumer) {
-    tile_stages::tma_consume<T>(st, ktiles, d);
-  } else if (tid == C::kConsumers) {
-    tile_stages::tma_produce(st, &xmap, &wmap, m0, n0, p, S, ktiles);
-  }
-  cuda_pdl::pdl_trigger();
+  const tile_stages::TmaStages<C> st = tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, p, S, ktiles, d);
 
   if constexpr (S == 1) {
     if (consumer)

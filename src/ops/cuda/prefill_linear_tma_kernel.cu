@@ -40,18 +40,10 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
                               T* __restrict__ y, int rows, int N, int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  const tile_stages::TmaStages<C> st(smem_raw);
-  st.init();
-  __syncthreads();
   const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * C::BN, ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
-  if (static_cast<int>(threadIdx.x) >= C::kConsumers) {  // the producer warp
-    if (static_cast<int>(threadIdx.x) == C::kConsumers) tile_stages::tma_produce(st, &xmap, &wmap, m0, n0, 0, 1, ktiles);
-    cuda_pdl::pdl_trigger();
-    return;
-  }
   float d[C::kNB][64];
-  tile_stages::tma_consume<T>(st, ktiles, d);
-  cuda_pdl::pdl_trigger();
+  tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, 0, 1, ktiles, d);
+  if (static_cast<int>(threadIdx.x) >= C::kConsumers) return;  // the producer warp
 #pragma unroll
   for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + 128 * b);
 #else

@@ -103,6 +103,24 @@ __device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, 
   cuda_wgmma::wait<0>();
 }
 
+// A CTA's whole pipeline over its ktiles stages (K groups g0 + gs kt): sets up the barriers, then
+// the producer thread loads while the consumer warpgroups (threads 0 .. kConsumers - 1) fill d
+// (tma_consume's layout); every thread then lets the next kernel launch. Returns the stages (free
+// for other use after a __syncthreads()).
+template <typename T, typename C>
+__device__ __forceinline__ TmaStages<C> tma_tile_run(const unsigned char* smem_raw, const CUtensorMap* xmap,
+                                                     const CUtensorMap* wmap, int m0, int n0, int g0, int gs,
+                                                     int ktiles, float (&d)[C::kNB][64]) {
+  const TmaStages<C> st(smem_raw);
+  st.init();
+  __syncthreads();
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid < C::kConsumers) tma_consume<T>(st, ktiles, d);
+  else if (tid == C::kConsumers) tma_produce(st, xmap, wmap, m0, n0, g0, gs, ktiles);
+  cuda_pdl::pdl_trigger();
+  return st;
+}
+
 }  // namespace tile_stages
 }  // namespace cuda_fused
 }  // namespace flexgen
