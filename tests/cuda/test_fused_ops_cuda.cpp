@@ -119,20 +119,21 @@ TEST_P(FusedOpsCuda, GemvRowsAreBatchInvariantForEveryWarpSplit) {
 // The row-invariant tensor-core linear (rows_apart, the batch-invariant decode steps): each row's
 // result is the same bits whatever else is in the call (alone, any prefix of the batch, the batch
 // reversed; on Hopper launches of 33+ rows run the wgmma kernel, so rows alone and short prefixes
-// (mma.sync) are compared with the 130-row call (wgmma)), for shapes that take 1, 2, 4 and 8 K splits
+// (mma.sync) are compared with the 200-row call (wgmma, two 128-row tiles) and prefixes of every
+// wgmma tile height (64, 128, 192 rows)), for shapes that take 1, 2, 4 and 8 K splits
 // (N = 40000, 16400, 8200, 4096), N not a multiple of 16 and K not a multiple of 32; and it is the
 // fp32 dot product rounded once (plus the bias, rounded like at::add).
 TEST_P(FusedOpsCuda, RowInvariantLinearGivesEveryRowItsOwnBitsInAnyBatch) {
   for (const auto& [N, K] : std::vector<std::pair<int64_t, int64_t>>{{40000, 512}, {16400, 256}, {8200, 1024}, {4096, 1000}, {520, 2048}, {131, 264}}) {
     const at::Tensor w = randn({N, K}, 0.05);
-    const at::Tensor x = randn({130, 1, K});
+    const at::Tensor x = randn({200, 1, K});
     const at::Tensor all = linear_cuda(x, w, {}, true);
     const at::Tensor ref = at::matmul(x.to(at::kFloat), w.to(at::kFloat).t());
     const std::string what = "N " + std::to_string(N) + " K " + std::to_string(K);
     near(all, ref, 1.5, 1e-3 * ref.abs().max().item<double>(), what.c_str());
-    for (int64_t rows : {1, 2, 7, 8, 9, 16, 17, 33, 64, 65, 100, 129})
+    for (int64_t rows : {1, 2, 7, 8, 9, 16, 17, 33, 64, 65, 100, 129, 192})
       EXPECT_TRUE(linear_cuda(x.narrow(0, 0, rows), w, {}, true).equal(all.narrow(0, 0, rows))) << what << ", first " << rows << " rows";
-    for (int64_t r : {0, 5, 63, 64, 129})
+    for (int64_t r : {0, 5, 63, 64, 129, 199})
       EXPECT_TRUE(linear_cuda(x.narrow(0, r, 1), w, {}, true).equal(all.narrow(0, r, 1))) << what << ", row " << r << " alone";
     EXPECT_TRUE(linear_cuda(x.flip(0), w, {}, true).equal(all.flip(0))) << what << ", rows reversed";
   }
