@@ -24,6 +24,13 @@ std::vector<CpuIsa> runnable_cpu_isas();
 CpuIsa cpu_isa();
 // Selects a path; std::invalid_argument when this CPU cannot run it.
 void set_cpu_isa(CpuIsa isa);
+// Whether the path was named (FLEXGEN_CPU_ISA or set_cpu_isa) rather than left to best_cpu_isa().
+bool cpu_isa_named();
+// The path of the bf16 linear layers' kernels for a call of `rows` rows: cpu_isa(), except that
+// when the path was not named and is avx512bf16, calls of 4 rows or more (compute-bound) run the
+// avx512 FMA kernels if those measured faster on this CPU (once, one thread, operands in L1: CPUs
+// whose vdpbf16ps issues at half the FMA rate). Every path computes the same bits.
+CpuIsa bf16_linear_isa(long long rows);
 // "portable", "avx2", "avx512", "avx512bf16".
 const char* to_string(CpuIsa isa);
 // The inverse of to_string; std::invalid_argument for another name.

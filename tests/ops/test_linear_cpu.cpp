@@ -133,6 +133,35 @@ TEST_F(LinearCpu, Fp32EveryPathEqualsPortableAndRowsAreIndependent) {
   }
 }
 
+// Left to itself (no path named), a bf16 call of many rows runs the best path or, on an
+// avx512bf16 CPU whose FMAs are faster than its vdpbf16ps, the avx512 kernels; one-row calls stay on
+// the best path; and whatever ran, the sums are the portable kernel's bits. (Run alone, as ctest
+// does: a test before it in the same process names a path.)
+TEST_F(LinearCpu, UnnamedManyRowCallsRunTheBestPathOrTheFasterFmaKernelsWithTheSameBits) {
+  if (cpu_isa_named()) GTEST_SKIP() << "a path is named (FLEXGEN_CPU_ISA or an earlier test)";
+  const CpuIsa best = best_cpu_isa();
+  EXPECT_EQ(bf16_linear_isa(1), best);
+  const CpuIsa many = bf16_linear_isa(64);
+  EXPECT_TRUE(many == best || (best == CpuIsa::Avx512Bf16 && many == CpuIsa::Avx512)) << to_string(many);
+  const at::Tensor x = values({64, 2048}, 61), w = values({40, 2048}, 62);
+  const at::Tensor sums = linear_bf16(x, {w}, false)[0], one = linear_bf16(x.narrow(0, 5, 1), {w}, false)[0];
+  set_cpu_isa(CpuIsa::Portable);
+  const at::Tensor want = linear_bf16(x, {w}, false)[0];
+  EXPECT_TRUE(at::equal(sums, want)) << "64 rows on " << to_string(many);
+  EXPECT_TRUE(at::equal(one, want.narrow(0, 5, 1)));
+}
+
+// A named path is the one every call runs, of any number of rows.
+TEST_F(LinearCpu, ANamedPathRunsEveryCall) {
+  for (CpuIsa isa : runnable_cpu_isas()) {
+    set_cpu_isa(isa);
+    EXPECT_TRUE(cpu_isa_named());
+    EXPECT_EQ(bf16_linear_isa(1), isa);
+    EXPECT_EQ(bf16_linear_isa(4), isa);
+    EXPECT_EQ(bf16_linear_isa(1000), isa);
+  }
+}
+
 TEST_F(LinearCpu, OtherInputsAreRefusedOrGoToLibtorch) {
   const at::Tensor x = values({2, 8}, 31), w = values({3, 8}, 32);
   EXPECT_THROW(linear_bf16(x.to(at::kFloat), {w}), std::invalid_argument);

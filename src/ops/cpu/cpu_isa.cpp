@@ -60,6 +60,11 @@ void set_cpu_isa(CpuIsa isa) {
   g_selected = static_cast<int>(isa);
 }
 
+bool cpu_isa_named() {
+  cpu_isa();  // reads FLEXGEN_CPU_ISA
+  return g_selected >= 0;
+}
+
 CpuIsa cpu_isa() {
   std::call_once(g_env_once, [] {
     const char* env = std::getenv("FLEXGEN_CPU_ISA");

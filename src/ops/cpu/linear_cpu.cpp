@@ -1,6 +1,7 @@
 // The model's linear layer on the CPU (linear_cpu.h): bf16 and fp32 products through the block
-// kernels of gemm_kernels.h on the path cpu_isa() names, tiled over the outputs (each thread takes whole tiles of
-// weight rows that fit in L2, a chunk of x's rows against them at a time), fp32 results rounded to bf16 once.
+// kernels of gemm_kernels.h on the path cpu_isa() names (bf16: bf16_linear_isa's, by the call's
+// rows), tiled over the outputs (each thread takes whole tiles of weight rows that fit in L2, a
+// chunk of x's rows against them at a time), fp32 results rounded to bf16 once.
 #include "cpu/linear_cpu.h"
 
 #include <ATen/ATen.h>
@@ -141,7 +142,8 @@ void check_inputs(const at::Tensor& x, const std::vector<at::Tensor>& weights, a
 
 std::vector<at::Tensor> linear_bf16(const at::Tensor& x, const std::vector<at::Tensor>& weights, bool round_to_bf16) {
   check_inputs(x, weights, at::kBFloat16, "linear_bf16");
-  const CpuIsa isa = cpu_isa();
+  const int64_t K = x.size(-1);
+  const CpuIsa isa = bf16_linear_isa(K > 0 ? x.numel() / K : 0);
   return products<uint16_t>(x, weights, cpu::block_kernel(isa), cpu::block_cols(isa),
                             round_to_bf16 ? at::kBFloat16 : at::kFloat);
 }
