@@ -3,8 +3,9 @@
 // Xeon VM, model 207: the bf16 dot peak 167 GFLOP/s on 2 cores against 341 for AVX-512 FMAs), and
 // the avx512 kernels, which widen bf16 to fp32 and run two FMAs a pair, compute the same bits
 // faster there (`avg` at batch 8 on the demo model: 0.276 -> 0.418 samples/s, records identical);
-// on others (a Zen 5 VM: 1,080 against ~540) the vdpbf16ps kernels are faster. One-row calls
-// stream the weights once and stay on the named path (the bf16 kernels read them faster).
+// on others (a Zen 5 VM: 1,080 against ~540) the vdpbf16ps kernels are faster. Calls of fewer
+// rows (decode steps of 1-3 rows stream the weights) stay on cpu_isa()'s path: there the vdpbf16ps
+// kernels read the weights faster (Intel VM, batch-1 decode 29.9 against 26.4 tokens/s).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
