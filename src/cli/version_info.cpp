@@ -12,7 +12,10 @@ namespace flexgen::cli {
 std::string cpu_kernels_text() {
   std::string runnable;
   for (CpuIsa isa : runnable_cpu_isas()) runnable += std::string(runnable.empty() ? "" : ", ") + to_string(isa);
-  return std::string(to_string(cpu_isa())) + " (runnable: " + runnable + ")";
+  std::string text = std::string(to_string(cpu_isa())) + " (runnable: " + runnable + ")";
+  if (const CpuIsa many = bf16_linear_isa(4); many != cpu_isa())
+    text += std::string("; bf16 calls of 4+ rows: ") + to_string(many) + " (measured faster)";
+  return text;
 }
 
 std::string version_text() {

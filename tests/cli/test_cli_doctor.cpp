@@ -23,7 +23,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 const std::string kIsa = "(portable|avx2|avx512|avx512bf16)";
-const std::string kKernels = kIsa + " \\(runnable: portable(, " + kIsa + ")*\\)";
+const std::string kKernels =
+    kIsa + " \\(runnable: portable(, " + kIsa + ")*\\)(; bf16 calls of 4\\+ rows: " + kIsa + " \\(measured faster\\))?";
 
 // The doctor's lines: "ok   NAME: DETAIL" or "FAIL NAME: DETAIL", always these checks in this order.
 void expect_doctor_shape(const std::vector<std::string>& lines) {
