@@ -162,8 +162,8 @@ int launch_splits(DType t, const T* x, const T* w, T* y, int rows, int N, int K,
 }
 
 // A tile a CTA: 64 rows up to 64 rows (3 CTAs an SM), 128 up to 128, 192 up to 192, 128-row tiles
-// above (an H200, 3B matrices: at 160-192 rows 5-13% faster than the cp.async version with
-// 128-row tiles it replaced, 0-6% slower at 33-128 rows).
+// above (an H200, 3B matrices, one call: at 160-192 rows 2-14% faster than the cp.async version
+// it replaced; at 33-128 rows from 10% faster (q|k|v at 64 rows) to 12% slower (o, down at 33)).
 using Tile64 = TmaTile<1, 128, 3, 3>;   // 75 KB
 using Tile128 = TmaTile<2, 128, 3, 2>;  // 97 KB
 using Tile192 = TmaTile<3, 128, 3, 1>;  // 121 KB
