@@ -62,7 +62,7 @@ struct Options {
   std::vector<std::string> models;
   int64_t prompt = 128, decode = 16, reps = 3;
   int threads = 0;  // 0: every CPU this process may run on
-  std::string isa;  // empty: the current path (best, or FLEXGEN_CPU_ISA); "all": every runnable path
+  std::string isa;  // empty: the current path (best, or FLEXGEN_CPU_ISA); "all": every runnable path; "auto": none named
   double bw_mib = 1024;
   int bw_reps = 5;
   double peak_seconds = 0.3;
@@ -73,7 +73,7 @@ struct Options {
 int usage(const std::string& msg) {
   std::cerr << "bench_cpu: " << msg
             << "\nusage: bench_cpu [--model DIR]... [--prompt N] [--decode N] [--reps N] [--threads N]\n"
-               "                 [--isa portable|avx2|avx512|avx512bf16|all] [--bw-mib MIB] [--bw-reps N]\n"
+               "                 [--isa portable|avx2|avx512|avx512bf16|auto|all] [--bw-mib MIB] [--bw-reps N]\n"
                "                 [--peak-seconds S] [--peak-reps N] [--not-measured \"LABEL: why\"]...\n";
   return 2;
 }
@@ -88,6 +88,18 @@ const char* fp32_peak_of(flexgen::CpuIsa isa) {
   }
   return "sse2_fp32";
 }
+
+// A kernel path a run measures: a named one (set_cpu_isa), or none named ("auto": best_cpu_isa()
+// with bf16_linear_isa's choice for calls of many rows, what flexgen runs by default).
+struct RunPath {
+  flexgen::CpuIsa isa;
+  bool automatic = false;
+  std::string name() const { return automatic ? "auto" : flexgen::to_string(isa); }
+  void select() const {
+    if (automatic) flexgen::clear_cpu_isa();
+    else flexgen::set_cpu_isa(isa);
+  }
+};
 
 struct ModelSizes {
   double parameters = 0;            // unique parameters (a tied LM head counted once)
@@ -124,7 +136,7 @@ ModelSizes sizes_of(const flexgen::LlamaModel& model) {
   return s;
 }
 
-json bench_model(const std::string& dir, const Options& o, const std::vector<flexgen::CpuIsa>& isas,
+json bench_model(const std::string& dir, const Options& o, const std::vector<RunPath>& isas,
                  double bandwidth_gb_s, const json& peaks) {
   log("loading " + dir + " (bf16)");
   auto t0 = Clock::now();
@@ -168,9 +180,9 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
   std::vector<Samples> samples(isas.size());
   for (int64_t r = 0; r <= o.reps; ++r) {
     for (size_t i = 0; i < isas.size(); ++i) {
-      flexgen::set_cpu_isa(isas[i]);
+      isas[i].select();
       log("model " + dir + ": " + (r == 0 ? std::string("warm-up") : "round " + std::to_string(r)) + ", kernel path " +
-          flexgen::to_string(isas[i]));
+          isas[i].name());
       flexgen::KVCache cache = flexgen::make_kv_cache(model, 1, o.prompt + o.decode);
       at::Tensor ids = tokens_of(o.prompt, r + 1);
       auto t = Clock::now();
@@ -196,8 +208,10 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
   }
   json runs = json::array();
   for (size_t i = 0; i < isas.size(); ++i) {
-    const flexgen::CpuIsa isa = isas[i];
-    const std::string path = flexgen::to_string(isa);
+    const flexgen::CpuIsa isa = isas[i].isa;
+    const std::string path = isas[i].name();
+    isas[i].select();
+    const std::string many_rows = flexgen::to_string(flexgen::bf16_linear_isa(4));
     const auto& prefill_s = samples[i].prefill_s;
     const auto& decode_s = samples[i].decode_s;
     const double prefill_cpu = samples[i].prefill_cpu, decode_cpu = samples[i].decode_cpu;
@@ -226,6 +240,7 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<fle
       prefill["fraction_of_bf16_dot_peak"] = bf > 0 ? pre_gflop_s / bf : 0.0;
     }
     runs.push_back({{"kernel_path", path},
+                    {"linear_many_rows", many_rows},
                     {"decode",
                      {{"s_median", dec},
                       {"s_best", dec_best},
@@ -257,7 +272,7 @@ int main(int argc, char** argv) {
       else if (a == "--threads") o.threads = std::stoi(next());
       else if (a == "--isa") {
         o.isa = next();
-        if (o.isa != "all") flexgen::parse_cpu_isa(o.isa);  // a name that is no path is a usage error
+        if (o.isa != "all" && o.isa != "auto") flexgen::parse_cpu_isa(o.isa);  // a name that is no path: usage error
       }
       else if (a == "--bw-mib") o.bw_mib = std::stod(next());
       else if (a == "--bw-reps") o.bw_reps = std::stoi(next());
@@ -276,13 +291,22 @@ int main(int argc, char** argv) {
     flexgen::set_cpu_threads(threads);
     at::init_num_threads();
 
-    // The kernel path: the current one (best, or FLEXGEN_CPU_ISA), one named, or every runnable one.
-    const flexgen::CpuIsa initial = flexgen::cpu_isa();
-    std::vector<flexgen::CpuIsa> isas = {initial};
-    if (o.isa == "all") isas = flexgen::runnable_cpu_isas();
-    else if (!o.isa.empty()) isas = {flexgen::parse_cpu_isa(o.isa)};
-    for (auto isa : isas) flexgen::set_cpu_isa(isa);  // fails early for a path this CPU cannot run
-    flexgen::set_cpu_isa(o.isa == "all" ? initial : isas.front());
+    // The kernel path: the current one (best, or FLEXGEN_CPU_ISA), one named, none named (auto), or
+    // every runnable one (and auto where it differs from the best path: an avx512bf16 CPU).
+    const RunPath current{flexgen::cpu_isa(), !flexgen::cpu_isa_named()};
+    const flexgen::CpuIsa best = flexgen::best_cpu_isa();
+    std::vector<RunPath> isas = {current};
+    if (o.isa == "all") {
+      isas.clear();
+      for (auto isa : flexgen::runnable_cpu_isas()) isas.push_back({isa});
+      if (best == flexgen::CpuIsa::Avx512Bf16) isas.push_back({best, true});
+    } else if (o.isa == "auto") {
+      isas = {{best, true}};
+    } else if (!o.isa.empty()) {
+      isas = {{flexgen::parse_cpu_isa(o.isa)}};
+    }
+    for (const auto& p : isas) p.select();  // fails early for a path this CPU cannot run
+    (o.isa == "all" ? current : isas.front()).select();
 
     const std::string load_start = loadavg();
     json out = {{"bench", "cpu"}, {"loadavg_start", load_start}};

@@ -26,6 +26,9 @@ CpuIsa cpu_isa();
 void set_cpu_isa(CpuIsa isa);
 // Whether the path was named (FLEXGEN_CPU_ISA or set_cpu_isa) rather than left to best_cpu_isa().
 bool cpu_isa_named();
+// Forgets a named path (FLEXGEN_CPU_ISA is not read again): best_cpu_isa() with bf16_linear_isa's
+// choice, what runs when nothing is named (benchmarks measure it beside the named paths).
+void clear_cpu_isa();
 // The path of the bf16 linear layers' kernels for a call of `rows` rows: cpu_isa(), except that
 // when the path was not named and is avx512bf16, calls of 4 rows or more (compute-bound) run the
 // avx512 FMA kernels if those measured faster on this CPU (once, one thread, operands in L1: CPUs

@@ -60,6 +60,11 @@ void set_cpu_isa(CpuIsa isa) {
   g_selected = static_cast<int>(isa);
 }
 
+void clear_cpu_isa() {
+  cpu_isa();  // FLEXGEN_CPU_ISA is read (once) before it is forgotten
+  g_selected = -1;
+}
+
 bool cpu_isa_named() {
   cpu_isa();  // reads FLEXGEN_CPU_ISA
   return g_selected >= 0;
