@@ -151,7 +151,7 @@ TEST_F(LinearCpu, UnnamedManyRowCallsRunTheBestPathOrTheFasterFmaKernelsWithTheS
   EXPECT_TRUE(at::equal(one, want.narrow(0, 5, 1)));
 }
 
-// A named path is the one every call runs, of any number of rows.
+// A named path is the one every call runs, of any number of rows; clear_cpu_isa forgets it.
 TEST_F(LinearCpu, ANamedPathRunsEveryCall) {
   for (CpuIsa isa : runnable_cpu_isas()) {
     set_cpu_isa(isa);
@@ -160,6 +160,9 @@ TEST_F(LinearCpu, ANamedPathRunsEveryCall) {
     EXPECT_EQ(bf16_linear_isa(4), isa);
     EXPECT_EQ(bf16_linear_isa(1000), isa);
   }
+  clear_cpu_isa();  // none named again: the best path
+  EXPECT_FALSE(cpu_isa_named());
+  EXPECT_EQ(cpu_isa(), best_cpu_isa());
 }
 
 TEST_F(LinearCpu, OtherInputsAreRefusedOrGoToLibtorch) {
