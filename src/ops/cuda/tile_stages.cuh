@@ -64,9 +64,8 @@ struct TileLoader {
     }
   }
   __device__ __forceinline__ uint32_t slot(int kt) const { return base + (kt % C::ST) * C::kStageBytes; }
-  __device__ __forceinline__ int k_of(int kt) const { return kt * kBK; }
   __device__ __forceinline__ void load_w(int kt) const {
-    const int k0 = k_of(kt);
+    const int k0 = kt * kBK;
     const uint32_t dst = slot(kt) + C::BM * kRowBytes;
 #pragma unroll
     for (int i = 0; i < C::kWUnits; ++i) {
@@ -75,7 +74,7 @@ struct TileLoader {
     }
   }
   __device__ __forceinline__ void load_x(int kt) const {
-    const int k0 = k_of(kt);
+    const int k0 = kt * kBK;
     const uint32_t dst = slot(kt);
 #pragma unroll
     for (int i = 0; i < C::kXUnits; ++i) {
