@@ -211,7 +211,7 @@ json bench_model(const std::string& dir, const Options& o, const std::vector<Run
     const flexgen::CpuIsa isa = isas[i].isa;
     const std::string path = isas[i].name();
     isas[i].select();
-    const std::string many_rows = flexgen::to_string(flexgen::bf16_linear_isa(4));
+    const std::string many_rows = flexgen::to_string(flexgen::bf16_linear_isa(flexgen::kLinearManyRows));
     const auto& prefill_s = samples[i].prefill_s;
     const auto& decode_s = samples[i].decode_s;
     const double prefill_cpu = samples[i].prefill_cpu, decode_cpu = samples[i].decode_cpu;

@@ -29,8 +29,10 @@ bool cpu_isa_named();
 // Forgets a named path (FLEXGEN_CPU_ISA is not read again): best_cpu_isa() with bf16_linear_isa's
 // choice, what runs when nothing is named (benchmarks measure it beside the named paths).
 void clear_cpu_isa();
+// Rows from which a bf16 linear call is compute-bound (one register block of the CPU kernels).
+constexpr long long kLinearManyRows = 4;
 // The path of the bf16 linear layers' kernels for a call of `rows` rows: cpu_isa(), except that
-// when the path was not named and is avx512bf16, calls of 4 rows or more (compute-bound) run the
+// when the path was not named and is avx512bf16, calls of kLinearManyRows rows or more run the
 // avx512 FMA kernels if those measured faster on this CPU (once, one thread, operands in L1: CPUs
 // whose vdpbf16ps issues at half the FMA rate). Every path computes the same bits.
 CpuIsa bf16_linear_isa(long long rows);

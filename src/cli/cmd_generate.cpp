@@ -41,7 +41,7 @@ nlohmann::json compute_json(const LlamaModel& m) {
   nlohmann::json j = {{"device", m.device.str()}, {"dtype", dtype_name(m.dtype)}};
   if (m.device.is_cpu()) {
     j["cpu_kernels"] = to_string(cpu_isa());
-    if (dtype_name(m.dtype) == "bf16") j["cpu_linear_many_rows"] = to_string(bf16_linear_isa(4));
+    if (dtype_name(m.dtype) == "bf16") j["cpu_linear_many_rows"] = to_string(bf16_linear_isa(kLinearManyRows));
     j["threads"] = cpu_threads();
   }
   return j;

@@ -13,8 +13,8 @@ std::string cpu_kernels_text() {
   std::string runnable;
   for (CpuIsa isa : runnable_cpu_isas()) runnable += std::string(runnable.empty() ? "" : ", ") + to_string(isa);
   std::string text = std::string(to_string(cpu_isa())) + " (runnable: " + runnable + ")";
-  if (const CpuIsa many = bf16_linear_isa(4); many != cpu_isa())
-    text += std::string("; bf16 calls of 4+ rows: ") + to_string(many) + " (measured faster)";
+  if (const CpuIsa many = bf16_linear_isa(kLinearManyRows); many != cpu_isa())
+    text += "; bf16 calls of " + std::to_string(kLinearManyRows) + "+ rows: " + to_string(many) + " (measured faster)";
   return text;
 }
 

@@ -47,11 +47,13 @@ bool fma_blocks_faster() {
   return faster;
 }
 
+static_assert(kLinearManyRows == cpu::kMaxRows, "many rows: a full register block");
+
 }  // namespace
 
 CpuIsa bf16_linear_isa(long long rows) {
   const CpuIsa isa = cpu_isa();
-  if (isa != CpuIsa::Avx512Bf16 || cpu_isa_named() || rows < cpu::kMaxRows) return isa;
+  if (isa != CpuIsa::Avx512Bf16 || cpu_isa_named() || rows < kLinearManyRows) return isa;
   return fma_blocks_faster() ? CpuIsa::Avx512 : isa;
 }
 
