@@ -325,14 +325,22 @@ class Scheduler {
     return true;
   }
 
-  // The first tokens of a prefill group on the device too (device_pick's conditions, and every
-  // stream one row of weight 1: its logits as they are, so the ids are the CPU pick's).
+  // The first tokens of a prefill group on the device too (device_pick's conditions; the ids are
+  // the CPU pick's: weighted_argmax computes combine()'s distribution).
   bool device_first_pick(const std::vector<std::pair<int64_t, size_t>>& group) const {
     if (!greedy_on_device()) return false;
     for (const auto& entry : group)
       for (const StreamPlan& st : jobs_[entry.second].streams)
-        if (st.combine != Combine::Mean || st.rows.size() != 1) return false;
+        if (st.combine != Combine::Mean) return false;
     return true;
+  }
+
+  // A stream's rows (at r0 + its row indices) and normalised weights, for weighted_argmax.
+  static void add_stream(const StreamPlan& st, int64_t r0, std::vector<std::vector<int64_t>>& rows,
+                         std::vector<std::vector<double>>& weights) {
+    rows.emplace_back();
+    for (int32_t r : st.rows) rows.back().push_back(r0 + r);
+    weights.push_back(stream_weights(st));
   }
 
   // Stream s of job a takes a device pick (its id and logit; a non-finite logit is the job's error).
@@ -344,21 +352,14 @@ class Scheduler {
   void pick_on_device(const at::Tensor& logits) {
     std::vector<std::pair<int64_t, size_t>> picks;  // (slot, stream) of every live stream
     std::vector<std::vector<int64_t>> rows;         // each stream's rows in the batch
-    std::vector<std::vector<float>> weights;        // and their normalised weights
+    std::vector<std::vector<double>> weights;       // and their normalised weights
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
       const ActiveJob& a = active_[s];
       const auto& streams = jobs_[a.job].streams;
       for (size_t k = 0; k < streams.size(); ++k) {
         if (a.done[k]) continue;
-        const StreamPlan& st = streams[k];
-        const std::vector<double> row_w = stream_weights(st);
-        rows.emplace_back();
-        weights.emplace_back();
-        for (size_t i = 0; i < st.rows.size(); ++i) {
-          rows.back().push_back(a.r0 + st.rows[i]);
-          weights.back().push_back(static_cast<float>(row_w[i]));
-        }
+        add_stream(streams[k], a.r0, rows, weights);
         picks.emplace_back(s, k);
       }
     }
@@ -663,12 +664,12 @@ class Scheduler {
       // One argmax launch and one copy back for the group's streams (rows of the pass).
       std::vector<std::pair<int64_t, size_t>> picks;
       std::vector<std::vector<int64_t>> rows;
+      std::vector<std::vector<double>> weights;
       for (const auto& [slot, job] : group)
         for (size_t k = 0; k < jobs_[job].streams.size(); ++k) {
           picks.emplace_back(slot, k);
-          rows.push_back({active_[slot].r0 - first_row + jobs_[job].streams[k].rows[0]});
+          add_stream(jobs_[job].streams[k], active_[slot].r0 - first_row, rows, weights);
         }
-      const std::vector<std::vector<float>> weights(rows.size(), std::vector<float>{1.f});
       const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, row_logits);
       for (size_t i = 0; i < picks.size(); ++i) {
         ActiveJob& a = active_[picks[i].first];

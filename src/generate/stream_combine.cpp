@@ -80,21 +80,21 @@ int32_t pick(Sampler& sampler, std::vector<float>& dist) {
 }
 
 std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
-                                                       const std::vector<std::vector<float>>& weights,
+                                                       const std::vector<std::vector<double>>& weights,
                                                        const at::Tensor& logits) {
   // The ids come back as fp32 beside the values (one copy): exact below 2^24.
   if (logits.size(1) > (int64_t{1} << 24)) throw std::invalid_argument("weighted_argmax: vocabulary above 2^24 ids");
   const int64_t n = static_cast<int64_t>(rows.size());
   size_t most = 1;
-  bool single = true;  // every stream one row of weight 1 (flex, restart, origin, ...)
+  bool single = true;  // every stream one row (flex, restart, origin, ...)
   for (size_t i = 0; i < rows.size(); ++i) {
     most = std::max(most, rows[i].size());
-    single = single && rows[i].size() == 1 && weights[i][0] == 1.f;
+    single = single && rows[i].size() == 1;
   }
   at::Tensor mixed;
   if (single) {
-    // A row's logits times 1, summed alone, are its logits: no gather of weights, no sum (the
-    // rows themselves when the streams are rows 0 .. n - 1 in order).
+    // combine() takes a stream's one row as it is: no weights, no sum (the rows themselves when
+    // the streams are rows 0 .. n - 1 in order).
     std::vector<int64_t> idx(static_cast<size_t>(n));
     bool in_order = n == logits.size(0);
     for (int64_t i = 0; i < n; ++i) {
@@ -103,18 +103,37 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
     }
     mixed = in_order ? logits : logits.index_select(0, at::tensor(idx, at::kLong).to(logits.device()));
   } else {
-    // [n, most] row indices and weights; a stream with fewer rows is padded with weight 0 (adds +0).
-    std::vector<int64_t> idx(static_cast<size_t>(n) * most, 0);
-    std::vector<float> w(static_cast<size_t>(n) * most, 0.f);
-    for (int64_t i = 0; i < n; ++i)
-      for (size_t j = 0; j < rows[i].size(); ++j) {
-        idx[i * most + j] = rows[i][j];
-        w[i * most + j] = weights[i][j];
-      }
+    // combine()'s arithmetic, step j over every stream's j-th row: acc = 0; acc += w_j * x_j
+    // (fp64, each product and each sum rounded on its own: separate elementwise kernels), then
+    // rounded to fp32. Streams with fewer rows than j + 1 keep their sum at step j (0 x a
+    // non-finite logit would not be 0); streams of one row take that row as it is.
     const int64_t m = static_cast<int64_t>(most);
-    const at::Tensor index = at::tensor(idx, at::kLong).to(logits.device());
-    const at::Tensor wt = at::tensor(w, at::kFloat).to(logits.device()).view({n, m, 1});
-    mixed = (logits.index_select(0, index).view({n, m, logits.size(1)}) * wt).sum(1);
+    std::vector<int64_t> idx(static_cast<size_t>(m * n));
+    std::vector<double> w(static_cast<size_t>(m * n), 0.0);
+    std::vector<uint8_t> live(static_cast<size_t>(m * n), 0), one(static_cast<size_t>(n), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      const size_t k = rows[i].size();
+      one[i] = k == 1 ? 1 : 0;
+      for (int64_t j = 0; j < m; ++j) {
+        const bool has = static_cast<size_t>(j) < k && k > 1;
+        idx[j * n + i] = has ? rows[i][j] : rows[i][0];
+        w[j * n + i] = has ? weights[i][j] : 0.0;
+        live[j * n + i] = has ? 1 : 0;
+      }
+    }
+    const auto dev = logits.device();
+    const at::Tensor index = at::tensor(idx, at::kLong).to(dev);
+    const at::Tensor wt = at::tensor(w, at::kDouble).to(dev).view({m, n, 1});
+    const at::Tensor keep = at::tensor(live, at::kByte).to(dev).to(at::kBool).view({m, n, 1});
+    at::Tensor acc = at::zeros({n, logits.size(1)}, logits.options().dtype(at::kDouble));
+    for (int64_t j = 0; j < m; ++j) {
+      const at::Tensor x = logits.index_select(0, index.narrow(0, j * n, n)).to(at::kDouble);
+      acc = at::where(keep[j], acc + x * wt[j], acc);
+    }
+    mixed = acc.to(at::kFloat);
+    if (std::find(one.begin(), one.end(), 1) != one.end())
+      mixed = at::where(at::tensor(one, at::kByte).to(dev).to(at::kBool).view({n, 1}),
+                        logits.index_select(0, index.narrow(0, 0, n)), mixed);
   }
   const auto best = mixed.max(1);
   std::vector<std::pair<int32_t, float>> out;

@@ -26,12 +26,14 @@ std::vector<std::pair<int32_t, float>> top_tokens(const std::vector<float>& logi
 // Samples from a stream's combined logits; MaxProb streams may hold -inf for tokens no row allows.
 int32_t pick(Sampler& sampler, std::vector<float>& dist);
 
-// Greedy picks of Mean streams where the logits [R, V] are: stream i's weighted sum of its rows'
-// logits, summed in its rows' order (so it does not depend on the other streams or rows), and
-// its argmax id (the lowest on ties) and value; a stream of one row of weight 1 takes that row's
-// logits as they are. One copy back to the host for all streams.
+// Greedy picks of Mean streams where the logits [R, V] are (the device's memory on CUDA): stream
+// i's distribution is combine()'s for its rows with weights `weights[i]` (stream_weights: a row
+// of weight 1 as it is; else the weighted sum in fp64, in its rows' order, rounded to fp32) and
+// its pick the greedy sampler's (the lowest id among the largest); so each id and value is
+// bitwise what combine() and pick() give on the host, and does not depend on the other streams.
+// One copy back to the host for all streams.
 std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
-                                                       const std::vector<std::vector<float>>& weights,
+                                                       const std::vector<std::vector<double>>& weights,
                                                        const at::Tensor& logits);
 
 }  // namespace flexgen

@@ -92,50 +92,54 @@ TEST(StopCriteria, ParsesAndMatchesOnDecodedText) {
   EXPECT_THROW(parse_stop_criteria("eos,,newline"), std::invalid_argument);
 }
 
-// The greedy pick of Mean streams (device logits on CUDA; the same code on CPU tensors): each
-// stream's weighted sum of its rows' logits and its argmax. Streams of one row of weight 1 take
-// the row's logits as they are (no weights, no sum): the same ids and values as a reference that
-// sums every stream's rows in order, for random logits with planted ties (the lowest id wins),
-// for streams in row order and out of it, and for streams of several rows.
-TEST(WeightedArgmax, OneRowStreamsAndWeightedStreamsMatchAReferenceSum) {
+// The greedy pick of Mean streams (device logits on CUDA; the same code on CPU tensors) is
+// bitwise combine() + the greedy sampler on the host: for random logits with planted ties (the
+// lowest id wins, also in a weighted mean), for streams of one row in
+// and out of row order, streams of several rows with uniform and uneven weights, and calls that
+// mix streams of different row counts. On the CPU and, where present, on a CUDA device.
+TEST(WeightedArgmax, IsTheHostCombineAndGreedyPickBitwise) {
   at::manual_seed(11);
   const int64_t R = 9, V = 1000;
   at::Tensor logits = at::randn({R, V});
   logits.index_put_({3, 7}, 50.f);
   logits.index_put_({3, 9}, 50.f);  // a tie: id 7 wins
-  auto reference = [&](const std::vector<std::vector<int64_t>>& rows, const std::vector<std::vector<float>>& w) {
-    std::vector<std::pair<int32_t, float>> out;
-    const float* l = logits.data_ptr<float>();
-    for (size_t i = 0; i < rows.size(); ++i) {
-      int32_t best = 0;
-      float bv = -std::numeric_limits<float>::infinity();
-      for (int64_t v = 0; v < V; ++v) {
-        float x = 0.f;
-        for (size_t j = 0; j < rows[i].size(); ++j) x += l[rows[i][j] * V + v] * w[i][j];
-        if (x > bv) bv = x, best = static_cast<int32_t>(v);
-      }
-      out.emplace_back(best, bv);
-    }
-    return out;
+  // Rows 5 and 8: ids 20 and 21 tie in their mean (the lowest wins), reached in a different order.
+  logits.index_put_({5, 20}, 40.f), logits.index_put_({8, 20}, 40.f + 1e-5f);
+  logits.index_put_({5, 21}, 40.f + 1e-5f), logits.index_put_({8, 21}, 40.f);
+  struct Case {
+    std::vector<std::vector<int64_t>> rows;
+    std::vector<std::vector<double>> w;  // empty: uniform
   };
-  const std::vector<std::vector<std::vector<int64_t>>> cases = {
-      {{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}},  // every row, in order
-      {{4}, {3}, {8}},                                 // some rows, out of order
-      {{0, 1, 2}, {3}, {5, 8}},                        // weighted streams
+  const std::vector<Case> cases = {
+      {{{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}}, {}},  // every row, in order
+      {{{4}, {3}, {8}}, {}},                                // some rows, out of order
+      {{{0, 1, 2}, {3}, {5, 8}}, {}},                       // streams of 3, 1 and 2 rows
+      {{{5, 8}, {0, 1, 2, 3, 4}}, {}},
+      {{{6, 2, 7}, {8, 5}}, {{0.5, 0.3, 0.2}, {0.9, 0.1}}},  // uneven weights
   };
-  for (const auto& rows : cases) {
-    std::vector<std::vector<float>> w;
-    for (const auto& r : rows) w.emplace_back(r.size(), 1.f / static_cast<float>(r.size()));
-    const auto got = weighted_argmax(rows, w, logits);
-    const auto want = reference(rows, w);
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      EXPECT_EQ(got[i].first, want[i].first) << "stream " << i;
-      EXPECT_NEAR(got[i].second, want[i].second, 1e-5f) << "stream " << i;
-      if (rows[i].size() == 1) {
-        EXPECT_EQ(got[i].second, want[i].second) << "one row: its own logit";
+  std::vector<at::Device> devices{at::kCPU};
+  if (at::hasCUDA()) devices.emplace_back(at::kCUDA);
+  for (const at::Device& dev : devices) {
+    const at::Tensor on = logits.to(dev);
+    for (const Case& c : cases) {
+      std::vector<std::vector<double>> w = c.w;
+      std::vector<std::pair<int32_t, float>> want;
+      for (size_t i = 0; i < c.rows.size(); ++i) {
+        StreamPlan st;
+        for (int64_t r : c.rows[i]) st.rows.push_back(static_cast<int32_t>(r));
+        if (!c.w.empty()) st.weights = c.w[i];
+        if (c.w.empty()) w.push_back(stream_weights(st));
+        std::vector<float> dist = combine(st, logits);
+        const int32_t id = argmax(dist.data(), V);
+        want.emplace_back(id, dist[static_cast<size_t>(id)]);
+      }
+      const auto got = weighted_argmax(c.rows, w, on);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_EQ(got[i].first, want[i].first) << dev << " stream " << i;
+        EXPECT_EQ(got[i].second, want[i].second) << dev << " stream " << i;
       }
     }
+    EXPECT_EQ(weighted_argmax({{3}}, {{1.0}}, on)[0].first, 7) << dev;
   }
-  EXPECT_EQ(weighted_argmax({{3}}, {{1.f}}, logits)[0].first, 7);
 }
