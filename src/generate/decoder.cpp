@@ -225,6 +225,17 @@ class Scheduler {
         for (int64_t s = 0; s < slots_ && next_job < jobs_.size(); ++s)
           if (slot_job_[s] < 0) admits.emplace_back(s, next_job++);
         if (admits.empty()) break;
+        if (cfg_.batch_invariant) {
+          // Neighbouring slots share a prefill pass only while their prompts' lengths are close
+          // (admit_all): the jobs of one admission take the free slots in order of prompt length
+          // (stable), for fewer, larger passes. No record changes: a job's bits do not depend on
+          // its slot or on what shares its pass.
+          std::vector<size_t> order;
+          for (const auto& ad : admits) order.push_back(ad.second);
+          std::stable_sort(order.begin(), order.end(),
+                           [&](size_t x, size_t y) { return prompt_len(jobs_[x]) < prompt_len(jobs_[y]); });
+          for (size_t i = 0; i < admits.size(); ++i) admits[i].second = order[i];
+        }
         admit_all(admits);
         for (const auto& ad : admits) {
           if (finished(active_[ad.first])) {
