@@ -25,6 +25,8 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/cuda_device.cpp
     ${_flexgen_cuda_src}/fused_ops_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_cuda.cpp
+    ${_flexgen_cuda_src}/max_prob_pick_kernel.cu
+    ${_flexgen_cuda_src}/max_prob_pick_cuda.cpp
     ${_flexgen_cuda_src}/mma_linear_kernel.cu
     ${_flexgen_cuda_src}/mma_linear_wgmma_kernel.cu
     ${_flexgen_cuda_src}/prefill_linear_kernel.cu

@@ -321,37 +321,20 @@ class Scheduler {
     if (stats_) ++stats_->decode_tokens;
   }
 
-  // Greedy decoding without traces, all streams Mean, logits in device memory: each stream's
-  // weighted mean of its rows' logits and its argmax are computed there; only the ids come back.
+  // Greedy decoding without traces, logits in device memory: each stream's combined distribution
+  // and its argmax are computed there (greedy_picks; the first tokens after a prefill too); only
+  // the ids come back.
   bool greedy_on_device() const {
     return state_->logits_on_device() && cfg_.sampling.greedy() && cfg_.trace_top == 0;
   }
-  bool device_pick() const {
-    if (!greedy_on_device()) return false;
-    for (int64_t s = 0; s < slots_; ++s) {
-      if (slot_job_[s] < 0) continue;
-      for (const StreamPlan& st : jobs_[active_[s].job].streams)
-        if (st.combine != Combine::Mean) return false;
-    }
-    return true;
-  }
 
-  // The first tokens of a prefill group on the device too (device_pick's conditions; the ids are
-  // the CPU pick's: weighted_argmax computes combine()'s distribution).
-  bool device_first_pick(const std::vector<std::pair<int64_t, size_t>>& group) const {
-    if (!greedy_on_device()) return false;
-    for (const auto& entry : group)
-      for (const StreamPlan& st : jobs_[entry.second].streams)
-        if (st.combine != Combine::Mean) return false;
-    return true;
-  }
-
-  // A stream's rows (at r0 + its row indices) and normalised weights, for weighted_argmax.
+  // A stream's rows (at r0 + its row indices), normalised weights and rule, for greedy_picks.
   static void add_stream(const StreamPlan& st, int64_t r0, std::vector<std::vector<int64_t>>& rows,
-                         std::vector<std::vector<double>>& weights) {
+                         std::vector<std::vector<double>>& weights, std::vector<Combine>& combines) {
     rows.emplace_back();
     for (int32_t r : st.rows) rows.back().push_back(r0 + r);
     weights.push_back(stream_weights(st));
+    combines.push_back(st.combine);
   }
 
   // Stream s of job a takes a device pick (its id and logit; a non-finite logit is the job's error).
@@ -364,18 +347,19 @@ class Scheduler {
     std::vector<std::pair<int64_t, size_t>> picks;  // (slot, stream) of every live stream
     std::vector<std::vector<int64_t>> rows;         // each stream's rows in the batch
     std::vector<std::vector<double>> weights;       // and their normalised weights
+    std::vector<Combine> combines;
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
       const ActiveJob& a = active_[s];
       const auto& streams = jobs_[a.job].streams;
       for (size_t k = 0; k < streams.size(); ++k) {
         if (a.done[k]) continue;
-        add_stream(streams[k], a.r0, rows, weights);
+        add_stream(streams[k], a.r0, rows, weights, combines);
         picks.emplace_back(s, k);
       }
     }
     const int64_t n = static_cast<int64_t>(picks.size());
-    const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, logits);
+    const std::vector<std::pair<int32_t, float>> best = greedy_picks(rows, weights, combines, logits);
     for (int64_t i = 0; i < n; ++i) accept_device_pick(active_[picks[i].first], picks[i].second, best[i]);
     for (int64_t s = 0; s < slots_; ++s)
       if (slot_job_[s] >= 0) ++active_[s].step;
@@ -641,7 +625,7 @@ class Scheduler {
       }
       row_logits = at::stack(picked);
     }
-    const bool first_on_device = device_first_pick(group);
+    const bool first_on_device = greedy_on_device();
     if (!first_on_device) row_logits = row_logits.to(at::kCPU).contiguous();
     if (stats_) {
       stats_->prefill_seconds += seconds_since(t0);
@@ -676,12 +660,13 @@ class Scheduler {
       std::vector<std::pair<int64_t, size_t>> picks;
       std::vector<std::vector<int64_t>> rows;
       std::vector<std::vector<double>> weights;
+      std::vector<Combine> combines;
       for (const auto& [slot, job] : group)
         for (size_t k = 0; k < jobs_[job].streams.size(); ++k) {
           picks.emplace_back(slot, k);
-          add_stream(jobs_[job].streams[k], active_[slot].r0 - first_row, rows, weights);
+          add_stream(jobs_[job].streams[k], active_[slot].r0 - first_row, rows, weights, combines);
         }
-      const std::vector<std::pair<int32_t, float>> best = weighted_argmax(rows, weights, row_logits);
+      const std::vector<std::pair<int32_t, float>> best = greedy_picks(rows, weights, combines, row_logits);
       for (size_t i = 0; i < picks.size(); ++i) {
         ActiveJob& a = active_[picks[i].first];
         as_job(a, [&] { accept_device_pick(a, picks[i].second, best[i]); });  // as sample()
@@ -714,7 +699,7 @@ class Scheduler {
       ++stats_->decode_steps;
       stats_->step_forward_seconds += seconds_since(f0);
     }
-    if (device_pick()) {
+    if (greedy_on_device()) {
       pick_on_device(logits);
       if (stats_) stats_->decode_seconds += seconds_since(t0);
       return;

@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "flexgen/max_prob_pick.h"
+
 namespace flexgen {
 
 // A stream's row weights, normalised to sum 1 (uniform when it has none).
@@ -142,6 +144,28 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
   const at::Tensor both = at::stack({std::get<0>(best).to(at::kFloat), std::get<1>(best).to(at::kFloat)}).cpu();
   const float* v = both.data_ptr<float>();
   for (int64_t i = 0; i < n; ++i) out.emplace_back(static_cast<int32_t>(v[n + i]), v[i]);
+  return out;
+}
+
+std::vector<std::pair<int32_t, float>> greedy_picks(const std::vector<std::vector<int64_t>>& rows,
+                                                    const std::vector<std::vector<double>>& weights,
+                                                    const std::vector<Combine>& combines, const at::Tensor& logits) {
+  std::vector<std::vector<int64_t>> rows_of[2];
+  std::vector<std::vector<double>> weights_of[2];
+  std::vector<size_t> at[2];  // stream indices of each kind
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int k = combines[i] == Combine::MaxProb ? 1 : 0;
+    rows_of[k].push_back(rows[i]);
+    weights_of[k].push_back(weights[i]);
+    at[k].push_back(i);
+  }
+  std::vector<std::pair<int32_t, float>> out(rows.size());
+  for (int k = 0; k < 2; ++k) {
+    if (at[k].empty()) continue;
+    const auto got = k == 0 ? weighted_argmax(rows_of[k], weights_of[k], logits)
+                            : max_prob_argmax(logits, rows_of[k], weights_of[k]);
+    for (size_t j = 0; j < got.size(); ++j) out[at[k][j]] = got[j];
+  }
   return out;
 }
 

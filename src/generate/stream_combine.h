@@ -36,4 +36,11 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
                                                        const std::vector<std::vector<double>>& weights,
                                                        const at::Tensor& logits);
 
+// Greedy picks of Mean and MaxProb streams where the logits are (a CUDA device for MaxProb):
+// weighted_argmax for the Mean streams, max_prob_argmax (flexgen/max_prob_pick.h) for the MaxProb
+// ones; results in the streams' order.
+std::vector<std::pair<int32_t, float>> greedy_picks(const std::vector<std::vector<int64_t>>& rows,
+                                                    const std::vector<std::vector<double>>& weights,
+                                                    const std::vector<Combine>& combines, const at::Tensor& logits);
+
 }  // namespace flexgen

@@ -7,6 +7,7 @@
 #include "cuda/cuda_device.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
+#include "cuda/max_prob_pick_cuda.h"
 #include "cuda/mma_linear_params.h"
 #include "cuda/prefill_linear_params.h"
 
@@ -40,6 +41,11 @@ void update_device_mask_table(DeviceMaskTable&, const std::vector<DeviceMaskRef>
 BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                                        const DeviceMaskTable&, const BlockSparseAttentionOptions&) {
   no_cuda("block_sparse_attention_cuda");
+}
+
+std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor&, const std::vector<std::vector<int64_t>>&,
+                                                            const std::vector<std::vector<double>>&) {
+  no_cuda("max_prob_argmax");
 }
 
 struct CudaGraph::Impl {};
