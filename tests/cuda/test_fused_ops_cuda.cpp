@@ -194,6 +194,39 @@ TEST_P(FusedOpsCuda, SiluEpilogueGivesTheSeparateKernelsBits) {
   }
 }
 
+// silu_mul and rope_qkv run 8 elements a thread on 16-byte aligned data and one element a thread
+// otherwise: the same bits (inputs at an odd element offset of a larger buffer take the element
+// kernels), for head_dim 16 .. 128 and a head_dim that is not a multiple of 16 (element kernel both).
+TEST_P(FusedOpsCuda, VectorAndElementKernelsGiveTheSameBits) {
+  auto shifted = [](const at::Tensor& t) {  // the same values, contiguous, 2 bytes off alignment
+    at::Tensor buf = at::empty({t.numel() + 1}, t.options());
+    at::Tensor v = buf.narrow(0, 1, t.numel()).view(t.sizes());
+    v.copy_(t);
+    return v;
+  };
+  const at::Tensor gu = randn({3, 7, 2 * 96}, 3.0);
+  EXPECT_TRUE(silu_mul_cuda(gu).equal(silu_mul_cuda(shifted(gu)))) << "silu_mul";
+  const int64_t B = 2, L = 9, H = 5, Hkv = 1, T = 20;
+  for (int64_t D : {16, 40, 64, 128}) {
+    const at::Tensor qkv = randn({B, L, (H + 2 * Hkv) * D});
+    const at::Tensor pos = at::randint(0, 3000, {B, L}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+    const at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::TensorOptions().device(at::kCUDA)) / D);
+    const at::Tensor emb = at::cat({pos.to(at::kFloat).unsqueeze(-1) * inv, pos.to(at::kFloat).unsqueeze(-1) * inv}, -1);
+    const at::Tensor cos = emb.cos().to(dtype()).unsqueeze(1), sin = emb.sin().to(dtype()).unsqueeze(1);
+    const at::Tensor first = at::tensor({3, 10}, at::kLong).to(at::kCUDA);
+    const at::Tensor kc0 = randn({B, Hkv, T, D}), vc0 = randn({B, Hkv, T, D});
+    at::Tensor kc1 = kc0.clone(), vc1 = vc0.clone(), kc2 = kc0.clone(), vc2 = vc0.clone();
+    const at::Tensor q1 = rope_qkv_cuda(qkv, cos, sin, H, Hkv, kc1, vc1, first);
+    const at::Tensor q2 = rope_qkv_cuda(shifted(qkv), cos, sin, H, Hkv, kc2, vc2, first);
+    const std::string what = "D " + std::to_string(D);
+    EXPECT_TRUE(q1.equal(q2)) << what << ": q";
+    EXPECT_TRUE(kc1.equal(kc2)) << what << ": k cache";
+    EXPECT_TRUE(vc1.equal(vc2)) << what << ": v cache";
+    EXPECT_FALSE(kc1.equal(kc0)) << what << ": the new tokens' keys were written";
+  }
+}
+
+
 // Decode steps of 1 to 8 rows fold RoPE and the cache write into the q|k|v projection's epilogue:
 // q and both caches (every slot: the new token's and the untouched rest) are the separate
 // kernels' bits, for head dims 48, 64 and 128, each row at its own position and slot, with a bias

@@ -129,6 +129,28 @@ __global__ void silu_mul_kernel(const T* gu, T* out, int64_t rows, int inter) {
   out[i] = cuda_half::silu_times(gu[r * 2 * inter + c], gu[r * 2 * inter + inter + c]);
 }
 
+// The same per element, 8 consecutive elements a thread (16-byte loads and stores): rows whose
+// intermediate size is a multiple of 8 at 16-byte aligned addresses.
+template <typename T>
+__global__ void silu_mul_vec_kernel(const T* __restrict__ gu, T* __restrict__ out, int64_t rows, int inter) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;  // chunk of 8
+  pdl_wait();
+  pdl_trigger();
+  const int per = inter / 8;
+  if (j >= rows * per) return;
+  const int64_t r = j / per;
+  const int c = static_cast<int>(j - r * per) * 8;
+  const uint4 g = *reinterpret_cast<const uint4*>(gu + r * 2 * inter + c);
+  const uint4 u = *reinterpret_cast<const uint4*>(gu + r * 2 * inter + inter + c);
+  const T* ge = reinterpret_cast<const T*>(&g);
+  const T* ue = reinterpret_cast<const T*>(&u);
+  uint4 o;
+  T* oe = reinterpret_cast<T*>(&o);
+#pragma unroll
+  for (int k = 0; k < 8; ++k) oe[k] = cuda_half::silu_times(ge[k], ue[k]);
+  *reinterpret_cast<uint4*>(out + r * inter + c) = o;
+}
+
 // grid (B * L, H + 2 Hkv), block D / 2: pair (i, i + D/2) of one head of one token.
 template <typename T>
 __global__ void rope_qkv_kernel(RopeParams p) {
@@ -162,6 +184,47 @@ __global__ void rope_qkv_kernel(RopeParams p) {
   }
   dst[i] = o1;
   dst[i + half] = o2;
+}
+
+// The same per element, 8 pairs a thread (16-byte loads and stores): grid (B * L, heads / kRopeHeads
+// rounded up), block kRopeHeads x D / 16 threads; thread (hh, j) takes elements 8 j .. 8 j + 7 and
+// their partners D/2 on of head blockIdx.y * kRopeHeads + hh. For head_dim % 16 == 0 and 16-byte
+// aligned rows (qkv, cos/sin, q, cache slots).
+constexpr int kRopeHeads = 16;
+template <typename T>
+__global__ void rope_qkv_vec_kernel(RopeParams p) {
+  const int64_t tok = blockIdx.x;  // b * L + l
+  const int64_t b = tok / p.L, l = tok - b * p.L;
+  const int per = p.D / 16, half = p.D / 2;
+  const int head = blockIdx.y * kRopeHeads + static_cast<int>(threadIdx.x) / per;
+  const int i = (static_cast<int>(threadIdx.x) % per) * 8;
+  pdl_wait();
+  pdl_trigger();
+  if (head >= p.H + 2 * p.Hkv) return;
+  const T* src = static_cast<const T*>(p.qkv) + tok * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
+  const int64_t slot = p.first_slot[b] + l;
+  const uint4 a1 = *reinterpret_cast<const uint4*>(src + i), a2 = *reinterpret_cast<const uint4*>(src + i + half);
+  if (head >= p.H + p.Hkv) {  // v: copied to the cache as is
+    T* dst = static_cast<T*>(p.v_cache) + b * p.cs0 + (head - p.H - p.Hkv) * p.cs1 + slot * p.cs2;
+    *reinterpret_cast<uint4*>(dst + i) = a1;
+    *reinterpret_cast<uint4*>(dst + i + half) = a2;
+    return;
+  }
+  const T* cs = static_cast<const T*>(p.cos) + tok * p.D;
+  const T* sn = static_cast<const T*>(p.sin) + tok * p.D;
+  const uint4 c1 = *reinterpret_cast<const uint4*>(cs + i), c2 = *reinterpret_cast<const uint4*>(cs + i + half);
+  const uint4 s1 = *reinterpret_cast<const uint4*>(sn + i), s2 = *reinterpret_cast<const uint4*>(sn + i + half);
+  const T *x1 = reinterpret_cast<const T*>(&a1), *x2 = reinterpret_cast<const T*>(&a2);
+  const T *c1e = reinterpret_cast<const T*>(&c1), *c2e = reinterpret_cast<const T*>(&c2);
+  const T *s1e = reinterpret_cast<const T*>(&s1), *s2e = reinterpret_cast<const T*>(&s2);
+  uint4 o1, o2;
+  T *o1e = reinterpret_cast<T*>(&o1), *o2e = reinterpret_cast<T*>(&o2);
+#pragma unroll
+  for (int k = 0; k < 8; ++k) cuda_half::rope_pair(f(x1[k]), f(x2[k]), c1e[k], s1e[k], c2e[k], s2e[k], o1e[k], o2e[k]);
+  T* dst = head < p.H ? static_cast<T*>(p.q_out) + ((b * p.H + head) * static_cast<int64_t>(p.L) + l) * p.D
+                      : static_cast<T*>(p.k_cache) + b * p.cs0 + (head - p.H) * p.cs1 + slot * p.cs2;
+  *reinterpret_cast<uint4*>(dst + i) = o1;
+  *reinterpret_cast<uint4*>(dst + i + half) = o2;
 }
 
 // y[m, n] = sum_k x[m, k] w[n, k] for M rows of x (decode steps): WPC warps per output column n
@@ -292,8 +355,15 @@ int rms_norm_t(void* h, const void* delta, const void* w, void* out, int64_t row
   return rms_norm_launch<T, false>(hp, dp, wp, op, rows, n, eps, st, pdl);
 }
 
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 template <typename T>
 int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t st, bool pdl) {
+  if (inter % 8 == 0 && aligned16(gu) && aligned16(out)) {
+    const unsigned blocks = static_cast<unsigned>((rows * (inter / 8) + 255) / 256);
+    return launch(silu_mul_vec_kernel<T>, dim3(blocks), dim3(256), st, pdl, static_cast<const T*>(gu),
+                  static_cast<T*>(out), rows, inter);
+  }
   const int64_t total = rows * inter;
   const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
   return launch(silu_mul_kernel<T>, dim3(blocks), dim3(256), st, pdl, static_cast<const T*>(gu), static_cast<T*>(out), rows,
@@ -333,6 +403,14 @@ int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wp
 
 template <typename T>
 int rope_qkv_t(const RopeParams& p, cudaStream_t st, bool pdl) {
+  const bool vec = p.D % 16 == 0 && p.cs0 % 8 == 0 && p.cs1 % 8 == 0 && p.cs2 % 8 == 0 && aligned16(p.qkv) &&
+                   aligned16(p.cos) && aligned16(p.sin) && aligned16(p.q_out) && aligned16(p.k_cache) &&
+                   aligned16(p.v_cache);
+  if (vec) {
+    const int heads = p.H + 2 * p.Hkv;
+    const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>((heads + kRopeHeads - 1) / kRopeHeads));
+    return launch(rope_qkv_vec_kernel<T>, grid, dim3(kRopeHeads * p.D / 16), st, pdl, p);
+  }
   const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>(p.H + 2 * p.Hkv));
   return launch(rope_qkv_kernel<T>, grid, dim3(p.D / 2), st, pdl, p);
 }
