@@ -861,3 +861,28 @@ TEST_F(Methods, KvSlotCopiesPutTheSourceKeysAndValuesAtTheDestination) {
   refused(KvSlotCopies{{0, 0}, {1, 5}, {5, 6}});  // from a destination
   refused(KvSlotCopies{{0, 0}, {1}, {5}});    // sizes differ
 }
+
+// An admission puts its jobs into the free slots in order of prompt length, so that neighbouring
+// slots' prompts are within max_new_tokens of each other: four `origin` jobs of alternating
+// lengths (short, long, short, long; 30 characters apart, 4 new tokens) take two prefill passes
+// (the two short ones, then the two long ones) instead of one each, with the same records as
+// each job alone; the jobs' results come back in their own order.
+TEST_F(Methods, AnAdmissionGroupsJobsOfCloseLengths) {
+  std::vector<DecodeJob> jobs;
+  for (size_t i = 0; i < 4; ++i) {
+    std::string q = questions_[0];
+    q.resize(40 + (i % 2) * 30, '?');
+    const SamplePlan plan = plan_sample(sample({q}), opts(Method::Origin, 4), 950 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  DecodeConfig cfg;
+  cfg.max_new_tokens = 4;
+  cfg.stops.eos = cfg.stops.newline = false;
+  cfg.trace_top = 3;
+  cfg.kv_reuse = false;
+  std::vector<std::vector<StreamResult>> alone;
+  for (const DecodeJob& j : jobs) alone.push_back(decode_streams(*model_, *tokenizer_, j.rows, j.streams, cfg));
+  DecodeStats stats;
+  expect_same_streams(decode_all(*model_, *tokenizer_, jobs, cfg, 4, &stats), alone, "4 in flight");
+  EXPECT_EQ(stats.prefill_passes, 2);
+}
