@@ -189,7 +189,7 @@ __global__ void rope_qkv_kernel(RopeParams p) {
 // The same per element, 8 pairs a thread (16-byte loads and stores): grid (B * L, heads / kRopeHeads
 // rounded up), block kRopeHeads x D / 16 threads; thread (hh, j) takes elements 8 j .. 8 j + 7 and
 // their partners D/2 on of head blockIdx.y * kRopeHeads + hh. For head_dim % 16 == 0 and 16-byte
-// aligned rows (qkv, cos/sin, q, cache slots).
+// aligned rows (qkv, cos/sin, q, cache slots), head_dim <= 1024 (a block's threads).
 constexpr int kRopeHeads = 16;
 template <typename T>
 __global__ void rope_qkv_vec_kernel(RopeParams p) {
@@ -403,9 +403,9 @@ int gemv_t(const void* x, const void* w, void* y, int rows, int N, int K, int wp
 
 template <typename T>
 int rope_qkv_t(const RopeParams& p, cudaStream_t st, bool pdl) {
-  const bool vec = p.D % 16 == 0 && p.cs0 % 8 == 0 && p.cs1 % 8 == 0 && p.cs2 % 8 == 0 && aligned16(p.qkv) &&
-                   aligned16(p.cos) && aligned16(p.sin) && aligned16(p.q_out) && aligned16(p.k_cache) &&
-                   aligned16(p.v_cache);
+  const bool vec = p.D % 16 == 0 && kRopeHeads * p.D / 16 <= 1024 && p.cs0 % 8 == 0 && p.cs1 % 8 == 0 &&
+                   p.cs2 % 8 == 0 && aligned16(p.qkv) && aligned16(p.cos) && aligned16(p.sin) && aligned16(p.q_out) &&
+                   aligned16(p.k_cache) && aligned16(p.v_cache);
   if (vec) {
     const int heads = p.H + 2 * p.Hkv;
     const dim3 grid(static_cast<unsigned>(p.B * p.L), static_cast<unsigned>((heads + kRopeHeads - 1) / kRopeHeads));
