@@ -37,13 +37,13 @@ std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor& lo
   }
   const int64_t nr = static_cast<int64_t>(distinct.size()), M = static_cast<int64_t>(most);
   // One host buffer of int64 words: rows [nr] | srow [S*M] + scount [S] (int32 pairs) | sw [S*M] (fp64).
-  const int64_t n_i32 = S * M + S, words = nr + (n_i32 + 1) / 2 + S * M;
+  const int64_t n_i32 = S * M + S, i32_words = (n_i32 + 1) / 2, w_at = nr + i32_words, words = w_at + S * M;
   at::Tensor host = at::empty({words}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
   int64_t* h = host.data_ptr<int64_t>();
   std::copy(distinct.begin(), distinct.end(), h);
   auto* i32 = reinterpret_cast<int32_t*>(h + nr);
-  std::fill(i32, i32 + 2 * ((n_i32 + 1) / 2), 0);
-  auto* w = reinterpret_cast<double*>(h + nr + (n_i32 + 1) / 2);
+  std::fill(i32, i32 + 2 * i32_words, 0);
+  auto* w = reinterpret_cast<double*>(h + w_at);
   for (int64_t s = 0; s < S; ++s) {
     for (int64_t j = 0; j < M; ++j) {
       const bool has = static_cast<size_t>(j) < rows[s].size();
@@ -65,7 +65,7 @@ std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor& lo
   p.row_max = stats.data_ptr<double>(), p.row_sum = p.row_max + nr;
   p.streams = static_cast<int32_t>(S), p.most = static_cast<int32_t>(M);
   p.srow = reinterpret_cast<const int32_t*>(d + nr), p.scount = p.srow + S * M;
-  p.sw = reinterpret_cast<const double*>(d + nr + (n_i32 + 1) / 2);
+  p.sw = reinterpret_cast<const double*>(d + w_at);
   p.chunks = chunks;
   p.part_val = reinterpret_cast<float*>(parts.data_ptr<int32_t>()), p.part_id = parts.data_ptr<int32_t>() + S * chunks;
   const int e = launch_max_prob_pick(p, at::cuda::getCurrentCUDAStream().stream());
