@@ -20,6 +20,7 @@ if(FLEXGEN_TORCH_HAS_CUDA)
 
   add_library(flexgen_ops_cuda STATIC
     ${_flexgen_cuda_src}/block_sparse_attention_kernel.cu
+    ${_flexgen_cuda_src}/block_sparse_attention_wgmma_kernel.cu
     ${_flexgen_cuda_src}/block_sparse_attention_cuda.cpp
     ${_flexgen_cuda_src}/cuda_graph.cpp
     ${_flexgen_cuda_src}/cuda_device.cpp

@@ -26,7 +26,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kVariants = 6;  // kernel variants (src/ops/cuda/bsa_params.h)
+constexpr int kVariants = 8;  // kernel variants (src/ops/cuda/bsa_params.h); 6 and 7 (wgmma) on Hopper only
 
 flexgen::SequenceLayout five_segments(int64_t total) {
   const int64_t rest = total - 1;
@@ -111,6 +111,7 @@ int main(int argc, char** argv) {
   const at::Device dev(at::kCUDA, 0);
   cudaDeviceProp prop{};
   cuda_check(cudaGetDeviceProperties(&prop, 0), "properties");
+  const bool hopper = prop.major == 9 && prop.minor == 0;
 
   nlohmann::json out;
   out["device"] = prop.name;
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
     const double flops = 4.0 * static_cast<double>(bm.allowed_pairs) * H * d;
     if (std::getenv("FLEXGEN_BENCH_PROFILE") != nullptr) {  // one launch per variant, for ncu
       for (int var = 0; var < kVariants; ++var) {
+        if (var >= 6 && !hopper) continue;
         setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(var).c_str(), 1);
         (void)flexgen::block_sparse_attention_cuda(q, k, v, refs);
       }
@@ -164,11 +166,20 @@ int main(int argc, char** argv) {
     double best = 1e30;
     std::string best_name;
     for (int var = 0; var < kVariants; ++var) {
+      if (var >= 6 && !hopper) continue;
       setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(var).c_str(), 1);
       const int reps = L >= 16384 ? 30 : 100;
       const double us = time_us([&] { (void)flexgen::block_sparse_attention_cuda(q, k, v, refs); }, 5, reps);
       variants[std::to_string(var)] = {{"us", us}, {"tflops", flops / us * 1e-6}};
       if (us < best) best = us, best_name = std::to_string(var);
+    }
+    // The wgmma kernel's outputs against the mma.sync kernel's (the same bits by contract).
+    bool wgmma_same_bits = false;
+    if (hopper) {
+      setenv("FLEXGEN_CUDA_BSA_VARIANT", "0", 1);
+      const at::Tensor a = flexgen::block_sparse_attention_cuda(q, k, v, refs).out;
+      setenv("FLEXGEN_CUDA_BSA_VARIANT", "6", 1);
+      wgmma_same_bits = at::equal(a, flexgen::block_sparse_attention_cuda(q, k, v, refs).out);
     }
     unsetenv("FLEXGEN_CUDA_BSA_VARIANT");
     const double us_default =
@@ -190,6 +201,7 @@ int main(int argc, char** argv) {
                     {"ours_tflops", flops / us_default * 1e-6},
                     {"variants", variants},
                     {"best_variant", best_name},
+                    {"wgmma_same_bits_as_mma_sync", hopper ? nlohmann::json(wgmma_same_bits) : nlohmann::json()},
                     {"decode_us", us_decode},
                     {"ours_again_us", us_default2},
                     {"decode_graph_us", us_decode_graph},

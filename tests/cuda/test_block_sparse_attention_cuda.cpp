@@ -4,7 +4,9 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
@@ -12,6 +14,7 @@
 #include "flexgen/block_mask.h"
 #include "cpu/block_sparse_attention.h"
 #include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/bsa_params.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
 #include "../random_masks.h"
@@ -322,6 +325,53 @@ TEST_F(BlockSparseAttentionCuda, ARowsBitsDoNotDependOnThePassAroundIt) {
     const int64_t s = static_cast<int64_t>(rng() % L);
     const at::Tensor chunk = run(a[0].narrow(2, s, L - s).contiguous(), a[1], a[2], {DeviceMaskRef{&c.dm, s, 0}}, 0);
     EXPECT_TRUE(at::equal(chunk, alone.narrow(2, s, L - s))) << what << ": queries from " << s;
+  }
+}
+
+// The Hopper kernel (wgmma, variants 6 and 7) gives every output and lse the bits of the mma.sync
+// kernel with the same key chunks (variants 0 and 2): random layouts and groups (more than 32 in
+// some, so the visibility lookup too: 40 segments), block sizes 16-256, GQA 1 and 3, d 64 and 128, bf16 and
+// fp16, two batch rows with different masks, queries from an offset, a custom scale.
+TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
+  if (!cuda_bsa::wgmma_available()) GTEST_SKIP() << "the wgmma kernel needs compute capability 9.0";
+  struct VariantGuard {
+    ~VariantGuard() { unsetenv("FLEXGEN_CUDA_BSA_VARIANT"); }
+  } guard;
+  std::mt19937 rng(23);
+  const int64_t blocks[] = {16, 32, 64, 128, 256, 48};
+  for (int it = 0; it < 24; ++it) {
+    SequenceLayout la = random_layout(rng, 300);
+    if (it % 8 == 7) {  // 40 segments: more than 32 groups
+      std::vector<int64_t> lengths;
+      for (int i = 0; i < 40; ++i) lengths.push_back(1 + static_cast<int64_t>(rng() % 12));
+      la = layout_from_lengths(lengths, /*bos=*/true, 30, 1, 20);
+    }
+    const SequenceLayout lb = random_layout(rng, 300);
+    const Case ca = make_case(la, random_spec(la, rng, it % 3 == 0), blocks[it % 6]);
+    const Case cb = make_case(lb, random_spec(lb, rng, it % 4 == 0), blocks[it % 6]);
+    const int64_t L = std::max(ca.mask.length(), cb.mask.length());
+    const int64_t s = it % 3 == 2 ? static_cast<int64_t>(rng() % (L / 2 + 1)) : 0;
+    const int64_t g = it % 2 ? 3 : 1, d = (it / 2) % 2 ? 128 : 64, Hkv = 2;
+    const at::ScalarType dt = (it / 4) % 2 ? at::kHalf : at::kBFloat16;
+    const at::Tensor q = randn({2, Hkv * g, L - s, d}, dt, gen_), k = randn({2, Hkv, L, d}, dt, gen_),
+                     v = randn({2, Hkv, L, d}, dt, gen_);
+    BlockSparseAttentionOptions opt;
+    opt.return_lse = true;
+    if (it % 5 == 3) opt.scale = 0.3;
+    const std::vector<DeviceMaskRef> m{DeviceMaskRef{&ca.dm, s, 0}, DeviceMaskRef{&cb.dm, s, 0}};
+    for (const auto& [mma_sync, wgmma] : {std::pair{0, 6}, std::pair{2, 7}}) {
+      setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(mma_sync).c_str(), 1);
+      const BlockSparseAttentionResult want = block_sparse_attention_cuda(q, k, v, m, opt);
+      setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(wgmma).c_str(), 1);
+      const BlockSparseAttentionResult got = block_sparse_attention_cuda(q, k, v, m, opt);
+      const std::string what = "it " + std::to_string(it) + " L " + std::to_string(L) + " from " + std::to_string(s) +
+                               " block " + std::to_string(blocks[it % 6]) + " g " + std::to_string(g) + " d " +
+                               std::to_string(d) + " variant " + std::to_string(wgmma);
+      ASSERT_FALSE(want.out.isnan().any().item<bool>()) << what;
+      EXPECT_TRUE(at::equal(got.out, want.out))
+          << what << ": max difference " << (got.out.to(at::kFloat) - want.out.to(at::kFloat)).abs().max().item<float>();
+      EXPECT_TRUE(at::equal(got.lse, want.lse)) << what << ": lse";
+    }
   }
 }
 

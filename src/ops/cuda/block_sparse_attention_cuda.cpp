@@ -193,8 +193,14 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   // Variant: environment override (benchmarks), then options.q_tile, then by query length.
   // Default (measured on an H100, bench/attention_cuda/NOTES.md): 128-row tiles with 4 warps x 32
   // rows when there are enough of them to fill the GPU a few times over, else 64-row tiles.
+  // On Hopper the tiles run through the wgmma kernel (variants 6 and 7: the same bits as 0 and 2),
+  // 64-row tiles unless 128 are asked for (H200, bench_attention_cuda at L = 640 / 4096 / 16384:
+  // 17.7 / 148 / 1246 us with 64 rows, 18.3 / 165 / 1341 with 128, 19-25 / 175-195 / 1518-1603
+  // through mma.sync).
   int variant = env_variant();
-  if (variant < 0) {
+  if (variant < 0 && p.mtab == nullptr && cuda_bsa::wgmma_available()) {
+    variant = options.q_tile > 64 ? 6 : 7;
+  } else if (variant < 0) {
     if (options.q_tile > 0) {
       variant = options.q_tile <= 64 ? 2 : 0;
     } else {
@@ -202,6 +208,13 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
       const int64_t tiles128 = (Lq + 127) / 128 * H * B;
       variant = tiles128 >= 8 * sms ? 0 : 2;
     }
+  } else if (variant >= cuda_bsa::kFirstWgmmaVariant) {
+    if (!cuda_bsa::wgmma_available())
+      throw std::invalid_argument("FLEXGEN_CUDA_BSA_VARIANT=" + std::to_string(variant) +
+                                  " (wgmma) needs a GPU of compute capability 9.0");
+    if (p.mtab != nullptr)
+      throw std::invalid_argument("FLEXGEN_CUDA_BSA_VARIANT=" + std::to_string(variant) +
+                                  " (wgmma) does not run decode steps from a device mask table");
   }
   const cuda_bsa::DType dt =
       q_in.scalar_type() == at::kBFloat16 ? cuda_bsa::DType::BF16 : cuda_bsa::DType::FP16;

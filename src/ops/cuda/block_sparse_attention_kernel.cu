@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "bsa_params.h"
+#include "bsa_tile_math.cuh"
 #include "cp_async.cuh"
 #include "kernel_attribute.cuh"
 #include "half_math.cuh"
@@ -42,64 +43,18 @@ using cuda_async::ldmatrix_x4_trans;
 using cuda_async::smem_u32;
 using cuda_half::Mma;
 
-constexpr float kNegInf = -INFINITY;
-
-// The mask of launch row bl: from the device table (CUDA-graph decode steps) or the parameters.
-__device__ __forceinline__ const MaskDesc& row_mask(const Params& p, int bl) {
-  return p.mtab != nullptr ? p.mtab[p.b0 + bl] : p.masks[p.nmasks == 1 ? 0 : bl];
-}
-
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
+using tile_math::Chunk;
+using tile_math::ChunkCursor;
+using tile_math::fast_exp2;
+using tile_math::kNegInf;
+using tile_math::next_chunk;
+using tile_math::row_mask;
 
 // Element offset of (row, col) in a [rows][D] 16-bit tile whose 16-byte columns are XOR-swizzled
 // by (row & 7); col is a multiple of 8.
 template <int D>
 __device__ __forceinline__ int swz(int row, int col) {
   return row * D + ((((col >> 3) ^ (row & 7))) << 3);
-}
-
-// Walks the listed key blocks of one query block in chunks of at most BN keys. The current
-// block's clipped key range is cached, so list entries are read once per block, not per chunk.
-struct ChunkCursor {
-  int i;    // next listed block: [0, nf) full, [nf, nf + np) partial
-  int ks;   // next key of the current block
-  int be;   // end of the current block's clipped range
-  bool partial;
-};
-struct Chunk {
-  int start, count;
-  bool partial;
-};
-
-template <int BN>
-__device__ __forceinline__ bool next_chunk(ChunkCursor& c, Chunk& out, const MaskDesc& M, int qb, int nf,
-                                           int np, int klo, int khi, int qmax) {
-  while (c.ks >= c.be) {
-    if (c.i >= nf + np) return false;
-    const bool partial = c.i >= nf;
-    const int kb = partial ? __ldg(M.part_idx + __ldg(M.part_off + qb) + (c.i - nf))
-                           : __ldg(M.full_idx + __ldg(M.full_off + qb) + c.i);
-    int bs = kb * M.block_size, be = bs + M.block_size;
-    if (partial) {  // columns of the block that any row of the query block may see (host-computed)
-      const int2 r = __ldg(reinterpret_cast<const int2*>(M.part_cols) + __ldg(M.part_off + qb) + (c.i - nf));
-      be = bs + r.y;
-      bs += r.x;
-      if (M.causal) be = min(be, qmax + 1);
-    }
-    c.ks = max(bs, klo);
-    c.be = min(be, khi);
-    c.partial = partial;
-    ++c.i;
-  }
-  out.start = c.ks;
-  out.count = min(BN, c.be - c.ks);
-  out.partial = c.partial;
-  c.ks += out.count;
-  return true;
 }
 
 template <typename T, int D, int NW, int MT, int BN>
@@ -131,28 +86,11 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
   const MaskDesc& M = row_mask(p, bl);
 
   // Tile -> (mask query block, sub-tile); heavy (late) blocks first.
-  const int tile = gridDim.x - 1 - blockIdx.x;
-  const int subs = (M.block_size + BM - 1) / BM;
-  const int qb = M.q_offset / M.block_size + tile / subs;
-  const int sub = tile % subs;
-  int a0 = qb * M.block_size + sub * BM;
-  int a1 = min(a0 + BM, qb * M.block_size + M.block_size);
-  a0 = max(a0, M.q_offset);
-  a1 = min(a1, M.q_offset + p.Lq);
-  if (a0 >= a1) return;
-  const int nrows = a1 - a0;                          // rows of this tile
-  const int nvalid = max(0, min(a1, M.q_len) - a0);   // rows inside the mask
-  const int r0 = a0 - M.q_offset;                     // first relative query row
-  const int qmax = a0 + nvalid - 1;
+  tile_math::QueryTile qt;
+  if (!tile_math::query_tile<BM>(p, M, gridDim.x - 1 - blockIdx.x, qt)) return;
+  const int qb = qt.qb, a0 = qt.a0, nrows = qt.nrows, nvalid = qt.nvalid, r0 = qt.r0, qmax = qt.qmax;
+  const int nf = qt.nf, np = qt.np, klo = qt.klo, khi = qt.khi;
   const int kvh = h / p.g;
-
-  int nf = 0, np = 0;
-  if (nvalid > 0 && qb < M.num_q_blocks) {
-    nf = __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb);
-    np = __ldg(M.part_off + qb + 1) - __ldg(M.part_off + qb);
-  }
-  const int klo = M.k_offset;
-  const int khi = min(M.k_offset + p.Lk, M.kv_len);
 
   const T* qbase = static_cast<const T*>(p.q) + b * p.qs0 + h * p.qs1 + r0 * p.qs2;
   const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
@@ -203,23 +141,9 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
   };
 
   const int wrow0 = warp * 16 * MT;  // this warp's first row in the tile
-  // qlim: largest allowed key position (causality; -1 for rows outside the mask);
-  // vbase_g: offset of the row's group in the visibility matrix.
-  int qlim[MT][2], vrow[MT][2];
-  uint32_t vbits[MT][2];
+  tile_math::RowMask rm[MT];
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-    for (int e2 = 0; e2 < 2; ++e2) {
-      const int r = wrow0 + mt * 16 + (lane >> 2) + e2 * 8;
-      const bool ok = r < nvalid;
-      qlim[mt][e2] = ok ? (M.causal ? a0 + r : 0x7fffffff) : -1;
-      vrow[mt][e2] = ok ? __ldg(M.gid + a0 + r) * M.num_groups : 0;
-      uint32_t bits = 0;
-      if (small_groups && ok)
-        for (int kg = 0; kg < M.num_groups; ++kg) bits |= (__ldg(M.vis + vrow[mt][e2] + kg) != 0 ? 1u : 0u) << kg;
-      vbits[mt][e2] = bits;
-    }
+  for (int mt = 0; mt < MT; ++mt) rm[mt] = tile_math::row_mask_of(M, qt, wrow0 + mt * 16, lane, small_groups);
 
   float o[MT][D / 8][4];
   float mrow[MT][2], lrow[MT][2];
@@ -285,110 +209,21 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
 
     // Mask (raw scores; masked -> -inf). The scale is folded into the exponent below.
     if constexpr (kMasked) {
-    if (ch.partial) {
-      const int* g = sG + stage * BN;
-      const int32_t* vis = M.vis;
-      if (small_groups) {
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-          const int c0 = j * 8 + (lane & 3) * 2;
-          const int2 gb = *reinterpret_cast<const int2*>(g + c0);  // key group bits (0 past count)
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int e2 = e >> 1;
-              const uint32_t kbit = static_cast<uint32_t>((e & 1) ? gb.y : gb.x);
-              const bool ok = (vbits[mt][e2] & kbit) != 0 && ch.start + c0 + (e & 1) <= qlim[mt][e2] &&
-                              c0 + (e & 1) < ch.count;
-              if (!ok) s[mt][j][e] = kNegInf;
-            }
-        }
-      } else {
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const int e2 = e >> 1;
-              const int col = j * 8 + (lane & 3) * 2 + (e & 1);
-              bool ok = col < ch.count && ch.start + col <= qlim[mt][e2];
-              if (ok) ok = __ldg(vis + vrow[mt][e2] + g[col]) != 0;
-              if (!ok) s[mt][j][e] = kNegInf;
-            }
-      }
-    } else if (ch.count < BN) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int col = j * 8 + (lane & 3) * 2 + (e & 1);
-            if (col >= ch.count) s[mt][j][e] = kNegInf;
-          }
-    }
-
+        tile_math::mask_chunk<BN>(s[mt], rm[mt], ch, sG + stage * BN, M.vis, small_groups, lane);
     }
 
     // Online softmax in base 2 (rows are shared by the 4 lanes of a quad); m in scaled units.
-    const float sc = p.scale_log2;
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-      for (int e2 = 0; e2 < 2; ++e2) {
-        float mxs[BN / 8];  // tree reduction (short dependency chains)
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j) mxs[j] = fmaxf(s[mt][j][2 * e2], s[mt][j][2 * e2 + 1]);
-#pragma unroll
-        for (int w = BN / 16; w >= 1; w /= 2)
-#pragma unroll
-          for (int j = 0; j < w; ++j) mxs[j] = fmaxf(mxs[j], mxs[j + w]);
-        float mx = mxs[0];
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mnew = fmaxf(mrow[mt][e2], mx * sc);
-        const float muse = mnew == kNegInf ? 0.f : mnew;
-        const float alpha = fast_exp2(mrow[mt][e2] - muse);
-        mrow[mt][e2] = mnew;
-        float sums[BN / 8];
-#pragma unroll
-        for (int j = 0; j < BN / 8; ++j) {
-          const float p0 = fast_exp2(fmaf(s[mt][j][2 * e2], sc, -muse));
-          const float p1 = fast_exp2(fmaf(s[mt][j][2 * e2 + 1], sc, -muse));
-          s[mt][j][2 * e2] = p0;
-          s[mt][j][2 * e2 + 1] = p1;
-          sums[j] = p0 + p1;
-        }
-#pragma unroll
-        for (int w = BN / 16; w >= 1; w /= 2)
-#pragma unroll
-          for (int j = 0; j < w; ++j) sums[j] += sums[j + w];
-        const float sum = sums[0];
-        lrow[mt][e2] = lrow[mt][e2] * alpha + sum;
-        // Rescale O only when some row of the warp changed its max (rare after the first chunks).
-        if (__any_sync(0xffffffffu, alpha != 1.f)) {
-#pragma unroll
-          for (int j = 0; j < D / 8; ++j) {
-            o[mt][j][2 * e2] *= alpha;
-            o[mt][j][2 * e2 + 1] *= alpha;
-          }
-        }
-      }
-    }
+    for (int mt = 0; mt < MT; ++mt) tile_math::online_softmax<BN, D>(s[mt], o[mt], mrow[mt], lrow[mt], p.scale_log2);
 
     // O += P V.
 #pragma unroll
     for (int kc = 0; kc < BN / 16; ++kc) {
       uint32_t pa[MT][4];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        pa[mt][0] = Mma<T>::pack(s[mt][2 * kc][0], s[mt][2 * kc][1]);
-        pa[mt][1] = Mma<T>::pack(s[mt][2 * kc][2], s[mt][2 * kc][3]);
-        pa[mt][2] = Mma<T>::pack(s[mt][2 * kc + 1][0], s[mt][2 * kc + 1][1]);
-        pa[mt][3] = Mma<T>::pack(s[mt][2 * kc + 1][2], s[mt][2 * kc + 1][3]);
-      }
+      for (int mt = 0; mt < MT; ++mt) tile_math::p_fragment<T, BN>(s[mt], kc, pa[mt]);
 #pragma unroll
       for (int dn = 0; dn < D / 16; ++dn) {
         uint32_t bf[4];
@@ -421,9 +256,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
   for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
     for (int e2 = 0; e2 < 2; ++e2) {
-      float l = lrow[mt][e2];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float l = tile_math::row_total(lrow[mt][e2]);
       const int r = wrow0 + mt * 16 + (lane >> 2) + e2 * 8;
       const bool any = l > 0.f && r < nvalid;
       const float inv = any ? 1.f / l : 0.f;
@@ -434,8 +267,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
         *reinterpret_cast<uint32_t*>(sQ + swz<D>(r, j * 8) + (col & 7)) = v;
       }
       if (p.lse != nullptr && (lane & 3) == 0 && r < nrows) {
-        const float lse = any ? (mrow[mt][e2] + __log2f(l)) * 0.6931471805599453f : kNegInf;
-        p.lse[(static_cast<int64_t>(b) * p.H + h) * p.Lq + r0 + r] = lse;
+        p.lse[(static_cast<int64_t>(b) * p.H + h) * p.Lq + r0 + r] = tile_math::row_lse(any, mrow[mt][e2], l);
       }
     }
   __syncwarp();
@@ -937,6 +769,7 @@ int variant_block_m(int variant) {
   switch (variant) {
     case 2:
     case 3:
+    case 7:
       return 64;
     default:
       return 128;
@@ -944,6 +777,7 @@ int variant_block_m(int variant) {
 }
 
 int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void* stream) {
+  if (variant >= kFirstWgmmaVariant) return launch_wgmma(p, dtype, head_dim, variant_block_m(variant), nb, stream);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (dtype == DType::BF16) {
     if (head_dim == 64) return launch_dtype_dim<__nv_bfloat16, 64>(p, variant, nb, st);

@@ -1,0 +1,253 @@
+// Block-sparse prefill attention on Hopper (sm_90a): the mma.sync kernel's arithmetic
+// (block_sparse_attention_kernel.cu) with S = Q K^T and O += P V on warpgroup MMAs. Contract:
+// bsa_params.h (launch_wgmma).
+//
+// One CTA per (query tile, head, batch row), WG warpgroups of 64 query rows (BM = 64 WG), tiles
+// aligned to the mask's query blocks and walked over the same chunks of BN = 64 keys as the
+// mma.sync kernel (bsa_tile_math.cuh). Q, and K and V in two stages, sit in shared memory in
+// wgmma's 128-byte-swizzled layout: panels of 64 head dims, rows of 128 bytes whose 16-byte units
+// are XOR-swizzled by row & 7, copied by cp.async. Per chunk and warpgroup:
+//   S = Q K^T: wgmma m64n64k16, A = Q and B = K both K-major in shared memory, D / 16 steps in
+//     head-dim order onto zeroed fp32 accumulators (mma.sync's k16 order);
+//   mask, online softmax and P exactly as the mma.sync kernel (the shared functions: the
+//     accumulators are laid out as its m16n8 tiles);
+//   O += P V: wgmma m64n64k16 per 64 head dims, A = P from registers (mma.sync's A fragments), B =
+//     V MN-major in shared memory; the chunk's 16-key steps in order.
+// So a row's outputs are the same bits through either kernel and in any tile (tested bitwise).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "bsa_params.h"
+#include "bsa_tile_math.cuh"
+#include "cp_async.cuh"
+#include "kernel_attribute.cuh"
+#include "tile_stages.cuh"
+#include "wgmma.cuh"
+
+namespace flexgen {
+namespace cuda_bsa {
+
+namespace {
+
+using cuda_async::cp_async16;
+using cuda_async::cp_async_commit;
+using cuda_async::cp_async_wait;
+using cuda_async::smem_u32;
+using cuda_fused::tile_stages::unit_offset;
+using tile_math::Chunk;
+using tile_math::ChunkCursor;
+
+constexpr int kBN = 64;          // keys a chunk (the mma.sync kernel's BN: the same chunks)
+constexpr int kPanelCols = 64;   // head dims a 128-byte panel row holds
+
+template <int D, int WG>
+struct WgCfg {
+  static constexpr int BM = 64 * WG, kThreads = 128 * WG, KCH = D / 8, PAN = D / kPanelCols;
+  static constexpr uint32_t kQBytes = BM * D * 2;    // Q: PAN panels of BM rows
+  static constexpr uint32_t kKVBytes = kBN * D * 2;  // one stage of K (or V): PAN panels of kBN rows
+  static constexpr int kSmem = static_cast<int>(kQBytes + 4 * kKVBytes) + 2 * kBN * 4 + 1024;  // + alignment
+};
+
+// Byte offset of 16-byte unit c (of D / 8) of row `row` in a tile of `rows` rows stored as panels.
+__device__ __forceinline__ uint32_t panel_offset(int rows, int row, int c) {
+  return static_cast<uint32_t>((c >> 3) * rows * 128) + unit_offset(row, c & 7);
+}
+
+template <typename T, int D, int WG, int MINB>
+__global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_constant__ Params p) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using C = WgCfg<D, WG>;
+  constexpr int BM = C::BM, KCH = C::KCH, NT = C::kThreads, PAN = C::PAN;
+  static_assert(D % kPanelCols == 0, "head_dim must be a multiple of 64");
+
+  extern __shared__ unsigned char smem_raw[];
+  const uint32_t raw = smem_u32(smem_raw);
+  const uint32_t sQ = (raw + 1023u) & ~1023u;  // wgmma's swizzle atoms: 1024-byte aligned
+  const uint32_t sK = sQ + C::kQBytes, sV = sK + 2 * C::kKVBytes;
+  int* sG = reinterpret_cast<int*>(smem_raw + (sV + 2 * C::kKVBytes - raw));  // 2 stages of key group ids
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int h = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
+  const MaskDesc& M = tile_math::row_mask(p, bl);
+  tile_math::QueryTile qt;
+  if (!tile_math::query_tile<BM>(p, M, gridDim.x - 1 - blockIdx.x, qt)) return;
+  const int kvh = h / p.g;
+
+  const T* qbase = static_cast<const T*>(p.q) + b * p.qs0 + h * p.qs1 + qt.r0 * p.qs2;
+  const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
+  const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
+
+  // Q tile -> shared (zero rows past the tile).
+  for (int idx = tid; idx < BM * KCH; idx += NT) {
+    const int row = idx / KCH, c = idx % KCH;
+    const bool ok = row < qt.nrows;
+    cp_async16(sQ + panel_offset(BM, row, c), ok ? qbase + row * p.qs2 + c * 8 : qbase, ok);
+  }
+  cp_async_commit();
+
+  // K/V chunk loads: thread -> fixed 16-byte unit lc and rows ldrow + i * RPP (row & 7 fixed).
+  constexpr int RPP = NT / KCH, PASSES = kBN / RPP;
+  static_assert(NT % KCH == 0 && RPP % 8 == 0 && kBN % RPP == 0, "load mapping");
+  const int ldrow = tid / KCH, lc = tid % KCH;
+  const uint32_t thr_off = panel_offset(kBN, ldrow, lc);
+  const T* kthr = kbase + lc * 8;
+  const T* vthr = vbase + lc * 8;
+  const int64_t ks2 = p.ks2, vs2 = p.vs2;
+  const bool small_groups = M.num_groups <= 32;
+  auto load_chunk = [&](const Chunk& ch, int stage) {
+    const int kr = ch.start - M.k_offset + ldrow;
+    const T* ksrc = kthr + kr * ks2;
+    const T* vsrc = vthr + kr * vs2;
+    const uint32_t so = stage * C::kKVBytes + thr_off;
+#pragma unroll
+    for (int i = 0; i < PASSES; ++i) {
+      const bool ok = ldrow + i * RPP < ch.count;
+      cp_async16(sK + so + i * RPP * 128, ok ? ksrc + i * RPP * ks2 : kbase, ok);
+      cp_async16(sV + so + i * RPP * 128, ok ? vsrc + i * RPP * vs2 : vbase, ok);
+    }
+    if (ch.partial) {
+      for (int t = tid; t < kBN; t += NT) {
+        const int g = t < ch.count ? __ldg(M.gid + ch.start + t) : 0;
+        sG[stage * kBN + t] = small_groups ? static_cast<int>(1u << g) : g;
+      }
+    }
+  };
+
+  const int wrow0 = warp * 16;  // this warp's first row in the tile (its warpgroup's rows 16 (warp % 4) ..)
+  const tile_math::RowMask rm = tile_math::row_mask_of(M, qt, wrow0, lane, small_groups);
+  float o[D / 8][4];
+  float mrow[2] = {tile_math::kNegInf, tile_math::kNegInf}, lrow[2] = {0.f, 0.f};
+#pragma unroll
+  for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+
+  ChunkCursor cur{0, 0, 0, false};
+  Chunk ch, nxt;
+  bool have = tile_math::next_chunk<kBN>(cur, ch, M, qt.qb, qt.nf, qt.np, qt.klo, qt.khi, qt.qmax);
+  if (have) load_chunk(ch, 0);
+  cp_async_commit();
+  int stage = 0;
+  const uint32_t sQw = sQ + wg * 64 * 128;  // this warpgroup's 64 rows of each Q panel
+
+  while (have) {
+    const bool have_next = tile_math::next_chunk<kBN>(cur, nxt, M, qt.qb, qt.nf, qt.np, qt.klo, qt.khi, qt.qmax);
+    if (have_next) load_chunk(nxt, stage ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    cuda_wgmma::fence_proxy_async();  // this thread's cp.async writes -> wgmma's async proxy
+    __syncthreads();
+
+    // Compiled twice like the mma.sync kernel's iteration: full chunks without any mask code.
+    auto body = [&](auto masked_tag) {
+      constexpr bool kMasked = decltype(masked_tag)::value;
+      const uint32_t sKs = sK + stage * C::kKVBytes, sVs = sV + stage * C::kKVBytes;
+      float s[kBN / 8][4];
+#pragma unroll
+      for (int j = 0; j < kBN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+      cuda_wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk) {
+        const uint32_t pan = (kk >> 2), col = 32 * (kk & 3);
+        cuda_wgmma::WgmmaAttn<T>::ss_n64(s, cuda_wgmma::smem_desc(sQw + pan * BM * 128 + col),
+                                         cuda_wgmma::smem_desc(sKs + pan * kBN * 128 + col));
+      }
+      cuda_wgmma::commit();
+      cuda_wgmma::wait<0>();
+
+      if constexpr (kMasked) tile_math::mask_chunk<kBN>(s, rm, ch, sG + stage * kBN, M.vis, small_groups, lane);
+      tile_math::online_softmax<kBN, D>(s, o, mrow, lrow, p.scale_log2);
+
+      uint32_t pa[kBN / 16][4];
+#pragma unroll
+      for (int kc = 0; kc < kBN / 16; ++kc) tile_math::p_fragment<T, kBN>(s, kc, pa[kc]);
+      cuda_wgmma::fence();
+#pragma unroll
+      for (int kc = 0; kc < kBN / 16; ++kc)
+#pragma unroll
+        for (int pn = 0; pn < PAN; ++pn)
+          cuda_wgmma::WgmmaAttn<T>::rs_n64_mn(reinterpret_cast<float(&)[8][4]>(o[8 * pn]), pa[kc],
+                                              cuda_wgmma::smem_desc_mn(sVs + pn * kBN * 128 + kc * 16 * 128));
+      cuda_wgmma::commit();
+      cuda_wgmma::wait<0>();
+    };
+    if (ch.partial || ch.count < kBN)
+      body(std::true_type{});
+    else
+      body(std::false_type{});
+    __syncthreads();  // this stage is free for the load two chunks ahead
+    stage ^= 1;
+    ch = nxt;
+    have = have_next;
+  }
+  cp_async_wait<0>();
+
+  // Normalise and write this thread's two rows (pairs of columns).
+  T* obase = static_cast<T*>(p.o) + b * p.os0 + h * p.os1 + qt.r0 * p.os2;
+#pragma unroll
+  for (int e2 = 0; e2 < 2; ++e2) {
+    const float l = tile_math::row_total(lrow[e2]);
+    const int r = wrow0 + (lane >> 2) + e2 * 8;
+    const bool any = l > 0.f && r < qt.nvalid;
+    const float inv = any ? 1.f / l : 0.f;
+    if (r >= qt.nrows) continue;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+      const uint32_t v = cuda_half::Mma<T>::pack(o[j][2 * e2] * inv, o[j][2 * e2 + 1] * inv);
+      *reinterpret_cast<uint32_t*>(obase + r * p.os2 + j * 8 + (lane & 3) * 2) = v;
+    }
+    if (p.lse != nullptr && (lane & 3) == 0)
+      p.lse[(static_cast<int64_t>(b) * p.H + h) * p.Lq + qt.r0 + r] = tile_math::row_lse(any, mrow[e2], l);
+  }
+#else
+  __trap();
+#endif
+}
+
+template <typename T, int D, int WG, int MINB>
+int launch_cfg(const Params& p, int nb, cudaStream_t stream) {
+  using C = WgCfg<D, WG>;
+  constexpr auto kernel = bsa_wgmma_kernel<T, D, WG, MINB>;
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmem); e != cudaSuccess)
+    return static_cast<int>(e);
+  int tiles = 0;
+  for (int r = 0; r < (p.nmasks == 1 ? 1 : nb); ++r) {
+    const MaskDesc& m = p.masks[r];
+    if (p.Lq <= 0) continue;
+    const int subs = (m.block_size + C::BM - 1) / C::BM;
+    const int qb0 = m.q_offset / m.block_size, qb1 = (m.q_offset + p.Lq - 1) / m.block_size;
+    tiles = std::max(tiles, (qb1 - qb0 + 1) * subs);
+  }
+  if (tiles == 0 || nb == 0 || p.H == 0) return 0;
+  kernel<<<dim3(tiles, p.H, nb), C::kThreads, C::kSmem, stream>>>(p);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T, int D>
+int launch_dim(const Params& p, int rows_per_cta, int nb, cudaStream_t stream) {
+  return rows_per_cta == 64 ? launch_cfg<T, D, 1, 2>(p, nb, stream) : launch_cfg<T, D, 2, 1>(p, nb, stream);
+}
+
+}  // namespace
+
+bool wgmma_available() { return cuda_fused::tile_stages::hopper(); }
+
+int launch_wgmma(const Params& p, DType dtype, int head_dim, int rows_per_cta, int nb, void* stream) {
+  if (p.mtab != nullptr || (rows_per_cta != 64 && rows_per_cta != 128)) return static_cast<int>(cudaErrorInvalidValue);
+  if (!wgmma_available()) return static_cast<int>(cudaErrorNotSupported);
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (dtype == DType::BF16) {
+    if (head_dim == 64) return launch_dim<__nv_bfloat16, 64>(p, rows_per_cta, nb, st);
+    if (head_dim == 128) return launch_dim<__nv_bfloat16, 128>(p, rows_per_cta, nb, st);
+  } else {
+    if (head_dim == 64) return launch_dim<__half, 64>(p, rows_per_cta, nb, st);
+    if (head_dim == 128) return launch_dim<__half, 128>(p, rows_per_cta, nb, st);
+  }
+  return static_cast<int>(cudaErrorInvalidValue);
+}
+
+}  // namespace cuda_bsa
+}  // namespace flexgen
