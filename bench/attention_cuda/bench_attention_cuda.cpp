@@ -26,7 +26,7 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kVariants = 8;  // kernel variants (src/ops/cuda/bsa_params.h); 6 and 7 (wgmma) on Hopper only
+constexpr int kVariants = 10;  // kernel variants (src/ops/cuda/bsa_params.h); 6-9 (wgmma) on Hopper only
 
 flexgen::SequenceLayout five_segments(int64_t total) {
   const int64_t rest = total - 1;
@@ -178,8 +178,11 @@ int main(int argc, char** argv) {
     if (hopper) {
       setenv("FLEXGEN_CUDA_BSA_VARIANT", "0", 1);
       const at::Tensor a = flexgen::block_sparse_attention_cuda(q, k, v, refs).out;
-      setenv("FLEXGEN_CUDA_BSA_VARIANT", "6", 1);
-      wgmma_same_bits = at::equal(a, flexgen::block_sparse_attention_cuda(q, k, v, refs).out);
+      wgmma_same_bits = true;
+      for (int var = 6; var < kVariants; ++var) {
+        setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(var).c_str(), 1);
+        wgmma_same_bits = wgmma_same_bits && at::equal(a, flexgen::block_sparse_attention_cuda(q, k, v, refs).out);
+      }
     }
     unsetenv("FLEXGEN_CUDA_BSA_VARIANT");
     const double us_default =

@@ -328,8 +328,8 @@ TEST_F(BlockSparseAttentionCuda, ARowsBitsDoNotDependOnThePassAroundIt) {
   }
 }
 
-// The Hopper kernel (wgmma, variants 6 and 7) gives every output and lse the bits of the mma.sync
-// kernel with the same key chunks (variants 0 and 2): random layouts and groups (more than 32 in
+// The Hopper kernel (wgmma, variants 6-9: two tile sizes, plain and software-pipelined) gives every
+// output and lse the bits of the mma.sync kernel with the same key chunks (variants 0 and 2): random layouts and groups (more than 32 in
 // some, so the visibility lookup too: 40 segments), block sizes 16-256, GQA 1 and 3, d 64 and 128, bf16 and
 // fp16, two batch rows with different masks, queries from an offset, a custom scale.
 TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
@@ -359,7 +359,7 @@ TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
     opt.return_lse = true;
     if (it % 5 == 3) opt.scale = 0.3;
     const std::vector<DeviceMaskRef> m{DeviceMaskRef{&ca.dm, s, 0}, DeviceMaskRef{&cb.dm, s, 0}};
-    for (const auto& [mma_sync, wgmma] : {std::pair{0, 6}, std::pair{2, 7}}) {
+    for (const auto& [mma_sync, wgmma] : {std::pair{0, 6}, std::pair{2, 7}, std::pair{0, 8}, std::pair{2, 9}}) {
       setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(mma_sync).c_str(), 1);
       const BlockSparseAttentionResult want = block_sparse_attention_cuda(q, k, v, m, opt);
       setenv("FLEXGEN_CUDA_BSA_VARIANT", std::to_string(wgmma).c_str(), 1);

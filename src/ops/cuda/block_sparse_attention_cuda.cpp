@@ -193,13 +193,13 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   // Variant: environment override (benchmarks), then options.q_tile, then by query length.
   // Default (measured on an H100, bench/attention_cuda/NOTES.md): 128-row tiles with 4 warps x 32
   // rows when there are enough of them to fill the GPU a few times over, else 64-row tiles.
-  // On Hopper the tiles run through the wgmma kernel (variants 6 and 7: the same bits as 0 and 2),
-  // 64-row tiles unless 128 are asked for (H200, bench_attention_cuda at L = 640 / 4096 / 16384:
-  // 17.7 / 148 / 1246 us with 64 rows, 18.3 / 165 / 1341 with 128, 19-25 / 175-195 / 1518-1603
-  // through mma.sync).
+  // On Hopper the tiles run through the software-pipelined wgmma kernel (variants 9 and 8: the same
+  // bits as 2 and 0), 64-row tiles unless 128 are asked for (H200, bench_attention_cuda, one call,
+  // L = 640 / 4096 / 16384: 18.3 / 149 / 1258 us with 64 rows, 18.2 / 154 / 1264 with 128; not
+  // pipelined 18.7 / 163 / 1414 and 18.0 / 169 / 1377; mma.sync 19-26 / 173-196 / 1529-1588).
   int variant = env_variant();
   if (variant < 0 && p.mtab == nullptr && cuda_bsa::wgmma_available()) {
-    variant = options.q_tile > 64 ? 6 : 7;
+    variant = options.q_tile > 64 ? 8 : 9;
   } else if (variant < 0) {
     if (options.q_tile > 0) {
       variant = options.q_tile <= 64 ? 2 : 0;

@@ -88,7 +88,7 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
   // Tile -> (mask query block, sub-tile); heavy (late) blocks first.
   tile_math::QueryTile qt;
   if (!tile_math::query_tile<BM>(p, M, gridDim.x - 1 - blockIdx.x, qt)) return;
-  const int qb = qt.qb, a0 = qt.a0, nrows = qt.nrows, nvalid = qt.nvalid, r0 = qt.r0, qmax = qt.qmax;
+  const int qb = qt.qb, nrows = qt.nrows, nvalid = qt.nvalid, r0 = qt.r0, qmax = qt.qmax;
   const int nf = qt.nf, np = qt.np, klo = qt.klo, khi = qt.khi;
   const int kvh = h / p.g;
 
@@ -770,6 +770,7 @@ int variant_block_m(int variant) {
     case 2:
     case 3:
     case 7:
+    case 9:
       return 64;
     default:
       return 128;
@@ -777,7 +778,7 @@ int variant_block_m(int variant) {
 }
 
 int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void* stream) {
-  if (variant >= kFirstWgmmaVariant) return launch_wgmma(p, dtype, head_dim, variant_block_m(variant), nb, stream);
+  if (variant >= kFirstWgmmaVariant) return launch_wgmma(p, dtype, head_dim, variant, nb, stream);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (dtype == DType::BF16) {
     if (head_dim == 64) return launch_dtype_dim<__nv_bfloat16, 64>(p, variant, nb, st);

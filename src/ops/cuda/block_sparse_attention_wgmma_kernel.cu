@@ -58,7 +58,7 @@ __device__ __forceinline__ uint32_t panel_offset(int rows, int row, int c) {
   return static_cast<uint32_t>((c >> 3) * rows * 128) + unit_offset(row, c & 7);
 }
 
-template <typename T, int D, int WG, int MINB>
+template <typename T, int D, int WG, int MINB, bool PIPE>
 __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_constant__ Params p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using C = WgCfg<D, WG>;
@@ -99,22 +99,28 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
   const T* vthr = vbase + lc * 8;
   const int64_t ks2 = p.ks2, vs2 = p.vs2;
   const bool small_groups = M.num_groups <= 32;
-  auto load_chunk = [&](const Chunk& ch, int stage) {
-    const int kr = ch.start - M.k_offset + ldrow;
-    const T* ksrc = kthr + kr * ks2;
-    const T* vsrc = vthr + kr * vs2;
-    const uint32_t so = stage * C::kKVBytes + thr_off;
+  auto load_k = [&](const Chunk& ch, int stage) {  // K rows and, for a partial chunk, the keys' groups
+    const T* src = kthr + (ch.start - M.k_offset + ldrow) * ks2;
+    const uint32_t dst = sK + stage * C::kKVBytes + thr_off;
 #pragma unroll
     for (int i = 0; i < PASSES; ++i) {
       const bool ok = ldrow + i * RPP < ch.count;
-      cp_async16(sK + so + i * RPP * 128, ok ? ksrc + i * RPP * ks2 : kbase, ok);
-      cp_async16(sV + so + i * RPP * 128, ok ? vsrc + i * RPP * vs2 : vbase, ok);
+      cp_async16(dst + i * RPP * 128, ok ? src + i * RPP * ks2 : kbase, ok);
     }
     if (ch.partial) {
       for (int t = tid; t < kBN; t += NT) {
         const int g = t < ch.count ? __ldg(M.gid + ch.start + t) : 0;
         sG[stage * kBN + t] = small_groups ? static_cast<int>(1u << g) : g;
       }
+    }
+  };
+  auto load_v = [&](const Chunk& ch, int stage) {
+    const T* src = vthr + (ch.start - M.k_offset + ldrow) * vs2;
+    const uint32_t dst = sV + stage * C::kKVBytes + thr_off;
+#pragma unroll
+    for (int i = 0; i < PASSES; ++i) {
+      const bool ok = ldrow + i * RPP < ch.count;
+      cp_async16(dst + i * RPP * 128, ok ? src + i * RPP * vs2 : vbase, ok);
     }
   };
 
@@ -124,64 +130,119 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
   float mrow[2] = {tile_math::kNegInf, tile_math::kNegInf}, lrow[2] = {0.f, 0.f};
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+  const uint32_t sQw = sQ + wg * 64 * 128;  // this warpgroup's 64 rows of each Q panel
+
+  // S = Q K^T of the chunk in K stage `stage` (issued, not waited for).
+  auto issue_s = [&](float (&s)[kBN / 8][4], int stage) {
+    const uint32_t sKs = sK + stage * C::kKVBytes;
+#pragma unroll
+    for (int j = 0; j < kBN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+    cuda_wgmma::fence();
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      const uint32_t pan = (kk >> 2), col = 32 * (kk & 3);
+      cuda_wgmma::WgmmaAttn<T>::ss_n64(s, cuda_wgmma::smem_desc(sQw + pan * BM * 128 + col),
+                                       cuda_wgmma::smem_desc(sKs + pan * kBN * 128 + col));
+    }
+    cuda_wgmma::commit();
+  };
+  // O += P V with P's fragments pa and the chunk in V stage `stage` (issued, not waited for).
+  auto issue_pv = [&](const uint32_t (&pa)[kBN / 16][4], int stage) {
+    const uint32_t sVs = sV + stage * C::kKVBytes;
+    cuda_wgmma::fence();
+#pragma unroll
+    for (int kc = 0; kc < kBN / 16; ++kc)
+#pragma unroll
+      for (int pn = 0; pn < PAN; ++pn)
+        cuda_wgmma::WgmmaAttn<T>::rs_n64_mn(reinterpret_cast<float(&)[8][4]>(o[8 * pn]), pa[kc],
+                                            cuda_wgmma::smem_desc_mn(sVs + pn * kBN * 128 + kc * 16 * 128));
+    cuda_wgmma::commit();
+  };
 
   ChunkCursor cur{0, 0, 0, false};
   Chunk ch, nxt;
   bool have = tile_math::next_chunk<kBN>(cur, ch, M, qt.qb, qt.nf, qt.np, qt.klo, qt.khi, qt.qmax);
-  if (have) load_chunk(ch, 0);
-  cp_async_commit();
   int stage = 0;
-  const uint32_t sQw = sQ + wg * 64 * 128;  // this warpgroup's 64 rows of each Q panel
-
-  while (have) {
-    const bool have_next = tile_math::next_chunk<kBN>(cur, nxt, M, qt.qb, qt.nf, qt.np, qt.klo, qt.khi, qt.qmax);
-    if (have_next) load_chunk(nxt, stage ^ 1);
+  uint32_t pa[kBN / 16][4];
+  if constexpr (!PIPE) {
+    // Chunk j's K/V land while chunk j - 1 computes: S, wait, mask + softmax, P V, wait.
+    if (have) load_k(ch, 0), load_v(ch, 0);
     cp_async_commit();
-    cp_async_wait<1>();
-    cuda_wgmma::fence_proxy_async();  // this thread's cp.async writes -> wgmma's async proxy
-    __syncthreads();
-
-    // Compiled twice like the mma.sync kernel's iteration: full chunks without any mask code.
-    auto body = [&](auto masked_tag) {
-      constexpr bool kMasked = decltype(masked_tag)::value;
-      const uint32_t sKs = sK + stage * C::kKVBytes, sVs = sV + stage * C::kKVBytes;
-      float s[kBN / 8][4];
+    while (have) {
+      const bool have_next = tile_math::next_chunk<kBN>(cur, nxt, M, qt.qb, qt.nf, qt.np, qt.klo, qt.khi, qt.qmax);
+      if (have_next) load_k(nxt, stage ^ 1), load_v(nxt, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+      cuda_wgmma::fence_proxy_async();  // this thread's cp.async writes -> wgmma's async proxy
+      __syncthreads();
+      // Compiled twice like the mma.sync kernel's iteration: full chunks without any mask code.
+      auto body = [&](auto masked_tag) {
+        float s[kBN / 8][4];
+        issue_s(s, stage);
+        cuda_wgmma::wait<0>();
+        if constexpr (decltype(masked_tag)::value)
+          tile_math::mask_chunk<kBN>(s, rm, ch, sG + stage * kBN, M.vis, small_groups, lane);
+        tile_math::online_softmax<kBN, D>(s, o, mrow, lrow, p.scale_log2);
 #pragma unroll
-      for (int j = 0; j < kBN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-      cuda_wgmma::fence();
+        for (int kc = 0; kc < kBN / 16; ++kc) tile_math::p_fragment<T, kBN>(s, kc, pa[kc]);
+        issue_pv(pa, stage);
+        cuda_wgmma::wait<0>();
+      };
+      if (ch.partial || ch.count < kBN)
+        body(std::true_type{});
+      else
+        body(std::false_type{});
+      __syncthreads();  // this stage is free for the load two chunks ahead
+      stage ^= 1;
+      ch = nxt;
+      have = have_next;
+    }
+  } else {
+    // Software pipeline: iteration j issues S_j and then P_{j-1} V_{j-1}, computes chunk j's softmax
+    // while the P V runs, then waits, rescales O by alpha_j and packs P_j. O sees the same
+    // operations in the same order (... += P_{j-1} V_{j-1}, *= alpha_j, += P_j V_j ...). K_{j+1} and
+    // V_j land during iteration j (K stage j % 2 holds K_j, V stage j % 2 V_j).
+    if (have) load_k(ch, 0);
+    cp_async_commit();
+    bool have_prev = false;
+    while (have) {
+      const bool have_next = tile_math::next_chunk<kBN>(cur, nxt, M, qt.qb, qt.nf, qt.np, qt.klo, qt.khi, qt.qmax);
+      cp_async_wait<0>();  // K_j, V_{j-1}
+      cuda_wgmma::fence_proxy_async();
+      __syncthreads();  // and every warp is done with S_{j-1} and P_{j-2} V_{j-2}: their stages are free
+      if (have_next) load_k(nxt, stage ^ 1);
+      load_v(ch, stage);
+      cp_async_commit();
+      auto body = [&](auto masked_tag) {
+        float s[kBN / 8][4];
+        issue_s(s, stage);
+        if (have_prev) issue_pv(pa, stage ^ 1);
+        if (have_prev) cuda_wgmma::wait<1>(); else cuda_wgmma::wait<0>();
+        if constexpr (decltype(masked_tag)::value)
+          tile_math::mask_chunk<kBN>(s, rm, ch, sG + stage * kBN, M.vis, small_groups, lane);
+        float alpha[2];
+        tile_math::softmax_chunk<kBN>(s, mrow, lrow, p.scale_log2, alpha);
+        cuda_wgmma::wait<0>();
+        tile_math::rescale_o<D>(o, alpha);
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk) {
-        const uint32_t pan = (kk >> 2), col = 32 * (kk & 3);
-        cuda_wgmma::WgmmaAttn<T>::ss_n64(s, cuda_wgmma::smem_desc(sQw + pan * BM * 128 + col),
-                                         cuda_wgmma::smem_desc(sKs + pan * kBN * 128 + col));
-      }
-      cuda_wgmma::commit();
+        for (int kc = 0; kc < kBN / 16; ++kc) tile_math::p_fragment<T, kBN>(s, kc, pa[kc]);
+      };
+      if (ch.partial || ch.count < kBN)
+        body(std::true_type{});
+      else
+        body(std::false_type{});
+      have_prev = true;
+      stage ^= 1;
+      ch = nxt;
+      have = have_next;
+    }
+    if (have_prev) {  // the last chunk's P V
+      cp_async_wait<0>();
+      cuda_wgmma::fence_proxy_async();
+      __syncthreads();
+      issue_pv(pa, stage ^ 1);
       cuda_wgmma::wait<0>();
-
-      if constexpr (kMasked) tile_math::mask_chunk<kBN>(s, rm, ch, sG + stage * kBN, M.vis, small_groups, lane);
-      tile_math::online_softmax<kBN, D>(s, o, mrow, lrow, p.scale_log2);
-
-      uint32_t pa[kBN / 16][4];
-#pragma unroll
-      for (int kc = 0; kc < kBN / 16; ++kc) tile_math::p_fragment<T, kBN>(s, kc, pa[kc]);
-      cuda_wgmma::fence();
-#pragma unroll
-      for (int kc = 0; kc < kBN / 16; ++kc)
-#pragma unroll
-        for (int pn = 0; pn < PAN; ++pn)
-          cuda_wgmma::WgmmaAttn<T>::rs_n64_mn(reinterpret_cast<float(&)[8][4]>(o[8 * pn]), pa[kc],
-                                              cuda_wgmma::smem_desc_mn(sVs + pn * kBN * 128 + kc * 16 * 128));
-      cuda_wgmma::commit();
-      cuda_wgmma::wait<0>();
-    };
-    if (ch.partial || ch.count < kBN)
-      body(std::true_type{});
-    else
-      body(std::false_type{});
-    __syncthreads();  // this stage is free for the load two chunks ahead
-    stage ^= 1;
-    ch = nxt;
-    have = have_next;
+    }
   }
   cp_async_wait<0>();
 
@@ -207,10 +268,10 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
 #endif
 }
 
-template <typename T, int D, int WG, int MINB>
+template <typename T, int D, int WG, int MINB, bool PIPE>
 int launch_cfg(const Params& p, int nb, cudaStream_t stream) {
   using C = WgCfg<D, WG>;
-  constexpr auto kernel = bsa_wgmma_kernel<T, D, WG, MINB>;
+  constexpr auto kernel = bsa_wgmma_kernel<T, D, WG, MINB, PIPE>;
   if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmem); e != cudaSuccess)
     return static_cast<int>(e);
   int tiles = 0;
@@ -227,24 +288,34 @@ int launch_cfg(const Params& p, int nb, cudaStream_t stream) {
 }
 
 template <typename T, int D>
-int launch_dim(const Params& p, int rows_per_cta, int nb, cudaStream_t stream) {
-  return rows_per_cta == 64 ? launch_cfg<T, D, 1, 2>(p, nb, stream) : launch_cfg<T, D, 2, 1>(p, nb, stream);
+int launch_dim(const Params& p, int variant, int nb, cudaStream_t stream) {
+  switch (variant) {
+    case 6:
+      return launch_cfg<T, D, 2, 1, false>(p, nb, stream);
+    case 7:
+      return launch_cfg<T, D, 1, 2, false>(p, nb, stream);
+    case 8:
+      return launch_cfg<T, D, 2, 1, true>(p, nb, stream);
+    default:
+      return launch_cfg<T, D, 1, 2, true>(p, nb, stream);
+  }
 }
 
 }  // namespace
 
 bool wgmma_available() { return cuda_fused::tile_stages::hopper(); }
 
-int launch_wgmma(const Params& p, DType dtype, int head_dim, int rows_per_cta, int nb, void* stream) {
-  if (p.mtab != nullptr || (rows_per_cta != 64 && rows_per_cta != 128)) return static_cast<int>(cudaErrorInvalidValue);
+int launch_wgmma(const Params& p, DType dtype, int head_dim, int variant, int nb, void* stream) {
+  if (p.mtab != nullptr || variant < kFirstWgmmaVariant || variant >= kNumVariants)
+    return static_cast<int>(cudaErrorInvalidValue);
   if (!wgmma_available()) return static_cast<int>(cudaErrorNotSupported);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (dtype == DType::BF16) {
-    if (head_dim == 64) return launch_dim<__nv_bfloat16, 64>(p, rows_per_cta, nb, st);
-    if (head_dim == 128) return launch_dim<__nv_bfloat16, 128>(p, rows_per_cta, nb, st);
+    if (head_dim == 64) return launch_dim<__nv_bfloat16, 64>(p, variant, nb, st);
+    if (head_dim == 128) return launch_dim<__nv_bfloat16, 128>(p, variant, nb, st);
   } else {
-    if (head_dim == 64) return launch_dim<__half, 64>(p, rows_per_cta, nb, st);
-    if (head_dim == 128) return launch_dim<__half, 128>(p, rows_per_cta, nb, st);
+    if (head_dim == 64) return launch_dim<__half, 64>(p, variant, nb, st);
+    if (head_dim == 128) return launch_dim<__half, 128>(p, variant, nb, st);
   }
   return static_cast<int>(cudaErrorInvalidValue);
 }

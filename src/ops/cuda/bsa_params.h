@@ -51,15 +51,16 @@ enum class DType : int { BF16 = 0, FP16 = 1 };
 //   5: 4 warps x 32 rows (BM 128), BN 32
 //   6: wgmma, 2 warpgroups (BM 128), BN 64: variant 0's bits (Hopper; not for device mask tables)
 //   7: wgmma, 1 warpgroup (BM 64), BN 64, 2 CTAs/SM: variant 2's bits (the same)
-constexpr int kNumVariants = 8;
+//   8, 9: 6 and 7 software-pipelined (a chunk's softmax while the previous chunk's P V runs)
+constexpr int kNumVariants = 10;
 constexpr int kFirstWgmmaVariant = 6;
 int variant_block_m(int variant);
 
 // The wgmma kernel (block_sparse_attention_wgmma_kernel.cu): whether the current device runs it
-// (compute capability 9.0), and its launch for batch rows [b0, b0 + nb) with 64 or 128 query rows
-// a CTA (p.mtab must be null). Its outputs are bitwise those of `launch` with BN 64 kernels.
+// (compute capability 9.0), and its launch (variants 6-9) for batch rows [b0, b0 + nb) (p.mtab
+// must be null). Its outputs are bitwise those of `launch` with BN 64 kernels.
 bool wgmma_available();
-int launch_wgmma(const Params& p, DType dtype, int head_dim, int rows_per_cta, int nb, void* stream);
+int launch_wgmma(const Params& p, DType dtype, int head_dim, int variant, int nb, void* stream);
 
 // Launches the kernel for batch rows [b0, b0 + nb) on `stream` (a cudaStream_t).
 // Returns a cudaError_t value (0 = success).

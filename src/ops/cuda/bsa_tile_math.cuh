@@ -179,11 +179,11 @@ __device__ __forceinline__ void mask_chunk(float (&s)[BN / 8][4], const RowMask&
 }
 
 // Online softmax in base 2 over a chunk's (masked) scores for the thread's two rows (a row's 4
-// lanes of a quad reduce together; m in scaled units): s becomes P, l the running sum, and o is
-// rescaled when some row of the warp changed its max (multiplying by 1 elsewhere: the same bits).
-template <int BN, int D>
-__device__ __forceinline__ void online_softmax(float (&s)[BN / 8][4], float (&o)[D / 8][4], float (&mrow)[2],
-                                               float (&lrow)[2], float sc) {
+// lanes of a quad reduce together; m in scaled units): s becomes P, l the running sum, alpha the
+// factor the row's O takes before this chunk's P V (rescale_o).
+template <int BN>
+__device__ __forceinline__ void softmax_chunk(float (&s)[BN / 8][4], float (&mrow)[2], float (&lrow)[2], float sc,
+                                              float (&alpha)[2]) {
 #pragma unroll
   for (int e2 = 0; e2 < 2; ++e2) {
     float mxs[BN / 8];  // tree reduction (short dependency chains)
@@ -198,7 +198,7 @@ __device__ __forceinline__ void online_softmax(float (&s)[BN / 8][4], float (&o)
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
     const float mnew = fmaxf(mrow[e2], mx * sc);
     const float muse = mnew == kNegInf ? 0.f : mnew;
-    const float alpha = fast_exp2(mrow[e2] - muse);
+    alpha[e2] = fast_exp2(mrow[e2] - muse);
     mrow[e2] = mnew;
     float sums[BN / 8];
 #pragma unroll
@@ -213,16 +213,33 @@ __device__ __forceinline__ void online_softmax(float (&s)[BN / 8][4], float (&o)
     for (int w = BN / 16; w >= 1; w /= 2)
 #pragma unroll
       for (int j = 0; j < w; ++j) sums[j] += sums[j + w];
-    const float sum = sums[0];
-    lrow[e2] = lrow[e2] * alpha + sum;
-    if (__any_sync(0xffffffffu, alpha != 1.f)) {
+    lrow[e2] = lrow[e2] * alpha[e2] + sums[0];
+  }
+}
+
+// O's rows times their alpha, skipped for a row pair when no row of the warp changed its max
+// (multiplying by 1: the same bits).
+template <int D>
+__device__ __forceinline__ void rescale_o(float (&o)[D / 8][4], const float (&alpha)[2]) {
+#pragma unroll
+  for (int e2 = 0; e2 < 2; ++e2) {
+    if (__any_sync(0xffffffffu, alpha[e2] != 1.f)) {
 #pragma unroll
       for (int j = 0; j < D / 8; ++j) {
-        o[j][2 * e2] *= alpha;
-        o[j][2 * e2 + 1] *= alpha;
+        o[j][2 * e2] *= alpha[e2];
+        o[j][2 * e2 + 1] *= alpha[e2];
       }
     }
   }
+}
+
+// Both, for kernels that multiply P V right after.
+template <int BN, int D>
+__device__ __forceinline__ void online_softmax(float (&s)[BN / 8][4], float (&o)[D / 8][4], float (&mrow)[2],
+                                               float (&lrow)[2], float sc) {
+  float alpha[2];
+  softmax_chunk<BN>(s, mrow, lrow, sc, alpha);
+  rescale_o<D>(o, alpha);
 }
 
 // P's keys 16 kc .. 16 kc + 15 rounded to T as an m16n8k16 A fragment.
