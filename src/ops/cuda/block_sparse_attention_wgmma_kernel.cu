@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
   const uint32_t sK = sQ + C::kQBytes, sV = sK + 2 * C::kKVBytes;
   int* sG = reinterpret_cast<int*>(smem_raw + (sV + 2 * C::kKVBytes - raw));  // 2 stages of key group ids
 
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = WG == 1 ? 0 : warp >> 2;
   const int h = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const MaskDesc& M = tile_math::row_mask(p, bl);
   tile_math::QueryTile qt;
@@ -95,18 +95,25 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
   static_assert(NT % KCH == 0 && RPP % 8 == 0 && kBN % RPP == 0, "load mapping");
   const int ldrow = tid / KCH, lc = tid % KCH;
   const uint32_t thr_off = panel_offset(kBN, ldrow, lc);
-  const T* kthr = kbase + lc * 8;
-  const T* vthr = vbase + lc * 8;
-  const int64_t ks2 = p.ks2, vs2 = p.vs2;
+  // This thread's first row of key 0 (relative to the window k_offset); a chunk adds its start
+  // once and each pass RPP rows, so no pass multiplies 64-bit offsets.
+  const int64_t ks2 = p.ks2, vs2 = p.vs2, kstep = RPP * ks2, vstep = RPP * vs2;
+  const int kofs = M.k_offset;
+  const T* kthr = kbase + lc * 8 + static_cast<int64_t>(ldrow - kofs) * ks2;
+  const T* vthr = vbase + lc * 8 + static_cast<int64_t>(ldrow - kofs) * vs2;
   const bool small_groups = M.num_groups <= 32;
-  auto load_k = [&](const Chunk& ch, int stage) {  // K rows and, for a partial chunk, the keys' groups
-    const T* src = kthr + (ch.start - M.k_offset + ldrow) * ks2;
-    const uint32_t dst = sK + stage * C::kKVBytes + thr_off;
+  // Rows ldrow + i RPP < count hold keys; the others are zero-filled (their source is not read).
+  auto load_rows = [&](const T* src, const T* base, int64_t step, uint32_t dst, int count) {
+    const int valid = count - ldrow;
 #pragma unroll
     for (int i = 0; i < PASSES; ++i) {
-      const bool ok = ldrow + i * RPP < ch.count;
-      cp_async16(dst + i * RPP * 128, ok ? src + i * RPP * ks2 : kbase, ok);
+      const bool ok = i * RPP < valid;
+      cp_async16(dst + i * RPP * 128, ok ? src : base, ok);
+      src += step;
     }
+  };
+  auto load_k = [&](const Chunk& ch, int stage) {  // K rows and, for a partial chunk, the keys' groups
+    load_rows(kthr + static_cast<int64_t>(ch.start) * ks2, kbase, kstep, sK + stage * C::kKVBytes + thr_off, ch.count);
     if (ch.partial) {
       for (int t = tid; t < kBN; t += NT) {
         const int g = t < ch.count ? __ldg(M.gid + ch.start + t) : 0;
@@ -115,13 +122,7 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
     }
   };
   auto load_v = [&](const Chunk& ch, int stage) {
-    const T* src = vthr + (ch.start - M.k_offset + ldrow) * vs2;
-    const uint32_t dst = sV + stage * C::kKVBytes + thr_off;
-#pragma unroll
-    for (int i = 0; i < PASSES; ++i) {
-      const bool ok = ldrow + i * RPP < ch.count;
-      cp_async16(dst + i * RPP * 128, ok ? src + i * RPP * vs2 : vbase, ok);
-    }
+    load_rows(vthr + static_cast<int64_t>(ch.start) * vs2, vbase, vstep, sV + stage * C::kKVBytes + thr_off, ch.count);
   };
 
   const int wrow0 = warp * 16;  // this warp's first row in the tile (its warpgroup's rows 16 (warp % 4) ..)
@@ -130,32 +131,35 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
   float mrow[2] = {tile_math::kNegInf, tile_math::kNegInf}, lrow[2] = {0.f, 0.f};
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-  const uint32_t sQw = sQ + wg * 64 * 128;  // this warpgroup's 64 rows of each Q panel
+  // wgmma descriptors: built once; a k16 step or a stage moves the start address, which is the
+  // descriptor's low field (addresses >> 4: no carry out of it below 256 KB).
+  const uint64_t dQ = cuda_wgmma::smem_desc(sQ + wg * 64 * 128);  // this warpgroup's 64 rows of Q
+  const uint64_t dK = cuda_wgmma::smem_desc(sK), dV = cuda_wgmma::smem_desc_mn(sV);
+  constexpr uint32_t kStageUnits = C::kKVBytes >> 4;
 
   // S = Q K^T of the chunk in K stage `stage` (issued, not waited for).
   auto issue_s = [&](float (&s)[kBN / 8][4], int stage) {
-    const uint32_t sKs = sK + stage * C::kKVBytes;
+    const uint64_t dKs = dK + stage * kStageUnits;
 #pragma unroll
     for (int j = 0; j < kBN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
     cuda_wgmma::fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t pan = (kk >> 2), col = 32 * (kk & 3);
-      cuda_wgmma::WgmmaAttn<T>::ss_n64(s, cuda_wgmma::smem_desc(sQw + pan * BM * 128 + col),
-                                       cuda_wgmma::smem_desc(sKs + pan * kBN * 128 + col));
+      cuda_wgmma::WgmmaAttn<T>::ss_n64(s, dQ + ((pan * BM * 128 + col) >> 4), dKs + ((pan * kBN * 128 + col) >> 4));
     }
     cuda_wgmma::commit();
   };
   // O += P V with P's fragments pa and the chunk in V stage `stage` (issued, not waited for).
   auto issue_pv = [&](const uint32_t (&pa)[kBN / 16][4], int stage) {
-    const uint32_t sVs = sV + stage * C::kKVBytes;
+    const uint64_t dVs = dV + stage * kStageUnits;
     cuda_wgmma::fence();
 #pragma unroll
     for (int kc = 0; kc < kBN / 16; ++kc)
 #pragma unroll
       for (int pn = 0; pn < PAN; ++pn)
         cuda_wgmma::WgmmaAttn<T>::rs_n64_mn(reinterpret_cast<float(&)[8][4]>(o[8 * pn]), pa[kc],
-                                            cuda_wgmma::smem_desc_mn(sVs + pn * kBN * 128 + kc * 16 * 128));
+                                            dVs + ((pn * kBN * 128 + kc * 16 * 128) >> 4));
     cuda_wgmma::commit();
   };
 
