@@ -131,35 +131,45 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
   float mrow[2] = {tile_math::kNegInf, tile_math::kNegInf}, lrow[2] = {0.f, 0.f};
 #pragma unroll
   for (int j = 0; j < D / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
-  // wgmma descriptors: built once; a k16 step or a stage moves the start address, which is the
-  // descriptor's low field (addresses >> 4: no carry out of it below 256 KB).
-  const uint64_t dQ = cuda_wgmma::smem_desc(sQ + wg * 64 * 128);  // this warpgroup's 64 rows of Q
-  const uint64_t dK = cuda_wgmma::smem_desc(sK), dV = cuda_wgmma::smem_desc_mn(sV);
+  // wgmma descriptors: their low words built once (a k16 step or a stage adds to the start
+  // address field: no carry out of it below 256 KB), the high word a constant. P V runs as one
+  // m64n128k16 a 16-key step for head_dim 128 in the pipelined kernels (V's two 64-column panels
+  // kBN rows apart), else one m64n64k16 a panel.
+  constexpr int PVN = PIPE && D == 128 ? 128 : 64;
+  const uint32_t qlo = cuda_wgmma::desc_lo_k(sQ + wg * 64 * 128);  // this warpgroup's 64 rows of Q
+  // n64: one block of N, the leading byte offset unused (set to the 8-row stride as well).
+  const uint32_t klo = cuda_wgmma::desc_lo_k(sK), vlo = cuda_wgmma::desc_lo_mn(sV, PVN == 128 ? kBN * 128 : 1024);
   constexpr uint32_t kStageUnits = C::kKVBytes >> 4;
 
   // S = Q K^T of the chunk in K stage `stage` (issued, not waited for).
   auto issue_s = [&](float (&s)[kBN / 8][4], int stage) {
-    const uint64_t dKs = dK + stage * kStageUnits;
+    const uint32_t ks = klo + stage * kStageUnits;
 #pragma unroll
     for (int j = 0; j < kBN / 8; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
     cuda_wgmma::fence();
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       const uint32_t pan = (kk >> 2), col = 32 * (kk & 3);
-      cuda_wgmma::WgmmaAttn<T>::ss_n64(s, dQ + ((pan * BM * 128 + col) >> 4), dKs + ((pan * kBN * 128 + col) >> 4));
+      cuda_wgmma::WgmmaAttn<T>::ss_n64(s, cuda_wgmma::desc(qlo + ((pan * BM * 128 + col) >> 4)),
+                                       cuda_wgmma::desc(ks + ((pan * kBN * 128 + col) >> 4)));
     }
     cuda_wgmma::commit();
   };
   // O += P V with P's fragments pa and the chunk in V stage `stage` (issued, not waited for).
   auto issue_pv = [&](const uint32_t (&pa)[kBN / 16][4], int stage) {
-    const uint64_t dVs = dV + stage * kStageUnits;
+    const uint32_t vs = vlo + stage * kStageUnits;
     cuda_wgmma::fence();
 #pragma unroll
-    for (int kc = 0; kc < kBN / 16; ++kc)
+    for (int kc = 0; kc < kBN / 16; ++kc) {
+      if constexpr (PVN == 128) {
+        cuda_wgmma::WgmmaAttn<T>::rs_n128_mn(o, pa[kc], cuda_wgmma::desc(vs + ((kc * 16 * 128) >> 4)));
+      } else {
 #pragma unroll
-      for (int pn = 0; pn < PAN; ++pn)
-        cuda_wgmma::WgmmaAttn<T>::rs_n64_mn(reinterpret_cast<float(&)[8][4]>(o[8 * pn]), pa[kc],
-                                            dVs + ((pn * kBN * 128 + kc * 16 * 128) >> 4));
+        for (int pn = 0; pn < PAN; ++pn)
+          cuda_wgmma::WgmmaAttn<T>::rs_n64_mn(reinterpret_cast<float(&)[8][4]>(o[8 * pn]), pa[kc],
+                                              cuda_wgmma::desc(vs + ((pn * kBN * 128 + kc * 16 * 128) >> 4)));
+      }
+    }
     cuda_wgmma::commit();
   };
 
