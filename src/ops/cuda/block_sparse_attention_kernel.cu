@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "bsa_launch.cuh"
 #include "bsa_params.h"
 #include "bsa_tile_math.cuh"
 #include "cp_async.cuh"
@@ -282,21 +283,8 @@ __global__ void __launch_bounds__(NW * 32, MINB) bsa_fwd_kernel(const __grid_con
 template <typename T, int D, int NW, int MT, int BN, int MINB>
 int launch_impl(const Params& p, int nb, cudaStream_t stream) {
   using C = Cfg<T, D, NW, MT, BN>;
-  constexpr auto kernel = bsa_fwd_kernel<T, D, NW, MT, BN, MINB>;
-  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(static_cast<int>(C::kSmem)); e != cudaSuccess)
-    return static_cast<int>(e);
-  int tiles = 0;
-  if (p.mtab != nullptr) tiles = (p.table_block_size + C::BM - 1) / C::BM;  // Lq == 1
-  for (int r = 0; p.mtab == nullptr && r < (p.nmasks == 1 ? 1 : nb); ++r) {
-    const MaskDesc& m = p.masks[r];
-    if (p.Lq <= 0) continue;
-    const int subs = (m.block_size + C::BM - 1) / C::BM;
-    const int qb0 = m.q_offset / m.block_size, qb1 = (m.q_offset + p.Lq - 1) / m.block_size;
-    tiles = std::max(tiles, (qb1 - qb0 + 1) * subs);
-  }
-  if (tiles == 0 || nb == 0 || p.H == 0) return 0;
-  kernel<<<dim3(tiles, p.H, nb), C::kThreads, C::kSmem, stream>>>(p);
-  return static_cast<int>(cudaGetLastError());
+  return launch_query_tiles<bsa_fwd_kernel<T, D, NW, MT, BN, MINB>>(p, nb, C::BM, C::kThreads, static_cast<int>(C::kSmem),
+                                                                     stream);
 }
 
 template <typename T, int D>
@@ -779,30 +767,20 @@ int variant_block_m(int variant) {
 
 int launch(const Params& p, DType dtype, int head_dim, int variant, int nb, void* stream) {
   if (variant >= kFirstWgmmaVariant) return launch_wgmma(p, dtype, head_dim, variant, nb, stream);
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  if (dtype == DType::BF16) {
-    if (head_dim == 64) return launch_dtype_dim<__nv_bfloat16, 64>(p, variant, nb, st);
-    if (head_dim == 128) return launch_dtype_dim<__nv_bfloat16, 128>(p, variant, nb, st);
-  } else {
-    if (head_dim == 64) return launch_dtype_dim<__half, 64>(p, variant, nb, st);
-    if (head_dim == 128) return launch_dtype_dim<__half, 128>(p, variant, nb, st);
-  }
-  return static_cast<int>(cudaErrorInvalidValue);
+  return with_type_and_dim(dtype, head_dim, [&](auto t, auto d) {
+    return launch_dtype_dim<typename decltype(t)::type, decltype(d)::value>(p, variant, nb,
+                                                                            static_cast<cudaStream_t>(stream));
+  });
 }
 
 int decode_max_group() { return kDecodeMaxG; }
 
 int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits, float* ws, bool pdl,
                   bool cluster_merge, void* stream) {
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  if (dtype == DType::BF16) {
-    if (head_dim == 64) return launch_decode_merge<__nv_bfloat16, 64>(p, nb, splits, ws, pdl, cluster_merge, st);
-    if (head_dim == 128) return launch_decode_merge<__nv_bfloat16, 128>(p, nb, splits, ws, pdl, cluster_merge, st);
-  } else {
-    if (head_dim == 64) return launch_decode_merge<__half, 64>(p, nb, splits, ws, pdl, cluster_merge, st);
-    if (head_dim == 128) return launch_decode_merge<__half, 128>(p, nb, splits, ws, pdl, cluster_merge, st);
-  }
-  return static_cast<int>(cudaErrorInvalidValue);
+  return with_type_and_dim(dtype, head_dim, [&](auto t, auto d) {
+    return launch_decode_merge<typename decltype(t)::type, decltype(d)::value>(p, nb, splits, ws, pdl, cluster_merge,
+                                                                               static_cast<cudaStream_t>(stream));
+  });
 }
 
 }  // namespace cuda_bsa

@@ -22,10 +22,10 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "bsa_launch.cuh"
 #include "bsa_params.h"
 #include "bsa_tile_math.cuh"
 #include "cp_async.cuh"
-#include "kernel_attribute.cuh"
 #include "tile_stages.cuh"
 #include "wgmma.cuh"
 
@@ -285,20 +285,7 @@ __global__ void __launch_bounds__(WG * 128, MINB) bsa_wgmma_kernel(const __grid_
 template <typename T, int D, int WG, int MINB, bool PIPE>
 int launch_cfg(const Params& p, int nb, cudaStream_t stream) {
   using C = WgCfg<D, WG>;
-  constexpr auto kernel = bsa_wgmma_kernel<T, D, WG, MINB, PIPE>;
-  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmem); e != cudaSuccess)
-    return static_cast<int>(e);
-  int tiles = 0;
-  for (int r = 0; r < (p.nmasks == 1 ? 1 : nb); ++r) {
-    const MaskDesc& m = p.masks[r];
-    if (p.Lq <= 0) continue;
-    const int subs = (m.block_size + C::BM - 1) / C::BM;
-    const int qb0 = m.q_offset / m.block_size, qb1 = (m.q_offset + p.Lq - 1) / m.block_size;
-    tiles = std::max(tiles, (qb1 - qb0 + 1) * subs);
-  }
-  if (tiles == 0 || nb == 0 || p.H == 0) return 0;
-  kernel<<<dim3(tiles, p.H, nb), C::kThreads, C::kSmem, stream>>>(p);
-  return static_cast<int>(cudaGetLastError());
+  return launch_query_tiles<bsa_wgmma_kernel<T, D, WG, MINB, PIPE>>(p, nb, C::BM, C::kThreads, C::kSmem, stream);
 }
 
 template <typename T, int D>
@@ -323,15 +310,9 @@ int launch_wgmma(const Params& p, DType dtype, int head_dim, int variant, int nb
   if (p.mtab != nullptr || variant < kFirstWgmmaVariant || variant >= kNumVariants)
     return static_cast<int>(cudaErrorInvalidValue);
   if (!wgmma_available()) return static_cast<int>(cudaErrorNotSupported);
-  cudaStream_t st = static_cast<cudaStream_t>(stream);
-  if (dtype == DType::BF16) {
-    if (head_dim == 64) return launch_dim<__nv_bfloat16, 64>(p, variant, nb, st);
-    if (head_dim == 128) return launch_dim<__nv_bfloat16, 128>(p, variant, nb, st);
-  } else {
-    if (head_dim == 64) return launch_dim<__half, 64>(p, variant, nb, st);
-    if (head_dim == 128) return launch_dim<__half, 128>(p, variant, nb, st);
-  }
-  return static_cast<int>(cudaErrorInvalidValue);
+  return with_type_and_dim(dtype, head_dim, [&](auto t, auto d) {
+    return launch_dim<typename decltype(t)::type, decltype(d)::value>(p, variant, nb, static_cast<cudaStream_t>(stream));
+  });
 }
 
 }  // namespace cuda_bsa
