@@ -11,14 +11,16 @@
 //     head-dim order onto zeroed fp32 accumulators (mma.sync's k16 order);
 //   mask, online softmax and P exactly as the mma.sync kernel (the shared functions: the
 //     accumulators are laid out as its m16n8 tiles);
-//   O += P V: wgmma m64n64k16 per 64 head dims, A = P from registers (mma.sync's A fragments), B =
-//     V MN-major in shared memory; the chunk's 16-key steps in order.
+//   O += P V: A = P from registers (mma.sync's A fragments), B = V MN-major in shared memory, the
+//     chunk's 16-key steps in order: one m64n128k16 a step for head_dim 128 in the pipelined
+//     kernels, else one m64n64k16 a step and panel.
 // So a row's outputs are the same bits through either kernel and in any tile (tested bitwise).
+// Variants (bsa_params.h): 6 / 7 two warpgroups or one a CTA, each chunk S, softmax and
+// P V in turn; 8 / 9 the same, software-pipelined (chunk j's softmax while P_{j-1} V_{j-1} runs).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
