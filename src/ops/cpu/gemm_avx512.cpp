@@ -53,7 +53,10 @@ FLEXGEN_AVX512 void kernel_avx512(const uint16_t* x, int64_t ldx, const uint16_t
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
   const int64_t full = K / kChunk * kChunk;
-  for (int64_t k = 0; k < full; k += kChunk) step_fma<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
+  for (int64_t k = 0; k < full; k += kChunk) {
+    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+    step_fma<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
+  }
   if (full < K) step_fma<MR, NR, true>(x, ldx, w, ldw, full, static_cast<__mmask32>((1u << (K - full)) - 1u), acc);
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512(acc[m][n]);
@@ -80,7 +83,10 @@ FLEXGEN_AVX512BF16 void kernel_avx512bf16(const uint16_t* x, int64_t ldx, const 
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
   const int64_t full = K / kChunk * kChunk;
-  for (int64_t k = 0; k < full; k += kChunk) step_bf16<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
+  for (int64_t k = 0; k < full; k += kChunk) {
+    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+    step_bf16<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
+  }
   if (full < K) step_bf16<MR, NR, true>(x, ldx, w, ldw, full, static_cast<__mmask32>((1u << (K - full)) - 1u), acc);
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512(acc[m][n]);
@@ -101,7 +107,10 @@ FLEXGEN_AVX512 void kernel_f32_avx512(const float* x, int64_t ldx, const float* 
     }
   };
   const int64_t full = K / kChunkF32 * kChunkF32;
-  for (int64_t k = 0; k < full; k += kChunkF32) step(k, 0, false);
+  for (int64_t k = 0; k < full; k += kChunkF32) {
+    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+    step(k, 0, false);
+  }
   if (full < K) step(full, static_cast<__mmask16>((1u << (K - full)) - 1u), true);
   for (int m = 0; m < MR; ++m)
     for (int n = 0; n < NR; ++n) out[m * ldo + n] = reduce_avx512(acc[m][n]);

@@ -26,6 +26,16 @@ constexpr int kMaxRows = 4;  // rows per micro-kernel call
 constexpr int kMaxCols = 4;  // outputs per micro-kernel call
 constexpr int kMaxColsWide = 6;  // outputs per call of the avx512bf16 bf16 kernel (block_cols)
 
+// A single row's product (a decode step) streams every weight row once: each step asks for the
+// bytes kPrefetchBytes ahead in each of its weight rows (a hint; it changes no value, and past a
+// row's end it reads the next row or nothing: prefetches never fault). On the AVX512-BF16 VM, six
+// interleaved runs each: decode of a 2-layer 1B-shaped model +3-14% at every rank (median +6%).
+constexpr int64_t kPrefetchBytes = 2048;
+template <int NR, typename T>
+inline void prefetch_weight_rows(const T* w, int64_t ldw, int64_t k) {
+  for (int n = 0; n < NR; ++n) __builtin_prefetch(w + n * ldw + k + kPrefetchBytes / static_cast<int64_t>(sizeof(T)), 0, 3);
+}
+
 // The fixed order in which the 16 lanes are summed: halves, quarters, eighths, then the last pair.
 inline float reduce_lanes(const float* l) {
   float s8[8], s4[4], s2[2];
