@@ -28,8 +28,10 @@ constexpr int kMaxColsWide = 6;  // outputs per call of the avx512bf16 bf16 kern
 
 // A single row's product (a decode step) streams every weight row once: each step asks for the
 // bytes kPrefetchBytes ahead in each of its weight rows (a hint; it changes no value, and past a
-// row's end it reads the next row or nothing: prefetches never fault). On the AVX512-BF16 VM, six
-// interleaved runs each: decode of a 2-layer 1B-shaped model +3-14% at every rank (median +6%).
+// row's end it reads the next row or nothing: prefetches never fault). Intel Xeon VM (model 207),
+// interleaved runs, decode median +17% on avx512bf16, +7% avx512, +10% avx2
+// (bench/cpu/results/vm-2026-12-01f-prefetch.md); calls of more rows reuse their weights from
+// cache and gained nothing measurable (5-row steps), so only single-row calls prefetch.
 constexpr int64_t kPrefetchBytes = 2048;
 template <int NR, typename T>
 inline void prefetch_weight_rows(const T* w, int64_t ldw, int64_t k) {

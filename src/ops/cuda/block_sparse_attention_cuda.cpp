@@ -195,8 +195,8 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   // rows when there are enough of them to fill the GPU a few times over, else 64-row tiles.
   // On Hopper the tiles run through the software-pipelined wgmma kernel (variants 9 and 8: the same
   // bits as 2 and 0), 64-row tiles unless 128 are asked for (H200, bench_attention_cuda, one call,
-  // L = 640 / 4096 / 16384: 18.3 / 149 / 1258 us with 64 rows, 18.2 / 154 / 1264 with 128; not
-  // pipelined 18.7 / 163 / 1414 and 18.0 / 169 / 1377; mma.sync 19-26 / 173-196 / 1529-1588).
+  // L = 640 / 4096 / 16384: 17.2 / 132 / 1028 us with 64 rows, 17.2 / 140 / 1096 with 128; not
+  // pipelined 16.9 / 135 / 1069 and 18.0 / 158 / 1244; mma.sync 19-26 / 172-196 / 1540-1647).
   int variant = env_variant();
   if (variant < 0 && p.mtab == nullptr && cuda_bsa::wgmma_available()) {
     variant = options.q_tile > 64 ? 8 : 9;
