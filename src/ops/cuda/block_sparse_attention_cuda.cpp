@@ -196,7 +196,8 @@ void launch_all(cuda_bsa::Params& p, const at::Tensor& q_in, const BlockSparseAt
   // On Hopper the tiles run through the software-pipelined wgmma kernel (variants 9 and 8: the same
   // bits as 2 and 0), 64-row tiles unless 128 are asked for (H200, bench_attention_cuda, one call,
   // L = 640 / 4096 / 16384: 17.2 / 132 / 1028 us with 64 rows, 17.2 / 140 / 1096 with 128; not
-  // pipelined 16.9 / 135 / 1069 and 18.0 / 158 / 1244; mma.sync 19-26 / 172-196 / 1540-1647).
+  // pipelined 16.9 / 135 / 1069 and 18.0 / 158 / 1244; mma.sync variant 2 19.3 / 174 / 1588, 0 25.5
+  // / 195 / 1540).
   int variant = env_variant();
   if (variant < 0 && p.mtab == nullptr && cuda_bsa::wgmma_available()) {
     variant = options.q_tile > 64 ? 8 : 9;
