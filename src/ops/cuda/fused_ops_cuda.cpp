@@ -177,7 +177,7 @@ bool decode_linear_gemv() {
 bool kernel_shapes(const at::Tensor& x, const at::Tensor& weight, int64_t K) {
   return x.is_cuda() && half_type(x.scalar_type()) && weight.scalar_type() == x.scalar_type() &&
          weight.is_contiguous() && weight.dim() == 2 && weight.size(1) == K && K % 8 == 0 &&
-         reinterpret_cast<uintptr_t>(weight.data_ptr()) % 16 == 0 && weight.size(0) < (1 << 30) && K < (1 << 30);
+         cuda_fused::aligned16(weight.data_ptr()) && weight.size(0) < (1 << 30) && K < (1 << 30);
 }
 
 // The row-invariant kernels' inputs: x (and its contiguous copy xc) and a [N, K] weight they can
@@ -186,7 +186,7 @@ void need_row_invariant_inputs(const at::Tensor& x, const at::Tensor& xc, const 
                                const char* who) {
   need(kernel_shapes(x, weight, K), who,
        "rows kept apart need bf16/fp16 CUDA x and a contiguous [N, K] weight of its dtype, K a multiple of 8");
-  need(reinterpret_cast<uintptr_t>(xc.data_ptr()) % 16 == 0, who, "x must be 16-byte aligned");
+  need(cuda_fused::aligned16(xc.data_ptr()), who, "x must be 16-byte aligned");
 }
 
 std::vector<int64_t> out_shape(const at::Tensor& x, const at::Tensor& weight) {
@@ -226,7 +226,7 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     return at::cat(parts, 0).view(out_shape(x, weight));
   }
   const bool gemv = kernel_shapes(x, weight, K) && x.is_contiguous() && rows >= 1 && rows <= 8 &&
-                    reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0;
+                    cuda_fused::aligned16(x.data_ptr());
   if (!gemv) return at::linear(x, weight, bias);
   c10::cuda::CUDAGuard guard(x.device());
   at::Tensor y = at::empty(out_shape(x, weight), x.options());

@@ -355,8 +355,6 @@ int rms_norm_t(void* h, const void* delta, const void* w, void* out, int64_t row
   return rms_norm_launch<T, false>(hp, dp, wp, op, rows, n, eps, st, pdl);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 template <typename T>
 int silu_mul_t(const void* gu, void* out, int64_t rows, int inter, cudaStream_t st, bool pdl) {
   if (inter % 8 == 0 && aligned16(gu) && aligned16(out)) {

@@ -9,6 +9,9 @@ namespace cuda_fused {
 // The element type of every buffer of one call.
 enum class DType { BF16, FP16 };
 
+// Whether a buffer starts on a 16-byte boundary (what the 16-byte loads of the kernels need).
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 struct RopeParams {
   // device buffers of the call's element type
   const void* qkv;      // [B, L, (H + 2 Hkv) D]

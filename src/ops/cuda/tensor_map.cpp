@@ -29,7 +29,7 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 int encode_k_major(CUtensorMap* map, cuda_fused::DType t, const void* base, int64_t rows, int64_t K, int box_rows) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = encoder();
   if (encode == nullptr) return static_cast<int>(cudaErrorNotSupported);
-  if (rows < 1 || K < 8 || K % 8 != 0 || box_rows < 1 || box_rows > 256 || reinterpret_cast<uintptr_t>(base) % 16 != 0)
+  if (rows < 1 || K < 8 || K % 8 != 0 || box_rows < 1 || box_rows > 256 || !cuda_fused::aligned16(base))
     return static_cast<int>(cudaErrorInvalidValue);
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(K), static_cast<cuuint64_t>(rows)};
   const cuuint64_t pitch[1] = {static_cast<cuuint64_t>(K) * 2};  // bytes between rows
