@@ -1,11 +1,13 @@
 // Row-invariant tensor-core linear y = x . w^T (contract: mma_linear_params.h), the decode-step
 // projections of any number of rows.
 //
-// The weights are the MMA's A operand (two 16-column tiles a warp), the rows its B operand (8 rows
-// an n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp streams its 32
-// weight rows and the rows' x through its own ring of shared-memory stages by cp.async (64 elements
-// of K a stage; loads in flight hold no registers, so many are); ldmatrix reads the fragments of
-// each k16 step (K elements k .. k + 15 in the PTX fragment layout, as the tiled linears read them).
+// The weights are the MMA's A operand (one or two 16-column tiles a warp), the rows its B operand
+// (8 rows an n8 tile, NT tiles a launch), so one weight load serves up to 64 rows. Each warp
+// streams its weight rows and the rows' x through its own ring of shared-memory stages by cp.async
+// (64 elements of K a stage; loads in flight hold no registers, so many are); ldmatrix reads the
+// fragments of each k16 step (K elements k .. k + 15 in the PTX fragment layout, as the tiled
+// linears read them). A launch of one row (the batch-1 decode step) copies its x once into shared
+// memory instead and its rings hold weights only (NT = 1: smaller CTAs, more of them resident).
 //
 // Arithmetic of one output (row r, column n): split p (one warp) accumulates, in fp32 through the
 // MMA, the 64-element groups p, p + S, p + 2S, ... in increasing order (four k16 steps a group,
@@ -18,6 +20,7 @@
 // cluster that adds their sums in split order.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -32,6 +35,7 @@
 #include "mma_linear_params.h"
 #include "mma_linear_wgmma.h"
 #include "pdl.cuh"
+#include "tile_stages.cuh"
 
 namespace flexgen {
 namespace cuda_fused {
@@ -67,15 +71,48 @@ __device__ __forceinline__ int weight_row(const MmaEpilogue& ep, int n, int N) {
   return n;
 }
 
+// What a RopeCache epilogue reads besides the sums, for one row r and tile column na: its
+// cos/sin at the pair's two dims and the row's cache slot (read by rope_inputs: the one-row kernel
+// reads them before its main loop, so their trips to memory overlap the weights').
+template <typename T>
+struct RopeInputs {
+  T c0, s0, c1, s1;
+  int64_t slot;
+};
+
+// EARLY: read just after the wait for the previous kernel, by plain loads (ld.global.nc, which
+// __ldg is, may be moved above the wait); else after the main loop through __ldg (which may be
+// issued before this thread's earlier stores: plain loads would wait for them, as they might alias).
+template <typename T, bool EARLY>
+__device__ __forceinline__ T epilogue_load(const T* p) {
+  if constexpr (EARLY) return *p;
+  else return __ldg(p);
+}
+
+template <typename T, bool EARLY>
+__device__ __forceinline__ RopeInputs<T> rope_inputs(const MmaEpilogue& ep, int r, int na, int N) {
+  RopeInputs<T> in{};
+  if (ep.kind != Kind::RopeCache) return in;
+  const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
+  const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
+  in.slot = head < ep.H ? 0 : static_cast<int64_t>(epilogue_load<long long, EARLY>(
+                                    reinterpret_cast<const long long*>(ep.first_slot) + r));
+  if (head < ep.H + ep.Hkv) {
+    const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
+    const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
+    in.c0 = epilogue_load<T, EARLY>(cs + d0), in.s0 = epilogue_load<T, EARLY>(sn + d0);
+    in.c1 = epilogue_load<T, EARLY>(cs + d1), in.s1 = epilogue_load<T, EARLY>(sn + d1);
+  }
+  return in;
+}
+
 // A pair epilogue's outputs for one row r (of the call) from tile column na (columns 0..7 of its
-// tile) and its partner na + 8: a0, a1 the fp32 sums of their weight rows.
+// tile) and its partner na + 8: a0, a1 the fp32 sums of their weight rows; in: rope_inputs(r, na).
 template <typename T>
 __device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restrict__ y, int r, int na, int N,
-                                              float a0, float a1) {
+                                              float a0, float a1, const RopeInputs<T>& in) {
   const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
   // The linear's output as libtorch would hold it: rounded once, then the bias added (at::add).
-  // Read-only inputs go through __ldg: the compiler may then issue them before this thread's
-  // earlier stores (plain loads would wait for them: they might alias).
   const T* bias = static_cast<const T*>(ep.bias);
   using cuda_half::f;
   using cuda_half::to;
@@ -87,19 +124,15 @@ __device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restri
   }
   // RopeCache: q or k (w0 = head * D + d, d < D / 2, w1 = w0 + D / 2), or two v elements.
   const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
-  const int64_t slot =
-      head < ep.H ? 0 : static_cast<int64_t>(__ldg(reinterpret_cast<const long long*>(ep.first_slot) + r));
   if (head < ep.H + ep.Hkv) {
-    const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
-    const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
     T o0, o1;
-    cuda_half::rope_pair(f(x0), f(x1), __ldg(cs + d0), __ldg(sn + d0), __ldg(cs + d1), __ldg(sn + d1), o0, o1);
+    cuda_half::rope_pair(f(x0), f(x1), in.c0, in.s0, in.c1, in.s1, o0, o1);
     T* dst = head < ep.H ? static_cast<T*>(ep.q_out) + (static_cast<int64_t>(r) * ep.H + head) * D
-                         : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + slot * ep.cs2;
+                         : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + in.slot * ep.cs2;
     dst[d0] = o0;
     dst[d1] = o1;
   } else {
-    T* dst = static_cast<T*>(ep.v_cache) + r * ep.cs0 + (head - ep.H - ep.Hkv) * ep.cs1 + slot * ep.cs2;
+    T* dst = static_cast<T*>(ep.v_cache) + r * ep.cs0 + (head - ep.H - ep.Hkv) * ep.cs1 + in.slot * ep.cs2;
     dst[d0] = x0;
     dst[d1] = x1;
   }
@@ -114,13 +147,24 @@ __device__ __forceinline__ int unit_offset(int row, int unit) { return row * 128
 // swizzle): its loads are in flight with the weights' (x is read only by cp.async after the wait
 // for the previous kernel; an earlier version read it with __ldg, which the compiler may hoist
 // above that wait: with programmatic dependent launch an H200 run read a stale x through it).
+// NT == 1 is the one-row kernel (launches of a single row, the batch-1 decode step): its x is
+// copied once into shared memory after the rings (K elements, zero-filled to whole 64-element
+// groups) and each k16 step's B fragment is read from there (lanes of MMA column 0 hold the row's
+// values, the others zeros: the same MMAs on the same operands as in the multi-row kernel, so the
+// same bits); the rings then hold weights only, and a CTA needs less shared memory.
 template <int NT, int CW>
-constexpr int stage_bytes() { return CW * kStageBytes + NT * 8 * 128; }
+constexpr int stage_bytes() { return CW * kStageBytes + (NT == 1 ? 0 : NT * 8 * 128); }
 
 template <int W, int NT, int ST, int CW>
 constexpr int smem_bytes() {
   return W * ST * stage_bytes<NT, CW>() > W * CW * NT * 32 * 16 ? W * ST * stage_bytes<NT, CW>() : W * CW * NT * 32 * 16;
 }
+
+// Bytes of the one-row kernel's x copy for K.
+__host__ __device__ constexpr int one_row_x_bytes(int K) { return (K + 63) / 64 * 64 * 2; }
+// The longest K the one-row kernel takes (its x copy is 64 KiB at most); longer rows run through
+// the multi-row kernel (the same bits).
+constexpr int kOneRowMaxK = 32768;
 
 // CTA: W warps = (W / S) warp columns x S splits of K; a warp column is CW tiles of 16 output
 // columns (each x load serves CW tiles). NT: n8 row tiles (rows <= 8 NT). Each warp streams its
@@ -132,7 +176,8 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
                                                             T* __restrict__ y, int rows, int N, int K,
                                                             bool read_once, const __grid_constant__ MmaEpilogue ep,
                                                             bool early) {
-  static_assert(W % S == 0 && NT % 2 == 0, "splits per CTA, row tiles in pairs");
+  static_assert(W % S == 0 && (NT == 1 || NT % 2 == 0), "splits per CTA, row tiles in pairs (or one row)");
+  constexpr bool kOne = NT == 1;
   constexpr int CT = W / S;
   extern __shared__ __align__(16) unsigned char smem[];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -179,6 +224,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   // The same group of x: units q = lane + 32 u, row q / 8, 16-byte unit q % 8; rows past `rows`
   // and elements past K are zero-filled.
   auto load_x = [&](int i) {
+    if constexpr (kOne) return;
     const int k0 = 64 * (part + S * i);
     const uint32_t dst = ring_s + (i % ST) * kStage + CW * kStageBytes;
 #pragma unroll
@@ -197,10 +243,28 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   for (int i = 0; i < ST - 1; ++i)
     if (i < mine) load_w(i);
   pdl_wait();
+  // One row: the CTA copies x whole (zeros past K) into xs, in group 0 with the first stages.
+  unsigned char* xs = smem + W * ST * kStage;
+  if constexpr (kOne) {
+    for (int q = threadIdx.x; q < one_row_x_bytes(K) / 16; q += W * 32)
+      cp_async16(smem_u32(xs + 16 * q), x + 8 * q, 8 * q < K);
+  }
 #pragma unroll
   for (int i = 0; i < ST - 1; ++i) {
     if (i < mine) load_x(i);
     cp_async_commit();
+  }
+  if constexpr (kOne) {  // every thread's part of x (and its first stages) has landed
+    cp_async_wait<ST - 2>();
+    __syncthreads();
+  }
+  const uint32_t* xs32 = reinterpret_cast<const uint32_t*>(xs);
+  // One row: the epilogue's inputs (row 0: lanes t == 0 of split 0's warps), read now.
+  RopeInputs<T> pre[CW];
+  if constexpr (kOne) {
+#pragma unroll
+    for (int c = 0; c < CW; ++c)
+      if (part == 0 && t == 0 && n0 + 16 * c + g < N) pre[c] = rope_inputs<T, true>(ep, 0, n0 + 16 * c + g, N);
   }
 
   float acc[CW][NT][4];
@@ -228,6 +292,12 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
         ldmatrix_x4(a[c], stage + unit_offset(16 * c + (lane & 7) + ((lane >> 3) & 1) * 8, 2 * kk + (lane >> 4)));
       // B fragments: tile j's two registers (tiles 2 jj and 2 jj + 1 from one ldmatrix).
       uint32_t b[NT][2];
+      if constexpr (kOne) {  // B = the row as MMA column 0 (lanes g == 0), zeros elsewhere
+        const int k = 64 * (part + S * i) + 16 * kk + 2 * t;
+        const uint32_t v0 = xs32[k >> 1], v1 = xs32[(k + 8) >> 1];
+        b[0][0] = g == 0 ? v0 : 0u;
+        b[0][1] = g == 0 ? v1 : 0u;
+      }
 #pragma unroll
       for (int jj = 0; jj < NT / 2; ++jj) {
         if (2 * jj >= nt) break;
@@ -286,8 +356,14 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
         const int r0 = 8 * j + 2 * t, r1 = r0 + 1;
-        if (r0 < rows) pair_epilogue<T>(ep, y, row0 + r0, na, N, acc[c][j][0], acc[c][j][2]);
-        if (r1 < rows) pair_epilogue<T>(ep, y, row0 + r1, na, N, acc[c][j][1], acc[c][j][3]);
+        if constexpr (kOne) {
+          if (r0 < rows) pair_epilogue<T>(ep, y, 0, na, N, acc[c][j][0], acc[c][j][2], pre[c]);
+          continue;
+        }
+        if (r0 < rows)
+          pair_epilogue<T>(ep, y, row0 + r0, na, N, acc[c][j][0], acc[c][j][2], rope_inputs<T, false>(ep, row0 + r0, na, N));
+        if (r1 < rows)
+          pair_epilogue<T>(ep, y, row0 + r1, na, N, acc[c][j][1], acc[c][j][3], rope_inputs<T, false>(ep, row0 + r1, na, N));
       }
     }
     return;
@@ -315,10 +391,12 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 template <typename T, int NT, int S, int W, int ST, int CW>
 int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
                   bool pdl, cudaStream_t st) {
-  constexpr int bytes = smem_bytes<W, NT, ST, CW>();
+  constexpr int ring = smem_bytes<W, NT, ST, CW>();
   constexpr auto kernel = mma_linear_kernel<T, NT, S, W, ST, CW>;
-  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(bytes); e != cudaSuccess)
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(ring + (NT == 1 ? one_row_x_bytes(kOneRowMaxK) : 0));
+      e != cudaSuccess)
     return static_cast<int>(e);
+  const int bytes = ring + (NT == 1 ? one_row_x_bytes(K) : 0);
   const int tiles = (N + 15) / 16;
   constexpr int per_cta = W / S * CW;
   const int64_t row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
@@ -327,14 +405,63 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
                                            cuda_pdl::trigger_early(pdl, rows)));
 }
 
+// Whether launches of one row take the one-row kernel (default) or the multi-row kernel's
+// 16-row configuration (FLEXGEN_CUDA_ONE_ROW_LINEAR=0, for A/B runs: the same bits). Read once.
+bool one_row_kernel_enabled() {
+  static const bool on = [] {
+    const char* env = std::getenv("FLEXGEN_CUDA_ONE_ROW_LINEAR");
+    const std::string v = env ? env : "";
+    if (!v.empty() && v != "0" && v != "1")
+      throw std::invalid_argument("FLEXGEN_CUDA_ONE_ROW_LINEAR must be 0 or 1, got '" + v + "'");
+    return v != "0";
+  }();
+  return on;
+}
+
+// CTAs of `bytes` of shared memory an SM can hold on the current device (read once per device).
+int ctas_per_sm(int bytes) {
+  static std::atomic<int> smem[64] = {}, reserved[64] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 1;
+  int per_sm = smem[device & 63].load(std::memory_order_acquire);
+  if (per_sm == 0) {
+    int r = 0;
+    if (cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&r, cudaDevAttrReservedSharedMemoryPerBlock, device) != cudaSuccess)
+      return 1;
+    reserved[device & 63].store(r, std::memory_order_release);
+    smem[device & 63].store(per_sm, std::memory_order_release);
+  }
+  return per_sm / (bytes + reserved[device & 63].load(std::memory_order_acquire));
+}
+
+// One row: one 16-column tile a warp (twice the CTAs of two, so small matrices spread over more
+// SMs) and a ring of 6 stages, or of 4 where that keeps every CTA resident at once (3 CTAs an SM
+// instead of 2; the 3B q|k|v projection: 320 CTAs). An H200, 3B shape, per launch: q|k|v + RoPE
+// 14.6 -> 8.9 us (4 stages), o 6.4 -> 6.0, gate|up + SiLU 24.4 -> 23.2, down 14.2 -> 13.3, LM
+// head 194 -> 186 against the 16-row configuration (bench/decode_cuda/results/h200-2026-12-01g).
+template <typename T, int S>
+int launch_one_row(const T* x, const T* w, T* y, int N, int K, bool read_once, const MmaEpilogue& ep, bool pdl,
+                   cudaStream_t st) {
+  constexpr int W = 8, per_cta = W / S;
+  const int ctas = ((N + 15) / 16 + per_cta - 1) / per_cta;
+  const int sms = tile_stages::sm_count();
+  const int deep = smem_bytes<W, 1, 6, 1>() + one_row_x_bytes(K), shallow = smem_bytes<W, 1, 4, 1>() + one_row_x_bytes(K);
+  if (ctas > sms * ctas_per_sm(deep) && ctas <= sms * ctas_per_sm(shallow))
+    return launch_kernel<T, 1, S, W, 4, 1>(x, w, y, 1, N, K, read_once, ep, pdl, st);
+  return launch_kernel<T, 1, S, W, 6, 1>(x, w, y, 1, N, K, read_once, ep, pdl, st);
+}
+
 // Warps a CTA (W), stages a warp (ST) and 16-column tiles a warp (CW) by row tiles: they set the
 // speed, not the bits (those depend on S). Chosen on H200s by sweeps over the Llama-3.2 1B/3B
-// matrices (two tiles a warp halve the x loads; 1-16 rows share the 16-row configuration: with x
+// matrices (two tiles a warp halve the x loads; 2-16 rows share the 16-row configuration: with x
 // through the ring it made the 3B batch-1 step 2.25 -> 2.12 ms against x read from L2 by 1 x 8
-// row tiles, and 8 rows o 11.3 -> 8.9 us, down 21.4 -> 16.9).
+// row tiles, and 8 rows o 11.3 -> 8.9 us, down 21.4 -> 16.9); one row: launch_one_row.
 template <typename T, int S>
 int launch_tiles(const T* x, const T* w, T* y, int rows, int N, int K, bool read_once, const MmaEpilogue& ep,
                  bool pdl, cudaStream_t st) {
+  if (rows == 1 && K <= kOneRowMaxK && one_row_kernel_enabled())
+    return launch_one_row<T, S>(x, w, y, N, K, read_once, ep, pdl, st);
   if (rows <= 16) return launch_kernel<T, 2, S, 8, 4, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
   if (rows <= 32) return launch_kernel<T, 4, S, 8, 3, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);
   return launch_kernel<T, 8, S, 8, 2, 2>(x, w, y, rows, N, K, read_once, ep, pdl, st);

@@ -10,7 +10,8 @@ namespace flexgen {
 namespace cuda_fused {
 
 // y [rows, N] = x [rows, K] . w [N, K]^T for any number of rows (one launch; CTAs of 64 rows side
-// by side, or on Hopper from 33 rows the same arithmetic through wgmma: mma_linear_wgmma.h),
+// by side, a single row with its x copied once into shared memory, or on Hopper from 33 rows the
+// same arithmetic through wgmma: mma_linear_wgmma.h),
 // reading each weight from memory once at bandwidth. K % 8 == 0; x, w 16-byte aligned. Row r's
 // result depends on x's row r, w, K and k_splits only: never on `rows`, on the other rows or on
 // the GPU, so a row decoded alone and in a batch of any size gets the same bits. k_splits (1, 2, 4
