@@ -152,11 +152,13 @@ __device__ __forceinline__ void fold_norm(unsigned char* xs, const MmaNorm& nrm,
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int chunks = K / 8, nw = (chunks + 31) / 32;
   float ss[kMaxC];
+  uint4 wv[kMaxC];  // the norm's weight, in flight with h and delta
 #pragma unroll
   for (int i = 0; i < kMaxC; ++i) {
     const int c = tid + kThreads * i;
     ss[i] = 0.f;
     if (c >= chunks) continue;
+    wv[i] = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(nrm.weight) + 8 * c));
     // Written by earlier kernels: plain loads after the wait (cuda_pdl::load_after_wait).
     uint4 hv = cuda_pdl::load_after_wait(static_cast<const T*>(nrm.h) + 8 * c);
     T* e = reinterpret_cast<T*>(&hv);
@@ -187,9 +189,8 @@ __device__ __forceinline__ void fold_norm(unsigned char* xs, const MmaNorm& nrm,
     const int c = tid + kThreads * i;
     if (c >= chunks) continue;
     uint4 xv = *reinterpret_cast<const uint4*>(xs + 16 * c);
-    const uint4 wv = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(nrm.weight) + 8 * c));
     T* e = reinterpret_cast<T*>(&xv);
-    const T* w = reinterpret_cast<const T*>(&wv);
+    const T* w = reinterpret_cast<const T*>(&wv[i]);
 #pragma unroll
     for (int k = 0; k < 8; ++k) e[k] = to<T>(f(w[k]) * f(to<T>(f(e[k]) * r)));
     *reinterpret_cast<uint4*>(xs + 16 * c) = xv;
