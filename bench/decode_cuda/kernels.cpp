@@ -109,18 +109,14 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
             [&, weight](int64_t i) { return flexgen::linear_cuda(x, weight(layers[i]), {}, s.batch_invariant); });
   };
 
-  // Decode steps fold RoPE (+ cache write) and SiLU x up into the q|k|v and gate|up projections'
-  // epilogues (batch-invariant steps, FLEXGEN_CUDA_DECODE_EPILOGUE not `separate`), and at one row
-  // the norms before them into their prologues (FLEXGEN_CUDA_DECODE_NORM not `separate`): both
-  // ways are timed, the step's way counted in the step.
-  const bool fused = s.batch_invariant && flexgen::cuda_decode_epilogues_fused(R);
-  const bool norm_fused = fused && flexgen::cuda_decode_norm_fused(R);
-  const int64_t separate_per_step = fused ? 0 : L, fused_per_step = fused && !norm_fused ? L : 0;
-  const int64_t norm_fused_per_step = norm_fused ? L : 0;
-  // The input norm of layer 0; every later norm is an add_rms_norm (unless folded).
+  // The input norm of layer 0; every later norm is an add_rms_norm.
   measure("rms_norm", "rms_norm_cuda x " + shape(x_hidden) + ", weight [" + std::to_string(hid) + "]",
-          3 * r * hid * es, norm_fused ? 0 : 1, true,
-          [&](int64_t i) { return flexgen::rms_norm_cuda(x_hidden, layers[i].input_norm, eps); });
+          3 * r * hid * es, 1, true, [&](int64_t i) { return flexgen::rms_norm_cuda(x_hidden, layers[i].input_norm, eps); });
+  // Decode steps fold RoPE (+ cache write) and SiLU x up into the q|k|v and gate|up projections'
+  // epilogues (batch-invariant steps, FLEXGEN_CUDA_DECODE_EPILOGUE not `separate`): both ways are
+  // timed, the step's way counted in the step.
+  const bool fused = s.batch_invariant && flexgen::cuda_decode_epilogues_fused(R);
+  const int64_t separate_per_step = fused ? 0 : L, fused_per_step = fused ? L : 0;
   const at::Tensor& qkv_w = layers.front().qkv_proj;
   measure("qkv_proj_rope",
           "linear_rope_qkv_cuda x " + shape(x_hidden) + " . qkv_proj " + shape(qkv_w) + "^T, RoPE, into the cache at slot " +
@@ -129,16 +125,6 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
           [&](int64_t i) {
             return flexgen::linear_rope_qkv_cuda(x_hidden, layers[i].qkv_proj, {}, cos, sin, H, Hkv, cache.k.select(0, i),
                                                  cache.v.select(0, i), first_slot);
-          });
-  measure("norm_qkv_proj_rope",
-          "norm_linear_rope_qkv_cuda h/delta " + shape(h) + " . qkv_proj " + shape(qkv_w) +
-              "^T (residual add + RMSNorm folded in), RoPE, into the cache at slot " + std::to_string(s.context),
-          nbytes(qkv_w) + 4 * r * hid * es + r * ((2 * D + H * D + 2 * Hkv * D) * es + 8), norm_fused_per_step, true,
-          [&](int64_t i) {
-            at::Tensor hh = h;  // the call's new stream goes to the copy's handle
-            return flexgen::norm_linear_rope_qkv_cuda(hh, delta, layers[i].input_norm, eps, layers[i].qkv_proj, {}, cos,
-                                                      sin, H, Hkv, cache.k.select(0, i), cache.v.select(0, i),
-                                                      first_slot);
           });
   linear("qkv_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.qkv_proj; },
          separate_per_step);
@@ -160,20 +146,12 @@ std::vector<KernelResult> measure_kernels(const flexgen::LlamaModel& model, cons
   // Residual add + norm: h read and written, delta, the weight, the output (per step: every layer's
   // post-attention norm, the input norms of layers 1.., the final norm).
   measure("add_rms_norm", "add_rms_norm_cuda h/delta " + shape(h) + ", weight [" + std::to_string(hid) + "]",
-          5 * r * hid * es, norm_fused ? 1 : 2 * L, true,
+          5 * r * hid * es, 2 * L, true,
           [&](int64_t i) { return flexgen::add_rms_norm_cuda(h, delta, layers[i].post_norm, eps); });
   const at::Tensor& gate_up_w = layers.front().gate_up_proj;
   measure("gate_up_proj_silu", "linear_silu_mul_cuda x " + shape(x_hidden) + " . gate_up_proj " + shape(gate_up_w) + "^T",
           nbytes(gate_up_w) + nbytes(x_hidden) + r * static_cast<double>(inter) * es, fused_per_step, true,
           [&](int64_t i) { return flexgen::linear_silu_mul_cuda(x_hidden, layers[i].gate_up_proj); });
-  measure("norm_gate_up_proj_silu",
-          "norm_linear_silu_mul_cuda h/delta " + shape(h) + " . gate_up_proj " + shape(gate_up_w) +
-              "^T (residual add + RMSNorm folded in)",
-          nbytes(gate_up_w) + 4 * r * hid * es + r * static_cast<double>(inter) * es, norm_fused_per_step, true,
-          [&](int64_t i) {
-            at::Tensor hh = h;
-            return flexgen::norm_linear_silu_mul_cuda(hh, delta, layers[i].post_norm, eps, layers[i].gate_up_proj);
-          });
   linear("gate_up_proj", x_hidden, [](const flexgen::LayerWeights& l) -> const at::Tensor& { return l.gate_up_proj; },
          separate_per_step);
   measure("silu_mul", "silu_mul_cuda gu " + shape(gate_up), 3 * r * inter * es, separate_per_step, true,

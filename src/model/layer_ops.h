@@ -59,14 +59,6 @@ struct CpuLayerOps {
                            const CacheWrite& where);
   // down(silu(gate(x)) * up(x)).
   static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where);
-  // attention_inputs and mlp of the layer's norm of the residual stream h (input_norm, post_norm),
-  // after h = h + delta where delta is defined: add_norm (or norm), then the call.
-  static at::Tensor norm_attention_inputs(const LlamaModel& m, const LayerWeights& l, at::Tensor& h,
-                                          const at::Tensor& delta, const at::Tensor& cos, const at::Tensor& sin,
-                                          at::Tensor& k_cache, at::Tensor& v_cache, const CacheWrite& where,
-                                          const PackedColumns& packed);
-  static at::Tensor norm_mlp(const LlamaModel& m, const LayerWeights& l, at::Tensor& h, const at::Tensor& delta,
-                             const CacheWrite& where);
   // The last residual add, the final norm and the LM head: fp32 logits of h's rows (only the last
   // position of each row for LogitsMode::Last).
   static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
@@ -85,13 +77,6 @@ struct CudaLayerOps {
   static at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                            const CacheWrite& where);
   static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where);
-  // Decode steps of one row: the norm computed by the projection itself (the same bits).
-  static at::Tensor norm_attention_inputs(const LlamaModel& m, const LayerWeights& l, at::Tensor& h,
-                                          const at::Tensor& delta, const at::Tensor& cos, const at::Tensor& sin,
-                                          at::Tensor& k_cache, at::Tensor& v_cache, const CacheWrite& where,
-                                          const PackedColumns& packed);
-  static at::Tensor norm_mlp(const LlamaModel& m, const LayerWeights& l, at::Tensor& h, const at::Tensor& delta,
-                             const CacheWrite& where);
   static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
                            const CacheWrite& where);
 };

@@ -31,20 +31,6 @@ at::Tensor CpuLayerOps::add_norm(at::Tensor& h, const at::Tensor& delta, const a
   return norm(h, weight, eps);
 }
 
-at::Tensor CpuLayerOps::norm_attention_inputs(const LlamaModel& m, const LayerWeights& l, at::Tensor& h,
-                                              const at::Tensor& delta, const at::Tensor& cos, const at::Tensor& sin,
-                                              at::Tensor& k_cache, at::Tensor& v_cache, const CacheWrite& where,
-                                              const PackedColumns& packed) {
-  const double eps = m.config.rms_norm_eps;
-  const at::Tensor x = delta.defined() ? add_norm(h, delta, l.input_norm, eps) : norm(h, l.input_norm, eps);
-  return attention_inputs(m, l, x, cos, sin, k_cache, v_cache, where, packed);
-}
-
-at::Tensor CpuLayerOps::norm_mlp(const LlamaModel& m, const LayerWeights& l, at::Tensor& h, const at::Tensor& delta,
-                                 const CacheWrite& where) {
-  return mlp(l, add_norm(h, delta, l.post_norm, m.config.rms_norm_eps), where);
-}
-
 at::Tensor CpuLayerOps::attention_inputs(const LlamaModel& m, const LayerWeights& l, const at::Tensor& x,
                                          const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_cache,
                                          at::Tensor& v_cache, const CacheWrite& where, const PackedColumns& packed) {

@@ -49,26 +49,6 @@ at::Tensor CudaLayerOps::attention_inputs(const LlamaModel& m, const LayerWeight
   return rope_qkv_cuda(qkv, cos, sin, m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
 }
 
-at::Tensor CudaLayerOps::norm_attention_inputs(const LlamaModel& m, const LayerWeights& l, at::Tensor& h,
-                                               const at::Tensor& delta, const at::Tensor& cos, const at::Tensor& sin,
-                                               at::Tensor& k_cache, at::Tensor& v_cache, const CacheWrite& where,
-                                               const PackedColumns& packed) {
-  const double eps = m.config.rms_norm_eps;
-  if (decode_step(where) && !packed.on())
-    return norm_linear_rope_qkv_cuda(h, delta, l.input_norm, eps, l.qkv_proj, l.qkv_bias, cos, sin,
-                                     m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
-  const at::Tensor x = delta.defined() ? add_norm(h, delta, l.input_norm, eps) : norm(h, l.input_norm, eps);
-  return attention_inputs(m, l, x, cos, sin, k_cache, v_cache, where, packed);
-}
-
-at::Tensor CudaLayerOps::norm_mlp(const LlamaModel& m, const LayerWeights& l, at::Tensor& h, const at::Tensor& delta,
-                                  const CacheWrite& where) {
-  const double eps = m.config.rms_norm_eps;
-  if (!decode_step(where)) return mlp(l, add_norm(h, delta, l.post_norm, eps), where);
-  return linear(norm_linear_silu_mul_cuda(h, delta, l.post_norm, eps, l.gate_up_proj, l.gate_up_bias), l.down_proj,
-                l.down_bias, where);
-}
-
 at::Tensor CudaLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                 const CacheWrite& where) {
   // Rows kept apart: the row-invariant kernel of prefill passes (start >= 0) or of decode steps.

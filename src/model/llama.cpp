@@ -56,14 +56,15 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
                           const at::Tensor& real = {}, const SlotCopyIndex& copy = {}) {
   const ModelConfig& c = model.config;
   const int64_t H = c.num_heads, D = c.head_dim;
+  const double eps = c.rms_norm_eps;
   const PackedColumns packed{real, B, L};
   at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = model.weights.layers[i];
+    at::Tensor x = i == 0 ? Ops::norm(h, l.input_norm, eps) : Ops::add_norm(h, delta, l.input_norm, eps);
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
-    // The input norm of h (after adding the previous layer's MLP output: none before layer 0).
-    const at::Tensor q = Ops::norm_attention_inputs(model, l, h, delta, cos, sin, kc, vc, where, packed);
+    const at::Tensor q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where, packed);
     if (copy.rows.defined()) {
       using at::indexing::Slice;
       kc.index_put_({copy.rows, Slice(), copy.dst}, kc.index({copy.rows, Slice(), copy.src}));
@@ -71,7 +72,8 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
     }
     at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
     if (packed.on()) a = pack_columns(a, real);
-    delta = Ops::norm_mlp(model, l, h, Ops::linear(a, l.o_proj, l.o_bias, where), where);
+    x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
+    delta = Ops::mlp(l, x, where);
   }
   return delta;
 }

@@ -65,7 +65,6 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { no_cuda("linear_cuda"); }
 bool cuda_decode_epilogues_fused(int64_t) { no_cuda("cuda_decode_epilogues_fused"); }
-bool cuda_decode_norm_fused(int64_t) { no_cuda("cuda_decode_norm_fused"); }
 at::Tensor linear_rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                 const at::Tensor&, int64_t, int64_t, const at::Tensor&, const at::Tensor&,
                                 const at::Tensor&) {
@@ -73,15 +72,6 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::
 }
 at::Tensor linear_silu_mul_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   no_cuda("linear_silu_mul_cuda");
-}
-at::Tensor norm_linear_rope_qkv_cuda(at::Tensor&, const at::Tensor&, const at::Tensor&, double, const at::Tensor&,
-                                     const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t,
-                                     const at::Tensor&, const at::Tensor&, const at::Tensor&) {
-  no_cuda("norm_linear_rope_qkv_cuda");
-}
-at::Tensor norm_linear_silu_mul_cuda(at::Tensor&, const at::Tensor&, const at::Tensor&, double, const at::Tensor&,
-                                     const at::Tensor&) {
-  no_cuda("norm_linear_silu_mul_cuda");
 }
 
 namespace cuda_fused {

@@ -291,67 +291,13 @@ void linear_epilogue(const at::Tensor& x, const at::Tensor& weight, const at::Te
 
 }  // namespace
 
-namespace {
-
-// FLEXGEN_CUDA_DECODE_NORM: unset or `fused` (one-row decode projections compute their x from the
-// residual add and RMSNorm themselves), `separate` (add_rms_norm_cuda runs first: A/B runs; the
-// same bits either way).
-bool decode_norm_folds() {
-  static const bool on = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_NORM");
-    const std::string v = env ? env : "";
-    if (!v.empty() && v != "fused" && v != "separate")
-      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_NORM must be fused or separate, got '" + v + "'");
-    return v != "separate";
-  }();
-  return on;
-}
-
-// A decode projection's x: given, or the norm of a residual stream folded into the projection.
-struct NormedInput {
-  const at::Tensor* x = nullptr;  // the input as given (no norm), else:
-  at::Tensor* h = nullptr;        // the stream [1, 1, K]; becomes T(h + delta) when delta is defined
-  const at::Tensor* delta = nullptr;
-  const at::Tensor* weight = nullptr;
-  double eps = 0;
-};
-
-// Whether a norm folds into the projection (one row, shapes the kernel takes; else the caller runs
-// the norm kernel first).
-bool norm_folds(const at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight) {
-  const int64_t K = h.size(-1);
-  return cuda_decode_norm_fused(1) && h.is_cuda() && half_type(h.scalar_type()) &&
-         h.is_contiguous() && h.numel() == K && K < (1 << 30) && cuda_fused::mma_linear_folds_norm(static_cast<int>(K)) &&
-         cuda_fused::aligned16(h.data_ptr()) && weight.is_cuda() && weight.scalar_type() == h.scalar_type() &&
-         weight.is_contiguous() && weight.numel() == K && cuda_fused::aligned16(weight.data_ptr()) &&
-         (!delta.defined() || (delta.is_cuda() && delta.scalar_type() == h.scalar_type() && delta.is_contiguous() &&
-                               delta.sizes() == h.sizes() && cuda_fused::aligned16(delta.data_ptr())));
-}
-
-// The norm's part of the epilogue (the stream's new tensor allocated; h takes it after the launch).
-at::Tensor set_norm(cuda_fused::MmaEpilogue& ep, const NormedInput& in) {
-  at::Tensor out = in.delta->defined() ? at::empty_like(*in.h) : *in.h;
-  ep.norm.weight = in.weight->data_ptr(), ep.norm.h = in.h->data_ptr();
-  ep.norm.delta = in.delta->defined() ? in.delta->data_ptr() : nullptr;
-  ep.norm.h_out = in.delta->defined() ? out.data_ptr() : nullptr;
-  ep.norm.eps = static_cast<float>(in.eps);
-  return out;
-}
-
-at::Tensor rope_qkv_projection(const NormedInput& in, const at::Tensor& weight, const at::Tensor& bias,
-                               const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
-                               const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot,
-                               const char* who) {
-  const at::Tensor& x = in.x ? *in.x : *in.h;
+at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot) {
+  const char* who = "linear_rope_qkv_cuda";
   half_cuda(x, who, "x");
   need(x.dim() == 3 && weight.dim() == 2, who, "x must be [B, L, hidden] and the weight [(H + 2 Hkv) D, hidden]");
   const int64_t D = check_rope_inputs(x, weight.size(0), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
-  const bool fold = !in.x && x.size(1) == 1 && D % 16 == 0 && norm_folds(*in.h, *in.delta, *in.weight);
-  if (!in.x && !fold) {
-    const at::Tensor xn = in.delta->defined() ? add_rms_norm_cuda(*in.h, *in.delta, *in.weight, in.eps)
-                                              : rms_norm_cuda(*in.h, *in.weight, in.eps);
-    return linear_rope_qkv_cuda(xn, weight, bias, cos, sin, heads, kv_heads, k_cache, v_cache, first_slot);
-  }
   if (!cuda_decode_epilogues_fused(rows_of(x)) || x.size(1) != 1 || D % 16 != 0)
     return rope_qkv_cuda(linear_cuda(x, weight, bias, true), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot);
   c10::cuda::CUDAGuard guard(x.device());
@@ -363,23 +309,14 @@ at::Tensor rope_qkv_projection(const NormedInput& in, const at::Tensor& weight, 
   ep.k_cache = k_cache.data_ptr(), ep.v_cache = v_cache.data_ptr(), ep.first_slot = first_slot.data_ptr<int64_t>();
   ep.cs0 = k_cache.stride(0), ep.cs1 = k_cache.stride(1), ep.cs2 = k_cache.stride(2);
   ep.H = static_cast<int>(heads), ep.Hkv = static_cast<int>(kv_heads), ep.D = static_cast<int>(D);
-  const at::Tensor h_next = fold ? set_norm(ep, in) : at::Tensor();
   linear_epilogue(x, weight, bias, nullptr, ep, who);
-  if (fold) *in.h = h_next;
   return q;
 }
 
-at::Tensor silu_mul_projection(const NormedInput& in, const at::Tensor& weight, const at::Tensor& bias,
-                               const char* who) {
-  const at::Tensor& x = in.x ? *in.x : *in.h;
+at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const char* who = "linear_silu_mul_cuda";
   half_cuda(x, who, "x");
   need(weight.dim() == 2 && weight.size(0) % 2 == 0, who, "the weight must be [2 I, K] (gate | up)");
-  const bool fold = !in.x && weight.size(0) % 16 == 0 && norm_folds(*in.h, *in.delta, *in.weight);
-  if (!in.x && !fold) {
-    const at::Tensor xn = in.delta->defined() ? add_rms_norm_cuda(*in.h, *in.delta, *in.weight, in.eps)
-                                              : rms_norm_cuda(*in.h, *in.weight, in.eps);
-    return linear_silu_mul_cuda(xn, weight, bias);
-  }
   if (!cuda_decode_epilogues_fused(rows_of(x)) || weight.size(0) % 16 != 0)
     return silu_mul_cuda(linear_cuda(x, weight, bias, true));
   c10::cuda::CUDAGuard guard(x.device());
@@ -388,47 +325,8 @@ at::Tensor silu_mul_projection(const NormedInput& in, const at::Tensor& weight, 
   at::Tensor y = at::empty(shape, x.options());
   cuda_fused::MmaEpilogue ep;
   ep.kind = cuda_fused::MmaEpilogue::Kind::SiluMul;
-  const at::Tensor h_next = fold ? set_norm(ep, in) : at::Tensor();
   linear_epilogue(x, weight, bias, y.data_ptr(), ep, who);
-  if (fold) *in.h = h_next;
   return y;
-}
-
-}  // namespace
-
-bool cuda_decode_norm_fused(int64_t rows) {
-  return rows == 1 && decode_norm_folds() && cuda_decode_epilogues_fused(1);
-}
-
-at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
-                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot) {
-  NormedInput in;
-  in.x = &x;
-  return rope_qkv_projection(in, weight, bias, cos, sin, heads, kv_heads, k_cache, v_cache, first_slot,
-                             "linear_rope_qkv_cuda");
-}
-
-at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  NormedInput in;
-  in.x = &x;
-  return silu_mul_projection(in, weight, bias, "linear_silu_mul_cuda");
-}
-
-at::Tensor norm_linear_rope_qkv_cuda(at::Tensor& h, const at::Tensor& delta, const at::Tensor& norm_weight,
-                                     double eps, const at::Tensor& weight, const at::Tensor& bias,
-                                     const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
-                                     const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                     const at::Tensor& first_slot) {
-  NormedInput in{nullptr, &h, &delta, &norm_weight, eps};
-  return rope_qkv_projection(in, weight, bias, cos, sin, heads, kv_heads, k_cache, v_cache, first_slot,
-                             "norm_linear_rope_qkv_cuda");
-}
-
-at::Tensor norm_linear_silu_mul_cuda(at::Tensor& h, const at::Tensor& delta, const at::Tensor& norm_weight, double eps,
-                                     const at::Tensor& weight, const at::Tensor& bias) {
-  NormedInput in{nullptr, &h, &delta, &norm_weight, eps};
-  return silu_mul_projection(in, weight, bias, "norm_linear_silu_mul_cuda");
 }
 
 }  // namespace flexgen

@@ -56,19 +56,4 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, c
 // silu_mul_cuda(linear_cuda(x, weight, bias, true)).
 at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
-// The two calls above with x = the RMSNorm of the residual stream h after h = T(h + delta) (delta
-// undefined: h as it is): h (a new tensor when delta is defined), q, the caches and the output the
-// same bits as add_rms_norm_cuda(h, delta, norm_weight, eps) (or rms_norm_cuda) and then the call.
-// Decode steps of one row compute the norm in the projection's first instructions (no launch of
-// its own; FLEXGEN_CUDA_DECODE_NORM=separate: never, for A/B runs).
-at::Tensor norm_linear_rope_qkv_cuda(at::Tensor& h, const at::Tensor& delta, const at::Tensor& norm_weight,
-                                     double eps, const at::Tensor& weight, const at::Tensor& bias,
-                                     const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
-                                     const at::Tensor& k_cache, const at::Tensor& v_cache,
-                                     const at::Tensor& first_slot);
-at::Tensor norm_linear_silu_mul_cuda(at::Tensor& h, const at::Tensor& delta, const at::Tensor& norm_weight, double eps,
-                                     const at::Tensor& weight, const at::Tensor& bias = {});
-// Whether the two calls above fold the norm for `rows` rows (when their shapes allow).
-bool cuda_decode_norm_fused(int64_t rows);
-
 }  // namespace flexgen

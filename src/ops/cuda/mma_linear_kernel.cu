@@ -138,65 +138,6 @@ __device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restri
   }
 }
 
-// The one-row kernel's x from an MmaNorm (threads = W * 32, a multiple of 32): xs [K] = the rms_norm
-// kernel's output for h (+ delta), h + delta written to h_out by CTA 0. That kernel's arithmetic
-// (fused_ops_kernel.cu, rms_norm_kernel with one 8-element chunk a thread): chunk c's sum of squares
-// by fmaf in element order from 0, summed by an xor butterfly over the 32 chunks of its warp
-// (chunks 32 v .. 32 v + 31), then the warps' sums (zeros past them) by a butterfly; here each
-// warp does the butterflies of warps v = warp, warp + W, ... and all warps the last one.
-template <typename T, int W>
-__device__ __forceinline__ void fold_norm(unsigned char* xs, const MmaNorm& nrm, int K, float* red) {
-  constexpr int kThreads = W * 32, kMaxC = (kMaxNormK / 8 + kThreads - 1) / kThreads;
-  using cuda_half::f;
-  using cuda_half::to;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int chunks = K / 8, nw = (chunks + 31) / 32;
-  float ss[kMaxC];
-  uint4 wv[kMaxC];  // the norm's weight, in flight with h and delta
-#pragma unroll
-  for (int i = 0; i < kMaxC; ++i) {
-    const int c = tid + kThreads * i;
-    ss[i] = 0.f;
-    if (c >= chunks) continue;
-    wv[i] = __ldg(reinterpret_cast<const uint4*>(static_cast<const T*>(nrm.weight) + 8 * c));
-    // Written by earlier kernels: plain loads after the wait (cuda_pdl::load_after_wait).
-    uint4 hv = cuda_pdl::load_after_wait(static_cast<const T*>(nrm.h) + 8 * c);
-    T* e = reinterpret_cast<T*>(&hv);
-    if (nrm.delta != nullptr) {
-      uint4 dv = cuda_pdl::load_after_wait(static_cast<const T*>(nrm.delta) + 8 * c);
-      const T* d = reinterpret_cast<const T*>(&dv);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) e[k] = to<T>(f(e[k]) + f(d[k]));
-      if (blockIdx.x == 0) *reinterpret_cast<uint4*>(static_cast<T*>(nrm.h_out) + 8 * c) = hv;
-    }
-#pragma unroll
-    for (int k = 0; k < 8; ++k) ss[i] = fmaf(f(e[k]), f(e[k]), ss[i]);
-    *reinterpret_cast<uint4*>(xs + 16 * c) = hv;
-  }
-#pragma unroll
-  for (int i = 0; i < kMaxC; ++i) {
-    if (warp + W * i >= nw) break;
-    float v = ss[i];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    if (lane == 0) red[warp + W * i] = v;
-  }
-  __syncthreads();
-  float v = lane < nw ? red[lane] : 0.f;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const float r = rsqrtf(v / static_cast<float>(K) + nrm.eps);
-#pragma unroll
-  for (int i = 0; i < kMaxC; ++i) {
-    const int c = tid + kThreads * i;
-    if (c >= chunks) continue;
-    uint4 xv = *reinterpret_cast<const uint4*>(xs + 16 * c);
-    T* e = reinterpret_cast<T*>(&xv);
-    const T* w = reinterpret_cast<const T*>(&wv[i]);
-#pragma unroll
-    for (int k = 0; k < 8; ++k) e[k] = to<T>(f(w[k]) * f(to<T>(f(e[k]) * r)));
-    *reinterpret_cast<uint4*>(xs + 16 * c) = xv;
-  }
-}
-
 // One stage: 16 weight rows x 64 elements (128 bytes a row), 16-byte units XOR-swizzled by row & 7
 // (conflict-free ldmatrix reads).
 constexpr int kStageBytes = 16 * 128;
@@ -305,9 +246,8 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   // One row: the CTA copies x whole (zeros past K) into xs, in group 0 with the first stages.
   unsigned char* xs = smem + W * ST * kStage;
   if constexpr (kOne) {
-    // With a norm: x computed (its chunks past K zero-filled here all the same).
     for (int q = threadIdx.x; q < one_row_x_bytes(K) / 16; q += W * 32)
-      if (ep.norm.weight == nullptr || 8 * q >= K) cp_async16(smem_u32(xs + 16 * q), x + 8 * q, 8 * q < K);
+      cp_async16(smem_u32(xs + 16 * q), x + 8 * q, 8 * q < K);
   }
 #pragma unroll
   for (int i = 0; i < ST - 1; ++i) {
@@ -315,8 +255,6 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     cp_async_commit();
   }
   if constexpr (kOne) {  // every thread's part of x (and its first stages) has landed
-    __shared__ float red[32];
-    if (ep.norm.weight != nullptr) fold_norm<T, W>(xs, ep.norm, K, red);
     cp_async_wait<ST - 2>();
     __syncthreads();
   }
@@ -570,10 +508,6 @@ int64_t wgmma_min_rows() {
 
 }  // namespace
 
-bool mma_linear_folds_norm(int K) {
-  return K > 0 && K % 8 == 0 && K <= kMaxNormK && K <= kOneRowMaxK && one_row_kernel_enabled();
-}
-
 int mma_linear_k_splits(int N) {
   const int tiles = (N + 15) / 16;
   int s = 1;
@@ -590,7 +524,6 @@ int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t 
       (ep.kind == Kind::RopeCache && (ep.D <= 0 || ep.D % 16 != 0 || ep.H <= 0 || ep.Hkv <= 0 ||
                                       N != (ep.H + 2 * ep.Hkv) * ep.D)))
     return static_cast<int>(cudaErrorInvalidValue);
-  if (ep.norm.weight != nullptr && (rows != 1 || !mma_linear_folds_norm(K))) return static_cast<int>(cudaErrorInvalidValue);
   const auto st = static_cast<cudaStream_t>(stream);
   if (ep.kind == Kind::Plain && rows >= wgmma_min_rows() && mma_linear_wgmma_available())
     return mma_linear_wgmma(t, x, w, y, rows, N, K, k_splits, stream, pdl);

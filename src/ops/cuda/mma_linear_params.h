@@ -26,21 +26,8 @@ int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int
 // step's next elementwise kernel, folded into the linear's last instructions; each output the
 // same bits as the linear's rounded output put through that kernel). The kernel then computes
 // the two outputs of a pair in one lane: 16-column tiles are 8 columns and their 8 partners.
-// A one-row launch's x computed in its first instructions instead of read: the step's residual
-// add and RMSNorm, x = rms_norm(h + delta) with the rms_norm kernel's arithmetic (x the same bits
-// as that kernel's output; K % 8 == 0, K <= kMaxNormK; every pointer 16-byte aligned).
-struct MmaNorm {
-  const void* weight = nullptr;  // [K] the norm's weight; null: x is read as given
-  const void* h = nullptr;       // [K] the residual stream
-  const void* delta = nullptr;   // [K] or null: the stream is T(h + delta), written to h_out
-  void* h_out = nullptr;         // [K], not h (every CTA reads h)
-  float eps = 0.f;
-};
-constexpr int kMaxNormK = 8192;
-
 struct MmaEpilogue {
   enum class Kind { Plain, SiluMul, RopeCache };
-  MmaNorm norm;  // (a prologue) one-row launches only
   Kind kind = Kind::Plain;
   // [N] of the element type or null: added to each output (rounded like at::add) first.
   const void* bias = nullptr;
@@ -62,9 +49,6 @@ struct MmaEpilogue {
 // their sums are mma_linear's: only the columns' order within a warp's tile differs.
 int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                         bool read_once, const MmaEpilogue& epilogue, void* stream, bool pdl = false);
-
-// Whether a launch of one row with K inputs can compute its x from an MmaNorm.
-bool mma_linear_folds_norm(int K);
 
 // The K splits for N outputs, from N alone (enough warps to fill any GPU: 16-column tiles x splits
 // >= 2048, at most 8), so that every GPU and every batch computes the same bits.
