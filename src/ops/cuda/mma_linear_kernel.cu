@@ -437,9 +437,10 @@ int ctas_per_sm(int bytes) {
 
 // One row: one 16-column tile a warp (twice the CTAs of two, so small matrices spread over more
 // SMs) and a ring of 6 stages, or of 4 where that keeps every CTA resident at once (3 CTAs an SM
-// instead of 2; the 3B q|k|v projection: 320 CTAs). An H200, 3B shape, per launch: q|k|v + RoPE
-// 14.6 -> 8.9 us (4 stages), o 6.4 -> 6.0, gate|up + SiLU 24.4 -> 23.2, down 14.2 -> 13.3, LM
-// head 194 -> 186 against the 16-row configuration (bench/decode_cuda/results/h200-2026-12-01g).
+// instead of 2; the 3B q|k|v projection: 320 CTAs). An H200, 3B shape, per launch against the
+// 16-row configuration: q|k|v + RoPE 15.4 -> 8.95 us (4 stages), o 6.28 -> 6.12, gate|up + SiLU
+// 23.9 -> 22.8, down 14.1 -> 13.3, LM head 187 -> 181; step 2.165 -> 1.960 ms (one call; the
+// configurations swept: bench/decode_cuda/results/h200-2026-12-01g).
 template <typename T, int S>
 int launch_one_row(const T* x, const T* w, T* y, int N, int K, bool read_once, const MmaEpilogue& ep, bool pdl,
                    cudaStream_t st) {
