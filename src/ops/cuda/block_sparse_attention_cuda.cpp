@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bsa_params.h"
+#include "env_switch.h"
 
 namespace flexgen {
 
@@ -52,10 +53,7 @@ at::Tensor usable(const at::Tensor& t) {
 // (FLEXGEN_CUDA_DECODE_MERGE=kernel; older GPUs). The same bits either way. Decided once.
 bool decode_cluster_merge() {
   static const bool cluster = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_MERGE");
-    const std::string v = env ? env : "";
-    if (!v.empty() && v != "cluster" && v != "kernel")
-      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_MERGE must be cluster or kernel, got '" + v + "'");
+    const std::string v = cuda_env::env_switch("FLEXGEN_CUDA_DECODE_MERGE", {"cluster", "kernel"});
     const bool sm90 = at::cuda::getCurrentDeviceProperties()->major >= 9;
     if (v == "cluster" && !sm90)
       throw std::invalid_argument("FLEXGEN_CUDA_DECODE_MERGE=cluster needs a GPU of compute capability 9.0 or later");

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cuda/cuda_device.h"
+#include "env_switch.h"
 #include "fused_ops_params.h"
 #include "mma_linear_params.h"
 #include "prefill_linear_params.h"
@@ -52,12 +53,8 @@ void* stream() { return at::cuda::getCurrentCUDAStream().stream(); }
 // so results differ in the last bits from the default's; bench/decode_cuda compares them).
 int gemv_wpc(int64_t N) {
   static const int forced = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_GEMV_WPC");
-    if (!env || !*env) return 0;
-    const std::string v(env);
-    if (v != "1" && v != "2" && v != "4" && v != "8")
-      throw std::invalid_argument("FLEXGEN_CUDA_GEMV_WPC must be 1, 2, 4 or 8, got '" + v + "'");
-    return std::stoi(v);
+    const std::string v = cuda_env::env_switch("FLEXGEN_CUDA_GEMV_WPC", {"1", "2", "4", "8"});
+    return v.empty() ? 0 : std::stoi(v);
   }();
   return forced ? forced : cuda_fused::gemv_warps_per_column(static_cast<int>(N));
 }
@@ -164,13 +161,7 @@ namespace {
 // the per-row GEMV 8 rows a launch (FLEXGEN_CUDA_DECODE_LINEAR=gemv, for kernel benchmarks: its
 // summation order differs, so results differ from the default's in the last bits).
 bool decode_linear_gemv() {
-  static const bool gemv = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_LINEAR");
-    const std::string v = env ? env : "";
-    if (!v.empty() && v != "mma" && v != "gemv")
-      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_LINEAR must be mma or gemv, got '" + v + "'");
-    return v == "gemv";
-  }();
+  static const bool gemv = cuda_env::env_switch("FLEXGEN_CUDA_DECODE_LINEAR", {"mma", "gemv"}) == "gemv";
   return gemv;
 }
 
@@ -248,13 +239,8 @@ namespace {
 // FLEXGEN_CUDA_DECODE_EPILOGUE: unset or `fused` (launches of 1-8 rows fold), `separate` (none
 // does), `all` (every launch folds, slower above 8 rows: for A/B runs).
 const std::string& epilogue_mode() {
-  static const std::string mode = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_DECODE_EPILOGUE");
-    const std::string v = env ? env : "";
-    if (!v.empty() && v != "fused" && v != "separate" && v != "all")
-      throw std::invalid_argument("FLEXGEN_CUDA_DECODE_EPILOGUE must be fused, separate or all, got '" + v + "'");
-    return v;
-  }();
+  static const std::string mode =
+      cuda_env::env_switch("FLEXGEN_CUDA_DECODE_EPILOGUE", {"fused", "separate", "all"});
   return mode;
 }
 

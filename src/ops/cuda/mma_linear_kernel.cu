@@ -28,6 +28,7 @@
 #include <string>
 
 #include "cp_async.cuh"
+#include "env_switch.h"
 #include "kernel_attribute.cuh"
 #include "ldmatrix.cuh"
 #include "half_math.cuh"
@@ -408,13 +409,7 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
 // Whether launches of one row take the one-row kernel (default) or the multi-row kernel's
 // 16-row configuration (FLEXGEN_CUDA_ONE_ROW_LINEAR=0, for A/B runs: the same bits). Read once.
 bool one_row_kernel_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_ONE_ROW_LINEAR");
-    const std::string v = env ? env : "";
-    if (!v.empty() && v != "0" && v != "1")
-      throw std::invalid_argument("FLEXGEN_CUDA_ONE_ROW_LINEAR must be 0 or 1, got '" + v + "'");
-    return v != "0";
-  }();
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_ONE_ROW_LINEAR", {"0", "1"}) != "0";
   return on;
 }
 
