@@ -62,11 +62,17 @@ bool decode_cluster_merge() {
   return cluster;
 }
 
+// FLEXGEN_CUDA_BSA_VARIANT (benchmarks and tests of the tiled kernels; read at each call, so tests
+// may set it between calls): -1 when unset.
 int env_variant() {
   const char* s = std::getenv("FLEXGEN_CUDA_BSA_VARIANT");
   if (s == nullptr || *s == 0) return -1;
-  const int v = std::atoi(s);
-  return v >= 0 && v < cuda_bsa::kNumVariants ? v : -1;
+  char* end = nullptr;
+  const long v = std::strtol(s, &end, 10);
+  if (*end != '\0' || v < 0 || v >= cuda_bsa::kNumVariants)
+    throw std::invalid_argument("FLEXGEN_CUDA_BSA_VARIANT must be a kernel variant 0-" +
+                                std::to_string(cuda_bsa::kNumVariants - 1) + ", got '" + s + "'");
+  return static_cast<int>(v);
 }
 
 // For every partial entry (q block qb, key block kb): the columns [lo, hi) of kb, relative to its
@@ -421,6 +427,11 @@ bool cuda_block_sparse_attention_available() {
 std::string block_sparse_attention_cuda_backend() {
   return "cuda mma.sync m16n8k16 (bf16/fp16, fp32 accumulate), FA2-style, 2-stage cp.async, sm_90a; "
          "split-K decode kernel for Lq = 1";
+}
+
+void read_attention_switches() {
+  decode_cluster_merge();
+  env_variant();
 }
 
 }  // namespace flexgen

@@ -103,6 +103,11 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q
                                                        const at::Tensor& v, const DeviceMaskTable& table,
                                                        const BlockSparseAttentionOptions& options = {});
 
+// Reads the attention's environment switches (FLEXGEN_CUDA_DECODE_MERGE, FLEXGEN_CUDA_BSA_VARIANT)
+// now: a value they do not take throws std::invalid_argument (bind_cuda_device calls it, so a run
+// fails before it opens its output). CUDA builds only.
+void read_attention_switches();
+
 // True when built with CUDA and a CUDA device is present.
 bool cuda_block_sparse_attention_available();
 

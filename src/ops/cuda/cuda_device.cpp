@@ -4,9 +4,12 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAFunctions.h>
 
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
+
+#include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/fused_ops_cuda.h"
+#include "env_switch.h"
 
 namespace flexgen {
 
@@ -14,13 +17,15 @@ void bind_cuda_device(const at::Device& device) {
   if (!device.is_cuda() || !device.has_index())
     throw std::invalid_argument("bind_cuda_device: needs a CUDA device with an index, got " + device.str());
   c10::cuda::set_device(device.index());
+  // Every FLEXGEN_CUDA_* switch read now: a bad value stops the run before it opens its output.
+  cuda_pdl_enabled();
+  read_fused_ops_switches();
+  read_attention_switches();
 }
 
 bool cuda_pdl_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_PDL");
-    return at::cuda::getCurrentDeviceProperties()->major >= 9 && !(env && std::string(env) == "0");
-  }();
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_PDL", {"0", "1"}) != "0" &&
+                         at::cuda::getCurrentDeviceProperties()->major >= 9;
   return on;
 }
 

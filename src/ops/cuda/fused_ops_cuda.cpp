@@ -250,6 +250,13 @@ int64_t rows_of(const at::Tensor& x) {
 }
 }  // namespace
 
+void read_fused_ops_switches() {
+  decode_linear_gemv();
+  gemv_wpc(1);
+  epilogue_mode();
+  cuda_fused::mma_linear_read_switches();
+}
+
 bool cuda_decode_epilogues_fused(int64_t rows) {
   return epilogue_mode() != "separate" && !decode_linear_gemv() && (rows <= 8 || epilogue_mode() == "all");
 }

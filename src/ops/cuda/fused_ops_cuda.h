@@ -38,6 +38,10 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
 at::Tensor linear_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {},
                        bool rows_apart = false, bool prefill = false);
 
+// Reads the fused kernels' and the linears' environment switches now (a value they do not take
+// throws std::invalid_argument; bind_cuda_device calls it). CUDA builds only.
+void read_fused_ops_switches();
+
 // Whether the two calls below, for `rows` rows, fold their elementwise step into the linear (the
 // default for 1-8 rows) or run the separate kernels (more rows: there the separate kernels were
 // faster; FLEXGEN_CUDA_DECODE_EPILOGUE=separate; the GEMV decode linear of

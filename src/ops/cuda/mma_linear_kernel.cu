@@ -504,6 +504,12 @@ int64_t wgmma_min_rows() {
 
 }  // namespace
 
+void mma_linear_read_switches() {
+  one_row_kernel_enabled();
+  wgmma_min_rows();
+  cuda_pdl::early_trigger_enabled();
+}
+
 int mma_linear_k_splits(int N) {
   const int tiles = (N + 15) / 16;
   int s = 1;

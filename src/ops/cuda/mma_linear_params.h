@@ -50,6 +50,11 @@ struct MmaEpilogue {
 int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                         bool read_once, const MmaEpilogue& epilogue, void* stream, bool pdl = false);
 
+// Reads the linears' environment switches now (FLEXGEN_CUDA_ONE_ROW_LINEAR,
+// FLEXGEN_CUDA_DECODE_WGMMA_ROWS, FLEXGEN_CUDA_EARLY_TRIGGER): a value they do not take throws
+// std::invalid_argument.
+void mma_linear_read_switches();
+
 // The K splits for N outputs, from N alone (enough warps to fill any GPU: 16-column tiles x splits
 // >= 2048, at most 8), so that every GPU and every batch computes the same bits.
 int mma_linear_k_splits(int N);

@@ -8,8 +8,7 @@
 
 #include <cuda_runtime.h>
 
-#include <cstdlib>
-#include <cstring>
+#include "env_switch.h"
 
 namespace flexgen {
 namespace cuda_pdl {
@@ -45,10 +44,7 @@ constexpr long long kEarlyTriggerRows = 8;
 // Whether launches of few rows trigger early: yes unless FLEXGEN_CUDA_EARLY_TRIGGER=0 (A/B runs;
 // no value depends on it: a dependent still waits for this kernel's end). Read once per process.
 inline bool early_trigger_enabled() {
-  static const bool on = [] {
-    const char* env = std::getenv("FLEXGEN_CUDA_EARLY_TRIGGER");
-    return !(env && std::strcmp(env, "0") == 0);
-  }();
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_EARLY_TRIGGER", {"0", "1"}) != "0";
   return on;
 }
 
