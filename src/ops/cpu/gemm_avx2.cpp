@@ -84,7 +84,7 @@ struct Kernel {
     const T* xs[MR];
     const T* ws[NR];
     for (int64_t k = 0; k < full; k += E::kRun) {
-      if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+      if (MR == 1) prefetch_weight_rows<NR>(w, ldw, K, k);
       for (int m = 0; m < MR; ++m) xs[m] = x + m * ldx + k;
       for (int n = 0; n < NR; ++n) ws[n] = w + n * ldw + k;
       E::template step<MR, NR>(xs, ws, acc);

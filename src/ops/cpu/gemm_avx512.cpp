@@ -54,7 +54,7 @@ FLEXGEN_AVX512 void kernel_avx512(const uint16_t* x, int64_t ldx, const uint16_t
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
   const int64_t full = K / kChunk * kChunk;
   for (int64_t k = 0; k < full; k += kChunk) {
-    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, K, k);
     step_fma<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
   }
   if (full < K) step_fma<MR, NR, true>(x, ldx, w, ldw, full, static_cast<__mmask32>((1u << (K - full)) - 1u), acc);
@@ -84,7 +84,7 @@ FLEXGEN_AVX512BF16 void kernel_avx512bf16(const uint16_t* x, int64_t ldx, const 
     for (int n = 0; n < NR; ++n) acc[m][n] = _mm512_setzero_ps();
   const int64_t full = K / kChunk * kChunk;
   for (int64_t k = 0; k < full; k += kChunk) {
-    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, K, k);
     step_bf16<MR, NR, false>(x, ldx, w, ldw, k, 0, acc);
   }
   if (full < K) step_bf16<MR, NR, true>(x, ldx, w, ldw, full, static_cast<__mmask32>((1u << (K - full)) - 1u), acc);
@@ -108,7 +108,7 @@ FLEXGEN_AVX512 void kernel_f32_avx512(const float* x, int64_t ldx, const float* 
   };
   const int64_t full = K / kChunkF32 * kChunkF32;
   for (int64_t k = 0; k < full; k += kChunkF32) {
-    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, k);
+    if (MR == 1) prefetch_weight_rows<NR>(w, ldw, K, k);
     step(k, 0, false);
   }
   if (full < K) step(full, static_cast<__mmask16>((1u << (K - full)) - 1u), true);

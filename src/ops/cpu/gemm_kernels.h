@@ -27,15 +27,19 @@ constexpr int kMaxCols = 4;  // outputs per micro-kernel call
 constexpr int kMaxColsWide = 6;  // outputs per call of the avx512bf16 bf16 kernel (block_cols)
 
 // A single row's product (a decode step) streams every weight row once: each step asks for the
-// bytes kPrefetchBytes ahead in each of its weight rows (a hint; it changes no value, and past a
-// row's end it reads the next row or nothing: prefetches never fault). Intel Xeon VM (model 207),
-// interleaved runs, decode median +17% on avx512bf16, +7% avx512, +10% avx2
-// (bench/cpu/results/vm-2026-12-01f-prefetch.md); calls of more rows reuse their weights from
-// cache and gained nothing measurable (5-row steps), so only single-row calls prefetch.
+// bytes kPrefetchBytes ahead in each of its weight rows (a hint; it changes no value, and
+// prefetches never fault). Intel Xeon VM (model 207), interleaved runs, decode median +17% on
+// avx512bf16, +7% avx512, +10% avx2 (bench/cpu/results/vm-2026-12-01f-prefetch.md); calls of more
+// rows reuse their weights from cache and gained nothing measurable (5-row steps), so only
+// single-row calls prefetch. Past a row's end (the last kPrefetchBytes of K) it asks for the same
+// row of the next block, w + NR ldw on (the next call's rows: a thread's calls walk contiguous
+// blocks of its tile), so a block does not start cold.
 constexpr int64_t kPrefetchBytes = 2048;
 template <int NR, typename T>
-inline void prefetch_weight_rows(const T* w, int64_t ldw, int64_t k) {
-  for (int n = 0; n < NR; ++n) __builtin_prefetch(w + n * ldw + k + kPrefetchBytes / static_cast<int64_t>(sizeof(T)), 0, 3);
+inline void prefetch_weight_rows(const T* w, int64_t ldw, int64_t K, int64_t k) {
+  const int64_t ahead = k + kPrefetchBytes / static_cast<int64_t>(sizeof(T));
+  const T* p = ahead < K ? w + ahead : w + NR * ldw + (ahead - K);
+  for (int n = 0; n < NR; ++n) __builtin_prefetch(p + n * ldw, 0, 3);
 }
 
 // The fixed order in which the 16 lanes are summed: halves, quarters, eighths, then the last pair.
