@@ -72,48 +72,15 @@ __device__ __forceinline__ int weight_row(const MmaEpilogue& ep, int n, int N) {
   return n;
 }
 
-// What a RopeCache epilogue reads besides the sums, for one row r and tile column na: its
-// cos/sin at the pair's two dims and the row's cache slot (read by rope_inputs: the one-row kernel
-// reads them before its main loop, so their trips to memory overlap the weights').
-template <typename T>
-struct RopeInputs {
-  T c0, s0, c1, s1;
-  int64_t slot;
-};
-
-// EARLY: read just after the wait for the previous kernel, by plain loads (ld.global.nc, which
-// __ldg is, may be moved above the wait); else after the main loop through __ldg (which may be
-// issued before this thread's earlier stores: plain loads would wait for them, as they might alias).
-template <typename T, bool EARLY>
-__device__ __forceinline__ T epilogue_load(const T* p) {
-  if constexpr (EARLY) return *p;
-  else return __ldg(p);
-}
-
-template <typename T, bool EARLY>
-__device__ __forceinline__ RopeInputs<T> rope_inputs(const MmaEpilogue& ep, int r, int na, int N) {
-  RopeInputs<T> in{};
-  if (ep.kind != Kind::RopeCache) return in;
-  const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
-  const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
-  in.slot = head < ep.H ? 0 : static_cast<int64_t>(epilogue_load<long long, EARLY>(
-                                    reinterpret_cast<const long long*>(ep.first_slot) + r));
-  if (head < ep.H + ep.Hkv) {
-    const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
-    const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
-    in.c0 = epilogue_load<T, EARLY>(cs + d0), in.s0 = epilogue_load<T, EARLY>(sn + d0);
-    in.c1 = epilogue_load<T, EARLY>(cs + d1), in.s1 = epilogue_load<T, EARLY>(sn + d1);
-  }
-  return in;
-}
-
 // A pair epilogue's outputs for one row r (of the call) from tile column na (columns 0..7 of its
-// tile) and its partner na + 8: a0, a1 the fp32 sums of their weight rows; in: rope_inputs(r, na).
+// tile) and its partner na + 8: a0, a1 the fp32 sums of their weight rows.
 template <typename T>
 __device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restrict__ y, int r, int na, int N,
-                                              float a0, float a1, const RopeInputs<T>& in) {
+                                              float a0, float a1) {
   const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
   // The linear's output as libtorch would hold it: rounded once, then the bias added (at::add).
+  // Read-only inputs go through __ldg: the compiler may then issue them before this thread's
+  // earlier stores (plain loads would wait for them: they might alias).
   const T* bias = static_cast<const T*>(ep.bias);
   using cuda_half::f;
   using cuda_half::to;
@@ -125,15 +92,19 @@ __device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restri
   }
   // RopeCache: q or k (w0 = head * D + d, d < D / 2, w1 = w0 + D / 2), or two v elements.
   const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
+  const int64_t slot =
+      head < ep.H ? 0 : static_cast<int64_t>(__ldg(reinterpret_cast<const long long*>(ep.first_slot) + r));
   if (head < ep.H + ep.Hkv) {
+    const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
+    const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
     T o0, o1;
-    cuda_half::rope_pair(f(x0), f(x1), in.c0, in.s0, in.c1, in.s1, o0, o1);
+    cuda_half::rope_pair(f(x0), f(x1), __ldg(cs + d0), __ldg(sn + d0), __ldg(cs + d1), __ldg(sn + d1), o0, o1);
     T* dst = head < ep.H ? static_cast<T*>(ep.q_out) + (static_cast<int64_t>(r) * ep.H + head) * D
-                         : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + in.slot * ep.cs2;
+                         : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + slot * ep.cs2;
     dst[d0] = o0;
     dst[d1] = o1;
   } else {
-    T* dst = static_cast<T*>(ep.v_cache) + r * ep.cs0 + (head - ep.H - ep.Hkv) * ep.cs1 + in.slot * ep.cs2;
+    T* dst = static_cast<T*>(ep.v_cache) + r * ep.cs0 + (head - ep.H - ep.Hkv) * ep.cs1 + slot * ep.cs2;
     dst[d0] = x0;
     dst[d1] = x1;
   }
@@ -260,13 +231,6 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     __syncthreads();
   }
   const uint32_t* xs32 = reinterpret_cast<const uint32_t*>(xs);
-  // One row: the epilogue's inputs (row 0: lanes t == 0 of split 0's warps), read now.
-  RopeInputs<T> pre[CW];
-  if constexpr (kOne) {
-#pragma unroll
-    for (int c = 0; c < CW; ++c)
-      if (part == 0 && t == 0 && n0 + 16 * c + g < N) pre[c] = rope_inputs<T, true>(ep, 0, n0 + 16 * c + g, N);
-  }
 
   float acc[CW][NT][4];
 #pragma unroll
@@ -357,14 +321,8 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
         const int r0 = 8 * j + 2 * t, r1 = r0 + 1;
-        if constexpr (kOne) {
-          if (r0 < rows) pair_epilogue<T>(ep, y, 0, na, N, acc[c][j][0], acc[c][j][2], pre[c]);
-          continue;
-        }
-        if (r0 < rows)
-          pair_epilogue<T>(ep, y, row0 + r0, na, N, acc[c][j][0], acc[c][j][2], rope_inputs<T, false>(ep, row0 + r0, na, N));
-        if (r1 < rows)
-          pair_epilogue<T>(ep, y, row0 + r1, na, N, acc[c][j][1], acc[c][j][3], rope_inputs<T, false>(ep, row0 + r1, na, N));
+        if (r0 < rows) pair_epilogue<T>(ep, y, row0 + r0, na, N, acc[c][j][0], acc[c][j][2]);
+        if (r1 < rows) pair_epilogue<T>(ep, y, row0 + r1, na, N, acc[c][j][1], acc[c][j][3]);
       }
     }
     return;
