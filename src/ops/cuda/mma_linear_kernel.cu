@@ -20,7 +20,6 @@
 // cluster that adds their sums in split order.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -371,21 +370,11 @@ bool one_row_kernel_enabled() {
   return on;
 }
 
-// CTAs of `bytes` of shared memory an SM can hold on the current device (read once per device).
+// CTAs of `bytes` of shared memory an SM can hold on the current device (0 if unknown).
 int ctas_per_sm(int bytes) {
-  static std::atomic<int> smem[64] = {}, reserved[64] = {};
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return 1;
-  int per_sm = smem[device & 63].load(std::memory_order_acquire);
-  if (per_sm == 0) {
-    int r = 0;
-    if (cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&r, cudaDevAttrReservedSharedMemoryPerBlock, device) != cudaSuccess)
-      return 1;
-    reserved[device & 63].store(r, std::memory_order_release);
-    smem[device & 63].store(per_sm, std::memory_order_release);
-  }
-  return per_sm / (bytes + reserved[device & 63].load(std::memory_order_acquire));
+  using tile_stages::device_attribute;
+  return device_attribute<cudaDevAttrMaxSharedMemoryPerMultiprocessor>() /
+         (bytes + device_attribute<cudaDevAttrReservedSharedMemoryPerBlock>());
 }
 
 // One row: one 16-column tile a warp (twice the CTAs of two, so small matrices spread over more

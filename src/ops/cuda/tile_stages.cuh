@@ -105,33 +105,29 @@ struct TileLoader {
   }
 };
 
-// Compute capability 9.0 (Hopper, the sm_90a code: wgmma) on the current device, checked once per
-// device.
-inline bool hopper() {
-  static std::atomic<uint64_t> known{0}, is{0};  // bit d: device d checked / is 9.0
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess) return false;
-  const uint64_t bit = uint64_t{1} << (device & 63);
-  if ((known.load(std::memory_order_acquire) & bit) == 0) {
-    int major = 0, minor = 0;
-    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
-    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
-    if (major == 9 && minor == 0) is.fetch_or(bit, std::memory_order_acq_rel);
-    known.fetch_or(bit, std::memory_order_acq_rel);
-  }
-  return (is.load(std::memory_order_acquire) & bit) != 0;
-}
-
-// Streaming multiprocessors of the current device (0 if it cannot be read), read once per device.
-inline int sm_count() {
-  static std::atomic<int> count[64] = {};
+// Attribute A of the current device (0 if it cannot be read), read once per device (a failed
+// read is tried again at the next call).
+template <cudaDeviceAttr A>
+inline int device_attribute() {
+  static std::atomic<int> known[64] = {};  // value + 1 once read
   int device = 0;
   if (cudaGetDevice(&device) != cudaSuccess) return 0;
-  int n = count[device & 63].load(std::memory_order_acquire);
-  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) == cudaSuccess)
-    count[device & 63].store(n, std::memory_order_release);
-  return n;
+  const int k = known[device & 63].load(std::memory_order_acquire);
+  if (k != 0) return k - 1;
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, A, device) != cudaSuccess) return 0;
+  known[device & 63].store(v + 1, std::memory_order_release);
+  return v;
 }
+
+// Compute capability 9.0 (Hopper, the sm_90a code: wgmma) on the current device.
+inline bool hopper() {
+  return device_attribute<cudaDevAttrComputeCapabilityMajor>() == 9 &&
+         device_attribute<cudaDevAttrComputeCapabilityMinor>() == 0;
+}
+
+// Streaming multiprocessors of the current device (0 if it cannot be read).
+inline int sm_count() { return device_attribute<cudaDevAttrMultiProcessorCount>(); }
 
 }  // namespace tile_stages
 }  // namespace cuda_fused
