@@ -379,10 +379,11 @@ TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
 // parameters, the cache up to its query) and as one of 70 rows of a device mask table (one launch), whatever the other rows'
 // masks and positions; rows listing 1 to 22 key blocks (more than the 16 splits), GQA 3, bf16 and
 // fp16; and the reference holds, also where a key window (k_offset) leaves a row listing more
-// blocks than the window has (its splits then share CTAs). On sm_90 the row alone merges its
-// splits in a thread-block cluster and the 70-row launch with the combine kernel (more than 8
-// rows), so this also holds the two merges to the same bits. NaN at the keys a row may not see
-// changes none of its bits.
+// blocks than the window has (its splits then share CTAs). On sm_90 a row alone and a launch of 8
+// rows merge their splits in thread-block clusters and the 70-row launch with the combine kernel
+// (more than 8 rows), so this also holds the two merges to the same bits (the 8-row launch twice:
+// nothing of one launch is left for the next). NaN at the keys a row may not see changes none of
+// its bits.
 TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   std::mt19937 rng(29);
   constexpr int64_t kBlock = 64, R = 70, g = 3;
@@ -410,6 +411,16 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
     DeviceMaskTable table = make_device_mask_table(R, kBlock, q.device());
     update_device_mask_table(table, refs(rows));
     const at::Tensor all = block_sparse_attention_cuda_table(q, k, v, table, opt).out;
+    {
+      constexpr int64_t kFew = 8;
+      DeviceMaskTable few = make_device_mask_table(kFew, kBlock, q.device());
+      update_device_mask_table(few, refs({rows.begin(), rows.begin() + kFew}));
+      for (int pass = 0; pass < 2; ++pass) {
+        const at::Tensor out = block_sparse_attention_cuda_table(q.narrow(0, 0, kFew), k.narrow(0, 0, kFew),
+                                                                 v.narrow(0, 0, kFew), few, opt).out;
+        EXPECT_TRUE(at::equal(out, all.narrow(0, 0, kFew))) << "8-row launch, pass " << pass;
+      }
+    }
     // What a row may not see never reaches its output: NaN in K and V at every slot hidden from its
     // query (other groups, later positions, past its mask) leaves every row's bits as they were.
     {

@@ -146,7 +146,7 @@ template <typename T, int NT, int S, int W, int ST, int CW>
 __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                             T* __restrict__ y, int rows, int N, int K,
                                                             bool read_once, const __grid_constant__ MmaEpilogue ep,
-                                                            bool early) {
+                                                            bool early, int paced) {
   static_assert(W % S == 0 && (NT == 1 || NT % 2 == 0), "splits per CTA, row tiles in pairs (or one row)");
   constexpr bool kOne = NT == 1;
   constexpr int CT = W / S;
@@ -209,10 +209,19 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   if (early) pdl_trigger();
   // The weights do not depend on the previous kernel: the first stages are in flight before
   // waiting for it. Group i holds stage i's x (and group 0 the first stages' weights: x may only
-  // be read after the wait).
+  // be read after the wait). paced > 0: each stage is its own group, issued once at most `paced`
+  // of the warp's stages are in flight (the previous kernel's loads then do not queue behind all
+  // of this kernel's first stages at once).
 #pragma unroll
-  for (int i = 0; i < ST - 1; ++i)
+  for (int i = 0; i < ST - 1; ++i) {
+    if (paced > 0 && i >= paced) {
+      if (paced == 1) cp_async_wait<0>();
+      else if (paced == 2) cp_async_wait<1>();
+      else cp_async_wait<2>();
+    }
     if (i < mine) load_w(i);
+    if (paced > 0) cp_async_commit();
+  }
   pdl_wait();
   // One row: the CTA copies x whole (zeros past K) into xs, in group 0 with the first stages.
   unsigned char* xs = smem + W * ST * kStage;
@@ -344,6 +353,20 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   }
 }
 
+// Stages a warp keeps in flight while it fetches its first weights before waiting for the
+// previous kernel, in launches that trigger early (0: all at once). All at once, a projection's
+// first stages (15-20 MB of the 3B shape's) were queued ahead of the loads of the attention or
+// norm kernel still running, which waited for them (an H200, batch 1, per-CTA timeline of a step:
+// attention 9.6 -> 8.0 us, add + RMSNorm 3.3 -> 2.4 with one stage in flight).
+// FLEXGEN_CUDA_PREFETCH_PACED=N (0-3; A/B runs: no value depends on it), default 1. Read once.
+int prefetch_paced() {
+  static const int n = [] {
+    const std::string v = cuda_env::env_switch("FLEXGEN_CUDA_PREFETCH_PACED", {"0", "1", "2", "3"});
+    return v.empty() ? 1 : v[0] - '0';
+  }();
+  return n;
+}
+
 // Launches one instantiation with its dynamic shared memory (the attribute set once per kernel and
 // device).
 template <typename T, int NT, int S, int W, int ST, int CW>
@@ -359,8 +382,9 @@ int launch_kernel(const T* x, const T* w, T* y, int rows, int N, int K, bool rea
   constexpr int per_cta = W / S * CW;
   const int64_t row_groups = (rows + 8 * kMaxTiles - 1) / (8 * kMaxTiles);
   const dim3 grid(static_cast<unsigned>(row_groups * ((tiles + per_cta - 1) / per_cta))), block(W * 32);
+  const bool early = cuda_pdl::trigger_early(pdl, rows);
   return static_cast<int>(cuda_pdl::launch(kernel, grid, block, bytes, st, pdl, x, w, y, rows, N, K, read_once, ep,
-                                           cuda_pdl::trigger_early(pdl, rows)));
+                                           early, early ? prefetch_paced() : 0));
 }
 
 // Whether launches of one row take the one-row kernel (default) or the multi-row kernel's
@@ -453,6 +477,7 @@ int64_t wgmma_min_rows() {
 
 void mma_linear_read_switches() {
   one_row_kernel_enabled();
+  prefetch_paced();
   wgmma_min_rows();
   cuda_pdl::early_trigger_enabled();
 }
