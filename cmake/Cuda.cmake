@@ -32,6 +32,7 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/mma_linear_wgmma_kernel.cu
     ${_flexgen_cuda_src}/prefill_linear_kernel.cu
     ${_flexgen_cuda_src}/prefill_linear_tma_kernel.cu
+    ${_flexgen_cuda_src}/step_timeline.cpp
     ${_flexgen_cuda_src}/tensor_map.cpp)
   set_target_properties(flexgen_ops_cuda PROPERTIES
     CUDA_ARCHITECTURES OFF
@@ -56,6 +57,10 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     "$<$<COMPILE_LANGUAGE:CUDA>:${FLEXGEN_CUDA_GENCODE};-O3;-lineinfo;--expt-relaxed-constexpr>")
   target_include_directories(flexgen_ops_cuda PUBLIC ${PROJECT_SOURCE_DIR}/include PRIVATE ${PROJECT_SOURCE_DIR}/src/ops)
   target_compile_definitions(flexgen_ops_cuda PUBLIC FLEXGEN_WITH_CUDA=1)
+  if(FLEXGEN_CUDA_TIMELINE)
+    target_compile_definitions(flexgen_ops_cuda PRIVATE FLEXGEN_CUDA_TIMELINE=1)
+    message(STATUS "flexgen: decode kernels stamp a timeline (FLEXGEN_CUDA_TIMELINE)")
+  endif()
   target_link_libraries(flexgen_ops_cuda PUBLIC flexgen_core flexgen_torch CUDA::cudart)
 else()
   add_library(flexgen_ops_cuda STATIC ${_flexgen_cuda_src}/cuda_stubs.cpp)

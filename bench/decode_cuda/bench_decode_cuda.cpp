@@ -6,7 +6,7 @@
 // document on stdout; progress on stderr. See README.md here.
 //
 //   bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context 600] [--reps 200] [--steps 64]
-//                     [--batch 1]
+//                     [--batch 1] [--timeline FILE]
 //
 // Exit status: 0 done; 2 usage error, or no CUDA device; 1 any other failure (e.g. a dtype the library
 // refuses: its message is printed).
@@ -34,6 +34,7 @@
 #include "progress.h"
 #include "random_llama.h"
 #include "step.h"
+#include "timeline.h"
 
 namespace {
 
@@ -44,12 +45,16 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* kUsage =
     "usage: bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context N] [--reps N] [--steps N] [--batch N]\n"
+    "                         [--timeline FILE]\n"
     "  --shape    Llama-3.2 shape of the random-weight model (default 1b)\n"
     "  --dtype    compute dtype (default bf16)\n"
     "  --context  tokens in the KV cache when a step runs (default 600)\n"
     "  --reps     CUDA-graph replays per kernel (default 200)\n"
     "  --steps    timed decode steps (default 64)\n"
-    "  --batch    rows decoded at once, each with its own cache (default 1)\n";
+    "  --batch    rows decoded at once, each with its own cache (default 1)\n"
+    "  --timeline the last graph-replayed step's per-CTA kernel stamps into FILE, and each kernel's share\n"
+    "             of the step into the JSON (\"timeline\"); needs a build configured with\n"
+    "             -DFLEXGEN_CUDA_TIMELINE=ON\n";
 
 struct Options {
   std::string shape = "1b";
@@ -58,6 +63,7 @@ struct Options {
   int64_t reps = 200;
   int64_t steps = 64;
   int64_t batch = 1;
+  std::string timeline;  // --timeline FILE
 };
 
 constexpr int64_t kLimitBufferBytes = int64_t{2} << 30;  // 2 GiB per buffer
@@ -90,7 +96,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a != "--shape" && a != "--dtype" && a != "--context" && a != "--reps" && a != "--steps" &&
-        a != "--batch")
+        a != "--batch" && a != "--timeline")
       return usage("unknown argument \"" + a + "\"");
     if (i + 1 >= argc) return usage(a + " needs a value");
     const std::string v = argv[++i];
@@ -100,6 +106,7 @@ int main(int argc, char** argv) {
       else if (a == "--context") o.context = parse_count(a, v);
       else if (a == "--reps") o.reps = parse_count(a, v);
       else if (a == "--steps") o.steps = parse_count(a, v);
+      else if (a == "--timeline") o.timeline = v;
       else o.batch = parse_count(a, v);
     } catch (const std::exception& e) {
       return usage(e.what());
@@ -107,6 +114,8 @@ int main(int argc, char** argv) {
   }
   if (o.shape != "1b" && o.shape != "3b") return usage("--shape must be 1b or 3b, got \"" + o.shape + "\"");
   if (o.dtype != "bf16" && o.dtype != "fp16") return usage("--dtype must be bf16 or fp16, got \"" + o.dtype + "\"");
+  if (!o.timeline.empty() && !flexgen::cuda_timeline::built())
+    return usage("--timeline needs a build configured with -DFLEXGEN_CUDA_TIMELINE=ON (this one's kernels do not stamp)");
 
   if (!flexgen::cuda_available() || !flexgen::cuda_block_sparse_attention_available()) {
     std::cerr << "bench_decode_cuda: error: no CUDA device: " << no_cuda_reason()
@@ -160,6 +169,7 @@ int main(int argc, char** argv) {
     step_setup.block_size = kBlockSize;
     step_setup.seed = kSeed;
     step_setup.rows = o.batch;
+    step_setup.timeline = !o.timeline.empty();
     bench_decode::KernelSetup kernel_setup;
     kernel_setup.context = o.context;
     kernel_setup.cache_length = bench_decode::step_cache_length(step_setup);
@@ -222,6 +232,10 @@ int main(int argc, char** argv) {
         {"fraction_with_kv", ideal_kv_ms / step_ms},
         {"steps_ms", with_graphs.ms},
         {"steps_ms_no_graphs", without_graphs.ms}};
+    if (step_setup.timeline) {
+      out["timeline"] = bench_decode::timeline_summary(with_graphs.stamps);
+      bench_decode::write_stamps(o.timeline, with_graphs.stamps);
+    }
     out["seconds"] = {{"limits", limits_s},
                       {"model", model_s},
                       {"kernels", kernels_s},

@@ -40,7 +40,10 @@ StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& 
     const auto first = fed.begin() + static_cast<std::ptrdiff_t>(i * s.rows);
     const std::vector<int64_t> tokens(first, first + static_cast<std::ptrdiff_t>(s.rows));
     const std::vector<int64_t> same(static_cast<size_t>(s.rows), slot);
+    const bool stamp = graphs && s.timeline && i + 1 == kWarmupSteps + s.steps;
+    if (stamp) flexgen::cuda_timeline::clear();
     state.step(tokens, same, same);
+    if (stamp) t.stamps = flexgen::cuda_timeline::read();
     const double ms = seconds_since(start) * 1e3;
     if (i >= kWarmupSteps) t.ms.push_back(ms);
   }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cuda/step_timeline.h"
 #include "flexgen/llama.h"
 
 namespace bench_decode {
@@ -15,6 +16,7 @@ struct StepSetup {
   int64_t block_size = 128;
   uint64_t seed = 0;      // the prompt's and the fed tokens' ids
   int64_t rows = 1;       // rows prefilled and stepped together (each its own random prompt)
+  bool timeline = false;  // with graphs: the last step's kernel stamps (FLEXGEN_CUDA_TIMELINE builds)
 };
 
 // Steps run before the timed ones: the first captures the CUDA graph (with graphs on), the second is
@@ -30,6 +32,7 @@ struct StepTiming {
   double median_ms = 0;
   double min_ms = 0;
   double max_ms = 0;
+  std::vector<flexgen::cuda_timeline::Stamp> stamps;  // setup.timeline: the last timed step's
 };
 
 // A fresh DecodeState (`rows` rows, default options but `graphs`) over `model`: prefill, kWarmupSteps

@@ -10,6 +10,7 @@
 #include "cuda/max_prob_pick_cuda.h"
 #include "cuda/mma_linear_params.h"
 #include "cuda/prefill_linear_params.h"
+#include "cuda/step_timeline.h"
 
 namespace flexgen {
 
@@ -95,5 +96,12 @@ void bind_cuda_device(const at::Device&) { no_cuda("bind_cuda_device"); }
 bool cuda_block_sparse_attention_available() { return false; }
 
 std::string block_sparse_attention_cuda_backend() { return "none (built without CUDA)"; }
+
+namespace cuda_timeline {
+bool built() { return false; }
+void clear() { no_cuda("cuda_timeline::clear"); }
+std::vector<Stamp> read() { no_cuda("cuda_timeline::read"); }
+bool register_unit(void (*)(), void (*)(std::vector<Stamp>&)) { return false; }
+}  // namespace cuda_timeline
 
 }  // namespace flexgen

@@ -11,6 +11,9 @@
 #include "half_math.cuh"
 #include "llama_elementwise.cuh"
 #include "pdl.cuh"
+#include "step_timeline.cuh"
+
+FLEXGEN_TIMELINE_UNIT()
 
 namespace flexgen {
 namespace cuda_fused {
@@ -81,6 +84,7 @@ __device__ __forceinline__ void store8(T* __restrict__ p, int i0, int n, bool ve
 template <typename T, bool ADD, int C>
 __global__ void __launch_bounds__(1024) rms_norm_kernel(T* __restrict__ h, const T* __restrict__ delta, const T* __restrict__ w,
                                 T* __restrict__ out, int n, float eps, bool early) {
+  FLEXGEN_TIMELINE_START(timeline_start);
   const int64_t row = blockIdx.x;
   T* x = h + row * n;
   const bool vec = n % 8 == 0;
@@ -92,6 +96,7 @@ __global__ void __launch_bounds__(1024) rms_norm_kernel(T* __restrict__ h, const
   if (early) pdl_trigger();
   pdl_wait();
   if (!early) pdl_trigger();
+  FLEXGEN_TIMELINE_START(timeline_waited);
 #pragma unroll
   for (int i = 0; i < C; ++i) load8(x, 8 * (threadIdx.x + blockDim.x * i), n, vec, xv[i]);
   if (ADD) {
@@ -118,6 +123,8 @@ __global__ void __launch_bounds__(1024) rms_norm_kernel(T* __restrict__ h, const
     for (int k = 0; k < 8; ++k) ov[k] = f(to<T>(wv[i][k] * f(to<T>(xv[i][k] * r))));
     store8(out + row * n, 8 * (threadIdx.x + blockDim.x * i), n, vec, ov);
   }
+  FLEXGEN_TIMELINE_STAMP(ADD ? ::flexgen::cuda_timeline::kAddNorm : ::flexgen::cuda_timeline::kNorm, w, n,
+                         timeline_start, timeline_waited);
 }
 
 template <typename T>

@@ -35,7 +35,10 @@
 #include "mma_linear_params.h"
 #include "mma_linear_wgmma.h"
 #include "pdl.cuh"
+#include "step_timeline.cuh"
 #include "tile_stages.cuh"
+
+FLEXGEN_TIMELINE_UNIT()
 
 namespace flexgen {
 namespace cuda_fused {
@@ -151,6 +154,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   constexpr bool kOne = NT == 1;
   constexpr int CT = W / S;
   extern __shared__ __align__(16) unsigned char smem[];
+  FLEXGEN_TIMELINE_START(timeline_start);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int part = warp % S;
   // CTA b: column tile b / R, row group b % R (rows 64 g .. 64 g + 63 of the call) for R row
@@ -223,6 +227,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     if (paced > 0) cp_async_commit();
   }
   pdl_wait();
+  FLEXGEN_TIMELINE_START(timeline_waited);
   // One row: the CTA copies x whole (zeros past K) into xs, in group 0 with the first stages.
   unsigned char* xs = smem + W * ST * kStage;
   if constexpr (kOne) {
@@ -333,6 +338,8 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
         if (r1 < rows) pair_epilogue<T>(ep, y, row0 + r1, na, N, acc[c][j][1], acc[c][j][3]);
       }
     }
+    FLEXGEN_TIMELINE_STAMP(::flexgen::cuda_timeline::kLinear + static_cast<int>(ep.kind), w, N, timeline_start,
+                           timeline_waited);
     return;
   }
 #pragma unroll
@@ -351,6 +358,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
       }
     }
   }
+  FLEXGEN_TIMELINE_STAMP(::flexgen::cuda_timeline::kLinear, w, N, timeline_start, timeline_waited);
 }
 
 // Stages a warp keeps in flight while it fetches its first weights before waiting for the
