@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 
 #include <mutex>
+#include <stdexcept>
+#include <string>
 
 namespace flexgen {
 namespace cuda_timeline {
@@ -20,6 +22,10 @@ std::vector<Unit>& units() {
 std::mutex& units_mutex() {
   static std::mutex m;
   return m;
+}
+void sync() {
+  const cudaError_t e = cudaDeviceSynchronize();
+  if (e != cudaSuccess) throw std::runtime_error(std::string("kernel timeline: ") + cudaGetErrorString(e));
 }
 }  // namespace
 
@@ -38,13 +44,13 @@ bool register_unit(void (*clear_unit)(), void (*read_unit)(std::vector<Stamp>&))
 }
 
 void clear() {
-  cudaDeviceSynchronize();
+  sync();
   const std::lock_guard<std::mutex> lock(units_mutex());
   for (const Unit& u : units()) u.clear();
 }
 
 std::vector<Stamp> read() {
-  cudaDeviceSynchronize();
+  sync();
   std::vector<Stamp> out;
   const std::lock_guard<std::mutex> lock(units_mutex());
   for (const Unit& u : units()) u.read(out);

@@ -8,11 +8,17 @@
 #ifdef FLEXGEN_CUDA_TIMELINE
 #include <cuda_runtime.h>
 
+#include <stdexcept>
+#include <string>
+
 #include "step_timeline.h"
 
 namespace flexgen {
 namespace cuda_timeline {
 constexpr unsigned kUnitCapacity = 65536;
+inline void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string("kernel timeline: ") + what + ": " + cudaGetErrorString(e));
+}
 __device__ __forceinline__ unsigned long long now() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");
@@ -27,15 +33,17 @@ __device__ __forceinline__ unsigned long long now() {
   __device__ unsigned timeline_count;                                                                            \
   void timeline_clear() {                                                                                        \
     const unsigned zero = 0;                                                                                     \
-    cudaMemcpyToSymbol(timeline_count, &zero, sizeof zero);                                                      \
+    ::flexgen::cuda_timeline::check(cudaMemcpyToSymbol(timeline_count, &zero, sizeof zero), "clear");            \
   }                                                                                                              \
   void timeline_read(std::vector<::flexgen::cuda_timeline::Stamp>& out) {                                        \
     unsigned n = 0;                                                                                              \
-    cudaMemcpyFromSymbol(&n, timeline_count, sizeof n);                                                          \
+    ::flexgen::cuda_timeline::check(cudaMemcpyFromSymbol(&n, timeline_count, sizeof n), "read");                 \
     n = n < ::flexgen::cuda_timeline::kUnitCapacity ? n : ::flexgen::cuda_timeline::kUnitCapacity;               \
     const size_t at = out.size();                                                                                \
     out.resize(at + n);                                                                                          \
-    if (n > 0) cudaMemcpyFromSymbol(out.data() + at, timeline_stamps, n * sizeof(::flexgen::cuda_timeline::Stamp)); \
+    if (n > 0)                                                                                                   \
+      ::flexgen::cuda_timeline::check(                                                                           \
+          cudaMemcpyFromSymbol(out.data() + at, timeline_stamps, n * sizeof(::flexgen::cuda_timeline::Stamp)), "read"); \
   }                                                                                                              \
   const bool timeline_registered = ::flexgen::cuda_timeline::register_unit(timeline_clear, timeline_read);       \
   }
