@@ -51,8 +51,8 @@ int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t 
                         bool read_once, const MmaEpilogue& epilogue, void* stream, bool pdl = false);
 
 // Reads the linears' environment switches now (FLEXGEN_CUDA_ONE_ROW_LINEAR,
-// FLEXGEN_CUDA_DECODE_WGMMA_ROWS, FLEXGEN_CUDA_EARLY_TRIGGER): a value they do not take throws
-// std::invalid_argument.
+// FLEXGEN_CUDA_PREFETCH_PACED, FLEXGEN_CUDA_DECODE_WGMMA_ROWS, FLEXGEN_CUDA_EARLY_TRIGGER): a value
+// they do not take throws std::invalid_argument.
 void mma_linear_read_switches();
 
 // The K splits for N outputs, from N alone (enough warps to fill any GPU: 16-column tiles x splits
