@@ -452,7 +452,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   constexpr size_t kMerge = sizeof(float) * kDecodeWarps * G * D;
   __shared__ __align__(16) unsigned char sbuf[kStage > kMerge ? kStage : kMerge];
   float(*so)[G][D] = reinterpret_cast<float(*)[G][D]>(sbuf);
-  FLEXGEN_TIMELINE_START(timeline_start);
+  FLEXGEN_TIMELINE_NOW(timeline_start);
 
   const int kvh = blockIdx.y, bl = blockIdx.z, b = p.b0 + bl;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -517,7 +517,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   // kernel (RoPE + cache write) wrote.
   cuda_pdl::pdl_wait();
   cuda_pdl::pdl_trigger();  // the combine may launch now (it waits for this kernel's end)
-  FLEXGEN_TIMELINE_START(timeline_waited);
+  FLEXGEN_TIMELINE_NOW(timeline_waited);
   // This lane's A fragments of Q: head `quad` (zeros past g), pieces 32 i + 8 t4 of head_dim.
   uint4 qf[KP];
   {

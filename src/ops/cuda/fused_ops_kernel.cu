@@ -84,7 +84,7 @@ __device__ __forceinline__ void store8(T* __restrict__ p, int i0, int n, bool ve
 template <typename T, bool ADD, int C>
 __global__ void __launch_bounds__(1024) rms_norm_kernel(T* __restrict__ h, const T* __restrict__ delta, const T* __restrict__ w,
                                 T* __restrict__ out, int n, float eps, bool early) {
-  FLEXGEN_TIMELINE_START(timeline_start);
+  FLEXGEN_TIMELINE_NOW(timeline_start);
   const int64_t row = blockIdx.x;
   T* x = h + row * n;
   const bool vec = n % 8 == 0;
@@ -96,7 +96,7 @@ __global__ void __launch_bounds__(1024) rms_norm_kernel(T* __restrict__ h, const
   if (early) pdl_trigger();
   pdl_wait();
   if (!early) pdl_trigger();
-  FLEXGEN_TIMELINE_START(timeline_waited);
+  FLEXGEN_TIMELINE_NOW(timeline_waited);
 #pragma unroll
   for (int i = 0; i < C; ++i) load8(x, 8 * (threadIdx.x + blockDim.x * i), n, vec, xv[i]);
   if (ADD) {

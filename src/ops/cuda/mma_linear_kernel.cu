@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
   constexpr bool kOne = NT == 1;
   constexpr int CT = W / S;
   extern __shared__ __align__(16) unsigned char smem[];
-  FLEXGEN_TIMELINE_START(timeline_start);
+  FLEXGEN_TIMELINE_NOW(timeline_start);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int part = warp % S;
   // CTA b: column tile b / R, row group b % R (rows 64 g .. 64 g + 63 of the call) for R row
@@ -227,7 +227,7 @@ __global__ void __launch_bounds__(W * 32) mma_linear_kernel(const T* __restrict_
     if (paced > 0) cp_async_commit();
   }
   pdl_wait();
-  FLEXGEN_TIMELINE_START(timeline_waited);
+  FLEXGEN_TIMELINE_NOW(timeline_waited);
   // One row: the CTA copies x whole (zeros past K) into xs, in group 0 with the first stages.
   unsigned char* xs = smem + W * ST * kStage;
   if constexpr (kOne) {

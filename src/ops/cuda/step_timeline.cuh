@@ -1,5 +1,5 @@
 // Device side of step_timeline.h: stamping macros for the kernels, empty unless the build defines
-// FLEXGEN_CUDA_TIMELINE. A kernel takes FLEXGEN_TIMELINE_START(v) first, FLEXGEN_TIMELINE_START(w)
+// FLEXGEN_CUDA_TIMELINE. A kernel takes FLEXGEN_TIMELINE_NOW(v) first, FLEXGEN_TIMELINE_NOW(w)
 // after its wait, and FLEXGEN_TIMELINE_STAMP(kind, id, n, v, w) where its thread 0 ends; a kernel
 // file holding such kernels says FLEXGEN_TIMELINE_UNIT() once, outside any namespace (one buffer a
 // file: the kernels are not built with relocatable device code).
@@ -47,7 +47,7 @@ __device__ __forceinline__ unsigned long long now() {
   }                                                                                                              \
   const bool timeline_registered = ::flexgen::cuda_timeline::register_unit(timeline_clear, timeline_read);       \
   }
-#define FLEXGEN_TIMELINE_START(v) const unsigned long long v = ::flexgen::cuda_timeline::now()
+#define FLEXGEN_TIMELINE_NOW(v) const unsigned long long v = ::flexgen::cuda_timeline::now()
 #define FLEXGEN_TIMELINE_STAMP(kind_, id_, n_, start_, waited_)                                       \
   do {                                                                                                \
     if (threadIdx.x == 0) {                                                                           \
@@ -70,6 +70,6 @@ __device__ __forceinline__ unsigned long long now() {
   } while (0)
 #else
 #define FLEXGEN_TIMELINE_UNIT()
-#define FLEXGEN_TIMELINE_START(v)
+#define FLEXGEN_TIMELINE_NOW(v)
 #define FLEXGEN_TIMELINE_STAMP(kind_, id_, n_, start_, waited_)
 #endif
