@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <utility>
@@ -24,8 +25,8 @@ std::string kind_name(int kind) {
 }
 
 struct Launch {
-  int kind = 0, n = 0, ctas = 0;
-  uint64_t first_waited = 0, last_end = 0;
+  int kind = 0, n = 0;
+  uint64_t first_waited = std::numeric_limits<uint64_t>::max(), last_end = 0;
 };
 
 }  // namespace
@@ -34,12 +35,8 @@ nlohmann::ordered_json timeline_summary(const std::vector<flexgen::cuda_timeline
   std::map<std::pair<int, const void*>, Launch> by_launch;
   for (const auto& s : stamps) {
     Launch& l = by_launch[{s.kind, s.id}];
-    if (l.ctas++ == 0) {
-      l.kind = s.kind;
-      l.n = s.n;
-      l.first_waited = s.waited;
-      l.last_end = s.end;
-    }
+    l.kind = s.kind;
+    l.n = s.n;
     l.first_waited = std::min(l.first_waited, s.waited);
     l.last_end = std::max(l.last_end, s.end);
   }
