@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 
 #include "clock.h"
@@ -14,21 +15,65 @@ namespace bench_decode {
 
 int64_t step_cache_length(const StepSetup& s) { return s.context + s.steps + 8; }
 
-StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& s, bool graphs) {
+namespace {
+
+// A DecodeState of s.rows rows (graphs on or off) over `model`, each row prefilled with its own
+// random prompt of s.context tokens under a causal mask.
+std::unique_ptr<flexgen::DecodeState> prefilled_state(const flexgen::LlamaModel& model, const StepSetup& s,
+                                                      bool graphs) {
   flexgen::DecodeStateOptions o;
   o.rows = s.rows;
   o.length = step_cache_length(s);
   o.block_size = s.block_size;
   o.graphs = graphs;
-  flexgen::DecodeState state(model, o);
-
+  auto state = std::make_unique<flexgen::DecodeState>(model, o);
   at::manual_seed(s.seed);
   const int64_t V = model.config.vocab_size;
   const at::Tensor prompt = at::randint(V, {s.rows, s.context}, at::kLong);
   const at::Tensor positions = at::arange(s.context, at::kLong).view({1, s.context}).expand({s.rows, s.context}).contiguous();
   std::vector<std::optional<flexgen::AttentionMask>> masks;
   for (int64_t r = 0; r < s.rows; ++r) masks.emplace_back(flexgen::causal_mask(o.length));
-  wait_for(state.prefill(0, prompt, positions, std::move(masks), flexgen::LogitsMode::Last));
+  wait_for(state->prefill(0, prompt, positions, std::move(masks), flexgen::LogitsMode::Last));
+  return state;
+}
+
+}  // namespace
+
+double time_overlapped_steps(const flexgen::LlamaModel& model, const StepSetup& s) {
+  const std::unique_ptr<flexgen::DecodeState> state = prefilled_state(model, s, true);
+  const int64_t V = model.config.vocab_size;
+  const std::vector<int64_t> first(static_cast<size_t>(s.rows), V / 2);
+  flexgen::DeviceFeed feed;
+  for (int64_t r = 0; r < s.rows; ++r) {
+    feed.rows.push_back(r);
+    feed.index.push_back(r);
+  }
+  std::optional<flexgen::HostCopy> unread;  // the previous step's picks
+  Clock::time_point start = Clock::now();
+  for (int64_t i = 0; i < kWarmupSteps + s.steps; ++i) {
+    if (i == kWarmupSteps) {
+      if (unread) unread->wait();
+      start = Clock::now();
+    }
+    const std::vector<int64_t> slot(static_cast<size_t>(s.rows), s.context + i);
+    const at::Tensor logits = state->step_queued(first, slot, slot, i > 0 ? &feed : nullptr);
+    // The engine's greedy pick of one-row streams (weighted_argmax_queued): max, the values and ids
+    // side by side, one copy back.
+    const auto best = logits.max(1);
+    feed.ids = std::get<1>(best);
+    const flexgen::HostCopy picks =
+        state->copy_to_host(at::stack({std::get<0>(best).to(at::kFloat), feed.ids.to(at::kFloat)}));
+    if (unread) unread->wait();
+    unread = picks;
+  }
+  unread->wait();
+  return seconds_since(start) * 1e3 / static_cast<double>(s.steps);
+}
+
+StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& s, bool graphs) {
+  const std::unique_ptr<flexgen::DecodeState> owned = prefilled_state(model, s, graphs);
+  flexgen::DecodeState& state = *owned;
+  const int64_t V = model.config.vocab_size;
 
   const at::Tensor fed_ids = at::randint(V, {(kWarmupSteps + s.steps) * s.rows}, at::kLong);
   const std::vector<int64_t> fed(fed_ids.data_ptr<int64_t>(), fed_ids.data_ptr<int64_t>() + fed_ids.numel());

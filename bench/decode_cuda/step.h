@@ -39,4 +39,10 @@ struct StepTiming {
 // untimed steps, then `steps` timed ones, each feeding a random token at the next slot.
 StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& setup, bool graphs);
 
+// Overlapped steps, as the engine runs greedy decoding (DecodeConfig::overlap_steps): each step is
+// queued before the previous step's picks are read, its tokens that step's argmax on the device,
+// every step's picks copied back. Returns the mean ms a step over `steps` (graphs on; after
+// kWarmupSteps).
+double time_overlapped_steps(const flexgen::LlamaModel& model, const StepSetup& setup);
+
 }  // namespace bench_decode

@@ -96,6 +96,10 @@ struct DecodeConfig {
   // or span copies (DecodeStateOptions::pack_prefill: the CPU, CUDA under batch invariance; the
   // same bits). Off: every slot of a pass (tests).
   bool pack_prefill = true;
+  // Greedy runs whose picks stay on the device (a GPU; Mean streams, batch invariance on): the
+  // next step is queued before the host reads a step's picks, its tokens taken from them there,
+  // so the device does not wait for the host between steps. The same records either way.
+  bool overlap_steps = true;
 };
 
 struct DecodeStats {
@@ -109,7 +113,10 @@ struct DecodeStats {
   int64_t decode_tokens = 0;   // generated tokens over all streams
   double decode_seconds = 0;
   int64_t decode_steps = 0;    // forward passes of decode steps (all rows in flight at once)
-  double step_forward_seconds = 0;  // their model time alone (to the logits on the device)
+  // Their model time alone: to the logits on the device; overlapped steps (overlap_steps) from
+  // being queued, or from the previous step's picks being read if later, to their picks being read.
+  double step_forward_seconds = 0;
+  int64_t steps_ahead = 0;     // of them: queued before the previous step's picks were read (overlap_steps)
 };
 
 // One sample's work: its rows and the streams over them (row indices into `rows`).

@@ -8,6 +8,7 @@
 #include <ATen/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -31,6 +32,26 @@ struct DecodeStateOptions {
   // the same bits): on the CPU, and on CUDA under batch invariance (its row-invariant prefill
   // linear). Off: every column (tests).
   bool pack_prefill = true;
+};
+
+// Input tokens a decode step takes from device memory (the previous step's picks, before the host
+// has read them): row rows[i] feeds ids[index[i]] (ids: int64 on the model's device); every other
+// row feeds its host token.
+struct DeviceFeed {
+  at::Tensor ids;
+  std::vector<int64_t> rows, index;
+};
+
+// Device values on their way to host memory: wait() returns them once copied, without waiting for
+// work queued on the device after the copy.
+class HostCopy {
+ public:
+  at::Tensor wait() const;
+
+ private:
+  friend class DecodeState;
+  at::Tensor host_;
+  std::function<void()> ready_;  // blocks until the copy is done
 };
 
 class DecodeState {
@@ -92,6 +113,14 @@ class DecodeState {
   // depend on n (the kernels are row-invariant).
   at::Tensor step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
                   const std::vector<int64_t>& slots);
+  // step() without waiting for the device: the logits are computed in the order work is queued, so
+  // what is queued after (a pick, copy_to_host) sees them, and the host may prepare the next step
+  // meanwhile. `feed` (optional) replaces some rows' tokens with device values. Where the logits
+  // are on the host (the CPU) it is step() (feed: not allowed there).
+  at::Tensor step_queued(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+                         const std::vector<int64_t>& slots, const DeviceFeed* feed = nullptr);
+  // Copies `values` (on the model's device) to host memory, queued after the work queued so far.
+  HostCopy copy_to_host(const at::Tensor& values) const;
 
   // True where the logits stay in device memory (a GPU): picking tokens there saves moving
   // [rows, V] logits to the host every step.

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -112,6 +113,13 @@ int run(GenerateArgs& a) {
   if (o.batch_size < 1) throw UsageError("--batch-size: must be at least 1");
   if (a.max_samples >= 0) o.max_samples = a.max_samples;
   o.decode.batch_invariant = !a.fast_batching;
+  // FLEXGEN_DECODE_OVERLAP=0: every decode step waits for the host's picks (A/B of the overlap;
+  // the same records).
+  if (const char* v = std::getenv("FLEXGEN_DECODE_OVERLAP"); v != nullptr && *v != 0) {
+    if (std::string(v) != "0" && std::string(v) != "1")
+      throw UsageError(std::string("FLEXGEN_DECODE_OVERLAP must be 0 or 1, got '") + v + "'");
+    o.decode.overlap_steps = std::string(v) == "1";
+  }
   if (a.kv_reuse && a.no_kv_reuse) throw UsageError("--kv-reuse, --no-kv-reuse: give one of them");
   if (a.kv_store_mb < 0) throw UsageError("--kv-store-mb: must be at least 0");
   o.decode.kv_store_bytes = a.kv_store_mb << 20;

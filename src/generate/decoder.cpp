@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 
 #include "flexgen/decode_state.h"
@@ -213,12 +214,18 @@ class Scheduler {
     prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_ &&
                      (!state_->prefix_needs_own_pass() || cfg_.batch_invariant);
     if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
+    overlap_ = cfg_.overlap_steps && greedy_on_device() && cfg_.batch_invariant && mean_streams_only();
+    const StopCriteria& st = cfg_.stops;
+    may_stop_early_ = (st.eos && !st.eos_ids.empty()) || st.newline || !st.strings.empty();
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
     size_t next_job = 0;
     int64_t running = 0;
     while (true) {
-      if (cfg_.should_stop && cfg_.should_stop()) return;  // in-flight jobs are dropped
+      if (cfg_.should_stop && cfg_.should_stop()) {  // in-flight jobs are dropped
+        drop_pending();
+        return;
+      }
       // Fill free slots; a job may finish at its first token (then its slot is free again).
       while (next_job < jobs_.size()) {
         std::vector<std::pair<int64_t, size_t>> admits;
@@ -246,7 +253,11 @@ class Scheduler {
         }
       }
       if (running == 0) break;
-      step();
+      if (overlap_) {
+        step_overlapped();
+      } else {
+        step();
+      }
       for (int64_t s = 0; s < slots_; ++s) {
         if (slot_job_[s] >= 0 && finished(active_[s])) {
           finish(s);
@@ -254,6 +265,7 @@ class Scheduler {
         }
       }
     }
+    drop_pending();
   }
 
  private:
@@ -676,6 +688,130 @@ class Scheduler {
     if (stats_) stats_->decode_seconds += seconds_since(t1);
   }
 
+  // Overlapped steps (DecodeConfig::overlap_steps): the step after is queued before the host reads
+  // a step's picks, its tokens fed from those picks on the device, so the device does not wait for
+  // the host between steps. Each row is fed and computes what the step-by-step schedule gives it
+  // (the kernels are row-invariant), so the records are the same.
+  struct Pending {
+    std::vector<std::pair<int64_t, size_t>> jobs;            // (slot, job) of the step's live slots
+    std::vector<std::tuple<int64_t, size_t, size_t>> picks;  // (slot, job, stream) of its picks
+    QueuedPicks queued;
+    HostCopy copy;
+    Clock::time_point at;  // when the step was queued
+  };
+
+  // Greedy Mean picks only (weighted_argmax_queued): the rules of every stream of the run.
+  bool mean_streams_only() const {
+    for (const DecodeJob& j : jobs_)
+      for (const StreamPlan& st : j.streams)
+        if (st.combine != Combine::Mean) return false;
+    return true;
+  }
+
+  // Queues a step of every live row and its picks; `from`: the step before, still unread, whose
+  // picks feed the rows of its streams (then every live slot is one step further than the host has
+  // seen).
+  Pending queue_step(const Pending* from) {
+    std::vector<int64_t> tokens(static_cast<size_t>(R_), cfg_.pad_id), positions(static_cast<size_t>(R_), 0),
+        slots(static_cast<size_t>(R_), 0);
+    Pending p;
+    std::vector<std::vector<int64_t>> rows;
+    std::vector<std::vector<double>> weights;
+    std::vector<Combine> combines;
+    const int64_t ahead = from ? 1 : 0;
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      ActiveJob& a = active_[s];
+      const int64_t slot = a.lmax + a.step + ahead - 1;  // where the last sampled token goes
+      for (int64_t i = 0; i < a.nrows; ++i) {
+        tokens[a.r0 + i] = a.next[i];
+        positions[a.r0 + i] = a.positions[i][slot];
+        slots[a.r0 + i] = slot;
+      }
+      p.jobs.emplace_back(s, a.job);
+      const auto& streams = jobs_[a.job].streams;
+      for (size_t k = 0; k < streams.size(); ++k) {
+        if (a.done[k]) continue;
+        add_stream(streams[k], a.r0, rows, weights, combines);
+        p.picks.emplace_back(s, a.job, k);
+      }
+    }
+    DeviceFeed feed;
+    if (from) {
+      feed.ids = from->queued.ids;
+      for (size_t i = 0; i < from->picks.size(); ++i) {
+        const auto& [s, job, k] = from->picks[i];
+        // A stream that stopped at the step before `from` feeds its last token (a.next), as it would
+        // step by step; so does every row of a slot whose job has left.
+        if (slot_job_[s] != static_cast<int64_t>(job) || active_[s].done[k]) continue;
+        for (int32_t r : jobs_[job].streams[k].rows) {
+          feed.rows.push_back(active_[s].r0 + r);
+          feed.index.push_back(static_cast<int64_t>(i));
+        }
+      }
+    }
+    p.at = Clock::now();
+    const at::Tensor logits = state_->step_queued(tokens, positions, slots, from ? &feed : nullptr);
+    if (stats_) {
+      ++stats_->decode_steps;
+      if (from) ++stats_->steps_ahead;
+    }
+    p.queued = weighted_argmax_queued(rows, weights, logits);
+    p.copy = state_->copy_to_host(p.queued.both);
+    return p;
+  }
+
+  // Whether the step after `p` may be queued before p's picks are read: every live slot is p's (no
+  // admission since), some job needs a step after p whatever its picks are, and no stop can
+  // leave the step with nothing to compute (stops can end a job early; with one job it would be
+  // a step for nothing, with more the others use it).
+  bool may_run_ahead(const Pending& p) const {
+    int64_t live = 0;
+    bool needed = false;
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      ++live;
+      const auto it = std::find(p.jobs.begin(), p.jobs.end(), std::make_pair(s, static_cast<size_t>(slot_job_[s])));
+      if (it == p.jobs.end()) return false;
+      needed = needed || active_[s].step + 1 < cfg_.max_new_tokens;
+    }
+    return needed && (!may_stop_early_ || live > 1);
+  }
+
+  // Reads p's picks and gives them to their streams; slots that changed job since p was queued,
+  // and streams that stopped, ignore theirs.
+  void resolve(const Pending& p) {
+    const std::vector<std::pair<int32_t, float>> best = picks_of(p.copy.wait());
+    const auto now = Clock::now();
+    if (stats_) stats_->step_forward_seconds += std::chrono::duration<double>(now - std::max(p.at, last_read_)).count();
+    last_read_ = now;
+    for (size_t i = 0; i < p.picks.size(); ++i) {
+      const auto& [s, job, k] = p.picks[i];
+      if (slot_job_[s] != static_cast<int64_t>(job) || active_[s].done[k]) continue;
+      accept_device_pick(active_[s], k, best[i]);
+    }
+    for (const auto& [s, job] : p.jobs)
+      if (slot_job_[s] == static_cast<int64_t>(job)) ++active_[s].step;
+  }
+
+  void step_overlapped() {
+    const auto t0 = Clock::now();
+    if (!pending_) pending_ = queue_step(nullptr);
+    std::optional<Pending> next;
+    if (may_run_ahead(*pending_)) next = queue_step(&*pending_);
+    const Pending now = std::move(*pending_);
+    pending_ = std::move(next);
+    resolve(now);
+    if (stats_) stats_->decode_seconds += seconds_since(t0);
+  }
+
+  // A step queued ahead whose picks nobody reads (the run ends or is stopped): waited for, so the
+  // device is idle when the run returns.
+  void drop_pending() {
+    if (pending_) pending_->copy.wait();
+    pending_.reset();
+  }
+
   // One decode step of every row; rows of a live job feed their last token.
   void step() {
     const auto t0 = Clock::now();
@@ -739,6 +875,10 @@ class Scheduler {
   std::unique_ptr<KVStore> store_;  // the run-level KV store (null: off)
   std::vector<int64_t> slot_job_;
   std::vector<ActiveJob> active_;
+  bool overlap_ = false;         // step_overlapped() (decided once per run)
+  bool may_stop_early_ = false;  // stop criteria that can end a stream before max_new_tokens
+  std::optional<Pending> pending_;  // a step queued, its picks not read yet
+  Clock::time_point last_read_;     // when the last overlapped step's picks were read
 };
 
 }  // namespace

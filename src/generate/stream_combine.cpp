@@ -81,9 +81,17 @@ int32_t pick(Sampler& sampler, std::vector<float>& dist) {
   return sampler.sample(dist.data(), static_cast<int64_t>(dist.size()));
 }
 
-std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
-                                                       const std::vector<std::vector<double>>& weights,
-                                                       const at::Tensor& logits) {
+namespace {
+// A small host tensor on `device`, without waiting for the device's queued work (a GPU: through
+// pinned memory, copied in queue order).
+at::Tensor upload(const at::Tensor& host, const at::Device& device) {
+  if (!device.is_cuda()) return host.to(device);
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+}  // namespace
+
+QueuedPicks weighted_argmax_queued(const std::vector<std::vector<int64_t>>& rows,
+                                   const std::vector<std::vector<double>>& weights, const at::Tensor& logits) {
   // The ids come back as fp32 beside the values (one copy): exact below 2^24.
   if (logits.size(1) > (int64_t{1} << 24)) throw std::invalid_argument("weighted_argmax: vocabulary above 2^24 ids");
   const int64_t n = static_cast<int64_t>(rows.size());
@@ -103,7 +111,7 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
       idx[i] = rows[i][0];
       in_order = in_order && idx[i] == i;
     }
-    mixed = in_order ? logits : logits.index_select(0, at::tensor(idx, at::kLong).to(logits.device()));
+    mixed = in_order ? logits : logits.index_select(0, upload(at::tensor(idx, at::kLong), logits.device()));
   } else {
     // combine()'s arithmetic, step j over every stream's j-th row: acc = 0; acc += w_j * x_j
     // (fp64, each product and each sum rounded on its own: separate elementwise kernels), then
@@ -124,9 +132,9 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
       }
     }
     const auto dev = logits.device();
-    const at::Tensor index = at::tensor(idx, at::kLong).to(dev);
-    const at::Tensor wt = at::tensor(w, at::kDouble).to(dev).view({m, n, 1});
-    const at::Tensor keep = at::tensor(live, at::kByte).to(dev).to(at::kBool).view({m, n, 1});
+    const at::Tensor index = upload(at::tensor(idx, at::kLong), dev);
+    const at::Tensor wt = upload(at::tensor(w, at::kDouble), dev).view({m, n, 1});
+    const at::Tensor keep = upload(at::tensor(live, at::kByte), dev).to(at::kBool).view({m, n, 1});
     at::Tensor acc = at::zeros({n, logits.size(1)}, logits.options().dtype(at::kDouble));
     for (int64_t j = 0; j < m; ++j) {
       const at::Tensor x = logits.index_select(0, index.narrow(0, j * n, n)).to(at::kDouble);
@@ -134,17 +142,31 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
     }
     mixed = acc.to(at::kFloat);
     if (std::find(one.begin(), one.end(), 1) != one.end())
-      mixed = at::where(at::tensor(one, at::kByte).to(dev).to(at::kBool).view({n, 1}),
+      mixed = at::where(upload(at::tensor(one, at::kByte), dev).to(at::kBool).view({n, 1}),
                         logits.index_select(0, index.narrow(0, 0, n)), mixed);
   }
   const auto best = mixed.max(1);
+  QueuedPicks q;
+  q.ids = std::get<1>(best);
+  // One copy back: the values and the ids side by side.
+  q.both = at::stack({std::get<0>(best).to(at::kFloat), q.ids.to(at::kFloat)});
+  return q;
+}
+
+std::vector<std::pair<int32_t, float>> picks_of(const at::Tensor& both) {
+  const at::Tensor host = both.to(at::kCPU).contiguous();
+  const int64_t n = host.size(1);
+  const float* v = host.data_ptr<float>();
   std::vector<std::pair<int32_t, float>> out;
   out.reserve(static_cast<size_t>(n));
-  // One copy back: the values and the ids side by side.
-  const at::Tensor both = at::stack({std::get<0>(best).to(at::kFloat), std::get<1>(best).to(at::kFloat)}).cpu();
-  const float* v = both.data_ptr<float>();
   for (int64_t i = 0; i < n; ++i) out.emplace_back(static_cast<int32_t>(v[n + i]), v[i]);
   return out;
+}
+
+std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::vector<int64_t>>& rows,
+                                                       const std::vector<std::vector<double>>& weights,
+                                                       const at::Tensor& logits) {
+  return picks_of(weighted_argmax_queued(rows, weights, logits).both);
 }
 
 std::vector<std::pair<int32_t, float>> greedy_picks(const std::vector<std::vector<int64_t>>& rows,

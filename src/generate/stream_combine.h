@@ -36,6 +36,16 @@ std::vector<std::pair<int32_t, float>> weighted_argmax(const std::vector<std::ve
                                                        const std::vector<std::vector<double>>& weights,
                                                        const at::Tensor& logits);
 
+// weighted_argmax's picks queued on the logits' device, not read back: `both` [2, streams] fp32
+// (the values, then the ids: exact below 2^24) and `ids` (int64 [streams]: a step's DeviceFeed).
+struct QueuedPicks {
+  at::Tensor both, ids;
+};
+QueuedPicks weighted_argmax_queued(const std::vector<std::vector<int64_t>>& rows,
+                                   const std::vector<std::vector<double>>& weights, const at::Tensor& logits);
+// The (id, value) pairs of such a `both`, wherever it is (copied to the host if need be).
+std::vector<std::pair<int32_t, float>> picks_of(const at::Tensor& both);
+
 // Greedy picks of Mean and MaxProb streams where the logits are (a CUDA device for MaxProb):
 // weighted_argmax for the Mean streams, max_prob_argmax (flexgen/max_prob_pick.h) for the MaxProb
 // ones; results in the streams' order.

@@ -12,13 +12,17 @@
 #include <utility>
 
 #include "cuda/block_sparse_attention_cuda.h"
+#include "cuda/cuda_event.h"
 #include "cuda/cuda_graph.h"
 
 namespace flexgen {
 
 struct DecodeState::Cuda {
-  at::Tensor static_in;  // int64 [3, rows] on the device: tokens | positions | slots
-  at::Tensor staging;    // the same in pinned host memory
+  // int64 [5, rows] on the device: tokens | positions | slots | fed rows | their ids' indices
+  // (DeviceFeed; the first m entries)
+  at::Tensor static_in;
+  at::Tensor staging;  // the same in pinned host memory
+  CudaEvent staged;    // after the last upload from staging (the host rewrites it after that)
   DeviceMaskTable table;
   // A step over rows [0, n): its inputs (views of static_in), its mask table (a prefix of
   // table's), and its graph with the logits it leaves.
@@ -147,11 +151,47 @@ StepInputs step_inputs(const at::Tensor& table, int64_t n, bool batch_invariant)
 
 at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
                              const std::vector<int64_t>& slots) {
+  at::Tensor logits = step_queued(tokens, positions, slots);
+  if (cuda_) (void)logits.reshape({-1}).narrow(0, 0, 1).cpu();  // waits for the step's work on the device
+  return logits;
+}
+
+at::Tensor HostCopy::wait() const {
+  if (ready_) ready_();
+  return host_;
+}
+
+HostCopy DecodeState::copy_to_host(const at::Tensor& values) const {
+  HostCopy out;
+  if (!cuda_ || !values.is_cuda()) {
+    out.host_ = values.to(at::kCPU).contiguous();
+    return out;
+  }
+  out.host_ = at::empty(values.sizes(), values.options().device(at::kCPU).pinned_memory(true));
+  out.host_.copy_(values, /*non_blocking=*/true);
+  auto done = std::make_shared<CudaEvent>();
+  done->record();
+  out.ready_ = [done] { done->wait(); };
+  return out;
+}
+
+at::Tensor DecodeState::step_queued(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
+                                    const std::vector<int64_t>& slots, const DeviceFeed* feed) {
   const int64_t R = options_.rows;
   if (static_cast<int64_t>(tokens.size()) != R || static_cast<int64_t>(positions.size()) != R ||
       static_cast<int64_t>(slots.size()) != R)
     throw std::invalid_argument("decode state: a step needs a token, position and slot for each of the " +
                                 std::to_string(R) + " rows");
+  if (feed) {
+    const int64_t m = static_cast<int64_t>(feed->rows.size());
+    if (!cuda_) throw std::invalid_argument("decode state: device-fed tokens need a GPU");
+    if (static_cast<int64_t>(feed->index.size()) != m || m > R || !feed->ids.defined() ||
+        feed->ids.scalar_type() != at::kLong || feed->ids.device() != model_.device || feed->ids.dim() != 1)
+      throw std::invalid_argument("decode state: a device feed needs int64 ids on the model's device and an index per fed row");
+    for (int64_t i = 0; i < m; ++i)
+      if (feed->rows[i] < 0 || feed->rows[i] >= R || feed->index[i] < 0 || feed->index[i] >= feed->ids.size(0))
+        throw std::invalid_argument("decode state: a device feed names a row or id out of range");
+  }
   const int64_t n = step_rows();
   if (!cuda_) {
     std::vector<int64_t> host(tokens);
@@ -165,20 +205,37 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
   }
   Cuda& c = *cuda_;
   if (!c.static_in.defined()) {
-    c.static_in = at::zeros({3, R}, at::TensorOptions().dtype(at::kLong).device(model_.device));
-    c.staging = at::empty({3, R}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
+    c.static_in = at::zeros({5, R}, at::TensorOptions().dtype(at::kLong).device(model_.device));
+    c.staging = at::empty({5, R}, at::TensorOptions().dtype(at::kLong).pinned_memory(true));
   }
   Cuda::Step& st = c.steps[n];
   if (!st.in.tokens.defined()) {
-    st.in = step_inputs(c.static_in, n, options_.batch_invariant);
+    st.in = step_inputs(c.static_in.narrow(0, 0, 3), n, options_.batch_invariant);
     st.table = device_mask_table_rows(c.table, n);
   }
-  // The previous step's copy has finished: its logits were waited for before this call.
+  const int64_t m = feed ? static_cast<int64_t>(feed->rows.size()) : 0;
+  bool in_place = true;  // row i feeds ids[i] for i < m
+  for (int64_t i = 0; i < m; ++i) in_place = in_place && feed->rows[i] == i && feed->index[i] == i;
+  c.staged.wait();  // the previous step's upload has left the staging buffer
   int64_t* staged = c.staging.data_ptr<int64_t>();
   std::copy(tokens.begin(), tokens.end(), staged);
   std::copy(positions.begin(), positions.end(), staged + R);
   std::copy(slots.begin(), slots.end(), staged + 2 * R);
-  c.static_in.copy_(c.staging, /*non_blocking=*/true);
+  if (m > 0 && !in_place) {
+    std::copy(feed->rows.begin(), feed->rows.end(), staged + 3 * R);
+    std::copy(feed->index.begin(), feed->index.end(), staged + 4 * R);
+  }
+  const int64_t parts = m > 0 && !in_place ? 5 : 3;
+  c.static_in.narrow(0, 0, parts).copy_(c.staging.narrow(0, 0, parts), /*non_blocking=*/true);
+  c.staged.record();
+  if (m > 0) {
+    at::Tensor fed = c.static_in[0];
+    if (in_place) {
+      fed.narrow(0, 0, m).copy_(feed->ids.narrow(0, 0, m), /*non_blocking=*/true);
+    } else {
+      fed.index_copy_(0, c.static_in[3].narrow(0, 0, m), feed->ids.index_select(0, c.static_in[4].narrow(0, 0, m)));
+    }
+  }
   std::vector<DeviceMaskRef> refs(static_cast<size_t>(R));
   for (int64_t r = 0; r < R; ++r) refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
   update_device_mask_table(c.table, refs);
@@ -197,7 +254,6 @@ at::Tensor DecodeState::step(const std::vector<int64_t>& tokens, const std::vect
     st.graph->replay();
     logits = st.graph_out;
   }
-  (void)logits.reshape({-1}).narrow(0, 0, 1).cpu();  // waits for the step's work on the device
   return logits;
 }
 

@@ -352,6 +352,55 @@ TEST_F(CudaModel, KvStoreChangesNoBit) {
   }
 }
 
+// Overlapped steps (DecodeConfig::overlap_steps: the next step queued before the host reads a
+// step's picks, fed from them on the device): every stream's ids and stop reason are those of the
+// step-by-step schedule, for flex (shared context, restart), avg, per_prompt and origin jobs, with
+// 1, 3 or 8 in flight, without stops (steps queued ahead, none wasted at one job in flight) and
+// with stops that end streams at different steps (the queued step's picks of a stopped stream and
+// of a finished job are dropped, its rows fed as step by step).
+TEST_F(CudaModel, OverlappedStepsChangeNoRecord) {
+  std::vector<DecodeJob> jobs;
+  const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::PerPrompt, Method::Flex, Method::Origin,
+                                       Method::Flex, Method::Avg, Method::PerPrompt, Method::Flex};
+  for (size_t i = 0; i < methods.size(); ++i) {
+    MethodOptions o;
+    o.method = methods[i];
+    o.max_new_tokens = 10;
+    if (o.method == Method::Flex && i >= 5) o.positions = PositionMode::Restart;
+    const SamplePlan plan = plan_sample(sample(2 + i % 4, i % 2 == 0), o, 90 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  for (const bool stops : {false, true}) {
+    DecodeConfig cfg;
+    cfg.max_new_tokens = 10;
+    cfg.stops.eos = false;
+    cfg.stops.newline = stops;
+    if (stops) cfg.stops.strings = {"e", "t", "o", "a", "i", "n", "s"};
+    for (const int64_t in_flight : {int64_t{1}, int64_t{3}, int64_t{8}}) {
+      DecodeStats ahead, by_step;
+      cfg.overlap_steps = true;
+      const auto a = decode_all(*gpu_, *tokenizer_, jobs, cfg, in_flight, &ahead);
+      cfg.overlap_steps = false;
+      const auto b = decode_all(*gpu_, *tokenizer_, jobs, cfg, in_flight, &by_step);
+      const std::string where = std::string(stops ? "stops" : "no stops") + ", " + std::to_string(in_flight) + " in flight";
+      EXPECT_EQ(by_step.steps_ahead, 0);
+      if (!stops || in_flight > 1) EXPECT_GT(ahead.steps_ahead, 0) << where;
+      if (!stops && in_flight == 1) EXPECT_EQ(ahead.decode_steps, by_step.decode_steps) << where;
+      EXPECT_EQ(ahead.decode_tokens, by_step.decode_tokens) << where;
+      int stopped = 0;
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        ASSERT_EQ(a[j].size(), b[j].size());
+        for (size_t s = 0; s < a[j].size(); ++s) {
+          EXPECT_EQ(a[j][s].ids, b[j][s].ids) << "job " << j << " stream " << s << ", " << where;
+          EXPECT_EQ(a[j][s].stop, b[j][s].stop) << "job " << j << " stream " << s << ", " << where;
+          stopped += a[j][s].stop != StopCriteria::Reason::MaxTokens;
+        }
+      }
+      if (stops) EXPECT_GE(stopped, 2) << where;  // the stops do end streams early
+    }
+  }
+}
+
 }  // namespace
 
 // Issue 17: the committed transformers goldens of the Qwen2 (q/k/v bias), biased-LLaMA and

@@ -5,6 +5,7 @@
 
 #include "cuda/block_sparse_attention_cuda.h"
 #include "cuda/cuda_device.h"
+#include "cuda/cuda_event.h"
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
 #include "cuda/max_prob_pick_cuda.h"
@@ -51,6 +52,10 @@ std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor&, c
 
 struct CudaGraph::Impl {};
 CudaGraph::CudaGraph(const c10::Device&, const std::function<void()>&) { no_cuda("CudaGraph"); }
+
+CudaEvent::CudaEvent() { no_cuda("CudaEvent"); }
+void CudaEvent::record() { no_cuda("CudaEvent"); }
+void CudaEvent::wait() const { no_cuda("CudaEvent"); }
 CudaGraph::~CudaGraph() = default;
 void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 
