@@ -24,9 +24,7 @@ void CudaLayerOps::check(const LlamaModel& m) {
 
 // RoPE tables on the device, in fp32 like transformers.
 std::pair<at::Tensor, at::Tensor> CudaLayerOps::rope(const LlamaModel& m, const at::Tensor& positions) {
-  at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * m.inv_freq.view({1, 1, -1});
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  return {emb.cos().to(m.dtype).unsqueeze(1), emb.sin().to(m.dtype).unsqueeze(1)};
+  return rope_tables_cuda(positions, m.inv_freq, m.dtype);
 }
 
 at::Tensor CudaLayerOps::norm(const at::Tensor& x, const at::Tensor& weight, double eps) {

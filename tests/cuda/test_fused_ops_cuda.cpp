@@ -96,6 +96,20 @@ TEST_P(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
   }
 }
 
+// The RoPE tables of one launch: bitwise libtorch's chain (positions to fp32, x inv_freq, cat,
+// cos / sin, to the dtype), for positions up to 130k (large angles) and a LLaMA-3 inv_freq.
+TEST_P(FusedOpsCuda, RopeTablesAreLibtorchsBits) {
+  const int64_t D = 128;
+  const at::Tensor inv = at::pow(500000.0, -at::arange(0, D, 2, at::kDouble) / D).to(at::kFloat).to(at::kCUDA);
+  const at::Tensor pos = at::randint(0, 131072, {3, 37}, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+  const auto [c, s] = rope_tables_cuda(pos, inv, dtype());
+  const at::Tensor f = pos.to(at::kFloat).unsqueeze(-1) * inv.view({1, 1, -1});
+  const at::Tensor emb = at::cat({f, f}, -1);
+  EXPECT_TRUE(at::equal(c, emb.cos().to(dtype()).unsqueeze(1)));
+  EXPECT_TRUE(at::equal(s, emb.sin().to(dtype()).unsqueeze(1)));
+  EXPECT_EQ(c.sizes(), (at::IntArrayRef{3, 1, 37, D}));
+}
+
 TEST_P(FusedOpsCuda, LinearGemvRowsAndCublasBeyond) {
   const int64_t K = 256, N = 520;  // N not a multiple of 8: a partial last block
   const at::Tensor w = randn({N, K}, 0.1);

@@ -64,6 +64,10 @@ at::Tensor add_rms_norm_cuda(at::Tensor&, const at::Tensor&, const at::Tensor&, 
   no_cuda("add_rms_norm_cuda");
 }
 at::Tensor silu_mul_cuda(const at::Tensor&) { no_cuda("silu_mul_cuda"); }
+
+std::pair<at::Tensor, at::Tensor> rope_tables_cuda(const at::Tensor&, const at::Tensor&, at::ScalarType) {
+  no_cuda("rope_tables_cuda");
+}
 at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t, const at::Tensor&,
                          const at::Tensor&, const at::Tensor&) {
   no_cuda("rope_qkv_cuda");

@@ -134,6 +134,27 @@ int64_t check_rope_inputs(const at::Tensor& like, int64_t width, const at::Tenso
 
 }  // namespace
 
+std::pair<at::Tensor, at::Tensor> rope_tables_cuda(const at::Tensor& positions, const at::Tensor& inv_freq,
+                                                   at::ScalarType dtype) {
+  const char* who = "rope_tables_cuda";
+  need(positions.is_cuda() && positions.scalar_type() == at::kLong && positions.dim() == 2, who,
+       "positions must be int64 [B, L] on a CUDA device");
+  need(inv_freq.is_cuda() && inv_freq.scalar_type() == at::kFloat && inv_freq.dim() == 1 &&
+           inv_freq.device() == positions.device(),
+       who, "inv_freq must be fp32 [D / 2] on the positions' device");
+  need(dtype == at::kBFloat16 || dtype == at::kHalf, who, "dtype must be bf16 or fp16");
+  const int64_t B = positions.size(0), L = positions.size(1), D = 2 * inv_freq.size(0);
+  c10::cuda::CUDAGuard guard(positions.device());
+  const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
+  const auto options = at::TensorOptions().dtype(dtype).device(positions.device());
+  at::Tensor cos = at::empty({B, 1, L, D}, options), sin = at::empty({B, 1, L, D}, options);
+  launched(cuda_fused::rope_tables(dtype == at::kBFloat16 ? cuda_fused::DType::BF16 : cuda_fused::DType::FP16,
+                                   pos.data_ptr<int64_t>(), inv.data_ptr<float>(), cos.data_ptr(), sin.data_ptr(),
+                                   B * L, static_cast<int>(D), stream(), cuda_pdl_enabled()),
+           who);
+  return {cos, sin};
+}
+
 at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t heads,
                          int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
                          const at::Tensor& first_slot) {

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace flexgen {
 
@@ -19,6 +20,12 @@ at::Tensor add_rms_norm_cuda(at::Tensor& h, const at::Tensor& delta, const at::T
 
 // gu [..., 2 I] (gate | up) -> bf16(silu(gate)) * up, rounded like at::silu then mul_: [..., I].
 at::Tensor silu_mul_cuda(const at::Tensor& gu);
+
+// RoPE tables of positions [B, L] (int64) for inv_freq [D / 2] (fp32), both on the device: cos, sin
+// [B, 1, L, D] of `dtype` (bf16 or fp16), bitwise what libtorch gives for
+// cat(f, f).cos().to(dtype) with f = positions.to(float)[..., None] * inv_freq, in one launch.
+std::pair<at::Tensor, at::Tensor> rope_tables_cuda(const at::Tensor& positions, const at::Tensor& inv_freq,
+                                                   at::ScalarType dtype);
 
 // qkv [B, L, (H + 2 Hkv) D] (q | k | v of L new tokens), cos/sin [B, 1, L, D]: returns the
 // RoPE'd q [B, H, L, D] and writes RoPE'd k and v into the layer's cache k_cache/v_cache

@@ -329,6 +329,26 @@ __global__ void __launch_bounds__(256) gemv_kernel(const T* __restrict__ x, cons
   }
 }
 
+// RoPE tables of `tokens` positions: cos/sin [tokens, D] = T(cos(f)), T(sin(f)) with f = float(position)
+// x inv_freq[j mod D/2] in fp32, each half of a row the same (libtorch's positions.to(float) x
+// inv_freq, cat, cos / sin, to(T): the same functions and roundings, one launch instead of seven).
+template <typename T>
+__global__ void rope_tables_kernel(const int64_t* __restrict__ positions, const float* __restrict__ inv_freq,
+                                   T* __restrict__ cos_out, T* __restrict__ sin_out, int64_t tokens, int half) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  pdl_wait();
+  pdl_trigger();
+  if (i >= tokens * half) return;
+  const int64_t t = i / half;
+  const int j = static_cast<int>(i - t * half);
+  const float f = static_cast<float>(positions[t]) * inv_freq[j];
+  const T c = to<T>(cosf(f)), s = to<T>(sinf(f));
+  T* cr = cos_out + t * 2 * half;
+  T* sr = sin_out + t * 2 * half;
+  cr[j] = c, cr[j + half] = c;
+  sr[j] = s, sr[j + half] = s;
+}
+
 // Launch with the PDL attribute when `pdl`, else a plain launch.
 template <typename... Params, typename... Args>
 int launch(void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t st, bool pdl, Args... args) {
@@ -448,6 +468,20 @@ int gemv(DType t, const void* x, const void* w, void* y, int rows, int N, int K,
   const auto st = static_cast<cudaStream_t>(stream);
   return t == DType::BF16 ? gemv_t<__nv_bfloat16>(x, w, y, rows, N, K, wpc, read_once, st, pdl)
                           : gemv_t<__half>(x, w, y, rows, N, K, wpc, read_once, st, pdl);
+}
+
+int rope_tables(DType t, const int64_t* positions, const float* inv_freq, void* cos, void* sin, int64_t tokens,
+                int D, void* stream, bool pdl) {
+  if (D <= 0 || D % 2 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  const auto st = static_cast<cudaStream_t>(stream);
+  const int half = D / 2;
+  const unsigned blocks = static_cast<unsigned>((tokens * half + 255) / 256);
+  if (blocks == 0) return 0;
+  return t == DType::BF16 ? launch(rope_tables_kernel<__nv_bfloat16>, dim3(blocks), dim3(256), st, pdl, positions,
+                                   inv_freq, static_cast<__nv_bfloat16*>(cos), static_cast<__nv_bfloat16*>(sin), tokens,
+                                   half)
+                          : launch(rope_tables_kernel<__half>, dim3(blocks), dim3(256), st, pdl, positions, inv_freq,
+                                   static_cast<__half*>(cos), static_cast<__half*>(sin), tokens, half);
 }
 
 int rope_qkv(DType t, const RopeParams& p, void* stream, bool pdl) {

@@ -32,6 +32,9 @@ int rms_norm(DType t, void* h, const void* delta, const void* w, void* out, int6
              void* stream, bool pdl = false);
 int silu_mul(DType t, const void* gu, void* out, int64_t rows, int inter, void* stream, bool pdl = false);
 int rope_qkv(DType t, const RopeParams& p, void* stream, bool pdl = false);
+// cos/sin [tokens, D] of the int64 positions [tokens] and fp32 inv_freq [D / 2] (rope_tables_cuda).
+int rope_tables(DType t, const int64_t* positions, const float* inv_freq, void* cos, void* sin, int64_t tokens,
+                int D, void* stream, bool pdl = false);
 // y [rows, N] = x [rows, K] . w [N, K]^T; rows 1..8; K % 8 == 0; 16-byte aligned rows; wpc (1, 2,
 // 4 or 8) warps share one output column (the arithmetic of a column depends on it); read_once: no
 // later launch of this step reads w again (its lines are evicted from L2 first).
