@@ -18,6 +18,7 @@
 namespace flexgen {
 
 struct DecodeState::Cuda {
+  explicit Cuda(const at::Device& device) : staged(device) {}
   // int64 [5, rows] on the device: tokens | positions | slots | fed rows | their ids' indices
   // (DeviceFeed; the first m entries)
   at::Tensor static_in;
@@ -46,7 +47,7 @@ DecodeState::DecodeState(const LlamaModel& model, const DecodeStateOptions& opti
   idle_ = row_mask(causal_mask(options.length));
   masks_.assign(static_cast<size_t>(options.rows), idle_);
   if (cuda) {
-    cuda_ = std::make_unique<Cuda>();
+    cuda_ = std::make_unique<Cuda>(model.device);
     cuda_->table = make_device_mask_table(options.rows, options.block_size, model.device);
   }
 }
@@ -169,7 +170,7 @@ HostCopy DecodeState::copy_to_host(const at::Tensor& values) const {
   }
   out.host_ = at::empty(values.sizes(), values.options().device(at::kCPU).pinned_memory(true));
   out.host_.copy_(values, /*non_blocking=*/true);
-  auto done = std::make_shared<CudaEvent>();
+  auto done = std::make_shared<CudaEvent>(values.device());
   done->record();
   out.ready_ = [done] { done->wait(); };
   return out;

@@ -1,6 +1,7 @@
 // CudaEvent (cuda_event.h) over a cudaEvent_t without timing.
 #include "cuda_event.h"
 
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 
@@ -15,14 +16,18 @@ void check(cudaError_t e, const char* what) {
 }
 }  // namespace
 
-CudaEvent::CudaEvent() {
+CudaEvent::CudaEvent(const c10::Device& device) : device_(device) {
+  if (!device.is_cuda()) throw std::invalid_argument("CUDA event: " + device.str() + " is not a CUDA device");
+  c10::cuda::CUDAGuard guard(device);
   cudaEvent_t ev = nullptr;
   check(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming), "create");
   event_ = std::shared_ptr<void>(ev, [](void* e) { cudaEventDestroy(static_cast<cudaEvent_t>(e)); });
 }
 
 void CudaEvent::record() {
-  check(cudaEventRecord(static_cast<cudaEvent_t>(event_.get()), at::cuda::getCurrentCUDAStream().stream()), "record");
+  c10::cuda::CUDAGuard guard(device_);
+  check(cudaEventRecord(static_cast<cudaEvent_t>(event_.get()), at::cuda::getCurrentCUDAStream(device_.index()).stream()),
+        "record");
 }
 
 void CudaEvent::wait() const { check(cudaEventSynchronize(static_cast<cudaEvent_t>(event_.get())), "wait"); }

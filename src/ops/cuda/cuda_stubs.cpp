@@ -53,7 +53,7 @@ std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor&, c
 struct CudaGraph::Impl {};
 CudaGraph::CudaGraph(const c10::Device&, const std::function<void()>&) { no_cuda("CudaGraph"); }
 
-CudaEvent::CudaEvent() { no_cuda("CudaEvent"); }
+CudaEvent::CudaEvent(const c10::Device& device) : device_(device) { no_cuda("CudaEvent"); }
 void CudaEvent::record() { no_cuda("CudaEvent"); }
 void CudaEvent::wait() const { no_cuda("CudaEvent"); }
 CudaGraph::~CudaGraph() = default;
