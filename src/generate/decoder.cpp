@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -18,6 +17,7 @@
 #include <unordered_map>
 
 #include "flexgen/decode_state.h"
+#include "kv_store.h"
 #include "stream_combine.h"
 
 namespace flexgen {
@@ -61,61 +61,6 @@ int64_t causal_prefix(const AttentionMask& m, int64_t limit) {
   }
   return limit;
 }
-
-// The run-level KV store: K/V of prefixes by content (token ids, position ids and what they see:
-// a plain causal prefix at cache slot 0 under one block size), least recently used out.
-class KVStore {
- public:
-  struct Entry {
-    at::Tensor k, v;  // [layers, kv_heads, length, head_dim]
-  };
-  explicit KVStore(int64_t capacity) : capacity_(capacity) {}
-
-  static std::string key(const RowPlan& row, int64_t length, int64_t block_size) {
-    std::string key;
-    auto put = [&key](const void* p, size_t n) { key.append(static_cast<const char*>(p), n); };
-    put(&length, sizeof length);
-    put(&block_size, sizeof block_size);
-    put(row.tokens.data(), static_cast<size_t>(length) * sizeof(int32_t));
-    put(row.position_ids.data(), static_cast<size_t>(length) * sizeof(int64_t));
-    return key;
-  }
-
-  const Entry* find(const std::string& key) {
-    auto it = map_.find(key);
-    if (it == map_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second.second);
-    return &it->second.first;
-  }
-
-  // False when the entry alone is over the bound.
-  bool insert(const std::string& key, Entry e) {
-    if (map_.count(key)) return true;
-    const int64_t bytes = bytes_of(e);
-    if (bytes > capacity_) return false;
-    while (bytes_ + bytes > capacity_) {
-      auto last = map_.find(lru_.back());
-      bytes_ -= bytes_of(last->second.first);
-      map_.erase(last);
-      lru_.pop_back();
-    }
-    lru_.push_front(key);
-    map_.emplace(key, std::make_pair(std::move(e), lru_.begin()));
-    bytes_ += bytes;
-    peak_ = std::max(peak_, bytes_);
-    return true;
-  }
-
-  int64_t peak_bytes() const { return peak_; }
-
- private:
-  static int64_t bytes_of(const Entry& e) {
-    return static_cast<int64_t>(e.k.nbytes() + e.v.nbytes());
-  }
-  int64_t capacity_, bytes_ = 0, peak_ = 0;
-  std::list<std::string> lru_;
-  std::unordered_map<std::string, std::pair<Entry, std::list<std::string>::iterator>> map_;
-};
 
 void validate(const std::vector<RowPlan>& rows, const std::vector<StreamPlan>& streams, const DecodeConfig& config) {
   if (rows.empty()) throw std::invalid_argument("decode: no rows");
