@@ -653,6 +653,27 @@ TEST_F(Methods, DecodeStepsComputeRowsUpToTheLastInUse) {
   }
 }
 
+// On the CPU a queued step is a step (the logits are computed when it returns), copy_to_host gives
+// the values as they are, and tokens fed from device memory are refused (there is none).
+TEST_F(Methods, QueuedStepsOnTheCpuAreSteps) {
+  DecodeStateOptions o;
+  o.rows = 1;
+  o.length = 16;
+  DecodeState a(*model_, o), b(*model_, o);
+  const at::Tensor tokens = at::tensor(std::vector<int64_t>{5, 9, 12, 3}, at::kLong).view({1, 4});
+  const at::Tensor positions = at::arange(4, at::kLong).view({1, 4});
+  for (DecodeState* s : {&a, &b}) s->prefill(0, tokens, positions, {causal_mask(16)}, LogitsMode::Last);
+  EXPECT_FALSE(a.logits_on_device());
+  const at::Tensor queued = a.step_queued({7}, {4}, {4}), stepped = b.step({7}, {4}, {4});
+  EXPECT_TRUE(queued.equal(stepped));
+  EXPECT_TRUE(a.copy_to_host(queued).wait().equal(stepped));
+  DeviceFeed feed;
+  feed.ids = at::tensor(std::vector<int64_t>{3}, at::kLong);
+  feed.rows = {0};
+  feed.index = {0};
+  EXPECT_THROW(a.step_queued({7}, {5}, {5}, &feed), std::invalid_argument);
+}
+
 // A grouped CPU prefill pass holds at most as many tokens as keep the widest linear's output within
 // 32 MiB (beyond it the CPU linear runs ~10% slower); the tiny model's are far below that.
 TEST_F(Methods, CpuPrefillPassesKeepTheWidestLinearOutputWithin32MiB) {
