@@ -100,6 +100,9 @@ struct DecodeConfig {
   // next step is queued before the host reads a step's picks, its tokens taken from them there,
   // so the device does not wait for the host between steps. The same records either way.
   bool overlap_steps = true;
+  // Overlapped steps where the logits are on the host too (the CPU, whose steps finish before the
+  // host goes on: no gain there; tests of the scheduling without a GPU).
+  bool overlap_on_host = false;
 };
 
 struct DecodeStats {

@@ -115,8 +115,8 @@ class DecodeState {
                   const std::vector<int64_t>& slots);
   // step() without waiting for the device: the logits are computed in the order work is queued, so
   // what is queued after (a pick, copy_to_host) sees them, and the host may prepare the next step
-  // meanwhile. `feed` (optional) replaces some rows' tokens with device values. Where the logits
-  // are on the host (the CPU) it is step() (feed: not allowed there).
+  // meanwhile. `feed` (optional) replaces some rows' tokens with values in the model's memory.
+  // Where the logits are on the host (the CPU) it is step() with the fed tokens read there.
   at::Tensor step_queued(const std::vector<int64_t>& tokens, const std::vector<int64_t>& positions,
                          const std::vector<int64_t>& slots, const DeviceFeed* feed = nullptr);
   // Copies `values` (on the model's device) to host memory, queued after the work queued so far.

@@ -159,7 +159,8 @@ class Scheduler {
     prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_ &&
                      (!state_->prefix_needs_own_pass() || cfg_.batch_invariant);
     if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
-    overlap_ = cfg_.overlap_steps && greedy_on_device() && cfg_.batch_invariant && mean_streams_only();
+    overlap_ = cfg_.overlap_steps && cfg_.sampling.greedy() && cfg_.trace_top == 0 && cfg_.batch_invariant &&
+               mean_streams_only() && (state_->logits_on_device() || cfg_.overlap_on_host);
     const StopCriteria& st = cfg_.stops;
     may_stop_early_ = (st.eos && !st.eos_ids.empty()) || st.newline || !st.strings.empty();
     slot_job_.assign(static_cast<size_t>(slots_), -1);

@@ -185,7 +185,6 @@ at::Tensor DecodeState::step_queued(const std::vector<int64_t>& tokens, const st
                                 std::to_string(R) + " rows");
   if (feed) {
     const int64_t m = static_cast<int64_t>(feed->rows.size());
-    if (!cuda_) throw std::invalid_argument("decode state: device-fed tokens need a GPU");
     if (static_cast<int64_t>(feed->index.size()) != m || m > R || !feed->ids.defined() ||
         feed->ids.scalar_type() != at::kLong || feed->ids.device() != model_.device || feed->ids.dim() != 1)
       throw std::invalid_argument("decode state: a device feed needs int64 ids on the model's device and an index per fed row");
@@ -196,6 +195,11 @@ at::Tensor DecodeState::step_queued(const std::vector<int64_t>& tokens, const st
   const int64_t n = step_rows();
   if (!cuda_) {
     std::vector<int64_t> host(tokens);
+    if (feed) {  // the model's memory is the host's: the ids are read here
+      const at::Tensor ids = feed->ids.contiguous();
+      const int64_t* v = ids.data_ptr<int64_t>();
+      for (size_t i = 0; i < feed->rows.size(); ++i) host[static_cast<size_t>(feed->rows[i])] = v[feed->index[i]];
+    }
     host.insert(host.end(), positions.begin(), positions.end());
     host.insert(host.end(), slots.begin(), slots.end());
     const StepInputs in = step_inputs(at::tensor(host, at::kLong).view({3, R}), n, options_.batch_invariant);

@@ -654,7 +654,7 @@ TEST_F(Methods, DecodeStepsComputeRowsUpToTheLastInUse) {
 }
 
 // On the CPU a queued step is a step (the logits are computed when it returns), copy_to_host gives
-// the values as they are, and tokens fed from device memory are refused (there is none).
+// the values as they are, and fed tokens are read from host memory.
 TEST_F(Methods, QueuedStepsOnTheCpuAreSteps) {
   DecodeStateOptions o;
   o.rows = 1;
@@ -668,10 +668,62 @@ TEST_F(Methods, QueuedStepsOnTheCpuAreSteps) {
   EXPECT_TRUE(queued.equal(stepped));
   EXPECT_TRUE(a.copy_to_host(queued).wait().equal(stepped));
   DeviceFeed feed;
-  feed.ids = at::tensor(std::vector<int64_t>{3}, at::kLong);
+  feed.ids = at::tensor(std::vector<int64_t>{11, 3}, at::kLong);
   feed.rows = {0};
-  feed.index = {0};
-  EXPECT_THROW(a.step_queued({7}, {5}, {5}, &feed), std::invalid_argument);
+  feed.index = {1};
+  EXPECT_TRUE(a.step_queued({7}, {5}, {5}, &feed).equal(b.step({3}, {5}, {5})));
+  feed.index = {2};
+  EXPECT_THROW(a.step_queued({7}, {6}, {6}, &feed), std::invalid_argument);
+}
+
+// Overlapped steps (the scheduling of DecodeConfig::overlap_steps, run on the CPU through
+// overlap_on_host): every stream's ids and stop reason are those of the step-by-step schedule for
+// flex (shared context, restart), avg, per_prompt and origin jobs with 1, 3 or 8 in flight, with
+// stops that end streams early and without; steps are queued ahead, none wasted at one job without
+// stops.
+TEST_F(Methods, OverlappedStepsChangeNoRecord) {
+  std::vector<DecodeJob> jobs;
+  const std::vector<Method> methods = {Method::Flex, Method::Avg,  Method::PerPrompt,   Method::Flex, Method::Origin,
+                                       Method::Flex, Method::Avg,  Method::WeightedAvg, Method::PerPrompt, Method::Flex};
+  for (size_t i = 0; i < methods.size(); ++i) {
+    MethodOptions o = opts(methods[i]);
+    if (o.method == Method::Flex && i >= 5) o.positions = PositionMode::Restart;
+    const std::vector<std::string> qs(questions_.begin(), questions_.begin() + static_cast<std::ptrdiff_t>(2 + i % 3));
+    SampleTokens st = sample(qs, i % 2 == 0);
+    if (o.method == Method::WeightedAvg)
+      for (size_t k = 0; k < qs.size(); ++k) st.weights.push_back(1.0 + static_cast<double>(k));
+    const SamplePlan plan = plan_sample(st, o, 90 + i);
+    jobs.push_back(DecodeJob{plan.rows, plan.streams});
+  }
+  for (const bool stops : {false, true}) {
+    DecodeConfig cfg;
+    cfg.max_new_tokens = 8;
+    cfg.stops.eos = false;
+    cfg.stops.newline = stops;
+    if (stops) cfg.stops.strings = {"e", "t", "o", "a", "i", "n", "s"};
+    for (const int64_t in_flight : {int64_t{1}, int64_t{3}, int64_t{8}}) {
+      DecodeStats ahead, by_step;
+      cfg.overlap_on_host = true;
+      const auto a = decode_all(*model_, *tokenizer_, jobs, cfg, in_flight, &ahead);
+      cfg.overlap_on_host = false;
+      const auto b = decode_all(*model_, *tokenizer_, jobs, cfg, in_flight, &by_step);
+      const std::string where = std::string(stops ? "stops" : "no stops") + ", " + std::to_string(in_flight) + " in flight";
+      EXPECT_EQ(by_step.steps_ahead, 0);
+      if (!stops || in_flight > 1) EXPECT_GT(ahead.steps_ahead, 0) << where;
+      if (!stops && in_flight == 1) EXPECT_EQ(ahead.decode_steps, by_step.decode_steps) << where;
+      EXPECT_EQ(ahead.decode_tokens, by_step.decode_tokens) << where;
+      int stopped = 0;
+      for (size_t j = 0; j < jobs.size(); ++j) {
+        ASSERT_EQ(a[j].size(), b[j].size());
+        for (size_t s = 0; s < a[j].size(); ++s) {
+          EXPECT_EQ(a[j][s].ids, b[j][s].ids) << "job " << j << " stream " << s << ", " << where;
+          EXPECT_EQ(a[j][s].stop, b[j][s].stop) << "job " << j << " stream " << s << ", " << where;
+          stopped += a[j][s].stop != StopCriteria::Reason::MaxTokens;
+        }
+      }
+      if (stops) EXPECT_GE(stopped, 2) << where;
+    }
+  }
 }
 
 // A grouped CPU prefill pass holds at most as many tokens as keep the widest linear's output within
