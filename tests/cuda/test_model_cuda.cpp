@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "../generate/tiny_fixture.h"
+#include "../generate/overlap_check.h"
 #include "../test_tmp.h"
 #include "cuda/block_sparse_attention_cuda.h"
 #include "flexgen/decoder.h"
@@ -370,35 +371,8 @@ TEST_F(CudaModel, OverlappedStepsChangeNoRecord) {
     const SamplePlan plan = plan_sample(sample(2 + i % 4, i % 2 == 0), o, 90 + i);
     jobs.push_back(DecodeJob{plan.rows, plan.streams});
   }
-  for (const bool stops : {false, true}) {
-    DecodeConfig cfg;
-    cfg.max_new_tokens = 10;
-    cfg.stops.eos = false;
-    cfg.stops.newline = stops;
-    if (stops) cfg.stops.strings = {"e", "t", "o", "a", "i", "n", "s"};
-    for (const int64_t in_flight : {int64_t{1}, int64_t{3}, int64_t{8}}) {
-      DecodeStats ahead, by_step;
-      cfg.overlap_steps = true;
-      const auto a = decode_all(*gpu_, *tokenizer_, jobs, cfg, in_flight, &ahead);
-      cfg.overlap_steps = false;
-      const auto b = decode_all(*gpu_, *tokenizer_, jobs, cfg, in_flight, &by_step);
-      const std::string where = std::string(stops ? "stops" : "no stops") + ", " + std::to_string(in_flight) + " in flight";
-      EXPECT_EQ(by_step.steps_ahead, 0);
-      if (!stops || in_flight > 1) EXPECT_GT(ahead.steps_ahead, 0) << where;
-      if (!stops && in_flight == 1) EXPECT_EQ(ahead.decode_steps, by_step.decode_steps) << where;
-      EXPECT_EQ(ahead.decode_tokens, by_step.decode_tokens) << where;
-      int stopped = 0;
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        ASSERT_EQ(a[j].size(), b[j].size());
-        for (size_t s = 0; s < a[j].size(); ++s) {
-          EXPECT_EQ(a[j][s].ids, b[j][s].ids) << "job " << j << " stream " << s << ", " << where;
-          EXPECT_EQ(a[j][s].stop, b[j][s].stop) << "job " << j << " stream " << s << ", " << where;
-          stopped += a[j][s].stop != StopCriteria::Reason::MaxTokens;
-        }
-      }
-      if (stops) EXPECT_GE(stopped, 2) << where;  // the stops do end streams early
-    }
-  }
+  expect_overlap_changes_no_record(*gpu_, *tokenizer_, jobs, 10,
+                                   [](DecodeConfig& c, bool on) { c.overlap_steps = on; });
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "flexgen/cpu_isa.h"
 #include "flexgen/methods.h"
 #include "tiny_fixture.h"
+#include "overlap_check.h"
 
 using namespace flexgen;
 using namespace flexgen::testing;
@@ -695,35 +696,8 @@ TEST_F(Methods, OverlappedStepsChangeNoRecord) {
     const SamplePlan plan = plan_sample(st, o, 90 + i);
     jobs.push_back(DecodeJob{plan.rows, plan.streams});
   }
-  for (const bool stops : {false, true}) {
-    DecodeConfig cfg;
-    cfg.max_new_tokens = 8;
-    cfg.stops.eos = false;
-    cfg.stops.newline = stops;
-    if (stops) cfg.stops.strings = {"e", "t", "o", "a", "i", "n", "s"};
-    for (const int64_t in_flight : {int64_t{1}, int64_t{3}, int64_t{8}}) {
-      DecodeStats ahead, by_step;
-      cfg.overlap_on_host = true;
-      const auto a = decode_all(*model_, *tokenizer_, jobs, cfg, in_flight, &ahead);
-      cfg.overlap_on_host = false;
-      const auto b = decode_all(*model_, *tokenizer_, jobs, cfg, in_flight, &by_step);
-      const std::string where = std::string(stops ? "stops" : "no stops") + ", " + std::to_string(in_flight) + " in flight";
-      EXPECT_EQ(by_step.steps_ahead, 0);
-      if (!stops || in_flight > 1) EXPECT_GT(ahead.steps_ahead, 0) << where;
-      if (!stops && in_flight == 1) EXPECT_EQ(ahead.decode_steps, by_step.decode_steps) << where;
-      EXPECT_EQ(ahead.decode_tokens, by_step.decode_tokens) << where;
-      int stopped = 0;
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        ASSERT_EQ(a[j].size(), b[j].size());
-        for (size_t s = 0; s < a[j].size(); ++s) {
-          EXPECT_EQ(a[j][s].ids, b[j][s].ids) << "job " << j << " stream " << s << ", " << where;
-          EXPECT_EQ(a[j][s].stop, b[j][s].stop) << "job " << j << " stream " << s << ", " << where;
-          stopped += a[j][s].stop != StopCriteria::Reason::MaxTokens;
-        }
-      }
-      if (stops) EXPECT_GE(stopped, 2) << where;
-    }
-  }
+  expect_overlap_changes_no_record(*model_, *tokenizer_, jobs, 8,
+                                   [](DecodeConfig& c, bool on) { c.overlap_on_host = on; });
 }
 
 // A grouped CPU prefill pass holds at most as many tokens as keep the widest linear's output within
