@@ -301,24 +301,58 @@ class Scheduler {
     accept(a, s, best.first, StepTrace());
   }
 
-  void pick_on_device(const at::Tensor& logits) {
-    std::vector<std::pair<int64_t, size_t>> picks;  // (slot, stream) of every live stream
-    std::vector<std::vector<int64_t>> rows;         // each stream's rows in the batch
-    std::vector<std::vector<double>> weights;       // and their normalised weights
+  // Every live stream of the live slots, in slot order: where it is and what greedy_picks needs.
+  struct LiveStreams {
+    std::vector<std::tuple<int64_t, size_t, size_t>> at;  // (slot, job, stream)
+    std::vector<std::vector<int64_t>> rows;               // each stream's rows in the batch
+    std::vector<std::vector<double>> weights;             // and their normalised weights
     std::vector<Combine> combines;
+  };
+  LiveStreams live_streams() const {
+    LiveStreams l;
     for (int64_t s = 0; s < slots_; ++s) {
       if (slot_job_[s] < 0) continue;
       const ActiveJob& a = active_[s];
       const auto& streams = jobs_[a.job].streams;
       for (size_t k = 0; k < streams.size(); ++k) {
         if (a.done[k]) continue;
-        add_stream(streams[k], a.r0, rows, weights, combines);
-        picks.emplace_back(s, k);
+        add_stream(streams[k], a.r0, l.rows, l.weights, l.combines);
+        l.at.emplace_back(s, a.job, k);
       }
     }
-    const int64_t n = static_cast<int64_t>(picks.size());
-    const std::vector<std::pair<int32_t, float>> best = greedy_picks(rows, weights, combines, logits);
-    for (int64_t i = 0; i < n; ++i) accept_device_pick(active_[picks[i].first], picks[i].second, best[i]);
+    return l;
+  }
+
+  // A step's inputs for every row: live slots' rows feed their last token at the slot it goes to
+  // (`ahead` steps further than the host has seen), idle rows padding at slot 0.
+  struct RowInputs {
+    std::vector<int64_t> tokens, positions, slots;
+    std::vector<std::pair<int64_t, int64_t>> spans;  // live jobs' rows, in slot order
+  };
+  RowInputs row_inputs(int64_t ahead) const {
+    RowInputs in;
+    in.tokens.assign(static_cast<size_t>(R_), cfg_.pad_id);
+    in.positions.assign(static_cast<size_t>(R_), 0);
+    in.slots.assign(static_cast<size_t>(R_), 0);
+    for (int64_t s = 0; s < slots_; ++s) {
+      if (slot_job_[s] < 0) continue;
+      const ActiveJob& a = active_[s];
+      const int64_t slot = a.lmax + a.step + ahead - 1;  // where the last sampled token goes
+      for (int64_t i = 0; i < a.nrows; ++i) {
+        in.tokens[a.r0 + i] = a.next[i];
+        in.positions[a.r0 + i] = a.positions[i][slot];
+        in.slots[a.r0 + i] = slot;
+      }
+      in.spans.emplace_back(a.r0, a.nrows);
+    }
+    return in;
+  }
+
+  void pick_on_device(const at::Tensor& logits) {
+    const LiveStreams l = live_streams();
+    const std::vector<std::pair<int32_t, float>> best = greedy_picks(l.rows, l.weights, l.combines, logits);
+    for (size_t i = 0; i < l.at.size(); ++i)
+      accept_device_pick(active_[std::get<0>(l.at[i])], std::get<2>(l.at[i]), best[i]);
     for (int64_t s = 0; s < slots_; ++s)
       if (slot_job_[s] >= 0) ++active_[s].step;
   }
@@ -658,30 +692,12 @@ class Scheduler {
   // picks feed the rows of its streams (then every live slot is one step further than the host has
   // seen).
   Pending queue_step(const Pending* from) {
-    std::vector<int64_t> tokens(static_cast<size_t>(R_), cfg_.pad_id), positions(static_cast<size_t>(R_), 0),
-        slots(static_cast<size_t>(R_), 0);
+    const RowInputs in = row_inputs(from ? 1 : 0);
+    LiveStreams live = live_streams();
     Pending p;
-    std::vector<std::vector<int64_t>> rows;
-    std::vector<std::vector<double>> weights;
-    std::vector<Combine> combines;
-    const int64_t ahead = from ? 1 : 0;
-    for (int64_t s = 0; s < slots_; ++s) {
-      if (slot_job_[s] < 0) continue;
-      ActiveJob& a = active_[s];
-      const int64_t slot = a.lmax + a.step + ahead - 1;  // where the last sampled token goes
-      for (int64_t i = 0; i < a.nrows; ++i) {
-        tokens[a.r0 + i] = a.next[i];
-        positions[a.r0 + i] = a.positions[i][slot];
-        slots[a.r0 + i] = slot;
-      }
-      p.jobs.emplace_back(s, a.job);
-      const auto& streams = jobs_[a.job].streams;
-      for (size_t k = 0; k < streams.size(); ++k) {
-        if (a.done[k]) continue;
-        add_stream(streams[k], a.r0, rows, weights, combines);
-        p.picks.emplace_back(s, a.job, k);
-      }
-    }
+    for (int64_t s = 0; s < slots_; ++s)
+      if (slot_job_[s] >= 0) p.jobs.emplace_back(s, active_[s].job);
+    p.picks = std::move(live.at);
     DeviceFeed feed;
     if (from) {
       feed.ids = from->queued.ids;
@@ -697,12 +713,12 @@ class Scheduler {
       }
     }
     p.at = Clock::now();
-    const at::Tensor logits = state_->step_queued(tokens, positions, slots, from ? &feed : nullptr);
+    const at::Tensor logits = state_->step_queued(in.tokens, in.positions, in.slots, from ? &feed : nullptr);
     if (stats_) {
       ++stats_->decode_steps;
       if (from) ++stats_->steps_ahead;
     }
-    p.queued = weighted_argmax_queued(rows, weights, logits);
+    p.queued = weighted_argmax_queued(live.rows, live.weights, logits);
     p.copy = state_->copy_to_host(p.queued.both);
     return p;
   }
@@ -761,22 +777,10 @@ class Scheduler {
   // One decode step of every row; rows of a live job feed their last token.
   void step() {
     const auto t0 = Clock::now();
-    std::vector<int64_t> tokens(static_cast<size_t>(R_), cfg_.pad_id), positions(static_cast<size_t>(R_), 0),
-        slots(static_cast<size_t>(R_), 0);
-    std::vector<std::pair<int64_t, int64_t>> spans;  // live jobs' rows, in slot order
-    for (int64_t s = 0; s < slots_; ++s) {
-      if (slot_job_[s] < 0) continue;
-      ActiveJob& a = active_[s];
-      const int64_t slot = a.lmax + a.step - 1;  // where the last sampled token goes
-      for (int64_t i = 0; i < a.nrows; ++i) {
-        tokens[a.r0 + i] = a.next[i];
-        positions[a.r0 + i] = a.positions[i][slot];
-        slots[a.r0 + i] = slot;
-      }
-      spans.emplace_back(a.r0, a.nrows);
-    }
+    const RowInputs in = row_inputs(0);
+    const std::vector<std::pair<int64_t, int64_t>>& spans = in.spans;
     const auto f0 = Clock::now();
-    const at::Tensor logits = state_->step(tokens, positions, slots);
+    const at::Tensor logits = state_->step(in.tokens, in.positions, in.slots);
     if (stats_) {
       ++stats_->decode_steps;
       stats_->step_forward_seconds += seconds_since(f0);
