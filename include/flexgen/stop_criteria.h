@@ -18,6 +18,8 @@ struct StopCriteria {
   // Whether generation stops after `token`, given the decoded text of everything
   // generated so far (including `token`).
   Reason check(int32_t token, const std::string& generated_text) const;
+  // Whether check() can ever answer other than None (some EOS id, the newline or a string).
+  bool can_stop() const;
 };
 
 // "eos,newline" (the default), "none", or literal strings (escapes as in

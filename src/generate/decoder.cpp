@@ -161,8 +161,6 @@ class Scheduler {
     if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
     overlap_ = cfg_.overlap_steps && cfg_.sampling.greedy() && cfg_.trace_top == 0 && cfg_.batch_invariant &&
                mean_streams_only() && (state_->logits_on_device() || cfg_.overlap_on_host);
-    const StopCriteria& st = cfg_.stops;
-    may_stop_early_ = (st.eos && !st.eos_ids.empty()) || st.newline || !st.strings.empty();
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
     size_t next_job = 0;
@@ -737,7 +735,7 @@ class Scheduler {
       if (it == p.jobs.end()) return false;
       needed = needed || active_[s].step + 1 < cfg_.max_new_tokens;
     }
-    return needed && (!may_stop_early_ || live > 1);
+    return needed && (!cfg_.stops.can_stop() || live > 1);
   }
 
   // Reads p's picks and gives them to their streams; slots that changed job since p was queued,
@@ -826,7 +824,6 @@ class Scheduler {
   std::vector<int64_t> slot_job_;
   std::vector<ActiveJob> active_;
   bool overlap_ = false;         // step_overlapped() (decided once per run)
-  bool may_stop_early_ = false;  // stop criteria that can end a stream before max_new_tokens
   std::optional<Pending> pending_;  // a step queued, its picks not read yet
   Clock::time_point last_read_;     // when the last overlapped step's picks were read
 };

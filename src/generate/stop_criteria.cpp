@@ -17,6 +17,8 @@ StopCriteria::Reason StopCriteria::check(int32_t token, const std::string& gener
   return Reason::None;
 }
 
+bool StopCriteria::can_stop() const { return (eos && !eos_ids.empty()) || newline || !strings.empty(); }
+
 StopCriteria parse_stop_criteria(const std::string& spec) {
   StopCriteria c;
   c.eos = false;

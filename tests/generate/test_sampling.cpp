@@ -78,6 +78,7 @@ TEST(StopCriteria, ParsesAndMatchesOnDecodedText) {
   EXPECT_EQ(d.check(5, "Paris"), StopCriteria::Reason::None);
   EXPECT_EQ(d.check(5, "Paris\n\n"), StopCriteria::Reason::Newline);  // a "\n\n" token counts
   EXPECT_EQ(d.check(5, "Paris.\n"), StopCriteria::Reason::Newline);   // a token ending in a newline counts
+  EXPECT_TRUE(d.can_stop());
   const StopCriteria lit = parse_stop_criteria("Q:,\\n\\n");
   EXPECT_FALSE(lit.eos);
   EXPECT_FALSE(lit.newline);
@@ -87,6 +88,12 @@ TEST(StopCriteria, ParsesAndMatchesOnDecodedText) {
   EXPECT_EQ(lit.check(1, "yen\n"), StopCriteria::Reason::None);
   const StopCriteria none = parse_stop_criteria("none");
   EXPECT_EQ(none.check(7, "a\nb"), StopCriteria::Reason::None);
+  EXPECT_FALSE(none.can_stop());
+  EXPECT_TRUE(lit.can_stop());
+  StopCriteria eos_only = parse_stop_criteria("eos");
+  EXPECT_FALSE(eos_only.can_stop());  // no EOS id known: nothing can match
+  eos_only.eos_ids = {2};
+  EXPECT_TRUE(eos_only.can_stop());
   EXPECT_THROW(parse_stop_criteria("none,eos"), std::invalid_argument);
   EXPECT_THROW(parse_stop_criteria(""), std::invalid_argument);
   EXPECT_THROW(parse_stop_criteria("eos,,newline"), std::invalid_argument);
