@@ -52,12 +52,12 @@ std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor&, c
 
 struct CudaGraph::Impl {};
 CudaGraph::CudaGraph(const c10::Device&, const std::function<void()>&) { no_cuda("CudaGraph"); }
+CudaGraph::~CudaGraph() = default;
+void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 
 CudaEvent::CudaEvent(const c10::Device& device) : device_(device) { no_cuda("CudaEvent"); }
 void CudaEvent::record() { no_cuda("CudaEvent"); }
 void CudaEvent::wait() const { no_cuda("CudaEvent"); }
-CudaGraph::~CudaGraph() = default;
-void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 
 at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { no_cuda("rms_norm_cuda"); }
 at::Tensor add_rms_norm_cuda(at::Tensor&, const at::Tensor&, const at::Tensor&, double) {

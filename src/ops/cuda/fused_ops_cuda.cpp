@@ -148,9 +148,8 @@ std::pair<at::Tensor, at::Tensor> rope_tables_cuda(const at::Tensor& positions, 
   const at::Tensor pos = positions.contiguous(), inv = inv_freq.contiguous();
   const auto options = at::TensorOptions().dtype(dtype).device(positions.device());
   at::Tensor cos = at::empty({B, 1, L, D}, options), sin = at::empty({B, 1, L, D}, options);
-  launched(cuda_fused::rope_tables(dtype == at::kBFloat16 ? cuda_fused::DType::BF16 : cuda_fused::DType::FP16,
-                                   pos.data_ptr<int64_t>(), inv.data_ptr<float>(), cos.data_ptr(), sin.data_ptr(),
-                                   B * L, static_cast<int>(D), stream(), cuda_pdl_enabled()),
+  launched(cuda_fused::rope_tables(dtype_of(cos), pos.data_ptr<int64_t>(), inv.data_ptr<float>(), cos.data_ptr(),
+                                   sin.data_ptr(), B * L, static_cast<int>(D), stream(), cuda_pdl_enabled()),
            who);
   return {cos, sin};
 }
