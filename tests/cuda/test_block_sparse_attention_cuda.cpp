@@ -17,6 +17,7 @@
 #include "cuda/bsa_params.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
+#include "../attention_reference.h"
 #include "../random_masks.h"
 
 using namespace flexgen;
@@ -50,37 +51,17 @@ struct RowRef {
   int64_t q_offset, k_offset;
 };
 
-// Dense fp64 reference on the GPU: out [B, H, Lq, d] and lse [B, H, Lq].
+// The dense fp64 reference (tests/attention_reference.h) on the GPU: out [B, H, Lq, d], lse [B, H, Lq].
 std::pair<at::Tensor, at::Tensor> reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                             const std::vector<RowRef>& rows, double scale) {
-  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), d = q.size(3);
-  const int64_t Hkv = k.size(1), Lk = k.size(2), g = H / Hkv;
-  if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(d));
-  const auto dev = q.device();
-  at::Tensor out = at::zeros({B, H, Lq, d}, q.options().dtype(at::kDouble));
-  at::Tensor lse = at::full({B, H, Lq}, -kInf, q.options().dtype(at::kDouble));
-  for (int64_t b = 0; b < B; ++b) {
-    const RowRef& r = rows.size() == 1 ? rows[0] : rows[b];
-    at::Tensor allowed = at::zeros({Lq, Lk}, at::kBool);
-    auto acc = allowed.accessor<bool, 2>();
-    for (int64_t i = 0; i < Lq; ++i)
-      for (int64_t j = 0; j < Lk; ++j) {
-        const int64_t qp = r.q_offset + i, kp = r.k_offset + j;
-        acc[i][j] = qp < r.c->bm.q_len && kp < r.c->bm.kv_len && r.c->mask.allowed(qp, kp);
-      }
-    allowed = allowed.to(dev);
-    const at::Tensor kd = k[b].to(at::kDouble).repeat_interleave(g, 0);
-    const at::Tensor vd = v[b].to(at::kDouble).repeat_interleave(g, 0);
-    at::Tensor s = at::matmul(q[b].to(at::kDouble), kd.transpose(1, 2)) * scale;  // [H, Lq, Lk]
-    s.masked_fill_(allowed.logical_not().unsqueeze(0), -kInf);
-    at::Tensor mx = std::get<0>(s.max(2, true));
-    mx.masked_fill_(mx == -kInf, 0.0);
-    at::Tensor e = (s - mx).exp();
-    at::Tensor sum = e.sum(2, true);
-    out[b].copy_(at::matmul(e, vd) / sum.clamp_min(1e-300));
-    lse[b].copy_((sum.log() + mx).squeeze(2));
-  }
-  return {out, lse};
+  return flexgen::testing::dense_attention_fp64(
+      q, k, v,
+      [&](int64_t b) {
+        const RowRef& r = rows.size() == 1 ? rows[0] : rows[b];
+        return flexgen::testing::allowed_pairs(r.c->mask, r.c->bm.q_len, r.c->bm.kv_len, r.q_offset, r.k_offset,
+                                               q.size(2), k.size(2));
+      },
+      scale);
 }
 
 std::vector<DeviceMaskRef> refs(const std::vector<RowRef>& rows) {

@@ -16,6 +16,7 @@
 #include "cpu/block_sparse_attention.h"
 #include "flexgen/layout.h"
 #include "flexgen/mask.h"
+#include "../attention_reference.h"
 #include "../random_masks.h"
 
 using namespace flexgen;
@@ -42,38 +43,17 @@ Case make_case(const SequenceLayout& layout, const MaskSpec& spec, int64_t block
   return c;
 }
 
-// Dense reference in fp64: out [B, H, Lq, d] (double) and lse [B, H, Lq].
+// The dense fp64 reference (tests/attention_reference.h): out [B, H, Lq, d] and lse [B, H, Lq].
 std::pair<at::Tensor, at::Tensor> reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                             const std::vector<SparseMaskRef>& masks, double scale) {
-  const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), d = q.size(3);
-  const int64_t Hkv = k.size(1), Lk = k.size(2), g = H / Hkv;
-  if (scale == 0) scale = 1.0 / std::sqrt(static_cast<double>(d));
-  at::Tensor out = at::zeros({B, H, Lq, d}, at::kDouble);
-  at::Tensor lse = at::full({B, H, Lq}, -kInf, at::kDouble);
-  for (int64_t b = 0; b < B; ++b) {
-    const SparseMaskRef& r = masks.size() == 1 ? masks[0] : masks[b];
-    at::Tensor allowed = at::zeros({Lq, Lk}, at::kBool);
-    auto acc = allowed.accessor<bool, 2>();
-    for (int64_t i = 0; i < Lq; ++i)
-      for (int64_t j = 0; j < Lk; ++j) {
-        const int64_t qp = r.q_offset + i, kp = r.k_offset + j;
-        acc[i][j] = qp < r.block_mask->q_len && kp < r.block_mask->kv_len && r.mask->allowed(qp, kp);
-      }
-    for (int64_t h = 0; h < H; ++h) {
-      at::Tensor qd = q[b][h].to(at::kDouble), kd = k[b][h / g].to(at::kDouble), vd = v[b][h / g].to(at::kDouble);
-      at::Tensor s = qd.mm(kd.t()) * scale;
-      s.masked_fill_(allowed.logical_not(), -kInf);
-      at::Tensor mx = std::get<0>(s.max(1, true));
-      mx.masked_fill_(mx == -kInf, 0.0);
-      at::Tensor e = (s - mx).exp();
-      at::Tensor sum = e.sum(1, true);
-      at::Tensor o = e.mm(vd) / sum.clamp_min(1e-300);
-      out[b][h].copy_(o);
-      at::Tensor l = (sum.log() + mx).squeeze(1);
-      lse[b][h].copy_(l);
-    }
-  }
-  return {out, lse};
+  return flexgen::testing::dense_attention_fp64(
+      q, k, v,
+      [&](int64_t b) {
+        const SparseMaskRef& r = masks.size() == 1 ? masks[0] : masks[b];
+        return flexgen::testing::allowed_pairs(*r.mask, r.block_mask->q_len, r.block_mask->kv_len, r.q_offset,
+                                               r.k_offset, q.size(2), k.size(2));
+      },
+      scale);
 }
 
 // Kernel vs reference; fp32 within 1e-5, bf16 within 2^-8 relative + 1e-5 (see below).
