@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "csv.h"
+#include "json_lines.h"
 #include "json_message.h"
 #include "flexgen/md5.h"
 #include "list_literal.h"
@@ -188,13 +189,7 @@ class Collector {
 };
 
 void read_jsonl(const std::string& text, const std::string& name, Collector& out) {
-  std::istringstream in(text);
-  std::string line;
-  size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (unicode::strip(line).empty()) continue;
+  for_each_json_line(text, [&](const std::string& line, size_t number) {
     out.add(name + ":" + std::to_string(number), [&] {
       json j;
       try {
@@ -204,7 +199,7 @@ void read_jsonl(const std::string& text, const std::string& name, Collector& out
       }
       return parse_record(j);
     });
-  }
+  });
 }
 
 void read_json_array(const std::string& text, const std::string& name, Collector& out) {
@@ -212,9 +207,8 @@ void read_json_array(const std::string& text, const std::string& name, Collector
   try {
     j = json::parse(text);
   } catch (const json::parse_error& e) {
-    const size_t byte = e.byte == 0 ? 0 : std::min(e.byte - 1, text.size());
-    const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
-    throw DatasetError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+    throw DatasetError(name + ":" + std::to_string(json_error_line(text, e.byte)) + ": not valid JSON: " +
+                       json_message(e));
   } catch (const json::exception& e) {  // a number that does not fit a double: no position given
     throw DatasetError(name + ": not valid JSON: " + json_message(e));
   }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "csv.h"
+#include "json_lines.h"
 #include "json_message.h"
 #include "list_literal.h"
 #include "unicode_text.h"
@@ -446,21 +447,14 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
     try {
       j = json::parse(text);
     } catch (const json::parse_error& e) {
-      const size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
-      const size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + byte, '\n'));
-      throw OutputFileError(name + ":" + std::to_string(line) + ": not valid JSON: " + json_message(e));
+      throw OutputFileError(name + ":" + std::to_string(json_error_line(text, e.byte)) + ": not valid JSON: " +
+                            json_message(e));
     } catch (const json::exception& e) {  // a number that does not fit a double: no position given
       throw OutputFileError(name + ": not valid JSON: " + json_message(e));
     }
     for (size_t i = 0; i < j.size(); ++i) rows.push_back(result_row(j[i], name + ": record " + std::to_string(i + 1)));
   } else if (text[first] == '{') {
-    std::istringstream in(text);
-    std::string line;
-    size_t number = 0;
-    while (std::getline(in, line)) {
-      ++number;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (unicode::strip(line).empty()) continue;
+    for_each_json_line(text, [&](const std::string& line, size_t number) {
       const std::string where = name + ":" + std::to_string(number);
       json j;
       try {
@@ -469,7 +463,7 @@ std::vector<ResultRow> read_result_file(const std::string& path) {
         throw OutputFileError(where + ": not valid JSON: " + json_message(e));
       }
       rows.push_back(result_row(j, where));
-    }
+    });
   } else {
     std::istringstream in(text);
     try {
