@@ -40,6 +40,8 @@ struct PackedColumns {
 };
 
 struct CpuLayerOps {
+  // Whether the backend has layer_tail (below: CUDA's batch-1 decode steps).
+  static constexpr bool kLayerTail = false;
   static void check(const LlamaModel&) {}
   // RoPE tables for position ids [B, L]: cos and sin [B, 1, L, head_dim] in the compute dtype
   // (the fp32 angles as transformers forms them; cos/sin the same on every CPU: ops/cpu/rope_cpu.h).
@@ -60,14 +62,25 @@ struct CpuLayerOps {
   // down(silu(gate(x)) * up(x)).
   static at::Tensor mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where);
   // The last residual add, the final norm and the LM head: fp32 logits of h's rows (only the last
-  // position of each row for LogitsMode::Last).
+  // position of each row for LogitsMode::Last). delta undefined: h holds the whole residual.
   static at::Tensor logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
                            const CacheWrite& where);
 };
 
 struct CudaLayerOps {
+  static constexpr bool kLayerTail = true;
   // The CUDA kernels take bf16 or fp16 weights with q|k|v and gate|up fused (fuse_projections).
   static void check(const LlamaModel& m);
+  // Whether layer i of a pass of `rows` rows runs its tail through layer_tail: batch-1 decode
+  // steps of layers without o/gate|up/down biases (cuda_decode_layer_kernel).
+  static bool layer_tail_fits(const LlamaModel& m, int64_t i, const CacheWrite& where, int64_t rows);
+  // Layer i after its attention a, in one launch: h += o(a); h += mlp(post_norm(h)) (h holds the
+  // whole residual after it). Unless i is the last layer or the next one has a q|k|v bias: the next
+  // layer's attention inputs too (its k/v written into k_next/v_next, q returned); else returns an
+  // undefined tensor. The same bits as the separate ops.
+  static at::Tensor layer_tail(const LlamaModel& m, int64_t i, const at::Tensor& a, at::Tensor& h,
+                               const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_next, at::Tensor& v_next,
+                               const CacheWrite& where);
   static std::pair<at::Tensor, at::Tensor> rope(const LlamaModel& m, const at::Tensor& positions);
   static at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, double eps);
   static at::Tensor add_norm(at::Tensor& h, const at::Tensor& delta, const at::Tensor& weight, double eps);

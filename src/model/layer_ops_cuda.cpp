@@ -59,9 +59,34 @@ at::Tensor CudaLayerOps::mlp(const LayerWeights& l, const at::Tensor& x, const C
   return linear(act, l.down_proj, l.down_bias, where);
 }
 
+bool CudaLayerOps::layer_tail_fits(const LlamaModel& m, int64_t i, const CacheWrite& where, int64_t rows) {
+  const LayerWeights& l = m.weights.layers[static_cast<size_t>(i)];
+  return decode_step(where) && cuda_decode_layer_kernel(rows) && !l.o_bias.defined() && !l.gate_up_bias.defined() &&
+         !l.down_bias.defined() && l.gate_up_proj.defined() && m.config.hidden_size <= 8192 &&
+         m.config.hidden_size % 8 == 0 && m.config.intermediate_size <= 16384 && m.config.intermediate_size % 8 == 0 &&
+         m.config.num_heads * m.config.head_dim % 8 == 0;
+}
+
+at::Tensor CudaLayerOps::layer_tail(const LlamaModel& m, int64_t i, const at::Tensor& a, at::Tensor& h,
+                                    const at::Tensor& cos, const at::Tensor& sin, at::Tensor& k_next,
+                                    at::Tensor& v_next, const CacheWrite& where) {
+  const auto& layers = m.weights.layers;
+  const LayerWeights& l = layers[static_cast<size_t>(i)];
+  const DecodeLayerTail tail{l.o_proj, l.post_norm, l.gate_up_proj, l.down_proj, m.config.rms_norm_eps, i};
+  const bool next = i + 1 < static_cast<int64_t>(layers.size()) && !layers[static_cast<size_t>(i) + 1].qkv_bias.defined() &&
+                    m.config.head_dim % 16 == 0;
+  if (!next) return decode_layer_tail_cuda(h, a, tail);
+  const LayerWeights& n = layers[static_cast<size_t>(i) + 1];
+  const NextLayerQkv qkv{n.input_norm, n.qkv_proj, cos, sin, k_next, v_next, where.first_slot,
+                         m.config.num_heads, m.config.num_kv_heads};
+  return decode_layer_tail_cuda(h, a, tail, &qkv);
+}
+
 at::Tensor CudaLayerOps::logits(const LlamaModel& m, at::Tensor& h, const at::Tensor& delta, LogitsMode mode,
                                 const CacheWrite& where) {
-  at::Tensor x = add_rms_norm_cuda(h, delta, m.weights.final_norm, m.config.rms_norm_eps);
+  const double eps = m.config.rms_norm_eps;
+  at::Tensor x = delta.defined() ? add_rms_norm_cuda(h, delta, m.weights.final_norm, eps)
+                                 : rms_norm_cuda(h, m.weights.final_norm, eps);
   if (mode == LogitsMode::Last) x = x.narrow(1, x.size(1) - 1, 1).contiguous();
   return linear(x, m.weights.lm_head, {}, where).to(at::kFloat);
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "layer_ops.h"
 #include "shape_text.h"
@@ -45,7 +46,8 @@ struct SlotCopyIndex {
 };
 
 // The decoder layers over hidden states h [B, L, hidden] (updated in place to the residual stream
-// before the last layer's MLP output, which is returned as `delta`): each layer's new K/V go to
+// before the last layer's MLP output, which is returned as `delta`; undefined when the backend's
+// layer_tail added it to h already): each layer's new K/V go to
 // the cache as `where` says; attend(q, k_cache, v_cache) returns the attention output [B, H, L, D].
 // With `real` (llama_forward) h comes packed [1, T, hidden] and stays so, as does `delta`: only
 // the q|k|v projections' outputs and the attention see the [B, L] layout (zeros at the padding).
@@ -58,13 +60,17 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
   const int64_t H = c.num_heads, D = c.head_dim;
   const double eps = c.rms_norm_eps;
   const PackedColumns packed{real, B, L};
-  at::Tensor delta;  // the last layer's MLP output, added to h by the next norm
+  at::Tensor delta;   // the last layer's MLP output, added to h by the next norm (undefined: h has it)
+  at::Tensor q_next;  // layer i's q when layer i - 1's tail computed it
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const LayerWeights& l = model.weights.layers[i];
-    at::Tensor x = i == 0 ? Ops::norm(h, l.input_norm, eps) : Ops::add_norm(h, delta, l.input_norm, eps);
     at::Tensor kc = cache.k.select(0, i);  // [B, Hkv, T, D]
     at::Tensor vc = cache.v.select(0, i);
-    const at::Tensor q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where, packed);
+    at::Tensor q = std::move(q_next);
+    if (!q.defined()) {
+      const at::Tensor x = delta.defined() ? Ops::add_norm(h, delta, l.input_norm, eps) : Ops::norm(h, l.input_norm, eps);
+      q = Ops::attention_inputs(model, l, x, cos, sin, kc, vc, where, packed);
+    }
     if (copy.rows.defined()) {
       using at::indexing::Slice;
       kc.index_put_({copy.rows, Slice(), copy.dst}, kc.index({copy.rows, Slice(), copy.src}));
@@ -72,7 +78,16 @@ at::Tensor decoder_layers(const LlamaModel& model, KVCache& cache, at::Tensor& h
     }
     at::Tensor a = attend(q, kc, vc).transpose(1, 2).reshape({B, L, H * D});
     if (packed.on()) a = pack_columns(a, real);
-    x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
+    if constexpr (Ops::kLayerTail) {
+      if (Ops::layer_tail_fits(model, i, where, B * L)) {
+        at::Tensor kn, vn;
+        if (i + 1 < c.num_layers) kn = cache.k.select(0, i + 1), vn = cache.v.select(0, i + 1);
+        q_next = Ops::layer_tail(model, i, a, h, cos, sin, kn, vn, where);
+        delta = at::Tensor();
+        continue;
+      }
+    }
+    const at::Tensor x = Ops::add_norm(h, Ops::linear(a, l.o_proj, l.o_bias, where), l.post_norm, eps);
     delta = Ops::mlp(l, x, where);
   }
   return delta;
@@ -262,7 +277,7 @@ at::Tensor llama_step(const LlamaModel& model, KVCache& cache, const StepInputs&
         [&](const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc) { return attention(q, kc, vc, mask, scale, 0, 0); },
         R, 1);
     at::Tensor last = h.select(1, 0);
-    return Ops::logits(model, last, delta.select(1, 0), LogitsMode::All, where);
+    return Ops::logits(model, last, delta.defined() ? delta.select(1, 0) : at::Tensor(), LogitsMode::All, where);
   });
 }
 

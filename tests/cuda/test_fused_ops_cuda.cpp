@@ -282,6 +282,57 @@ TEST_P(FusedOpsCuda, RopeEpilogueGivesTheSeparateKernelsBits) {
   }
 }
 
+// A batch-1 decode step's layer tail in one persistent launch gives the bits of the kernels it
+// replaces (o + add_rms_norm, gate|up + SiLU, down, add_rms_norm, q|k|v + RoPE + cache write), for
+// the splits of Llama-3.2 1B and 3B-like shapes (1-8 warps a tile) and odd ones, with and without
+// the next layer's q|k|v, over several launches in a row (its barrier counter carries on) and
+// in other barrier slots.
+TEST_P(FusedOpsCuda, DecodeLayerTailGivesTheSeparateKernelsBits) {
+  struct Shape {
+    int64_t hidden, inter, H, Hkv, D;
+  };
+  const int64_t T = 40;
+  const double eps = 1e-5;
+  for (const Shape& sh : {Shape{2048, 8192, 32, 8, 64}, Shape{3072, 8192, 24, 8, 128}, Shape{392, 1048, 7, 1, 64},
+                          Shape{64, 16, 2, 1, 16}}) {
+    const int64_t hidden = sh.hidden, I = sh.inter, H = sh.H, Hkv = sh.Hkv, D = sh.D;
+    const std::string shape = "hidden " + std::to_string(hidden) + ", intermediate " + std::to_string(I);
+    DecodeLayerTail tail{randn({hidden, H * D}, 0.05), randn({hidden}, 0.5) + 1.0, randn({2 * I, hidden}, 0.05),
+                         randn({hidden, I}, 0.05), eps, 0};
+    const at::Tensor in_norm = randn({hidden}, 0.5) + 1.0, qkv = randn({(H + 2 * Hkv) * D, hidden}, 0.05);
+    const at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::TensorOptions().device(at::kCUDA)) / D);
+    for (int round = 0; round < 3; ++round) {
+      tail.index = round == 2 ? 17 : 0;
+      const std::string what = shape + ", round " + std::to_string(round);
+      const at::Tensor h0 = randn({1, 1, hidden}), a = randn({1, 1, H * D});
+      const at::Tensor freqs = at::full({1, 1, 1}, 37.0 + round, inv.options()) * inv;
+      const at::Tensor emb = at::cat({freqs, freqs}, -1);
+      const at::Tensor cos = emb.cos().to(dtype()).unsqueeze(1), sin = emb.sin().to(dtype()).unsqueeze(1);
+      const at::Tensor first = at::full({1}, 5 + round, at::TensorOptions().dtype(at::kLong).device(at::kCUDA));
+      const at::Tensor kc0 = randn({1, Hkv, T, D}), vc0 = randn({1, Hkv, T, D});
+      // The separate kernels.
+      at::Tensor h2 = h0.clone(), kc2 = kc0.clone(), vc2 = vc0.clone();
+      const at::Tensor x = add_rms_norm_cuda(h2, linear_cuda(a, tail.o_proj, {}, true), tail.post_norm, eps);
+      const at::Tensor delta = linear_cuda(linear_silu_mul_cuda(x, tail.gate_up_proj), tail.down_proj, {}, true);
+      const at::Tensor x2 = add_rms_norm_cuda(h2, delta, in_norm, eps);
+      const at::Tensor q2 = linear_rope_qkv_cuda(x2, qkv, {}, cos, sin, H, Hkv, kc2, vc2, first);
+      // One launch with the next layer's q|k|v, one without.
+      at::Tensor h1 = h0.clone(), kc1 = kc0.clone(), vc1 = vc0.clone(), h3 = h0.clone();
+      const NextLayerQkv next{in_norm, qkv, cos, sin, kc1, vc1, first, H, Hkv};
+      const at::Tensor q1 = decode_layer_tail_cuda(h1, a, tail, &next);
+      EXPECT_FALSE(decode_layer_tail_cuda(h3, a, tail).defined()) << what;
+      EXPECT_TRUE(h1.equal(h2)) << what << ": residual";
+      EXPECT_TRUE(h3.equal(h2)) << what << ": residual without the next layer";
+      ASSERT_EQ(q1.sizes(), q2.sizes()) << what;
+      EXPECT_TRUE(q1.equal(q2)) << what << ": q";
+      EXPECT_TRUE(kc1.equal(kc2)) << what << ": k cache";
+      EXPECT_TRUE(vc1.equal(vc2)) << what << ": v cache";
+      EXPECT_FALSE(kc1.equal(kc0)) << what << ": the new key was written";
+      EXPECT_FALSE(h1.equal(h0)) << what << ": the residual was updated";
+    }
+  }
+}
+
 // The kernels refuse mixed dtypes and fp32 with a message, never convert silently.
 TEST_P(FusedOpsCuda, MixedOrFp32InputsAreRefused) {
   const at::Tensor x = randn({2, 64}), w = randn({64});

@@ -75,6 +75,10 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { no_cuda("linear_cuda"); }
 bool cuda_decode_epilogues_fused(int64_t) { no_cuda("cuda_decode_epilogues_fused"); }
+bool cuda_decode_layer_kernel(int64_t) { no_cuda("cuda_decode_layer_kernel"); }
+at::Tensor decode_layer_tail_cuda(at::Tensor&, const at::Tensor&, const DecodeLayerTail&, const NextLayerQkv*) {
+  no_cuda("decode_layer_tail_cuda");
+}
 at::Tensor linear_rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                                 const at::Tensor&, int64_t, int64_t, const at::Tensor&, const at::Tensor&,
                                 const at::Tensor&) {

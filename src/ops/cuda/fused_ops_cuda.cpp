@@ -14,6 +14,7 @@
 
 #include "cuda/cuda_device.h"
 #include "env_switch.h"
+#include "decode_layer_params.h"
 #include "fused_ops_params.h"
 #include "mma_linear_params.h"
 #include "prefill_linear_params.h"
@@ -270,11 +271,23 @@ int64_t rows_of(const at::Tensor& x) {
 }
 }  // namespace
 
+namespace {
+// FLEXGEN_CUDA_LAYER_KERNEL: 1 (a batch-1 decode step runs each layer's projections after the
+// attention as one persistent launch: the same bits, slower on the H200 today, see docs/cuda.md),
+// unset or 0 (one launch each, the default).
+bool layer_kernel_switch() {
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_LAYER_KERNEL", {"0", "1"}) == "1";
+  return on;
+}
+}  // namespace
+
 void read_fused_ops_switches() {
+  layer_kernel_switch();
   decode_linear_gemv();
   gemv_wpc(1);
   epilogue_mode();
   cuda_fused::mma_linear_read_switches();
+  cuda_fused::decode_layer_read_switches();
 }
 
 bool cuda_decode_epilogues_fused(int64_t rows) {
@@ -340,6 +353,76 @@ at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, c
   ep.kind = cuda_fused::MmaEpilogue::Kind::SiluMul;
   linear_epilogue(x, weight, bias, y.data_ptr(), ep, who);
   return y;
+}
+
+bool cuda_decode_layer_kernel(int64_t rows) {
+  return rows == 1 && layer_kernel_switch() && cuda_decode_epilogues_fused(rows);
+}
+
+at::Tensor decode_layer_tail_cuda(at::Tensor& h, const at::Tensor& a, const DecodeLayerTail& layer,
+                                  const NextLayerQkv* next) {
+  const char* who = "decode_layer_tail_cuda";
+  half_cuda(h, who, "h");
+  half_cuda(a, who, "a", &h);
+  need(h.dim() == 3 && h.size(0) == 1 && h.size(1) == 1 && rows_of(a) == 1, who,
+       "h must be [1, 1, hidden] and a one row (a batch-1 decode step)");
+  const int64_t hidden = h.size(2), I = layer.gate_up_proj.size(0) / 2;
+  const auto weight = [&](const at::Tensor& w, int64_t N, int64_t K, const char* name) {
+    half_cuda(w, who, name, &h);
+    need(w.dim() == 2 && w.size(0) == N && w.size(1) == K && cuda_fused::aligned16(w.data_ptr()), who,
+         std::string(name) + " must be [" + std::to_string(N) + ", " + std::to_string(K) + "]");
+  };
+  const auto norm_weight = [&](const at::Tensor& w, const char* name) {
+    half_cuda(w, who, name, &h);
+    need(w.numel() == hidden && cuda_fused::aligned16(w.data_ptr()), who,
+         std::string(name) + " must be [" + std::to_string(hidden) + "]");
+  };
+  weight(layer.o_proj, hidden, a.size(-1), "o_proj");
+  weight(layer.gate_up_proj, 2 * I, hidden, "gate_up_proj");
+  weight(layer.down_proj, hidden, I, "down_proj");
+  norm_weight(layer.post_norm, "post_norm");
+  need(cuda_fused::aligned16(a.data_ptr()) && cuda_fused::aligned16(h.data_ptr()), who,
+       "h and a must be 16-byte aligned");
+  c10::cuda::CUDAGuard guard(h.device());
+  const at::Tensor act = at::empty({I}, h.options());
+  cuda_fused::DecodeLayerChain c;
+  c.h = h.data_ptr();
+  c.eps = static_cast<float>(layer.eps);
+  c.barrier = static_cast<int>(layer.index % cuda_fused::kDecodeLayerBarriers);
+  const auto project = [&](int p, const at::Tensor& w, const void* x, const at::Tensor* norm) {
+    cuda_fused::DecodeLayerProjection& pr = c.proj[p];
+    pr.w = w.data_ptr();
+    pr.N = static_cast<int>(w.size(0));
+    pr.K = static_cast<int>(w.size(1));
+    pr.x = x;
+    pr.norm_weight = norm ? norm->data_ptr() : nullptr;
+    return &pr;
+  };
+  project(0, layer.o_proj, a.data_ptr(), nullptr)->add_to_residual = true;
+  cuda_fused::DecodeLayerProjection* gate_up = project(1, layer.gate_up_proj, nullptr, &layer.post_norm);
+  gate_up->ep.kind = cuda_fused::MmaEpilogue::Kind::SiluMul;
+  gate_up->y = act.data_ptr();
+  project(2, layer.down_proj, act.data_ptr(), nullptr)->add_to_residual = true;
+  c.count = 3;
+  at::Tensor q;
+  if (next != nullptr) {
+    weight(next->qkv_proj, next->qkv_proj.size(0), hidden, "qkv_proj");
+    norm_weight(next->input_norm, "input_norm");
+    const int64_t D = check_rope_inputs(h, next->qkv_proj.size(0), next->cos, next->sin, next->heads, next->kv_heads,
+                                        next->k_cache, next->v_cache, next->first_slot, who);
+    need(D % 16 == 0, who, "head_dim must be a multiple of 16");
+    q = at::empty({1, next->heads, 1, D}, h.options());
+    cuda_fused::MmaEpilogue& ep = project(3, next->qkv_proj, nullptr, &next->input_norm)->ep;
+    ep.kind = cuda_fused::MmaEpilogue::Kind::RopeCache;
+    ep.cos = next->cos.data_ptr(), ep.sin = next->sin.data_ptr(), ep.q_out = q.data_ptr();
+    ep.k_cache = next->k_cache.data_ptr(), ep.v_cache = next->v_cache.data_ptr();
+    ep.first_slot = next->first_slot.data_ptr<int64_t>();
+    ep.cs0 = next->k_cache.stride(0), ep.cs1 = next->k_cache.stride(1), ep.cs2 = next->k_cache.stride(2);
+    ep.H = static_cast<int>(next->heads), ep.Hkv = static_cast<int>(next->kv_heads), ep.D = static_cast<int>(D);
+    c.count = 4;
+  }
+  launched(cuda_fused::decode_layer_chain(dtype_of(h), c, stream(), cuda_pdl_enabled()), who);
+  return q;
 }
 
 }  // namespace flexgen

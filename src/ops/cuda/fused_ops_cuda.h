@@ -67,4 +67,36 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, c
 // silu_mul_cuda(linear_cuda(x, weight, bias, true)).
 at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
+// Whether a decode step of `rows` rows runs each layer's projections after its attention through
+// decode_layer_tail_cuda: one row (a batch-1 step) with FLEXGEN_CUDA_LAYER_KERNEL=1 and the
+// epilogues on (cuda_decode_epilogues_fused); the same bits either way. Off by default: on an
+// H200 the persistent launch is slower than the separate kernels (docs/cuda.md).
+bool cuda_decode_layer_kernel(int64_t rows);
+
+// One layer's weights after its attention, for decode_layer_tail_cuda. index: the layer's place in
+// the model (launches of different layers may overlap; each index gets its own barrier).
+struct DecodeLayerTail {
+  at::Tensor o_proj, post_norm, gate_up_proj, down_proj;  // gate_up fused: [2 I, hidden]
+  double eps = 0;
+  int64_t index = 0;
+};
+
+// The next layer's attention inputs, computed in the same launch.
+struct NextLayerQkv {
+  at::Tensor input_norm, qkv_proj;  // qkv fused: [(H + 2 Hkv) D, hidden]
+  at::Tensor cos, sin;              // [1, 1, 1, D]
+  at::Tensor k_cache, v_cache;      // that layer's [1, Hkv, T, D]
+  at::Tensor first_slot;            // int64 [1] on the device
+  int64_t heads = 0, kv_heads = 0;
+};
+
+// A batch-1 decode step after a layer's attention a [1, 1, H D], in one persistent launch
+// (decode_layer_kernel.cu; no biases): h = h + o(a); x = rms_norm(h, post_norm); h = h +
+// down(silu(gate(x)) * up(x)), h [1, 1, hidden] updated in place; with `next`, returns the next
+// layer's RoPE'd q [1, H, 1, D] from rms_norm(h, next.input_norm) and writes its k and v into
+// next's caches (else returns an undefined tensor). Bitwise what add_rms_norm_cuda,
+// linear_silu_mul_cuda, linear_cuda (rows apart) and linear_rope_qkv_cuda give for that row.
+at::Tensor decode_layer_tail_cuda(at::Tensor& h, const at::Tensor& a, const DecodeLayerTail& layer,
+                                  const NextLayerQkv* next = nullptr);
+
 }  // namespace flexgen

@@ -28,17 +28,18 @@ using cuda_half::f2;
 using cuda_half::Pair;
 using cuda_half::to;
 
-// Block-wide sum (blockDim.x a multiple of 32, at most 1024).
+// Block-wide sum (blockDim.x a multiple of 32, at most 1024): each warp's by warp_sum, then the
+// warps' sums by warp_sum in warp 0, zeros past the last warp (the decode linear's norm prologue,
+// mma_linear_kernel.cu, adds a row's squares in this order too).
 __device__ float block_sum(float v) {
   __shared__ float part[32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  v = cuda_half::warp_sum(v);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) part[warp] = v;
   __syncthreads();
   const int nw = blockDim.x >> 5;
   v = threadIdx.x < nw ? part[threadIdx.x] : 0.f;
-  if (warp == 0)
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (warp == 0) v = cuda_half::warp_sum(v);
   __shared__ float total;
   if (threadIdx.x == 0) total = v;
   __syncthreads();
@@ -112,15 +113,13 @@ __global__ void __launch_bounds__(1024) rms_norm_kernel(T* __restrict__ h, const
   }
   float ss = 0.f;
 #pragma unroll
-  for (int i = 0; i < C; ++i)
-#pragma unroll
-    for (int k = 0; k < 8; ++k) ss = fmaf(xv[i][k], xv[i][k], ss);
-  const float r = rsqrtf(block_sum(ss) / static_cast<float>(n) + eps);
+  for (int i = 0; i < C; ++i) ss = cuda_half::sum_squares8(xv[i], ss);
+  const float r = cuda_half::rms_reciprocal(block_sum(ss), n, eps);
 #pragma unroll
   for (int i = 0; i < C; ++i) {
     float ov[8];
 #pragma unroll
-    for (int k = 0; k < 8; ++k) ov[k] = f(to<T>(wv[i][k] * f(to<T>(xv[i][k] * r))));
+    for (int k = 0; k < 8; ++k) ov[k] = f(cuda_half::rms_scaled<T>(xv[i][k], wv[i][k], r));
     store8(out + row * n, 8 * (threadIdx.x + blockDim.x * i), n, vec, ov);
   }
   FLEXGEN_TIMELINE_STAMP(ADD ? ::flexgen::cuda_timeline::kAddNorm : ::flexgen::cuda_timeline::kNorm, w, n,

@@ -32,6 +32,7 @@
 #include "ldmatrix.cuh"
 #include "half_math.cuh"
 #include "llama_elementwise.cuh"
+#include "mma_epilogue.cuh"
 #include "mma_linear_params.h"
 #include "mma_linear_wgmma.h"
 #include "pdl.cuh"
@@ -56,66 +57,7 @@ using cuda_pdl::pdl_wait;
 
 constexpr int kMaxTiles = 8;    // n8 row tiles a launch: 64 rows
 
-constexpr int kMaxSplits = 8;   // K splits (warps of one CTA)
-
 using Kind = MmaEpilogue::Kind;
-
-// The weight row of tile column n (tiles of 16 columns): itself for a plain linear; with a pair
-// epilogue, columns 0..7 of a tile are 8 outputs and 8..15 their partners (SiluMul: gate rows 8 t ..
-// 8 t + 7 and the same up rows, I = N / 2 further on; RopeCache: within each q and k head, dims
-// 8 u .. 8 u + 7 and the same + D / 2, the rotation's pairs; the v rows stay in order).
-__device__ __forceinline__ int weight_row(const MmaEpilogue& ep, int n, int N) {
-  const int c = n & 15;
-  if (ep.kind == Kind::SiluMul) return c < 8 ? (n >> 4) * 8 + c : N / 2 + (n >> 4) * 8 + c - 8;
-  if (ep.kind == Kind::RopeCache && n < (ep.H + ep.Hkv) * ep.D) {
-    const int head = n / ep.D, u = (n - head * ep.D) >> 4;
-    return head * ep.D + (c < 8 ? 8 * u + c : ep.D / 2 + 8 * u + c - 8);
-  }
-  return n;
-}
-
-// A pair epilogue's outputs for one row r (of the call) from tile column na (columns 0..7 of its
-// tile) and its partner na + 8: a0, a1 the fp32 sums of their weight rows.
-template <typename T>
-__device__ __forceinline__ void pair_epilogue(const MmaEpilogue& ep, T* __restrict__ y, int r, int na, int N,
-                                              float a0, float a1) {
-  const int w0 = weight_row(ep, na, N), w1 = weight_row(ep, na + 8, N);
-  // The linear's output as libtorch would hold it: rounded once, then the bias added (at::add).
-  // Read-only inputs go through __ldg: the compiler may then issue them before this thread's
-  // earlier stores (plain loads would wait for them: they might alias).
-  const T* bias = static_cast<const T*>(ep.bias);
-  using cuda_half::f;
-  using cuda_half::to;
-  const T x0 = bias ? to<T>(f(to<T>(a0)) + f(__ldg(bias + w0))) : to<T>(a0);
-  const T x1 = bias ? to<T>(f(to<T>(a1)) + f(__ldg(bias + w1))) : to<T>(a1);
-  if (ep.kind == Kind::SiluMul) {
-    y[static_cast<int64_t>(r) * (N / 2) + w0] = cuda_half::silu_times(x0, x1);
-    return;
-  }
-  // RopeCache: q or k (w0 = head * D + d, d < D / 2, w1 = w0 + D / 2), or two v elements.
-  const int D = ep.D, head = w0 / D, d0 = w0 - head * D, d1 = w1 - head * D;
-  const int64_t slot =
-      head < ep.H ? 0 : static_cast<int64_t>(__ldg(reinterpret_cast<const long long*>(ep.first_slot) + r));
-  if (head < ep.H + ep.Hkv) {
-    const T* cs = static_cast<const T*>(ep.cos) + static_cast<int64_t>(r) * D;
-    const T* sn = static_cast<const T*>(ep.sin) + static_cast<int64_t>(r) * D;
-    T o0, o1;
-    cuda_half::rope_pair(f(x0), f(x1), __ldg(cs + d0), __ldg(sn + d0), __ldg(cs + d1), __ldg(sn + d1), o0, o1);
-    T* dst = head < ep.H ? static_cast<T*>(ep.q_out) + (static_cast<int64_t>(r) * ep.H + head) * D
-                         : static_cast<T*>(ep.k_cache) + r * ep.cs0 + (head - ep.H) * ep.cs1 + slot * ep.cs2;
-    dst[d0] = o0;
-    dst[d1] = o1;
-  } else {
-    T* dst = static_cast<T*>(ep.v_cache) + r * ep.cs0 + (head - ep.H - ep.Hkv) * ep.cs1 + slot * ep.cs2;
-    dst[d0] = x0;
-    dst[d1] = x1;
-  }
-}
-
-// One stage: 16 weight rows x 64 elements (128 bytes a row), 16-byte units XOR-swizzled by row & 7
-// (conflict-free ldmatrix reads).
-constexpr int kStageBytes = 16 * 128;
-__device__ __forceinline__ int unit_offset(int row, int unit) { return row * 128 + ((unit ^ (row & 7)) << 4); }
 
 // The rows' x chunk of a stage goes through the warp's ring too (8 NT rows x 64 elements, the same
 // swizzle): its loads are in flight with the weights' (x is read only by cp.async after the wait
@@ -490,11 +432,11 @@ void mma_linear_read_switches() {
   cuda_pdl::early_trigger_enabled();
 }
 
+int mma_linear_prefetch_paced() { return prefetch_paced(); }
+
 int mma_linear_k_splits(int N) {
-  const int tiles = (N + 15) / 16;
-  int s = 1;
-  while (s < kMaxSplits && tiles * s < 2048) s *= 2;
-  return s;
+  static_assert(mma_linear_k_splits_of(1 << 20) == 1 && mma_linear_k_splits_of(2048) == 8, "splits 1 .. 8");
+  return mma_linear_k_splits_of(N);
 }
 
 int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
