@@ -9,7 +9,9 @@
 // bench/decode_cuda/results/h200-2026-12-01j). Here every warp streams the weights of all its
 // tiles of all the chain's projections through one ring of shared-memory stages, in the order it
 // computes them, so the next projection's first weights are in flight while the CTA waits at the
-// grid-wide barrier for the previous projection's last outputs.
+// grid-wide barrier for the previous projection's last outputs. Measured on an H200 it is slower
+// than the separate kernels (its CTAs cannot share an SM with the attention's; docs/cuda.md, "A
+// persistent decode-layer kernel"), so it is opt-in (FLEXGEN_CUDA_LAYER_KERNEL=1).
 //
 // Arithmetic: each output is the one-row mma_linear kernel's (mma_linear_kernel.cu): a warp is
 // split p of S (S = mma_linear_k_splits_of(N)) of one 16-column tile, accumulating the
