@@ -269,9 +269,7 @@ int64_t rows_of(const at::Tensor& x) {
   const int64_t K = x.size(-1);
   return K > 0 ? x.numel() / K : 0;
 }
-}  // namespace
 
-namespace {
 // FLEXGEN_CUDA_LAYER_KERNEL: 1 (a batch-1 decode step runs each layer's projections after the
 // attention as one persistent launch: the same bits, slower on the H200 today, see docs/cuda.md),
 // unset or 0 (one launch each, the default).
@@ -315,6 +313,20 @@ void linear_epilogue(const at::Tensor& x, const at::Tensor& weight, const at::Te
            who);
 }
 
+// The RopeCache epilogue (cos/sin [B, 1, 1, D], q [B, H, 1, D] written, k/v caches [B, Hkv, T, D]
+// at first_slot[b]), as linear_rope_qkv_cuda and the decode-layer kernel's q|k|v projection use it.
+cuda_fused::MmaEpilogue rope_cache_epilogue(const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& q,
+                                            int64_t heads, int64_t kv_heads, int64_t D, const at::Tensor& k_cache,
+                                            const at::Tensor& v_cache, const at::Tensor& first_slot) {
+  cuda_fused::MmaEpilogue ep;
+  ep.kind = cuda_fused::MmaEpilogue::Kind::RopeCache;
+  ep.cos = cos.data_ptr(), ep.sin = sin.data_ptr(), ep.q_out = q.data_ptr();
+  ep.k_cache = k_cache.data_ptr(), ep.v_cache = v_cache.data_ptr(), ep.first_slot = first_slot.data_ptr<int64_t>();
+  ep.cs0 = k_cache.stride(0), ep.cs1 = k_cache.stride(1), ep.cs2 = k_cache.stride(2);
+  ep.H = static_cast<int>(heads), ep.Hkv = static_cast<int>(kv_heads), ep.D = static_cast<int>(D);
+  return ep;
+}
+
 }  // namespace
 
 at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
@@ -329,13 +341,8 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, c
   c10::cuda::CUDAGuard guard(x.device());
   const int64_t B = x.size(0);
   at::Tensor q = at::empty({B, heads, 1, D}, x.options());
-  cuda_fused::MmaEpilogue ep;
-  ep.kind = cuda_fused::MmaEpilogue::Kind::RopeCache;
-  ep.cos = cos.data_ptr(), ep.sin = sin.data_ptr(), ep.q_out = q.data_ptr();
-  ep.k_cache = k_cache.data_ptr(), ep.v_cache = v_cache.data_ptr(), ep.first_slot = first_slot.data_ptr<int64_t>();
-  ep.cs0 = k_cache.stride(0), ep.cs1 = k_cache.stride(1), ep.cs2 = k_cache.stride(2);
-  ep.H = static_cast<int>(heads), ep.Hkv = static_cast<int>(kv_heads), ep.D = static_cast<int>(D);
-  linear_epilogue(x, weight, bias, nullptr, ep, who);
+  linear_epilogue(x, weight, bias, nullptr,
+                  rope_cache_epilogue(cos, sin, q, heads, kv_heads, D, k_cache, v_cache, first_slot), who);
   return q;
 }
 
@@ -412,13 +419,9 @@ at::Tensor decode_layer_tail_cuda(at::Tensor& h, const at::Tensor& a, const Deco
                                         next->k_cache, next->v_cache, next->first_slot, who);
     need(D % 16 == 0, who, "head_dim must be a multiple of 16");
     q = at::empty({1, next->heads, 1, D}, h.options());
-    cuda_fused::MmaEpilogue& ep = project(3, next->qkv_proj, nullptr, &next->input_norm)->ep;
-    ep.kind = cuda_fused::MmaEpilogue::Kind::RopeCache;
-    ep.cos = next->cos.data_ptr(), ep.sin = next->sin.data_ptr(), ep.q_out = q.data_ptr();
-    ep.k_cache = next->k_cache.data_ptr(), ep.v_cache = next->v_cache.data_ptr();
-    ep.first_slot = next->first_slot.data_ptr<int64_t>();
-    ep.cs0 = next->k_cache.stride(0), ep.cs1 = next->k_cache.stride(1), ep.cs2 = next->k_cache.stride(2);
-    ep.H = static_cast<int>(next->heads), ep.Hkv = static_cast<int>(next->kv_heads), ep.D = static_cast<int>(D);
+    project(3, next->qkv_proj, nullptr, &next->input_norm)->ep =
+        rope_cache_epilogue(next->cos, next->sin, q, next->heads, next->kv_heads, D, next->k_cache, next->v_cache,
+                            next->first_slot);
     c.count = 4;
   }
   launched(cuda_fused::decode_layer_chain(dtype_of(h), c, stream(), cuda_pdl_enabled()), who);

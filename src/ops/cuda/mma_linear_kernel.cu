@@ -432,8 +432,6 @@ void mma_linear_read_switches() {
   cuda_pdl::early_trigger_enabled();
 }
 
-int mma_linear_prefetch_paced() { return prefetch_paced(); }
-
 int mma_linear_k_splits(int N) {
   static_assert(mma_linear_k_splits_of(1 << 20) == 1 && mma_linear_k_splits_of(2048) == 8, "splits 1 .. 8");
   return mma_linear_k_splits_of(N);

@@ -55,10 +55,6 @@ int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t 
 // they do not take throws std::invalid_argument.
 void mma_linear_read_switches();
 
-// Stages a warp keeps in flight while it fetches its first weights before waiting for the previous
-// kernel (FLEXGEN_CUDA_PREFETCH_PACED, default 1; 0: all at once), for the decode-layer kernel too.
-int mma_linear_prefetch_paced();
-
 // The K splits for N outputs, from N alone (enough warps to fill any GPU: 16-column tiles x splits
 // >= 2048, at most 8), so that every GPU and every batch computes the same bits.
 constexpr int mma_linear_k_splits_of(int N) {
