@@ -159,8 +159,8 @@ class Scheduler {
     prefix_layout_ = state_->prefix_reuse_is_exact() && block_sparse_ &&
                      (!state_->prefix_needs_own_pass() || cfg_.batch_invariant);
     if (prefix_layout_ && cfg_.kv_reuse) store_ = std::make_unique<KVStore>(cfg_.kv_store_bytes);
-    overlap_ = cfg_.overlap_steps && cfg_.sampling.greedy() && cfg_.trace_top == 0 && cfg_.batch_invariant &&
-               mean_streams_only() && (state_->logits_on_device() || cfg_.overlap_on_host);
+    overlap_ = cfg_.overlap_steps && greedy_without_traces() && cfg_.batch_invariant && mean_streams_only() &&
+               (state_->logits_on_device() || cfg_.overlap_on_host);
     slot_job_.assign(static_cast<size_t>(slots_), -1);
     active_.resize(static_cast<size_t>(slots_));
     size_t next_job = 0;
@@ -280,9 +280,8 @@ class Scheduler {
   // Greedy decoding without traces, logits in device memory: each stream's combined distribution
   // and its argmax are computed there (greedy_picks; the first tokens after a prefill too); only
   // the ids come back.
-  bool greedy_on_device() const {
-    return state_->logits_on_device() && cfg_.sampling.greedy() && cfg_.trace_top == 0;
-  }
+  bool greedy_on_device() const { return state_->logits_on_device() && greedy_without_traces(); }
+  bool greedy_without_traces() const { return cfg_.sampling.greedy() && cfg_.trace_top == 0; }
 
   // A stream's rows (at r0 + its row indices), normalised weights and rule, for greedy_picks.
   static void add_stream(const StreamPlan& st, int64_t r0, std::vector<std::vector<int64_t>>& rows,
