@@ -12,6 +12,7 @@
 #include "cuda/cuda_graph.h"
 #include "cuda/fused_ops_cuda.h"
 #include "cuda/mma_linear_params.h"
+#include "cuda/prefill_linear_tma.h"
 
 using namespace flexgen;
 
@@ -61,4 +62,28 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
       [] { (void)cuda_fused::mma_linear(DType::BF16, nullptr, nullptr, nullptr, 1, 8, 8, 1, false, nullptr, false); },
       "cuda_fused::mma_linear");
   says_no_cuda([] { (void)cuda_fused::mma_linear_k_splits(8); }, "cuda_fused::mma_linear_k_splits");
+}
+
+// The TMA prefill linear's tile width (plain C++, so checked here too): a pass of one sample's
+// prompt (~430 tokens, 4 row tiles) runs the 3B q|k|v projection in one wave of an H200's 132 SMs;
+// long passes keep the widest tiles; a forced width and the rule before it are taken as asked.
+TEST(PrefillTileWidth, OneSamplePassesFillTheSmsInOneWave) {
+  using cuda_fused::prefill_tile_width;
+  EXPECT_EQ(prefill_tile_width(431, 5120, 132), 160);   // 3B q|k|v: 128 CTAs (256 wide: 80)
+  EXPECT_EQ(prefill_tile_width(431, 3072, 132), 128);   // o, down: 96 CTAs (the old rule's)
+  EXPECT_EQ(prefill_tile_width(431, 16384, 132), 256);  // gate|up: 256 CTAs, two full waves
+  EXPECT_EQ(prefill_tile_width(1500, 2048, 132), 192);  // 1B down: 132 CTAs, one wave (256: 96)
+  EXPECT_EQ(prefill_tile_width(8192, 3072, 132), 256);
+  EXPECT_EQ(prefill_tile_width(8192, 16384, 132), 256);
+  for (const int64_t rows : {1, 77, 256, 431, 1000, 4096, 16384})
+    for (const int64_t N : {64, 131, 3072, 5120, 16384}) {
+      const int w = prefill_tile_width(rows, N, 132);
+      EXPECT_TRUE(w == 128 || w == 160 || w == 192 || w == 256) << rows << " x " << N << ": " << w;
+      EXPECT_EQ(prefill_tile_width(rows, N, 132, 192), 192);
+      const int64_t narrow = (rows + 127) / 128 * ((N + 127) / 128);
+      EXPECT_EQ(prefill_tile_width(rows, N, 132, -1), narrow <= 132 ? 128 : 256) << rows << " x " << N;
+      // One wave of 128-column tiles is never left for wider ones (the fewest waves, the narrowest).
+      if (narrow <= 132) EXPECT_EQ(w, 128) << rows << " x " << N;
+    }
+  static_assert(prefill_tile_width(431, 5120, 132) == 160, "usable in constant expressions");
 }

@@ -285,6 +285,7 @@ void read_fused_ops_switches() {
   gemv_wpc(1);
   epilogue_mode();
   cuda_fused::mma_linear_read_switches();
+  cuda_fused::prefill_linear_read_switches();
   cuda_fused::decode_layer_read_switches();
 }
 

@@ -85,6 +85,7 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
   const int groups = (K + tile_stages::kBK - 1) / tile_stages::kBK;
   const int ktiles = p < groups ? (groups - p + S - 1) / S : 0;
   const bool consumer = tid < C::kConsumers;
+  static_assert(C::kBW == 128, "tiles of whole 128-column blocks");
   float d[C::kNB][64];
   const tile_stages::TmaStages<C> st = tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, p, S, ktiles, d);
 

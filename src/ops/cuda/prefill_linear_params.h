@@ -18,5 +18,9 @@ namespace cuda_fused {
 int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, void* stream,
                    bool pdl = false);
 
+// Reads the prefill linear's environment switch now (FLEXGEN_CUDA_PREFILL_BN: its tile width,
+// prefill_linear_tma.h): a value it does not take throws std::invalid_argument.
+void prefill_linear_read_switches();
+
 }  // namespace cuda_fused
 }  // namespace flexgen

@@ -13,8 +13,12 @@
 
 #include <cstdint>
 
+#include <string>
+
+#include "env_switch.h"
 #include "kernel_attribute.cuh"
 #include "pdl.cuh"
+#include "prefill_linear_params.h"
 #include "prefill_linear_tma.h"
 #include "tensor_map.h"
 #include "tile_stages.cuh"
@@ -28,11 +32,9 @@ namespace {
 
 using tile_stages::TmaTile;
 
-// 128 x 256 tiles, or 128 x 128 where 256-column tiles would leave more than half the SMs idle
-// (H200, 3B matrices at 512-8192 rows: 128 x 256 1.1-1.35x the cp.async kernel's 128 x 128 from
-// 2464 rows; at 512 rows with 48 tiles, 128 x 128 tiles 1.5-1.7x 128 x 256).
-using WideTile = TmaTile<2, 256, 4, 1>;    // 193 KB
-using NarrowTile = TmaTile<2, 128, 4, 1>;  // 129 KB
+// Tiles of 128 rows x BN columns, 4 stages (129-193 KB: one CTA an SM).
+template <int BN>
+using Tile = TmaTile<2, BN, 4, 1>;
 
 template <typename T, typename C>
 __global__ void __launch_bounds__(C::kThreads, C::MINB)
@@ -41,11 +43,11 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * C::BN, ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
-  float d[C::kNB][64];
+  float d[C::kNB][C::kBW / 2];
   tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, 0, 1, ktiles, d);
   if (static_cast<int>(threadIdx.x) >= C::kConsumers) return;  // the producer warp
 #pragma unroll
-  for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + 128 * b);
+  for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + C::kBW * b);
 #else
   __trap();
 #endif
@@ -65,14 +67,31 @@ int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N,
                                            static_cast<T*>(y), rows, N, K));
 }
 
+// Tile widths by the run's FLEXGEN_CUDA_PREFILL_BN (read once; A/B runs: no value depends on it):
+// unset or `auto` 0 (prefill_tile_width's rule), `legacy` -1 (the rule before it: 128 x 128 where
+// those fit in one wave, else 128 x 256), or a width (128, 160, 192, 256) for every launch.
+int tile_width_switch() {
+  static const int v = [] {
+    const std::string s = cuda_env::env_switch("FLEXGEN_CUDA_PREFILL_BN", {"auto", "legacy", "128", "160", "192", "256"});
+    if (s.empty() || s == "auto") return 0;
+    return s == "legacy" ? -1 : std::stoi(s);
+  }();
+  return v;
+}
+
 template <typename T>
 int launch(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
-  const int64_t narrow_tiles = int64_t{(rows + 127) / 128} * ((N + 127) / 128);
-  return narrow_tiles <= tile_stages::sm_count() ? launch_tile<T, NarrowTile>(t, x, w, y, rows, N, K, pdl, st)
-                                                 : launch_tile<T, WideTile>(t, x, w, y, rows, N, K, pdl, st);
+  switch (prefill_tile_width(rows, N, tile_stages::sm_count(), tile_width_switch())) {
+    case 128: return launch_tile<T, Tile<128>>(t, x, w, y, rows, N, K, pdl, st);
+    case 160: return launch_tile<T, Tile<160>>(t, x, w, y, rows, N, K, pdl, st);
+    case 192: return launch_tile<T, Tile<192>>(t, x, w, y, rows, N, K, pdl, st);
+    default: return launch_tile<T, Tile<256>>(t, x, w, y, rows, N, K, pdl, st);
+  }
 }
 
 }  // namespace
+
+void prefill_linear_read_switches() { tile_width_switch(); }
 
 int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream, bool pdl) {
   if (rows < 1 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);

@@ -3,8 +3,9 @@
 // warp. The producer streams x and w tiles of 64 elements of K into ST shared-memory stages by TMA
 // (128-byte swizzle: tile_stages.cuh's layout, so the same wgmma descriptors), each stage completing
 // on its "full" mbarrier; the consumers run wgmma m64n128k16 over a stage (BN / 128 of them a k16
-// step), keep one stage's wgmmas in flight while issuing the next, and hand a stage back through its
-// "empty" mbarrier once the wgmmas that read it are done. Hopper only (tma.cuh, wgmma.cuh).
+// step; one m64nBNk16 for the other widths), keep one stage's wgmmas in flight while issuing the
+// next, and hand a stage back through its "empty" mbarrier once the wgmmas that read it are done.
+// Hopper only (tma.cuh, wgmma.cuh).
 #pragma once
 
 #include <cuda.h>
@@ -21,16 +22,18 @@ namespace flexgen {
 namespace cuda_fused {
 namespace tile_stages {
 
-// WG consumer warpgroups (BM = 64 WG rows), BN columns (a multiple of 128), ST stages, MINB CTAs an
-// SM. Sets the speed, never the bits.
+// WG consumer warpgroups (BM = 64 WG rows), BN columns (a multiple of 128, or 160 or 192), ST
+// stages, MINB CTAs an SM. Sets the speed, never the bits. A consumer thread's accumulators are kNB
+// blocks of kBW columns (kBW / 2 floats each): 128 for multiples of 128, else one block of BN.
 template <int WG_, int BN_, int ST_, int MINB_>
 struct TmaTile {
   static constexpr int WG = WG_, BM = 64 * WG_, BN = BN_, ST = ST_, MINB = MINB_;
-  static constexpr int kConsumers = 128 * WG, kThreads = kConsumers + 32, kNB = BN / 128;
+  static constexpr int kBW = BN % 128 == 0 ? 128 : BN;
+  static constexpr int kConsumers = 128 * WG, kThreads = kConsumers + 32, kNB = BN / kBW;
   static constexpr int kXBytes = BM * kRowBytes, kStageBytes = (BM + BN) * kRowBytes;
   static constexpr int kBarOffset = ST * kStageBytes;                 // full[ST], then empty[ST]
   static constexpr int kSmemBytes = kBarOffset + 16 * ST + 1024;     // + room to align to 1024 bytes
-  static_assert(BN % 128 == 0 && BN <= 256 && BM <= 256, "tile shape");
+  static_assert((BN % 128 == 0 || BN == 160 || BN == 192) && BN <= 256 && BM <= 256, "tile shape");
 };
 
 // A CTA's stages (1024-byte aligned in its dynamic shared memory) and their mbarriers.
@@ -75,17 +78,17 @@ __device__ __forceinline__ void tma_produce(const TmaStages<C>& st, const CUtens
   }
 }
 
-// A consumer warpgroup (threads 0 .. kConsumers - 1): d[b] = its 64 x 128 part b of the tile's
+// A consumer warpgroup (threads 0 .. kConsumers - 1): d[b] = its 64 x kBW part b of the tile's
 // x . w^T over the ktiles stages, one fp32 accumulator an output over the k16 steps in stage order
-// from zero. d[b][4 j + e]: tile row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column 128 b + 8 j +
+// from zero. d[b][4 j + e]: tile row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column kBW b + 8 j +
 // 2 t + (e & 1) (wgmma_tile_store's layout).
 template <typename T, typename C>
-__device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, float (&d)[C::kNB][64]) {
+__device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, float (&d)[C::kNB][C::kBW / 2]) {
   const int tid = static_cast<int>(threadIdx.x), wg = tid >> 7;
 #pragma unroll
   for (int b = 0; b < C::kNB; ++b)
 #pragma unroll
-    for (int i = 0; i < 64; ++i) d[b][i] = 0.f;
+    for (int i = 0; i < C::kBW / 2; ++i) d[b][i] = 0.f;
   for (int kt = 0; kt < ktiles; ++kt) {
     const uint32_t sx = st.stage(kt) + wg * 64 * kRowBytes, sw = st.stage(kt) + C::kXBytes;
     cuda_tma::mbar_wait(st.full + 8 * (kt % C::ST), (kt / C::ST) & 1);
@@ -94,8 +97,8 @@ __device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, 
     for (int kk = 0; kk < kBK / 16; ++kk)
 #pragma unroll
       for (int b = 0; b < C::kNB; ++b)
-        cuda_wgmma::Wgmma<T>::run(d[b], cuda_wgmma::smem_desc(sx + 32 * kk),
-                                  cuda_wgmma::smem_desc(sw + b * 128 * kRowBytes + 32 * kk), 1);
+        cuda_wgmma::WgmmaN<T, C::kBW>::run(d[b], cuda_wgmma::smem_desc(sx + 32 * kk),
+                                           cuda_wgmma::smem_desc(sw + b * C::kBW * kRowBytes + 32 * kk), 1);
     cuda_wgmma::commit();
     cuda_wgmma::wait<1>();  // the previous stage's wgmmas are done: hand its slot back
     if (kt > 0 && (tid & 31) == 0) cuda_tma::mbar_arrive(st.empty + 8 * ((kt - 1) % C::ST));
@@ -110,7 +113,7 @@ __device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, 
 template <typename T, typename C>
 __device__ __forceinline__ TmaStages<C> tma_tile_run(const unsigned char* smem_raw, const CUtensorMap* xmap,
                                                      const CUtensorMap* wmap, int m0, int n0, int g0, int gs,
-                                                     int ktiles, float (&d)[C::kNB][64]) {
+                                                     int ktiles, float (&d)[C::kNB][C::kBW / 2]) {
   const TmaStages<C> st(smem_raw);
   st.init();
   __syncthreads();

@@ -124,6 +124,49 @@ struct WgmmaAttn;
 FLEXGEN_WGMMA_TYPE(__nv_bfloat16, "bf16")
 FLEXGEN_WGMMA_TYPE(__half, "f16")
 #undef FLEXGEN_WGMMA_TYPE
+
+// Wgmma of other widths for the prefill linear's tiles (prefill_linear_tma_kernel.cu): WgmmaN<T, N>
+// is Wgmma<T> for N = 128, else d (N / 2 fp32: this thread's part of a 64 x N tile) += A . B^T in
+// one m64nNk16 (B's N rows K-major in shared memory). d[4 j + e]: row 16 (warp % 4) + g + 8 (e >> 1),
+// column 8 j + 2 t + (e & 1), as for 128 columns.
+template <typename T, int N>
+struct WgmmaN;
+template <typename T>
+struct WgmmaN<T, 128> {
+  static __device__ __forceinline__ void run(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
+    Wgmma<T>::run(d, a, b, accumulate);
+  }
+};
+#define FLEXGEN_WGMMA_N160(T, ty)                                                                          \
+  template <>                                                                                           \
+  struct WgmmaN<T, 160> {                                                                               \
+    static __device__ __forceinline__ void run(float (&d)[80], uint64_t a, uint64_t b, int accumulate) { \
+      FLEXGEN_WGMMA_ASM(                                                                                \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, %82, 0;\n"                                                   \
+          "wgmma.mma_async.sync.aligned.m64n160k16.f32." ty "." ty " "                                  \
+          "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79}, %80, %81, p, 1, 1, 0, 0;\n}\n"                                                 \
+          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79])                                                                               \
+          : "l"(a), "l"(b), "r"(accumulate));                                                          \
+    }                                                                                                   \
+  };
+#define FLEXGEN_WGMMA_N192(T, ty)                                                                          \
+  template <>                                                                                           \
+  struct WgmmaN<T, 192> {                                                                               \
+    static __device__ __forceinline__ void run(float (&d)[96], uint64_t a, uint64_t b, int accumulate) { \
+      FLEXGEN_WGMMA_ASM(                                                                                \
+          "{\n.reg .pred p;\nsetp.ne.b32 p, %98, 0;\n"                                                   \
+          "wgmma.mma_async.sync.aligned.m64n192k16.f32." ty "." ty " "                                  \
+          "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95}, %96, %97, p, 1, 1, 0, 0;\n}\n"                                                 \
+          : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95])                                                                               \
+          : "l"(a), "l"(b), "r"(accumulate));                                                          \
+    }                                                                                                   \
+  };
+FLEXGEN_WGMMA_N160(__nv_bfloat16, "bf16")
+FLEXGEN_WGMMA_N160(__half, "f16")
+#undef FLEXGEN_WGMMA_N160
+FLEXGEN_WGMMA_N192(__nv_bfloat16, "bf16")
+FLEXGEN_WGMMA_N192(__half, "f16")
+#undef FLEXGEN_WGMMA_N192
 #undef FLEXGEN_WGMMA_ASM
 
 }  // namespace cuda_wgmma

@@ -42,10 +42,11 @@ __device__ __forceinline__ void wgmma_tile_loop(const TileLoader<T, C>& ld, floa
   cuda_pdl::pdl_trigger();
 }
 
-// y's rows and columns of this thread's part of d (wgmma_tile_loop's layout) for the CTA's tile at
-// (m0, n0), rounded once; rows past `rows` and columns past N are not written.
-template <typename T>
-__device__ __forceinline__ void wgmma_tile_store(const float (&d)[64], T* __restrict__ y, int rows, int N, int m0,
+// y's rows and columns of this thread's part of d (wgmma_tile_loop's layout; H / 4 column pairs:
+// 64 x 2 H tiles) for the CTA's tile at (m0, n0), rounded once; rows past `rows` and columns past N
+// are not written.
+template <typename T, int H>
+__device__ __forceinline__ void wgmma_tile_store(const float (&d)[H], T* __restrict__ y, int rows, int N, int m0,
                                                  int n0) {
   using T2 = typename cuda_half::Pair<T>::type;
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -56,7 +57,7 @@ __device__ __forceinline__ void wgmma_tile_store(const float (&d)[64], T* __rest
     if (r >= rows) continue;
     T* yr = y + static_cast<int64_t>(r) * N;
 #pragma unroll
-    for (int j = 0; j < 16; ++j) {
+    for (int j = 0; j < H / 4; ++j) {
       const int c = n0 + 8 * j + 2 * t;
       const float lo = d[4 * j + 2 * h], hi = d[4 * j + 2 * h + 1];
       if (pairs && c + 1 < N) {
