@@ -3,6 +3,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "clock.h"
 
 namespace bench_decode {
@@ -44,6 +46,23 @@ Limits measure_limits(const at::Device& device, int64_t buffer_bytes, int runs, 
   l.copy_gbps = median(l.copy_runs_gbps);
   l.read_gbps = median(l.read_runs_gbps);
   return l;
+}
+
+double matmul_tflops(const at::Device& device, at::ScalarType dtype) {
+  constexpr int64_t n = 8192;
+  constexpr int kRuns = 5, kProducts = 5;
+  const auto opts = at::TensorOptions().dtype(dtype).device(device);
+  const at::Tensor a = at::randn({n, n}, opts), b = at::randn({n, n}, opts);
+  at::Tensor c = at::matmul(a, b);
+  wait_for(c);
+  double best = 0;
+  for (int r = 0; r < kRuns; ++r) {
+    const auto start = Clock::now();
+    for (int i = 0; i < kProducts; ++i) c = at::matmul(a, b);
+    wait_for(c);
+    best = std::max(best, 2.0 * n * n * n * kProducts / seconds_since(start) / 1e12);
+  }
+  return best;
 }
 
 }  // namespace bench_decode

@@ -1,8 +1,10 @@
 // bench_decode_cuda's yardsticks: the GPU's memory bandwidth measured in the same run, with libtorch's own
-// kernels: device-to-device copy (read + write) and a full reduction (read only).
+// kernels: device-to-device copy (read + write) and a full reduction (read only); and its dense
+// matmul rate (cuBLAS through at::matmul).
 #pragma once
 
 #include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -24,5 +26,9 @@ struct Limits {
 // of at::sum(src) into fp32; each run times `ops_per_run` operations back to back, after one untimed
 // operation of each kind.
 Limits measure_limits(const at::Device& device, int64_t buffer_bytes, int runs, int ops_per_run);
+
+// TFLOP/s of at::matmul of two [8192, 8192] `dtype` matrices of random values on `device`: the best
+// of 5 runs of 5 products (after one untimed).
+double matmul_tflops(const at::Device& device, at::ScalarType dtype);
 
 }  // namespace bench_decode

@@ -214,6 +214,41 @@ int main(int argc, char** argv) {
     const double overlapped_ms = sorted_overlapped[1];
     const double steps_s = bench_decode::seconds_since(t);
 
+    // One prefill pass of the prompt (every row's `context` tokens), timed as the engine runs it,
+    // beside the machine's dense bf16/fp16 matmul rate (cuBLAS, 8192^3) measured in this run.
+    t = bench_decode::Clock::now();
+    progress("prefill passes of " + std::to_string(o.context) + " tokens a row");
+    const bench_decode::PrefillTiming prefills = bench_decode::time_prefills(model, step_setup, 10);
+    const double matmul_tflops = bench_decode::matmul_tflops(device, dtype);
+    const double prefill_ms = bench_decode::median(prefills.ms);
+    const double tokens = static_cast<double>(o.batch * o.context);
+    // Linears of every token, attention under the causal mask (QK^T and PV), the LM head of the last.
+    const double hd = static_cast<double>(config.head_dim), L = static_cast<double>(o.context);
+    const double layer_params = static_cast<double>(config.hidden_size) *
+                                ((config.num_heads + 2 * config.num_kv_heads) * hd + config.num_heads * hd +
+                                 3.0 * static_cast<double>(config.intermediate_size));
+    const double prefill_flop =
+        static_cast<double>(config.num_layers) *
+            (2.0 * tokens * layer_params + static_cast<double>(o.batch) * 2.0 * L * L * hd * config.num_heads) +
+        2.0 * static_cast<double>(o.batch) * static_cast<double>(config.hidden_size) * config.vocab_size;
+    const double prefill_tflops = prefill_flop / (prefill_ms * 1e-3) / 1e12;
+    out["prefill"] = {{"rows", o.batch},
+                      {"tokens_per_row", o.context},
+                      {"ms", prefill_ms},
+                      {"ms_runs", prefills.ms},
+                      {"enqueue_ms", bench_decode::median(prefills.enqueue_ms)},
+                      {"enqueue_ms_runs", prefills.enqueue_ms},
+                      {"tokens_per_s", tokens / (prefill_ms * 1e-3)},
+                      {"flop", prefill_flop},
+                      {"tflops", prefill_tflops},
+                      {"matmul_tflops", matmul_tflops},
+                      {"fraction_of_matmul", prefill_tflops / matmul_tflops},
+                      {"matmul", "at::matmul [8192, 8192] x [8192, 8192], the model's dtype"}};
+    const double prefill_s = bench_decode::seconds_since(t);
+    progress("prefill " + std::to_string(prefill_ms) + " ms (" + std::to_string(prefill_tflops) + " TFLOP/s, matmul " +
+             std::to_string(matmul_tflops) + "), enqueued in " + std::to_string(bench_decode::median(prefills.enqueue_ms)) +
+             " ms");
+
     const double step_ms = with_graphs.median_ms, sum_ms = sum_us / 1e3;
     // K and V of the keys a step's attention may see (slots 0 .. context), every row and layer.
     const double kv_bytes = 2.0 * static_cast<double>(o.batch) * static_cast<double>((o.context + 1) * config.num_kv_heads * config.head_dim *
@@ -250,6 +285,7 @@ int main(int argc, char** argv) {
                       {"model", model_s},
                       {"kernels", kernels_s},
                       {"steps", steps_s},
+                      {"prefill", prefill_s},
                       {"total", bench_decode::seconds_since(t_start)}};
     progress("step " + std::to_string(step_ms) + " ms (overlapped " + std::to_string(overlapped_ms) + " ms, no graphs " +
              std::to_string(without_graphs.median_ms) +

@@ -19,25 +19,58 @@ namespace {
 
 // A DecodeState of s.rows rows (graphs on or off) over `model`, each row prefilled with its own
 // random prompt of s.context tokens under a causal mask.
-std::unique_ptr<flexgen::DecodeState> prefilled_state(const flexgen::LlamaModel& model, const StepSetup& s,
-                                                      bool graphs) {
+// The random prompt of every row (s.context tokens) and its positions.
+struct Prompt {
+  at::Tensor tokens, positions;
+};
+Prompt random_prompt(const flexgen::LlamaModel& model, const StepSetup& s) {
+  at::manual_seed(s.seed);
+  const int64_t V = model.config.vocab_size;
+  return {at::randint(V, {s.rows, s.context}, at::kLong),
+          at::arange(s.context, at::kLong).view({1, s.context}).expand({s.rows, s.context}).contiguous()};
+}
+
+// Prefills every row of `state` with `p` under a causal mask; returns the last positions' logits.
+at::Tensor prefill_rows(flexgen::DecodeState& state, const Prompt& p, const StepSetup& s) {
+  std::vector<std::optional<flexgen::AttentionMask>> masks;
+  for (int64_t r = 0; r < s.rows; ++r) masks.emplace_back(flexgen::causal_mask(step_cache_length(s)));
+  return state.prefill(0, p.tokens, p.positions, std::move(masks), flexgen::LogitsMode::Last);
+}
+
+std::unique_ptr<flexgen::DecodeState> new_state(const flexgen::LlamaModel& model, const StepSetup& s, bool graphs) {
   flexgen::DecodeStateOptions o;
   o.rows = s.rows;
   o.length = step_cache_length(s);
   o.block_size = s.block_size;
   o.graphs = graphs;
-  auto state = std::make_unique<flexgen::DecodeState>(model, o);
-  at::manual_seed(s.seed);
-  const int64_t V = model.config.vocab_size;
-  const at::Tensor prompt = at::randint(V, {s.rows, s.context}, at::kLong);
-  const at::Tensor positions = at::arange(s.context, at::kLong).view({1, s.context}).expand({s.rows, s.context}).contiguous();
-  std::vector<std::optional<flexgen::AttentionMask>> masks;
-  for (int64_t r = 0; r < s.rows; ++r) masks.emplace_back(flexgen::causal_mask(o.length));
-  wait_for(state->prefill(0, prompt, positions, std::move(masks), flexgen::LogitsMode::Last));
+  return std::make_unique<flexgen::DecodeState>(model, o);
+}
+
+// A DecodeState of s.rows rows (graphs on or off) over `model`, each row prefilled with its own
+// random prompt of s.context tokens under a causal mask.
+std::unique_ptr<flexgen::DecodeState> prefilled_state(const flexgen::LlamaModel& model, const StepSetup& s,
+                                                      bool graphs) {
+  auto state = new_state(model, s, graphs);
+  wait_for(prefill_rows(*state, random_prompt(model, s), s));
   return state;
 }
 
 }  // namespace
+
+PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& s, int64_t reps) {
+  const std::unique_ptr<flexgen::DecodeState> state = new_state(model, s, true);
+  const Prompt p = random_prompt(model, s);
+  wait_for(prefill_rows(*state, p, s));
+  PrefillTiming t;
+  for (int64_t i = 0; i < reps; ++i) {
+    const auto start = Clock::now();
+    const at::Tensor logits = prefill_rows(*state, p, s);
+    t.enqueue_ms.push_back(seconds_since(start) * 1e3);
+    wait_for(logits);
+    t.ms.push_back(seconds_since(start) * 1e3);
+  }
+  return t;
+}
 
 double time_overlapped_steps(const flexgen::LlamaModel& model, const StepSetup& s) {
   const std::unique_ptr<flexgen::DecodeState> state = prefilled_state(model, s, true);

@@ -39,6 +39,15 @@ struct StepTiming {
 // untimed steps, then `steps` timed ones, each feeding a random token at the next slot.
 StepTiming time_decode_steps(const flexgen::LlamaModel& model, const StepSetup& setup, bool graphs);
 
+struct PrefillTiming {
+  std::vector<double> enqueue_ms;  // each timed prefill: until DecodeState::prefill returned
+  std::vector<double> ms;          // each timed prefill: until its logits were on the host
+};
+
+// A fresh DecodeState (`rows` rows) over `model`: one untimed prefill of `context` random tokens a
+// row under a causal mask, then `reps` timed ones of the same prompt.
+PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& setup, int64_t reps);
+
 // Overlapped steps, as the engine runs greedy decoding (DecodeConfig::overlap_steps): each step is
 // queued before the previous step's picks are read, its tokens that step's argmax on the device,
 // every step's picks copied back. Returns the mean ms a step over `steps` (graphs on; after
