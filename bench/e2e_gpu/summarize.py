@@ -144,6 +144,15 @@ def decode_section(out, name):
                      f"{step['weight_bytes'] / step['step_ms'] / 1e6:.0f} | "
                      f"{pct(step['weight_bytes'] / step['step_ms'] / 1e6 / lim['copy_gbps'])} | "
                      f"{pct(step['fraction'])} | {step['step_ms']:.3f} |")
+        if "step_ms_overlapped" in step:
+            lines += ["", f"Overlapped steps (as greedy runs decode): {step['step_ms_overlapped']:.3f} ms a step, "
+                          f"{pct(step['fraction_overlapped'])} of the bandwidth limit."]
+        pf = d.get("prefill")
+        if pf:
+            lines += ["", f"Prefill pass of {pf['rows']} row(s) x {pf['tokens_per_row']} tokens: {pf['ms']:.2f} ms "
+                          f"({pf['tflops']:.0f} TFLOP/s, {pct(pf['fraction_of_matmul'])} of the dense matmul rate "
+                          f"measured in the same run, {pf['matmul_tflops']:.0f} TFLOP/s); the host queued it in "
+                          f"{pf['enqueue_ms']:.2f} ms."]
         return lines
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
         return [f"### Decode step kernel by kernel: {name}", "",
