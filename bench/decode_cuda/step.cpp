@@ -17,8 +17,6 @@ int64_t step_cache_length(const StepSetup& s) { return s.context + s.steps + 8; 
 
 namespace {
 
-// A DecodeState of s.rows rows (graphs on or off) over `model`, each row prefilled with its own
-// random prompt of s.context tokens under a causal mask.
 // The random prompt of every row (s.context tokens) and its positions.
 struct Prompt {
   at::Tensor tokens, positions;
@@ -37,6 +35,7 @@ at::Tensor prefill_rows(flexgen::DecodeState& state, const Prompt& p, const Step
   return state.prefill(0, p.tokens, p.positions, std::move(masks), flexgen::LogitsMode::Last);
 }
 
+// A DecodeState of s.rows rows (graphs on or off) over `model`, nothing prefilled.
 std::unique_ptr<flexgen::DecodeState> new_state(const flexgen::LlamaModel& model, const StepSetup& s, bool graphs) {
   flexgen::DecodeStateOptions o;
   o.rows = s.rows;

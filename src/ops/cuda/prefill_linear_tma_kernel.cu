@@ -12,7 +12,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-
 #include <string>
 
 #include "env_switch.h"
