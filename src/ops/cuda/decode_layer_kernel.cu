@@ -418,9 +418,7 @@ int decode_layer_chain(DType t, const DecodeLayerChain& c, void* stream, bool pd
         (pr.norm_weight == nullptr && pr.x == nullptr) || (pr.norm_weight != nullptr && pr.K > 8 * kNormChunks) ||
         ep.bias != nullptr || (pr.add_to_residual && ep.kind != MmaEpilogue::Kind::Plain) ||
         (ep.kind != MmaEpilogue::Kind::RopeCache && !pr.add_to_residual && pr.y == nullptr) ||
-        (ep.kind == MmaEpilogue::Kind::SiluMul && pr.N % 16 != 0) ||
-        (ep.kind == MmaEpilogue::Kind::RopeCache &&
-         (ep.D <= 0 || ep.D % 16 != 0 || ep.H <= 0 || ep.Hkv <= 0 || pr.N != (ep.H + 2 * ep.Hkv) * ep.D)))
+        !mma_epilogue_fits(ep, pr.N))
       return static_cast<int>(cudaErrorInvalidValue);
     max_k = pr.K > max_k ? pr.K : max_k;
   }

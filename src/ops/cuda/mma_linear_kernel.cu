@@ -441,11 +441,7 @@ int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t 
                         bool read_once, const MmaEpilogue& ep, void* stream, bool pdl) {
   if (rows < 0 || rows > (int64_t{1} << 30) || N <= 0 || K <= 0 || K % 8 != 0)
     return static_cast<int>(cudaErrorInvalidValue);
-  // Pair epilogues need whole tiles of pairs.
-  if ((ep.kind == Kind::SiluMul && N % 16 != 0) ||
-      (ep.kind == Kind::RopeCache && (ep.D <= 0 || ep.D % 16 != 0 || ep.H <= 0 || ep.Hkv <= 0 ||
-                                      N != (ep.H + 2 * ep.Hkv) * ep.D)))
-    return static_cast<int>(cudaErrorInvalidValue);
+  if (!mma_epilogue_fits(ep, N)) return static_cast<int>(cudaErrorInvalidValue);
   const auto st = static_cast<cudaStream_t>(stream);
   if (ep.kind == Kind::Plain && rows >= wgmma_min_rows() && mma_linear_wgmma_available())
     return mma_linear_wgmma(t, x, w, y, rows, N, K, k_splits, stream, pdl);

@@ -45,6 +45,15 @@ struct MmaEpilogue {
   int H = 0, Hkv = 0, D = 0;
 };
 
+// Whether `ep` can take a linear of N outputs: pair epilogues need whole tiles of pairs (SiluMul: N
+// a multiple of 16; RopeCache: N = (H + 2 Hkv) D, D a multiple of 16).
+inline bool mma_epilogue_fits(const MmaEpilogue& ep, int N) {
+  if (ep.kind == MmaEpilogue::Kind::SiluMul) return N % 16 == 0;
+  if (ep.kind == MmaEpilogue::Kind::RopeCache)
+    return ep.D > 0 && ep.D % 16 == 0 && ep.H > 0 && ep.Hkv > 0 && N == (ep.H + 2 * ep.Hkv) * ep.D;
+  return true;
+}
+
 // mma_linear with an epilogue (Kind::Plain: mma_linear itself, bias not added). The products and
 // their sums are mma_linear's: only the columns' order within a warp's tile differs.
 int mma_linear_epilogue(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
