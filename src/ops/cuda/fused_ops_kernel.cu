@@ -29,8 +29,8 @@ using cuda_half::Pair;
 using cuda_half::to;
 
 // Block-wide sum (blockDim.x a multiple of 32, at most 1024): each warp's by warp_sum, then the
-// warps' sums by warp_sum in warp 0, zeros past the last warp (the decode linear's norm prologue,
-// mma_linear_kernel.cu, adds a row's squares in this order too).
+// warps' sums by warp_sum in warp 0, zeros past the last warp (the persistent decode-layer kernel's
+// norms, decode_layer_kernel.cu, add a row's squares in this order too).
 __device__ float block_sum(float v) {
   __shared__ float part[32];
   v = cuda_half::warp_sum(v);

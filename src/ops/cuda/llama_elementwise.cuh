@@ -1,6 +1,7 @@
 // The LLaMA forward pass's elementwise maps on 16-bit values, each rounded to T where libtorch's
 // ops round (transformers' modules): shared by the standalone kernels (fused_ops_kernel.cu) and
-// the decode linear's epilogues and norm prologue (mma_linear_kernel.cu), so both give the same bits.
+// the decode linear's epilogues (mma_linear_kernel.cu, decode_layer_kernel.cu) and the decode-layer
+// kernel's norms, so all give the same bits.
 #pragma once
 
 #include "half_math.cuh"
