@@ -184,7 +184,9 @@ cuda_bsa::Params base_params(const at::Tensor& q, const at::Tensor& k, const at:
 
 BlockSparseAttentionResult make_result(const at::Tensor& q, const BlockSparseAttentionOptions& options) {
   BlockSparseAttentionResult res;
-  res.out = at::empty(q.sizes(), q.options());
+  // [B, H, Lq, D] over memory laid out [B, Lq, H, D]: a position's heads side by side, as the o
+  // projection reads them (the model's transpose(1, 2) then reshape is a view, not a copy).
+  res.out = at::empty({q.size(0), q.size(2), q.size(1), q.size(3)}, q.options()).transpose(1, 2);
   if (options.return_lse) res.lse = at::empty({q.size(0), q.size(1), q.size(2)}, q.options().dtype(at::kFloat));
   return res;
 }
