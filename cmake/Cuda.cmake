@@ -25,6 +25,7 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/cuda_graph.cpp
     ${_flexgen_cuda_src}/cuda_device.cpp
     ${_flexgen_cuda_src}/cuda_event.cpp
+    ${_flexgen_cuda_src}/cuda_profiler.cpp
     ${_flexgen_cuda_src}/decode_layer_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_cuda.cpp

@@ -6,7 +6,7 @@
 // document on stdout; progress on stderr. See README.md here.
 //
 //   bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context 600] [--reps 200] [--steps 64]
-//                     [--batch 1] [--timeline FILE]
+//                     [--batch 1] [--timeline FILE] [--profile-prefill]
 //
 // Exit status: 0 done; 2 usage error, or no CUDA device; 1 any other failure (e.g. a dtype the library
 // refuses: its message is printed).
@@ -46,7 +46,7 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* kUsage =
     "usage: bench_decode_cuda [--shape 1b|3b] [--dtype bf16|fp16] [--context N] [--reps N] [--steps N] [--batch N]\n"
-    "                         [--timeline FILE]\n"
+    "                         [--timeline FILE] [--profile-prefill]\n"
     "  --shape    Llama-3.2 shape of the random-weight model (default 1b)\n"
     "  --dtype    compute dtype (default bf16)\n"
     "  --context  tokens in the KV cache when a step runs (default 600)\n"
@@ -55,7 +55,9 @@ constexpr const char* kUsage =
     "  --batch    rows decoded at once, each with its own cache (default 1)\n"
     "  --timeline the last graph-replayed step's per-CTA kernel stamps into FILE, and each kernel's share\n"
     "             of the step into the JSON (\"timeline\"); needs a build configured with\n"
-    "             -DFLEXGEN_CUDA_TIMELINE=ON\n";
+    "             -DFLEXGEN_CUDA_TIMELINE=ON\n"
+    "  --profile-prefill  after the timed prefill passes, one more, the only work queued while the\n"
+    "             CUDA profiler collects: its kernels alone under `ncu --profile-from-start off`\n";
 
 struct Options {
   std::string shape = "1b";
@@ -65,6 +67,7 @@ struct Options {
   int64_t steps = 64;
   int64_t batch = 1;
   std::string timeline;  // --timeline FILE
+  bool profile_prefill = false;
 };
 
 constexpr int64_t kLimitBufferBytes = int64_t{2} << 30;  // 2 GiB per buffer
@@ -95,6 +98,10 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       return 0;
+    }
+    if (a == "--profile-prefill") {
+      o.profile_prefill = true;
+      continue;
     }
     if (a != "--shape" && a != "--dtype" && a != "--context" && a != "--reps" && a != "--steps" &&
         a != "--batch" && a != "--timeline")
@@ -218,7 +225,7 @@ int main(int argc, char** argv) {
     // beside the machine's dense bf16/fp16 matmul rate (cuBLAS, 8192^3) measured in this run.
     t = bench_decode::Clock::now();
     progress("prefill passes of " + std::to_string(o.context) + " tokens a row");
-    const bench_decode::PrefillTiming prefills = bench_decode::time_prefills(model, step_setup, 10);
+    const bench_decode::PrefillTiming prefills = bench_decode::time_prefills(model, step_setup, 10, o.profile_prefill);
     const double matmul_tflops = bench_decode::matmul_tflops(device, dtype);
     const double prefill_ms = bench_decode::median(prefills.ms);
     const double tokens = static_cast<double>(o.batch * o.context);

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "clock.h"
+#include "cuda/cuda_profiler.h"
 #include "flexgen/decode_state.h"
 #include "flexgen/mask.h"
 
@@ -56,7 +57,7 @@ std::unique_ptr<flexgen::DecodeState> prefilled_state(const flexgen::LlamaModel&
 
 }  // namespace
 
-PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& s, int64_t reps) {
+PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& s, int64_t reps, bool profiled) {
   const std::unique_ptr<flexgen::DecodeState> state = new_state(model, s, true);
   const Prompt p = random_prompt(model, s);
   wait_for(prefill_rows(*state, p, s));
@@ -67,6 +68,11 @@ PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& s
     t.enqueue_ms.push_back(seconds_since(start) * 1e3);
     wait_for(logits);
     t.ms.push_back(seconds_since(start) * 1e3);
+  }
+  if (profiled) {
+    flexgen::cuda_profiler_start();
+    wait_for(prefill_rows(*state, p, s));
+    flexgen::cuda_profiler_stop();
   }
   return t;
 }

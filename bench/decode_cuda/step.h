@@ -45,8 +45,10 @@ struct PrefillTiming {
 };
 
 // A fresh DecodeState (`rows` rows) over `model`: one untimed prefill of `context` random tokens a
-// row under a causal mask, then `reps` timed ones of the same prompt.
-PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& setup, int64_t reps);
+// row under a causal mask, then `reps` timed ones of the same prompt; `profiled`: then one more,
+// the only work queued while the CUDA profiler collects (cuda_profiler.h).
+PrefillTiming time_prefills(const flexgen::LlamaModel& model, const StepSetup& setup, int64_t reps,
+                            bool profiled = false);
 
 // Overlapped steps, as the engine runs greedy decoding (DecodeConfig::overlap_steps): each step is
 // queued before the previous step's picks are read, its tokens that step's argmax on the device,

@@ -7,6 +7,7 @@
 #include "cuda/cuda_device.h"
 #include "cuda/cuda_event.h"
 #include "cuda/cuda_graph.h"
+#include "cuda/cuda_profiler.h"
 #include "cuda/fused_ops_cuda.h"
 #include "cuda/max_prob_pick_cuda.h"
 #include "cuda/mma_linear_params.h"
@@ -58,6 +59,9 @@ void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 CudaEvent::CudaEvent(const c10::Device& device) : device_(device) { no_cuda("CudaEvent"); }
 void CudaEvent::record() { no_cuda("CudaEvent"); }
 void CudaEvent::wait() const { no_cuda("CudaEvent"); }
+
+void cuda_profiler_start() { no_cuda("cuda_profiler_start"); }
+void cuda_profiler_stop() { no_cuda("cuda_profiler_stop"); }
 
 at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { no_cuda("rms_norm_cuda"); }
 at::Tensor add_rms_norm_cuda(at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
