@@ -54,8 +54,10 @@ at::Tensor CudaLayerOps::linear(const at::Tensor& x, const at::Tensor& weight, c
 }
 
 at::Tensor CudaLayerOps::mlp(const LayerWeights& l, const at::Tensor& x, const CacheWrite& where) {
+  // Decode steps and prefill passes with rows apart: the SiLU in the projection's epilogue, same bits.
   const at::Tensor act = decode_step(where) ? linear_silu_mul_cuda(x, l.gate_up_proj, l.gate_up_bias)
-                                             : silu_mul_cuda(linear(x, l.gate_up_proj, l.gate_up_bias, where));
+                         : where.rows_apart ? prefill_linear_silu_mul_cuda(x, l.gate_up_proj, l.gate_up_bias)
+                                            : silu_mul_cuda(linear(x, l.gate_up_proj, l.gate_up_bias, where));
   return linear(act, l.down_proj, l.down_bias, where);
 }
 

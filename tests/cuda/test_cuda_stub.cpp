@@ -49,6 +49,7 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
   says_no_cuda([&] { (void)silu_mul_cuda(x); }, "silu_mul_cuda");
   says_no_cuda([&] { (void)linear_cuda(x, x); }, "linear_cuda");
   says_no_cuda([&] { (void)linear_silu_mul_cuda(x, x); }, "linear_silu_mul_cuda");
+  says_no_cuda([&] { (void)prefill_linear_silu_mul_cuda(x, x); }, "prefill_linear_silu_mul_cuda");
   says_no_cuda([&] { (void)linear_rope_qkv_cuda(x, x, {}, x, x, 1, 1, x, x, x); }, "linear_rope_qkv_cuda");
   says_no_cuda([] { (void)cuda_decode_epilogues_fused(1); }, "cuda_decode_epilogues_fused");
   says_no_cuda([] { CudaGraph graph(at::Device(at::kCUDA, 0), [] {}); }, "CudaGraph");

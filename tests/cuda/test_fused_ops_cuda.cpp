@@ -216,6 +216,27 @@ TEST_P(FusedOpsCuda, SiluEpilogueGivesTheSeparateKernelsBits) {
   }
 }
 
+// Prefill passes of 256+ rows on Hopper fold SiLU x up into the tiled gate|up projection (gate and
+// up halves loaded side by side): the same bits as the row-invariant prefill linear followed by
+// silu_mul_cuda, for I that is not a multiple of any tile's half (the last tile's gate and up rows
+// past I are zeros), passes below 256 rows (the two kernels), a bias or I % 8 != 0 (the two calls).
+// ctest runs it with every tile width forced (FLEXGEN_CUDA_PREFILL_BN).
+TEST_P(FusedOpsCuda, PrefillSiluEpilogueGivesTheSeparateKernelsBits) {
+  for (const auto& [I, K] : std::vector<std::pair<int64_t, int64_t>>{{8192, 3072}, {1000, 264}, {200, 72}, {132, 64}}) {
+    const at::Tensor w = randn({2 * I, K}, 0.1), bias = randn({2 * I});
+    for (int64_t rows : {255, 256, 300, 600, 1000}) {
+      const at::Tensor x = randn({1, rows, K});
+      const at::Tensor separate = silu_mul_cuda(linear_cuda(x, w, {}, true, true));
+      const at::Tensor fused = prefill_linear_silu_mul_cuda(x, w);
+      ASSERT_EQ(fused.sizes(), separate.sizes());
+      EXPECT_TRUE(fused.equal(separate)) << "I " << I << " K " << K << ", " << rows << " rows";
+      EXPECT_TRUE(prefill_linear_silu_mul_cuda(x, w, bias).equal(silu_mul_cuda(linear_cuda(x, w, bias, true, true))))
+          << "I " << I << ", " << rows << " rows, bias";
+    }
+  }
+  EXPECT_THROW(prefill_linear_silu_mul_cuda(randn({300, 64}), randn({101, 64})), std::invalid_argument);
+}
+
 // silu_mul and rope_qkv run 8 elements a thread on 16-byte aligned data and one element a thread
 // otherwise: the same bits (inputs at an odd element offset of a larger buffer take the element
 // kernels), for head_dim 16 .. 128 and a head_dim that is not a multiple of 16 (element kernel both).

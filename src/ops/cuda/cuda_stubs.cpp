@@ -91,6 +91,9 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::
 at::Tensor linear_silu_mul_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
   no_cuda("linear_silu_mul_cuda");
 }
+at::Tensor prefill_linear_silu_mul_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) {
+  no_cuda("prefill_linear_silu_mul_cuda");
+}
 
 namespace cuda_fused {
 int gemv(DType, const void*, const void*, void*, int, int, int, int, bool, void*, bool) { no_cuda("cuda_fused::gemv"); }

@@ -363,6 +363,26 @@ at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, c
   return y;
 }
 
+at::Tensor prefill_linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const char* who = "prefill_linear_silu_mul_cuda";
+  half_cuda(x, who, "x");
+  need(weight.dim() == 2 && weight.size(0) % 2 == 0, who, "the weight must be [2 I, K] (gate | up)");
+  const int64_t K = x.size(-1), inter = weight.size(0) / 2, rows = K > 0 ? x.numel() / K : 0;
+  if (bias.defined() || inter % 8 != 0 || !cuda_fused::prefill_linear_silu_mul_fused(rows))
+    return silu_mul_cuda(linear_cuda(x, weight, bias, true, true));
+  const at::Tensor xc = x.contiguous();
+  need_row_invariant_inputs(x, xc, weight, K, who);
+  c10::cuda::CUDAGuard guard(x.device());
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = inter;
+  at::Tensor y = at::empty(shape, x.options());
+  launched(cuda_fused::prefill_linear_silu_mul(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
+                                               static_cast<int>(inter), static_cast<int>(K), stream(),
+                                               cuda_pdl_enabled()),
+           who);
+  return y;
+}
+
 bool cuda_decode_layer_kernel(int64_t rows) {
   return rows == 1 && layer_kernel_switch() && cuda_decode_epilogues_fused(rows);
 }

@@ -67,6 +67,11 @@ at::Tensor linear_rope_qkv_cuda(const at::Tensor& x, const at::Tensor& weight, c
 // silu_mul_cuda(linear_cuda(x, weight, bias, true)).
 at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
 
+// silu_mul_cuda(linear_cuda(x, weight, bias, true, true)) for the tokens of a prefill pass, the
+// same bits; in one launch where the tiled kernel's epilogue takes the SiLU (Hopper, 256+ rows, no
+// bias, I % 8 == 0), else as those two calls.
+at::Tensor prefill_linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias = {});
+
 // Whether a decode step of `rows` rows runs each layer's projections after its attention through
 // decode_layer_tail_cuda: one row (a batch-1 step) with FLEXGEN_CUDA_LAYER_KERNEL=1 and the
 // epilogues on (cuda_decode_epilogues_fused); the same bits either way. Off by default: on an

@@ -216,5 +216,15 @@ int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows,
                                    static_cast<__half*>(y), r, N, K, pdl, st);
 }
 
+bool prefill_linear_silu_mul_fused(int64_t rows) {
+  return rows >= 256 && rows <= (int64_t{1} << 30) && tile_stages::hopper();
+}
+
+int prefill_linear_silu_mul(DType t, const void* x, const void* w, void* y, int64_t rows, int inter, int K,
+                            void* stream, bool pdl) {
+  if (!prefill_linear_silu_mul_fused(rows)) return static_cast<int>(cudaErrorNotSupported);
+  return prefill_linear_silu_mul_tma(t, x, w, y, static_cast<int>(rows), inter, K, stream, pdl);
+}
+
 }  // namespace cuda_fused
 }  // namespace flexgen

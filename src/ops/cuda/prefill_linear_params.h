@@ -18,6 +18,17 @@ namespace cuda_fused {
 int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, void* stream,
                    bool pdl = false);
 
+// Whether prefill_linear_silu_mul runs launches of `rows` rows on the current device (Hopper, 256+
+// rows: the TMA kernel, whose epilogue takes the SiLU).
+bool prefill_linear_silu_mul_fused(int64_t rows);
+
+// y [rows, inter] = silu_mul(prefill_linear(x, w)) for w = [gate | up] ([2 inter, K]) in one launch,
+// bit for bit (the product rounded to T, then silu_times of each gate and up pair). inter % 8 ==
+// 0; only where prefill_linear_silu_mul_fused(rows) (else cudaErrorNotSupported). Returns a
+// cudaError_t value (0 = success).
+int prefill_linear_silu_mul(DType t, const void* x, const void* w, void* y, int64_t rows, int inter, int K,
+                            void* stream, bool pdl = false);
+
 // Reads the prefill linear's environment switch now (FLEXGEN_CUDA_PREFILL_BN: its tile width,
 // prefill_linear_tma.h): a value it does not take throws std::invalid_argument.
 void prefill_linear_read_switches();

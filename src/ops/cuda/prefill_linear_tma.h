@@ -17,6 +17,13 @@ namespace cuda_fused {
 // 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
 int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream, bool pdl);
 
+// y [rows, inter] = silu_times(gate, up) of the same product with w = [gate | up] ([2 inter, K]):
+// each tile loads inter-apart gate and up rows side by side (prefill_tile_width of N = 2 inter) and
+// rounds gate and up to T before silu_times, so the bits are those of prefill_linear_tma then
+// silu_mul. inter % 8 == 0. Returns a cudaError_t value (0 = success).
+int prefill_linear_silu_mul_tma(DType t, const void* x, const void* w, void* y, int rows, int inter, int K,
+                                void* stream, bool pdl);
+
 // The tile width (columns: 128, 160, 192 or 256; rows 128) of a launch of `rows` x N on `sms` SMs
 // (one CTA an SM): the one that ends soonest if a tile takes time in proportion to its width plus
 // 80 (its fixed costs and the lower rate of narrow wgmmas: an H200's 3B and 1B matrices at 300-5000

@@ -35,34 +35,57 @@ using tile_stages::TmaTile;
 template <int BN>
 using Tile = TmaTile<2, BN, 4, 1>;
 
-template <typename T, typename C>
+// SILU: wmap and umap are the gate and up halves of a [gate | up] weight (boxes of BN / 2 rows),
+// N = I, and the CTA's BN-column product (BN / 2 gate columns, the same BN / 2 of up) leaves as
+// BN / 2 columns of silu_times(gate, up) (wgmma_tile_store_silu).
+template <typename T, typename C, bool SILU>
 __global__ void __launch_bounds__(C::kThreads, C::MINB)
     prefill_linear_tma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
-                              T* __restrict__ y, int rows, int N, int K) {
+                              const __grid_constant__ CUtensorMap umap, T* __restrict__ y, int rows, int N, int K) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * C::BN, ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
+  constexpr int kOutCols = SILU ? C::BN / 2 : C::BN;
+  const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * kOutCols, ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
   float d[C::kNB][C::kBW / 2];
-  tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, 0, 1, ktiles, d);
+  tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, 0, 1, ktiles, d, SILU ? &umap : nullptr);
   if (static_cast<int>(threadIdx.x) >= C::kConsumers) return;  // the producer warp
+  if constexpr (SILU) {
+    tile_stages::wgmma_tile_store_silu<T, C::kNB, C::kBW>(d, y, rows, N, m0, n0);
+  } else {
 #pragma unroll
-  for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + C::kBW * b);
+    for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + C::kBW * b);
+  }
 #else
   __trap();
 #endif
 }
 
+// silu_inter > 0: w is [gate | up] with gate and up silu_inter rows each, and y [rows, silu_inter]
+// their silu_times (N = 2 silu_inter).
 template <typename T, typename C>
-int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
-  constexpr auto kernel = prefill_linear_tma_kernel<T, C>;
+int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int silu_inter, bool pdl,
+                cudaStream_t st) {
+  CUtensorMap xmap, wmap, umap;
+  if (const int e = cuda_tma::encode_k_major(&xmap, t, x, rows, K, C::BM); e != 0) return e;
+  if (silu_inter > 0) {
+    constexpr auto kernel = prefill_linear_tma_kernel<T, C, true>;
+    if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
+      return static_cast<int>(e);
+    const auto* up = static_cast<const T*>(w) + static_cast<int64_t>(silu_inter) * K;
+    if (const int e = cuda_tma::encode_k_major(&wmap, t, w, silu_inter, K, C::BN / 2); e != 0) return e;
+    if (const int e = cuda_tma::encode_k_major(&umap, t, up, silu_inter, K, C::BN / 2); e != 0) return e;
+    const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM),
+                    static_cast<unsigned>((silu_inter + C::BN / 2 - 1) / (C::BN / 2)));
+    return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap, umap,
+                                             static_cast<T*>(y), rows, silu_inter, K));
+  }
+  constexpr auto kernel = prefill_linear_tma_kernel<T, C, false>;
   if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
     return static_cast<int>(e);
-  CUtensorMap xmap, wmap;
-  if (const int e = cuda_tma::encode_k_major(&xmap, t, x, rows, K, C::BM); e != 0) return e;
   if (const int e = cuda_tma::encode_k_major(&wmap, t, w, N, K, C::BN); e != 0) return e;
   // Row tiles vary fastest: the CTAs of one column tile run together and share its weights in L2.
   const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM), static_cast<unsigned>((N + C::BN - 1) / C::BN));
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap,
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap, wmap,
                                            static_cast<T*>(y), rows, N, K));
 }
 
@@ -79,13 +102,22 @@ int tile_width_switch() {
 }
 
 template <typename T>
-int launch(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
+int launch(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int silu_inter, bool pdl,
+           cudaStream_t st) {
   switch (prefill_tile_width(rows, N, tile_stages::sm_count(), tile_width_switch())) {
-    case 128: return launch_tile<T, Tile<128>>(t, x, w, y, rows, N, K, pdl, st);
-    case 160: return launch_tile<T, Tile<160>>(t, x, w, y, rows, N, K, pdl, st);
-    case 192: return launch_tile<T, Tile<192>>(t, x, w, y, rows, N, K, pdl, st);
-    default: return launch_tile<T, Tile<256>>(t, x, w, y, rows, N, K, pdl, st);
+    case 128: return launch_tile<T, Tile<128>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
+    case 160: return launch_tile<T, Tile<160>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
+    case 192: return launch_tile<T, Tile<192>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
+    default: return launch_tile<T, Tile<256>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
   }
+}
+
+int launch_any(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int silu_inter, void* stream,
+               bool pdl) {
+  if (rows < 1 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
+  const auto st = static_cast<cudaStream_t>(stream);
+  return t == DType::BF16 ? launch<__nv_bfloat16>(t, x, w, y, rows, N, K, silu_inter, pdl, st)
+                          : launch<__half>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
 }
 
 }  // namespace
@@ -93,10 +125,13 @@ int launch(DType t, const void* x, const void* w, void* y, int rows, int N, int 
 void prefill_linear_read_switches() { tile_width_switch(); }
 
 int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream, bool pdl) {
-  if (rows < 1 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
-  const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? launch<__nv_bfloat16>(t, x, w, y, rows, N, K, pdl, st)
-                          : launch<__half>(t, x, w, y, rows, N, K, pdl, st);
+  return launch_any(t, x, w, y, rows, N, K, 0, stream, pdl);
+}
+
+int prefill_linear_silu_mul_tma(DType t, const void* x, const void* w, void* y, int rows, int inter, int K,
+                                void* stream, bool pdl) {
+  if (inter <= 0 || inter % 8 != 0 || inter > (1 << 29)) return static_cast<int>(cudaErrorInvalidValue);
+  return launch_any(t, x, w, y, rows, 2 * inter, K, inter, stream, pdl);
 }
 
 }  // namespace cuda_fused

@@ -55,16 +55,27 @@ struct TmaStages {
   }
 };
 
+// A stage's w rows: one box of BN rows of wmap at row n0, or with w2map (boxes of BN / 2 rows) the
+// rows n0 .. of wmap then the rows n0 .. of w2map (a [gate | up] tile; BN / 2 is a multiple of 8
+// rows, so the second box starts on the 128-byte swizzle's 1024-byte period).
+template <typename C>
+__device__ __forceinline__ void tma_load_w(uint32_t dst, const CUtensorMap* wmap, const CUtensorMap* w2map,
+                                           uint32_t bar, int k, int n0) {
+  static_assert(C::BN % 16 == 0, "two boxes of whole swizzle periods");
+  cuda_tma::tma_load_2d(dst, wmap, bar, k, n0);
+  if (w2map != nullptr) cuda_tma::tma_load_2d(dst + C::BN / 2 * kRowBytes, w2map, bar, k, n0);
+}
+
 // The producer (one thread): stage kt holds K's 64-element group g0 + gs kt, kt < ktiles, of the
-// x rows m0 .. m0 + BM - 1 and the w rows n0 .. n0 + BN - 1. The weights of the first stages do
-// not depend on the previous kernel and are in flight before waiting for it (PDL).
+// x rows m0 .. m0 + BM - 1 and the w rows n0 .. n0 + BN - 1 (tma_load_w). The weights of the first
+// stages do not depend on the previous kernel and are in flight before waiting for it (PDL).
 template <typename C>
 __device__ __forceinline__ void tma_produce(const TmaStages<C>& st, const CUtensorMap* xmap, const CUtensorMap* wmap,
-                                            int m0, int n0, int g0, int gs, int ktiles) {
+                                            const CUtensorMap* w2map, int m0, int n0, int g0, int gs, int ktiles) {
   const int first = ktiles < C::ST ? ktiles : C::ST;
   for (int kt = 0; kt < first; ++kt) {
     cuda_tma::mbar_arrive_expect_tx(st.full + 8 * kt, C::kStageBytes);
-    cuda_tma::tma_load_2d(st.stage(kt) + C::kXBytes, wmap, st.full + 8 * kt, (g0 + gs * kt) * kBK, n0);
+    tma_load_w<C>(st.stage(kt) + C::kXBytes, wmap, w2map, st.full + 8 * kt, (g0 + gs * kt) * kBK, n0);
   }
   cuda_pdl::pdl_wait();
   for (int kt = 0; kt < first; ++kt)
@@ -73,7 +84,7 @@ __device__ __forceinline__ void tma_produce(const TmaStages<C>& st, const CUtens
     const uint32_t s = 8 * (kt % C::ST);
     cuda_tma::mbar_wait(st.empty + s, ((kt / C::ST) - 1) & 1);
     cuda_tma::mbar_arrive_expect_tx(st.full + s, C::kStageBytes);
-    cuda_tma::tma_load_2d(st.stage(kt) + C::kXBytes, wmap, st.full + s, (g0 + gs * kt) * kBK, n0);
+    tma_load_w<C>(st.stage(kt) + C::kXBytes, wmap, w2map, st.full + s, (g0 + gs * kt) * kBK, n0);
     cuda_tma::tma_load_2d(st.stage(kt), xmap, st.full + s, (g0 + gs * kt) * kBK, m0);
   }
 }
@@ -108,18 +119,19 @@ __device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, 
 
 // A CTA's whole pipeline over its ktiles stages (K groups g0 + gs kt): sets up the barriers, then
 // the producer thread loads while the consumer warpgroups (threads 0 .. kConsumers - 1) fill d
-// (tma_consume's layout); every thread then lets the next kernel launch. Returns the stages (free
-// for other use after a __syncthreads()).
+// (tma_consume's layout); every thread then lets the next kernel launch. w2map: the w tile in two
+// boxes (tma_load_w). Returns the stages (free for other use after a __syncthreads()).
 template <typename T, typename C>
 __device__ __forceinline__ TmaStages<C> tma_tile_run(const unsigned char* smem_raw, const CUtensorMap* xmap,
                                                      const CUtensorMap* wmap, int m0, int n0, int g0, int gs,
-                                                     int ktiles, float (&d)[C::kNB][C::kBW / 2]) {
+                                                     int ktiles, float (&d)[C::kNB][C::kBW / 2],
+                                                     const CUtensorMap* w2map = nullptr) {
   const TmaStages<C> st(smem_raw);
   st.init();
   __syncthreads();
   const int tid = static_cast<int>(threadIdx.x);
   if (tid < C::kConsumers) tma_consume<T>(st, ktiles, d);
-  else if (tid == C::kConsumers) tma_produce(st, xmap, wmap, m0, n0, g0, gs, ktiles);
+  else if (tid == C::kConsumers) tma_produce(st, xmap, wmap, w2map, m0, n0, g0, gs, ktiles);
   cuda_pdl::pdl_trigger();
   return st;
 }

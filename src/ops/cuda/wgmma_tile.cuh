@@ -8,6 +8,7 @@
 
 #include "cp_async.cuh"
 #include "half_math.cuh"
+#include "llama_elementwise.cuh"
 #include "pdl.cuh"
 #include "tile_stages.cuh"
 #include "wgmma.cuh"
@@ -66,6 +67,45 @@ __device__ __forceinline__ void wgmma_tile_store(const float (&d)[H], T* __restr
       } else {
         if (c < N) yr[c] = cuda_half::to<T>(lo);
         if (c + 1 < N) yr[c + 1] = cuda_half::to<T>(hi);
+      }
+    }
+  }
+}
+
+// The SiLU-times-up of a [gate | up] tile (tma_load_w's two boxes): this thread's accumulators
+// d[NB][BW / 2] (tma_consume's layout over a BN = NB BW column tile) hold gate columns in their
+// first half of floats and the up columns BN / 2 to the right in the second (the same rows, columns
+// and lanes), so y [rows, I] at the tile's (m0, j0) gets silu_times(T(gate), T(up)): the bits of
+// wgmma_tile_store's two outputs through silu_mul. Rows past `rows`, columns past I not written.
+template <typename T, int NB, int BW>
+__device__ __forceinline__ void wgmma_tile_store_silu(const float (&d)[NB][BW / 2], T* __restrict__ y, int rows,
+                                                      int I, int m0, int j0) {
+  using T2 = typename cuda_half::Pair<T>::type;
+  constexpr int kHalf = NB * BW / 4;  // floats of gate (and of up) a thread
+  static_assert(kHalf % 4 == 0, "whole 8-column groups of gate and of up");
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const bool pairs = (I & 1) == 0;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int r = m0 + 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g + 8 * h;
+    if (r >= rows) continue;
+    T* yr = y + static_cast<int64_t>(r) * I;
+#pragma unroll
+    for (int j = 0; j < kHalf / 4; ++j) {
+      const int c = j0 + 8 * j + 2 * t;
+      constexpr int kPer = BW / 2;
+      const int f0 = 4 * j + 2 * h, u0 = f0 + kHalf;  // flat indices of gate (c, c + 1) and up
+      const T o0 = cuda_half::silu_times(cuda_half::to<T>(d[f0 / kPer][f0 % kPer]),
+                                         cuda_half::to<T>(d[u0 / kPer][u0 % kPer]));
+      const T o1 = cuda_half::silu_times(cuda_half::to<T>(d[(f0 + 1) / kPer][(f0 + 1) % kPer]),
+                                         cuda_half::to<T>(d[(u0 + 1) / kPer][(u0 + 1) % kPer]));
+      if (pairs && c + 1 < I) {
+        T2 v;
+        v.x = o0, v.y = o1;
+        *reinterpret_cast<T2*>(yr + c) = v;
+      } else {
+        if (c < I) yr[c] = o0;
+        if (c + 1 < I) yr[c + 1] = o1;
       }
     }
   }
