@@ -55,7 +55,7 @@ struct BlockSparseAttentionOptions {
 };
 
 struct BlockSparseAttentionResult {
-  at::Tensor out;  // [B, H, Lq, d], dtype of q
+  at::Tensor out;  // [B, H, Lq, d], dtype of q (the CUDA kernels: a view of [B, Lq, H, d] memory)
   at::Tensor lse;  // [B, H, Lq] fp32, natural log; undefined unless return_lse
 };
 
