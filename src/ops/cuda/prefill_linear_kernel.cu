@@ -197,6 +197,10 @@ int launch(const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaS
                          : launch_tile<T, SmallTile>(x, w, y, rows, N, K, pdl, st);
 }
 
+// Hopper, 256+ rows: the warp-specialized TMA kernel (H200, 3B matrices: 1.1-1.35x the kernels
+// above from 2464 rows, 1.15-1.25x at 512).
+bool tma_rows(int64_t rows) { return rows >= 256 && rows <= (int64_t{1} << 30) && tile_stages::hopper(); }
+
 }  // namespace
 
 int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, void* stream,
@@ -207,18 +211,14 @@ int prefill_linear(DType t, const void* x, const void* w, void* y, int64_t rows,
   if (rows == 0) return 0;
   const auto st = static_cast<cudaStream_t>(stream);
   const int r = static_cast<int>(rows);
-  // Hopper, 256+ rows: the warp-specialized TMA kernel (H200, 3B matrices: 1.1-1.35x the kernels
-  // below from 2464 rows, 1.15-1.25x at 512).
-  if (r >= 256 && tile_stages::hopper()) return prefill_linear_tma(t, x, w, y, r, N, K, stream, pdl);
+  if (tma_rows(rows)) return prefill_linear_tma(t, x, w, y, r, N, K, stream, pdl);
   return t == DType::BF16 ? launch(static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
                                    static_cast<__nv_bfloat16*>(y), r, N, K, pdl, st)
                           : launch(static_cast<const __half*>(x), static_cast<const __half*>(w),
                                    static_cast<__half*>(y), r, N, K, pdl, st);
 }
 
-bool prefill_linear_silu_mul_fused(int64_t rows) {
-  return rows >= 256 && rows <= (int64_t{1} << 30) && tile_stages::hopper();
-}
+bool prefill_linear_silu_mul_fused(int64_t rows) { return tma_rows(rows); }
 
 int prefill_linear_silu_mul(DType t, const void* x, const void* w, void* y, int64_t rows, int inter, int K,
                             void* stream, bool pdl) {

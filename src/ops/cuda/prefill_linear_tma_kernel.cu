@@ -60,33 +60,36 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
 #endif
 }
 
-// silu_inter > 0: w is [gate | up] with gate and up silu_inter rows each, and y [rows, silu_inter]
-// their silu_times (N = 2 silu_inter).
-template <typename T, typename C>
-int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int silu_inter, bool pdl,
-                cudaStream_t st) {
-  CUtensorMap xmap, wmap, umap;
-  if (const int e = cuda_tma::encode_k_major(&xmap, t, x, rows, K, C::BM); e != 0) return e;
-  if (silu_inter > 0) {
-    constexpr auto kernel = prefill_linear_tma_kernel<T, C, true>;
-    if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
-      return static_cast<int>(e);
-    const auto* up = static_cast<const T*>(w) + static_cast<int64_t>(silu_inter) * K;
-    if (const int e = cuda_tma::encode_k_major(&wmap, t, w, silu_inter, K, C::BN / 2); e != 0) return e;
-    if (const int e = cuda_tma::encode_k_major(&umap, t, up, silu_inter, K, C::BN / 2); e != 0) return e;
-    const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM),
-                    static_cast<unsigned>((silu_inter + C::BN / 2 - 1) / (C::BN / 2)));
-    return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap, umap,
-                                             static_cast<T*>(y), rows, silu_inter, K));
-  }
-  constexpr auto kernel = prefill_linear_tma_kernel<T, C, false>;
+// SILU: w is [gate | up] with gate and up N / 2 rows each, and y [rows, N / 2]
+// their silu_times: the w tile is two boxes of BN / 2 rows, one of each half.
+// Either way the kernel's N is the rows of a weight map (wrows) and a column tile is `box` of them.
+template <typename T, typename C, bool SILU>
+int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
+  constexpr auto kernel = prefill_linear_tma_kernel<T, C, SILU>;
   if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(C::kSmemBytes); e != cudaSuccess)
     return static_cast<int>(e);
-  if (const int e = cuda_tma::encode_k_major(&wmap, t, w, N, K, C::BN); e != 0) return e;
+  constexpr int box = SILU ? C::BN / 2 : C::BN;
+  const int wrows = SILU ? N / 2 : N;
+  CUtensorMap xmap, wmap, umap;
+  if (const int e = cuda_tma::encode_k_major(&xmap, t, x, rows, K, C::BM); e != 0) return e;
+  if (const int e = cuda_tma::encode_k_major(&wmap, t, w, wrows, K, box); e != 0) return e;
+  if (SILU) {
+    const auto* up = static_cast<const T*>(w) + static_cast<int64_t>(wrows) * K;
+    if (const int e = cuda_tma::encode_k_major(&umap, t, up, wrows, K, box); e != 0) return e;
+  } else {
+    umap = wmap;  // unused
+  }
   // Row tiles vary fastest: the CTAs of one column tile run together and share its weights in L2.
-  const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM), static_cast<unsigned>((N + C::BN - 1) / C::BN));
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap, wmap,
-                                           static_cast<T*>(y), rows, N, K));
+  const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM), static_cast<unsigned>((wrows + box - 1) / box));
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap, umap,
+                                           static_cast<T*>(y), rows, wrows, K));
+}
+
+template <typename T, typename C>
+int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool silu, bool pdl,
+                cudaStream_t st) {
+  return silu ? launch_tile<T, C, true>(t, x, w, y, rows, N, K, pdl, st)
+              : launch_tile<T, C, false>(t, x, w, y, rows, N, K, pdl, st);
 }
 
 // Tile widths by the run's FLEXGEN_CUDA_PREFILL_BN (read once; A/B runs: no value depends on it):
@@ -101,23 +104,24 @@ int tile_width_switch() {
   return v;
 }
 
+// silu: N = 2 I columns of [gate | up] in (the tile width is chosen for them), I out.
 template <typename T>
-int launch(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int silu_inter, bool pdl,
+int launch(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool silu, bool pdl,
            cudaStream_t st) {
   switch (prefill_tile_width(rows, N, tile_stages::sm_count(), tile_width_switch())) {
-    case 128: return launch_tile<T, Tile<128>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
-    case 160: return launch_tile<T, Tile<160>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
-    case 192: return launch_tile<T, Tile<192>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
-    default: return launch_tile<T, Tile<256>>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
+    case 128: return launch_tile<T, Tile<128>>(t, x, w, y, rows, N, K, silu, pdl, st);
+    case 160: return launch_tile<T, Tile<160>>(t, x, w, y, rows, N, K, silu, pdl, st);
+    case 192: return launch_tile<T, Tile<192>>(t, x, w, y, rows, N, K, silu, pdl, st);
+    default: return launch_tile<T, Tile<256>>(t, x, w, y, rows, N, K, silu, pdl, st);
   }
 }
 
-int launch_any(DType t, const void* x, const void* w, void* y, int rows, int N, int K, int silu_inter, void* stream,
+int launch_any(DType t, const void* x, const void* w, void* y, int rows, int N, int K, bool silu, void* stream,
                bool pdl) {
   if (rows < 1 || N <= 0 || K <= 0 || K % 8 != 0) return static_cast<int>(cudaErrorInvalidValue);
   const auto st = static_cast<cudaStream_t>(stream);
-  return t == DType::BF16 ? launch<__nv_bfloat16>(t, x, w, y, rows, N, K, silu_inter, pdl, st)
-                          : launch<__half>(t, x, w, y, rows, N, K, silu_inter, pdl, st);
+  return t == DType::BF16 ? launch<__nv_bfloat16>(t, x, w, y, rows, N, K, silu, pdl, st)
+                          : launch<__half>(t, x, w, y, rows, N, K, silu, pdl, st);
 }
 
 }  // namespace
@@ -125,13 +129,13 @@ int launch_any(DType t, const void* x, const void* w, void* y, int rows, int N, 
 void prefill_linear_read_switches() { tile_width_switch(); }
 
 int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream, bool pdl) {
-  return launch_any(t, x, w, y, rows, N, K, 0, stream, pdl);
+  return launch_any(t, x, w, y, rows, N, K, false, stream, pdl);
 }
 
 int prefill_linear_silu_mul_tma(DType t, const void* x, const void* w, void* y, int rows, int inter, int K,
                                 void* stream, bool pdl) {
   if (inter <= 0 || inter % 8 != 0 || inter > (1 << 29)) return static_cast<int>(cudaErrorInvalidValue);
-  return launch_any(t, x, w, y, rows, 2 * inter, K, inter, stream, pdl);
+  return launch_any(t, x, w, y, rows, 2 * inter, K, true, stream, pdl);
 }
 
 }  // namespace cuda_fused
