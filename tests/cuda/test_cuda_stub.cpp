@@ -77,12 +77,14 @@ TEST(PrefillTileWidth, OneSamplePassesFillTheSmsInOneWave) {
   EXPECT_EQ(prefill_tile_width(431, 3072, 132), 128);   // o, down: 96 CTAs (the old rule's)
   EXPECT_EQ(prefill_tile_width(431, 16384, 132), 256);  // gate|up: 256 CTAs, two full waves
   EXPECT_EQ(prefill_tile_width(1500, 2048, 132), 192);  // 1B down: 132 CTAs, one wave (256: 96)
+  EXPECT_EQ(prefill_tile_width(600, 5120, 132), 208);   // 3B q|k|v at 600 tokens: 125 CTAs (256: 100)
+  EXPECT_EQ(prefill_tile_width(600, 16384, 132), 208);  // gate|up: 395 CTAs, three waves (160: four)
   EXPECT_EQ(prefill_tile_width(8192, 3072, 132), 256);
   EXPECT_EQ(prefill_tile_width(8192, 16384, 132), 256);
   for (const int64_t rows : {1, 77, 256, 431, 1000, 4096, 16384})
     for (const int64_t N : {64, 131, 3072, 5120, 16384}) {
       const int w = prefill_tile_width(rows, N, 132);
-      EXPECT_TRUE(w == 128 || w == 160 || w == 192 || w == 256) << rows << " x " << N << ": " << w;
+      EXPECT_TRUE(w == 128 || w == 160 || w == 192 || w == 208 || w == 224 || w == 240 || w == 256) << rows << " x " << N << ": " << w;
       EXPECT_EQ(prefill_tile_width(rows, N, 132, 192), 192);
       const int64_t narrow = (rows + 127) / 128 * ((N + 127) / 128);
       EXPECT_EQ(prefill_tile_width(rows, N, 132, -1), narrow <= 132 ? 128 : 256) << rows << " x " << N;

@@ -24,19 +24,21 @@ int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows,
 int prefill_linear_silu_mul_tma(DType t, const void* x, const void* w, void* y, int rows, int inter, int K,
                                 void* stream, bool pdl);
 
-// The tile width (columns: 128, 160, 192 or 256; rows 128) of a launch of `rows` x N on `sms` SMs
-// (one CTA an SM): the one that ends soonest if a tile takes time in proportion to its width plus
-// 80 (its fixed costs and the lower rate of narrow wgmmas: an H200's 3B and 1B matrices at 300-5000
-// rows), waves = ceil(tiles / sms); ties to the wider. A pass of one sample (~430 tokens, 4 row
-// tiles) then runs the 3B q|k|v projection (N = 5120) in one wave of 160-column tiles (128 CTAs;
-// 256 gave 80, 128 two waves). forced: a width for every launch; -1 the rule before this one (128
-// where those fit in one wave, else 256). Speed only: the bits do not depend on the tile.
+// The tile width (columns: 128, 160, 192, 208, 224, 240 or 256; rows 128) of a launch of `rows` x N
+// on `sms` SMs (one CTA an SM): the one that ends soonest if a tile takes time in proportion to its
+// width plus 80 (its fixed costs and the lower rate of narrow wgmmas: an H200's 3B and 1B matrices
+// at 300-5000 rows), waves = ceil(tiles / sms); ties to the wider. A pass of one sample (~430
+// tokens, 4 row tiles) then runs the 3B q|k|v projection (N = 5120) in one wave of 160-column tiles
+// (128 CTAs; 256 gave 80, 128 two waves); at 600 tokens (5 row tiles) in one wave of 208 (125 CTAs)
+// and gate|up (N = 16384) in three full waves of 208 (395 CTAs; 160 took four). forced: a width for
+// every launch; -1 the rule before this one (128 where those fit in one wave, else 256). Speed
+// only: the bits do not depend on the tile.
 constexpr int prefill_tile_width(int64_t rows, int64_t N, int64_t sms, int forced = 0) {
   if (forced > 0) return forced;
   const int64_t row_tiles = (rows + 127) / 128;
   if (sms < 1) sms = 1;
   if (forced < 0) return row_tiles * ((N + 127) / 128) <= sms ? 128 : 256;
-  const int widths[] = {256, 192, 160, 128};
+  const int widths[] = {256, 240, 224, 208, 192, 160, 128};
   int best = 256;
   int64_t best_cost = -1;
   for (const int w : widths) {

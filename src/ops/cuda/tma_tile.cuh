@@ -22,7 +22,7 @@ namespace flexgen {
 namespace cuda_fused {
 namespace tile_stages {
 
-// WG consumer warpgroups (BM = 64 WG rows), BN columns (a multiple of 128, or 160 or 192), ST
+// WG consumer warpgroups (BM = 64 WG rows), BN columns (a multiple of 128, or 160-240 by 16), ST
 // stages, MINB CTAs an SM. Sets the speed, never the bits. A consumer thread's accumulators are kNB
 // blocks of kBW columns (kBW / 2 floats each): 128 for multiples of 128, else one block of BN.
 template <int WG_, int BN_, int ST_, int MINB_>
@@ -33,7 +33,7 @@ struct TmaTile {
   static constexpr int kXBytes = BM * kRowBytes, kStageBytes = (BM + BN) * kRowBytes;
   static constexpr int kBarOffset = ST * kStageBytes;                 // full[ST], then empty[ST]
   static constexpr int kSmemBytes = kBarOffset + 16 * ST + 1024;     // + room to align to 1024 bytes
-  static_assert((BN % 128 == 0 || BN == 160 || BN == 192) && BN <= 256 && BM <= 256, "tile shape");
+  static_assert((BN % 128 == 0 || (BN % 16 == 0 && BN > 128)) && BN <= 256 && BM <= 256, "tile shape");
 };
 
 // A CTA's stages (1024-byte aligned in its dynamic shared memory) and their mbarriers.
