@@ -46,14 +46,20 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
   extern __shared__ unsigned char smem_raw[];
   constexpr int kOutCols = SILU ? C::BN / 2 : C::BN;
   const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * kOutCols, ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
+  // A last row or column tile that would reach past x or w loads the box that ends at their edge
+  // instead (TMA's zero fill of rows past a tensor is slow) and stores only its own outputs: each
+  // output is its own x row and w row's product, wherever in a tile it is computed.
+  const int ml = m0 + C::BM > rows && rows >= C::BM ? rows - C::BM : m0;
+  const int nl = n0 + kOutCols > N && N >= kOutCols ? N - kOutCols : n0;
   float d[C::kNB][C::kBW / 2];
-  tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, m0, n0, 0, 1, ktiles, d, SILU ? &umap : nullptr);
+  tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, ml, nl, 0, 1, ktiles, d, SILU ? &umap : nullptr);
   if (static_cast<int>(threadIdx.x) >= C::kConsumers) return;  // the producer warp
   if constexpr (SILU) {
-    tile_stages::wgmma_tile_store_silu<T, C::kNB, C::kBW>(d, y, rows, N, m0, n0);
+    tile_stages::wgmma_tile_store_silu<T, C::kNB, C::kBW>(d, y, rows, N, ml, nl, m0, n0);
   } else {
 #pragma unroll
-    for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + C::kBW * b);
+    for (int b = 0; b < C::kNB; ++b)
+      tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, ml, nl + C::kBW * b, m0, n0);
   }
 #else
   __trap();

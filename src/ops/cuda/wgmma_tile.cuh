@@ -44,29 +44,29 @@ __device__ __forceinline__ void wgmma_tile_loop(const TileLoader<T, C>& ld, floa
 }
 
 // y's rows and columns of this thread's part of d (wgmma_tile_loop's layout; H / 4 column pairs:
-// 64 x 2 H tiles) for the CTA's tile at (m0, n0), rounded once; rows past `rows` and columns past N
-// are not written.
+// 64 x 2 H tiles) for the CTA's tile at (m0, n0), rounded once; rows past `rows` or before r_lo and
+// columns past N or before c_lo are not written.
 template <typename T, int H>
 __device__ __forceinline__ void wgmma_tile_store(const float (&d)[H], T* __restrict__ y, int rows, int N, int m0,
-                                                 int n0) {
+                                                 int n0, int r_lo = 0, int c_lo = 0) {
   using T2 = typename cuda_half::Pair<T>::type;
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, g = lane >> 2, t = lane & 3;
   const bool pairs = (N & 1) == 0;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int r = m0 + 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g + 8 * h;
-    if (r >= rows) continue;
+    if (r >= rows || r < r_lo) continue;
     T* yr = y + static_cast<int64_t>(r) * N;
 #pragma unroll
     for (int j = 0; j < H / 4; ++j) {
       const int c = n0 + 8 * j + 2 * t;
       const float lo = d[4 * j + 2 * h], hi = d[4 * j + 2 * h + 1];
-      if (pairs && c + 1 < N) {
+      if (pairs && c >= c_lo && c + 1 < N) {
         const uint32_t v = cuda_half::Mma<T>::pack(lo, hi);
         *reinterpret_cast<T2*>(yr + c) = *reinterpret_cast<const T2*>(&v);
       } else {
-        if (c < N) yr[c] = cuda_half::to<T>(lo);
-        if (c + 1 < N) yr[c + 1] = cuda_half::to<T>(hi);
+        if (c >= c_lo && c < N) yr[c] = cuda_half::to<T>(lo);
+        if (c + 1 >= c_lo && c + 1 < N) yr[c + 1] = cuda_half::to<T>(hi);
       }
     }
   }
@@ -76,10 +76,11 @@ __device__ __forceinline__ void wgmma_tile_store(const float (&d)[H], T* __restr
 // d[NB][BW / 2] (tma_consume's layout over a BN = NB BW column tile) hold gate columns in their
 // first half of floats and the up columns BN / 2 to the right in the second (the same rows, columns
 // and lanes), so y [rows, I] at the tile's (m0, j0) gets silu_times(T(gate), T(up)): the bits of
-// wgmma_tile_store's two outputs through silu_mul. Rows past `rows`, columns past I not written.
+// wgmma_tile_store's two outputs through silu_mul. Rows past `rows` or before r_lo, columns past I
+// or before c_lo not written.
 template <typename T, int NB, int BW>
 __device__ __forceinline__ void wgmma_tile_store_silu(const float (&d)[NB][BW / 2], T* __restrict__ y, int rows,
-                                                      int I, int m0, int j0) {
+                                                      int I, int m0, int j0, int r_lo, int c_lo) {
   using T2 = typename cuda_half::Pair<T>::type;
   constexpr int kHalf = NB * BW / 4;  // floats of gate (and of up) a thread
   static_assert(kHalf % 4 == 0, "whole 8-column groups of gate and of up");
@@ -88,7 +89,7 @@ __device__ __forceinline__ void wgmma_tile_store_silu(const float (&d)[NB][BW / 
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int r = m0 + 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g + 8 * h;
-    if (r >= rows) continue;
+    if (r >= rows || r < r_lo) continue;
     T* yr = y + static_cast<int64_t>(r) * I;
 #pragma unroll
     for (int j = 0; j < kHalf / 4; ++j) {
@@ -99,13 +100,13 @@ __device__ __forceinline__ void wgmma_tile_store_silu(const float (&d)[NB][BW / 
                                          cuda_half::to<T>(d[u0 / kPer][u0 % kPer]));
       const T o1 = cuda_half::silu_times(cuda_half::to<T>(d[(f0 + 1) / kPer][(f0 + 1) % kPer]),
                                          cuda_half::to<T>(d[(u0 + 1) / kPer][(u0 + 1) % kPer]));
-      if (pairs && c + 1 < I) {
+      if (pairs && c >= c_lo && c + 1 < I) {
         T2 v;
         v.x = o0, v.y = o1;
         *reinterpret_cast<T2*>(yr + c) = v;
       } else {
-        if (c < I) yr[c] = o0;
-        if (c + 1 < I) yr[c + 1] = o1;
+        if (c >= c_lo && c < I) yr[c] = o0;
+        if (c + 1 >= c_lo && c + 1 < I) yr[c + 1] = o1;
       }
     }
   }
