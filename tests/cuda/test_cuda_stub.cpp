@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -84,7 +85,8 @@ TEST(PrefillTileWidth, OneSamplePassesFillTheSmsInOneWave) {
   for (const int64_t rows : {1, 77, 256, 431, 1000, 4096, 16384})
     for (const int64_t N : {64, 131, 3072, 5120, 16384}) {
       const int w = prefill_tile_width(rows, N, 132);
-      EXPECT_TRUE(w == 128 || w == 160 || w == 192 || w == 208 || w == 224 || w == 240 || w == 256) << rows << " x " << N << ": " << w;
+      const std::set<int> widths = {128, 160, 192, 208, 224, 240, 256};
+      EXPECT_TRUE(widths.count(w) == 1) << rows << " x " << N << ": " << w;
       EXPECT_EQ(prefill_tile_width(rows, N, 132, 192), 192);
       const int64_t narrow = (rows + 127) / 128 * ((N + 127) / 128);
       EXPECT_EQ(prefill_tile_width(rows, N, 132, -1), narrow <= 132 ? 128 : 256) << rows << " x " << N;

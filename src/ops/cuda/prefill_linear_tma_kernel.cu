@@ -100,10 +100,12 @@ int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N,
 
 // Tile widths by the run's FLEXGEN_CUDA_PREFILL_BN (read once; A/B runs: no value depends on it):
 // unset or `auto` 0 (prefill_tile_width's rule), `legacy` -1 (the rule before it: 128 x 128 where
-// those fit in one wave, else 128 x 256), or a width (128, 160, 192, 208, 224, 240, 256) for every launch.
+// those fit in one wave, else 128 x 256), or a width (128, 160, 192, 208, 224, 240, 256) for every
+// launch.
 int tile_width_switch() {
   static const int v = [] {
-    const std::string s = cuda_env::env_switch("FLEXGEN_CUDA_PREFILL_BN", {"auto", "legacy", "128", "160", "192", "208", "224", "240", "256"});
+    const std::string s = cuda_env::env_switch(
+        "FLEXGEN_CUDA_PREFILL_BN", {"auto", "legacy", "128", "160", "192", "208", "224", "240", "256"});
     if (s.empty() || s == "auto") return 0;
     return s == "legacy" ? -1 : std::stoi(s);
   }();
