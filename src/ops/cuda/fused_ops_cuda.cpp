@@ -49,6 +49,13 @@ void launched(int err, const char* who) {
 // The stream to launch on.
 void* stream() { return at::cuda::getCurrentCUDAStream().stream(); }
 
+// x's shape with `cols` in its last dimension (a linear's output, silu_mul's of gate | up).
+std::vector<int64_t> out_shape(const at::Tensor& x, int64_t cols) {
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = cols;
+  return shape;
+}
+
 // Warps per output column of the GEMV for N outputs: from the shape (cuda_fused), or fixed by
 // FLEXGEN_CUDA_GEMV_WPC=1|2|4|8 for kernel benchmarks (a fixed value changes the summation order,
 // so results differ in the last bits from the default's; bench/decode_cuda compares them).
@@ -97,10 +104,8 @@ at::Tensor silu_mul_cuda(const at::Tensor& gu) {
   half_cuda(gu, who, "gu");
   need(gu.size(-1) % 2 == 0, who, "last dimension must be even (gate | up)");
   const int64_t inter = gu.size(-1) / 2;
-  std::vector<int64_t> shape = gu.sizes().vec();
-  shape.back() = inter;
   c10::cuda::CUDAGuard guard(gu.device());
-  at::Tensor out = at::empty(shape, gu.options());
+  at::Tensor out = at::empty(out_shape(gu, inter), gu.options());
   const int64_t rows = inter > 0 ? gu.numel() / (2 * inter) : 0;
   if (rows == 0) return out;
   launched(cuda_fused::silu_mul(dtype_of(gu), gu.data_ptr(), out.data_ptr(), rows, static_cast<int>(inter), stream(),
@@ -201,12 +206,6 @@ void need_row_invariant_inputs(const at::Tensor& x, const at::Tensor& xc, const 
   need(cuda_fused::aligned16(xc.data_ptr()), who, "x must be 16-byte aligned");
 }
 
-std::vector<int64_t> out_shape(const at::Tensor& x, const at::Tensor& weight) {
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = weight.size(0);
-  return shape;
-}
-
 // linear_cuda; read_once: the last (or only) launch that reads `weight` in this step.
 at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, bool read_once,
                           bool rows_apart = false, bool prefill = false) {
@@ -219,7 +218,7 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     const at::Tensor xc = x.contiguous();
     need_row_invariant_inputs(x, xc, weight, K, "linear_cuda");
     c10::cuda::CUDAGuard guard(x.device());
-    at::Tensor y = at::empty(out_shape(x, weight), x.options());
+    at::Tensor y = at::empty(out_shape(x, weight.size(0)), x.options());
     if (rows == 0) return y;
     const int N = static_cast<int>(weight.size(0));
     launched(prefill ? cuda_fused::prefill_linear(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
@@ -235,13 +234,13 @@ at::Tensor gemv_or_linear(const at::Tensor& x, const at::Tensor& weight, const a
     std::vector<at::Tensor> parts;
     for (int64_t r = 0; r < rows; r += 8)
       parts.push_back(gemv_or_linear(x2.narrow(0, r, std::min<int64_t>(8, rows - r)), weight, bias, r + 8 >= rows));
-    return at::cat(parts, 0).view(out_shape(x, weight));
+    return at::cat(parts, 0).view(out_shape(x, weight.size(0)));
   }
   const bool gemv = kernel_shapes(x, weight, K) && x.is_contiguous() && rows >= 1 && rows <= 8 &&
                     cuda_fused::aligned16(x.data_ptr());
   if (!gemv) return at::linear(x, weight, bias);
   c10::cuda::CUDAGuard guard(x.device());
-  at::Tensor y = at::empty(out_shape(x, weight), x.options());
+  at::Tensor y = at::empty(out_shape(x, weight.size(0)), x.options());
   launched(cuda_fused::gemv(dtype_of(x), x.data_ptr(), weight.data_ptr(), y.data_ptr(), static_cast<int>(rows),
                             static_cast<int>(weight.size(0)), static_cast<int>(K), gemv_wpc(weight.size(0)), read_once, stream(),
                             cuda_pdl_enabled()),
@@ -354,9 +353,7 @@ at::Tensor linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& weight, c
   if (!cuda_decode_epilogues_fused(rows_of(x)) || weight.size(0) % 16 != 0)
     return silu_mul_cuda(linear_cuda(x, weight, bias, true));
   c10::cuda::CUDAGuard guard(x.device());
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = weight.size(0) / 2;
-  at::Tensor y = at::empty(shape, x.options());
+  at::Tensor y = at::empty(out_shape(x, weight.size(0) / 2), x.options());
   cuda_fused::MmaEpilogue ep;
   ep.kind = cuda_fused::MmaEpilogue::Kind::SiluMul;
   linear_epilogue(x, weight, bias, y.data_ptr(), ep, who);
@@ -367,15 +364,13 @@ at::Tensor prefill_linear_silu_mul_cuda(const at::Tensor& x, const at::Tensor& w
   const char* who = "prefill_linear_silu_mul_cuda";
   half_cuda(x, who, "x");
   need(weight.dim() == 2 && weight.size(0) % 2 == 0, who, "the weight must be [2 I, K] (gate | up)");
-  const int64_t K = x.size(-1), inter = weight.size(0) / 2, rows = K > 0 ? x.numel() / K : 0;
+  const int64_t K = x.size(-1), inter = weight.size(0) / 2, rows = rows_of(x);
   if (bias.defined() || inter % 8 != 0 || !cuda_fused::prefill_linear_silu_mul_fused(rows))
     return silu_mul_cuda(linear_cuda(x, weight, bias, true, true));
   const at::Tensor xc = x.contiguous();
   need_row_invariant_inputs(x, xc, weight, K, who);
   c10::cuda::CUDAGuard guard(x.device());
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = inter;
-  at::Tensor y = at::empty(shape, x.options());
+  at::Tensor y = at::empty(out_shape(x, inter), x.options());
   launched(cuda_fused::prefill_linear_silu_mul(dtype_of(x), xc.data_ptr(), weight.data_ptr(), y.data_ptr(), rows,
                                                static_cast<int>(inter), static_cast<int>(K), stream(),
                                                cuda_pdl_enabled()),
