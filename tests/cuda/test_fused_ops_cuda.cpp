@@ -218,8 +218,10 @@ TEST_P(FusedOpsCuda, SiluEpilogueGivesTheSeparateKernelsBits) {
 
 // Prefill passes of 256+ rows on Hopper fold SiLU x up into the tiled gate|up projection (gate and
 // up halves loaded side by side): the same bits as the row-invariant prefill linear followed by
-// silu_mul_cuda, for I that is not a multiple of any tile's half (the last tile's gate and up rows
-// past I are zeros), passes below 256 rows (the two kernels), a bias or I % 8 != 0 (the two calls).
+// silu_mul_cuda, for I that is not a multiple of any tile's half (the last tile's gate and up boxes
+// end at I, overlapping the tile before, and it stores only its own columns; so does the last row
+// tile of 300, 600 and 1000 rows), passes below 256 rows (the two kernels), a bias or I % 8 != 0
+// (the two calls).
 // ctest runs it with every tile width forced (FLEXGEN_CUDA_PREFILL_BN).
 TEST_P(FusedOpsCuda, PrefillSiluEpilogueGivesTheSeparateKernelsBits) {
   for (const auto& [I, K] : std::vector<std::pair<int64_t, int64_t>>{{8192, 3072}, {1000, 264}, {200, 72}, {132, 64}}) {
