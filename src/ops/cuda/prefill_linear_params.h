@@ -29,8 +29,9 @@ bool prefill_linear_silu_mul_fused(int64_t rows);
 int prefill_linear_silu_mul(DType t, const void* x, const void* w, void* y, int64_t rows, int inter, int K,
                             void* stream, bool pdl = false);
 
-// Reads the prefill linear's environment switch now (FLEXGEN_CUDA_PREFILL_BN: its tile width,
-// prefill_linear_tma.h): a value it does not take throws std::invalid_argument.
+// Reads the prefill linear's environment switches now (FLEXGEN_CUDA_PREFILL_BN: its tile width,
+// prefill_linear_tma.h; FLEXGEN_CUDA_PREFILL_PERSISTENT: persistent CTAs or one a tile): a value
+// one does not take throws std::invalid_argument.
 void prefill_linear_read_switches();
 
 }  // namespace cuda_fused

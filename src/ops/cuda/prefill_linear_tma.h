@@ -13,7 +13,8 @@ namespace cuda_fused {
 // y [rows, N] = x [rows, K] . w [N, K]^T with exactly prefill_linear's arithmetic (one fp32
 // accumulator an output over the k16 steps of K in order, wgmma, rounded once), so a row's bits are
 // those of any other prefill_linear launch. Tiles of 128 rows x prefill_tile_width columns: one
-// warp loads x and w stages by TMA, two warpgroups multiply. Compute capability 9.0 only. K % 8 ==
+// warp loads x and w stages by TMA, two warpgroups multiply; persistent CTAs (one an SM) each go
+// through their tiles with one ring of stages. Compute capability 9.0 only. K % 8 ==
 // 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
 int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream, bool pdl);
 

@@ -11,6 +11,7 @@
 // bits are the same whatever kernel or tile a row goes through.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -38,6 +39,10 @@ using Tile = TmaTile<2, BN, 4, 1>;
 // SILU: wmap and umap are the gate and up halves of a [gate | up] weight (boxes of BN / 2 rows),
 // N = I, and the CTA's BN-column product (BN / 2 gate columns, the same BN / 2 of up) leaves as
 // BN / 2 columns of silu_times(gate, up) (wgmma_tile_store_silu).
+// Tiles t = blockIdx.x, blockIdx.x + gridDim.x, ... of the mt x nt tiles, row tiles fastest (t:
+// row tile t % mt, column tile t / mt): a grid of every tile computes one each; a smaller one
+// (persistent CTAs) goes through its tiles with one ring of stages, the producer loading the next
+// tile's first stages while the consumers store the last one's outputs.
 template <typename T, typename C, bool SILU>
 __global__ void __launch_bounds__(C::kThreads, C::MINB)
     prefill_linear_tma_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
@@ -45,25 +50,47 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
   constexpr int kOutCols = SILU ? C::BN / 2 : C::BN;
-  const int m0 = blockIdx.x * C::BM, n0 = blockIdx.y * kOutCols, ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
-  // A last row or column tile that would reach past x or w loads the box that ends at their edge
-  // instead (TMA's zero fill of rows past a tensor is slow) and stores only its own outputs: each
-  // output is its own x row and w row's product, wherever in a tile it is computed.
-  const int ml = m0 + C::BM > rows && rows >= C::BM ? rows - C::BM : m0;
-  const int nl = n0 + kOutCols > N && N >= kOutCols ? N - kOutCols : n0;
-  float d[C::kNB][C::kBW / 2];
-  tile_stages::tma_tile_run<T, C>(smem_raw, &xmap, &wmap, ml, nl, 0, 1, ktiles, d, SILU ? &umap : nullptr);
-  if (static_cast<int>(threadIdx.x) >= C::kConsumers) return;  // the producer warp
-  if constexpr (SILU) {
-    tile_stages::wgmma_tile_store_silu<T, C::kNB, C::kBW>(d, y, rows, N, ml, nl, m0, n0);
-  } else {
+  const int ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
+  const int mt = (rows + C::BM - 1) / C::BM, tiles = mt * ((N + kOutCols - 1) / kOutCols);
+  const tile_stages::TmaStages<C> st(smem_raw);
+  st.init();
+  __syncthreads();
+  const int tid = static_cast<int>(threadIdx.x);
+  int base = 0;
+  for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x), base += ktiles) {
+    const int m0 = t % mt * C::BM, n0 = t / mt * kOutCols;
+    // A last row or column tile that would reach past x or w loads the box that ends at their edge
+    // instead (TMA's zero fill of rows past a tensor is slow) and stores only its own outputs: each
+    // output is its own x row and w row's product, wherever in a tile it is computed.
+    const int ml = m0 + C::BM > rows && rows >= C::BM ? rows - C::BM : m0;
+    const int nl = n0 + kOutCols > N && N >= kOutCols ? N - kOutCols : n0;
+    const bool last = t + static_cast<int>(gridDim.x) >= tiles;
+    float d[C::kNB][C::kBW / 2];
+    if (tid == C::kConsumers)
+      tile_stages::tma_produce(st, &xmap, &wmap, SILU ? &umap : nullptr, ml, nl, 0, 1, ktiles, base);
+    else if (tid < C::kConsumers)
+      tile_stages::tma_consume<T>(st, ktiles, d, base, !last);
+    if (last) cuda_pdl::pdl_trigger();  // the next kernel may launch (it waits for this one's end)
+    if (tid < C::kConsumers) {
+      if constexpr (SILU) {
+        tile_stages::wgmma_tile_store_silu<T, C::kNB, C::kBW>(d, y, rows, N, ml, nl, m0, n0);
+      } else {
 #pragma unroll
-    for (int b = 0; b < C::kNB; ++b)
-      tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, ml, nl + C::kBW * b, m0, n0);
+        for (int b = 0; b < C::kNB; ++b)
+          tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, ml, nl + C::kBW * b, m0, n0);
+      }
+    }
   }
 #else
   __trap();
 #endif
+}
+
+// Whether the TMA prefill linear launches persistent CTAs (FLEXGEN_CUDA_PREFILL_PERSISTENT=1, the
+// default) or one CTA a tile (=0, A/B runs: the same bits). Read once.
+bool persistent_switch() {
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_PREFILL_PERSISTENT", {"0", "1"}) != "0";
+  return on;
 }
 
 // SILU: w is [gate | up] with gate and up N / 2 rows each, and y [rows, N / 2]
@@ -86,9 +113,18 @@ int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N,
     umap = wmap;  // unused
   }
   // Row tiles vary fastest: the CTAs of one column tile run together and share its weights in L2.
-  const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM), static_cast<unsigned>((wrows + box - 1) / box));
-  return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), C::kSmemBytes, st, pdl, xmap, wmap, umap,
-                                           static_cast<T*>(y), rows, wrows, K));
+  // Persistent: as many CTAs as are resident at once, each going through its tiles.
+  const int64_t tiles = int64_t{(rows + C::BM - 1) / C::BM} * ((wrows + box - 1) / box);
+  int64_t ctas = tiles;
+  if (persistent_switch()) {
+    int per_sm = 0;
+    if (const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads, C::kSmemBytes);
+        e != cudaSuccess)
+      return static_cast<int>(e);
+    ctas = std::min<int64_t>(tiles, int64_t{std::max(per_sm, 1)} * tile_stages::sm_count());
+  }
+  return static_cast<int>(cuda_pdl::launch(kernel, dim3(static_cast<unsigned>(ctas)), dim3(C::kThreads), C::kSmemBytes,
+                                           st, pdl, xmap, wmap, umap, static_cast<T*>(y), rows, wrows, K));
 }
 
 template <typename T, typename C>
@@ -137,7 +173,10 @@ int launch_any(DType t, const void* x, const void* w, void* y, int rows, int N, 
 
 }  // namespace
 
-void prefill_linear_read_switches() { tile_width_switch(); }
+void prefill_linear_read_switches() {
+  tile_width_switch();
+  persistent_switch();
+}
 
 int prefill_linear_tma(DType t, const void* x, const void* w, void* y, int rows, int N, int K, void* stream, bool pdl) {
   return launch_any(t, x, w, y, rows, N, K, false, stream, pdl);

@@ -66,43 +66,53 @@ __device__ __forceinline__ void tma_load_w(uint32_t dst, const CUtensorMap* wmap
   if (w2map != nullptr) cuda_tma::tma_load_2d(dst + C::BN / 2 * kRowBytes, w2map, bar, k, n0);
 }
 
-// The producer (one thread): stage kt holds K's 64-element group g0 + gs kt, kt < ktiles, of the
-// x rows m0 .. m0 + BM - 1 and the w rows n0 .. n0 + BN - 1 (tma_load_w). The weights of the first
-// stages do not depend on the previous kernel and are in flight before waiting for it (PDL).
+// The producer (one thread): ring stage base + kt holds K's 64-element group g0 + gs kt, kt < ktiles,
+// of the x rows m0 .. m0 + BM - 1 and the w rows n0 .. n0 + BN - 1 (tma_load_w). base: the stages
+// the CTA's earlier tiles used (a CTA's tiles go through the ring one after another). The weights
+// of the first tile's first stages do not depend on the previous kernel and are in flight before
+// waiting for it (PDL).
 template <typename C>
 __device__ __forceinline__ void tma_produce(const TmaStages<C>& st, const CUtensorMap* xmap, const CUtensorMap* wmap,
-                                            const CUtensorMap* w2map, int m0, int n0, int g0, int gs, int ktiles) {
-  const int first = ktiles < C::ST ? ktiles : C::ST;
-  for (int kt = 0; kt < first; ++kt) {
-    cuda_tma::mbar_arrive_expect_tx(st.full + 8 * kt, C::kStageBytes);
-    tma_load_w<C>(st.stage(kt) + C::kXBytes, wmap, w2map, st.full + 8 * kt, (g0 + gs * kt) * kBK, n0);
+                                            const CUtensorMap* w2map, int m0, int n0, int g0, int gs, int ktiles,
+                                            int base = 0) {
+  int kt = 0;
+  if (base == 0) {
+    const int first = ktiles < C::ST ? ktiles : C::ST;
+    for (; kt < first; ++kt) {
+      cuda_tma::mbar_arrive_expect_tx(st.full + 8 * kt, C::kStageBytes);
+      tma_load_w<C>(st.stage(kt) + C::kXBytes, wmap, w2map, st.full + 8 * kt, (g0 + gs * kt) * kBK, n0);
+    }
+    cuda_pdl::pdl_wait();
+    for (int j = 0; j < first; ++j)
+      cuda_tma::tma_load_2d(st.stage(j), xmap, st.full + 8 * j, (g0 + gs * j) * kBK, m0);
   }
-  cuda_pdl::pdl_wait();
-  for (int kt = 0; kt < first; ++kt)
-    cuda_tma::tma_load_2d(st.stage(kt), xmap, st.full + 8 * kt, (g0 + gs * kt) * kBK, m0);
-  for (int kt = C::ST; kt < ktiles; ++kt) {
-    const uint32_t s = 8 * (kt % C::ST);
-    cuda_tma::mbar_wait(st.empty + s, ((kt / C::ST) - 1) & 1);
+  for (; kt < ktiles; ++kt) {
+    const int g = base + kt;
+    const uint32_t s = 8 * (g % C::ST);
+    if (g >= C::ST) cuda_tma::mbar_wait(st.empty + s, ((g / C::ST) - 1) & 1);
     cuda_tma::mbar_arrive_expect_tx(st.full + s, C::kStageBytes);
-    tma_load_w<C>(st.stage(kt) + C::kXBytes, wmap, w2map, st.full + s, (g0 + gs * kt) * kBK, n0);
-    cuda_tma::tma_load_2d(st.stage(kt), xmap, st.full + s, (g0 + gs * kt) * kBK, m0);
+    tma_load_w<C>(st.stage(g) + C::kXBytes, wmap, w2map, st.full + s, (g0 + gs * kt) * kBK, n0);
+    cuda_tma::tma_load_2d(st.stage(g), xmap, st.full + s, (g0 + gs * kt) * kBK, m0);
   }
 }
 
 // A consumer warpgroup (threads 0 .. kConsumers - 1): d[b] = its 64 x kBW part b of the tile's
-// x . w^T over the ktiles stages, one fp32 accumulator an output over the k16 steps in stage order
-// from zero. d[b][4 j + e]: tile row 64 wg + 16 (warp % 4) + g + 8 (e >> 1), column kBW b + 8 j +
-// 2 t + (e & 1) (wgmma_tile_store's layout).
+// x . w^T over the ktiles ring stages from base on (tma_produce), one fp32 accumulator an output
+// over the k16 steps in stage order from zero. d[b][4 j + e]: tile row 64 wg + 16 (warp % 4) + g +
+// 8 (e >> 1), column kBW b + 8 j + 2 t + (e & 1) (wgmma_tile_store's layout). Every stage is handed
+// back but the last, which release_last hands back too (a CTA with another tile to compute).
 template <typename T, typename C>
-__device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, float (&d)[C::kNB][C::kBW / 2]) {
+__device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, float (&d)[C::kNB][C::kBW / 2],
+                                            int base = 0, bool release_last = false) {
   const int tid = static_cast<int>(threadIdx.x), wg = tid >> 7;
 #pragma unroll
   for (int b = 0; b < C::kNB; ++b)
 #pragma unroll
     for (int i = 0; i < C::kBW / 2; ++i) d[b][i] = 0.f;
   for (int kt = 0; kt < ktiles; ++kt) {
-    const uint32_t sx = st.stage(kt) + wg * 64 * kRowBytes, sw = st.stage(kt) + C::kXBytes;
-    cuda_tma::mbar_wait(st.full + 8 * (kt % C::ST), (kt / C::ST) & 1);
+    const int g = base + kt;
+    const uint32_t sx = st.stage(g) + wg * 64 * kRowBytes, sw = st.stage(g) + C::kXBytes;
+    cuda_tma::mbar_wait(st.full + 8 * (g % C::ST), (g / C::ST) & 1);
     cuda_wgmma::fence();
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk)
@@ -112,9 +122,10 @@ __device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, 
                                            cuda_wgmma::smem_desc(sw + b * C::kBW * kRowBytes + 32 * kk), 1);
     cuda_wgmma::commit();
     cuda_wgmma::wait<1>();  // the previous stage's wgmmas are done: hand its slot back
-    if (kt > 0 && (tid & 31) == 0) cuda_tma::mbar_arrive(st.empty + 8 * ((kt - 1) % C::ST));
+    if (kt > 0 && (tid & 31) == 0) cuda_tma::mbar_arrive(st.empty + 8 * ((g - 1) % C::ST));
   }
   cuda_wgmma::wait<0>();
+  if (release_last && ktiles > 0 && (tid & 31) == 0) cuda_tma::mbar_arrive(st.empty + 8 * ((base + ktiles - 1) % C::ST));
 }
 
 // A CTA's whole pipeline over its ktiles stages (K groups g0 + gs kt): sets up the barriers, then
