@@ -95,8 +95,7 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
       for (int b = 0; b < C::kNB; ++b) tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + 128 * b);
   } else {
     // d[b][4 j + e]: tile row r_lo + 8 (e >> 1), column 128 b + 8 j + 2 t + (e & 1) (tma_consume).
-    const int lane = tid & 31, g = lane >> 2, t = lane & 3;
-    const int r_lo = 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g;
+    const int t = tid & 3, r_lo = tile_stages::wgmma_thread_row();
     constexpr int P = partial_pitch<C>();
     __syncthreads();  // every stage is consumed: the partial sums reuse them
     float* part = reinterpret_cast<float*>(smem_raw + (st.base - smem_u32(smem_raw)));

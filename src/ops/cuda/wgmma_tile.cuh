@@ -43,6 +43,13 @@ __device__ __forceinline__ void wgmma_tile_loop(const TileLoader<T, C>& ld, floa
   cuda_pdl::pdl_trigger();
 }
 
+// The first of the two tile rows this thread's wgmma accumulators hold (the second is 8 below):
+// 64 rows a warpgroup, 16 a warp of it, one a lane quad.
+__device__ __forceinline__ int wgmma_thread_row() {
+  const int tid = static_cast<int>(threadIdx.x);
+  return 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + ((tid & 31) >> 2);
+}
+
 // y's rows and columns of this thread's part of d (wgmma_tile_loop's layout; H / 4 column pairs:
 // 64 x 2 H tiles) for the CTA's tile at (m0, n0), rounded once; rows past `rows` or before r_lo and
 // columns past N or before c_lo are not written.
@@ -50,11 +57,11 @@ template <typename T, int H>
 __device__ __forceinline__ void wgmma_tile_store(const float (&d)[H], T* __restrict__ y, int rows, int N, int m0,
                                                  int n0, int r_lo = 0, int c_lo = 0) {
   using T2 = typename cuda_half::Pair<T>::type;
-  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int t = static_cast<int>(threadIdx.x) & 3;
   const bool pairs = (N & 1) == 0;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int r = m0 + 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g + 8 * h;
+    const int r = m0 + wgmma_thread_row() + 8 * h;
     if (r >= rows || r < r_lo) continue;
     T* yr = y + static_cast<int64_t>(r) * N;
 #pragma unroll
@@ -84,11 +91,11 @@ __device__ __forceinline__ void wgmma_tile_store_silu(const float (&d)[NB][BW / 
   using T2 = typename cuda_half::Pair<T>::type;
   constexpr int kHalf = NB * BW / 4;  // floats of gate (and of up) a thread
   static_assert(kHalf % 4 == 0, "whole 8-column groups of gate and of up");
-  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int t = static_cast<int>(threadIdx.x) & 3;
   const bool pairs = (I & 1) == 0;
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    const int r = m0 + 64 * (tid >> 7) + 16 * ((tid >> 5) & 3) + g + 8 * h;
+    const int r = m0 + wgmma_thread_row() + 8 * h;
     if (r >= rows || r < r_lo) continue;
     T* yr = y + static_cast<int64_t>(r) * I;
 #pragma unroll
