@@ -1,9 +1,9 @@
 // Warp-specialized Hopper tiled linear (contract: prefill_linear_tma.h): prefill_linear's bits at
 // closer to the tensor cores' rate for passes of many rows.
 //
-// A CTA computes a 128-row x BN-column tile of y through tma_tile.cuh's pipeline: one producer warp
-// streams the x and w stages by TMA, two consumer warpgroups of 64 rows multiply with wgmma and
-// round their accumulators once into y.
+// A CTA computes 128-row x BN-column tiles of y, one after another (persistent CTAs, one an SM),
+// through tma_tile.cuh's pipeline: one producer warp streams the x and w stages by TMA, two
+// consumer warpgroups of 64 rows multiply with wgmma and round their accumulators once into y.
 //
 // Arithmetic: one fp32 accumulator an output takes the k16 steps of K in increasing order from
 // zero, each a wgmma of x[r, k .. k+15] with w[n, k .. k+15]; elements past K are zeros (TMA fills
