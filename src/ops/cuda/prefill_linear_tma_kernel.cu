@@ -52,9 +52,7 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
   constexpr int kOutCols = SILU ? C::BN / 2 : C::BN;
   const int ktiles = (K + tile_stages::kBK - 1) / tile_stages::kBK;
   const int mt = (rows + C::BM - 1) / C::BM, tiles = mt * ((N + kOutCols - 1) / kOutCols);
-  const tile_stages::TmaStages<C> st(smem_raw);
-  st.init();
-  __syncthreads();
+  const tile_stages::TmaStages<C> st = tile_stages::tma_stages_ready<C>(smem_raw);
   const int tid = static_cast<int>(threadIdx.x);
   int base = 0;
   for (int t = static_cast<int>(blockIdx.x); t < tiles; t += static_cast<int>(gridDim.x), base += ktiles) {
@@ -66,10 +64,7 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
     const int nl = n0 + kOutCols > N && N >= kOutCols ? N - kOutCols : n0;
     const bool last = t + static_cast<int>(gridDim.x) >= tiles;
     float d[C::kNB][C::kBW / 2];
-    if (tid == C::kConsumers)
-      tile_stages::tma_produce(st, &xmap, &wmap, SILU ? &umap : nullptr, ml, nl, 0, 1, ktiles, base);
-    else if (tid < C::kConsumers)
-      tile_stages::tma_consume<T>(st, ktiles, d, base, !last);
+    tile_stages::tma_tile_pass<T>(st, &xmap, &wmap, ml, nl, 0, 1, ktiles, d, SILU ? &umap : nullptr, base, !last);
     if (last) cuda_pdl::pdl_trigger();  // the next kernel may launch (it waits for this one's end)
     if (tid < C::kConsumers) {
       if constexpr (SILU) {

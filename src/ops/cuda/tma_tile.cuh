@@ -128,21 +128,38 @@ __device__ __forceinline__ void tma_consume(const TmaStages<C>& st, int ktiles, 
   if (release_last && ktiles > 0 && (tid & 31) == 0) cuda_tma::mbar_arrive(st.empty + 8 * ((base + ktiles - 1) % C::ST));
 }
 
-// A CTA's whole pipeline over its ktiles stages (K groups g0 + gs kt): sets up the barriers, then
-// the producer thread loads while the consumer warpgroups (threads 0 .. kConsumers - 1) fill d
-// (tma_consume's layout); every thread then lets the next kernel launch. w2map: the w tile in two
-// boxes (tma_load_w). Returns the stages (free for other use after a __syncthreads()).
+// A CTA's stages with their barriers set up and visible to every thread.
+template <typename C>
+__device__ __forceinline__ TmaStages<C> tma_stages_ready(const unsigned char* smem_raw) {
+  const TmaStages<C> st(smem_raw);
+  st.init();
+  __syncthreads();
+  return st;
+}
+
+// One tile through the ring stages base .. base + ktiles - 1 (K groups g0 + gs kt): the producer
+// thread loads while the consumer warpgroups (threads 0 .. kConsumers - 1) fill d (tma_consume's
+// layout; release_last: another tile follows). w2map: the w tile in two boxes (tma_load_w).
+template <typename T, typename C>
+__device__ __forceinline__ void tma_tile_pass(const TmaStages<C>& st, const CUtensorMap* xmap, const CUtensorMap* wmap,
+                                              int m0, int n0, int g0, int gs, int ktiles,
+                                              float (&d)[C::kNB][C::kBW / 2], const CUtensorMap* w2map = nullptr,
+                                              int base = 0, bool release_last = false) {
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid < C::kConsumers) tma_consume<T>(st, ktiles, d, base, release_last);
+  else if (tid == C::kConsumers) tma_produce(st, xmap, wmap, w2map, m0, n0, g0, gs, ktiles, base);
+}
+
+// A CTA's whole pipeline over its ktiles stages, one tile: the stages set up, tma_tile_pass, then
+// every thread lets the next kernel launch. Returns the stages (free for other use after a
+// __syncthreads()).
 template <typename T, typename C>
 __device__ __forceinline__ TmaStages<C> tma_tile_run(const unsigned char* smem_raw, const CUtensorMap* xmap,
                                                      const CUtensorMap* wmap, int m0, int n0, int g0, int gs,
                                                      int ktiles, float (&d)[C::kNB][C::kBW / 2],
                                                      const CUtensorMap* w2map = nullptr) {
-  const TmaStages<C> st(smem_raw);
-  st.init();
-  __syncthreads();
-  const int tid = static_cast<int>(threadIdx.x);
-  if (tid < C::kConsumers) tma_consume<T>(st, ktiles, d);
-  else if (tid == C::kConsumers) tma_produce(st, xmap, wmap, w2map, m0, n0, g0, gs, ktiles);
+  const TmaStages<C> st = tma_stages_ready<C>(smem_raw);
+  tma_tile_pass<T>(st, xmap, wmap, m0, n0, g0, gs, ktiles, d, w2map);
   cuda_pdl::pdl_trigger();
   return st;
 }
