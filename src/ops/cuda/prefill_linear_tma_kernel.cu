@@ -113,8 +113,7 @@ int launch_tile(DType t, const void* x, const void* w, void* y, int rows, int N,
   int64_t ctas = tiles;
   if (persistent_switch()) {
     int per_sm = 0;
-    if (const cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, C::kThreads, C::kSmemBytes);
-        e != cudaSuccess)
+    if (const cudaError_t e = cuda_launch::resident_ctas<kernel>(C::kThreads, C::kSmemBytes, per_sm); e != cudaSuccess)
       return static_cast<int>(e);
     ctas = std::min<int64_t>(tiles, int64_t{std::max(per_sm, 1)} * tile_stages::sm_count());
   }
