@@ -4,6 +4,7 @@
 #include "flexgen/decoder.h"
 
 #include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -587,6 +588,8 @@ class Scheduler {
         if (slot < P || (slot >= P + pads[b] && slot < lmax)) real.push_back(b * W + slot - start);
       }
     }
+    spdlog::debug("prefill pass: {} job(s), {} rows x slots [{}, {}), {} of them computed", group.size(), B, start, L,
+                  real.size());
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, L - start).contiguous(),
                                         positions.narrow(1, start, L - start).contiguous(), std::move(masks),
                                         all_last ? LogitsMode::Last : LogitsMode::All, start, last, real, copies);
