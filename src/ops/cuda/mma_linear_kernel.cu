@@ -429,6 +429,7 @@ void mma_linear_read_switches() {
   one_row_kernel_enabled();
   prefetch_paced();
   wgmma_min_rows();
+  mma_linear_wgmma_read_switches();
   cuda_pdl::early_trigger_enabled();
 }
 

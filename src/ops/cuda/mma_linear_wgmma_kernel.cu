@@ -8,11 +8,15 @@
 // of its own row and column over the same K elements in the same fragment order). The S CTAs of a
 // tile are a thread-block cluster: each puts its partial sums into its shared memory, and after a
 // cluster barrier CTA p adds, for 1/S of the tile's rows, split 0's sum and then splits 1 .. S-1's
-// in order (distributed shared memory), rounds once and writes y.
+// in order (distributed shared memory), rounds once and writes y. Where those clusters would take
+// more than two waves (many rows), one CTA computes a tile's splits one after another instead and
+// makes the same additions in the same order (mma_linear_wgmma_seq_kernel).
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
+#include "env_switch.h"
 #include "half_math.cuh"
 #include "kernel_attribute.cuh"
 #include "mma_linear_wgmma.h"
@@ -131,6 +135,72 @@ __global__ void __launch_bounds__(C::kThreads, C::MINB)
 #endif
 }
 
+// CTA (blockIdx.x = row tile, blockIdx.y = column tile): every split of its tile, one after another
+// through one ring of stages (the producer loads split p + 1's first groups while the consumers
+// finish split p), each split's sums from zero, kept as a running total in shared memory past the
+// stages (a consumer thread's own 64 x kNB floats): split 0's sums, then splits 1 .. S-1's added in
+// order: the cluster merge's additions.
+template <typename C>
+constexpr int seq_total_bytes() {
+  return C::kConsumers * C::kNB * 64 * 4;
+}
+
+template <typename T, typename C, int S>
+__global__ void __launch_bounds__(C::kThreads, C::MINB)
+    mma_linear_wgmma_seq_kernel(const __grid_constant__ CUtensorMap xmap, const __grid_constant__ CUtensorMap wmap,
+                                T* __restrict__ y, int rows, int N, int K) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  const int tid = static_cast<int>(threadIdx.x);
+  const int m0 = static_cast<int>(blockIdx.x) * C::BM, n0 = blockIdx.y * C::BN;
+  const int groups = (K + tile_stages::kBK - 1) / tile_stages::kBK;
+  const bool consumer = tid < C::kConsumers;
+  static_assert(C::kBW == 128, "tiles of whole 128-column blocks");
+  float* total = reinterpret_cast<float*>(smem_raw + C::kSmemBytes) + tid;  // element e at total[e * kConsumers]
+  const tile_stages::TmaStages<C> st = tile_stages::tma_stages_ready<C>(smem_raw);
+  float d[C::kNB][64];
+  int base = 0;
+#pragma unroll 1
+  for (int p = 0; p < S; ++p) {
+    const int ktiles = p < groups ? (groups - p + S - 1) / S : 0;
+    tile_stages::tma_tile_pass<T>(st, &xmap, &wmap, m0, n0, p, S, ktiles, d, nullptr, base, p + 1 < S);
+    if (consumer)
+#pragma unroll
+      for (int b = 0; b < C::kNB; ++b)
+#pragma unroll
+        for (int i = 0; i < 64; ++i) {
+          float& t = total[(64 * b + i) * C::kConsumers];
+          t = p == 0 ? d[b][i] : t + d[b][i];
+        }
+    base += ktiles;
+  }
+  cuda_pdl::pdl_trigger();
+  if (consumer)
+#pragma unroll
+    for (int b = 0; b < C::kNB; ++b) {
+#pragma unroll
+      for (int i = 0; i < 64; ++i) d[b][i] = total[(64 * b + i) * C::kConsumers];
+      tile_stages::wgmma_tile_store<T>(d[b], y, rows, N, m0, n0 + 128 * b);
+    }
+#else
+  __trap();
+#endif
+}
+
+template <typename T, typename C, int S>
+int launch_seq(DType t, const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
+  constexpr auto kernel = mma_linear_wgmma_seq_kernel<T, C, S>;
+  constexpr int smem = C::kSmemBytes + seq_total_bytes<C>();
+  if (const cudaError_t e = cuda_launch::allow_dynamic_smem<kernel>(smem); e != cudaSuccess)
+    return static_cast<int>(e);
+  CUtensorMap xmap, wmap;
+  if (const int e = cuda_tma::encode_k_major(&xmap, t, x, rows, K, C::BM); e != 0) return e;
+  if (const int e = cuda_tma::encode_k_major(&wmap, t, w, N, K, C::BN); e != 0) return e;
+  // Row tiles vary fastest: the CTAs of one column tile run together and share its weights in L2.
+  const dim3 grid(static_cast<unsigned>((rows + C::BM - 1) / C::BM), static_cast<unsigned>((N + C::BN - 1) / C::BN));
+  return static_cast<int>(cuda_pdl::launch(kernel, grid, dim3(C::kThreads), smem, st, pdl, xmap, wmap, y, rows, N, K));
+}
+
 template <typename T, typename C, int S>
 int launch_tile(DType t, const T* x, const T* w, T* y, int rows, int N, int K, bool pdl, cudaStream_t st) {
   static_assert(C::BM * partial_pitch<C>() * 4 <= C::ST * C::kStageBytes, "partial sums fit in the stages");
@@ -168,16 +238,62 @@ using Tile64 = TmaTile<1, 128, 3, 3>;   // 75 KB
 using Tile128 = TmaTile<2, 128, 3, 2>;  // 97 KB
 using Tile192 = TmaTile<3, 128, 3, 1>;  // 121 KB
 
+// The sequential-splits kernel's tile: 128 rows, the running totals past its 4 stages (129 + 64 KB,
+// one CTA an SM).
+using SeqTile = TmaTile<2, 128, 4, 1>;
+
+enum class SeqMode { Auto, Off, On };
+
+// FLEXGEN_CUDA_DECODE_SEQ: unset or `auto` (seq_pays), `off` (every launch of more than one split
+// as clusters), `on` (every such launch through mma_linear_wgmma_seq_kernel): A/B runs and tests,
+// the same bits. Read once.
+SeqMode seq_mode() {
+  static const SeqMode m = [] {
+    const std::string s = cuda_env::env_switch("FLEXGEN_CUDA_DECODE_SEQ", {"auto", "off", "on"});
+    return s == "off" ? SeqMode::Off : s == "on" ? SeqMode::On : SeqMode::Auto;
+  }();
+  return m;
+}
+
+// Whether a launch runs its tiles' splits one after another in one CTA (mma_linear_wgmma_seq_kernel)
+// rather than as clusters of split CTAs of tile C: where the clusters' CTAs would take more than two
+// waves of those resident (C::MINB an SM). An H200, 3B matrices, one call (bench_linear_cuda):
+// q|k|v at 192 / 256 / 322 rows 37.0 / 41.8 / 60.3 -> 29.0 / 29.8 / 29.8 us, o / gate|up / down at
+// 322 rows 40.1 / 92.6 / 68.0 -> 28.0 / 83.2 / 55.8; at two waves or fewer the clusters are as fast
+// or faster (o at 256 rows 27.5 vs 27.6, gate|up 56.2 vs 59.2, down 44.8 vs 56.0, q|k|v at 128
+// rows 26.5 vs 29.4).
+template <typename C>
+bool seq_pays(int rows, int N, int k_splits) {
+  if (k_splits == 1 || seq_mode() == SeqMode::Off) return false;
+  if (seq_mode() == SeqMode::On) return true;
+  const int64_t ctas = int64_t{k_splits} * ((rows + C::BM - 1) / C::BM) * ((N + C::BN - 1) / C::BN);
+  return ctas > 2 * int64_t{C::MINB} * tile_stages::sm_count();
+}
+
+template <typename T, typename C>
+int launch_tiles(DType t, const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl,
+                 cudaStream_t st) {
+  if (!seq_pays<C>(rows, N, k_splits)) return launch_splits<T, C>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  switch (k_splits) {
+    case 2: return launch_seq<T, SeqTile, 2>(t, x, w, y, rows, N, K, pdl, st);
+    case 4: return launch_seq<T, SeqTile, 4>(t, x, w, y, rows, N, K, pdl, st);
+    case 8: return launch_seq<T, SeqTile, 8>(t, x, w, y, rows, N, K, pdl, st);
+    default: return static_cast<int>(cudaErrorInvalidValue);
+  }
+}
+
 template <typename T>
 int launch(DType t, const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
-  if (rows <= 64) return launch_splits<T, Tile64>(t, x, w, y, rows, N, K, k_splits, pdl, st);
-  if (rows > 128 && rows <= 192) return launch_splits<T, Tile192>(t, x, w, y, rows, N, K, k_splits, pdl, st);
-  return launch_splits<T, Tile128>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  if (rows <= 64) return launch_tiles<T, Tile64>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  if (rows > 128 && rows <= 192) return launch_tiles<T, Tile192>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  return launch_tiles<T, Tile128>(t, x, w, y, rows, N, K, k_splits, pdl, st);
 }
 
 }  // namespace
 
 bool mma_linear_wgmma_available() { return tile_stages::hopper(); }
+
+void mma_linear_wgmma_read_switches() { seq_mode(); }
 
 int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                      void* stream, bool pdl) {
