@@ -588,12 +588,12 @@ class Scheduler {
         if (slot < P || (slot >= P + pads[b] && slot < lmax)) real.push_back(b * W + slot - start);
       }
     }
-    spdlog::debug("prefill pass: {} job(s), {} rows x slots [{}, {}), {} of them computed", group.size(), B, start, L,
-                  real.size());
+    const auto t_forward = Clock::now();
     at::Tensor logits = state_->prefill(first_row, tokens.narrow(1, start, L - start).contiguous(),
                                         positions.narrow(1, start, L - start).contiguous(), std::move(masks),
                                         all_last ? LogitsMode::Last : LogitsMode::All, start, last, real, copies);
     if (stats_) ++stats_->prefill_passes;
+    const auto t_queued = Clock::now();
     if (store_ && start == 0 && !state_->prefix_needs_own_pass())
       for (int64_t b = 0; b < B; ++b) {
         if (!plans[b] || prefix[b] == 0) continue;
@@ -666,6 +666,12 @@ class Scheduler {
       for (const auto& entry : group) ++active_[entry.first].step;
     }
     if (stats_) stats_->decode_seconds += seconds_since(t1);
+    // Host time before the forward pass, the forward call (on CUDA: queueing it, and any wait for
+    // the device inside), then the first tokens (on CUDA: waiting for the pass's end).
+    spdlog::debug("prefill pass: {} job(s), {} rows x slots [{}, {}), {} computed; {:.1f} ms before the forward, "
+                  "{:.1f} ms in it, {:.1f} ms to the first tokens",
+                  group.size(), B, start, L, real.size(), 1e3 * std::chrono::duration<double>(t_forward - t0).count(),
+                  1e3 * std::chrono::duration<double>(t_queued - t_forward).count(), 1e3 * seconds_since(t_queued));
   }
 
   // Overlapped steps (DecodeConfig::overlap_steps): the step after is queued before the host reads
