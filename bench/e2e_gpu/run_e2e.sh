@@ -132,6 +132,9 @@ PY
 samples_saved=$samples
 samples=322
 run_flexgen flex_shared_b32_x7 --method flex --shared-context --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
+# Issue 15's row at the batch sizes it runs fastest at: 128, and all 322 samples in one batch.
+run_flexgen flex_shared_b128_x7 --method flex --shared-context --batch-size 128 --dataset "$big" --train data/webqa/train.jsonl
+run_flexgen flex_shared_b322_x7 --method flex --shared-context --batch-size 322 --dataset "$big" --train data/webqa/train.jsonl
 run_flexgen flex_b32_x7 --method flex --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
 run_flexgen flex_restart_b32_x7 --method flex --positions restart --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl
 run_flexgen avg_b32_x7 --method avg --batch-size 32 --dataset "$big" --train data/webqa/train.jsonl

@@ -17,6 +17,8 @@ FLEXGEN = {  # name -> what it runs (flexgen generate ... --stop none --max-new-
     "flex_shared_b32": "--method flex --shared-context --batch-size 32",
     "avg_b1": "--method avg --batch-size 1",
     "flex_shared_b32_x7": "--method flex --shared-context --batch-size 32 (WebQA x7: 322 samples)",
+    "flex_shared_b128_x7": "--method flex --shared-context --batch-size 128 (WebQA x7: 322 samples)",
+    "flex_shared_b322_x7": "--method flex --shared-context --batch-size 322 (WebQA x7: 322 samples)",
     "flex_b32_x7": "--method flex --batch-size 32 (WebQA x7: 322 samples)",
     "flex_restart_b32_x7": "--method flex --positions restart --batch-size 32 (WebQA x7: 322 samples)",
     "avg_b32_x7": "--method avg --batch-size 32 (WebQA x7: 322 samples)",
