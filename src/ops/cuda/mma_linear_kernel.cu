@@ -17,7 +17,8 @@
 // (row tiles without a row of the call are skipped). S comes from N alone. So each row gets the
 // same bits in any batch, on any GPU. On Hopper, launches of many rows run the same arithmetic
 // through wgmma (mma_linear_wgmma_kernel.cu): one CTA a split of a tile, the splits of a tile a
-// cluster that adds their sums in split order.
+// cluster that adds their sums in split order, or, where those clusters would take more than two
+// waves, one CTA computing a tile's splits one after another and adding them in the same order.
 #include <cuda_runtime.h>
 
 #include <cstdint>
