@@ -25,7 +25,7 @@ struct DecodeStateOptions {
   int64_t block_size = 128;  // block size of the block masks
   bool block_sparse = true;  // CPU: attend through the block-sparse kernel (else the dense
                              // reference); CUDA always runs its block-sparse kernel
-  bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph
+  bool graphs = true;        // CUDA: replay decode steps from a captured CUDA graph (a size's first step eager)
   bool batch_invariant = true;  // steps and prefills: a row's logits do not depend on the other rows
   bool prefix_own_pass = false;  // prefix_needs_own_pass() (tests of the own-pass path on the CPU)
   // A prefill's norms, linears and MLP run on the columns that hold tokens only (prefill's `real`;

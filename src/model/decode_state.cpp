@@ -26,13 +26,16 @@ struct DecodeState::Cuda {
   CudaEvent staged;    // after the last upload from staging (the host rewrites it after that)
   DeviceMaskTable table;
   // A step over rows [0, n): its inputs (views of static_in), its mask table (a prefix of
-  // table's), and its graph with the logits it leaves.
+  // table's), and its graph with the logits it leaves; the first steps of a size run eagerly (the
+  // graph's warm-up: kernels loaded, workspaces allocated), the graph is captured at the next.
   struct Step {
     StepInputs in;
     DeviceMaskTable table;
+    int eager_runs = 0;
     std::unique_ptr<CudaGraph> graph;
     at::Tensor graph_out;
   };
+  static constexpr int kEagerStepsBeforeGraph = 1;
   std::map<int64_t, Step> steps;
 };
 
@@ -252,10 +255,13 @@ at::Tensor DecodeState::step_queued(const std::vector<int64_t>& tokens, const st
     return llama_step(model_, part, st.in, mask);
   };
   at::Tensor logits;
-  if (!options_.graphs) {
+  if (!options_.graphs || (!st.graph && st.eager_runs < Cuda::kEagerStepsBeforeGraph)) {
+    ++st.eager_runs;
     logits = run();
   } else {
-    if (!st.graph) st.graph = std::make_unique<CudaGraph>(model_.device, [&] { st.graph_out = run(); });
+    // Warmed up by the eager steps: captured without warm-up runs of its own (each would be a
+    // whole step of device work more).
+    if (!st.graph) st.graph = std::make_unique<CudaGraph>(model_.device, [&] { st.graph_out = run(); }, 0);
     st.graph->replay();
     logits = st.graph_out;
   }

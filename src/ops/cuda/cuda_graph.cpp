@@ -14,7 +14,8 @@ struct CudaGraph::Impl {
   c10::Device device = c10::Device(c10::kCUDA, 0);
 };
 
-CudaGraph::CudaGraph(const c10::Device& device, const std::function<void()>& work) : impl_(std::make_unique<Impl>()) {
+CudaGraph::CudaGraph(const c10::Device& device, const std::function<void()>& work, int warm_runs)
+    : impl_(std::make_unique<Impl>()) {
   if (!device.is_cuda() || !device.has_index())
     throw std::invalid_argument("CudaGraph: needs a CUDA device with an index, got " + device.str());
   impl_->device = device;
@@ -27,8 +28,7 @@ CudaGraph::CudaGraph(const c10::Device& device, const std::function<void()>& wor
   current.synchronize();
   {
     c10::cuda::CUDAStreamGuard guard(side);
-    work();
-    work();
+    for (int i = 0; i < warm_runs; ++i) work();
     side.synchronize();
     impl_->graph.capture_begin();
     work();

@@ -52,7 +52,7 @@ std::vector<std::pair<int32_t, float>> max_prob_argmax_cuda(const at::Tensor&, c
 }
 
 struct CudaGraph::Impl {};
-CudaGraph::CudaGraph(const c10::Device&, const std::function<void()>&) { no_cuda("CudaGraph"); }
+CudaGraph::CudaGraph(const c10::Device&, const std::function<void()>&, int) { no_cuda("CudaGraph"); }
 CudaGraph::~CudaGraph() = default;
 void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 
