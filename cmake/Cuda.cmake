@@ -29,6 +29,7 @@ if(FLEXGEN_TORCH_HAS_CUDA)
     ${_flexgen_cuda_src}/decode_layer_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_kernel.cu
     ${_flexgen_cuda_src}/fused_ops_cuda.cpp
+    ${_flexgen_cuda_src}/kernel_preload.cpp
     ${_flexgen_cuda_src}/max_prob_pick_kernel.cu
     ${_flexgen_cuda_src}/max_prob_pick_cuda.cpp
     ${_flexgen_cuda_src}/mma_linear_kernel.cu

@@ -48,6 +48,11 @@ DeviceChoice choose_device(const std::string& request);  // with the process's e
 // Makes `device` current for this process (CUDA), so that nothing lands on another GPU.
 void bind_device(const at::Device& device);
 
+// Loads every flexgen kernel onto `device` (the current CUDA device) now, not at its first launch
+// inside a run; returns the kernels of flexgen's modules, -1 where the driver cannot load them
+// ahead (CUDA < 12.4: they load at first launch), 0 on the CPU.
+int preload_device_kernels(const at::Device& device);
+
 // Intra-op threads for the CPU kernels and libtorch (it starts with 1 here); n <= 0 leaves it.
 void set_cpu_threads(int n);
 int cpu_threads();  // the intra-op threads in use

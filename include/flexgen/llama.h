@@ -56,6 +56,9 @@ struct LlamaModel {
   // generation_config.json) and the safetensors headers (names, dtypes, shapes, offsets), or a
   // TorchScript archive's size and first MiB. Set by load_model; empty otherwise.
   std::string fingerprint;
+  // CUDA: the kernels load_model loaded onto the device (preload_device_kernels; -1: the driver
+  // loads them at their first launch).
+  int kernels_preloaded = 0;
   // Keep the mapped files (and anything else the weights alias) alive.
   std::vector<std::shared_ptr<SafetensorsFile>> files;
 };

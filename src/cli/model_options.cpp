@@ -81,6 +81,10 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
                out.model.config.num_layers, out.model.config.hidden_size, out.model.config.vocab_size, secs,
                dtype_name(dtype), device.str(),
                device.is_cpu() ? " with " + std::to_string(threads) + " threads" : std::string());
+  if (out.model.kernels_preloaded > 0)
+    spdlog::debug("{} flexgen kernels loaded onto {} ahead of the run", out.model.kernels_preloaded, device.str());
+  if (out.model.kernels_preloaded < 0)
+    spdlog::debug("the CUDA driver loads flexgen's kernels at their first launch (CUDA 12.4+ loads them ahead)");
   if (out.tokenizer->vocab_size() > out.model.config.vocab_size)
     throw std::runtime_error(tok_path + ": the tokenizer has " + std::to_string(out.tokenizer->vocab_size()) +
                              " tokens but the model's vocabulary is " + std::to_string(out.model.config.vocab_size));

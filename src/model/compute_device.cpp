@@ -7,6 +7,7 @@
 
 #include "cuda/block_sparse_attention_cuda.h"
 #include "cuda/cuda_device.h"
+#include "cuda/kernel_preload.h"
 #include "flexgen/runtime_info.h"
 
 namespace flexgen {
@@ -85,6 +86,12 @@ DeviceChoice choose_device(const std::string& request) {
 
 void bind_device(const at::Device& device) {
   if (device.is_cuda()) bind_cuda_device(device.has_index() ? device : at::Device(at::kCUDA, 0));
+}
+
+int preload_device_kernels(const at::Device& device) {
+  if (!device.is_cuda()) return 0;
+  const KernelPreload p = preload_cuda_kernels();
+  return p.supported ? p.kernels : -1;
 }
 
 int cpu_threads() { return at::get_num_threads(); }

@@ -11,8 +11,10 @@
 #include <sstream>
 
 #include "flexgen/compute_device.h"
+#include "flexgen/mask.h"
 #include "flexgen/md5.h"
 #include "flexgen/torchscript_loader.h"
+#include "cuda/block_sparse_attention_cuda.h"
 #include "shape_text.h"
 
 namespace flexgen {
@@ -107,6 +109,41 @@ std::string model_fingerprint(const ResolvedModel& r, const std::optional<fs::pa
   return md5_hex(id);
 }
 
+// A CUDA device's first work for this model, as part of loading rather than inside a run's first
+// passes and steps (where it cost ~45 ms of a 3B WebQA run on an H200): the CUDA context, flexgen's
+// kernels (preloaded), and the libtorch kernels and cuBLAS handles of a forward pass, which CUDA
+// loads at their first launch (10-20 ms for some of libtorch's modules). Two small passes: one
+// token, as a decode step reads it; then two rows of 24 tokens as a run's prefill: packed with
+// one column left out (more than 16 indices: libtorch's index kernels for many), a K/V slot copy,
+// block masks on the device and each row's last logits.
+void warm_up_device(LlamaModel& m) {
+  m.kernels_preloaded = preload_device_kernels(m.device);
+  KVCache one = make_kv_cache(m, 1, 1);
+  llama_forward(m, one, at::zeros({1, 1}, at::kLong), at::zeros({1, 1}, at::kLong), BatchMask::causal(),
+                LogitsMode::Last)
+      .cpu();
+  // A model the run's prefill kernels do not take (fp32, a head dim they have no kernel for, a
+  // linear's K not a multiple of 8) has no run's prefill to prepare (only the dense reference's).
+  const ModelConfig& c = m.config;
+  const bool half = m.dtype == at::kBFloat16 || m.dtype == at::kHalf;
+  if (!half || !cuda_attention_takes_head_dim(c.head_dim) || c.hidden_size % 8 != 0 || c.intermediate_size % 8 != 0)
+    return;
+  constexpr int64_t kRows = 2, kLen = 24, kBlock = 128;
+  KVCache two = make_kv_cache(m, kRows, kLen);
+  std::vector<RowMask> masks;
+  for (int64_t r = 0; r < kRows; ++r) masks.push_back(make_row_mask(causal_mask(kLen), kBlock, m.device));
+  BatchMask mask = BatchMask::rows(std::move(masks));
+  mask.with_batch_invariance(true);
+  const KvSlotCopies copies{{0}, {1}, {kLen - 1}};  // row 0: its last slot's K/V from slot 1
+  std::vector<int64_t> real;
+  for (int64_t c = 0; c < kRows * kLen; ++c)
+    if (c != kLen - 1) real.push_back(c);
+  llama_forward(m, two, at::zeros({kRows, kLen}, at::kLong), at::arange(kLen, at::kLong).repeat({kRows, 1}), mask,
+                LogitsMode::Last, at::tensor(std::vector<int64_t>{kLen - 2, kLen - 1}, at::kLong),
+                at::tensor(real, at::kLong), copies)
+      .cpu();
+}
+
 }  // namespace
 
 LlamaModel load_model(const std::string& spec, const LoadOptions& options,
@@ -118,14 +155,7 @@ LlamaModel load_model(const std::string& spec, const LoadOptions& options,
   LlamaModel m = r.format == ModelFormat::TorchScript ? load_llama_from_torchscript(r.path, config_json, options)
                                                       : load_llama_from_directory(r.path, options);
   m.fingerprint = model_fingerprint(r, config_json);
-  if (m.device.is_cuda()) {
-    // One token through the model: CUDA context, cuBLAS handles and lazily loaded kernels are set
-    // up here, as part of loading, not inside the first sample of a job.
-    KVCache cache = make_kv_cache(m, 1, 1);
-    llama_forward(m, cache, at::zeros({1, 1}, at::kLong), at::zeros({1, 1}, at::kLong), BatchMask::causal(),
-                  LogitsMode::Last)
-        .cpu();
-  }
+  if (m.device.is_cuda()) warm_up_device(m);
   return m;
 }
 

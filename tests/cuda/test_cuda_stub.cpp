@@ -13,6 +13,7 @@
 #include "cuda/cuda_graph.h"
 #include "cuda/cuda_profiler.h"
 #include "cuda/fused_ops_cuda.h"
+#include "cuda/kernel_preload.h"
 #include "cuda/mma_linear_params.h"
 #include "cuda/prefill_linear_tma.h"
 
@@ -54,6 +55,7 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
   says_no_cuda([&] { (void)linear_rope_qkv_cuda(x, x, {}, x, x, 1, 1, x, x, x); }, "linear_rope_qkv_cuda");
   says_no_cuda([] { (void)cuda_decode_epilogues_fused(1); }, "cuda_decode_epilogues_fused");
   says_no_cuda([] { CudaGraph graph(at::Device(at::kCUDA, 0), [] {}); }, "CudaGraph");
+  says_no_cuda([] { (void)preload_cuda_kernels(); }, "preload_cuda_kernels");
   says_no_cuda([] { cuda_profiler_start(); }, "cuda_profiler_start");
   says_no_cuda([] { cuda_profiler_stop(); }, "cuda_profiler_stop");
   says_no_cuda([] { bind_cuda_device(at::Device(at::kCUDA, 1)); }, "bind_cuda_device");

@@ -8,6 +8,7 @@
 
 #include "cuda/block_sparse_attention_cuda.h"
 #include "cuda/fused_ops_cuda.h"
+#include "cuda/kernel_preload.h"
 
 using namespace flexgen;
 
@@ -369,5 +370,17 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, FusedOpsCuda, ::testing::Values(at::kBFloat16, 
                          [](const ::testing::TestParamInfo<at::ScalarType>& i) {
                            return std::string(i.param == at::kBFloat16 ? "bf16" : "fp16");
                          });
+
+// Every kernel of flexgen's nine CUDA modules loads ahead of its first launch, once.
+TEST(KernelPreload, LoadsEveryKernelOfFlexgensModulesOnce) {
+  if (!cuda_block_sparse_attention_available()) GTEST_SKIP() << "no CUDA device";
+  const KernelPreload first = preload_cuda_kernels();
+  if (!first.supported) GTEST_SKIP() << "the driver has no cuFuncLoad (CUDA < 12.4)";
+  EXPECT_EQ(first.modules, 9);
+  EXPECT_GT(first.kernels, 4 * first.modules);  // each module's anchor and its kernels
+  const KernelPreload again = preload_cuda_kernels();
+  EXPECT_EQ(again.kernels, first.kernels);
+  EXPECT_EQ(again.loaded, 0);
+}
 
 }  // namespace

@@ -157,7 +157,7 @@ void check_qkv(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor&
   check(k_in.sizes() == v_in.sizes(), "k " + shape(k_in) + " and v " + shape(v_in) + " differ");
   check(k_in.size(3) == d, "head_dim of q (" + std::to_string(d) + ") and k (" + std::to_string(k_in.size(3)) +
                                ") differ");
-  check(d == 64 || d == 128, "head_dim must be 64 or 128, got " + std::to_string(d));
+  check(cuda_attention_takes_head_dim(d), "head_dim must be 64 or 128, got " + std::to_string(d));
   check(Hkv > 0 && H % Hkv == 0,
         "query heads (" + std::to_string(H) + ") must be a multiple of KV heads (" + std::to_string(Hkv) + ")");
   check(H <= 65535 && Lq <= kInt32Max && Lk <= kInt32Max, "too many heads or positions");

@@ -111,6 +111,9 @@ void read_attention_switches();
 // True when built with CUDA and a CUDA device is present.
 bool cuda_block_sparse_attention_available();
 
+// The head dims the kernels take.
+constexpr bool cuda_attention_takes_head_dim(int64_t d) { return d == 64 || d == 128; }
+
 // Description of the compiled kernels (for logs and benchmarks).
 std::string block_sparse_attention_cuda_backend();
 

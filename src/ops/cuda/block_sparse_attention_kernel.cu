@@ -26,8 +26,9 @@
 #include "bsa_params.h"
 #include "bsa_tile_math.cuh"
 #include "cp_async.cuh"
-#include "kernel_attribute.cuh"
 #include "half_math.cuh"
+#include "kernel_attribute.cuh"
+#include "kernel_module.cuh"
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
 #include "step_timeline.cuh"
@@ -791,3 +792,5 @@ int launch_decode(const Params& p, DType dtype, int head_dim, int nb, int splits
 
 }  // namespace cuda_bsa
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(block_sparse_attention)

@@ -28,6 +28,7 @@
 #include "bsa_params.h"
 #include "bsa_tile_math.cuh"
 #include "cp_async.cuh"
+#include "kernel_module.cuh"
 #include "tile_stages.cuh"
 #include "wgmma.cuh"
 
@@ -319,3 +320,5 @@ int launch_wgmma(const Params& p, DType dtype, int head_dim, int variant, int nb
 
 }  // namespace cuda_bsa
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(block_sparse_attention_wgmma)

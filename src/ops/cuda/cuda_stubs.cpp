@@ -9,6 +9,7 @@
 #include "cuda/cuda_graph.h"
 #include "cuda/cuda_profiler.h"
 #include "cuda/fused_ops_cuda.h"
+#include "cuda/kernel_preload.h"
 #include "cuda/max_prob_pick_cuda.h"
 #include "cuda/mma_linear_params.h"
 #include "cuda/prefill_linear_params.h"
@@ -59,6 +60,8 @@ void CudaGraph::replay() { no_cuda("CudaGraph::replay"); }
 CudaEvent::CudaEvent(const c10::Device& device) : device_(device) { no_cuda("CudaEvent"); }
 void CudaEvent::record() { no_cuda("CudaEvent"); }
 void CudaEvent::wait() const { no_cuda("CudaEvent"); }
+
+KernelPreload preload_cuda_kernels() { no_cuda("preload_cuda_kernels"); }
 
 void cuda_profiler_start() { no_cuda("cuda_profiler_start"); }
 void cuda_profiler_stop() { no_cuda("cuda_profiler_stop"); }

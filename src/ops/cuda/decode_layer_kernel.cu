@@ -38,6 +38,7 @@
 #include "env_switch.h"
 #include "half_math.cuh"
 #include "kernel_attribute.cuh"
+#include "kernel_module.cuh"
 #include "ldmatrix.cuh"
 #include "llama_elementwise.cuh"
 #include "mma_epilogue.cuh"
@@ -441,3 +442,5 @@ int decode_layer_chain(DType t, const DecodeLayerChain& c, void* stream, bool pd
 
 }  // namespace cuda_fused
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(decode_layer)

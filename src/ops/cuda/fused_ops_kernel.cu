@@ -9,6 +9,7 @@
 
 #include "fused_ops_params.h"
 #include "half_math.cuh"
+#include "kernel_module.cuh"
 #include "llama_elementwise.cuh"
 #include "pdl.cuh"
 #include "step_timeline.cuh"
@@ -490,3 +491,5 @@ int rope_qkv(DType t, const RopeParams& p, void* stream, bool pdl) {
 
 }  // namespace cuda_fused
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(fused_ops)

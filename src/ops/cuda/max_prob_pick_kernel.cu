@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernel_module.cuh"
 #include "max_prob_pick_params.h"
 
 namespace flexgen {
@@ -106,3 +107,5 @@ int launch_max_prob_pick(const MaxProbParams& p, void* stream) {
 
 }  // namespace cuda_pick
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(max_prob_pick)

@@ -29,9 +29,10 @@
 
 #include "cp_async.cuh"
 #include "env_switch.h"
-#include "kernel_attribute.cuh"
-#include "ldmatrix.cuh"
 #include "half_math.cuh"
+#include "kernel_attribute.cuh"
+#include "kernel_module.cuh"
+#include "ldmatrix.cuh"
 #include "llama_elementwise.cuh"
 #include "mma_epilogue.cuh"
 #include "mma_linear_params.h"
@@ -458,3 +459,5 @@ int mma_linear(DType t, const void* x, const void* w, void* y, int64_t rows, int
 
 }  // namespace cuda_fused
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(mma_linear)

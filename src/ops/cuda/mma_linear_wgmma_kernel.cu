@@ -19,6 +19,7 @@
 #include "env_switch.h"
 #include "half_math.cuh"
 #include "kernel_attribute.cuh"
+#include "kernel_module.cuh"
 #include "mma_linear_wgmma.h"
 #include "pdl.cuh"
 #include "tensor_map.h"
@@ -310,3 +311,5 @@ int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t row
 
 }  // namespace cuda_fused
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(mma_linear_wgmma)

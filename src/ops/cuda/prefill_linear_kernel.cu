@@ -23,8 +23,9 @@
 #include <cstdint>
 
 #include "cp_async.cuh"
-#include "kernel_attribute.cuh"
 #include "half_math.cuh"
+#include "kernel_attribute.cuh"
+#include "kernel_module.cuh"
 #include "ldmatrix.cuh"
 #include "pdl.cuh"
 #include "prefill_linear_params.h"
@@ -228,3 +229,5 @@ int prefill_linear_silu_mul(DType t, const void* x, const void* w, void* y, int6
 
 }  // namespace cuda_fused
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(prefill_linear)

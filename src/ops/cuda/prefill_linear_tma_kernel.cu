@@ -17,6 +17,7 @@
 
 #include "env_switch.h"
 #include "kernel_attribute.cuh"
+#include "kernel_module.cuh"
 #include "pdl.cuh"
 #include "prefill_linear_params.h"
 #include "prefill_linear_tma.h"
@@ -184,3 +185,5 @@ int prefill_linear_silu_mul_tma(DType t, const void* x, const void* w, void* y, 
 
 }  // namespace cuda_fused
 }  // namespace flexgen
+
+FLEXGEN_CUDA_MODULE_ANCHOR(prefill_linear_tma)
