@@ -33,6 +33,11 @@ void decode_jobs(const LlamaModel& model, const Tokenizer& tokenizer, const std:
                  const std::function<void(size_t, std::vector<StreamResult>)>& on_done,
                  DecodeStats* stats = nullptr);
 
+// Launches once, on tiny inputs, the device work of decode_jobs besides the model's passes (the
+// picks of greedy tokens), so that CUDA loads its kernels now, as part of loading, not inside a
+// run's first pass (13 ms of a 3B WebQA run on an H200). Nothing on the CPU.
+void warm_up_decoding(const LlamaModel& model);
+
 // One job: prefill and decode for the rows (padded to one length, as above); one result per
 // stream, in order.
 std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenizer& tokenizer,

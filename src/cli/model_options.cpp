@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "flexgen/compute_device.h"
+#include "flexgen/decoder.h"
 #include "flexgen/model_loader.h"
 
 namespace flexgen::cli {
@@ -76,6 +77,7 @@ LoadedModel load_model_and_tokenizer(const ModelArgs& a) {
   std::optional<std::filesystem::path> config;
   if (!a.config.empty()) config = a.config;
   out.model = load_model(a.model, options, config);
+  warm_up_decoding(out.model);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   spdlog::info("model {} ({} layers, hidden {}, vocab {}) loaded in {:.2f} s, {} on {}{}", where.path.string(),
                out.model.config.num_layers, out.model.config.hidden_size, out.model.config.vocab_size, secs,

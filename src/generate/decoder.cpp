@@ -856,4 +856,14 @@ std::vector<StreamResult> decode_streams(const LlamaModel& model, const Tokenize
   return out;
 }
 
+void warm_up_decoding(const LlamaModel& model) {
+  if (!model.device.is_cuda()) return;
+  const int64_t V = model.config.vocab_size;
+  const at::Tensor logits = at::zeros({2, V}, at::TensorOptions().dtype(at::kFloat).device(model.device));
+  // Streams of one row in order, a mean of two rows, the most probable of two.
+  (void)greedy_picks({{0}, {1}}, {{1.0}, {1.0}}, {Combine::Mean, Combine::Mean}, logits);
+  (void)greedy_picks({{0, 1}}, {{0.5, 0.5}}, {Combine::Mean}, logits);
+  (void)greedy_picks({{0, 1}}, {{0.5, 0.5}}, {Combine::MaxProb}, logits);
+}
+
 }  // namespace flexgen
