@@ -136,8 +136,8 @@ void warm_up_device(LlamaModel& m) {
   mask.with_batch_invariance(true);
   const KvSlotCopies copies{{0}, {1}, {kLen - 1}};  // row 0: its last slot's K/V from slot 1
   std::vector<int64_t> real;
-  for (int64_t c = 0; c < kRows * kLen; ++c)
-    if (c != kLen - 1) real.push_back(c);
+  for (int64_t col = 0; col < kRows * kLen; ++col)
+    if (col != kLen - 1) real.push_back(col);
   llama_forward(m, two, at::zeros({kRows, kLen}, at::kLong), at::arange(kLen, at::kLong).repeat({kRows, 1}), mask,
                 LogitsMode::Last, at::tensor(std::vector<int64_t>{kLen - 2, kLen - 1}, at::kLong),
                 at::tensor(real, at::kLong), copies)
