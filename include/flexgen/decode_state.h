@@ -99,8 +99,9 @@ class DecodeState {
   bool prefix_needs_own_pass() const;
   // K and V of cache slots [0, length) of `row`, copied out: [layers, kv_heads, length, head_dim].
   std::pair<at::Tensor, at::Tensor> read_prefix(int64_t row, int64_t length) const;
-  // Writes such a copy into cache slots [0, k.size(2)) of `row`.
-  void write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v);
+  // Writes such a copy into cache slots [0, k.size(2)) of rows [row, row + count) (one copy for
+  // them all).
+  void write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v, int64_t count = 1);
 
   // Rows [first, first + count) serve nothing from now on (idle mask; their cache is reused).
   void release(int64_t first, int64_t count);

@@ -466,20 +466,37 @@ class Scheduler {
                                   const std::vector<std::optional<AttentionMask>>& masks) {
     std::vector<bool> computed(plans.size(), false);
     std::unordered_map<std::string, KVStore::Entry> here;  // prefixes computed in this call
+    // Consecutive rows of one found prefix are written with one copy (a run of rows, flushed when
+    // the next row is not its continuation, and before a pass or the end).
+    struct Run {
+      std::string key;
+      KVStore::Entry entry;
+      int64_t first = 0, count = 0;
+    } run;
+    auto flush = [&] {
+      if (run.count > 0) state_->write_prefix(run.first, run.entry.k, run.entry.v, run.count);
+      run.count = 0;
+    };
     for (size_t b = 0; b < plans.size(); ++b) {
       if (!plans[b] || prefix[b] == 0) continue;
       const RowPlan& row = *plans[b];
       const int64_t P = prefix[b], r = first_row + static_cast<int64_t>(b);
-      const std::string key = KVStore::key(row, P, cfg_.block_size);
+      std::string key = KVStore::key(row, P, cfg_.block_size);
+      if (run.count > 0 && r == run.first + run.count && key == run.key) {
+        ++run.count;
+        continue;
+      }
       const KVStore::Entry* e = store_ ? store_->find(key) : nullptr;
       if (!e && store_) {
         const auto it = here.find(key);
         if (it != here.end()) e = &it->second;
       }
       if (e) {
-        state_->write_prefix(r, e->k, e->v);
+        flush();
+        run = Run{std::move(key), *e, r, 1};
         continue;
       }
+      flush();
       const int64_t bi = static_cast<int64_t>(b);
       std::vector<std::optional<AttentionMask>> one{masks[b]};
       state_->prefill(r, tokens.narrow(0, bi, 1).narrow(1, 0, P).contiguous(),
@@ -492,6 +509,7 @@ class Scheduler {
       if (store_->insert(key, entry) && stats_) ++stats_->kv_store_entries;
       here.emplace(key, std::move(entry));
     }
+    flush();
     return computed;
   }
 

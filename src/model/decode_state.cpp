@@ -118,11 +118,18 @@ std::pair<at::Tensor, at::Tensor> DecodeState::read_prefix(int64_t row, int64_t 
   return {cache_.k.select(1, row).narrow(2, 0, length).clone(), cache_.v.select(1, row).narrow(2, 0, length).clone()};
 }
 
-void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v) {
-  if (row < 0 || row >= options_.rows || k.dim() != 4 || k.sizes() != v.sizes() || k.size(2) > options_.length)
-    throw std::invalid_argument("decode state: a prefix that does not fit row " + std::to_string(row));
-  cache_.k.select(1, row).narrow(2, 0, k.size(2)).copy_(k);
-  cache_.v.select(1, row).narrow(2, 0, v.size(2)).copy_(v);
+void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v, int64_t count) {
+  if (row < 0 || count < 1 || row + count > options_.rows || k.dim() != 4 || k.sizes() != v.sizes() ||
+      k.size(2) > options_.length)
+    throw std::invalid_argument("decode state: a prefix that does not fit rows [" + std::to_string(row) + ", " +
+                                std::to_string(row + count) + ")");
+  // Cache [layers, rows, kv_heads, slots, head_dim]: the rows' slots [0, P) from k broadcast over rows.
+  auto rows = [&](const at::Tensor& cache, const at::Tensor& x) {
+    const at::Tensor each = x.unsqueeze(1).expand({x.size(0), count, x.size(1), x.size(2), x.size(3)});
+    cache.narrow(1, row, count).narrow(3, 0, x.size(2)).copy_(each);
+  };
+  rows(cache_.k, k);
+  rows(cache_.v, v);
 }
 
 void DecodeState::release(int64_t first, int64_t count) {
