@@ -36,7 +36,11 @@ struct PackedColumns {
   // in buffer `slot` (0-2; allocated on first use, then reused: every layer lists the same
   // columns, so the others stay zero). The result is valid until the slot's next unpack.
   at::Tensor unpack(const at::Tensor& x, int slot = 0) const;
+  // Each column's row of the packed tokens, int64 [B * L] on real's device (-1: not listed);
+  // computed on first use.
+  const at::Tensor& column_rows() const;
   mutable std::array<at::Tensor, 3> into;
+  mutable at::Tensor rows;
 };
 
 struct CpuLayerOps {

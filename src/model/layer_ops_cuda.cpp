@@ -42,8 +42,11 @@ at::Tensor CudaLayerOps::attention_inputs(const LlamaModel& m, const LayerWeight
   if (decode_step(where))
     return linear_rope_qkv_cuda(x, l.qkv_proj, l.qkv_bias, cos, sin, m.config.num_heads, m.config.num_kv_heads,
                                 k_cache, v_cache, where.first_slot);
-  at::Tensor qkv = linear(x, l.qkv_proj, l.qkv_bias, where);
-  if (packed.on()) qkv = packed.unpack(qkv);
+  const at::Tensor qkv = linear(x, l.qkv_proj, l.qkv_bias, where);
+  // Packed tokens: RoPE reads each token's row in place (zeros at the padding, as unpacked).
+  if (packed.on())
+    return rope_qkv_packed_cuda(qkv, packed.column_rows(), packed.B, packed.L, cos, sin, m.config.num_heads,
+                                m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
   return rope_qkv_cuda(qkv, cos, sin, m.config.num_heads, m.config.num_kv_heads, k_cache, v_cache, where.first_slot);
 }
 

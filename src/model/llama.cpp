@@ -38,6 +38,14 @@ at::Tensor PackedColumns::unpack(const at::Tensor& x, int slot) const {
   return unpack_columns(x, real, B, L, buffer);
 }
 
+const at::Tensor& PackedColumns::column_rows() const {
+  if (!rows.defined()) {
+    const at::TensorOptions o = real.options().dtype(at::kLong);
+    rows = at::full({B * L}, -1, o).index_copy_(0, real, at::arange(real.size(0), o));
+  }
+  return rows;
+}
+
 namespace {
 
 // llama_forward's copies as index tensors on the model's device (undefined: none).

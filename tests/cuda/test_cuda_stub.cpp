@@ -49,6 +49,7 @@ TEST(BlockSparseAttentionCudaStub, ModelPathEntryPointsReportNoCuda) {
   says_no_cuda([&] { (void)make_device_mask_table(2, 128, at::Device(at::kCPU)); }, "make_device_mask_table");
   says_no_cuda([&] { (void)rms_norm_cuda(x, x[0], 1e-5); }, "rms_norm_cuda");
   says_no_cuda([&] { (void)silu_mul_cuda(x); }, "silu_mul_cuda");
+  says_no_cuda([&] { (void)rope_qkv_packed_cuda(x, x, 1, 2, x, x, 1, 1, x, x, x); }, "rope_qkv_packed_cuda");
   says_no_cuda([&] { (void)linear_cuda(x, x); }, "linear_cuda");
   says_no_cuda([&] { (void)linear_silu_mul_cuda(x, x); }, "linear_silu_mul_cuda");
   says_no_cuda([&] { (void)prefill_linear_silu_mul_cuda(x, x); }, "prefill_linear_silu_mul_cuda");

@@ -97,6 +97,35 @@ TEST_P(FusedOpsCuda, RopeWritesQAndTheCacheSlots) {
   }
 }
 
+// Packed q|k|v (a prefill's listed tokens only): bitwise the [B, L] layout with zeros at the
+// unlisted tokens, for q, the K/V cache slots and both kernels (head_dim 64: 16-byte vectors; 24:
+// the per-element kernel).
+TEST_P(FusedOpsCuda, RopePackedGivesTheUnpackedLayoutsBits) {
+  for (const int64_t D : {int64_t{64}, int64_t{24}}) {
+    const int64_t B = 3, L = 7, H = 4, Hkv = 2, T = 20, W = (H + 2 * Hkv) * D;
+    const auto lopts = at::TensorOptions().dtype(at::kLong).device(at::kCUDA);
+    const at::Tensor listed = at::rand({B * L}, at::TensorOptions().device(at::kCUDA)) < 0.7;
+    const at::Tensor real = listed.nonzero().view({-1});  // ascending
+    const at::Tensor packed = randn({1, real.size(0), W});
+    const at::Tensor unpacked = at::zeros({B * L, W}, opts()).index_copy_(0, real, packed[0]).view({B, L, W});
+    const at::Tensor rows = at::full({B * L}, -1, lopts).index_copy_(0, real, at::arange(real.size(0), lopts));
+    const at::Tensor pos = at::randint(0, 1000, {B, L}, lopts);
+    const at::Tensor inv = at::pow(10000.0, -at::arange(0, D, 2, at::TensorOptions().device(at::kCUDA)) / D);
+    const at::Tensor emb = at::cat({pos.to(at::kFloat).unsqueeze(-1) * inv, pos.to(at::kFloat).unsqueeze(-1) * inv}, -1);
+    const at::Tensor cos = emb.cos().to(dtype()).unsqueeze(1), sin = emb.sin().to(dtype()).unsqueeze(1);
+    const at::Tensor first = at::tensor({0, 5, 9}, at::kLong).to(at::kCUDA);
+    at::Tensor kc1 = at::full({B, Hkv, T, D}, 3.0, opts()), vc1 = kc1.clone(), kc2 = kc1.clone(), vc2 = kc1.clone();
+    const at::Tensor q1 = rope_qkv_cuda(unpacked, cos, sin, H, Hkv, kc1, vc1, first);
+    const at::Tensor q2 = rope_qkv_packed_cuda(packed, rows, B, L, cos, sin, H, Hkv, kc2, vc2, first);
+    const std::string what = "head_dim " + std::to_string(D) + ", " + std::to_string(real.size(0)) + " listed";
+    auto bits = [](const at::Tensor& t) { return t.contiguous().view(at::kShort); };  // +0 vs -0 too
+    EXPECT_TRUE(bits(q1).equal(bits(q2))) << what;
+    EXPECT_TRUE(bits(kc1).equal(bits(kc2))) << what;
+    EXPECT_TRUE(bits(vc1).equal(bits(vc2))) << what;
+    EXPECT_LT(real.size(0), B * L) << what;  // some tokens are unlisted
+  }
+}
+
 // The RoPE tables of one launch: bitwise libtorch's chain (positions to fp32, x inv_freq, cat,
 // cos / sin, to the dtype), for positions up to 130k (large angles) and a LLaMA-3 inv_freq.
 TEST_P(FusedOpsCuda, RopeTablesAreLibtorchsBits) {

@@ -79,6 +79,11 @@ at::Tensor rope_qkv_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&
                          const at::Tensor&, const at::Tensor&) {
   no_cuda("rope_qkv_cuda");
 }
+at::Tensor rope_qkv_packed_cuda(const at::Tensor&, const at::Tensor&, int64_t, int64_t, const at::Tensor&,
+                                const at::Tensor&, int64_t, int64_t, const at::Tensor&, const at::Tensor&,
+                                const at::Tensor&) {
+  no_cuda("rope_qkv_packed_cuda");
+}
 
 at::Tensor linear_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, bool, bool) { no_cuda("linear_cuda"); }
 bool cuda_decode_epilogues_fused(int64_t) { no_cuda("cuda_decode_epilogues_fused"); }

@@ -117,12 +117,11 @@ at::Tensor silu_mul_cuda(const at::Tensor& gu) {
 namespace {
 
 // rope_qkv_cuda's inputs for tokens [B, L] of `like`'s dtype with q|k|v `width` wide: returns D.
-int64_t check_rope_inputs(const at::Tensor& like, int64_t width, const at::Tensor& cos, const at::Tensor& sin,
-                          int64_t heads, int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const at::Tensor& first_slot, const char* who) {
+int64_t check_rope_inputs(const at::Tensor& like, int64_t B, int64_t L, int64_t width, const at::Tensor& cos,
+                          const at::Tensor& sin, int64_t heads, int64_t kv_heads, const at::Tensor& k_cache,
+                          const at::Tensor& v_cache, const at::Tensor& first_slot, const char* who) {
   half_cuda(cos, who, "cos", &like);
   half_cuda(sin, who, "sin", &like);
-  const int64_t B = like.size(0), L = like.size(1);
   need(heads > 0 && kv_heads > 0 && width % (heads + 2 * kv_heads) == 0, who, "qkv width vs heads");
   const int64_t D = width / (heads + 2 * kv_heads);
   need(D % 2 == 0 && D <= 2048, who, "head_dim must be even");
@@ -136,6 +135,33 @@ int64_t check_rope_inputs(const at::Tensor& like, int64_t width, const at::Tenso
            first_slot.is_contiguous(),
        who, "first_slot must be int64 [B] on the device");
   return D;
+}
+
+// The same for `like` [B, L, ...].
+int64_t check_rope_inputs(const at::Tensor& like, int64_t width, const at::Tensor& cos, const at::Tensor& sin,
+                          int64_t heads, int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                          const at::Tensor& first_slot, const char* who) {
+  return check_rope_inputs(like, like.size(0), like.size(1), width, cos, sin, heads, kv_heads, k_cache, v_cache,
+                           first_slot, who);
+}
+
+// Launches the RoPE + cache write of tokens [B, L] (q|k|v rows as RopeParams::rows says).
+at::Tensor launch_rope_qkv(const at::Tensor& qkv, const at::Tensor& rows, int64_t B, int64_t L, int64_t D,
+                           const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
+                           const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot,
+                           const char* who) {
+  c10::cuda::CUDAGuard guard(qkv.device());
+  at::Tensor q = at::empty({B, heads, L, D}, qkv.options());
+  if (B == 0 || L == 0) return q;
+  cuda_fused::RopeParams p{};
+  p.qkv = qkv.data_ptr(), p.cos = cos.data_ptr(), p.sin = sin.data_ptr(), p.q_out = q.data_ptr();
+  p.k_cache = k_cache.data_ptr(), p.v_cache = v_cache.data_ptr(), p.first_slot = first_slot.data_ptr<int64_t>();
+  p.rows = rows.defined() ? rows.data_ptr<int64_t>() : nullptr;
+  p.cs0 = k_cache.stride(0), p.cs1 = k_cache.stride(1), p.cs2 = k_cache.stride(2);
+  p.B = static_cast<int>(B), p.L = static_cast<int>(L), p.H = static_cast<int>(heads);
+  p.Hkv = static_cast<int>(kv_heads), p.D = static_cast<int>(D);
+  launched(cuda_fused::rope_qkv(dtype_of(qkv), p, stream(), cuda_pdl_enabled()), who);
+  return q;
 }
 
 }  // namespace
@@ -168,17 +194,20 @@ at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at:
   need(qkv.dim() == 3, who, "qkv must be [B, L, (H + 2 Hkv) D]");
   const int64_t B = qkv.size(0), L = qkv.size(1);
   const int64_t D = check_rope_inputs(qkv, qkv.size(2), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
-  c10::cuda::CUDAGuard guard(qkv.device());
-  at::Tensor q = at::empty({B, heads, L, D}, qkv.options());
-  if (B == 0 || L == 0) return q;
-  cuda_fused::RopeParams p{};
-  p.qkv = qkv.data_ptr(), p.cos = cos.data_ptr(), p.sin = sin.data_ptr(), p.q_out = q.data_ptr();
-  p.k_cache = k_cache.data_ptr(), p.v_cache = v_cache.data_ptr(), p.first_slot = first_slot.data_ptr<int64_t>();
-  p.cs0 = k_cache.stride(0), p.cs1 = k_cache.stride(1), p.cs2 = k_cache.stride(2);
-  p.B = static_cast<int>(B), p.L = static_cast<int>(L), p.H = static_cast<int>(heads);
-  p.Hkv = static_cast<int>(kv_heads), p.D = static_cast<int>(D);
-  launched(cuda_fused::rope_qkv(dtype_of(qkv), p, stream(), cuda_pdl_enabled()), who);
-  return q;
+  return launch_rope_qkv(qkv, at::Tensor(), B, L, D, cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
+}
+
+at::Tensor rope_qkv_packed_cuda(const at::Tensor& qkv, const at::Tensor& rows, int64_t B, int64_t L,
+                                const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot) {
+  const char* who = "rope_qkv_packed_cuda";
+  half_cuda(qkv, who, "qkv");
+  need(qkv.dim() >= 2 && qkv.is_contiguous(), who, "qkv must be contiguous packed rows [..., T, (H + 2 Hkv) D]");
+  need(rows.is_cuda() && rows.scalar_type() == at::kLong && rows.is_contiguous() && rows.numel() == B * L, who,
+       "rows must be int64 [B * L] on the device");
+  const int64_t D =
+      check_rope_inputs(qkv, B, L, qkv.size(-1), cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
+  return launch_rope_qkv(qkv, rows, B, L, D, cos, sin, heads, kv_heads, k_cache, v_cache, first_slot, who);
 }
 
 namespace {

@@ -33,6 +33,12 @@ std::pair<at::Tensor, at::Tensor> rope_tables_cuda(const at::Tensor& positions, 
 at::Tensor rope_qkv_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t heads,
                          int64_t kv_heads, const at::Tensor& k_cache, const at::Tensor& v_cache,
                          const at::Tensor& first_slot);
+// The same for packed q|k|v rows qkv [..., T, (H + 2 Hkv) D]: token b * L + l's q|k|v are row
+// rows[b * L + l] (int64 [B * L] on the device; -1: zeros), so the bits are rope_qkv_cuda's of the
+// [B, L] layout with zeros at the unlisted tokens, without laying it out.
+at::Tensor rope_qkv_packed_cuda(const at::Tensor& qkv, const at::Tensor& rows, int64_t B, int64_t L,
+                                const at::Tensor& cos, const at::Tensor& sin, int64_t heads, int64_t kv_heads,
+                                const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& first_slot);
 
 // The model's linear layer on CUDA: x [..., K] . weight [N, K]^T (+ bias). Up to 8 rows go through
 // a GEMV kernel that streams the weights at close to memory bandwidth; more rows through

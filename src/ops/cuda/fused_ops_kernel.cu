@@ -160,7 +160,9 @@ __global__ void silu_mul_vec_kernel(const T* __restrict__ gu, T* __restrict__ ou
   *reinterpret_cast<uint4*>(out + r * inter + c) = o;
 }
 
-// grid (B * L, H + 2 Hkv), block D / 2: pair (i, i + D/2) of one head of one token.
+// grid (B * L, H + 2 Hkv), block D / 2: pair (i, i + D/2) of one head of one token. The token's
+// q|k|v come from row p.rows[token] of packed q|k|v (zeros for -1: those of a zero row, as an
+// unpacked layout with zeros at the padding gives) or, without p.rows, from row `token`.
 template <typename T>
 __global__ void rope_qkv_kernel(RopeParams p) {
   const int64_t tok = blockIdx.x;  // b * L + l
@@ -171,19 +173,21 @@ __global__ void rope_qkv_kernel(RopeParams p) {
   const auto* qkv = static_cast<const T*>(p.qkv);
   auto* k_cache = static_cast<T*>(p.k_cache);
   auto* v_cache = static_cast<T*>(p.v_cache);
-  const T* src = qkv + tok * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
+  const int64_t row = p.rows != nullptr ? p.rows[tok] : tok;
+  const T* src = qkv + max(row, int64_t{0}) * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
+  const T x1 = row >= 0 ? src[i] : cuda_half::to<T>(0.f), x2 = row >= 0 ? src[i + half] : cuda_half::to<T>(0.f);
   const int64_t slot = p.first_slot[b] + l;
   if (head >= p.H + p.Hkv) {  // v: copied to the cache as is
     const int kvh = head - p.H - p.Hkv;
     T* dst = v_cache + b * p.cs0 + kvh * p.cs1 + slot * p.cs2;
-    dst[i] = src[i];
-    dst[i + half] = src[i + half];
+    dst[i] = x1;
+    dst[i + half] = x2;
     return;
   }
   const T* cs = static_cast<const T*>(p.cos) + tok * p.D;
   const T* sn = static_cast<const T*>(p.sin) + tok * p.D;
   T o1, o2;
-  cuda_half::rope_pair(f(src[i]), f(src[i + half]), cs[i], sn[i], cs[i + half], sn[i + half], o1, o2);
+  cuda_half::rope_pair(f(x1), f(x2), cs[i], sn[i], cs[i + half], sn[i + half], o1, o2);
   T* dst;
   if (head < p.H) {
     dst = static_cast<T*>(p.q_out) + ((b * p.H + head) * static_cast<int64_t>(p.L) + l) * p.D;
@@ -210,9 +214,13 @@ __global__ void rope_qkv_vec_kernel(RopeParams p) {
   pdl_wait();
   pdl_trigger();
   if (head >= p.H + 2 * p.Hkv) return;
-  const T* src = static_cast<const T*>(p.qkv) + tok * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
+  const int64_t row = p.rows != nullptr ? p.rows[tok] : tok;
+  const T* src =
+      static_cast<const T*>(p.qkv) + max(row, int64_t{0}) * static_cast<int64_t>(p.H + 2 * p.Hkv) * p.D + head * p.D;
   const int64_t slot = p.first_slot[b] + l;
-  const uint4 a1 = *reinterpret_cast<const uint4*>(src + i), a2 = *reinterpret_cast<const uint4*>(src + i + half);
+  const uint4 zero = make_uint4(0u, 0u, 0u, 0u);  // +0 in bf16 and fp16
+  const uint4 a1 = row >= 0 ? *reinterpret_cast<const uint4*>(src + i) : zero;
+  const uint4 a2 = row >= 0 ? *reinterpret_cast<const uint4*>(src + i + half) : zero;
   if (head >= p.H + p.Hkv) {  // v: copied to the cache as is
     T* dst = static_cast<T*>(p.v_cache) + b * p.cs0 + (head - p.H - p.Hkv) * p.cs1 + slot * p.cs2;
     *reinterpret_cast<uint4*>(dst + i) = a1;

@@ -14,13 +14,15 @@ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 1
 
 struct RopeParams {
   // device buffers of the call's element type
-  const void* qkv;      // [B, L, (H + 2 Hkv) D]
+  const void* qkv;      // [B, L, (H + 2 Hkv) D], or packed rows [T, (H + 2 Hkv) D] with `rows`
   const void* cos;      // [B, L, D]
   const void* sin;
   void* q_out;          // [B, H, L, D]
   void* k_cache;        // [B, Hkv, T, D] with strides cs0, cs1, cs2 (last dim contiguous)
   void* v_cache;        // same strides
   const int64_t* first_slot;  // [B]
+  // [B * L] or null (row = token): token b * L + l's row of qkv, -1 for none (its q|k|v are zeros)
+  const int64_t* rows;
   int64_t cs0, cs1, cs2;
   int B, L, H, Hkv, D;
 };
