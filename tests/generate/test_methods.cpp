@@ -654,6 +654,32 @@ TEST_F(Methods, DecodeStepsComputeRowsUpToTheLastInUse) {
   }
 }
 
+// A stored prefix written to a run of rows: each row of the run reads back the prefix's K/V, the
+// rows around it and the slots past the prefix stay as they were; ranges past the rows are refused.
+TEST_F(Methods, WritePrefixFillsARunOfRowsInOneCall) {
+  DecodeStateOptions o;
+  o.rows = 6;
+  o.length = 16;
+  DecodeState s(*model_, o);
+  const at::Tensor tokens = at::tensor(std::vector<int64_t>{5, 9, 12, 3, 7}, at::kLong).view({1, 5});
+  s.prefill(0, tokens, at::arange(5, at::kLong).view({1, 5}), {causal_mask(16)}, LogitsMode::Last);
+  const auto [k, v] = s.read_prefix(0, 4);
+  const auto [k_before, v_before] = s.read_prefix(1, 16);
+  s.write_prefix(2, k, v, 3);
+  for (int64_t r = 2; r < 5; ++r) {
+    const auto [kr, vr] = s.read_prefix(r, 4);
+    EXPECT_TRUE(kr.equal(k) && vr.equal(v)) << "row " << r;
+    const auto [k_all, v_all] = s.read_prefix(r, 16);
+    EXPECT_EQ(k_all.narrow(2, 4, 12).abs().max().item<float>(), 0.f) << "row " << r << ": slots past the prefix";
+  }
+  for (const int64_t r : {int64_t{1}, int64_t{5}}) {
+    const auto [kr, vr] = s.read_prefix(r, 16);
+    EXPECT_TRUE(kr.equal(k_before) && vr.equal(v_before)) << "row " << r << " is outside the run";
+  }
+  EXPECT_THROW(s.write_prefix(4, k, v, 3), std::invalid_argument);
+  EXPECT_THROW(s.write_prefix(2, k, v, 0), std::invalid_argument);
+}
+
 // On the CPU a queued step is a step (the logits are computed when it returns), copy_to_host gives
 // the values as they are, and fed tokens are read from host memory.
 TEST_F(Methods, QueuedStepsOnTheCpuAreSteps) {
