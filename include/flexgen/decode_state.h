@@ -100,8 +100,17 @@ class DecodeState {
   // K and V of cache slots [0, length) of `row`, copied out: [layers, kv_heads, length, head_dim].
   std::pair<at::Tensor, at::Tensor> read_prefix(int64_t row, int64_t length) const;
   // Writes such a copy into cache slots [0, k.size(2)) of rows [row, row + count) (one copy for
-  // them all).
+  // them all). On CUDA the copy (the same tensor k, while rows use it) is also held in a row of
+  // its own past the rows, from which decode steps read those rows' prefix keys: every row of one
+  // prefix reads the same memory (the same bytes as its own copy, so the same bits).
   void write_prefix(int64_t row, const at::Tensor& k, const at::Tensor& v, int64_t count = 1);
+
+  // Cache rows past `rows` that hold prefixes for the decode steps' reads (CUDA, at least
+  // kSharedPrefixMinRows rows; FLEXGEN_CUDA_SHARED_PREFIX=0 turns them off for A/B runs).
+  static constexpr int64_t kSharedPrefixRows = 2;
+  static constexpr int64_t kSharedPrefixMinRows = 8;
+  // The rows reading their prefix from a shared row now (tests, the debug log).
+  int64_t rows_reading_shared_prefix() const;
 
   // Rows [first, first + count) serve nothing from now on (idle mask; their cache is reused).
   void release(int64_t first, int64_t count);
@@ -145,10 +154,22 @@ class DecodeState {
   // The rows a step computes (see step()).
   int64_t step_rows() const;
 
+  // A prefix held in a shared row: the tensor it was copied from (its identity: a store entry),
+  // its length and the rows reading from it.
+  struct SharedPrefix {
+    at::Tensor k;
+    int64_t length = 0, users = 0;
+  };
+  // Row r reads no shared prefix from now on.
+  void detach_shared_prefix(int64_t r);
+
   const LlamaModel& model_;
   DecodeStateOptions options_;
   int64_t block_size_ = 0;  // of the row masks (0 = dense reference)
   KVCache cache_;
+  KVCache shared_cache_;                   // the shared rows (views past cache_'s rows, same memory)
+  std::vector<SharedPrefix> shared_;       // per shared row
+  std::vector<int64_t> row_shared_;        // per row: its shared row, or -1
   RowMask idle_;
   std::vector<RowMask> masks_;  // per row
   std::unique_ptr<Cuda> cuda_;

@@ -687,9 +687,10 @@ class Scheduler {
     // Host time before the forward pass, the forward call (on CUDA: queueing it, and any wait for
     // the device inside), then the first tokens (on CUDA: waiting for the pass's end).
     spdlog::debug("prefill pass: {} job(s), {} rows x slots [{}, {}), {} computed; {:.1f} ms before the forward, "
-                  "{:.1f} ms in it, {:.1f} ms to the first tokens",
+                  "{:.1f} ms in it, {:.1f} ms to the first tokens; {} rows read a shared prefix",
                   group.size(), B, start, L, real.size(), 1e3 * std::chrono::duration<double>(t_forward - t0).count(),
-                  1e3 * std::chrono::duration<double>(t_queued - t_forward).count(), 1e3 * seconds_since(t_queued));
+                  1e3 * std::chrono::duration<double>(t_queued - t_forward).count(), 1e3 * seconds_since(t_queued),
+                  state_->rows_reading_shared_prefix());
   }
 
   // Overlapped steps (DecodeConfig::overlap_steps): the step after is queued before the host reads

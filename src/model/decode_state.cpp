@@ -45,13 +45,18 @@ DecodeState::DecodeState(const LlamaModel& model, const DecodeStateOptions& opti
     throw std::invalid_argument("decode state: rows, length and block size must be at least 1");
   const bool cuda = model.device.is_cuda();
   block_size_ = options.block_sparse || cuda ? options.block_size : 0;
-  cache_ = make_kv_cache(model, options.rows, options.length);
+  const int64_t shared = cuda && options.rows >= kSharedPrefixMinRows && shared_prefix_reads() ? kSharedPrefixRows : 0;
+  const KVCache all = make_kv_cache(model, options.rows + shared, options.length);
+  cache_ = kv_cache_rows(all, 0, options.rows);
+  if (shared > 0) shared_cache_ = kv_cache_rows(all, options.rows, shared);
+  shared_.resize(static_cast<size_t>(shared));
+  row_shared_.assign(static_cast<size_t>(options.rows), -1);
   // Rows without a sample attend under a one-group causal mask at slot 0 (results unused).
   idle_ = row_mask(causal_mask(options.length));
   masks_.assign(static_cast<size_t>(options.rows), idle_);
   if (cuda) {
     cuda_ = std::make_unique<Cuda>(model.device);
-    cuda_->table = make_device_mask_table(options.rows, options.block_size, model.device);
+    cuda_->table = make_device_mask_table(options.rows, options.block_size, model.device, shared);
   }
 }
 
@@ -84,6 +89,11 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
                                 std::to_string(first + n) + ") of " + std::to_string(options_.rows));
   if (start < 0 || start + tokens.size(1) > options_.length)
     throw std::invalid_argument("decode state: a prefill chunk at slot " + std::to_string(start) + " does not fit");
+  // A row whose prefix slots this pass writes (or that goes idle) reads its own copy from now on.
+  for (int64_t b = 0; b < n; ++b) {
+    const int64_t j = row_shared_[static_cast<size_t>(first + b)];
+    if (j >= 0 && (!masks[b] || start < shared_[static_cast<size_t>(j)].length)) detach_shared_prefix(first + b);
+  }
   std::vector<RowMask> rows(static_cast<size_t>(n));
   for (int64_t b = 0; b < n; ++b) rows[b] = masks[b] ? row_mask(std::move(*masks[b])) : idle_;
   KVCache part = kv_cache_rows(cache_, first, n);
@@ -130,10 +140,39 @@ void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tenso
   };
   rows(cache_.k, k);
   rows(cache_.v, v);
+  for (int64_t r = row; r < row + count; ++r) detach_shared_prefix(r);
+  // The shared row holding this very tensor, else a free one (filled now: queued after the steps
+  // that read it before); none free: the rows read their own copies.
+  int64_t j = -1;
+  for (size_t i = 0; i < shared_.size() && j < 0; ++i)
+    if (shared_[i].k.defined() && shared_[i].k.is_same(k) && shared_[i].length == k.size(2)) j = static_cast<int64_t>(i);
+  for (size_t i = 0; i < shared_.size() && j < 0; ++i)
+    if (shared_[i].users == 0) {
+      j = static_cast<int64_t>(i);
+      shared_cache_.k.select(1, j).narrow(2, 0, k.size(2)).copy_(k);
+      shared_cache_.v.select(1, j).narrow(2, 0, v.size(2)).copy_(v);
+      shared_[i] = SharedPrefix{k, k.size(2), 0};
+    }
+  if (j < 0) return;
+  for (int64_t r = row; r < row + count; ++r) row_shared_[static_cast<size_t>(r)] = j;
+  shared_[static_cast<size_t>(j)].users += count;
+}
+
+void DecodeState::detach_shared_prefix(int64_t r) {
+  int64_t& j = row_shared_.at(static_cast<size_t>(r));
+  if (j >= 0) --shared_[static_cast<size_t>(j)].users;
+  j = -1;
+}
+
+int64_t DecodeState::rows_reading_shared_prefix() const {
+  return static_cast<int64_t>(std::count_if(row_shared_.begin(), row_shared_.end(), [](int64_t j) { return j >= 0; }));
 }
 
 void DecodeState::release(int64_t first, int64_t count) {
-  for (int64_t r = first; r < first + count; ++r) masks_.at(static_cast<size_t>(r)) = idle_;
+  for (int64_t r = first; r < first + count; ++r) {
+    masks_.at(static_cast<size_t>(r)) = idle_;
+    detach_shared_prefix(r);
+  }
 }
 
 int64_t DecodeState::step_rows() const {
@@ -252,7 +291,11 @@ at::Tensor DecodeState::step_queued(const std::vector<int64_t>& tokens, const st
     }
   }
   std::vector<DeviceMaskRef> refs(static_cast<size_t>(R));
-  for (int64_t r = 0; r < R; ++r) refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
+  for (int64_t r = 0; r < R; ++r) {
+    refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
+    if (const int64_t j = row_shared_[static_cast<size_t>(r)]; j >= 0)
+      refs[r].shared_row = R + j, refs[r].shared_len = shared_[static_cast<size_t>(j)].length;
+  }
   update_device_mask_table(c.table, refs);
   BatchMask mask = BatchMask::decode_table(st.table);
   mask.with_batch_invariance(options_.batch_invariant);

@@ -438,6 +438,77 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   }
 }
 
+// Decode rows reading a stored prefix from a shared row (DeviceMaskRef::shared_row, issue 15):
+// every row's keys [0, P) (P not a block multiple) the same, held once more in a row past the
+// table's (the same memory, the same strides), and each row's own copy of them poisoned with NaN:
+// every row's output is bitwise its output from its own copy (a table of 12 rows, the combine
+// merge, and its first 5 rows as a table of their own, the cluster merge; bf16 and fp16). A
+// table whose shared row k's memory does not hold is refused.
+TEST_F(BlockSparseAttentionCuda, DecodeRowsReadAStoredPrefixFromASharedRow) {
+  std::mt19937 rng(31);
+  constexpr int64_t kBlock = 64, R = 12, g = 3, P = 100;
+  std::vector<Case> cases;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int64_t> lengths(2 + rng() % 3);
+    for (auto& n : lengths) n = 60 + rng() % 300;
+    const SequenceLayout layout = layout_from_lengths(lengths, rng() % 2, rng() % 50, rng() % 3, rng() % 20);
+    MaskSpec spec = random_spec(layout, rng, i == 1);
+    spec.causal = true;
+    cases.push_back(make_case(layout, spec, kBlock));
+  }
+  int64_t Lk = 0;
+  for (const Case& c : cases) Lk = std::max(Lk, c.mask.length());
+  std::vector<RowRef> rows;
+  for (int64_t r = 0; r < R; ++r) {
+    const Case& c = cases[static_cast<size_t>(r % 3)];
+    rows.push_back(RowRef{&c, P + static_cast<int64_t>(rng() % static_cast<uint32_t>(c.mask.length() - P)), 0});
+  }
+  BlockSparseAttentionOptions opt;
+  opt.batch_invariant = true;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (auto dt : {at::kBFloat16, at::kHalf}) {
+    const char* dtype_name = dt == at::kHalf ? "fp16" : "bf16";
+    const at::Tensor q = randn({R, 2 * g, 1, 128}, dt, gen_);
+    at::Tensor k = randn({R + 1, 2, Lk, 128}, dt, gen_), v = randn({R + 1, 2, Lk, 128}, dt, gen_);
+    // Row R holds the prefix; every row's keys [0, P) are the same.
+    k.narrow(0, 0, R).narrow(2, 0, P).copy_(k.narrow(0, R, 1).narrow(2, 0, P).expand({R, 2, P, 128}));
+    v.narrow(0, 0, R).narrow(2, 0, P).copy_(v.narrow(0, R, 1).narrow(2, 0, P).expand({R, 2, P, 128}));
+    DeviceMaskTable own = make_device_mask_table(R, kBlock, q.device());
+    update_device_mask_table(own, refs(rows));
+    const at::Tensor want = block_sparse_attention_cuda_table(q, k.narrow(0, 0, R), v.narrow(0, 0, R), own, opt).out;
+    ASSERT_FALSE(want.isnan().any().item<bool>());
+
+    const at::Tensor kp = k.clone(), vp = v.clone();
+    kp.narrow(0, 0, R).narrow(2, 0, P).fill_(nan);
+    vp.narrow(0, 0, R).narrow(2, 0, P).fill_(nan);
+    std::vector<DeviceMaskRef> shared = refs(rows);
+    for (DeviceMaskRef& m : shared) m.shared_row = R, m.shared_len = P;
+    DeviceMaskTable table = make_device_mask_table(R, kBlock, q.device(), 1);
+    update_device_mask_table(table, shared);
+    const at::Tensor got = block_sparse_attention_cuda_table(q, kp.narrow(0, 0, R), vp.narrow(0, 0, R), table, opt).out;
+    EXPECT_TRUE(at::equal(got, want)) << dtype_name << ": 12 rows";
+    constexpr int64_t kFew = 5;
+    const DeviceMaskTable few = device_mask_table_rows(table, kFew);
+    EXPECT_EQ(few.shared_rows, R + 1 - kFew);
+    const at::Tensor got_few = block_sparse_attention_cuda_table(q.narrow(0, 0, kFew), kp.narrow(0, 0, kFew),
+                                                                 vp.narrow(0, 0, kFew), few, opt).out;
+    EXPECT_TRUE(at::equal(got_few, want.narrow(0, 0, kFew))) << dtype_name << ": 5 rows";
+    // Without the shared row the poisoned copies are read (NaN, or zeros where a row's softmax sum
+    // is NaN): other outputs, so the checks above can fail.
+    const at::Tensor poisoned =
+        block_sparse_attention_cuda_table(q, kp.narrow(0, 0, R), vp.narrow(0, 0, R), own, opt).out;
+    EXPECT_FALSE(at::equal(poisoned, want)) << dtype_name;
+    // k and v of R rows of their own: the shared row is not in their memory.
+    const at::Tensor kr = k.narrow(0, 0, R).clone(), vr = v.narrow(0, 0, R).clone();
+    EXPECT_THROW(block_sparse_attention_cuda_table(q, kr, vr, table, opt), std::invalid_argument);
+  }
+  // A shared row past the table's rows and its shared rows is refused.
+  DeviceMaskTable table = make_device_mask_table(R, kBlock, at::Device(at::kCUDA, 0), 1);
+  std::vector<DeviceMaskRef> bad = refs(rows);
+  bad[3].shared_row = R + 1, bad[3].shared_len = P;
+  EXPECT_THROW(update_device_mask_table(table, bad), std::invalid_argument);
+}
+
 // Many batch rows (more than one launch's worth of per-row masks).
 TEST_F(BlockSparseAttentionCuda, ManyBatchRows) {
   const SequenceLayout layout = layout_from_lengths({30, 41, 17}, true, 0, 1, 0);

@@ -11,7 +11,9 @@
 #include "../generate/overlap_check.h"
 #include "../test_tmp.h"
 #include "cuda/block_sparse_attention_cuda.h"
+#include "flexgen/decode_state.h"
 #include "flexgen/decoder.h"
+#include "flexgen/mask.h"
 #include "flexgen/methods.h"
 #include "flexgen/model_loader.h"
 #include "flexgen/runtime_info.h"
@@ -310,7 +312,8 @@ TEST_F(CudaModel, BatchSizeDoesNotChangeAnyBit) {
 // its own, so every job's ids and top-3 probabilities are bitwise those of the run without the
 // store, with 1 or 3 jobs in flight, for flex (shared context or not), avg, max and origin; and the
 // store does reuse (prompt tokens reused > 1/4). Flex under restart positions copies paraphrase 1's
-// instruction K/V into the other paraphrases' (span copies), with the store and without.
+// instruction K/V into the other paraphrases' (span copies), with the store and without. With 3 in
+// flight (15 rows) the decode steps read the stored prefixes from shared rows.
 TEST_F(CudaModel, KvStoreChangesNoBit) {
   std::vector<DecodeJob> jobs;
   const std::vector<Method> methods = {Method::Flex, Method::Avg, Method::Flex, Method::Max, Method::Origin, Method::Avg};
@@ -351,6 +354,42 @@ TEST_F(CudaModel, KvStoreChangesNoBit) {
           EXPECT_EQ(a[j][s].trace[t].top, b[j][s].trace[t].top) << "job " << j << " step " << t;
       }
   }
+}
+
+// Decode steps reading a stored prefix from a shared row (issue 15): 8 rows given one prefix by
+// write_prefix read it from the shared row (rows_reading_shared_prefix), and their logits over
+// three steps (the first eager, then a captured graph) are bitwise those of the same rows
+// prefilled whole (each reading its own copy). Releasing rows and prefilling over a row's prefix
+// slots stop their shared reads.
+TEST_F(CudaModel, StoredPrefixReadFromASharedRowChangesNoBit) {
+  constexpr int64_t R = DecodeState::kSharedPrefixMinRows, P = 70, L = 90;
+  const bool on = shared_prefix_reads();
+  at::Tensor tokens = at::randint(3, kTinyVocab, {R, L}, at::kLong);
+  tokens.narrow(1, 0, P).copy_(tokens.narrow(0, 0, 1).narrow(1, 0, P).expand({R, P}));
+  const at::Tensor positions = at::arange(L, at::kLong).expand({R, L}).contiguous();
+  std::vector<std::optional<AttentionMask>> masks(R, causal_mask(L + 4));
+  DecodeStateOptions o;
+  o.rows = R;
+  o.length = L + 4;
+  o.block_size = 64;
+  DecodeState whole(*gpu_, o), shared(*gpu_, o);
+  whole.prefill(0, tokens, positions, masks, LogitsMode::Last);
+  const auto [k, v] = whole.read_prefix(0, P);
+  shared.write_prefix(0, k, v, R);
+  EXPECT_EQ(shared.rows_reading_shared_prefix(), on ? R : 0);
+  shared.prefill(0, tokens.narrow(1, P, L - P), positions.narrow(1, P, L - P), masks, LogitsMode::Last, P);
+  EXPECT_EQ(shared.rows_reading_shared_prefix(), on ? R : 0) << "a prefill past the prefix keeps the reads";
+  EXPECT_EQ(whole.rows_reading_shared_prefix(), 0);
+  for (int64_t t = 0; t < 3; ++t) {
+    std::vector<int64_t> ids(R), pos(R, L + t);
+    for (int64_t r = 0; r < R; ++r) ids[r] = 3 + (7 * r + 5 * t) % (kTinyVocab - 3);
+    const at::Tensor a = whole.step(ids, pos, pos).cpu(), b = shared.step(ids, pos, pos).cpu();
+    EXPECT_TRUE(at::equal(a, b)) << "step " << t;
+  }
+  shared.release(0, 2);
+  EXPECT_EQ(shared.rows_reading_shared_prefix(), on ? R - 2 : 0);
+  shared.prefill(2, tokens.narrow(0, 2, 1), positions.narrow(0, 2, 1), {causal_mask(L + 4)}, LogitsMode::Last);
+  EXPECT_EQ(shared.rows_reading_shared_prefix(), on ? R - 3 : 0) << "a prefill from slot 0";
 }
 
 // Overlapped steps (DecodeConfig::overlap_steps: the next step queued before the host reads a

@@ -137,6 +137,9 @@ cuda_bsa::MaskDesc describe(const DeviceMaskRef& ref, int64_t b, int64_t Lq, int
   md.block_size = static_cast<int32_t>(m.block_size), md.num_q_blocks = static_cast<int32_t>(m.num_q_blocks);
   md.num_groups = static_cast<int32_t>(m.num_groups), md.causal = m.causal ? 1 : 0;
   md.q_offset = static_cast<int32_t>(ref.q_offset), md.k_offset = static_cast<int32_t>(ref.k_offset);
+  if (ref.shared_len < 0 || ref.shared_len > kInt32Max || ref.shared_row < 0 || ref.shared_row > kInt32Max)
+    check(false, row() + "bad shared prefix rows");
+  md.shared_row = static_cast<int32_t>(ref.shared_row), md.shared_len = static_cast<int32_t>(ref.shared_len);
   return md;
 }
 
@@ -345,9 +348,11 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q_in, c
   return res;
 }
 
-DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device) {
+DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device,
+                                       int64_t shared_rows) {
   if (!device.is_cuda()) throw std::invalid_argument("make_device_mask_table: device must be a CUDA device");
-  if (rows < 1 || block_size < 1) throw std::invalid_argument("make_device_mask_table: rows and block size must be >= 1");
+  if (rows < 1 || block_size < 1 || shared_rows < 0)
+    throw std::invalid_argument("make_device_mask_table: rows and block size must be >= 1, shared rows >= 0");
   c10::cuda::CUDAGuard guard(device);  // the event below belongs to the table's device
   DeviceMaskTable t;
   const int64_t bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::MaskDesc));
@@ -355,6 +360,7 @@ DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const a
   t.device = at::zeros({bytes}, at::TensorOptions().dtype(at::kByte).device(device));
   t.rows = rows;
   t.block_size = block_size;
+  t.shared_rows = shared_rows;
   cudaEvent_t ev = nullptr;
   if (cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess)
     throw std::runtime_error("make_device_mask_table: cudaEventCreate failed");
@@ -370,6 +376,7 @@ DeviceMaskTable device_mask_table_rows(const DeviceMaskTable& table, int64_t row
   DeviceMaskTable t = table;
   t.device = table.device.narrow(0, 0, bytes);
   t.staging = table.staging.narrow(0, 0, bytes);
+  t.shared_rows = table.rows + table.shared_rows - rows;
   t.rows = rows;
   return t;
 }
@@ -389,6 +396,9 @@ void update_device_mask_table(DeviceMaskTable& t, const std::vector<DeviceMaskRe
       check(false, "batch row " + std::to_string(b) + ": block size " + std::to_string(refs[b].mask->block_size) +
                        " differs from the table's " + std::to_string(t.block_size));
     if (refs[b].k_offset != 0) check(false, "batch row " + std::to_string(b) + ": table masks need k_offset 0");
+    if (refs[b].shared_len > 0 && (refs[b].shared_row < 0 || refs[b].shared_row >= t.rows + t.shared_rows))
+      check(false, "batch row " + std::to_string(b) + ": shared row " + std::to_string(refs[b].shared_row) +
+                       " outside the table's " + std::to_string(t.rows + t.shared_rows) + " rows");
     h[b] = describe(refs[b], static_cast<int64_t>(b), 1, 0, t.device.device());
   }
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
@@ -410,6 +420,15 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q
   check(options.scale >= 0.0, "scale must be positive (0 = 1/sqrt(head_dim))");
   c10::cuda::CUDAGuard guard(q_in.device());
   const at::Tensor q = usable(q_in), k = usable(k_in), v = usable(v_in);
+  if (table.shared_rows > 0) {
+    // Descriptors may name rows past k's and v's: they must be in their memory, at their strides.
+    auto holds = [&](const at::Tensor& t, const at::Tensor& in) {
+      const int64_t last = t.storage_offset() + (table.rows + table.shared_rows) * t.stride(0);
+      return t.is_same(in) && last * static_cast<int64_t>(t.element_size()) <= static_cast<int64_t>(t.storage().nbytes());
+    };
+    check(holds(k, k_in) && holds(v, v_in), "k and v must lie in memory that holds the mask table's " +
+                                                std::to_string(table.rows + table.shared_rows) + " rows");
+  }
   BlockSparseAttentionResult res = make_result(q_in, options);
   if (q.size(0) == 0 || q.size(1) == 0) return res;
   cuda_bsa::Params p = base_params(q, k, v, res, options);
@@ -431,9 +450,15 @@ std::string block_sparse_attention_cuda_backend() {
          "split-K decode kernel for Lq = 1";
 }
 
+bool shared_prefix_reads() {
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_SHARED_PREFIX", {"0", "1"}) != "0";
+  return on;
+}
+
 void read_attention_switches() {
   decode_cluster_merge();
   env_variant();
+  shared_prefix_reads();
 }
 
 }  // namespace flexgen

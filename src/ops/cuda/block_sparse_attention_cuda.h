@@ -60,6 +60,10 @@ struct DeviceMaskRef {
   const DeviceBlockMask* mask = nullptr;
   int64_t q_offset = 0;  // absolute position of query row 0
   int64_t k_offset = 0;  // absolute position of key row 0
+  // Mask tables only: keys [0, shared_len) of this row are bitwise those of row shared_row of the
+  // same k/v memory (a prefix many rows hold; DeviceMaskTable::shared_rows), and the decode kernel
+  // may read them from there (the same bits; other kernels read the row's own). 0: none.
+  int64_t shared_row = 0, shared_len = 0;
 };
 
 // q: [B, H, Lq, d]; k, v: [B, Hkv, Lk, d]; H % Hkv == 0; bf16 or fp16 (all the same); d = 64
@@ -83,13 +87,18 @@ struct DeviceMaskTable {
   at::Tensor staging;  // the same bytes in pinned host memory
   int64_t rows = 0;
   int64_t block_size = 0;  // every mask in the table uses this block size
+  // Rows a descriptor's shared_row may name: [0, rows + shared_rows) of the k/v tensors' memory
+  // (rows past the step's, in the same allocation with the same strides).
+  int64_t shared_rows = 0;
   std::shared_ptr<void> copy_done;  // event of the last upload (the staging buffer is reused)
 };
 
-DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device);
+DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const at::Device& device,
+                                       int64_t shared_rows = 0);
 
 // The table's first `rows` rows (1 <= rows <= table.rows) as a table of their own: a view of the
-// same device memory, so every update of the whole table is what it reads.
+// same device memory, so every update of the whole table is what it reads (its shared_rows count
+// from the table's rows: the same rows of memory stay nameable).
 DeviceMaskTable device_mask_table_rows(const DeviceMaskTable& table, int64_t rows);
 
 // Writes one descriptor per row (refs.size() == rows; k_offset 0; q_offset = the row's query
@@ -98,15 +107,20 @@ DeviceMaskTable device_mask_table_rows(const DeviceMaskTable& table, int64_t row
 void update_device_mask_table(DeviceMaskTable& table, const std::vector<DeviceMaskRef>& refs);
 
 // One query row per batch row (q [rows, H, 1, d]), at the table's positions; k/v [rows, Hkv, Lk, d]
-// with key row j at position j. Otherwise as above.
+// with key row j at position j, their memory holding rows + shared_rows rows at their batch stride
+// when the table has shared rows. Otherwise as above.
 BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q, const at::Tensor& k,
                                                        const at::Tensor& v, const DeviceMaskTable& table,
                                                        const BlockSparseAttentionOptions& options = {});
 
-// Reads the attention's environment switches (FLEXGEN_CUDA_DECODE_MERGE, FLEXGEN_CUDA_BSA_VARIANT)
-// now: a value they do not take throws std::invalid_argument (bind_cuda_device calls it, so a run
-// fails before it opens its output). CUDA builds only.
+// Reads the attention's environment switches (FLEXGEN_CUDA_DECODE_MERGE, FLEXGEN_CUDA_BSA_VARIANT,
+// FLEXGEN_CUDA_SHARED_PREFIX) now: a value they do not take throws std::invalid_argument
+// (bind_cuda_device calls it, so a run fails before it opens its output). CUDA builds only.
 void read_attention_switches();
+
+// Whether decode steps read stored prefixes from shared rows (DeviceMaskRef::shared_row):
+// FLEXGEN_CUDA_SHARED_PREFIX unset or 1; 0 for A/B runs (the same bits). CUDA builds only.
+bool shared_prefix_reads();
 
 // True when built with CUDA and a CUDA device is present.
 bool cuda_block_sparse_attention_available();

@@ -479,6 +479,13 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
   const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
   const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
+  // Keys below shared_len come from the shared row (the same bytes as the row's own: the same
+  // arithmetic); key row `key` of K and of V, relative to klo.
+  const int slen = M.shared_len;
+  const T* kshared = static_cast<const T*>(p.k) + static_cast<int64_t>(M.shared_row) * p.ks0 + kvh * p.ks1;
+  const T* vshared = static_cast<const T*>(p.v) + static_cast<int64_t>(M.shared_row) * p.vs0 + kvh * p.vs1;
+  auto k_at = [&](int key) { return (key + klo < slen ? kshared : kbase) + static_cast<int64_t>(key) * p.ks2; };
+  auto v_at = [&](int key) { return (key + klo < slen ? vshared : vbase) + static_cast<int64_t>(key) * p.vs2; };
   // Whether a key of a listed block may be attended (causality and the groups' visibility for the
   // partial blocks; full blocks allow every key present).
   auto visible = [&](bool partial, int kpos, bool in_range) {
@@ -502,9 +509,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
       decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
       constexpr int kLines = D * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines per key row
       for (int i = threadIdx.x; prefetch && i < (ke - ks) * kLines; i += blockDim.x) {
-        const int64_t r = ks + i / kLines - klo, c = (i % kLines) * (128 / sizeof(T));
-        cuda_async::prefetch_l2(kbase + r * p.ks2 + c);
-        cuda_async::prefetch_l2(vbase + r * p.vs2 + c);
+        const int r = ks + i / kLines - klo, c = (i % kLines) * (128 / sizeof(T));
+        cuda_async::prefetch_l2(k_at(r) + c);
+        cuda_async::prefetch_l2(v_at(r) + c);
       }
       for (int k0 = ks; !pre_found && k0 < ke; k0 += 32, ++gi) {
         if (gi != warp) continue;
@@ -559,7 +566,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
 #pragma unroll
           for (int i = 0; i < kPer; ++i) {
             const int idx = lane + 32 * i, row = idx / (D / 8), c = idx % (D / 8);
-            const T* src = vbase + static_cast<int64_t>(min(k0 + row, ke - 1) - klo) * p.vs2 + c * 8;
+            const T* src = v_at(min(k0 + row, ke - 1) - klo) + c * 8;
             cp_async16(smem_u32(sv + swz<D>(row, c * 8)), src, row < nk);
           }
           cp_async_commit();
@@ -567,7 +574,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
         uint4 kf[4][KP];  // n8 tile nt: key k0 + 8 nt + quad, pieces 32 i + 8 t4
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
-          const T* kr = kbase + static_cast<int64_t>(min(k0 + 8 * nt + quad, ke - 1) - klo) * p.ks2 + 8 * t4;
+          const T* kr = k_at(min(k0 + 8 * nt + quad, ke - 1) - klo) + 8 * t4;
 #pragma unroll
           for (int i = 0; i < KP; ++i) kf[nt][i] = *reinterpret_cast<const uint4*>(kr + 32 * i);
         }

@@ -18,6 +18,10 @@ struct MaskDesc {
   const int32_t* vis;  // [G * G], row-major, 0/1
   int32_t q_len, kv_len, block_size, num_q_blocks, num_groups, causal;
   int32_t q_offset, k_offset;
+  // Keys at positions [0, shared_len) are bitwise those of batch row shared_row of the same k/v
+  // memory (a run-level prefix many rows hold): the decode kernel reads them from there, so rows of
+  // one prefix read one copy (from L2 after the first). 0: none. Table masks only (k_offset 0).
+  int32_t shared_row, shared_len;
 };
 
 constexpr int kMaxRowsPerLaunch = 32;  // batch rows per launch (kernel parameter space)

@@ -34,9 +34,13 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor&, const 
   no_cuda("block_sparse_attention_cuda");
 }
 
-DeviceMaskTable make_device_mask_table(int64_t, int64_t, const at::Device&) { no_cuda("make_device_mask_table"); }
+DeviceMaskTable make_device_mask_table(int64_t, int64_t, const at::Device&, int64_t) {
+  no_cuda("make_device_mask_table");
+}
 
 DeviceMaskTable device_mask_table_rows(const DeviceMaskTable&, int64_t) { no_cuda("device_mask_table_rows"); }
+
+bool shared_prefix_reads() { no_cuda("shared_prefix_reads"); }
 
 void update_device_mask_table(DeviceMaskTable&, const std::vector<DeviceMaskRef>&) {
   no_cuda("update_device_mask_table");
