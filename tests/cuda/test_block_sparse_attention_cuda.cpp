@@ -121,6 +121,31 @@ class BlockSparseAttentionCuda : public ::testing::Test {
   at::Generator gen_;
 };
 
+// Three random causal layouts for decode rows (2-4 segments of 60 + [0, spread) tokens: spread0
+// for the first layout, spread for the others; the second with random groups).
+std::vector<Case> decode_cases(std::mt19937& rng, int64_t block, uint32_t spread0, uint32_t spread) {
+  std::vector<Case> cases;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int64_t> lengths(2 + rng() % 3);
+    for (auto& n : lengths) n = 60 + rng() % (i == 0 ? spread0 : spread);
+    const SequenceLayout layout = layout_from_lengths(lengths, rng() % 2, rng() % 50, rng() % 3, rng() % 20);
+    MaskSpec spec = random_spec(layout, rng, i == 1);
+    spec.causal = true;  // decode masks are causal
+    cases.push_back(make_case(layout, spec, block));
+  }
+  return cases;
+}
+
+// R decode rows over `cases` in turn, each with its query at a random position in [from, length).
+std::vector<RowRef> decode_rows(const std::vector<Case>& cases, int64_t R, int64_t from, std::mt19937& rng) {
+  std::vector<RowRef> rows;
+  for (int64_t r = 0; r < R; ++r) {
+    const Case& c = cases[static_cast<size_t>(r) % cases.size()];
+    rows.push_back(RowRef{&c, from + static_cast<int64_t>(rng() % static_cast<uint32_t>(c.mask.length() - from)), 0});
+  }
+  return rows;
+}
+
 }  // namespace
 
 // Random layouts and groups (some rows fully masked), GQA 1 and 3, d 64/128, bf16/fp16, block
@@ -368,22 +393,10 @@ TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
 TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   std::mt19937 rng(29);
   constexpr int64_t kBlock = 64, R = 70, g = 3;
-  std::vector<Case> cases;
-  for (int i = 0; i < 3; ++i) {
-    std::vector<int64_t> lengths(2 + rng() % 3);
-    for (auto& n : lengths) n = 60 + rng() % (i == 0 ? 60 : 500);
-    const SequenceLayout layout = layout_from_lengths(lengths, rng() % 2, rng() % 50, rng() % 3, rng() % 20);
-    MaskSpec spec = random_spec(layout, rng, i == 1);
-    spec.causal = true;  // decode masks are causal
-    cases.push_back(make_case(layout, spec, kBlock));
-  }
+  const std::vector<Case> cases = decode_cases(rng, kBlock, 60, 500);
   int64_t Lk = 0;
   for (const Case& c : cases) Lk = std::max(Lk, c.mask.length());
-  std::vector<RowRef> rows;
-  for (int64_t r = 0; r < R; ++r) {
-    const Case& c = cases[static_cast<size_t>(r % 3)];
-    rows.push_back(RowRef{&c, 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(c.mask.length() - 1)), 0});
-  }
+  const std::vector<RowRef> rows = decode_rows(cases, R, 1, rng);
   BlockSparseAttentionOptions opt;
   opt.batch_invariant = true;
   for (auto dt : {at::kBFloat16, at::kHalf}) {
@@ -447,22 +460,10 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
 TEST_F(BlockSparseAttentionCuda, DecodeRowsReadAStoredPrefixFromASharedRow) {
   std::mt19937 rng(31);
   constexpr int64_t kBlock = 64, R = 12, g = 3, P = 100;
-  std::vector<Case> cases;
-  for (int i = 0; i < 3; ++i) {
-    std::vector<int64_t> lengths(2 + rng() % 3);
-    for (auto& n : lengths) n = 60 + rng() % 300;
-    const SequenceLayout layout = layout_from_lengths(lengths, rng() % 2, rng() % 50, rng() % 3, rng() % 20);
-    MaskSpec spec = random_spec(layout, rng, i == 1);
-    spec.causal = true;
-    cases.push_back(make_case(layout, spec, kBlock));
-  }
+  const std::vector<Case> cases = decode_cases(rng, kBlock, 300, 300);
   int64_t Lk = 0;
   for (const Case& c : cases) Lk = std::max(Lk, c.mask.length());
-  std::vector<RowRef> rows;
-  for (int64_t r = 0; r < R; ++r) {
-    const Case& c = cases[static_cast<size_t>(r % 3)];
-    rows.push_back(RowRef{&c, P + static_cast<int64_t>(rng() % static_cast<uint32_t>(c.mask.length() - P)), 0});
-  }
+  const std::vector<RowRef> rows = decode_rows(cases, R, P, rng);
   BlockSparseAttentionOptions opt;
   opt.batch_invariant = true;
   const double nan = std::numeric_limits<double>::quiet_NaN();
