@@ -154,11 +154,11 @@ class DecodeState {
   // The rows a step computes (see step()).
   int64_t step_rows() const;
 
-  // A prefix held in a shared row: the tensor it was copied from (its identity: a store entry),
-  // its length and the rows reading from it.
+  // A prefix held in a shared row: the tensor it was copied from (its identity, a store entry,
+  // and its length: k.size(2)) and the rows reading from it.
   struct SharedPrefix {
     at::Tensor k;
-    int64_t length = 0, users = 0;
+    int64_t users = 0;
   };
   // Row r reads no shared prefix from now on.
   void detach_shared_prefix(int64_t r);

@@ -92,7 +92,7 @@ at::Tensor DecodeState::prefill(int64_t first, const at::Tensor& tokens, const a
   // A row whose prefix slots this pass writes (or that goes idle) reads its own copy from now on.
   for (int64_t b = 0; b < n; ++b) {
     const int64_t j = row_shared_[static_cast<size_t>(first + b)];
-    if (j >= 0 && (!masks[b] || start < shared_[static_cast<size_t>(j)].length)) detach_shared_prefix(first + b);
+    if (j >= 0 && (!masks[b] || start < shared_[static_cast<size_t>(j)].k.size(2))) detach_shared_prefix(first + b);
   }
   std::vector<RowMask> rows(static_cast<size_t>(n));
   for (int64_t b = 0; b < n; ++b) rows[b] = masks[b] ? row_mask(std::move(*masks[b])) : idle_;
@@ -145,13 +145,13 @@ void DecodeState::write_prefix(int64_t row, const at::Tensor& k, const at::Tenso
   // that read it before); none free: the rows read their own copies.
   int64_t j = -1;
   for (size_t i = 0; i < shared_.size() && j < 0; ++i)
-    if (shared_[i].k.defined() && shared_[i].k.is_same(k) && shared_[i].length == k.size(2)) j = static_cast<int64_t>(i);
+    if (shared_[i].k.defined() && shared_[i].k.is_same(k)) j = static_cast<int64_t>(i);
   for (size_t i = 0; i < shared_.size() && j < 0; ++i)
     if (shared_[i].users == 0) {
       j = static_cast<int64_t>(i);
       shared_cache_.k.select(1, j).narrow(2, 0, k.size(2)).copy_(k);
       shared_cache_.v.select(1, j).narrow(2, 0, v.size(2)).copy_(v);
-      shared_[i] = SharedPrefix{k, k.size(2), 0};
+      shared_[i] = SharedPrefix{k, 0};
     }
   if (j < 0) return;
   for (int64_t r = row; r < row + count; ++r) row_shared_[static_cast<size_t>(r)] = j;
@@ -294,7 +294,7 @@ at::Tensor DecodeState::step_queued(const std::vector<int64_t>& tokens, const st
   for (int64_t r = 0; r < R; ++r) {
     refs[r] = DeviceMaskRef{masks_[r].device.get(), slots[r], 0};
     if (const int64_t j = row_shared_[static_cast<size_t>(r)]; j >= 0)
-      refs[r].shared_row = R + j, refs[r].shared_len = shared_[static_cast<size_t>(j)].length;
+      refs[r].shared_row = R + j, refs[r].shared_len = shared_[static_cast<size_t>(j)].k.size(2);
   }
   update_device_mask_table(c.table, refs);
   BatchMask mask = BatchMask::decode_table(st.table);

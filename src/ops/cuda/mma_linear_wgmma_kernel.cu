@@ -284,19 +284,24 @@ int launch_tiles(DType t, const T* x, const T* w, T* y, int rows, int N, int K, 
   }
 }
 
+// FLEXGEN_CUDA_ONE_SPLIT_TMA: 1 (default) launches of one K split (the LM head: N >= 32768) and
+// 65-128 or more than 192 rows run through prefill_linear_tma, 0 through this file's tiles (A/B
+// runs: the same bits, see launch). Read once.
+bool one_split_tma() {
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_ONE_SPLIT_TMA", {"0", "1"}) != "0";
+  return on;
+}
+
 template <typename T>
 int launch(DType t, const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl, cudaStream_t st) {
   if (rows <= 64) return launch_tiles<T, Tile64>(t, x, w, y, rows, N, K, k_splits, pdl, st);
   if (rows > 128 && rows <= 192) return launch_tiles<T, Tile192>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  // One split is one fp32 chain over K's k16 steps in order from zero, rounded once: prefill_linear's
+  // arithmetic, whose persistent kernel with wider tiles computes it for the rows 128-row tiles
+  // would take (an H200, the 3B LM head, us: 65 rows 293.5 -> 217.3, 256 377.4 -> 339.3, 322 597.7
+  // -> 504.2; cuBLAS 220, 296, 390; one 192-row tile stays faster: 192 rows 380.3 vs 393.7).
+  if (k_splits == 1 && one_split_tma()) return prefill_linear_tma(t, x, w, y, rows, N, K, st, pdl);
   return launch_tiles<T, Tile128>(t, x, w, y, rows, N, K, k_splits, pdl, st);
-}
-
-// FLEXGEN_CUDA_ONE_SPLIT_TMA: 1 (default) launches of one K split (the LM head: N >= 32768) and
-// 65-128 or more than 192 rows run through prefill_linear_tma, 0 through this file's tiles (A/B
-// runs: the same bits, see mma_linear_wgmma). Read once.
-bool one_split_tma() {
-  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_ONE_SPLIT_TMA", {"0", "1"}) != "0";
-  return on;
 }
 
 }  // namespace
@@ -315,13 +320,6 @@ int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t row
   if (rows == 0) return 0;
   const auto st = static_cast<cudaStream_t>(stream);
   const int r = static_cast<int>(rows);
-  // One split is one fp32 chain over K's k16 steps in order from zero, rounded once: prefill_linear's
-  // arithmetic, whose persistent kernel with wider tiles computes it for many rows (an H200, the 3B
-  // LM head, us: 65 rows 293.5 -> 217.3, 256 377.4 -> 339.3, 322 597.7 -> 504.2; cuBLAS 220, 296,
-  // 390), except where one 192-row tile holds them (192 rows 380.3 vs 393.7).
-  const bool tile192 = rows > 128 && rows <= 192;
-  if (k_splits == 1 && rows > 64 && !tile192 && one_split_tma())
-    return prefill_linear_tma(t, x, w, y, r, N, K, stream, pdl);
   return t == DType::BF16 ? launch(t, static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
                                    static_cast<__nv_bfloat16*>(y), r, N, K, k_splits, pdl, st)
                           : launch(t, static_cast<const __half*>(x), static_cast<const __half*>(w),
