@@ -393,10 +393,19 @@ TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
 TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   std::mt19937 rng(29);
   constexpr int64_t kBlock = 64, R = 70, g = 3;
-  const std::vector<Case> cases = decode_cases(rng, kBlock, 60, 500);
+  std::vector<Case> cases = decode_cases(rng, kBlock, 60, 500);
+  // And two layouts with the default visibility, whose generated tokens see every group: a short
+  // one (its last query lists 6 key blocks) and a long one (its last query lists 23, more than a
+  // decode plan holds). Rows 3 and 4 are their last queries.
+  for (const std::vector<int64_t>& lengths : {std::vector<int64_t>{150, 120}, std::vector<int64_t>{700, 650}}) {
+    const SequenceLayout layout = layout_from_lengths(lengths, true, 30, 1, 40);
+    cases.push_back(make_case(layout, default_mask_spec(layout), kBlock));
+  }
   int64_t Lk = 0;
   for (const Case& c : cases) Lk = std::max(Lk, c.mask.length());
-  const std::vector<RowRef> rows = decode_rows(cases, R, 1, rng);
+  std::vector<RowRef> rows = decode_rows(cases, R, 1, rng);
+  rows[3].q_offset = cases[3].mask.length() - 1;
+  rows[4].q_offset = cases[4].mask.length() - 1;
   BlockSparseAttentionOptions opt;
   opt.batch_invariant = true;
   for (auto dt : {at::kBFloat16, at::kHalf}) {
@@ -404,6 +413,23 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
                      v = randn({R, 2, Lk, 128}, dt, gen_);
     DeviceMaskTable table = make_device_mask_table(R, kBlock, q.device());
     update_device_mask_table(table, refs(rows));
+    if (decode_plans()) {
+      // The rows' decode plans cover each kind of row: planned rows whose query's group sees
+      // every group, planned rows that look visibility up, and rows listing more key blocks than
+      // a plan holds (the kernel walks their lists); each row's bits are checked below against
+      // the row alone (no table, no plan).
+      const auto* plans = reinterpret_cast<const cuda_bsa::DecodePlan*>(table.plan_staging.data_ptr());
+      int unplanned = 0, sees_all = 0, looks_up = 0;
+      for (int64_t r = 0; r < R; ++r) {
+        const cuda_bsa::DecodePlan& P = plans[r];
+        if (P.n < 0) ++unplanned;
+        else if (P.n > 0 && P.vrow < 0) ++sees_all;
+        else if (P.n > 0) ++looks_up;
+      }
+      EXPECT_GT(unplanned, 0);
+      EXPECT_GT(sees_all, 0);
+      EXPECT_GT(looks_up, 0);
+    }
     const at::Tensor all = block_sparse_attention_cuda_table(q, k, v, table, opt).out;
     {
       constexpr int64_t kFew = 8;

@@ -143,6 +143,47 @@ cuda_bsa::MaskDesc describe(const DeviceMaskRef& ref, int64_t b, int64_t Lq, int
   return md;
 }
 
+// Row `ref`'s decode plan: the listed key blocks of its query as the decode kernel would walk them
+// in the device copy (decode_listed_blocks, decode_key_range: the same integers, from the host
+// copy), clipped to the mask's keys (k_offset is 0 in tables), and whether the query's group sees
+// every group. Not planned (n = -1) when more blocks are listed than a plan holds.
+cuda_bsa::DecodePlan plan_of(const DeviceMaskRef& ref) {
+  cuda_bsa::DecodePlan P{};
+  P.n = -1;
+  const DeviceBlockMask& m = *ref.mask;
+  if (!m.host.defined()) return P;
+  const int32_t* h = m.host.data_ptr<int32_t>();
+  const int64_t qpos = ref.q_offset, bs = m.block_size, qb = qpos / bs;
+  if (qpos >= m.q_len || qb >= m.num_q_blocks) {
+    P.n = 0;
+    return P;
+  }
+  const int32_t *fo = h + m.full_offsets, *po = h + m.partial_offsets;
+  const int32_t nf = fo[qb + 1] - fo[qb], n = nf + po[qb + 1] - po[qb];
+  if (n > cuda_bsa::kDecodePlanBlocks) return P;
+  P.n = n, P.nf = nf;
+  for (int32_t e = 0; e < n; ++e) {
+    const bool partial = e >= nf;
+    const int32_t at = partial ? po[qb] + (e - nf) : fo[qb] + e;
+    int64_t ks = static_cast<int64_t>(h[(partial ? m.partial_indices : m.full_indices) + at]) * bs, ke = ks + bs;
+    if (partial) {
+      ke = ks + h[m.partial_cols + 2 * at + 1];
+      ks += h[m.partial_cols + 2 * at];
+      if (m.causal) ke = std::min(ke, qpos + 1);
+    }
+    P.keys[2 * e] = static_cast<int32_t>(std::max<int64_t>(ks, ref.k_offset));
+    P.keys[2 * e + 1] = static_cast<int32_t>(std::min<int64_t>(ke, m.kv_len));
+  }
+  P.vrow = 0;
+  if (n > 0) {
+    const int64_t G = m.num_groups, row = static_cast<int64_t>(h[m.group_ids + qpos]) * G;
+    bool all = true;
+    for (int64_t j = 0; j < G && all; ++j) all = h[m.visible + row + j] != 0;
+    P.vrow = all ? -1 : static_cast<int32_t>(row);
+  }
+  return P;
+}
+
 // q, k, v checks shared by both entry points.
 void check_qkv(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in) {
   check(q_in.dim() == 4 && k_in.dim() == 4 && v_in.dim() == 4,
@@ -314,6 +355,7 @@ DeviceBlockMask upload_block_mask(const BlockMask& bm, const AttentionMask& mask
   for (int64_t i = 0; i < G * G; ++i) h[d.visible + i] = mask.spec.visible[i] ? 1 : 0;
   partial_columns(bm, mask, h + d.partial_cols);
   d.data = host.to(device, /*non_blocking=*/true);
+  d.host = host;
   return d;
 }
 
@@ -358,6 +400,9 @@ DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const a
   const int64_t bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::MaskDesc));
   t.staging = at::zeros({bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
   t.device = at::zeros({bytes}, at::TensorOptions().dtype(at::kByte).device(device));
+  const int64_t plan_bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::DecodePlan));
+  t.plan_staging = at::zeros({plan_bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
+  t.plan_device = at::zeros({plan_bytes}, at::TensorOptions().dtype(at::kByte).device(device));
   t.rows = rows;
   t.block_size = block_size;
   t.shared_rows = shared_rows;
@@ -376,6 +421,9 @@ DeviceMaskTable device_mask_table_rows(const DeviceMaskTable& table, int64_t row
   DeviceMaskTable t = table;
   t.device = table.device.narrow(0, 0, bytes);
   t.staging = table.staging.narrow(0, 0, bytes);
+  const int64_t plan_bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::DecodePlan));
+  t.plan_device = table.plan_device.narrow(0, 0, plan_bytes);
+  t.plan_staging = table.plan_staging.narrow(0, 0, plan_bytes);
   t.shared_rows = table.rows + table.shared_rows - rows;
   t.rows = rows;
   return t;
@@ -391,6 +439,8 @@ void update_device_mask_table(DeviceMaskTable& t, const std::vector<DeviceMaskRe
   // The previous upload must have left the staging buffer before it is rewritten.
   if (cudaEventSynchronize(ev) != cudaSuccess) throw std::runtime_error("update_device_mask_table: event wait failed");
   auto* h = reinterpret_cast<cuda_bsa::MaskDesc*>(t.staging.data_ptr());
+  auto* plans = reinterpret_cast<cuda_bsa::DecodePlan*>(t.plan_staging.data_ptr());
+  const bool plan = decode_plans();
   for (size_t b = 0; b < refs.size(); ++b) {
     if (refs[b].mask != nullptr && refs[b].mask->block_size != t.block_size)
       check(false, "batch row " + std::to_string(b) + ": block size " + std::to_string(refs[b].mask->block_size) +
@@ -400,10 +450,19 @@ void update_device_mask_table(DeviceMaskTable& t, const std::vector<DeviceMaskRe
       check(false, "batch row " + std::to_string(b) + ": shared row " + std::to_string(refs[b].shared_row) +
                        " outside the table's " + std::to_string(t.rows + t.shared_rows) + " rows");
     h[b] = describe(refs[b], static_cast<int64_t>(b), 1, 0, t.device.device());
+    if (plan) {
+      plans[b] = plan_of(refs[b]);
+    } else {
+      plans[b] = cuda_bsa::DecodePlan{};
+      plans[b].n = -1;
+    }
   }
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   cudaError_t e = cudaMemcpyAsync(t.device.data_ptr(), t.staging.data_ptr(), static_cast<size_t>(t.staging.numel()),
                                   cudaMemcpyHostToDevice, stream);
+  if (e == cudaSuccess)
+    e = cudaMemcpyAsync(t.plan_device.data_ptr(), t.plan_staging.data_ptr(),
+                        static_cast<size_t>(t.plan_staging.numel()), cudaMemcpyHostToDevice, stream);
   if (e == cudaSuccess) e = cudaEventRecord(ev, stream);
   if (e != cudaSuccess)
     throw std::runtime_error(std::string("update_device_mask_table: ") + cudaGetErrorString(e));
@@ -433,6 +492,7 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q
   if (q.size(0) == 0 || q.size(1) == 0) return res;
   cuda_bsa::Params p = base_params(q, k, v, res, options);
   p.mtab = reinterpret_cast<const cuda_bsa::MaskDesc*>(table.device.data_ptr());
+  p.plan = reinterpret_cast<const cuda_bsa::DecodePlan*>(table.plan_device.data_ptr());
   p.table_block_size = static_cast<int32_t>(table.block_size);
   launch_all(p, q_in, options, [](int64_t, int64_t) {});
   return res;
@@ -455,10 +515,16 @@ bool shared_prefix_reads() {
   return on;
 }
 
+bool decode_plans() {
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_DECODE_PLAN", {"0", "1"}) != "0";
+  return on;
+}
+
 void read_attention_switches() {
   decode_cluster_merge();
   env_variant();
   shared_prefix_reads();
+  decode_plans();
 }
 
 }  // namespace flexgen

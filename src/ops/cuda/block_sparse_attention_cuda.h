@@ -37,6 +37,7 @@ namespace flexgen {
 // runs of group ids), so the kernel skips e.g. the 127 invisible columns of the BOS block.
 struct DeviceBlockMask {
   at::Tensor data;  // int32, on the device; owns everything below
+  at::Tensor host;  // the same int32 values in (pinned) host memory: decode plans read them
   int64_t q_len = 0, kv_len = 0, block_size = 0, num_q_blocks = 0, num_kv_blocks = 0;
   int64_t length = 0;      // positions with a group id (attention mask length)
   int64_t num_groups = 0;
@@ -85,6 +86,9 @@ BlockSparseAttentionResult block_sparse_attention_cuda(const at::Tensor& q, cons
 struct DeviceMaskTable {
   at::Tensor device;   // uint8 [rows * descriptor size] on the GPU
   at::Tensor staging;  // the same bytes in pinned host memory
+  // Each row's decode plan (its query's listed key blocks, read from the host copy of its mask
+  // when the table is written), on the GPU and staged in pinned host memory.
+  at::Tensor plan_device, plan_staging;
   int64_t rows = 0;
   int64_t block_size = 0;  // every mask in the table uses this block size
   // Rows a descriptor's shared_row may name: [0, rows + shared_rows) of the k/v tensors' memory
@@ -114,13 +118,18 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q
                                                        const BlockSparseAttentionOptions& options = {});
 
 // Reads the attention's environment switches (FLEXGEN_CUDA_DECODE_MERGE, FLEXGEN_CUDA_BSA_VARIANT,
-// FLEXGEN_CUDA_SHARED_PREFIX) now: a value they do not take throws std::invalid_argument
+// FLEXGEN_CUDA_SHARED_PREFIX, FLEXGEN_CUDA_DECODE_PLAN) now: a value they do not take throws std::invalid_argument
 // (bind_cuda_device calls it, so a run fails before it opens its output). CUDA builds only.
 void read_attention_switches();
 
 // Whether decode steps read stored prefixes from shared rows (DeviceMaskRef::shared_row):
 // FLEXGEN_CUDA_SHARED_PREFIX unset or 1; 0 for A/B runs (the same bits). CUDA builds only.
 bool shared_prefix_reads();
+
+// Whether mask tables carry decode plans (DecodePlan: each row's listed key blocks, so the decode
+// kernel does not walk the mask's lists): FLEXGEN_CUDA_DECODE_PLAN unset or 1; 0 for A/B runs
+// (the same bits). CUDA builds only.
+bool decode_plans();
 
 // True when built with CUDA and a CUDA device is present.
 bool cuda_block_sparse_attention_available();

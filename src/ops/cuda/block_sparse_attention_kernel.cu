@@ -462,9 +462,27 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   const MaskDesc& M = row_mask(p, bl);
   const int g = p.g;
   const int qpos = M.q_offset;  // Lq == 1
-  const int qb = qpos / M.block_size;
-  const int n = decode_listed_blocks(M);
-  const int nf = n > 0 ? __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) : 0;
+  const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
+  // The row's listed key blocks: from its plan (decode steps from a mask table: one trip to
+  // memory) or walked in the mask's lists here. The same integers either way.
+  const DecodePlan* plan = p.plan != nullptr ? p.plan + p.b0 + bl : nullptr;
+  const int pn = plan != nullptr ? __ldg(&plan->n) : -1;
+  const bool planned = pn >= 0;
+  const int qb = planned ? 0 : qpos / M.block_size;
+  const int n = planned ? pn : decode_listed_blocks(M);
+  const int nf = planned ? __ldg(&plan->nf) : n > 0 ? __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) : 0;
+  // The query group's row of the visibility matrix; -1 (plans only): it sees every group.
+  const int vrow = planned ? __ldg(&plan->vrow) : n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
+  // Keys [ks, ke) of listed block e.
+  auto key_range = [&](int e, int& ks, int& ke) {
+    if (planned) {
+      const int2 r = __ldg(reinterpret_cast<const int2*>(plan->keys) + e);
+      ks = max(r.x, klo);
+      ke = min(r.y, khi);
+    } else {
+      decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
+    }
+  };
   // Only the row's non-empty splits are computed (an empty one's partial, m = -inf, l = 0, o = 0,
   // would add exact zeros in the combine): min(n, splits) of them, the x-th in split order into
   // workspace slot x, by CTA x mod gridDim.x (the grid is sized for the usual count; a CTA with
@@ -475,8 +493,15 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
     if constexpr (MERGE) cluster_arrive();
     return;
   }
-  const int klo = M.k_offset, khi = min(M.k_offset + p.Lk, M.kv_len);
-  const int vrow = n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
+  // Listed blocks [e0, e1) of the x-th non-empty split: split x when every split has blocks (n >=
+  // splits), else the one holding listed block x (each split then holds one block or none).
+  auto split_range = [&](int x, int& e0, int& e1) {
+    if (n <= splits) {
+      e0 = x, e1 = x + 1;
+    } else {
+      e0 = decode_split_begin(n, x, splits), e1 = decode_split_begin(n, x + 1, splits);
+    }
+  };
   const T* kbase = static_cast<const T*>(p.k) + b * p.ks0 + kvh * p.ks1;
   const T* vbase = static_cast<const T*>(p.v) + b * p.vs0 + kvh * p.vs1;
   // Keys below shared_len come from the shared row (the same bytes as the row's own: the same
@@ -490,25 +515,26 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   // partial blocks; full blocks allow every key present).
   auto visible = [&](bool partial, int kpos, bool in_range) {
     bool ok = in_range;
-    if (ok && partial) ok = (!M.causal || kpos <= qpos) && __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0;
+    if (ok && partial)
+      ok = (!M.causal || kpos <= qpos) && (vrow < 0 || __ldg(M.vis + vrow + __ldg(M.gid + kpos)) != 0);
     return ok;
   };
 
-  // Before waiting (the mask was uploaded before the step; prefetches change no result): the
-  // first key group this warp computes, with its lane's visibility, and this CTA's first split's
-  // K and V rows pulled into L2 (its first two listed blocks), so the loads after the wait do not
-  // start with a trip to DRAM.
+  // Launches of few rows, before waiting (the mask was uploaded before the step; prefetches
+  // change no result): the first key group this warp computes, with its lane's visibility, and
+  // this CTA's first split's K and V rows pulled into L2 (its first two listed blocks), so the
+  // loads after the wait do not start with a trip to DRAM. (With many rows most CTAs start after
+  // the previous kernel has ended: the loop below reads the visibility.)
   bool pre_ok = false, pre_found = false;
-  if (live > 0) {
-    const int x = blockIdx.x;
-    const int split = n >= splits ? x : ((x + 1) * splits + n - 1) / n - 1;
-    const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
+  if (prefetch && live > 0) {
+    int e0, e1;
+    split_range(blockIdx.x, e0, e1);
     int gi = 0;
     for (int e = e0; e < min(e1, e0 + 2); ++e) {
       int ks, ke;
-      decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
+      key_range(e, ks, ke);
       constexpr int kLines = D * static_cast<int>(sizeof(T)) / 128;  // 128-byte lines per key row
-      for (int i = threadIdx.x; prefetch && i < (ke - ks) * kLines; i += blockDim.x) {
+      for (int i = threadIdx.x; i < (ke - ks) * kLines; i += blockDim.x) {
         const int r = ks + i / kLines - klo, c = (i % kLines) * (128 / sizeof(T));
         cuda_async::prefetch_l2(k_at(r) + c);
         cuda_async::prefetch_l2(v_at(r) + c);
@@ -535,10 +561,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   }
 
   for (int x = blockIdx.x; x < live; x += gridDim.x) {
-    // The x-th non-empty split: split x when every split has blocks (n >= splits), else the one
-    // holding listed block x (each then holds one block or none).
-    const int split = n >= splits ? x : ((x + 1) * splits + n - 1) / n - 1;
-    const int e0 = decode_split_begin(n, split, splits), e1 = decode_split_begin(n, split + 1, splits);
+    int e0, e1;
+    split_range(x, e0, e1);
 
     const float sc = p.scale_log2;
     // Head `quad`'s running max and sum (the quad's four lanes hold the same), and O^T: o[mt] =
@@ -553,7 +577,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
     for (int e = e0; e < e1; ++e) {
       const bool partial = e >= nf;
       int ks, ke;
-      decode_key_range(M, e, nf, qb, qpos, klo, khi, ks, ke);
+      key_range(e, ks, ke);
       for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {
         if (gi % kDecodeWarps != warp) continue;
         const int nk = min(32, ke - k0);

@@ -26,6 +26,24 @@ struct MaskDesc {
 
 constexpr int kMaxRowsPerLaunch = 32;  // batch rows per launch (kernel parameter space)
 
+// A decode row's key blocks for its query, read from the host copy of its block mask when a mask
+// table is written (update_device_mask_table), so that the decode kernel reads them in one trip
+// instead of walking the mask's lists (offsets, then indices, then columns) and the group ids
+// and visibility of every key of a partial block. The same integers as that walk: the same keys,
+// the same arithmetic.
+constexpr int kDecodePlanBlocks = 16;  // listed blocks a plan holds (more: the kernel walks the lists)
+struct DecodePlan {
+  int32_t n;     // key blocks listed for the query (full ones first); -1: not planned (more than
+                 // kDecodePlanBlocks, or plans turned off): the kernel reads the MaskDesc's lists
+  int32_t nf;    // full blocks among them
+  int32_t vrow;  // gid[q] * num_groups, the query group's row of the visibility matrix; -1: that
+                 // group sees every group (a key of a partial block is visible when in range and,
+                 // for a causal mask, at or before the query)
+  int32_t pad;
+  int32_t keys[2 * kDecodePlanBlocks];  // listed block e: keys [keys[2e], keys[2e + 1]) clipped to
+                                        // the mask's keys (the kernel clips them to the cache's)
+};
+
 struct Params {
   const void* q;
   const void* k;
@@ -40,6 +58,7 @@ struct Params {
   // When set, batch row b's mask is mtab[b] in device memory (a DeviceMaskTable; Lq == 1) and
   // `masks` is unused; table_block_size is the block size of all its masks.
   const MaskDesc* mtab;
+  const DecodePlan* plan;  // with mtab (decode steps): row b's plan is plan[b]; else nullptr
   int32_t table_block_size;
   MaskDesc masks[kMaxRowsPerLaunch];
 };

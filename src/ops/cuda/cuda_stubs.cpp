@@ -41,6 +41,7 @@ DeviceMaskTable make_device_mask_table(int64_t, int64_t, const at::Device&, int6
 DeviceMaskTable device_mask_table_rows(const DeviceMaskTable&, int64_t) { no_cuda("device_mask_table_rows"); }
 
 bool shared_prefix_reads() { no_cuda("shared_prefix_reads"); }
+bool decode_plans() { no_cuda("decode_plans"); }
 
 void update_device_mask_table(DeviceMaskTable&, const std::vector<DeviceMaskRef>&) {
   no_cuda("update_device_mask_table");
