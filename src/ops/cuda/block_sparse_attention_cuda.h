@@ -118,8 +118,9 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q
                                                        const BlockSparseAttentionOptions& options = {});
 
 // Reads the attention's environment switches (FLEXGEN_CUDA_DECODE_MERGE, FLEXGEN_CUDA_BSA_VARIANT,
-// FLEXGEN_CUDA_SHARED_PREFIX, FLEXGEN_CUDA_DECODE_PLAN) now: a value they do not take throws std::invalid_argument
-// (bind_cuda_device calls it, so a run fails before it opens its output). CUDA builds only.
+// FLEXGEN_CUDA_SHARED_PREFIX, FLEXGEN_CUDA_DECODE_PLAN) now: a value they do not take throws
+// std::invalid_argument (bind_cuda_device calls it, so a run fails before it opens its output).
+// CUDA builds only.
 void read_attention_switches();
 
 // Whether decode steps read stored prefixes from shared rows (DeviceMaskRef::shared_row):
