@@ -24,8 +24,7 @@ void mma_linear_wgmma_read_switches();
 // the partial sums in shared memory; launches whose clusters would take more than two waves run
 // each tile's splits one after another in one CTA instead (the same additions). One split (one
 // chain over K) of 65-128 or more than 192 rows runs through prefill_linear_tma (the same
-// arithmetic). K % 8 ==
-// 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
+// arithmetic). K % 8 == 0; x, w, y 16-byte aligned. Returns a cudaError_t value (0 = success).
 int mma_linear_wgmma(DType t, const void* x, const void* w, void* y, int64_t rows, int N, int K, int k_splits,
                      void* stream, bool pdl);
 
