@@ -416,19 +416,25 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
     if (decode_plans()) {
       // The rows' decode plans cover each kind of row: planned rows whose query's group sees
       // every group, planned rows that look visibility up, and rows listing more key blocks than
-      // a plan holds (the kernel walks their lists); each row's bits are checked below against
-      // the row alone (no table, no plan).
+      // a plan holds (the kernel walks their lists); among the partial blocks of the rows that
+      // look up, open ones (every key visible: no lookups) and others. Each row's bits are checked
+      // below against the row alone (no table, no plan) and with NaN at every key it may not see
+      // (a block wrongly marked open would let them in).
       const auto* plans = reinterpret_cast<const cuda_bsa::DecodePlan*>(table.plan_staging.data_ptr());
-      int unplanned = 0, sees_all = 0, looks_up = 0;
+      int unplanned = 0, sees_all = 0, looks_up = 0, open_partial = 0, checked_partial = 0;
       for (int64_t r = 0; r < R; ++r) {
         const cuda_bsa::DecodePlan& P = plans[r];
         if (P.n < 0) ++unplanned;
         else if (P.n > 0 && P.vrow < 0) ++sees_all;
         else if (P.n > 0) ++looks_up;
+        if (P.n > 0 && P.vrow >= 0)
+          for (int32_t e = P.nf; e < P.n; ++e) ++((P.open >> e) & 1 ? open_partial : checked_partial);
       }
       EXPECT_GT(unplanned, 0);
       EXPECT_GT(sees_all, 0);
       EXPECT_GT(looks_up, 0);
+      EXPECT_GT(open_partial, 0);
+      EXPECT_GT(checked_partial, 0);
     }
     const at::Tensor all = block_sparse_attention_cuda_table(q, k, v, table, opt).out;
     {

@@ -177,9 +177,22 @@ cuda_bsa::DecodePlan plan_of(const DeviceMaskRef& ref) {
   P.vrow = 0;
   if (n > 0) {
     const int64_t G = m.num_groups, row = static_cast<int64_t>(h[m.group_ids + qpos]) * G;
+    const int32_t* vis = h + m.visible + row;
     bool all = true;
-    for (int64_t j = 0; j < G && all; ++j) all = h[m.visible + row + j] != 0;
+    for (int64_t j = 0; j < G && all; ++j) all = vis[j] != 0;
     P.vrow = all ? -1 : static_cast<int32_t>(row);
+    // Open blocks: a partial block's keys (already clipped to the query's position when causal)
+    // all in groups the query's group sees.
+    const int32_t* gid = h + m.group_ids;
+    for (int32_t e = 0; e < n; ++e) {
+      bool open = e < nf || all;
+      if (!open) {
+        int64_t k = P.keys[2 * e];
+        while (k < P.keys[2 * e + 1] && vis[gid[k]] != 0) ++k;
+        open = k == P.keys[2 * e + 1];
+      }
+      if (open) P.open |= int32_t{1} << e;
+    }
   }
   return P;
 }

@@ -466,13 +466,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   // The row's listed key blocks: from its plan (decode steps from a mask table: one trip to
   // memory) or walked in the mask's lists here. The same integers either way.
   const DecodePlan* plan = p.plan != nullptr ? p.plan + p.b0 + bl : nullptr;
-  const int pn = plan != nullptr ? __ldg(&plan->n) : -1;
-  const bool planned = pn >= 0;
+  // The plan's head (n, nf, vrow, open) in one 16-byte load (plans are 16-byte aligned: 144 bytes).
+  const int4 ph = plan != nullptr ? __ldg(reinterpret_cast<const int4*>(plan)) : make_int4(-1, 0, 0, 0);
+  const bool planned = ph.x >= 0;
   const int qb = planned ? 0 : qpos / M.block_size;
-  const int n = planned ? pn : decode_listed_blocks(M);
-  const int nf = planned ? __ldg(&plan->nf) : n > 0 ? __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) : 0;
+  const int n = planned ? ph.x : decode_listed_blocks(M);
+  const int nf = planned ? ph.y : n > 0 ? __ldg(M.full_off + qb + 1) - __ldg(M.full_off + qb) : 0;
   // The query group's row of the visibility matrix; -1 (plans only): it sees every group.
-  const int vrow = planned ? __ldg(&plan->vrow) : n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
+  const int vrow = planned ? ph.z : n > 0 ? __ldg(M.gid + qpos) * M.num_groups : 0;
+  // Whether listed block e's keys need per-key visibility reads: partial blocks, but those a plan
+  // marks open (bit e of ph.w: every key of [ks, ke) visible).
+  auto checked = [&](int e) { return e >= nf && !(planned && ((static_cast<unsigned>(ph.w) >> e) & 1u)); };
   // Keys [ks, ke) of listed block e.
   auto key_range = [&](int e, int& ks, int& ke) {
     if (planned) {
@@ -512,7 +516,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   auto k_at = [&](int key) { return (key + klo < slen ? kshared : kbase) + static_cast<int64_t>(key) * p.ks2; };
   auto v_at = [&](int key) { return (key + klo < slen ? vshared : vbase) + static_cast<int64_t>(key) * p.vs2; };
   // Whether a key of a listed block may be attended (causality and the groups' visibility for the
-  // partial blocks; full blocks allow every key present).
+  // partial blocks not planned open; full and open blocks allow every key present).
   auto visible = [&](bool partial, int kpos, bool in_range) {
     bool ok = in_range;
     if (ok && partial)
@@ -541,7 +545,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
       }
       for (int k0 = ks; !pre_found && k0 < ke; k0 += 32, ++gi) {
         if (gi != warp) continue;
-        pre_ok = visible(e >= nf, k0 + lane, k0 + lane < ke);
+        pre_ok = visible(checked(e), k0 + lane, k0 + lane < ke);
         pre_found = true;
       }
     }
@@ -575,7 +579,7 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
     // Key groups of 32 over this split's listed blocks, dealt round-robin to the warps.
     int gi = 0;
     for (int e = e0; e < e1; ++e) {
-      const bool partial = e >= nf;
+      const bool partial = checked(e);  // (open partial blocks: every key present is visible)
       int ks, ke;
       key_range(e, ks, ke);
       for (int k0 = ks; k0 < ke; k0 += 32, ++gi) {

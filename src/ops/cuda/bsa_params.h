@@ -32,17 +32,19 @@ constexpr int kMaxRowsPerLaunch = 32;  // batch rows per launch (kernel paramete
 // and visibility of every key of a partial block. The same integers as that walk: the same keys,
 // the same arithmetic.
 constexpr int kDecodePlanBlocks = 16;  // listed blocks a plan holds (more: the kernel walks the lists)
-struct DecodePlan {
+struct alignas(16) DecodePlan {
   int32_t n;     // key blocks listed for the query (full ones first); -1: not planned (more than
                  // kDecodePlanBlocks, or plans turned off): the kernel reads the MaskDesc's lists
   int32_t nf;    // full blocks among them
   int32_t vrow;  // gid[q] * num_groups, the query group's row of the visibility matrix; -1: that
                  // group sees every group (a key of a partial block is visible when in range and,
                  // for a causal mask, at or before the query)
-  int32_t pad;
+  int32_t open;  // bit e: every key of listed block e's [ks, ke) is visible (full blocks; partial
+                 // blocks whose keys all lie in groups the query's group sees): no per-key reads
   int32_t keys[2 * kDecodePlanBlocks];  // listed block e: keys [keys[2e], keys[2e + 1]) clipped to
                                         // the mask's keys (the kernel clips them to the cache's)
 };
+static_assert(sizeof(DecodePlan) % 16 == 0, "the kernel reads a plan's head (n, nf, vrow, open) as one int4");
 
 struct Params {
   const void* q;

@@ -53,6 +53,21 @@ __device__ __forceinline__ void wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
 }
+// Warp specialization's register split (setmaxnreg; every warp of the warpgroup executes it, in a
+// kernel whose entry register count is known: __launch_bounds__ with a minimum of CTAs an SM):
+// producer warpgroups give registers back, consumer warpgroups take them.
+template <int N>
+__device__ __forceinline__ void release_registers() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void claim_registers() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
 // Makes this thread's completed cp.async writes to shared memory visible to the async proxy
 // (wgmma reads its operands through it).
 __device__ __forceinline__ void fence_proxy_async() {
