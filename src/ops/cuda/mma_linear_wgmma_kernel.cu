@@ -312,23 +312,33 @@ SeqMode seq_mode() {
 
 // Whether a launch runs its tiles' splits one after another in one CTA (mma_linear_wgmma_seq_kernel)
 // rather than as clusters of split CTAs of tile C: where the clusters' CTAs would take more than two
-// waves of those resident (C::MINB an SM). An H200, 3B matrices, one call (bench_linear_cuda):
-// q|k|v at 192 / 256 / 322 rows 37.0 / 41.8 / 60.3 -> 29.0 / 29.8 / 29.8 us, o / gate|up / down at
-// 322 rows 40.1 / 92.6 / 68.0 -> 28.0 / 83.2 / 55.8; at two waves or fewer the clusters are as fast
-// or faster (o at 256 rows 27.5 vs 27.6, gate|up 56.2 vs 59.2, down 44.8 vs 56.0, q|k|v at 128
-// rows 26.5 vs 29.4).
+// waves of those resident (C::MINB an SM), or more than one where the sequential kernel's CTAs fit
+// in one wave and each goes through at most kSeqOneWaveGroups groups of K in all with 4 or 8
+// splits. An H200, 3B matrices, bench_linear_cuda, us (2026-12-02e, with the total in shared
+// memory): q|k|v at 192 / 256 / 322 rows 37.0 / 41.8 / 60.3 -> 29.0 / 29.8 / 29.8, o / gate|up /
+// down at 322 rows 40.1 / 92.6 / 68.0 -> 28.0 / 83.2 / 55.8. With the total in registers
+// (2026-12-02i, clusters -> sequential): q|k|v at 96 / 128 rows 26.7 / 26.2 -> 22.0 / 22.5, o at
+// 160 / 192 / 256 rows 25.4 / 25.1 / 27.4 -> 21.5 / 21.3 / 21.5; the clusters stay faster for o at
+// 96 / 128 rows (one wave: 16.4 / 16.0 vs 20.8 / 21.4), gate|up up to 256 rows (36.0 -> 43.4 at 96,
+// 50.7 -> 66.2 at 160) and down up to 256 (26.4 -> 47.2 at 96, 44.3 -> 48.1 at 256: 128 groups of K
+// a CTA).
+constexpr int kSeqOneWaveGroups = 48;
 template <typename C>
-bool seq_pays(int rows, int N, int k_splits) {
+bool seq_pays(int rows, int N, int K, int k_splits) {
   if (k_splits == 1 || seq_mode() == SeqMode::Off) return false;
   if (seq_mode() == SeqMode::On) return true;
-  const int64_t ctas = int64_t{k_splits} * ((rows + C::BM - 1) / C::BM) * ((N + C::BN - 1) / C::BN);
-  return ctas > 2 * int64_t{C::MINB} * tile_stages::sm_count();
+  const int64_t col_tiles = (N + C::BN - 1) / C::BN, wave = int64_t{C::MINB} * tile_stages::sm_count();
+  const int64_t ctas = int64_t{k_splits} * ((rows + C::BM - 1) / C::BM) * col_tiles;
+  if (ctas > 2 * wave) return true;
+  const int64_t seq_ctas = (rows + SeqTile::BM - 1) / SeqTile::BM * ((N + SeqTile::BN - 1) / SeqTile::BN);
+  const int groups = (K + tile_stages::kBK - 1) / tile_stages::kBK;
+  return ctas > wave && k_splits >= 4 && groups <= kSeqOneWaveGroups && seq_ctas <= tile_stages::sm_count();
 }
 
 template <typename T, typename C>
 int launch_tiles(DType t, const T* x, const T* w, T* y, int rows, int N, int K, int k_splits, bool pdl,
                  cudaStream_t st) {
-  if (!seq_pays<C>(rows, N, k_splits)) return launch_splits<T, C>(t, x, w, y, rows, N, K, k_splits, pdl, st);
+  if (!seq_pays<C>(rows, N, K, k_splits)) return launch_splits<T, C>(t, x, w, y, rows, N, K, k_splits, pdl, st);
   switch (k_splits) {
     case 2: return launch_seq<T, SeqTile, 2>(t, x, w, y, rows, N, K, pdl, st);
     case 4: return launch_seq<T, SeqTile, 4>(t, x, w, y, rows, N, K, pdl, st);
