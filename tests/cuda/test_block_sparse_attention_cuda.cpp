@@ -382,14 +382,15 @@ TEST_F(BlockSparseAttentionCuda, WgmmaKernelGivesTheMmaSyncKernelsBits) {
 }
 
 // Batch-invariant decode steps: a row's output is bitwise the same computed alone (its mask in the
-// parameters, the cache up to its query) and as one of 70 rows of a device mask table (one launch), whatever the other rows'
-// masks and positions; rows listing 1 to 22 key blocks (more than the 16 splits), GQA 3, bf16 and
-// fp16; and the reference holds, also where a key window (k_offset) leaves a row listing more
-// blocks than the window has (its splits then share CTAs). On sm_90 a row alone and a launch of 8
-// rows merge their splits in thread-block clusters and the 70-row launch with the combine kernel
-// (more than 8 rows), so this also holds the two merges to the same bits (the 8-row launch twice:
-// nothing of one launch is left for the next). NaN at the keys a row may not see changes none of
-// its bits.
+// parameters, the cache up to its query) and as one of 70 rows of a device mask table (one
+// launch), whatever the other rows' masks and positions; rows listing 1 to 22 key blocks (more than
+// the 16 splits), GQA 3, bf16 and fp16; and the reference holds, also where a key window (k_offset)
+// leaves a row listing more blocks than the window has (its splits then share CTAs). On sm_90 a row
+// alone and a launch of 8 rows merge their splits in thread-block clusters, and the 70-row launch
+// in the CTA whose split of the (row, KV head) finishes last (with
+// FLEXGEN_CUDA_DECODE_LAST_SPLIT_MERGE=0 in the combine kernel), so this also holds the merges to
+// the same bits; both launches run twice (nothing of one launch is left for the next). NaN at the
+// keys a row may not see changes none of its bits.
 TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
   std::mt19937 rng(29);
   constexpr int64_t kBlock = 64, R = 70, g = 3;
@@ -437,6 +438,8 @@ TEST_F(BlockSparseAttentionCuda, DecodeRowsKeepTheirBitsInATableOfManyRows) {
       EXPECT_GT(checked_partial, 0);
     }
     const at::Tensor all = block_sparse_attention_cuda_table(q, k, v, table, opt).out;
+    // Launched again: nothing of one launch is left for the next (its splits' arrival counts).
+    EXPECT_TRUE(at::equal(block_sparse_attention_cuda_table(q, k, v, table, opt).out, all)) << "70-row launch, again";
     {
       constexpr int64_t kFew = 8;
       DeviceMaskTable few = make_device_mask_table(kFew, kBlock, q.device());

@@ -48,8 +48,16 @@ at::Tensor usable(const at::Tensor& t) {
   return t.contiguous();
 }
 
-// How decode steps merge their split partials: inside the decode kernel's thread-block clusters
-// (GPUs of compute capability 9.0+, the default there) or by a second, combine kernel
+// FLEXGEN_CUDA_DECODE_LAST_SPLIT_MERGE: 1 (default) decode steps from a mask table merge each row's
+// split partials in the CTA that finishes last; 0 in a second, combine kernel (as before
+// 2026-12-02i; A/B runs and tests, the same bits). Decided once.
+bool decode_last_split_merge() {
+  static const bool on = cuda_env::env_switch("FLEXGEN_CUDA_DECODE_LAST_SPLIT_MERGE", {"0", "1"}) != "0";
+  return on;
+}
+
+// How decode steps of few rows merge their split partials: inside the decode kernel's thread-block
+// clusters (GPUs of compute capability 9.0+, the default there) or by a second, combine kernel
 // (FLEXGEN_CUDA_DECODE_MERGE=kernel; older GPUs). The same bits either way. Decided once.
 bool decode_cluster_merge() {
   static const bool cluster = [] {
@@ -416,6 +424,7 @@ DeviceMaskTable make_device_mask_table(int64_t rows, int64_t block_size, const a
   const int64_t plan_bytes = rows * static_cast<int64_t>(sizeof(cuda_bsa::DecodePlan));
   t.plan_staging = at::zeros({plan_bytes}, at::TensorOptions().dtype(at::kByte).pinned_memory(true));
   t.plan_device = at::zeros({plan_bytes}, at::TensorOptions().dtype(at::kByte).device(device));
+  t.counters = at::zeros({rows * cuda_bsa::kDecodeCountedKvHeads}, at::TensorOptions().dtype(at::kInt).device(device));
   t.rows = rows;
   t.block_size = block_size;
   t.shared_rows = shared_rows;
@@ -506,6 +515,10 @@ BlockSparseAttentionResult block_sparse_attention_cuda_table(const at::Tensor& q
   cuda_bsa::Params p = base_params(q, k, v, res, options);
   p.mtab = reinterpret_cast<const cuda_bsa::MaskDesc*>(table.device.data_ptr());
   p.plan = reinterpret_cast<const cuda_bsa::DecodePlan*>(table.plan_device.data_ptr());
+  // The last split of a (row, KV head) merges its partials, for up to kDecodeCountedKvHeads KV heads
+  // (more: the combine kernel merges; the same bits).
+  if (decode_last_split_merge() && table.counters.defined() && p.Hkv <= cuda_bsa::kDecodeCountedKvHeads)
+    p.counters = table.counters.data_ptr<int32_t>();
   p.table_block_size = static_cast<int32_t>(table.block_size);
   launch_all(p, q_in, options, [](int64_t, int64_t) {});
   return res;
@@ -535,6 +548,7 @@ bool decode_plans() {
 
 void read_attention_switches() {
   decode_cluster_merge();
+  decode_last_split_merge();
   env_variant();
   shared_prefix_reads();
   decode_plans();

@@ -89,6 +89,9 @@ struct DeviceMaskTable {
   // Each row's decode plan (its query's listed key blocks, read from the host copy of its mask
   // when the table is written), on the GPU and staged in pinned host memory.
   at::Tensor plan_device, plan_staging;
+  // int32 [rows * kDecodeCountedKvHeads] on the GPU, zero between launches: the decode kernel's
+  // per-(row, KV head) split counts (the last split to finish merges the row's partials).
+  at::Tensor counters;
   int64_t rows = 0;
   int64_t block_size = 0;  // every mask in the table uses this block size
   // Rows a descriptor's shared_row may name: [0, rows + shared_rows) of the k/v tensors' memory

@@ -356,22 +356,23 @@ __device__ __forceinline__ void decode_key_range(const MaskDesc& M, int e, int n
 // Merges the ns split partials of one (row, head) at output element c: src points at slot 0's
 // [o (D floats), m, l], slots D + 2 floats apart, in split order. Sets the merged max m0 and sum l0
 // and returns the merged (unnormalised) output; every thread that merges computes the same m0 and
-// l0 in the same order. Used by bsa_decode_combine and by the decode kernel's cluster merge, so
-// both give the same bits.
+// l0 in the same order. Used by bsa_decode_combine and by the decode kernel's cluster and last-split
+// merges, so they give the same bits. Reads through L2 (__ldcg): other CTAs of the same launch may
+// have written the partials.
 template <int D>
 __device__ __forceinline__ float merge_splits(const float* src, int ns, int c, float& m0, float& l0) {
   constexpr int kPre = 16;  // partials held in registers (all loads issued at once); more are re-read
   float pm[kPre], pl[kPre], po[kPre];
 #pragma unroll
   for (int s = 0; s < kPre; ++s) {
-    pm[s] = s < ns ? src[s * (D + 2) + D] : kNegInf;
-    pl[s] = s < ns ? src[s * (D + 2) + D + 1] : 0.f;
-    po[s] = s < ns ? src[s * (D + 2) + c] : 0.f;
+    pm[s] = s < ns ? __ldcg(src + s * (D + 2) + D) : kNegInf;
+    pl[s] = s < ns ? __ldcg(src + s * (D + 2) + D + 1) : 0.f;
+    po[s] = s < ns ? __ldcg(src + s * (D + 2) + c) : 0.f;
   }
   m0 = kNegInf;
 #pragma unroll
   for (int s = 0; s < kPre; ++s) m0 = fmaxf(m0, pm[s]);
-  for (int s = kPre; s < ns; ++s) m0 = fmaxf(m0, src[s * (D + 2) + D]);
+  for (int s = kPre; s < ns; ++s) m0 = fmaxf(m0, __ldcg(src + s * (D + 2) + D));
   const float mu = m0 == kNegInf ? 0.f : m0;
   l0 = 0.f;
   float oo = 0.f;
@@ -384,9 +385,9 @@ __device__ __forceinline__ float merge_splits(const float* src, int ns, int c, f
     }
   }
   for (int s = kPre; s < ns; ++s) {
-    const float w = fast_exp2(src[s * (D + 2) + D] - mu);
-    l0 += src[s * (D + 2) + D + 1] * w;
-    oo += src[s * (D + 2) + c] * w;
+    const float w = fast_exp2(__ldcg(src + s * (D + 2) + D) - mu);
+    l0 += __ldcg(src + s * (D + 2) + D + 1) * w;
+    oo += __ldcg(src + s * (D + 2) + c) * w;
   }
   return oo;
 }
@@ -492,8 +493,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
   // workspace slot x, by CTA x mod gridDim.x (the grid is sized for the usual count; a CTA with
   // none returns at once: it neither waits for q nor writes).
   const int live = min(n, splits);
-  // With MERGE, CTA 0 also stays when nothing is listed: it writes the row's zeros.
-  if (static_cast<int>(blockIdx.x) >= (MERGE ? max(live, 1) : live)) {
+  // With MERGE or counters, CTA 0 also stays when nothing is listed: it writes the row's zeros.
+  const bool counted = !MERGE && p.counters != nullptr;
+  if (static_cast<int>(blockIdx.x) >= (MERGE || counted ? max(live, 1) : live)) {
     if constexpr (MERGE) cluster_arrive();
     return;
   }
@@ -732,6 +734,33 @@ __global__ void __launch_bounds__(kDecodeWarps * 32, MERGE ? 1 : 3)
       const float oo = merge_splits<D>(ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2), live, c, m0, l0);
       store_merged<T>(p, M, b, h, c, oo, m0, l0);
     }
+  } else if (counted) {
+    // The CTA whose splits arrive last for this (row, KV head) merges every partial (the same
+    // merge as bsa_decode_combine, which then does not run); with nothing listed CTA 0 writes the
+    // row's zeros. Each CTA's partials are made visible before it counts (the fence of every
+    // writer, then one atomic); the merging CTA resets the count for the next launch.
+    __shared__ int last_split;
+    bool last = live == 0;
+    if (live > 0) {
+      __threadfence();
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        const int handled = (live - 1 - static_cast<int>(blockIdx.x)) / static_cast<int>(gridDim.x) + 1;
+        int* count = p.counters + static_cast<int64_t>(b) * kDecodeCountedKvHeads + kvh;
+        last_split = atomicAdd(count, handled) + handled == live;
+        if (last_split) *count = 0;
+      }
+      __syncthreads();
+      last = last_split != 0;
+      if (last) __threadfence();
+    }
+    if (last)
+      for (int idx = threadIdx.x; idx < g * D; idx += blockDim.x) {
+        const int j = idx / D, c = idx % D, h = kvh * g + j;
+        float m0, l0;
+        const float oo = merge_splits<D>(ws + (static_cast<int64_t>(b) * p.H + h) * splits * (D + 2), live, c, m0, l0);
+        store_merged<T>(p, M, b, h, c, oo, m0, l0);
+      }
   }
   FLEXGEN_TIMELINE_STAMP(::flexgen::cuda_timeline::kAttention, p.k, p.Lk, timeline_start, timeline_waited);
 }
@@ -773,7 +802,7 @@ int launch_decode_impl(const Params& p, int nb, int splits, float* ws, bool pdl,
   const bool prefetch = nb <= kDecodePrefetchRows;
   const cudaError_t e =
       launch_decode_kernel<bsa_decode_kernel<T, D, MERGE>>(grid, block, stream, pdl, MERGE, p, splits, ws, prefetch);
-  if (e != cudaSuccess || MERGE) return static_cast<int>(e);
+  if (e != cudaSuccess || MERGE || p.counters != nullptr) return static_cast<int>(e);
   const float* cws = ws;
   return static_cast<int>(
       cuda_pdl::launch(bsa_decode_combine<T, D>, dim3(p.H, nb), dim3(D), 0, stream, pdl, p, splits, cws));

@@ -31,6 +31,7 @@ constexpr int kMaxRowsPerLaunch = 32;  // batch rows per launch (kernel paramete
 // instead of walking the mask's lists (offsets, then indices, then columns) and the group ids
 // and visibility of every key of a partial block. The same integers as that walk: the same keys,
 // the same arithmetic.
+constexpr int kDecodeCountedKvHeads = 32;  // KV heads a mask table keeps split counters for
 constexpr int kDecodePlanBlocks = 16;  // listed blocks a plan holds (more: the kernel walks the lists)
 struct alignas(16) DecodePlan {
   int32_t n;     // key blocks listed for the query (full ones first); -1: not planned (more than
@@ -61,6 +62,10 @@ struct Params {
   // `masks` is unused; table_block_size is the block size of all its masks.
   const MaskDesc* mtab;
   const DecodePlan* plan;  // with mtab (decode steps): row b's plan is plan[b]; else nullptr
+  // With mtab (decode steps, many rows): arrival counts of the splits of (row b, KV head h) at
+  // counters[b * kDecodeCountedKvHeads + h], zero between launches: the last split to finish
+  // merges them (no combine kernel). nullptr: the combine kernel merges.
+  int32_t* counters;
   int32_t table_block_size;
   MaskDesc masks[kMaxRowsPerLaunch];
 };
